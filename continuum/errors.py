@@ -1,0 +1,95 @@
+"""The exceptions that cross module boundaries.
+
+Domain code (``continuum.switchover``) catches these and nothing lower-level: every adapter
+maps its library's errors onto this small set, with the region or server in the message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class ContinuumError(Exception):
+    """Base of every error Continuum raises on purpose."""
+
+
+# --- witness ---------------------------------------------------------------------------
+
+
+class WitnessError(ContinuumError):
+    """Base of the lease witness errors."""
+
+
+class LeaseHeldByAnother(WitnessError):
+    """The slot is held, unexpired, by another holder. Carries who and until when."""
+
+    def __init__(self, key: str, holder: str, expires_at: datetime | None) -> None:
+        self.key = key
+        self.holder = holder
+        self.expires_at = expires_at
+        until = expires_at.isoformat() if expires_at else "unknown"
+        super().__init__(f"lease {key!r} is held by {holder!r} until {until}")
+
+
+class LeaseLost(WitnessError):
+    """The caller's lease is no longer current: expired, taken over, or released."""
+
+
+class WitnessUnavailable(WitnessError):
+    """The witness could not decide. Never means "held by another", never means "free"."""
+
+
+class QuorumUnavailable(WitnessUnavailable):
+    """A quorum witness could not reach (or agree with) a majority of its members."""
+
+
+# --- Kubernetes API ----------------------------------------------------------------------
+
+
+class KubeError(ContinuumError):
+    """Base of the Kubernetes API errors, always naming the region."""
+
+    def __init__(self, message: str, *, region: str = "", status: int | None = None) -> None:
+        self.region = region
+        self.status = status
+        prefix = f"[{region}] " if region else ""
+        super().__init__(prefix + message)
+
+
+class NotFound(KubeError):
+    """The object does not exist (HTTP 404)."""
+
+
+class Conflict(KubeError):
+    """Optimistic concurrency failed or the object already exists (HTTP 409)."""
+
+
+class Invalid(KubeError):
+    """The API server rejected the body (HTTP 400/422)."""
+
+
+class Unavailable(KubeError):
+    """The API server could not be reached, timed out, or answered 5xx/429."""
+
+
+# --- other edges -------------------------------------------------------------------------
+
+
+class DnsWriteError(ContinuumError):
+    """A DNS record write (PDM or PowerDNS API) failed or was rejected."""
+
+
+class ResolverUnavailable(ContinuumError):
+    """A DNS vantage did not answer in time (the probe is unknown, not failed)."""
+
+
+class AuditUnavailable(ContinuumError):
+    """The audit store could not be reached."""
+
+
+class InvalidSpec(ContinuumError):
+    """A Continuum spec failed validation. ``field`` is the JSON path of the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)

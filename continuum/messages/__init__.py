@@ -1,0 +1,1 @@
+"""Every shape that crosses a boundary, as msgspec Structs. No I/O, no logic beyond validation."""

@@ -119,7 +119,7 @@ class FakeClock:
                 self._now = max(self._now, self._sleepers[0][0])
                 self._wake_due()
             else:
-                await anyio.sleep(0.0005 if not threshold else threshold)
+                await anyio.sleep(threshold or 0.0005)
 
     def _wake_due(self) -> None:
         while self._sleepers and self._sleepers[0][0] <= self._now:

@@ -44,6 +44,7 @@ IPV4_PATTERN: Final = (
 #: ``ip`` or ``ip:port`` (IPv4).
 VANTAGE_PATTERN: Final = IPV4_PATTERN[:-1] + r"(:[0-9]{1,5})?$"
 URL_PATTERN: Final = r"^https?://.+"
+NATS_URL_PATTERN: Final = r"^(nats|tls|ws|wss)://.+"
 K8S_NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 APP_REF_PATTERN: Final = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
@@ -57,6 +58,7 @@ Duration = Annotated[str, Meta(pattern=DURATION_PATTERN, max_length=16)]
 DnsName = Annotated[str, Meta(pattern=DNS_NAME_PATTERN, max_length=253)]
 K8sName = Annotated[str, Meta(pattern=K8S_NAME_PATTERN, min_length=1, max_length=253)]
 Url = Annotated[str, Meta(pattern=URL_PATTERN, max_length=2048)]
+NatsUrl = Annotated[str, Meta(pattern=NATS_URL_PATTERN, max_length=2048)]
 Ipv4 = Annotated[str, Meta(pattern=IPV4_PATTERN, max_length=15)]
 Vantage = Annotated[str, Meta(pattern=VANTAGE_PATTERN, max_length=21)]
 Text = Annotated[str, Meta(max_length=1024)]
@@ -81,7 +83,8 @@ class LeaseClientConfig(
     ttl_seconds: Annotated[int, Meta(ge=5, le=600, description="Lease TTL in seconds.")] = 30
     renew_seconds: Annotated[int, Meta(ge=1, le=60, description="Renew interval (< ttl/2).")] = 10
     url: (
-        Annotated[Url, Meta(description="nats-kv: NATS URL (default CONTINUUM_NATS_URL).")] | None
+        Annotated[NatsUrl, Meta(description="nats-kv: NATS URL (default CONTINUUM_NATS_URL).")]
+        | None
     ) = None
     bucket: Annotated[DnsName, Meta(description="nats-kv: KV bucket name.")] | None = None
     base_url: Annotated[Url, Meta(description="cloudflare-kv: Worker root URL.")] | None = (
@@ -402,7 +405,7 @@ def validate_spec(spec: ContinuumSpec) -> None:
     for index, region in enumerate(spec.hot_standby_regions):
         if region == spec.primary_region:
             raise InvalidSpec(
-                f"spec.hotStandbyRegions[{index}]",
+                "spec.hotStandbyRegions",
                 f"{region!r} is the primaryRegion; a region cannot be its own standby",
             )
         if region in seen:

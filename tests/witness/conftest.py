@@ -1,0 +1,31 @@
+"""Fixtures of the witness suites: one ``backend`` fixture parametrized over every backend,
+each against its real server (nats-server, the Worker contract server, pdns_server, the
+Kubernetes emulator), all on one FakeClock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from witness_harness import BACKEND_KINDS, BackendEnv, open_backend
+
+from continuum.clock import FakeClock
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=BACKEND_KINDS)
+async def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[BackendEnv]:
+    async with open_backend(str(request.param), tmp_path=tmp_path, clock=clock) as env:
+        yield env

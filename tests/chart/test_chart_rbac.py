@@ -1,0 +1,133 @@
+"""RBAC is complete and minimal: the chart grants exactly the calls the controller makes.
+
+``CONTROLLER_API_CALLS`` is the one list of every (verb, API group, resource) the controller
+sends to a Kubernetes API server. The end-to-end switchover suite records the calls it sees at
+the emulated API servers and checks them with ``assert_calls_are_expected``; this module checks
+that the chart grants that list and nothing beyond it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+from chart_support import ENABLED_VALUES, NAMESPACE, Rendered, merge
+
+Render = Callable[[dict[str, Any]], Rendered]
+Call = tuple[str, str, str]  # (verb, API group ("" = core), resource or resource/subresource)
+
+CONTROLLER_API_CALLS: frozenset[Call] = frozenset(
+    {
+        # The Continuum resources: list + watch (with resume), read, clear the request flag.
+        ("get", "dr.openova.io", "continuums"),
+        ("list", "dr.openova.io", "continuums"),
+        ("watch", "dr.openova.io", "continuums"),
+        ("patch", "dr.openova.io", "continuums"),
+        # Status and the crash-safe switchover journal (merge patches on /status).
+        ("get", "dr.openova.io", "continuums/status"),
+        ("patch", "dr.openova.io", "continuums/status"),
+        # The CNPG pair: live roles, fence, demote/promote handshake.
+        ("get", "postgresql.cnpg.io", "clusters"),
+        ("list", "postgresql.cnpg.io", "clusters"),
+        ("watch", "postgresql.cnpg.io", "clusters"),
+        ("patch", "postgresql.cnpg.io", "clusters"),
+        # HTTPRoute drain and re-weighting.
+        ("get", "gateway.networking.k8s.io", "httproutes"),
+        ("patch", "gateway.networking.k8s.io", "httproutes"),
+        # Leader election and the k8s-lease witness.
+        ("get", "coordination.k8s.io", "leases"),
+        ("create", "coordination.k8s.io", "leases"),
+        ("update", "coordination.k8s.io", "leases"),
+        # Kubernetes Events on Continuum resources.
+        ("create", "", "events"),
+        ("patch", "", "events"),
+        # Witness credentials (Cloudflare Worker token, ...).
+        ("get", "", "secrets"),
+    }
+)
+
+
+def grants(objects: Iterable[dict[str, Any]]) -> set[Call]:
+    """Every (verb, group, resource) the rendered Roles and ClusterRoles grant."""
+    granted: set[Call] = set()
+    for obj in objects:
+        if obj["kind"] not in ("Role", "ClusterRole"):
+            continue
+        for rule in obj.get("rules", []):
+            for group in rule.get("apiGroups", []):
+                for resource in rule.get("resources", []):
+                    for verb in rule["verbs"]:
+                        granted.add((verb, group, resource))
+    return granted
+
+
+def assert_calls_are_expected(recorded: Iterable[Call]) -> None:
+    """Fail naming every recorded call that ``CONTROLLER_API_CALLS`` (hence the chart) lacks.
+
+    For the end-to-end suites: feed it the (verb, group, resource) of every request the
+    controller sent to the emulated API servers.
+    """
+    missing = sorted(set(recorded) - CONTROLLER_API_CALLS)
+    assert missing == [], f"calls the chart does not grant: {missing}"
+
+
+@pytest.fixture(scope="module")
+def rendered(render: Render) -> Rendered:
+    return render(ENABLED_VALUES)
+
+
+def test_chart_grants_exactly_the_calls_the_controller_makes(rendered: Rendered) -> None:
+    granted = grants(rendered.objects)
+    assert sorted(granted - CONTROLLER_API_CALLS) == [], "granted beyond what the controller uses"
+    assert sorted(CONTROLLER_API_CALLS - granted) == [], "controller calls the chart does not grant"
+
+
+def test_no_rule_uses_a_wildcard_or_a_resource_name_escape(rendered: Rendered) -> None:
+    for obj in rendered.objects:
+        for rule in obj.get("rules", []) if obj["kind"] in ("Role", "ClusterRole") else []:
+            for field in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule.get(field, []), (obj["metadata"]["name"], rule)
+            assert "nonResourceURLs" not in rule
+
+
+def test_secrets_are_readable_only_in_the_witness_secret_namespace(render: Render) -> None:
+    rendered = render(merge(ENABLED_VALUES, {"continuum": {"witness": {"secretNamespace": "w"}}}))
+    assert not any(call[2] == "secrets" for call in grants(rendered.all("ClusterRole")))
+    holders = [r for r in rendered.all("Role") if ("get", "", "secrets") in grants([r])]
+    assert [r["metadata"]["namespace"] for r in holders] == ["w"]
+    binding = rendered.one("RoleBinding", holders[0]["metadata"]["name"])
+    assert binding["metadata"]["namespace"] == "w"
+
+
+def test_leader_election_lease_access_is_a_role_in_the_release_namespace(
+    rendered: Rendered,
+) -> None:
+    role = rendered.one("Role", "continuum-controller-leader-election")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert grants([role]) == {
+        ("get", "coordination.k8s.io", "leases"),
+        ("create", "coordination.k8s.io", "leases"),
+        ("update", "coordination.k8s.io", "leases"),
+    }
+
+
+def test_every_binding_binds_its_role_to_the_controller_service_account(
+    rendered: Rendered,
+) -> None:
+    account = rendered.one("ServiceAccount")["metadata"]
+    bindings = rendered.all("RoleBinding") + rendered.all("ClusterRoleBinding")
+    assert len(bindings) == 3
+    for binding in bindings:
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
+        ]
+        role_kind = "ClusterRole" if binding["kind"] == "ClusterRoleBinding" else "Role"
+        assert binding["roleRef"]["kind"] == role_kind
+        rendered.one(role_kind, binding["roleRef"]["name"])
+
+
+def test_recorded_calls_outside_the_list_are_reported() -> None:
+    assert_calls_are_expected([("get", "dr.openova.io", "continuums")])
+    with pytest.raises(AssertionError, match="pods/exec"):
+        assert_calls_are_expected([("create", "", "pods/exec")])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
@@ -10,16 +12,22 @@ from typing import Protocol
 from continuum.clock import FakeClock
 from continuum.ports import Witness
 from continuum.sim.cloudflare_worker import WorkerSim
+from continuum.adapters.powerdns import PowerDnsApi
 from continuum.sim.nats import NatsServer
+from continuum.sim.pdns import PdnsServer, pick_free_port
 from continuum.witness.cloudflare_kv import CloudflareKvWitness
+from continuum.witness.dns_quorum import DnsMember, DnsQuorumStore, DnsQuorumWitness
 from continuum.witness.memory import MemoryStore, MemoryWitness
 from continuum.witness.nats_kv import open_nats_kv
 
-BACKEND_KINDS = ["in-memory", "nats-kv", "cloudflare-kv"]
+BACKEND_KINDS = ["in-memory", "nats-kv", "cloudflare-kv", "dns-quorum"]
+DNS_ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+DNS_DOMAIN = "lease.test"
 
 
 class BackendEnv(Protocol):
     kind: str
+    linearizable: bool
 
     async def client(self) -> Witness:
         """A new client over the same witness (another region's view of it)."""
@@ -35,6 +43,8 @@ class BackendEnv(Protocol):
 
 
 class _Clients:
+    linearizable = True
+
     def __init__(self) -> None:
         self.clients: list[Witness] = []
 
@@ -106,6 +116,56 @@ class WorkerEnv(_Clients):
         await self.worker.start()
 
 
+class DnsQuorumEnv(_Clients):
+    kind = "dns-quorum"
+    linearizable = False
+
+    def __init__(self, servers: list[PdnsServer], clock: FakeClock) -> None:
+        super().__init__()
+        self.servers = servers
+        self.clock = clock
+
+    def store(self) -> DnsQuorumStore:
+        members = [
+            DnsMember(
+                nameserver=server.nameservers[0],
+                api=PowerDnsApi(server.api_url, server.api_key, timeout=1.0),
+            )
+            for server in self.servers
+        ]
+        return DnsQuorumStore(members, domain=DNS_DOMAIN, timeout=0.5)
+
+    async def client(self) -> Witness:
+        store = self.store()
+        assert await store.ensure_zones() == len(self.servers)
+        return self.keep(DnsQuorumWitness(store, clock=self.clock))
+
+    async def down(self) -> None:
+        for server in self.servers:
+            await server.stop()
+
+    async def up(self) -> None:
+        for server in self.servers:
+            await server.start()
+
+
+@contextlib.asynccontextmanager
+async def open_pdns_trio(tmp_path: Path) -> AsyncIterator[list[PdnsServer]]:
+    """Three independent pdns_server, one per 127.0.0.1/.2/.3, same DNS port. Their dirs are
+    short /tmp paths: pdns refuses a control-socket path longer than a UNIX socket allows."""
+    async with contextlib.AsyncExitStack() as stack:
+        short = Path(tempfile.mkdtemp(prefix="wq"))
+        stack.callback(shutil.rmtree, short, True)
+        port = pick_free_port(DNS_ADDRESSES)
+        servers = []
+        for index, address in enumerate(DNS_ADDRESSES):
+            workdir = short / str(index)
+            workdir.mkdir()
+            server = PdnsServer(workdir, addresses=(address,), dns_port=port)
+            servers.append(await stack.enter_async_context(server))
+        yield servers
+
+
 @contextlib.asynccontextmanager
 async def open_backend(kind: str, *, tmp_path: Path, clock: FakeClock) -> AsyncIterator[BackendEnv]:
     """A running backend of ``kind``; every client it made is closed and its servers stopped
@@ -120,6 +180,9 @@ async def open_backend(kind: str, *, tmp_path: Path, clock: FakeClock) -> AsyncI
         elif kind == "cloudflare-kv":
             worker = await stack.enter_async_context(WorkerSim(tokens=("t0k3n",), clock=clock))
             env = WorkerEnv(worker, clock)
+        elif kind == "dns-quorum":
+            servers = await stack.enter_async_context(open_pdns_trio(tmp_path))
+            env = DnsQuorumEnv(servers, clock)
         else:
             raise ValueError(kind)
         try:

@@ -1,0 +1,557 @@
+"""The machinery under an actor: its cell (mailbox + loop), ref, context, child tasks, host.
+
+One :class:`ActorCell` per actor incarnation: a bounded anyio memory stream as the mailbox and
+one task running :meth:`ActorCell.run`. Timers and child tasks are created lazily, each a task
+in the cell's :class:`ActorHost` with its own cancel scope, so an idle actor costs one task and
+one stream. Supervisors build on this module; actor authors use ``continuum.actors.runtime``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
+
+import anyio
+import msgspec
+import structlog
+from anyio.abc import TaskGroup, TaskStatus
+
+from continuum.actors.mailbox import (
+    ActorCrashed,
+    ActorDead,
+    ActorStatistics,
+    AskEnvelope,
+    AskTimeout,
+    CallbackFailed,
+    MailboxFull,
+    ReplyError,
+    describe,
+)
+from continuum.ports import Clock
+
+if TYPE_CHECKING:
+    from continuum.actors.runtime import Actor
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+log = structlog.get_logger("continuum.actors")
+
+_SendFailed = (anyio.ClosedResourceError, anyio.BrokenResourceError)
+
+
+class ActorHost:
+    """A task group whose tasks are shielded from cancellation of the code around it.
+
+    Actors, their timers and child tasks run here, so that cancelling the owner (SIGTERM,
+    a supervisor escalating) never tears an actor down mid-message: each task ends only when
+    it returns or its own cancel scope is cancelled. Leaving the ``async with`` waits for every
+    task, so the owner must stop them first. Exceptions of the block propagate unwrapped.
+    """
+
+    def __init__(self) -> None:
+        self._outer: TaskGroup | None = None
+        self._inner: TaskGroup | None = None
+        self._release = anyio.Event()
+
+    async def __aenter__(self) -> ActorHost:
+        outer = anyio.create_task_group()
+        await outer.__aenter__()
+        self._outer = outer
+        self._inner = await outer.start(self._host)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._release.set()
+        assert self._outer is not None
+        await self._outer.__aexit__(None, None, None)
+
+    async def _host(self, *, task_status: TaskStatus[TaskGroup]) -> None:
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as inner:
+                task_status.started(inner)
+                await self._release.wait()
+
+    def start_soon(
+        self, func: Callable[[*Ts], Coroutine[Any, Any, object]], *args: *Ts, name: object = None
+    ) -> None:
+        """Start ``func(*args)`` as a task of the host."""
+        if self._inner is None:
+            raise RuntimeError("ActorHost is not entered")
+        self._inner.start_soon(func, *args, name=name)
+
+
+class ChildTask:
+    """A task owned by an actor. It is cancelled when the actor stops; a cancelled child
+    delivers no message."""
+
+    __slots__ = ("_done", "name", "scope")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.scope = anyio.CancelScope()
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        """True once the child has finished (delivered its message, or was cancelled)."""
+        return self._done
+
+    def cancel(self) -> None:
+        """Cancel the child. Idempotent; a message already in the mailbox stays there."""
+        self.scope.cancel()
+
+
+class ActorRef:
+    """The address of one actor incarnation. Cheap to copy; safe to use from any task."""
+
+    __slots__ = ("_cell",)
+
+    def __init__(self, cell: ActorCell) -> None:
+        self._cell = cell
+
+    def __repr__(self) -> str:
+        state = "alive" if self.alive else "dead"
+        return f"<ActorRef {self._cell.name!r} {state}>"
+
+    @property
+    def name(self) -> str:
+        return self._cell.name
+
+    @property
+    def alive(self) -> bool:
+        """True while the actor accepts messages (False as soon as it is stopping)."""
+        return not self._cell.stopping
+
+    async def tell(self, message: msgspec.Struct) -> None:
+        """Enqueue ``message``. Waits while the mailbox is full (back-pressure: never drops).
+
+        Raises :class:`ActorDead` if the actor is stopped, or stops while this waits (the
+        message is then not enqueued).
+        """
+        try:
+            await self._cell.send.send(message)
+        except _SendFailed:
+            raise self._cell.dead() from None
+
+    def tell_nowait(self, message: msgspec.Struct) -> None:
+        """Enqueue ``message`` now. Raises :class:`MailboxFull` (nothing enqueued) or
+        :class:`ActorDead`."""
+        try:
+            self._cell.send.send_nowait(message)
+        except anyio.WouldBlock:
+            raise MailboxFull(f"mailbox of {self._cell.name!r} is full") from None
+        except _SendFailed:
+            raise self._cell.dead() from None
+
+    async def ask(self, message: msgspec.Struct, *, timeout: float = 5.0) -> Any:
+        """Send ``message`` and return ``on_message``'s answer.
+
+        ``timeout`` (seconds of the actor's clock) bounds the whole call, including waiting for
+        room in a full mailbox. Raises :class:`AskTimeout` past it, :class:`ActorDead` if the
+        actor is or becomes dead before answering (never hangs on a dead actor),
+        :class:`ActorCrashed` if handling this message crashed the actor, and the
+        :class:`ReplyError` the actor raised, as is.
+        """
+        return await self._cell.ask(message, timeout)
+
+    def statistics(self) -> ActorStatistics:
+        """Mailbox depth, processed count, last error, liveness, restarts: see the Struct."""
+        return self._cell.statistics()
+
+    async def wait_stopped(self) -> None:
+        """Return once this incarnation has fully ended (``on_stop`` returned)."""
+        await self._cell.wait_finished(None)
+
+
+class ActorContext:
+    """The actor's handle on the runtime, set as ``actor.ctx`` before ``on_start``."""
+
+    __slots__ = ("_cell",)
+
+    def __init__(self, cell: ActorCell) -> None:
+        self._cell = cell
+
+    @property
+    def name(self) -> str:
+        return self._cell.name
+
+    @property
+    def ref(self) -> ActorRef:
+        return self._cell.ref
+
+    @property
+    def clock(self) -> Clock:
+        return self._cell.clock
+
+    def start_child(
+        self,
+        work: Callable[[], Awaitable[T]],
+        *,
+        on_result: Callable[[T], msgspec.Struct],
+        on_error: Callable[[BaseException], msgspec.Struct],
+        name: str = "",
+    ) -> ChildTask:
+        """Run ``work()`` in a task owned by this actor; its outcome comes back as a message.
+
+        ``on_result(value)`` or, if ``work`` (or ``on_result``) raises, ``on_error(exc)`` builds
+        the message, which is enqueued like a ``tell`` and handled by ``on_message`` in mailbox
+        order. If ``on_error`` itself raises, the actor crashes with that error when the
+        failure reaches the head of the mailbox. Children are cancelled when the actor stops.
+        """
+        return self._cell.start_child(work, on_result, on_error, name)
+
+    def start_timer(
+        self, key: str, delay: float, message: msgspec.Struct, *, repeat: bool = False
+    ) -> None:
+        """Deliver ``message`` after ``delay`` seconds of ``clock`` time (then every ``delay``
+        if ``repeat``). A timer with the same key replaces the previous one. A repeating timer
+        that falls behind (full mailbox) skips the missed ticks instead of bunching them."""
+        self._cell.start_timer(key, delay, message, repeat)
+
+    def cancel_timer(self, key: str) -> None:
+        """Cancel the timer ``key`` if any. A message it already enqueued stays enqueued."""
+        self._cell.cancel_timer(key)
+
+    def stop(self) -> None:
+        """Stop this actor after the current message: the mailbox closes now (later tells and
+        queued asks get :class:`ActorDead`), then ``on_stop(None)`` runs."""
+        self._cell.request_stop()
+
+
+class ActorCell:
+    """One actor incarnation: mailbox, loop, timers, children and lifecycle."""
+
+    __slots__ = (
+        "_children",
+        "_closed",
+        "_current",
+        "_done_waiters",
+        "_receive",
+        "_timers",
+        "actor",
+        "clock",
+        "finished",
+        "host",
+        "last_error",
+        "mailbox_size",
+        "name",
+        "processed",
+        "ref",
+        "restarts",
+        "scope",
+        "send",
+        "stopping",
+    )
+
+    def __init__(
+        self,
+        actor: Actor,
+        *,
+        name: str,
+        clock: Clock,
+        host: ActorHost,
+        restarts: int = 0,
+        last_error: str | None = None,
+    ) -> None:
+        self.actor = actor
+        self.name = name
+        self.clock = clock
+        self.host = host
+        self.restarts = restarts
+        self.last_error = last_error
+        self.mailbox_size = actor.mailbox_size
+        self.send, self._receive = anyio.create_memory_object_stream[object](self.mailbox_size)
+        self.ref = ActorRef(self)
+        # Shielded: only kill() (or the end of run) cancels what runs in here.
+        self.scope = anyio.CancelScope(shield=True)
+        self.processed = 0
+        self.stopping = False
+        self.finished = False
+        self._closed = False
+        self._current: AskEnvelope | None = None
+        self._timers: dict[str, anyio.CancelScope] | None = None
+        self._children: set[ChildTask] | None = None
+        self._done_waiters: list[Callable[[], object]] | None = None
+        actor.ctx = ActorContext(self)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> BaseException | None:
+        """Run the actor to its end. Returns the crash error, or ``None`` after a requested
+        stop (or a kill). Never raises an actor's exception."""
+        error: BaseException | None = None
+        try:
+            with self.scope:
+                try:
+                    await self.actor.on_start()
+                    await self._serve()
+                except Exception as exc:
+                    error = exc
+                    self.last_error = describe(exc)
+                    log.error("actor_crashed", actor=self.name, error=self.last_error, exc_info=exc)
+                self._close()
+                try:
+                    await self.actor.on_stop(error)
+                except Exception as exc:
+                    self.last_error = describe(exc)
+                    log.error("actor_on_stop_failed", actor=self.name, error=self.last_error)
+        finally:
+            self._close()
+            self.finished = True
+            waiters, self._done_waiters = self._done_waiters, None
+            for wake in waiters or ():
+                wake()
+        return error
+
+    def request_stop(self) -> None:
+        """Close the mailbox now; the loop ends after the current message. Idempotent."""
+        if not self.stopping:
+            self.stopping = True
+            # Withdraws blocked senders too: their tell/ask raise ActorDead.
+            self.send.close()
+
+    def kill(self) -> None:
+        """Cancel whatever the actor is doing (message or ``on_stop``). Idempotent."""
+        self.scope.cancel()
+
+    async def wait_finished(self, timeout: float | None) -> bool:
+        """Wait until ``run`` has ended, at most ``timeout`` seconds of clock time (``None``:
+        no bound). Returns whether it has ended."""
+        if self.finished:
+            return True
+        with anyio.CancelScope() as scope:
+            if self._done_waiters is None:
+                self._done_waiters = []
+            self._done_waiters.append(scope.cancel)
+            if timeout is None:
+                await anyio.sleep_forever()
+            else:
+                await self.clock.sleep(timeout)
+        return self.finished
+
+    async def stop_within(self, timeout: float) -> None:
+        """Stop gracefully; past ``timeout`` seconds of clock time, kill. Returns once ended."""
+        self.request_stop()
+        if not await self.wait_finished(timeout):
+            log.warning("actor_shutdown_timeout", actor=self.name, timeout=timeout)
+            self.kill()
+            await self.wait_finished(None)
+
+    def dead(self) -> ActorDead:
+        return ActorDead(f"actor {self.name!r} is not running")
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        receive = self._receive
+        while not self.stopping:
+            try:
+                item = await receive.receive()
+            except anyio.EndOfStream:
+                return
+            if type(item) is AskEnvelope:
+                await self._answer(item)
+            elif type(item) is CallbackFailed:
+                raise item.error
+            else:
+                try:
+                    await self.actor.on_message(item)  # type: ignore[arg-type]
+                except ReplyError as exc:
+                    self.last_error = describe(exc)
+                    log.warning("actor_refused_tell", actor=self.name, error=self.last_error)
+                self.processed += 1
+
+    async def _answer(self, envelope: AskEnvelope) -> None:
+        self._current = envelope
+        try:
+            value = await self.actor.on_message(envelope.message)
+        except ReplyError as exc:
+            self.processed += 1
+            self.last_error = describe(exc)
+            envelope.fail(exc)
+        except Exception as exc:
+            what = type(envelope.message).__name__
+            crashed = ActorCrashed(f"actor {self.name!r} crashed on {what}: {describe(exc)}")
+            crashed.__cause__ = exc
+            envelope.fail(crashed)
+            raise
+        else:
+            self.processed += 1
+            envelope.resolve(value)
+        finally:
+            self._current = None
+            if not envelope.settled:  # killed mid-message
+                envelope.fail(self.dead())
+
+    def _close(self) -> None:
+        """Close the mailbox, fail queued asks, cancel timers and children. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.request_stop()
+        while True:
+            try:
+                item = self._receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+            if type(item) is AskEnvelope:
+                item.fail(self.dead())
+        self._receive.close()
+        for scope in (self._timers or {}).values():
+            scope.cancel()
+        for child in self._children or ():
+            child.cancel()
+
+    # --- ask -------------------------------------------------------------------------------
+
+    async def ask(self, message: msgspec.Struct, timeout: float) -> Any:
+        if self.stopping:
+            raise self.dead()
+        envelope = AskEnvelope(message)
+        deadline = self.clock.monotonic() + timeout
+        # The reply (or the actor's death) cancels this scope: no task, no event per ask.
+        with anyio.CancelScope() as scope:
+            envelope.scope = scope
+            try:
+                self.send.send_nowait(envelope)
+            except anyio.WouldBlock:
+                await self._send_before(envelope, deadline)
+            except _SendFailed:
+                raise self.dead() from None
+            await self.clock.sleep_until(deadline)
+        if envelope.settled:
+            if envelope.error is not None:
+                raise envelope.error
+            return envelope.value
+        raise AskTimeout(f"{self.name!r} did not answer {type(message).__name__} in {timeout}s")
+
+    async def _send_before(self, envelope: AskEnvelope, deadline: float) -> None:
+        """Slow path of ``ask``: wait for room in the mailbox, bounded by ``deadline``."""
+        dead = False
+        sent = False
+        async with anyio.create_task_group() as tg:
+
+            async def expire() -> None:
+                await self.clock.sleep_until(deadline)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(expire)
+            try:
+                await self.send.send(envelope)
+                sent = True
+            except _SendFailed:
+                dead = True
+            tg.cancel_scope.cancel()
+        if dead:
+            raise self.dead()
+        if not sent:
+            raise AskTimeout(f"mailbox of {self.name!r} stayed full until the ask's deadline")
+
+    # --- timers and children ---------------------------------------------------------------
+
+    def start_timer(self, key: str, delay: float, message: msgspec.Struct, repeat: bool) -> None:
+        if delay < 0 or (repeat and delay <= 0):
+            raise ValueError(f"timer {key!r}: bad delay {delay}")
+        if self.stopping:
+            return
+        self.cancel_timer(key)
+        if self._timers is None:
+            self._timers = {}
+        scope = self._timers[key] = anyio.CancelScope()
+        deadline = self.clock.monotonic() + delay
+        self.host.start_soon(self._run_timer, key, scope, deadline, delay, message, repeat)
+
+    def cancel_timer(self, key: str) -> None:
+        if self._timers is not None and (scope := self._timers.pop(key, None)) is not None:
+            scope.cancel()
+
+    async def _run_timer(
+        self,
+        key: str,
+        scope: anyio.CancelScope,
+        deadline: float,
+        delay: float,
+        message: msgspec.Struct,
+        repeat: bool,
+    ) -> None:
+        clock = self.clock
+        try:
+            with scope:
+                while True:
+                    await clock.sleep_until(deadline)
+                    await self.send.send(message)
+                    if not repeat:
+                        break
+                    deadline += delay
+                    if deadline <= (now := clock.monotonic()):
+                        deadline = now + delay
+        except _SendFailed:
+            pass
+        finally:
+            if self._timers is not None and self._timers.get(key) is scope:
+                del self._timers[key]
+
+    def start_child(
+        self,
+        work: Callable[[], Awaitable[T]],
+        on_result: Callable[[T], msgspec.Struct],
+        on_error: Callable[[BaseException], msgspec.Struct],
+        name: str,
+    ) -> ChildTask:
+        child = ChildTask(name or f"{self.name}:child")
+        if self.stopping:
+            child.cancel()
+            child._done = True
+            return child
+        if self._children is None:
+            self._children = set()
+        self._children.add(child)
+        self.host.start_soon(self._run_child, child, work, on_result, on_error)
+        return child
+
+    async def _run_child(
+        self,
+        child: ChildTask,
+        work: Callable[[], Awaitable[T]],
+        on_result: Callable[[T], msgspec.Struct],
+        on_error: Callable[[BaseException], msgspec.Struct],
+    ) -> None:
+        try:
+            with child.scope:
+                message: object
+                try:
+                    message = on_result(await work())
+                except Exception as exc:
+                    try:
+                        message = on_error(exc)
+                    except Exception as callback_error:
+                        message = CallbackFailed(callback_error)
+                await self.send.send(message)
+        except _SendFailed:
+            pass
+        finally:
+            child._done = True
+            if self._children is not None:
+                self._children.discard(child)
+
+    # --- observability ---------------------------------------------------------------------
+
+    def statistics(self) -> ActorStatistics:
+        stream = self._receive.statistics()
+        return ActorStatistics(
+            name=self.name,
+            mailbox_depth=stream.current_buffer_used,
+            mailbox_size=self.mailbox_size,
+            processed=self.processed,
+            last_error=self.last_error,
+            alive=not self.stopping,
+            restarts=self.restarts,
+            senders_waiting=stream.tasks_waiting_send,
+        )

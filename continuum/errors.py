@@ -93,3 +93,29 @@ class InvalidSpec(ContinuumError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(f"{field}: {message}" if field else message)
+
+
+# --- switchover ----------------------------------------------------------------------------
+
+
+class SwitchoverError(ContinuumError):
+    """Base of the errors a switchover step raises on purpose."""
+
+
+class EpochChanged(SwitchoverError):
+    """Fencing: the lease generation (or holder) is no longer the one the run acts under, so
+    the step refused to act. Nothing was written by the refusing step."""
+
+
+class PreconditionFailed(SwitchoverError):
+    """A step's precondition found a blocker; the step wrote nothing. ``blockers`` are the
+    ``step-<n>: …`` strings DryRun would report."""
+
+    def __init__(self, blockers: list[str]) -> None:
+        self.blockers = blockers
+        super().__init__("; ".join(blockers))
+
+
+class NoBackendForRegion(ContinuumError):
+    """An HTTPRoute has no backend of the region asked for. Never answered by draining every
+    backend (gap 12)."""

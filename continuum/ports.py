@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 from continuum.messages.audit import AuditEvent, AuditType
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
+from continuum.messages.switchover import ObjectRef, PairState
 
 
 @runtime_checkable
@@ -116,4 +117,86 @@ class AuditTail(Protocol):
     ) -> AuditEvent | None:
         """The first stored event matching every given filter, or ``None``.
         Raises :class:`~continuum.errors.AuditUnavailable` when the store is unreachable."""
+        ...
+
+
+class ClusterPair(Protocol):
+    """Both halves of one CNPG pair across regions (one ``Cluster`` per region), driven by
+    their live spec and status — never by install-time role labels.
+
+    Every write is idempotent (repeating it after success changes nothing) and names the
+    region in its errors. Errors: :class:`~continuum.errors.KubeError` subclasses
+    (``Unavailable`` when the region's API cannot be reached, ``NotFound`` when the Cluster
+    is gone, ``Conflict``/``Invalid`` when the write was refused). Waits are cancellable and
+    unbounded unless a ``timeout`` is given; the domain bounds every call on its own clock.
+    """
+
+    async def read_pair(self) -> PairState:
+        """Both halves as they are now. A half whose region cannot be read is returned with
+        ``error`` set (never raised), so an unplanned failover can still see the survivor.
+        Never writes."""
+        ...
+
+    async def demote(self, region: str, *, new_primary: str) -> str:
+        """Distributed topology: set ``spec.replica.primary`` of ``region``'s Cluster to the
+        Cluster of region ``new_primary`` and wait for its ``status.demotionToken`` — CNPG
+        then has shut the old primary down as a replica (a real write fence). Returns the
+        token. Already demoted towards ``new_primary``: returns the existing token."""
+        ...
+
+    async def promote(self, region: str, *, token: str) -> None:
+        """Distributed topology: set ``spec.replica.primary`` of ``region``'s Cluster to
+        itself with ``spec.replica.promotionToken = token``; CNPG promotes once the replica
+        has replayed up to the token. ``token == ""`` is CNPG's failover path (promote
+        without a token; for an unplanned failover only). Does not wait; see
+        :meth:`wait_ready_as_primary`."""
+        ...
+
+    async def fence(self, region: str) -> None:
+        """Fence every instance of ``region``'s Cluster (annotation
+        ``cnpg.io/fencedInstances: ["*"]``): PostgreSQL stops, so no write is accepted."""
+        ...
+
+    async def unfence(self, region: str) -> None:
+        """Remove the fence set by :meth:`fence` (absent annotation: no-op)."""
+        ...
+
+    async def set_replica_enabled(self, region: str, enabled: bool) -> None:
+        """Replica-flip mode: set ``spec.replica.enabled`` of ``region``'s Cluster."""
+        ...
+
+    async def wait_ready_as_primary(self, region: str, timeout: float) -> None:
+        """Return once ``region``'s Cluster acts as primary (live spec) and is Ready.
+        Raises ``TimeoutError`` when that has not happened within ``timeout`` seconds."""
+        ...
+
+
+class TrafficRoutes(Protocol):
+    """Backend weights of Gateway API ``HTTPRoute`` objects, keyed by backend name.
+
+    Backends belong to a region by name (``<app>-<region>``, see
+    :func:`continuum.messages.switchover.backend_in_region`). A weight absent from the route
+    counts as 1 (the Gateway API default). Errors: ``KubeError`` subclasses naming the route,
+    :class:`~continuum.errors.NoBackendForRegion`.
+    """
+
+    async def read_weights(self, route: ObjectRef) -> dict[str, int]:
+        """Every backend's weight, name-keyed. Never writes."""
+        ...
+
+    async def drain(self, route: ObjectRef, region: str) -> dict[str, int]:
+        """Set weight 0 on every backend of ``region`` and only those; return their prior
+        weights (name-keyed). No backend of ``region`` → ``NoBackendForRegion``, nothing
+        written (never "drain everything", gap 12). Idempotent."""
+        ...
+
+    async def restore(self, route: ObjectRef, prior: dict[str, int]) -> None:
+        """Set each named backend back to its weight in ``prior``; backends not named are
+        untouched, names no longer on the route are ignored. Idempotent."""
+        ...
+
+    async def shift_to(self, route: ObjectRef, region: str) -> dict[str, int]:
+        """Make ``region`` serve: each backend of ``region`` whose weight is 0 gets weight 1
+        (non-zero weights are kept); return the prior weights of the backends changed.
+        No backend of ``region`` → ``NoBackendForRegion``. Idempotent."""
         ...

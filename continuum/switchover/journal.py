@@ -1,0 +1,97 @@
+"""The journal rule: after a crash, resume forward or compensate (``docs/switchover.md``).
+
+The rule turns on one fact: who holds the lease now. Once the lease is on ``to`` the target
+owns the write role (DNS already points at it — ``flip-dns`` precedes ``swap-lease``), so
+the run is finished forward; before that, nothing irreversible happened and the run is
+undone. Anything the rule cannot explain (witness unreadable, a third holder, a lease that
+left the target) is ``Undecided``: the owner retries later and never guesses.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from continuum.messages.lease import Lease
+from continuum.messages.switchover import STEP_ORDER, JournalEntry, StepName
+
+__all__ = ["Compensate", "Decision", "Finished", "Resume", "Undecided", "decide"]
+
+
+class Resume(msgspec.Struct, frozen=True, kw_only=True):
+    """Run forward from ``from_step`` under fencing ``epoch`` with ``completed`` done."""
+
+    from_step: StepName
+    epoch: int
+    completed: tuple[StepName, ...]
+
+
+class Compensate(msgspec.Struct, frozen=True, kw_only=True):
+    """Undo ``steps`` in this order (compensations are idempotent, so a step that was in
+    flight is included: it may or may not have written)."""
+
+    steps: tuple[StepName, ...]
+
+
+class Finished(msgspec.Struct, frozen=True, kw_only=True):
+    """Nothing left to do."""
+
+
+class Undecided(msgspec.Struct, frozen=True, kw_only=True):
+    """The observed state does not say; retry later (never guess)."""
+
+    reason: str
+
+
+Decision = Resume | Compensate | Finished | Undecided
+
+
+def _undo_order(entry: JournalEntry, *, in_flight: StepName | None) -> tuple[StepName, ...]:
+    order = [in_flight] if in_flight is not None else []
+    order += list(reversed(entry.completed))
+    done = set(entry.compensated) | set(entry.skipped)
+    seen: set[StepName] = set()
+    steps = []
+    for step in order:
+        if step in done or step in seen:
+            continue
+        seen.add(step)
+        steps.append(step)
+    return tuple(steps)
+
+
+def decide(entry: JournalEntry, lease: Lease | None) -> Decision:
+    """The rule. ``lease`` is the witness slot as read now (``None``: could not be read).
+
+    * phase ``done`` → :class:`Finished`;
+    * phase ``compensating`` → :class:`Compensate` the completed steps not yet undone
+      (the decision to undo was already taken);
+    * phase ``forward``, lease on ``to`` → :class:`Resume`: from the journaled step if
+      ``swap-lease`` completed; from ``promote-new-primary`` if ``swap-lease`` was in flight
+      (its compare-and-set landed; the new epoch is the observed generation);
+    * phase ``forward``, lease on ``from`` or free, ``swap-lease`` not completed →
+      :class:`Compensate` the in-flight step and the completed ones, newest first;
+    * otherwise → :class:`Undecided`.
+    """
+    if entry.phase == "done":
+        return Finished()
+    if entry.phase == "compensating":
+        return Compensate(steps=_undo_order(entry, in_flight=None))
+    if lease is None:
+        return Undecided(reason="witness unreadable: cannot tell whether the lease moved")
+    plan = entry.plan
+    swapped = StepName.SWAP_LEASE in entry.completed
+    if lease.holder == plan.to_region:
+        if swapped:
+            return Resume(from_step=entry.step, epoch=entry.epoch, completed=entry.completed)
+        if entry.step is StepName.SWAP_LEASE:
+            return Resume(
+                from_step=STEP_ORDER[STEP_ORDER.index(StepName.SWAP_LEASE) + 1],
+                epoch=lease.generation,
+                completed=(*entry.completed, StepName.SWAP_LEASE),
+            )
+        return Undecided(reason=f"lease moved to {plan.to_region!r} outside this run")
+    if lease.holder in ("", plan.from_region):
+        if swapped:
+            return Undecided(reason="lease left the target after the handover")
+        return Compensate(steps=_undo_order(entry, in_flight=entry.step))
+    return Undecided(reason=f"lease held by third party {lease.holder!r}")

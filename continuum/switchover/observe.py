@@ -1,0 +1,157 @@
+"""The collaborators of a switchover and the read-only snapshot the preconditions judge.
+
+:func:`observe` is the only place DryRun and Execute read state before deciding; it never
+writes. Every read is bounded on the injected clock, and a failed read becomes an error
+string in the snapshot (the preconditions turn it into a blocker), never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+
+from continuum.messages.dns import LuaRecord
+from continuum.messages.lease import Lease
+from continuum.messages.switchover import Mechanism, PairState, Plan
+from continuum.ports import AuditSink, Clock, ClusterPair, DnsRecords, TrafficRoutes, Witness
+from continuum.switchover.lua import LuaSynthesisParams
+from continuum.switchover.lua import synthesize as lua_synthesize
+from continuum.switchover.plan import lua_params
+from continuum.switchover.timeouts import with_timeout
+
+__all__ = ["Observed", "SwitchoverPorts", "Synthesize", "VerifyDns", "observe", "records_for"]
+
+Synthesize = Callable[[LuaSynthesisParams], list[LuaRecord]]
+"""Pure LUA synthesis (``continuum.switchover.lua.synthesize`` unless a test injects one)."""
+
+VerifyDns = Callable[[Sequence[LuaRecord], Sequence[str]], Awaitable[None]]
+"""Ask the authoritative server whether every record's hostname now answers with one of the
+given addresses; raise :class:`~continuum.errors.DnsWriteError` when it does not."""
+
+READ_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwitchoverPorts:
+    """Everything a switchover talks to. ``None`` means "not configured": the preconditions
+    report it (as a blocker where the step needs it) instead of failing mid-run."""
+
+    clock: Clock
+    witness: Witness | None = None
+    pair: ClusterPair | None = None
+    routes: TrafficRoutes | None = None
+    dns: DnsRecords | None = None
+    audit: AuditSink | None = None
+    verify_dns: VerifyDns | None = None
+    synthesize: Synthesize = lua_synthesize
+
+
+class Observed(msgspec.Struct, frozen=True, kw_only=True):
+    """One consistent-enough snapshot: what each configured collaborator answered.
+
+    ``epoch`` is the fencing epoch the caller acts under (the plan's, advanced by its own
+    renewals). ``has_*`` say whether a collaborator is configured at all.
+    """
+
+    now: datetime
+    epoch: int
+    has_witness: bool = True
+    lease: Lease | None = None
+    lease_error: str = ""
+    has_pair: bool = True
+    pair: PairState | None = None
+    pair_error: str = ""
+    has_routes: bool = True
+    weights: dict[str, int] | None = None
+    route_error: str = ""
+    has_dns: bool = True
+    to_records: list[LuaRecord] | None = None
+    synth_error: str = ""
+    from_records: list[LuaRecord] | None = None
+    from_synth_error: str = ""
+    has_verifier: bool = True
+    has_audit: bool = True
+
+
+def records_for(plan: Plan, ports: SwitchoverPorts, region: str) -> list[LuaRecord]:
+    """The LUA records making ``region`` the primary. Raises what the synthesis raises."""
+    if plan.dns is None:
+        raise ValueError("plan has no DNS section")
+    return ports.synthesize(lua_params(plan.dns, region))
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed:
+    """Read the witness slot, the pair (cnpg-pair only), the route weights (when a route is
+    planned) and synthesize both record sets, each read bounded by 5 s of ``ports.clock``.
+    Never writes; never raises for a failed read."""
+    clock = ports.clock
+    lease: Lease | None = None
+    lease_error = ""
+    if ports.witness is not None:
+        witness = ports.witness
+        try:
+            lease = await with_timeout(
+                clock, READ_TIMEOUT_SECONDS, lambda: witness.read(plan.lease_key)
+            )
+        except Exception as exc:
+            lease_error = _describe(exc)
+
+    pair: PairState | None = None
+    pair_error = ""
+    if plan.mechanism is Mechanism.CNPG_PAIR and ports.pair is not None:
+        cluster_pair = ports.pair
+        try:
+            pair = await with_timeout(clock, READ_TIMEOUT_SECONDS, cluster_pair.read_pair)
+        except Exception as exc:
+            pair_error = _describe(exc)
+
+    weights: dict[str, int] | None = None
+    route_error = ""
+    if plan.route is not None and ports.routes is not None:
+        routes, route = ports.routes, plan.route
+        try:
+            weights = await with_timeout(
+                clock, READ_TIMEOUT_SECONDS, lambda: routes.read_weights(route)
+            )
+        except Exception as exc:
+            route_error = _describe(exc)
+
+    to_records: list[LuaRecord] | None = None
+    from_records: list[LuaRecord] | None = None
+    synth_error = from_synth_error = ""
+    try:
+        to_records = records_for(plan, ports, plan.to_region)
+    except Exception as exc:
+        synth_error = _describe(exc)
+    try:
+        from_records = records_for(plan, ports, plan.from_region)
+    except Exception as exc:
+        from_synth_error = _describe(exc)
+
+    return Observed(
+        now=clock.now(),
+        epoch=epoch,
+        has_witness=ports.witness is not None,
+        lease=lease,
+        lease_error=lease_error,
+        has_pair=ports.pair is not None,
+        pair=pair,
+        pair_error=pair_error,
+        has_routes=ports.routes is not None,
+        weights=weights,
+        route_error=route_error,
+        has_dns=ports.dns is not None,
+        to_records=to_records,
+        synth_error=synth_error,
+        from_records=from_records,
+        from_synth_error=from_synth_error,
+        has_verifier=ports.verify_dns is not None,
+        has_audit=ports.audit is not None,
+    )

@@ -1,0 +1,432 @@
+"""The seven steps: for each an idempotent action and a compensating action, plus the fence.
+
+Every action except ``audit-emit`` first reads the witness and refuses (``EpochChanged``)
+unless the lease is still where the run put it (:class:`Fence`). ``swap-lease`` is one
+compare-and-set (``Witness.handover``; ``acquire`` of the expired lease when unplanned) and
+moves the fence to the target's tenure. ``promote-new-primary`` undoes its own partial writes
+before it reports a failure, so the pair is never left with two replicas or two primaries.
+``audit-emit`` hands the event to the sink and always succeeds (gap 1).
+
+Preconditions live in :mod:`continuum.switchover.preconditions` (shared with DryRun); the
+duration constants are re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import anyio
+
+from continuum.errors import EpochChanged, PreconditionFailed
+from continuum.messages.audit import AuditType, new_event
+from continuum.messages.lease import Lease
+from continuum.messages.switchover import (
+    CnpgMode,
+    JournalEntry,
+    JournalPhase,
+    Mechanism,
+    Plan,
+    StepName,
+    step_number,
+)
+from continuum.ports import ClusterPair, TrafficRoutes, Witness
+from continuum.switchover.observe import SwitchoverPorts, records_for
+from continuum.switchover.preconditions import (
+    STEP_AUDIT_EMIT_SECONDS,
+    STEP_CORDON_OLD_SECONDS,
+    STEP_DRAIN_HTTP_SECONDS,
+    STEP_FLIP_DNS_SECONDS,
+    STEP_PROMOTE_NEW_SECONDS,
+    STEP_SWAP_LEASE_SECONDS,
+    STEP_VALIDATE_LEASE_SECONDS,
+)
+from continuum.switchover.timeouts import with_timeout
+
+__all__ = [
+    "STEPS",
+    "STEP_AUDIT_EMIT_SECONDS",
+    "STEP_CORDON_OLD_SECONDS",
+    "STEP_DRAIN_HTTP_SECONDS",
+    "STEP_FLIP_DNS_SECONDS",
+    "STEP_PROMOTE_NEW_SECONDS",
+    "STEP_SWAP_LEASE_SECONDS",
+    "STEP_VALIDATE_LEASE_SECONDS",
+    "Fence",
+    "Run",
+    "Step",
+]
+
+
+class Fence:
+    """The fencing epoch a run acts under.
+
+    Before the handover the lease must be held, unexpired, by ``from`` at exactly
+    ``epoch``; the owner reports its own renewals with :meth:`note_own_write` (a renewal
+    bumps the generation). Unplanned: the (expired) lease must still be at ``epoch``. After
+    the handover the lease belongs to the target, whose own renewals advance the generation:
+    it must be held by the target at ``epoch`` or later.
+    """
+
+    def __init__(self, *, holder: str, epoch: int, unplanned: bool = False) -> None:
+        self.holder = holder
+        self.epoch = epoch
+        self.unplanned = unplanned
+        self.handed_over = False
+
+    @classmethod
+    def for_plan(cls, plan: Plan) -> Fence:
+        return cls(holder=plan.from_region, epoch=plan.epoch, unplanned=plan.unplanned)
+
+    def note_own_write(self, lease: Lease) -> None:
+        """The owner renewed the lease itself: adopt its generation (only for our tenure)."""
+        if not self.handed_over and lease.holder == self.holder and lease.generation > self.epoch:
+            self.epoch = lease.generation
+
+    def moved_to(self, lease: Lease) -> None:
+        """The run itself moved the lease (handover, acquire, or handover back)."""
+        self.holder = lease.holder
+        self.epoch = lease.generation
+        self.handed_over = True
+        self.unplanned = False
+
+    def admits(self, lease: Lease, now: datetime) -> bool:
+        """Whether ``lease`` (as read now) is still the tenure this run acts under."""
+        if self.handed_over:
+            return lease.holder == self.holder and lease.generation >= self.epoch
+        if self.unplanned:
+            return lease.generation == self.epoch
+        return lease.generation == self.epoch and lease.is_held_by(self.holder, now)
+
+
+@dataclass
+class Run:
+    """Mutable state of one switchover run; :meth:`journal` snapshots it for the owner."""
+
+    id: str
+    plan: Plan
+    ports: SwitchoverPorts
+    fence: Fence
+    started_at: str
+    completed: list[StepName] = field(default_factory=list)
+    compensated: list[StepName] = field(default_factory=list)
+    skipped: list[StepName] = field(default_factory=list)
+    prior_weights: dict[str, int] = field(default_factory=dict)
+    demotion_token: str = ""
+    audit_error: str = ""
+
+    def journal(self, step: StepName, phase: JournalPhase) -> JournalEntry:
+        return JournalEntry(
+            id=self.id,
+            plan=self.plan,
+            step=step,
+            phase=phase,
+            epoch=self.fence.epoch,
+            started_at=self.started_at,
+            completed=tuple(self.completed),
+            compensated=tuple(self.compensated),
+            skipped=tuple(self.skipped),
+            prior_weights=dict(self.prior_weights),
+            demotion_token=self.demotion_token,
+        )
+
+    # -- collaborators, each required by the step that calls it ---------------------------
+
+    def witness(self) -> Witness:
+        if self.ports.witness is None:
+            raise PreconditionFailed(["step-1: Witness client is required"])
+        return self.ports.witness
+
+    def pair(self) -> ClusterPair:
+        if self.ports.pair is None:
+            raise PreconditionFailed(["step-2: CNPG reader is required"])
+        return self.ports.pair
+
+    def routes(self) -> TrafficRoutes:
+        if self.ports.routes is None:
+            raise PreconditionFailed(["step-3: HTTPRoute drainer is required"])
+        return self.ports.routes
+
+    async def check_fence(self) -> Lease:
+        """Read the slot; return it when the fence admits it, else raise ``EpochChanged``."""
+        lease = await self.witness().read(self.plan.lease_key)
+        if not self.fence.admits(lease, self.ports.clock.now()):
+            raise EpochChanged(
+                f"lease is {lease.holder!r} gen {lease.generation}; the run acts under "
+                f"{self.fence.holder!r} gen {self.fence.epoch}: refusing to act"
+            )
+        return lease
+
+
+Action = Callable[[Run], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step. ``compensate`` is ``None`` when there is nothing to undo.
+    ``compensate_failed`` says whether a failed attempt of this step may have written
+    (so its own compensation runs too). ``needs_lost_region``: in unplanned mode the action
+    runs with the short ``lost_region`` bound and a failure is recorded as skipped."""
+
+    name: StepName
+    action: Action
+    compensate: Action | None
+    compensate_failed: bool = True
+    needs_lost_region: bool = False
+
+    def timeout(self, plan: Plan) -> float:
+        if plan.unplanned and self.needs_lost_region:
+            return plan.timeouts.lost_region
+        extra = plan.drain_seconds if self.name is StepName.DRAIN_HTTP else 0
+        return plan.timeouts.for_step(self.name) + extra
+
+
+def _cnpg(run: Run) -> bool:
+    return run.plan.mechanism is Mechanism.CNPG_PAIR
+
+
+# --- 1 validate-lease ----------------------------------------------------------------------
+
+
+async def validate_lease(run: Run) -> None:
+    await run.check_fence()
+
+
+# --- 2 cordon-old-primary ------------------------------------------------------------------
+
+
+async def cordon_old_primary(run: Run) -> None:
+    if not _cnpg(run):
+        return
+    await run.check_fence()
+    plan, pair = run.plan, run.pair()
+    if plan.cnpg_mode is CnpgMode.DISTRIBUTED:
+        run.demotion_token = await pair.demote(plan.from_region, new_primary=plan.to_region)
+    else:
+        await pair.fence(plan.from_region)
+
+
+async def uncordon_old_primary(run: Run) -> None:
+    if not _cnpg(run):
+        return
+    plan, pair = run.plan, run.pair()
+    if plan.cnpg_mode is CnpgMode.REPLICA_FLIP:
+        await pair.unfence(plan.from_region)
+        return
+    token = run.demotion_token
+    if not token:
+        old = (await pair.read_pair()).half(plan.from_region)
+        token = old.demotion_token if old is not None else ""
+    await pair.promote(plan.from_region, token=token)
+    await pair.wait_ready_as_primary(plan.from_region, plan.timeouts.compensation)
+
+
+# --- 3 drain-http --------------------------------------------------------------------------
+
+
+async def drain_http(run: Run) -> None:
+    plan = run.plan
+    if plan.route is None:
+        return
+    await run.check_fence()
+    routes = run.routes()
+    for backend, weight in (await routes.drain(plan.route, plan.from_region)).items():
+        run.prior_weights.setdefault(backend, weight)
+    # The drain wait: a cancellable sleep on the injected clock (0 means none).
+    await run.ports.clock.sleep(plan.drain_seconds)
+    for backend, weight in (await routes.shift_to(plan.route, plan.to_region)).items():
+        run.prior_weights.setdefault(backend, weight)
+
+
+async def restore_http(run: Run) -> None:
+    if run.plan.route is None or not run.prior_weights:
+        return
+    await run.routes().restore(run.plan.route, dict(run.prior_weights))
+
+
+# --- 4 flip-dns ----------------------------------------------------------------------------
+
+
+async def flip_dns(run: Run) -> None:
+    await run.check_fence()
+    await _commit_records(run, run.plan.to_region, verify=True)
+
+
+async def unflip_dns(run: Run) -> None:
+    await _commit_records(run, run.plan.from_region, verify=False)
+
+
+async def _commit_records(run: Run, region: str, *, verify: bool) -> None:
+    plan, ports = run.plan, run.ports
+    if ports.dns is None or plan.dns is None:
+        raise PreconditionFailed(["step-4: DNS record writer is required"])
+    records = records_for(plan, ports, region)
+    await ports.dns.commit(plan.dns.zone, records)
+    if verify and ports.verify_dns is not None:
+        await ports.verify_dns(records, plan.dns.region_ips.get(region, ()))
+
+
+# --- 5 swap-lease --------------------------------------------------------------------------
+
+
+async def swap_lease(run: Run) -> None:
+    plan = run.plan
+    lease = await run.check_fence()
+    witness = run.witness()
+    if run.fence.unplanned:
+        new = await witness.acquire(plan.lease_key, plan.to_region, plan.lease_ttl_seconds)
+    else:
+        new = await witness.handover(lease, plan.to_region, plan.lease_ttl_seconds)
+    run.fence.moved_to(new)
+
+
+async def swap_lease_back(run: Run) -> None:
+    """Hand the lease back to ``from`` when the target still holds it; otherwise there is
+    nothing of ours to undo. Unplanned: release the acquired lease instead (``from`` is
+    lost; its instance re-acquires when it returns)."""
+    plan = run.plan
+    witness = run.witness()
+    lease = await witness.read(plan.lease_key)
+    if lease.holder != plan.to_region:
+        return
+    if plan.unplanned:
+        await witness.release(lease)
+        return
+    back = await witness.handover(lease, plan.from_region, plan.lease_ttl_seconds)
+    run.fence.moved_to(back)
+
+
+# --- 6 promote-new-primary -----------------------------------------------------------------
+
+
+async def promote_new_primary(run: Run) -> None:
+    if not _cnpg(run):
+        return
+    await run.check_fence()
+    plan, pair = run.plan, run.pair()
+    frm, to = plan.from_region, plan.to_region
+    undo: list[Callable[[], Awaitable[None]]] = []
+    try:
+        if plan.cnpg_mode is CnpgMode.DISTRIBUTED:
+            token = "" if plan.unplanned else await _demotion_token(run)
+
+            async def demote_back() -> None:
+                run.demotion_token = await pair.demote(to, new_primary=frm)
+
+            undo.append(demote_back)
+            await pair.promote(to, token=token)
+            await pair.wait_ready_as_primary(to, plan.timeouts.promote_new_primary)
+            return
+        if not plan.unplanned:
+            undo.append(lambda: pair.set_replica_enabled(frm, False))
+            await pair.set_replica_enabled(frm, True)
+        undo.append(lambda: pair.set_replica_enabled(to, True))
+        await pair.set_replica_enabled(to, False)
+        await pair.wait_ready_as_primary(to, plan.timeouts.promote_new_primary)
+        if not plan.unplanned:
+            await pair.unfence(frm)
+    except BaseException as exc:
+        # Undo our own partial writes, newest first (the target back to replica before the
+        # old primary back to primary: never two primaries), shielded and bounded.
+        await _self_compensate(run, undo, exc)
+        raise
+
+
+async def _demotion_token(run: Run) -> str:
+    if run.demotion_token:
+        return run.demotion_token
+    old = (await run.pair().read_pair()).half(run.plan.from_region)
+    if old is None or not old.demotion_token:
+        raise PreconditionFailed(["step-6: no demotion token of the old primary to promote with"])
+    run.demotion_token = old.demotion_token
+    return run.demotion_token
+
+
+async def _self_compensate(
+    run: Run, undo: list[Callable[[], Awaitable[None]]], cause: BaseException
+) -> None:
+    clock, bound = run.ports.clock, run.plan.timeouts.compensation
+    with anyio.CancelScope(shield=True):
+        for fn in reversed(undo):
+            try:
+                await with_timeout(clock, bound, fn)
+            except Exception as exc:
+                cause.add_note(f"step-6 self-compensation failed: {exc}")
+
+
+async def demote_new_primary(run: Run) -> None:
+    """Reverse a completed promotion (used when a later step cannot be kept)."""
+    if not _cnpg(run):
+        return
+    plan, pair = run.plan, run.pair()
+    if plan.cnpg_mode is CnpgMode.DISTRIBUTED:
+        run.demotion_token = await pair.demote(plan.to_region, new_primary=plan.from_region)
+        return
+    if not plan.unplanned:
+        await pair.fence(plan.from_region)
+    await pair.set_replica_enabled(plan.to_region, True)
+    if not plan.unplanned:
+        await pair.set_replica_enabled(plan.from_region, False)
+
+
+# --- 7 audit-emit --------------------------------------------------------------------------
+
+
+async def audit_emit(run: Run) -> None:
+    """Hand ``continuum-switchover`` (and ``continuum-failback-completed`` for a failback)
+    to the sink. A refusal is recorded in ``run.audit_error`` and never fails the step."""
+    plan, ports = run.plan, run.ports
+    if ports.audit is None:
+        run.audit_error = "no audit sink configured"
+        return
+    types = [AuditType.SWITCHOVER]
+    if plan.reason == "failback":
+        types.append(AuditType.FAILBACK_COMPLETED)
+    for audit_type in types:
+        message = (
+            "failback completed"
+            if audit_type is AuditType.FAILBACK_COMPLETED
+            else f"switchover {plan.from_region} → {plan.to_region} completed"
+        )
+        event = new_event(
+            audit_type,
+            continuum=plan.continuum_name,
+            occurred_at=ports.clock.now(),
+            identity=(run.id, "7/7"),
+            applicationName=plan.application_name,
+            fromPrimary=plan.from_region,
+            toPrimary=plan.to_region,
+            step=f"{step_number(StepName.AUDIT_EMIT)}/7",
+            reason=plan.reason,
+            message=message,
+            initiatedBy=plan.initiated_by,
+            epoch=run.fence.epoch,
+            region=plan.to_region,
+        )
+        try:
+            await ports.audit.emit(event)
+        except Exception as exc:
+            run.audit_error = str(exc) or type(exc).__name__
+
+
+STEPS: tuple[Step, ...] = (
+    Step(StepName.VALIDATE_LEASE, validate_lease, None),
+    Step(
+        StepName.CORDON_OLD_PRIMARY,
+        cordon_old_primary,
+        uncordon_old_primary,
+        needs_lost_region=True,
+    ),
+    Step(StepName.DRAIN_HTTP, drain_http, restore_http, needs_lost_region=True),
+    Step(StepName.FLIP_DNS, flip_dns, unflip_dns),
+    Step(StepName.SWAP_LEASE, swap_lease, swap_lease_back),
+    Step(
+        StepName.PROMOTE_NEW_PRIMARY,
+        promote_new_primary,
+        demote_new_primary,
+        compensate_failed=False,
+    ),
+    Step(StepName.AUDIT_EMIT, audit_emit, None),
+)
+"""The seven steps in order (indexes match :data:`~continuum.messages.switchover.STEP_ORDER`)."""

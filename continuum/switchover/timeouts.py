@@ -1,0 +1,50 @@
+"""Timeouts on the injected clock.
+
+``anyio.fail_after`` measures the event loop's time, which a :class:`~continuum.clock.FakeClock`
+does not move; :func:`with_timeout` races the work against ``clock.sleep`` instead, so a 60 s
+bound takes no real time in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import anyio
+
+from continuum.ports import Clock
+
+T = TypeVar("T")
+
+__all__ = ["with_timeout"]
+
+
+async def with_timeout(clock: Clock, seconds: float, fn: Callable[[], Awaitable[T]]) -> T:
+    """Run ``fn()`` and return its result, or raise ``TimeoutError`` once ``seconds`` of
+    ``clock`` time have passed (``fn`` is then cancelled and has been unwound).
+
+    ``fn``'s own exceptions propagate unchanged (never wrapped in an ExceptionGroup). An
+    outer cancellation cancels ``fn`` and propagates. When ``fn`` finishes at the same
+    instant the bound fires, its result wins.
+    """
+    scope = anyio.CancelScope()
+    outcome: list[T] = []
+    failure: list[Exception] = []
+
+    async def watchdog() -> None:
+        await clock.sleep(seconds)
+        scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watchdog)
+        with scope:
+            try:
+                outcome.append(await fn())
+            except Exception as exc:
+                failure.append(exc)
+        tg.cancel_scope.cancel()
+    if failure:
+        raise failure[0]
+    if outcome:
+        return outcome[0]
+    raise TimeoutError(f"timed out after {seconds:g}s")

@@ -107,6 +107,7 @@ class PdnsServer:
         self._extra_config = tuple(extra_config)
         self._process: anyio.abc.Process | None = None
         self._log: IO[Any] | None = None
+        self._socket_dir: Path | None = None
         self._init_database()
 
     @property
@@ -190,6 +191,9 @@ class PdnsServer:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
 
     async def _start_once(self) -> None:
         self._log = self._prepare_run()
@@ -226,18 +230,23 @@ class PdnsServer:
             return "(no log)"
 
     def _init_database(self) -> None:
-        (self.dir / "run").mkdir(exist_ok=True)
         with contextlib.closing(sqlite3.connect(self.database)) as db:
             db.executescript(SQLITE_SCHEMA.read_text())
             db.commit()
         if os.geteuid() == 0:
             # pdns may drop to user pdns (setuid=pdns in a site config): let it own its files.
-            for path in (self.dir, self.dir / "run", self.database):
+            for path in (self.dir, self.database):
                 with contextlib.suppress(KeyError, LookupError, OSError):
                     shutil.chown(path, "pdns", "pdns")
 
     def _prepare_run(self) -> IO[Any]:
         """Write the config for the current ports; open (append) the log the process writes."""
+        # The control socket path must fit a sockaddr_un (108 bytes): pytest's tmp paths do
+        # not, so it lives in a short directory of its own, removed on stop().
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="pdns-"))
+        if os.geteuid() == 0:
+            with contextlib.suppress(KeyError, LookupError, OSError):
+                shutil.chown(self._socket_dir, "pdns", "pdns")
         self._write_config()
         return open(self.log_path, "ab")  # closed in stop()
 
@@ -265,7 +274,7 @@ class PdnsServer:
             "daemon=no",
             "guardian=no",
             "disable-syslog=yes",
-            f"socket-dir={self.dir / 'run'}",
+            f"socket-dir={self._socket_dir}",
             *self._extra_config,
         ]
         (self.dir / "pdns.conf").write_text("\n".join(lines) + "\n")

@@ -1,0 +1,262 @@
+"""Execute: the seven steps, compensation, fencing, audit, unplanned mode — on fakes."""
+
+from __future__ import annotations
+
+import pytest
+
+from continuum.clock import FakeClock
+from continuum.errors import DnsWriteError, Unavailable, WitnessUnavailable
+from continuum.messages.audit import AuditType
+from continuum.messages.switchover import STEP_ORDER, CnpgMode, StepEvent, StepName
+from continuum.switchover.sequencer import Sequencer
+from continuum.switchover.steps import Fence
+from tests.switchover.fakes import KEY, A, B, World, autojumping, make_world
+
+pytestmark = pytest.mark.anyio
+
+MODES = [CnpgMode.DISTRIBUTED, CnpgMode.REPLICA_FLIP]
+
+
+async def run(world: World, plan: object = None, **kwargs: object) -> object:
+    seq = Sequencer(world.ports(), **kwargs)  # type: ignore[arg-type]
+    p = plan if plan is not None else world.plan()
+    return await autojumping(world.clock, lambda: seq.execute(p, switchover_id="sw-1"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_switchover_then_failback_moves_every_system_both_ways(mode: CnpgMode) -> None:
+    world = await make_world(FakeClock(), mode=mode)
+    assert await world.writer() == A
+    gen = world.lease.generation
+
+    result = await run(world)
+    assert result.ok, result.error
+    assert result.steps_completed == STEP_ORDER
+    assert await world.writer() == B
+    lease = await world.read_lease()
+    assert lease.holder == B
+    assert lease.generation == gen + 1
+    assert result.new_epoch == lease.generation
+
+    world.lease = lease  # B's instance now holds it: roles come from live state
+    back = await run(world, world.plan(B, A, reason="failback"))
+    assert back.ok, back.error
+    assert await world.writer() == A
+    assert world.sink.types() == [
+        AuditType.SWITCHOVER,
+        AuditType.SWITCHOVER,
+        AuditType.FAILBACK_COMPLETED,
+    ]
+
+
+async def test_result_times_and_durations_are_set_and_drain_waits_on_the_clock() -> None:
+    clock = FakeClock()
+    world = await make_world(clock)
+    t0 = clock.monotonic()
+    result = await run(world, world.plan(drain_seconds=25))
+    assert result.ok
+    assert clock.monotonic() - t0 == pytest.approx(25)
+    assert result.started_at
+    assert result.finished_at
+    assert result.finished_at > result.started_at
+    assert set(result.durations) == {s.value for s in STEP_ORDER}
+    assert result.durations["drain-http"] == pytest.approx(25)
+
+
+async def test_drain_seconds_zero_means_no_wait() -> None:
+    clock = FakeClock()
+    world = await make_world(clock)
+    t0 = clock.monotonic()
+    assert (await run(world, world.plan(drain_seconds=0))).ok
+    assert clock.monotonic() == t0
+
+
+async def test_switchover_event_carries_plan_fields_and_epoch() -> None:
+    world = await make_world(FakeClock())
+    result = await run(world)
+    (event,) = world.sink.events
+    assert (event.fromPrimary, event.toPrimary, event.step) == (A, B, "7/7")
+    assert event.initiatedBy == "ops@acme.io"
+    assert event.reason == "operator-requested"
+    assert event.epoch == result.new_epoch
+
+
+def _fail_step(world: World, step: StepName, mode: CnpgMode) -> None:
+    if step is StepName.CORDON_OLD_PRIMARY:
+        op = "demote" if mode is CnpgMode.DISTRIBUTED else "fence"
+        world.pair.faults.add(op, Unavailable("api down", region=A))
+    elif step is StepName.DRAIN_HTTP:
+        world.routes.faults.add("shift_to", Unavailable("api down"))
+    elif step is StepName.FLIP_DNS:
+        world.dns.faults.add("verify", DnsWriteError("still old answer"))
+    elif step is StepName.SWAP_LEASE:
+        world.witness.faults.add("handover", WitnessUnavailable("witness down"))
+    elif step is StepName.PROMOTE_NEW_PRIMARY:
+        world.pair.faults.add("wait_ready_as_primary", TimeoutError("not ready"), region=B)
+
+
+FAILING = [
+    StepName.CORDON_OLD_PRIMARY,
+    StepName.DRAIN_HTTP,
+    StepName.FLIP_DNS,
+    StepName.SWAP_LEASE,
+    StepName.PROMOTE_NEW_PRIMARY,
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("step", FAILING)
+async def test_failure_at_each_step_compensates_back_to_the_old_writer(
+    step: StepName, mode: CnpgMode
+) -> None:
+    world = await make_world(FakeClock(), mode=mode)
+    weights_before = dict(world.routes.weights)
+    _fail_step(world, step, mode)
+    result = await run(world)
+    assert not result.ok
+    assert result.failed_step is step
+    assert result.error.startswith(f"step-{STEP_ORDER.index(step) + 1} ({step.value}): ")
+    assert not result.compensation_failures
+    done = STEP_ORDER[: STEP_ORDER.index(step)]
+    assert set(result.compensated) >= {s for s in done if s is not StepName.VALIDATE_LEASE}
+    assert await world.writer() == A
+    assert world.routes.weights == weights_before
+    assert not any(h.fenced for h in world.pair.halves.values())
+    assert world.sink.types() == [AuditType.ERROR]
+
+
+async def test_compensation_failure_is_reported_and_the_rest_still_compensated() -> None:
+    world = await make_world(FakeClock())
+    world.dns.faults.add("verify", DnsWriteError("still old answer"))
+    world.routes.faults.add("restore", Unavailable("route api down"))
+    result = await run(world)
+    assert result.failed_step is StepName.FLIP_DNS
+    assert "route api down" in result.compensation_failures["drain-http"]
+    assert StepName.CORDON_OLD_PRIMARY in result.compensated
+    assert StepName.FLIP_DNS in result.compensated
+    statuses = {(r.step, r.status) for r in result.steps}
+    assert (StepName.DRAIN_HTTP, "compensation-failed") in statuses
+
+
+async def test_step6_partial_failure_never_leaves_two_replicas_or_two_primaries() -> None:
+    world = await make_world(FakeClock(), mode=CnpgMode.REPLICA_FLIP)
+    # The first flag write (A → replica) lands, the second (B → primary) fails.
+    world.pair.faults.add("set_replica_enabled", Unavailable("api down", region=B), region=B)
+    seen: list[list[str]] = []
+
+    async def on_step(event: StepEvent) -> None:
+        if event.kind == "compensating":
+            seen.append(world.pair.primaries())
+
+    result = await run(world, on_step=on_step)
+    assert result.failed_step is StepName.PROMOTE_NEW_PRIMARY
+    assert seen
+    assert all(p == [A] for p in seen), seen
+    assert await world.writer() == A
+
+
+async def test_audit_failure_never_rolls_back_a_finished_switchover() -> None:
+    world = await make_world(FakeClock())
+    world.sink.faults.add("emit", ConnectionError("nats down"))
+    result = await run(world)
+    assert result.ok
+    assert not result.compensated
+    assert "nats down" in result.audit_error
+    assert await world.writer() == B
+
+
+async def test_a_step_refuses_when_the_epoch_changed_behind_the_run() -> None:
+    world = await make_world(FakeClock())
+
+    async def on_step(event: StepEvent) -> None:
+        if event.kind == "starting" and event.step is StepName.FLIP_DNS:
+            world.lease = await world.witness.renew(world.lease)  # someone else's write
+
+    dns_writes = world.dns.writes
+    result = await run(world, on_step=on_step)
+    assert result.failed_step is StepName.FLIP_DNS
+    assert "refusing" in result.error
+    # flip-dns wrote nothing; only its (idempotent) compensation re-committed A's records
+    assert world.dns.primaries() <= {A}
+    assert world.dns.writes == dns_writes + 1
+
+
+async def test_own_renewals_reported_to_the_fence_keep_the_run_going() -> None:
+    world = await make_world(FakeClock())
+    fence = Fence.for_plan(world.plan())
+
+    async def on_step(event: StepEvent) -> None:
+        if event.kind == "starting" and event.step is StepName.FLIP_DNS:
+            world.lease = await world.witness.renew(world.lease)
+            fence.note_own_write(world.lease)
+
+    seq = Sequencer(world.ports(), on_step=on_step)
+    result = await autojumping(
+        world.clock, lambda: seq.execute(world.plan(), switchover_id="x", fence=fence)
+    )
+    assert result.ok, result.error
+
+
+async def test_a_blocker_fails_before_any_write() -> None:
+    world = await make_world(FakeClock())
+    await world.witness.release(world.lease)
+    await world.witness.acquire(KEY, "third-region", 30.0)
+    writes = world.writes()
+    result = await run(world)
+    assert result.failed_step is StepName.VALIDATE_LEASE
+    assert "third-party" in result.error
+    assert world.writes() == writes
+    assert result.steps_completed == ()
+
+
+async def test_invalid_plan_fails_at_step_one_without_reading_anything() -> None:
+    world = await make_world(FakeClock())
+    result = await run(world, world.plan(B, B))
+    assert result.failed_step is StepName.VALIDATE_LEASE
+    assert "FromRegion == ToRegion" in result.error
+    assert result.finished_at
+
+
+async def test_journal_entry_is_handed_over_before_each_step() -> None:
+    world = await make_world(FakeClock())
+    order: list[tuple[str, StepName, tuple[StepName, ...]]] = []
+
+    async def on_step(event: StepEvent) -> None:
+        order.append((event.kind, event.step, event.journal.completed))
+
+    await run(world, on_step=on_step)
+    starts = [(s, c) for k, s, c in order if k == "starting"]
+    assert [s for s, _ in starts] == list(STEP_ORDER)
+    assert all(c == STEP_ORDER[:i] for i, (_, c) in enumerate(starts))
+
+
+async def test_journal_write_failure_fails_the_step_before_it_acts() -> None:
+    world = await make_world(FakeClock())
+
+    async def on_step(event: StepEvent) -> None:
+        if event.kind == "starting" and event.step is StepName.SWAP_LEASE:
+            raise Unavailable("status write refused")
+
+    result = await run(world, on_step=on_step)
+    assert result.failed_step is StepName.SWAP_LEASE
+    assert (await world.read_lease()).holder == A
+    assert await world.writer() == A
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_unplanned_failover_skips_the_lost_region_and_promotes_the_survivor(
+    mode: CnpgMode,
+) -> None:
+    clock = FakeClock()
+    world = await make_world(clock, mode=mode)
+    world.pair.unreachable.add(A)
+    world.routes.faults.add("drain", Unavailable("gateway in A down"), region=A)
+    clock.advance(31)  # A's lease expires
+    lease = await world.read_lease()
+    plan = world.plan(unplanned=True, reason="auto-failover", epoch=lease.generation)
+    result = await run(world, plan)
+    assert result.ok, result.error
+    assert set(result.skipped) == {StepName.CORDON_OLD_PRIMARY, StepName.DRAIN_HTTP}
+    assert (await world.read_lease()).holder == B
+    assert world.pair.halves[B].replica_primary in ("", world.pair.halves[B].name)
+    assert world.dns.primaries() == {B}

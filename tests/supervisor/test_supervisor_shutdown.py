@@ -1,0 +1,174 @@
+"""Spawn/stop by key, the registry, and shutdown order and bounds, on both backends."""
+
+from __future__ import annotations
+
+import anyio
+import msgspec
+import pytest
+
+from continuum.actors.runtime import Actor, ActorDead
+from continuum.clock import FakeClock
+from continuum.supervisor import Supervisor
+
+pytestmark = pytest.mark.anyio
+
+
+class Hello(msgspec.Struct, frozen=True):
+    pass
+
+
+class Member(Actor):
+    """Journals its start and (completed) stop; on_stop can be made to wait on a gate."""
+
+    def __init__(self, name: str, journal: list[str], *, gate: anyio.Event | None = None) -> None:
+        self.name = name
+        self.journal = journal
+        self.gate = gate
+        self.stopping = anyio.Event()
+
+    async def on_start(self) -> None:
+        self.journal.append(f"start {self.name}")
+
+    async def on_message(self, message: msgspec.Struct) -> object:
+        return self.name
+
+    async def on_stop(self, error: BaseException | None) -> None:
+        self.stopping.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        self.journal.append(f"stop {self.name}")
+
+
+async def test_spawn_is_idempotent_for_a_live_key(fake_clock: FakeClock) -> None:
+    built: list[str] = []
+
+    def factory() -> Member:
+        built.append("x")
+        return Member("a", [])
+
+    async with Supervisor(clock=fake_clock) as sup:
+        first = await sup.spawn("ns/a", factory)
+        again = await sup.spawn("ns/a", factory)
+        assert again is first
+        assert built == ["x"]
+        assert sup.registry.get("ns/a") is first
+        assert len(sup.registry) == 1
+
+
+async def test_stop_runs_on_stop_and_forgets_the_key(fake_clock: FakeClock) -> None:
+    journal: list[str] = []
+    async with Supervisor(clock=fake_clock) as sup:
+        ref = await sup.spawn("ns/a", lambda: Member("a", journal))
+        assert await ref.ask(Hello()) == "a"
+        await sup.stop("ns/a")
+        assert journal == ["start a", "stop a"]
+        assert sup.registry.get("ns/a") is None
+        with pytest.raises(ActorDead):
+            await ref.ask(Hello())
+        await sup.stop("ns/a")  # unknown key now: a no-op
+        await sup.stop("ns/never")
+        again = await sup.spawn("ns/a", lambda: Member("a2", journal))
+        assert await again.ask(Hello()) == "a2"
+
+
+async def test_registry_lists_keys_in_spawn_order_with_statistics(fake_clock: FakeClock) -> None:
+    async with Supervisor(clock=fake_clock) as sup:
+        for key in ("ns/c", "ns/a", "ns/b"):
+            await sup.spawn(key, lambda key=key: Member(key, []))
+        ref = sup.registry.get("ns/a")
+        assert ref is not None
+        await ref.ask(Hello())
+        assert sup.registry.keys() == ["ns/c", "ns/a", "ns/b"]
+        snapshot = sup.registry.snapshot()
+        assert list(snapshot) == ["ns/c", "ns/a", "ns/b"]
+        assert snapshot["ns/a"].processed == 1
+        assert snapshot["ns/a"].name == "ns/a"
+        assert all(stats.alive for stats in snapshot.values())
+    assert len(sup.registry) == 0
+
+
+async def test_shutdown_stops_every_actor_in_reverse_spawn_order(fake_clock: FakeClock) -> None:
+    journal: list[str] = []
+    async with Supervisor(clock=fake_clock) as sup:
+        for name in ("a", "b", "c"):
+            await sup.spawn(f"ns/{name}", lambda name=name: Member(name, journal))
+        await anyio.wait_all_tasks_blocked()
+    assert sorted(journal[:3]) == ["start a", "start b", "start c"]  # concurrent on_start
+    assert journal[3:] == ["stop c", "stop b", "stop a"]
+
+
+async def test_shutdown_kills_an_actor_that_overruns_shutdown_timeout_and_goes_on(
+    fake_clock: FakeClock,
+) -> None:
+    journal: list[str] = []
+    never = anyio.Event()
+    stuck = Member("stuck", journal, gate=never)
+
+    async def run() -> None:
+        async with Supervisor(clock=fake_clock, shutdown_timeout=10) as sup:
+            await sup.spawn("ns/a", lambda: Member("a", journal))
+            await sup.spawn("ns/stuck", lambda: stuck)
+            await sup.spawn("ns/c", lambda: Member("c", journal))
+            await anyio.wait_all_tasks_blocked()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        await stuck.stopping.wait()
+        await anyio.wait_all_tasks_blocked()
+        assert journal[-1] == "stop c"
+        await fake_clock.advance_settled(9.9)
+        assert journal[-1] == "stop c"  # still waiting within the bound
+        await fake_clock.advance_settled(0.1)
+    assert journal[3:] == ["stop c", "stop a"]  # "stuck" was cut short, "a" still stopped
+
+
+async def test_shutdown_survives_a_second_cancellation_and_runs_every_on_stop(
+    fake_clock: FakeClock,
+) -> None:
+    journal: list[str] = []
+    gate = anyio.Event()
+    members = {name: Member(name, journal, gate=gate if name == "c" else None) for name in "abc"}
+
+    async def cancel_again_then_release(scope: anyio.CancelScope) -> None:
+        await members["c"].stopping.wait()  # shutdown is under way, inside c's on_stop
+        scope.cancel()
+        await anyio.wait_all_tasks_blocked()
+        gate.set()
+
+    async with anyio.create_task_group() as tg:
+        with anyio.CancelScope() as outer:
+            tg.start_soon(cancel_again_then_release, outer)
+            with anyio.CancelScope() as inner:
+                async with Supervisor(clock=fake_clock) as sup:
+                    for name in "abc":
+                        await sup.spawn(f"ns/{name}", lambda name=name: members[name])
+                    await anyio.wait_all_tasks_blocked()
+                    inner.cancel()  # first cancellation: the block unwinds, shutdown starts
+                    await anyio.sleep_forever()
+    assert sorted(journal[:3]) == ["start a", "start b", "start c"]  # concurrent on_start
+    assert journal[3:] == ["stop c", "stop b", "stop a"]
+
+
+async def test_escalation_cancels_only_the_block_not_the_other_actors_mid_message(
+    fake_clock: FakeClock,
+) -> None:
+    from continuum.supervisor import SupervisorEscalation
+
+    class Boom(msgspec.Struct, frozen=True):
+        pass
+
+    class Fragile(Member):
+        async def on_message(self, message: msgspec.Struct) -> object:
+            if isinstance(message, Boom):
+                raise RuntimeError("boom")
+            return await super().on_message(message)
+
+    journal: list[str] = []
+    with pytest.raises(SupervisorEscalation):
+        async with Supervisor(clock=fake_clock, intensity=0) as sup:
+            await sup.spawn("ns/steady", lambda: Member("steady", journal))
+            fragile = await sup.spawn("ns/fragile", lambda: Fragile("fragile", journal))
+            await fragile.tell(Boom())
+            await anyio.sleep_forever()
+    assert sorted(journal[:2]) == ["start fragile", "start steady"]
+    assert journal[2:] == ["stop fragile", "stop steady"]

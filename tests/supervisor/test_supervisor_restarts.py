@@ -128,7 +128,7 @@ async def test_more_restarts_than_intensity_within_period_escalates(fake_clock: 
         made.append(Worker(journal, len(made) + 1))
         return made[-1]
 
-    with pytest.raises(SupervisorEscalation) as caught:
+    async def scenario() -> None:
         async with Supervisor(
             clock=fake_clock, intensity=2, period=30.0, backoff_initial=1.0
         ) as sup:
@@ -140,6 +140,9 @@ async def test_more_restarts_than_intensity_within_period_escalates(fake_clock: 
             await fake_clock.advance_settled(2)
             await crash(sup, "ns/a")  # third crash within 30 s: budget of 2 exceeded
             await anyio.sleep_forever()  # the escalation cancels the block
+
+    with pytest.raises(SupervisorEscalation) as caught:
+        await scenario()
     assert caught.value.key == "ns/a"
     assert caught.value.crashes == 3
     assert isinstance(caught.value.__cause__, RuntimeError)
@@ -177,12 +180,15 @@ async def test_failing_factory_on_restart_counts_against_the_budget(
             raise OSError("cannot build")
         return Worker([], 1)
 
-    with pytest.raises(SupervisorEscalation) as caught:
+    async def scenario() -> None:
         async with Supervisor(clock=fake_clock, intensity=3, backoff_initial=1) as sup:
             await sup.spawn("ns/a", factory)
             await crash(sup, "ns/a")
             await fake_clock.advance_settled(20)
             await anyio.sleep_forever()
+
+    with pytest.raises(SupervisorEscalation) as caught:
+        await scenario()
     assert isinstance(caught.value.__cause__, OSError)
     assert len(calls) == 4  # the original + 3 failed rebuilds, then escalation
 
@@ -235,7 +241,8 @@ async def test_spawn_during_restart_backoff_returns_the_next_incarnation(
 
 async def test_spawn_after_escalation_is_refused(fake_clock: FakeClock) -> None:
     refused: list[BaseException] = []
-    with pytest.raises(SupervisorEscalation):
+
+    async def scenario() -> None:
         async with Supervisor(clock=fake_clock, intensity=0) as sup:
             await sup.spawn("ns/a", lambda: Worker([], 1))
             with anyio.CancelScope(shield=True):  # the escalation cancels the block itself
@@ -245,4 +252,7 @@ async def test_spawn_after_escalation_is_refused(fake_clock: FakeClock) -> None:
                     await sup.spawn("ns/b", lambda: Worker([], 2))
                 except SupervisorClosed as exc:
                     refused.append(exc)
+
+    with pytest.raises(SupervisorEscalation):
+        await scenario()
     assert len(refused) == 1

@@ -164,11 +164,15 @@ async def test_escalation_cancels_only_the_block_not_the_other_actors_mid_messag
             return await super().on_message(message)
 
     journal: list[str] = []
-    with pytest.raises(SupervisorEscalation):
+
+    async def scenario() -> None:
         async with Supervisor(clock=fake_clock, intensity=0) as sup:
             await sup.spawn("ns/steady", lambda: Member("steady", journal))
             fragile = await sup.spawn("ns/fragile", lambda: Fragile("fragile", journal))
             await fragile.tell(Boom())
             await anyio.sleep_forever()
+
+    with pytest.raises(SupervisorEscalation):
+        await scenario()
     assert sorted(journal[:2]) == ["start fragile", "start steady"]
     assert journal[2:] == ["stop fragile", "stop steady"]

@@ -101,9 +101,11 @@ class KubeEmulator:
 
     async def start(self) -> None:
         """Listen on ``host:port`` (port 0 picks a free one; read it from :attr:`url`)."""
-        runner = web.AppRunner(self._api.app(), handler_cancellation=True, access_log=None)
+        runner = web.AppRunner(
+            self._api.app(), handler_cancellation=True, access_log=None, shutdown_timeout=0.5
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, shutdown_timeout=0.5)
+        site = web.TCPSite(runner, self.host, self.port)
         await site.start()
         self.port = int(runner.addresses[0][1])
         self._api.server_address = f"{self.host}:{self.port}"

@@ -18,7 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from continuum.ports import Clock
-from continuum.sim.kube import discovery
+from continuum.sim.kube import discovery, openapi
 from continuum.sim.kube.crds import Registry
 from continuum.sim.kube.faults import FaultRule, Faults
 from continuum.sim.kube.patch import decode_patch_body
@@ -154,6 +154,14 @@ class ApiServer:
             body = discovery.group_list(self.registry)
         elif info.group and not info.version:
             body = discovery.group(self.registry, info.group)
+        elif path == "/openapi/v3":
+            body = openapi.root_document(self.registry)
+        elif path.startswith("/openapi/v3/"):
+            rest = path.removeprefix("/openapi/v3/").split("/")
+            if rest[0] == "api" and len(rest) == 2:
+                body = openapi.group_version_document(self.registry, "", rest[1])
+            elif rest[0] == "apis" and len(rest) == 3:
+                body = openapi.group_version_document(self.registry, rest[1], rest[2])
         elif path == "/api/v1":
             body = discovery.resource_list(self.registry, "", "v1")
         elif path.startswith("/apis/"):

@@ -1,0 +1,275 @@
+"""Create, read, list and delete, as kubernetes-asyncio sees them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from continuum.sim.kube import KubeEmulator
+from tests.sim_kube.kube_helpers import GROUP, PLURAL, VERSION, continuum
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_create_returns_201_with_uid_rv_timestamp_and_generation(
+    crs: client.CustomObjectsApi,
+) -> None:
+    _, status, _ = await crs.create_namespaced_custom_object_with_http_info(
+        GROUP, VERSION, "default", PLURAL, continuum("a")
+    )
+    assert status == 201
+    obj = await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    meta = obj["metadata"]
+    assert len(meta["uid"]) == 36
+    assert meta["resourceVersion"].isdigit()
+    assert meta["creationTimestamp"].endswith("Z")
+    assert meta["generation"] == 1
+
+
+async def test_resource_version_is_a_global_counter_across_kinds(
+    api: client.ApiClient, crs: client.CustomObjectsApi
+) -> None:
+    first = await crs.create_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, continuum("a")
+    )
+    cm = await client.CoreV1Api(api).create_namespaced_config_map(
+        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c"), data={"k": "v"})
+    )
+    assert int(cm.metadata.resource_version) == int(first["metadata"]["resourceVersion"]) + 1
+
+
+async def test_create_of_existing_name_is_409_already_exists(crs: client.CustomObjectsApi) -> None:
+    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    with pytest.raises(ApiException) as caught:
+        await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    assert caught.value.status == 409
+    assert json.loads(caught.value.body)["reason"] == "AlreadyExists"
+
+
+async def test_get_of_missing_object_is_404_with_full_status_body(
+    crs: client.CustomObjectsApi,
+) -> None:
+    with pytest.raises(ApiException) as caught:
+        await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "ghost")
+    body = json.loads(caught.value.body)
+    assert caught.value.status == 404
+    assert body == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'continuums.dr.openova.io "ghost" not found',
+        "reason": "NotFound",
+        "details": {"name": "ghost", "group": "dr.openova.io", "kind": "continuums"},
+        "code": 404,
+    }
+
+
+async def test_create_in_missing_namespace_is_404(crs: client.CustomObjectsApi) -> None:
+    with pytest.raises(ApiException) as caught:
+        await crs.create_namespaced_custom_object(
+            GROUP, VERSION, "nowhere", PLURAL, continuum("a", namespace="nowhere")
+        )
+    assert caught.value.status == 404
+    assert json.loads(caught.value.body)["message"] == 'namespaces "nowhere" not found'
+
+
+async def test_generate_name_gets_a_random_suffix(crs: client.CustomObjectsApi) -> None:
+    body = continuum("")
+    body["metadata"] = {"generateName": "shop-"}
+    obj = await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+    assert obj["metadata"]["name"].startswith("shop-")
+    assert len(obj["metadata"]["name"]) == len("shop-") + 5
+
+
+async def test_list_has_list_kind_and_resource_version(crs: client.CustomObjectsApi) -> None:
+    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    listed = await crs.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)
+    assert listed["kind"] == "ContinuumList"
+    assert listed["apiVersion"] == "dr.openova.io/v1"
+    assert int(listed["metadata"]["resourceVersion"]) >= 1
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("tier=web", ["web1", "web2"]),
+        ("tier==web", ["web1", "web2"]),
+        ("tier!=web", ["db", "plain"]),
+        ("tier in (db, cache)", ["db"]),
+        ("tier notin (web)", ["db", "plain"]),
+        ("tier", ["db", "web1", "web2"]),
+        ("!tier", ["plain"]),
+        ("tier=web,zone=a", ["web1"]),
+    ],
+)
+async def test_label_selectors_filter_lists(
+    crs: client.CustomObjectsApi, selector: str, expected: list[str]
+) -> None:
+    labels = {
+        "web1": {"tier": "web", "zone": "a"},
+        "web2": {"tier": "web"},
+        "db": {"tier": "db"},
+        "plain": {},
+    }
+    for name, lab in labels.items():
+        body = continuum(name)
+        body["metadata"]["labels"] = lab
+        await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+    listed = await crs.list_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, label_selector=selector
+    )
+    assert sorted(i["metadata"]["name"] for i in listed["items"]) == sorted(expected)
+
+
+async def test_malformed_label_selector_is_400(crs: client.CustomObjectsApi) -> None:
+    with pytest.raises(ApiException) as caught:
+        await crs.list_namespaced_custom_object(
+            GROUP, VERSION, "default", PLURAL, label_selector="a in (b"
+        )
+    assert caught.value.status == 400
+
+
+async def test_field_selectors_on_name_and_namespace_and_cluster_wide_list(
+    kube: KubeEmulator, crs: client.CustomObjectsApi
+) -> None:
+    kube.ensure_namespace("other")
+    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("b"))
+    await crs.create_namespaced_custom_object(
+        GROUP, VERSION, "other", PLURAL, continuum("a", namespace="other")
+    )
+    everywhere = await crs.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+    assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in everywhere["items"]] == [
+        ("default", "a"),
+        ("default", "b"),
+        ("other", "a"),
+    ]
+    by_name = await crs.list_cluster_custom_object(
+        GROUP, VERSION, PLURAL, field_selector="metadata.name=a"
+    )
+    assert {i["metadata"]["namespace"] for i in by_name["items"]} == {"default", "other"}
+    by_ns = await crs.list_cluster_custom_object(
+        GROUP, VERSION, PLURAL, field_selector="metadata.namespace!=default"
+    )
+    assert [i["metadata"]["namespace"] for i in by_ns["items"]] == ["other"]
+    with pytest.raises(ApiException) as caught:
+        await crs.list_cluster_custom_object(GROUP, VERSION, PLURAL, field_selector="spec.x=1")
+    assert caught.value.status == 400
+
+
+async def test_list_paginates_with_limit_and_continue(crs: client.CustomObjectsApi) -> None:
+    for i in range(5):
+        await crs.create_namespaced_custom_object(
+            GROUP, VERSION, "default", PLURAL, continuum(f"c{i}")
+        )
+    page = await crs.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, limit=2)
+    names = [i["metadata"]["name"] for i in page["items"]]
+    while page["metadata"].get("continue"):
+        page = await crs.list_namespaced_custom_object(
+            GROUP, VERSION, "default", PLURAL, limit=2, _continue=page["metadata"]["continue"]
+        )
+        names += [i["metadata"]["name"] for i in page["items"]]
+    assert names == [f"c{i}" for i in range(5)]
+
+
+async def test_delete_without_finalizers_removes_the_object(crs: client.CustomObjectsApi) -> None:
+    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    await crs.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    with pytest.raises(ApiException) as caught:
+        await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    assert caught.value.status == 404
+
+
+async def test_finalizers_hold_deletion_until_the_last_one_is_removed(
+    crs: client.CustomObjectsApi,
+) -> None:
+    body = continuum("a")
+    body["metadata"]["finalizers"] = ["x.io/one", "x.io/two"]
+    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+    await crs.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    held = await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    assert held["metadata"]["deletionTimestamp"]
+    merge = "application/merge-patch+json"
+    await crs.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        "a",
+        {"metadata": {"finalizers": ["x.io/two"]}},
+        _content_type=merge,
+    )
+    assert await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    with pytest.raises(ApiException) as added:
+        await crs.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            "default",
+            PLURAL,
+            "a",
+            {"metadata": {"finalizers": ["x.io/two", "x.io/new"]}},
+            _content_type=merge,
+        )
+    assert added.value.status == 422
+    await crs.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        "a",
+        {"metadata": {"finalizers": None}},
+        _content_type=merge,
+    )
+    with pytest.raises(ApiException) as gone:
+        await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    assert gone.value.status == 404
+
+
+async def test_delete_precondition_on_stale_resource_version_is_409(
+    crs: client.CustomObjectsApi,
+) -> None:
+    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    with pytest.raises(ApiException) as caught:
+        await crs.delete_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            "default",
+            PLURAL,
+            "a",
+            body=client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version="1")),
+        )
+    assert caught.value.status == 409
+
+
+async def test_secrets_configmaps_and_namespaces_round_trip(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="acme")))
+    ns = await core.read_namespace("acme")
+    assert ns.status.phase == "Active"
+    secret = await core.create_namespaced_secret(
+        "acme",
+        client.V1Secret(metadata=client.V1ObjectMeta(name="s"), string_data={"token": "abc"}),
+    )
+    assert secret.data == {"token": "YWJj"}
+    assert secret.type == "Opaque"
+    await core.create_namespaced_config_map(
+        "acme", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c"), data={"a": "1"})
+    )
+    assert [c.metadata.name for c in (await core.list_namespaced_config_map("acme")).items] == ["c"]
+    await core.delete_namespace("acme")
+    assert (await core.list_namespaced_secret("acme")).items == []
+
+
+async def test_dry_run_create_persists_nothing(
+    kube: KubeEmulator, crs: client.CustomObjectsApi
+) -> None:
+    obj = await crs.create_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, continuum("a"), dry_run="All"
+    )
+    assert obj["metadata"]["name"] == "a"
+    assert kube.store.get(GROUP, PLURAL, "default", "a") is None

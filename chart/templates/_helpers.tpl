@@ -56,29 +56,33 @@ an empty tag means the chart's appVersion, never "latest".
 {{- end -}}
 
 {{/*
-DNS health-check vantages as egress peers: a list of {ip, port, ipv6}. "ip" or "ip:port";
-an IPv6 vantage is written "[ip]:port" or as a bare address.
+DNS health-check vantages as egress peers: a JSON list of {cidr, port}. Each vantage is an
+IPv4 "ip" (port 53) or "ip:port" (values.schema.json enforces the form).
 */}}
 {{- define "continuum.vantagePeers" -}}
 {{- $peers := list -}}
 {{- range $v := .Values.continuum.health.vantages -}}
-{{- if hasPrefix "[" $v -}}
-{{- $ip := trimPrefix "[" (regexReplaceAll "\\].*$" $v "") -}}
-{{- $port := 53 -}}
-{{- if regexMatch "\\]:[0-9]+$" $v -}}{{- $port = regexReplaceAll "^.*\\]:" $v "" | int -}}{{- end -}}
-{{- $peers = append $peers (dict "cidr" (printf "%s/128" $ip) "port" $port) -}}
-{{- else if contains ":" $v -}}
-{{- if eq (len (splitList ":" $v)) 2 -}}
 {{- $parts := splitList ":" $v -}}
-{{- $peers = append $peers (dict "cidr" (printf "%s/32" (first $parts)) "port" (last $parts | int)) -}}
-{{- else -}}
-{{- $peers = append $peers (dict "cidr" (printf "%s/128" $v) "port" 53) -}}
-{{- end -}}
-{{- else -}}
-{{- $peers = append $peers (dict "cidr" (printf "%s/32" $v) "port" 53) -}}
-{{- end -}}
+{{- $port := 53 -}}
+{{- if eq (len $parts) 2 -}}{{- $port = last $parts | int -}}{{- end -}}
+{{- $peers = append $peers (dict "cidr" (printf "%s/32" (first $parts)) "port" $port) -}}
 {{- end -}}
 {{- toJson $peers -}}
+{{- end -}}
+
+{{/* Every variable the Deployment template sets itself; continuum.extraEnv must not repeat one. */}}
+{{- define "continuum.chartEnvNames" -}}
+{{- list
+  "CONTINUUM_REGION" "CONTINUUM_WATCH_NAMESPACES" "CONTINUUM_KUBECONFIG"
+  "CONTINUUM_REGION_CONTEXTS" "CONTINUUM_WITNESS_SECRET_NAMESPACE" "CONTINUUM_WITNESS_CONTEXT"
+  "CONTINUUM_WITNESS_LEASE_NAMESPACE" "CONTINUUM_NATS_URL" "CONTINUUM_AUDIT_SUBJECT"
+  "CONTINUUM_AUDIT_STREAM" "CONTINUUM_AUDIT_OUTBOX_LIMIT" "CONTINUUM_AUDIT_REQUIRED"
+  "CONTINUUM_DNS_WRITER" "CONTINUUM_PDM_URL" "CONTINUUM_PDM_TOKEN" "CONTINUUM_POWERDNS_API_URL"
+  "CONTINUUM_POWERDNS_API_KEY" "CONTINUUM_API_ADDR" "CONTINUUM_API_TOKEN"
+  "CONTINUUM_HEALTH_DELAY_SECONDS" "CONTINUUM_HEALTH_VANTAGES" "CONTINUUM_METRICS_ADDR"
+  "CONTINUUM_LOG_LEVEL" "CONTINUUM_LOG_FORMAT" "CONTINUUM_LEADER_ELECTION"
+  "CONTINUUM_LEADER_LEASE_NAME" "CONTINUUM_LEADER_LEASE_NAMESPACE" "CONTINUUM_CLUSTER_DOMAIN"
+  "CONTINUUM_SHUTDOWN_TIMEOUT_SECONDS" | toJson -}}
 {{- end -}}
 
 {{/* Fail rendering early, with the value to fix, when the enabled chart cannot work. */}}
@@ -90,8 +94,11 @@ an IPv6 vantage is written "[ip]:port" or as a bare address.
 {{- if and (gt (int $c.replicas) 1) (not $c.leaderElection.enabled) -}}
 {{- fail "continuum.leaderElection.enabled must be true when continuum.replicas > 1: two active controllers would act on the same Continuum" -}}
 {{- end -}}
-{{- if and (eq $c.dnsWriter "pdm") (not $c.pdmURL) -}}
-{{- fail "continuum.pdmURL is required when continuum.dnsWriter is pdm" -}}
+{{- $chartEnv := include "continuum.chartEnvNames" . | fromJsonArray -}}
+{{- range $name := keys $c.extraEnv | sortAlpha -}}
+{{- if has $name $chartEnv -}}
+{{- fail (printf "continuum.extraEnv.%s is set by the chart from its own value; set that value instead" $name) -}}
+{{- end -}}
 {{- end -}}
 {{- if and (eq $c.dnsWriter "powerdns") (not $c.powerdns.apiURL) -}}
 {{- fail "continuum.powerdns.apiURL is required when continuum.dnsWriter is powerdns" -}}

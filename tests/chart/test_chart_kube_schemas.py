@@ -43,10 +43,8 @@ EVERYTHING_ON = merge(
             "podAnnotations": {"a": "b"},
             "nodeSelector": {"kubernetes.io/os": "linux"},
             "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
-            "health": {
-                "vantages": ["8.8.8.8", "127.0.0.1:5300", "[2001:db8::1]:53", "2001:db8::2"]
-            },
-            "extraEnv": {"CONTINUUM_AUDIT_OUTBOX_LIMIT": 100},
+            "health": {"vantages": ["8.8.8.8", "127.0.0.1:5300"]},
+            "extraEnv": {"CONTINUUM_POWERDNS_SERVER_ID": "localhost", "HTTPS_PROXY": ""},
         },
         "networkPolicy": {
             "extraEgress": [

@@ -113,9 +113,24 @@ def test_enabled_chart_without_region_fails_naming_the_value(chart: helm.Chart) 
         chart.render({"continuum": {"enabled": True, "pdmURL": "http://pdm:8080"}})
 
 
-def test_pdm_writer_without_pdm_url_fails_naming_the_value(chart: helm.Chart) -> None:
-    with pytest.raises(helm.HelmRenderError, match=r"continuum\.pdmURL is required"):
-        chart.render({"continuum": {"enabled": True, "region": "eu-west"}})
+def test_powerdns_writer_without_api_url_fails_naming_the_value(chart: helm.Chart) -> None:
+    values = {"continuum": {"enabled": True, "region": "eu-west", "dnsWriter": "powerdns"}}
+    with pytest.raises(helm.HelmRenderError, match=r"continuum\.powerdns\.apiURL is required"):
+        chart.render(values)
+
+
+def test_pdm_writer_without_pdm_url_renders_with_a_warning(render: Render) -> None:
+    rendered = render({"continuum": {"enabled": True, "region": "eu-west"}})
+    assert "CONTINUUM_PDM_URL" not in rendered.env()
+    assert "continuum.pdmURL is empty" in rendered.notes
+
+
+def test_extra_env_cannot_override_a_variable_the_chart_sets(
+    chart: helm.Chart, enabled_with: EnabledWith
+) -> None:
+    values = enabled_with({"continuum": {"extraEnv": {"CONTINUUM_API_ADDR": ":1"}}})
+    with pytest.raises(helm.HelmRenderError, match=r"continuum\.extraEnv\.CONTINUUM_API_ADDR"):
+        chart.render(values)
 
 
 def test_several_replicas_without_leader_election_fail(

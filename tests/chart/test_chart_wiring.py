@@ -21,7 +21,13 @@ FULL_VALUES = merge(
                 "key": "config",
                 "regionContexts": {"eu-west": "ctx-west", "eu-central": "ctx-central"},
             },
-            "witness": {"secretNamespace": "witness-secrets", "k8sLeaseContext": "ctx-witness"},
+            "witness": {
+                "secretNamespace": "witness-secrets",
+                "k8sLeaseContext": "ctx-witness",
+                "leaseNamespace": "dr-leases",
+            },
+            "audit": {"outboxLimit": 500, "required": True},
+            "clusterDomain": "example.internal",
             "pdmTokenSecretRef": {"name": "pdm-token", "key": "tok"},
             "powerdns": {
                 "apiURL": "http://powerdns.openova-system.svc:8081",
@@ -35,7 +41,7 @@ FULL_VALUES = merge(
             "metrics": {"port": 9100},
             "log": {"level": "debug", "format": "console"},
             "shutdownTimeoutSeconds": 40,
-            "extraEnv": {"CONTINUUM_AUDIT_OUTBOX_LIMIT": "500"},
+            "extraEnv": {"CONTINUUM_POWERDNS_SERVER_ID": "pdns-1"},
         }
     },
 )
@@ -138,7 +144,11 @@ def test_region_and_endpoints_are_wired_to_their_env(full: Rendered) -> None:
     assert env["CONTINUUM_LOG_FORMAT"] == "console"
     assert env["CONTINUUM_WITNESS_SECRET_NAMESPACE"] == "witness-secrets"
     assert env["CONTINUUM_WITNESS_CONTEXT"] == "ctx-witness"
+    assert env["CONTINUUM_WITNESS_LEASE_NAMESPACE"] == "dr-leases"
     assert env["CONTINUUM_AUDIT_OUTBOX_LIMIT"] == "500"
+    assert env["CONTINUUM_AUDIT_REQUIRED"] == "true"
+    assert env["CONTINUUM_CLUSTER_DOMAIN"] == "example.internal"
+    assert env["CONTINUUM_POWERDNS_SERVER_ID"] == "pdns-1"
 
 
 def test_kubeconfig_secret_is_mounted_read_only_and_named_by_env(full: Rendered) -> None:

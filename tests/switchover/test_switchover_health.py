@@ -1,0 +1,205 @@
+"""PostSwitchoverHealth: each check passing, failing, unknown and deferred; the summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from continuum.clock import FakeClock
+from continuum.errors import AuditUnavailable, ResolverUnavailable
+from continuum.messages.audit import AuditType, new_event
+from continuum.messages.switchover import Mechanism, Plan
+from continuum.switchover.health import (
+    CHECK_NAMES,
+    HealthOptions,
+    post_switchover_health,
+    summarize,
+    summarize_error,
+)
+from continuum.switchover.sequencer import Sequencer
+from tests.switchover.fakes import (
+    IPS,
+    KEY,
+    A,
+    B,
+    FakeAuditTail,
+    FakeResolver,
+    World,
+    autojumping,
+    make_world,
+)
+
+pytestmark = pytest.mark.anyio
+
+VANTAGES = ("127.0.0.1:5300", "127.0.0.2:5300", "127.0.0.3:5300")
+
+
+async def switched() -> tuple[World, Plan, FakeAuditTail, FakeResolver]:
+    world = await make_world(FakeClock())
+    plan = world.plan()
+    result = await autojumping(
+        world.clock, lambda: Sequencer(world.ports()).execute(plan, switchover_id="sw-9")
+    )
+    assert result.ok
+    return world, plan, FakeAuditTail(world.sink.events), FakeResolver(list(IPS[B]))
+
+
+def options(
+    world: World, tail: FakeAuditTail | None, resolver: FakeResolver | None, **kw: object
+) -> HealthOptions:
+    return HealthOptions(
+        clock=world.clock,
+        pair=world.pair,
+        resolver=resolver,
+        vantages=VANTAGES,
+        audit_tail=tail,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def run_health(world: World, plan: Plan, opts: HealthOptions) -> object:
+    return await autojumping(
+        world.clock, lambda: post_switchover_health(plan, opts, switchover_id="sw-9")
+    )
+
+
+async def test_all_checks_pass_after_a_switchover_and_latency_is_deferred() -> None:
+    world, plan, tail, resolver = await switched()
+    report = await run_health(world, plan, options(world, tail, resolver))
+    assert [c.name for c in report.checks] == list(CHECK_NAMES)
+    status = {c.name: (c.status, c.deferred) for c in report.checks}
+    assert status == {
+        "replicas-healthy": ("pass", False),
+        "dns-probes": ("pass", False),
+        "latency-normal": ("unknown", True),
+        "audit-posted": ("pass", False),
+    }
+    assert report.verdict == "healthy"
+    assert report.overallHealthy
+    assert len(resolver.queries) == 2 * 3
+    assert summarize(report) == (
+        "True",
+        "PostSwitchoverHealth",
+        f"healthy: 3 passed, 0 failed, 1 deferred (new primary={B})",
+    )
+
+
+async def test_a_vantage_answering_the_old_region_fails_dns_probes() -> None:
+    world, plan, tail, resolver = await switched()
+    resolver.answers[("web.example.com", VANTAGES[1])] = list(IPS[A])
+    report = await run_health(world, plan, options(world, tail, resolver))
+    dns = report.checks[1]
+    assert dns.status == "fail"
+    assert f"web.example.com@{VANTAGES[1]}=fail" in dns.detail
+    assert report.verdict == "unhealthy"
+    status, _, message = summarize(report)
+    assert status == "False"
+    assert message.startswith("UNHEALTHY: 2 passed, 1 failed")
+    assert "failed: dns-probes" in message
+
+
+async def test_a_vantage_that_does_not_answer_makes_its_pairs_unknown_not_failed() -> None:
+    world, plan, tail, resolver = await switched()
+    resolver.answers[("api.example.com", VANTAGES[2])] = ResolverUnavailable("no answer")
+    resolver.answers[("web.example.com", VANTAGES[2])] = "hang"
+    report = await run_health(world, plan, options(world, tail, resolver, probe_timeout=2.0))
+    dns = report.checks[1]
+    assert dns.status == "unknown"
+    assert {p.status for p in dns.probes if p.vantage == VANTAGES[2]} == {"unknown"}
+    assert {p.status for p in dns.probes if p.vantage != VANTAGES[2]} == {"pass"}
+    assert report.verdict == "unknown"
+    assert summarize(report)[0] == "Unknown"
+
+
+async def test_a_half_not_ready_fails_replicas_healthy() -> None:
+    world, plan, tail, resolver = await switched()
+    world.pair.halves[A].ready = False
+    report = await run_health(world, plan, options(world, tail, resolver))
+    assert report.checks[0].status == "fail"
+    assert "new-replica" in report.checks[0].detail
+
+
+async def test_wrong_roles_fail_replicas_healthy() -> None:
+    world, plan, tail, resolver = await switched()
+    world.pair.halves[A].replica_primary = world.pair.halves[A].name  # A still primary too
+    report = await run_health(world, plan, options(world, tail, resolver))
+    assert report.checks[0].status == "fail"
+    assert "acts as primary" in report.checks[0].detail
+
+
+async def test_an_unreadable_half_makes_replicas_healthy_unknown() -> None:
+    world, plan, tail, resolver = await switched()
+    world.pair.unreachable.add(A)
+    report = await run_health(world, plan, options(world, tail, resolver))
+    assert report.checks[0].status == "unknown"
+
+
+async def test_missing_audit_event_fails_and_unreachable_store_is_unknown() -> None:
+    world, plan, _, resolver = await switched()
+    empty = FakeAuditTail([])
+    report = await run_health(world, plan, options(world, empty, resolver))
+    assert report.checks[3].status == "fail"
+    empty.available = False
+    report = await run_health(world, plan, options(world, empty, resolver))
+    assert report.checks[3].status == "unknown"
+
+
+async def test_audit_posted_without_run_id_matches_from_and_to() -> None:
+    world, plan, _, resolver = await switched()
+    other = new_event(
+        AuditType.SWITCHOVER,
+        continuum=KEY,
+        occurred_at=world.clock.now(),
+        fromPrimary=B,
+        toPrimary=A,
+    )
+    opts = options(world, FakeAuditTail([other]), resolver)
+    report = await autojumping(world.clock, lambda: post_switchover_health(plan, opts))
+    assert report.checks[3].status == "fail"
+
+
+async def test_unconfigured_sources_are_deferred_and_do_not_count() -> None:
+    world, plan, _, _ = await switched()
+    report = await run_health(world, plan, options(world, None, None))
+    assert [c.deferred for c in report.checks] == [False, True, True, True]
+    assert report.verdict == "healthy"
+    assert summarize(report)[2] == f"healthy: 1 passed, 0 failed, 3 deferred (new primary={B})"
+
+
+async def test_latency_source_is_measured_against_the_threshold() -> None:
+    world, plan, tail, resolver = await switched()
+
+    async def fast(region: str) -> float:
+        return 0.05
+
+    async def slow(region: str) -> float:
+        return 2.0
+
+    ok = await run_health(world, plan, options(world, tail, resolver, latency=fast))
+    bad = await run_health(world, plan, options(world, tail, resolver, latency=slow))
+    assert ok.checks[2].status == "pass"
+    assert not ok.checks[2].deferred
+    assert bad.checks[2].status == "fail"
+
+
+async def test_stateless_plan_defers_the_database_check() -> None:
+    world, plan, tail, resolver = await switched()
+    stateless = plan.__class__(
+        **{
+            **{f: getattr(plan, f) for f in plan.__struct_fields__},
+            "mechanism": Mechanism.STATELESS,
+        }
+    )
+    report = await run_health(world, stateless, options(world, tail, resolver))
+    assert report.checks[0].deferred
+
+
+def test_an_errored_health_run_is_an_unknown_condition() -> None:
+    assert summarize_error(RuntimeError("deadline")) == (
+        "Unknown",
+        "HealthCheckErrored",
+        "PostSwitchoverHealth errored: deadline",
+    )
+
+
+def test_audit_unavailable_is_the_error_the_tail_raises() -> None:
+    assert issubclass(AuditUnavailable, Exception)

@@ -1,0 +1,169 @@
+"""The journal rule: every step boundary, and a crash (cancellation) at each boundary and in
+the middle of each step, followed by a new sequencer applying the rule."""
+
+from __future__ import annotations
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from continuum.clock import FakeClock
+from continuum.messages.lease import Lease
+from continuum.messages.switchover import STEP_ORDER, JournalEntry, StepEvent, StepName
+from continuum.switchover.journal import Compensate, Finished, Resume, Undecided, decide
+from continuum.switchover.sequencer import Sequencer
+from tests.switchover.fakes import KEY, A, B, World, autojumping, make_world
+
+pytestmark = pytest.mark.anyio
+
+SWAP = STEP_ORDER.index(StepName.SWAP_LEASE)
+
+
+def entry(step: StepName, *, phase: str = "forward", epoch: int = 5, **kw: object) -> JournalEntry:
+    from continuum.messages.switchover import Plan
+    from tests.switchover.fakes import dns_plan
+
+    plan = Plan(continuum_name=KEY, from_region=A, to_region=B, dns=dns_plan(), epoch=5)
+    index = STEP_ORDER.index(step)
+    values: dict[str, object] = {"completed": STEP_ORDER[:index]}
+    values.update(kw)
+    return JournalEntry(
+        id="sw",
+        plan=plan,
+        step=step,
+        phase=phase,
+        epoch=epoch,  # type: ignore[arg-type]
+        started_at="2026-01-01T00:00:00Z",
+        **values,  # type: ignore[arg-type]
+    )
+
+
+def lease(holder: str, generation: int) -> Lease:
+    return Lease(key=KEY, holder=holder, generation=generation)
+
+
+@pytest.mark.parametrize("step", STEP_ORDER[: SWAP + 1])
+def test_before_the_handover_lands_the_run_is_compensated_newest_first(step: StepName) -> None:
+    decision = decide(entry(step), lease(A, 5))
+    assert isinstance(decision, Compensate)
+    assert decision.steps == (step, *reversed(STEP_ORDER[: STEP_ORDER.index(step)]))
+
+
+def test_swap_in_flight_whose_cas_landed_resumes_at_promotion_with_the_new_epoch() -> None:
+    decision = decide(entry(StepName.SWAP_LEASE), lease(B, 6))
+    assert decision == Resume(
+        from_step=StepName.PROMOTE_NEW_PRIMARY, epoch=6, completed=STEP_ORDER[: SWAP + 1]
+    )
+
+
+@pytest.mark.parametrize("step", STEP_ORDER[SWAP + 1 :])
+def test_after_the_lease_moved_to_the_target_the_run_resumes_forward(step: StepName) -> None:
+    decision = decide(entry(step, epoch=6), lease(B, 9))
+    assert decision == Resume(
+        from_step=step, epoch=6, completed=STEP_ORDER[: STEP_ORDER.index(step)]
+    )
+
+
+def test_a_compensating_journal_keeps_compensating_what_is_left() -> None:
+    e = entry(
+        StepName.DRAIN_HTTP,
+        phase="compensating",
+        completed=STEP_ORDER[:4],
+        compensated=(StepName.FLIP_DNS,),
+    )
+    assert decide(e, lease(A, 5)) == Compensate(
+        steps=(StepName.DRAIN_HTTP, StepName.CORDON_OLD_PRIMARY, StepName.VALIDATE_LEASE)
+    )
+
+
+def test_done_is_finished() -> None:
+    assert decide(entry(StepName.AUDIT_EMIT, phase="done"), None) == Finished()
+
+
+@pytest.mark.parametrize(
+    ("journal", "seen"),
+    [
+        (entry(StepName.FLIP_DNS), None),
+        (entry(StepName.FLIP_DNS), lease("third", 7)),
+        (entry(StepName.FLIP_DNS), lease(B, 7)),
+        (entry(StepName.PROMOTE_NEW_PRIMARY, epoch=6), lease(A, 8)),
+    ],
+    ids=["unreadable", "third-party", "moved-outside-run", "left-target"],
+)
+def test_states_the_rule_cannot_explain_are_undecided(
+    journal: JournalEntry, seen: Lease | None
+) -> None:
+    assert isinstance(decide(journal, seen), Undecided)
+
+
+async def _crash_and_recover(world: World, *, at: StepName, mid_step: bool) -> str:
+    """Run until ``at`` starts (or is in the middle of its action), cancel, then apply the
+    journal rule with a new sequencer. Returns the writer everyone agrees on."""
+    journal: list[JournalEntry] = []
+    if mid_step:
+        hang = {
+            StepName.VALIDATE_LEASE: (world.witness.faults, "read"),
+            StepName.CORDON_OLD_PRIMARY: (world.pair.faults, "demote"),
+            StepName.DRAIN_HTTP: (world.routes.faults, "shift_to"),
+            StepName.FLIP_DNS: (world.dns.faults, "verify"),
+            StepName.SWAP_LEASE: (world.witness.faults, "handover"),
+            StepName.PROMOTE_NEW_PRIMARY: (world.pair.faults, "wait_ready_as_primary"),
+            StepName.AUDIT_EMIT: (world.sink.faults, "emit"),
+        }[at]
+
+    async def on_step(event: StepEvent) -> None:
+        journal.append(event.journal)
+        if event.kind == "starting" and event.step is at:
+            if mid_step:
+                hang[0].add(hang[1], hang=True)
+            else:
+                scope.cancel()
+
+    seq = Sequencer(world.ports(), on_step=on_step)
+    plan = world.plan(drain_seconds=0)
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_execute_kw, seq, plan, "sw")
+            await anyio.wait_all_tasks_blocked()
+            while True:
+                await anyio.wait_all_tasks_blocked()
+                if journal and journal[-1].step is at:
+                    break
+                await anyio.lowlevel.checkpoint()
+            scope.cancel()
+    last = journal[-1]
+    assert last.step is at
+    recovery = Sequencer(world.ports())
+    decision = decide(last, await world.read_lease())
+    if isinstance(decision, Resume):
+        result = await autojumping(
+            world.clock,
+            lambda: recovery.resume(
+                last,
+                from_step=decision.from_step,
+                epoch=decision.epoch,
+                completed=decision.completed,
+            ),
+        )
+    else:
+        assert isinstance(decision, Compensate), decision
+        result = await autojumping(world.clock, lambda: recovery.compensate(last, decision.steps))
+    assert result.ok, (result.error, result.compensation_failures)
+    return await world.writer()
+
+
+async def _execute_kw(seq: Sequencer, plan: object, switchover_id: str) -> None:
+    await seq.execute(plan, switchover_id=switchover_id)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mid_step", [False, True], ids=["boundary", "mid-step"])
+@pytest.mark.parametrize("at", STEP_ORDER)
+async def test_crash_at_each_step_then_journal_rule_gives_one_consistent_writer(
+    at: StepName, mid_step: bool
+) -> None:
+    world = await make_world(FakeClock())
+    writer = await _crash_and_recover(world, at=at, mid_step=mid_step)
+    lease_moved = STEP_ORDER.index(at) > SWAP
+    if at is StepName.SWAP_LEASE and mid_step:
+        lease_moved = False  # the hang is before the compare-and-set
+    assert writer == (B if lease_moved else A)

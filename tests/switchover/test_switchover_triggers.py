@@ -1,0 +1,97 @@
+"""Triggers: operator request, failback approval, auto-failover, lag breach."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from continuum.messages.lease import Lease
+from continuum.switchover.triggers import (
+    FailbackPending,
+    NoAction,
+    RunSwitchover,
+    TriggerInputs,
+    decide_trigger,
+    next_streak,
+)
+from tests.switchover.fakes import KEY, A, B
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+LIVE = Lease(key=KEY, holder=A, generation=3, expires_at=NOW + timedelta(seconds=20))
+EXPIRED = Lease(key=KEY, holder=A, generation=3, expires_at=NOW - timedelta(seconds=1))
+
+
+def inputs(**kw: object) -> TriggerInputs:
+    values: dict[str, object] = {
+        "self_region": A,
+        "original_primary": A,
+        "acting_primary": A,
+        "hot_standby_regions": (B,),
+        "now": NOW,
+        "lease": LIVE,
+    }
+    values.update(kw)
+    return TriggerInputs(**values)  # type: ignore[arg-type]
+
+
+def test_operator_request_runs_on_the_acting_instance_with_its_reason() -> None:
+    decision = decide_trigger(
+        inputs(requested=True, requested_reason="maintenance", requested_by="ops@acme.io")
+    )
+    assert decision == RunSwitchover(
+        from_region=A, to_region=B, reason="maintenance", initiated_by="ops@acme.io"
+    )
+
+
+def test_operator_request_is_ignored_by_a_standby_instance() -> None:
+    assert isinstance(decide_trigger(inputs(requested=True, self_region=B)), NoAction)
+
+
+def test_request_for_the_acting_primary_is_no_action() -> None:
+    assert isinstance(decide_trigger(inputs(requested=True, requested_target=A)), NoAction)
+
+
+def test_failback_waits_for_approval_then_runs_with_reason_failback() -> None:
+    after = {"acting_primary": B, "self_region": B, "requested": True}
+    assert decide_trigger(inputs(**after)) == FailbackPending(from_region=B, to_region=A)
+    approved = decide_trigger(inputs(**after, failback_approved=True))
+    assert isinstance(approved, RunSwitchover)
+    assert (approved.to_region, approved.reason) == (A, "failback")
+
+
+def test_auto_failover_needs_the_flag_an_expired_lease_and_n_observations() -> None:
+    standby = {"self_region": B, "lease": EXPIRED, "unreachable_streak": 3}
+    assert isinstance(decide_trigger(inputs(**standby)), NoAction)  # autoFailover off
+    run = decide_trigger(inputs(**standby, auto_failover=True))
+    assert run == RunSwitchover(
+        from_region=A,
+        to_region=B,
+        reason="auto-failover",
+        initiated_by="auto-failover",
+        unplanned=True,
+    )
+    assert isinstance(
+        decide_trigger(inputs(**{**standby, "lease": LIVE}, auto_failover=True)), NoAction
+    )
+    assert isinstance(
+        decide_trigger(inputs(**{**standby, "unreachable_streak": 2}, auto_failover=True)),
+        NoAction,
+    )
+    assert isinstance(
+        decide_trigger(inputs(**{**standby, "lease": None}, auto_failover=True)), NoAction
+    )
+
+
+@pytest.mark.parametrize(("streak", "runs"), [(1, False), (2, False), (3, True)])
+def test_lag_breach_needs_n_consecutive_breaches_and_auto_failover(streak: int, runs: bool) -> None:
+    decision = decide_trigger(inputs(auto_failover=True, lag_breach_streak=streak))
+    assert isinstance(decision, RunSwitchover) is runs
+    assert isinstance(decide_trigger(inputs(lag_breach_streak=streak)), NoAction)
+
+
+def test_streak_counts_consecutive_observations_only() -> None:
+    streak = 0
+    for seen in (True, True, False, True):
+        streak = next_streak(streak, seen)
+    assert streak == 1

@@ -1,75 +1,21 @@
 """RBAC is complete and minimal: the chart grants exactly the calls the controller makes.
 
-``CONTROLLER_API_CALLS`` is the one list of every (verb, API group, resource) the controller
-sends to a Kubernetes API server. The end-to-end switchover suite records the calls it sees at
-the emulated API servers and checks them with ``assert_calls_are_expected``; this module checks
-that the chart grants that list and nothing beyond it.
+``rbac_calls.CONTROLLER_API_CALLS`` is the one list of every (verb, API group, resource) the
+controller sends to a Kubernetes API server. The end-to-end switchover suite records the calls
+it sees at the emulated API servers and checks them with ``assert_calls_are_expected``; this
+module checks that the chart grants that list and nothing beyond it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from chart_support import ENABLED_VALUES, NAMESPACE, Rendered, merge
+from rbac_calls import CONTROLLER_API_CALLS, assert_calls_are_expected, grants
 
 Render = Callable[[dict[str, Any]], Rendered]
-Call = tuple[str, str, str]  # (verb, API group ("" = core), resource or resource/subresource)
-
-CONTROLLER_API_CALLS: frozenset[Call] = frozenset(
-    {
-        # The Continuum resources: list + watch (with resume), read, clear the request flag.
-        ("get", "dr.openova.io", "continuums"),
-        ("list", "dr.openova.io", "continuums"),
-        ("watch", "dr.openova.io", "continuums"),
-        ("patch", "dr.openova.io", "continuums"),
-        # Status and the crash-safe switchover journal (merge patches on /status).
-        ("get", "dr.openova.io", "continuums/status"),
-        ("patch", "dr.openova.io", "continuums/status"),
-        # The CNPG pair: live roles, fence, demote/promote handshake.
-        ("get", "postgresql.cnpg.io", "clusters"),
-        ("list", "postgresql.cnpg.io", "clusters"),
-        ("watch", "postgresql.cnpg.io", "clusters"),
-        ("patch", "postgresql.cnpg.io", "clusters"),
-        # HTTPRoute drain and re-weighting.
-        ("get", "gateway.networking.k8s.io", "httproutes"),
-        ("patch", "gateway.networking.k8s.io", "httproutes"),
-        # Leader election and the k8s-lease witness.
-        ("get", "coordination.k8s.io", "leases"),
-        ("create", "coordination.k8s.io", "leases"),
-        ("update", "coordination.k8s.io", "leases"),
-        # Kubernetes Events on Continuum resources.
-        ("create", "", "events"),
-        ("patch", "", "events"),
-        # Witness credentials (Cloudflare Worker token, ...).
-        ("get", "", "secrets"),
-    }
-)
-
-
-def grants(objects: Iterable[dict[str, Any]]) -> set[Call]:
-    """Every (verb, group, resource) the rendered Roles and ClusterRoles grant."""
-    granted: set[Call] = set()
-    for obj in objects:
-        if obj["kind"] not in ("Role", "ClusterRole"):
-            continue
-        for rule in obj.get("rules", []):
-            for group in rule.get("apiGroups", []):
-                for resource in rule.get("resources", []):
-                    for verb in rule["verbs"]:
-                        granted.add((verb, group, resource))
-    return granted
-
-
-def assert_calls_are_expected(recorded: Iterable[Call]) -> None:
-    """Fail naming every recorded call that ``CONTROLLER_API_CALLS`` (hence the chart) lacks.
-
-    For the end-to-end suites: feed it the (verb, group, resource) of every request the
-    controller sent to the emulated API servers.
-    """
-    missing = sorted(set(recorded) - CONTROLLER_API_CALLS)
-    assert missing == [], f"calls the chart does not grant: {missing}"
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from continuum.ports import Clock
 from continuum.sim.kube.builtins import builtin_admission
 from continuum.sim.kube.crds import CRD_GROUP_RESOURCE, Registry, types_from_crd
 from continuum.sim.kube.faults import Faults
+from continuum.sim.kube.objectmeta import clone
 from continuum.sim.kube.requestlog import RequestLog
 from continuum.sim.kube.resources import ResourceType, builtin_types
 from continuum.sim.kube.server import ApiServer
@@ -44,10 +45,21 @@ def bundled_crd_paths() -> list[Path]:
     return [p for p in paths if p.stat().st_size > 0]
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_parsed: dict[tuple[Path, int, int], list[dict[str, Any]]] = {}
+
+
 def read_crd_documents(path: Path) -> list[dict[str, Any]]:
-    """Every ``CustomResourceDefinition`` document in a (multi-document) YAML file."""
-    docs = yaml.safe_load_all(path.read_text())
-    return [d for d in docs if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"]
+    """Every ``CustomResourceDefinition`` document in a (multi-document) YAML file, as
+    fresh copies (parsed once per file version)."""
+    stat = path.stat()
+    key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+    if key not in _parsed:
+        docs = yaml.load_all(path.read_text(), Loader=_Loader)
+        _parsed[key] = [
+            d for d in docs if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
+        ]
+    return clone(_parsed[key])
 
 
 class KubeEmulator:

@@ -37,7 +37,8 @@ _HEALTH_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
 def _json(body: Any, *, status: int = 200, warnings: list[str] | None = None) -> web.Response:
     headers: CIMultiDict[str] = CIMultiDict()
     for warning in warnings or ():
-        headers.add("Warning", f'299 - "{warning}"')
+        escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
+        headers.add("Warning", f'299 - "{escaped}"')
     return web.Response(
         body=_encoder.encode(body), status=status, content_type="application/json", headers=headers
     )

@@ -1,0 +1,124 @@
+"""kubectl (the real binary) against the emulator, through a plain kubeconfig."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from continuum.sim.kube import KubeEmulator
+from continuum.sim.kube.emulator import BUNDLED_CRDS_DIR
+from tests.sim_kube.kube_helpers import GROUP, PLURAL, continuum
+
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl is not installed"),
+]
+
+
+class Kubectl:
+    """Runs kubectl as a subprocess without blocking the loop that serves the emulator."""
+
+    def __init__(self, kube: KubeEmulator, tmp_path: Path) -> None:
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
+            "KUBECACHEDIR": str(tmp_path / "cache"),
+            "HOME": str(tmp_path),
+        }
+
+    async def __call__(self, *args: str, ok: bool = True) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            KUBECTL,
+            *args,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        if ok:
+            assert proc.returncode == 0, err.decode()
+        return out.decode() + ("" if ok else err.decode())
+
+
+@pytest.fixture
+async def kubectl(kube: KubeEmulator, tmp_path: Path) -> Kubectl:
+    kube.apply(continuum("shop-dr"))
+    return Kubectl(kube, tmp_path)
+
+
+async def test_kubectl_get_continuums_prints_printer_columns(kubectl: Kubectl) -> None:
+    out = await kubectl("get", "continuums")
+    header, row = out.splitlines()[:2]
+    assert header.split() == ["NAME", "APPLICATION", "PRIMARY", "LEASE", "PHASE", "AGE"]
+    assert row.split()[:2] == ["shop-dr", "shop"]
+
+
+async def test_kubectl_get_dr_json_and_name_and_jsonpath(kubectl: Kubectl) -> None:
+    doc = json.loads(await kubectl("get", "dr", "-o", "json"))
+    assert doc["items"][0]["metadata"]["name"] == "shop-dr"
+    assert (await kubectl("get", "dr", "-o", "name")).strip() == f"continuum.{GROUP}/shop-dr"
+    out = await kubectl(
+        "get", "dr", "shop-dr", "-o", "jsonpath={.spec.leaseClient.config.ttlSeconds}"
+    )
+    assert out == "30"
+
+
+async def test_kubectl_patch_merge_spec_and_status(kube: KubeEmulator, kubectl: Kubectl) -> None:
+    await kubectl("patch", "dr", "shop-dr", "--type=merge", "-p", '{"spec":{"rto":"60s"}}')
+    await kubectl(
+        "patch",
+        "dr",
+        "shop-dr",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"phase":"Healthy","leaseHolder":"region-a"}}',
+    )
+    stored = kube.store.get(GROUP, PLURAL, "default", "shop-dr")
+    assert stored is not None
+    assert stored["spec"]["rto"] == "60s"
+    assert stored["status"]["phase"] == "Healthy"
+    out = await kubectl("get", "dr", "shop-dr")
+    assert "Healthy" in out and "region-a" in out
+
+
+async def test_kubectl_api_resources_lists_every_served_resource(kubectl: Kubectl) -> None:
+    out = await kubectl("api-resources")
+    names = {line.split()[0] for line in out.splitlines()[1:]}
+    assert {
+        "namespaces",
+        "secrets",
+        "configmaps",
+        "leases",
+        "customresourcedefinitions",
+        "continuums",
+        "clusters",
+        "httproutes",
+    } <= names
+
+
+async def test_kubectl_apply_of_a_crd_file_registers_it(tmp_path: Path) -> None:
+    async with KubeEmulator() as kube:
+        kubectl = Kubectl(kube, tmp_path)
+        await kubectl("apply", "-f", str(BUNDLED_CRDS_DIR / "gateway-httproute.yaml"))
+        out = await kubectl("get", "crd", "-o", "name")
+        assert (
+            "customresourcedefinition.apiextensions.k8s.io/httproutes.gateway.networking.k8s.io"
+            in out
+        )
+        await kubectl("apply", "-f", str(BUNDLED_CRDS_DIR / "gateway-httproute.yaml"))
+        assert "httproutes" in await kubectl("api-resources")
+
+
+async def test_kubectl_create_reports_schema_errors(kubectl: Kubectl, tmp_path: Path) -> None:
+    bad = continuum("bad", rto="soon")
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    out = await kubectl("create", "-f", str(tmp_path / "bad.json"), ok=False)
+    assert "spec.rto" in out and "is invalid" in out

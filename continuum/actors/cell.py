@@ -367,6 +367,8 @@ class ActorCell:
                     self.last_error = describe(exc)
                     log.warning("actor_refused_tell", actor=self.name, error=self.last_error)
                 self.processed += 1
+            # An idle actor must not keep its last message (and an asker's scope) alive.
+            del item
 
     async def _answer(self, envelope: AskEnvelope) -> None:
         self._current = envelope

@@ -100,8 +100,9 @@ class AskEnvelope:
             self._wake()
 
     def _wake(self) -> None:
-        if self.scope is not None:
-            self.scope.cancel()
+        scope, self.scope = self.scope, None
+        if scope is not None:
+            scope.cancel()
 
 
 class CallbackFailed:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import statistics
 import sys
 import time
 
 import anyio
 import msgspec
-import psutil
+import psutil  # type: ignore[import-untyped]
+import sniffio
 
 from continuum.actors.runtime import Actor
 from continuum.clock import SystemClock
@@ -102,17 +102,14 @@ async def bench(actors: int, asks: int, freeze: bool) -> None:
         print(f"ask p99            {p99 * 1e6:.0f} us  (target < 1000 us)")
         print(f"ask max            {latencies[-1] * 1e6:.0f} us")
         print(f"ask throughput     {asks / sum(latencies):.0f} asks/s (sequential)")
-        print(
-            f"gc during asks     {len(pauses.durations)} collections ({pauses.full} full), max {pauses.max_ms:.1f} ms"
-        )
+        collections = f"{len(pauses.durations)} collections ({pauses.full} full)"
+        print(f"gc during asks     {collections}, max {pauses.max_ms:.1f} ms")
         started = time.perf_counter()
     print(f"shutdown           {time.perf_counter() - started:.2f} s")
 
 
 def anyio_backend_name() -> str:
-    import sniffio
-
-    return sniffio.current_async_library()
+    return str(sniffio.current_async_library())
 
 
 def main() -> None:

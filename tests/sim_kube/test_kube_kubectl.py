@@ -86,7 +86,8 @@ async def test_kubectl_patch_merge_spec_and_status(kube: KubeEmulator, kubectl: 
     assert stored["spec"]["rto"] == "60s"
     assert stored["status"]["phase"] == "Healthy"
     out = await kubectl("get", "dr", "shop-dr")
-    assert "Healthy" in out and "region-a" in out
+    assert "Healthy" in out
+    assert "region-a" in out
 
 
 async def test_kubectl_api_resources_lists_every_served_resource(kubectl: Kubectl) -> None:
@@ -121,4 +122,5 @@ async def test_kubectl_create_reports_schema_errors(kubectl: Kubectl, tmp_path: 
     bad = continuum("bad", rto="soon")
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     out = await kubectl("create", "-f", str(tmp_path / "bad.json"), ok=False)
-    assert "spec.rto" in out and "is invalid" in out
+    assert "spec.rto" in out
+    assert "is invalid" in out

@@ -84,7 +84,8 @@ async def test_watch_without_resource_version_starts_with_existing_objects(
         )
     async for raw in _raw_watch(kube, "resourceVersion=0"):
         first, second = await raw.next(), await raw.next()
-        assert first is not None and second is not None
+        assert first is not None
+        assert second is not None
         assert [
             (first["type"], first["object"]["metadata"]["name"]),
             (second["type"], second["object"]["metadata"]["name"]),
@@ -123,7 +124,8 @@ async def test_too_old_resource_version_gets_410_and_kubernetes_asyncio_raises(
         assert error["object"]["code"] == 410
         assert error["object"]["reason"] == "Expired"
         assert await raw.next() is None
-    with pytest.raises(ApiException) as caught:
+
+    async def drain() -> None:
         async with watch.Watch() as w:
             async for _ in w.stream(
                 crs.list_namespaced_custom_object,
@@ -134,6 +136,9 @@ async def test_too_old_resource_version_gets_410_and_kubernetes_asyncio_raises(
                 resource_version=old,
             ):
                 pass
+
+    with pytest.raises(ApiException) as caught:
+        await drain()
     assert caught.value.status == 410
 
 
@@ -145,7 +150,8 @@ async def test_history_window_is_bounded() -> None:
         rt = kube.resource_type(GROUP, VERSION, PLURAL)
         expired = kube.store.watch(rt, resource_version=first)
         event = await expired.get()
-        assert event is not None and event["type"] == "ERROR"
+        assert event is not None
+        assert event["type"] == "ERROR"
         recent = kube.store.watch(rt, resource_version=str(kube.store.resource_version - 2))
         assert [(await recent.get() or {})["object"]["metadata"]["name"] for _ in range(2)] == [
             "d",
@@ -161,7 +167,8 @@ async def test_watch_ends_cleanly_when_timeout_seconds_pass_on_the_emulator_cloc
             clock.advance(29)
             kube.apply(continuum("a"))
             event = await raw.next()
-            assert event is not None and event["type"] == "ADDED"
+            assert event is not None
+            assert event["type"] == "ADDED"
             clock.advance(1)
             assert await raw.next() is None
 
@@ -182,7 +189,8 @@ async def test_bookmarks_carry_the_current_resource_version() -> None:
             )
             assert kube.send_bookmarks() == 1
             again = await raw.next()
-            assert again is not None and again["type"] == "BOOKMARK"
+            assert again is not None
+            assert again["type"] == "BOOKMARK"
 
 
 async def test_label_selector_watch_sees_objects_enter_and_leave_the_selection(
@@ -213,7 +221,8 @@ async def test_field_selector_watch_sees_only_the_named_object(
                 GROUP, VERSION, "default", PLURAL, continuum(name)
             )
         event = await raw.next()
-        assert event is not None and event["object"]["metadata"]["name"] == "b"
+        assert event is not None
+        assert event["object"]["metadata"]["name"] == "b"
 
 
 async def test_killed_watch_breaks_the_client_stream(
@@ -236,5 +245,6 @@ async def test_in_process_subscribers_and_watchers_see_commits(kube: KubeEmulato
     kube.apply(continuum("b"))
     assert [(e.type, e.object["metadata"]["name"]) for e in seen] == [("ADDED", "a")]
     first = await watcher.get()
-    assert first is not None and first["object"]["metadata"]["name"] == "a"
+    assert first is not None
+    assert first["object"]["metadata"]["name"] == "a"
     kube.store.stop_watch(watcher)

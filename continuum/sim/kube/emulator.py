@@ -59,7 +59,8 @@ def read_crd_documents(path: Path) -> list[dict[str, Any]]:
         _parsed[key] = [
             d for d in docs if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
         ]
-    return clone(_parsed[key])
+    copies: list[dict[str, Any]] = clone(_parsed[key])
+    return copies
 
 
 class KubeEmulator:

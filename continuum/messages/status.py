@@ -22,6 +22,7 @@ import msgspec
 from msgspec import Meta
 
 from continuum.messages.dns import LuaRecord
+from continuum.messages.switchover import Plan
 
 Phase = Literal["Pending", "Healthy", "Degraded", "SwitchingOver", "FailedOver", "Failed"]
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -35,7 +36,7 @@ SwitchoverStep = Literal[
     "audit-emit",
 ]
 SwitchoverResult = Literal["Succeeded", "Failed", "Compensated"]
-JournalState = Literal["running", "compensating"]
+JournalState = Literal["running", "compensating", "done"]
 HealthVerdict = Literal["healthy", "unhealthy", "unknown"]
 CheckStatus = Literal["pass", "fail", "unknown"]
 
@@ -103,7 +104,9 @@ class SwitchoverJournal(
     """The crash-safe journal of the switchover under way, written BEFORE each step.
 
     After a controller restart the new actor reads it and resumes or compensates. ``epoch``
-    is the lease generation the current step runs under (the fencing epoch).
+    is the lease generation the current step runs under (the fencing epoch). ``plan`` is
+    the plan the run executes (so a resumed run does exactly the same thing, whatever the
+    spec says by then); ``priorWeights`` and ``demotionToken`` are what compensation needs.
     """
 
     id: Annotated[str, Meta(min_length=1, max_length=128)]
@@ -117,6 +120,13 @@ class SwitchoverJournal(
     initiated_by: Text = ""
     state: JournalState = "running"
     completed_steps: list[StepName] = msgspec.field(default_factory=list)
+    compensated_steps: list[StepName] = msgspec.field(default_factory=list)
+    skipped_steps: list[StepName] = msgspec.field(default_factory=list)
+    prior_weights: dict[str, Annotated[int, Meta(ge=0, le=1_000_000)]] = msgspec.field(
+        default_factory=dict
+    )
+    demotion_token: Annotated[str, Meta(max_length=4096)] = ""
+    plan: Plan | None = None
 
 
 class LastSwitchover(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):

@@ -160,7 +160,10 @@ def _schema(t: mi.Type, path: str) -> dict[str, Any]:
     elif isinstance(t, mi.LiteralType):
         out["type"] = "string"
         out["enum"] = list(t.values)
-    elif isinstance(t, mi.ListType):
+    elif isinstance(t, mi.EnumType):
+        out["type"] = "string"
+        out["enum"] = [member.value for member in t.cls]
+    elif isinstance(t, mi.ListType | mi.VarTupleType):
         out["type"] = "array"
         out["items"] = _schema(t.item_type, path + "[]")
         _put(out, minItems=t.min_length, maxItems=t.max_length)

@@ -1,0 +1,542 @@
+"""The ``AuditPublisher`` actor: audit events to JetStream, in order per CR, never lost quietly.
+
+Callers hand events to :class:`AuditPublisherSink` (the :class:`~continuum.ports.AuditSink`
+other actors use). ``emit`` returns as soon as the event is in the outbox; it never waits on
+NATS. It waits only when the outbox is full (``outbox_limit`` events accepted and not yet
+stored): back-pressure, never a drop. The state is visible (``status().full``,
+``ready() is False``, one ``audit_outbox_full`` log line per episode, ``blocked_emitters``).
+
+The actor sends the head event of every CR that has nothing in flight, pipelined across CRs
+(``max_in_flight``), and sends a CR's next event only once the previous one is acknowledged
+as stored, so per-CR order holds across timeouts, reconnects and server restarts; the
+deterministic ``Nats-Msg-Id`` makes every retry of a stored event a duplicate the server
+drops. Connection loss fails the in-flight events at once; a repeating ``tick`` (on the
+injected clock) expires unanswered publishes (``ack_timeout``), reconnects with exponential
+backoff and resumes draining in order.
+
+``AuditDelivered``: :meth:`AuditPublisherSink.delivery_state` tells a ContinuumActor whether
+its CR's events are delivered (nothing waiting longer than ``stale_after``, last attempt not
+failed). Audit delivery never undoes a data-plane change; it only raises that condition.
+
+Shutdown: :func:`run_audit_publisher` closes the sink, then asks the actor to flush within
+``flush_timeout`` and logs / returns how many events stayed undelivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Protocol
+
+import anyio
+import msgspec
+import structlog
+
+from continuum.actors.audit_outbox import AuditOutbox, Pending
+from continuum.actors.runtime import Actor, ActorDead, ActorRef, AskTimeout, ChildTask, run_actor
+from continuum.errors import AuditUnavailable, ContinuumError
+from continuum.messages.audit import (
+    AuditAck,
+    AuditDelivery,
+    AuditEvent,
+    AuditFlushReport,
+    AuditPublisherStatus,
+)
+from continuum.ports import Clock
+
+__all__ = [
+    "AuditPublisher",
+    "AuditPublisherOptions",
+    "AuditPublisherSink",
+    "AuditTransport",
+    "FlushAudit",
+    "PublishAudit",
+    "run_audit_publisher",
+]
+
+log = structlog.get_logger("continuum.audit")
+
+
+class AuditTransport(Protocol):
+    """The wire under the publisher (``adapters.nats.JetStreamAuditTransport``)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def on_down(self, listener: Callable[[], Awaitable[None]] | None) -> None: ...
+
+    async def setup(self) -> None:
+        """Connect and verify the stream; ``AuditUnavailable`` (retry) or another
+        ``ContinuumError`` (configuration: fatal)."""
+        ...
+
+    async def publish(self, event: AuditEvent) -> AuditAck: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AuditPublisherOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """Tuning of the publisher; every duration is seconds of the injected clock."""
+
+    outbox_limit: int = 10_000
+    """Events accepted and not yet stored; past it ``emit`` waits (back-pressure)."""
+    max_in_flight: int = 512
+    """Unacknowledged publishes at once (at most one per CR)."""
+    ack_timeout: float = 5.0
+    """A publish without ack after this long is failed and retried."""
+    tick: float = 0.25
+    """Period of the housekeeping tick (timeouts, reconnects, resume after backoff)."""
+    backoff_initial: float = 0.1
+    backoff_max: float = 5.0
+    stale_after: float = 30.0
+    """A CR's event pending longer than this makes its delivery state ``delivered=False``."""
+    flush_timeout: float = 5.0
+    """Bound of the shutdown flush."""
+
+
+class PublishAudit(msgspec.Struct, frozen=True):
+    """Accept ``event`` for delivery (sent by :class:`AuditPublisherSink`)."""
+
+    event: AuditEvent
+    gated: bool = False
+
+
+class FlushAudit(msgspec.Struct, frozen=True):
+    """Ask: deliver everything accepted so far within ``timeout``; answers
+    :class:`AuditFlushReport`. Blocks the actor while it runs (meant for shutdown)."""
+
+    timeout: float
+
+
+class _Stored(msgspec.Struct, frozen=True):
+    continuum: str
+    event_id: str
+    ack: AuditAck
+
+
+class _Failed(msgspec.Struct, frozen=True):
+    continuum: str
+    event_id: str
+    attempt: int
+    error: str
+
+
+class _Tick(msgspec.Struct, frozen=True):
+    pass
+
+
+class _Down(msgspec.Struct, frozen=True):
+    pass
+
+
+class _SetupDone(msgspec.Struct, frozen=True):
+    pass
+
+
+class _SetupFailed(msgspec.Struct, frozen=True):
+    error: str
+    fatal: bool
+
+
+class AuditPublisher(Actor):
+    """Publishes accepted events to the transport; see the module docstring."""
+
+    mailbox_size = 1024
+
+    def __init__(
+        self,
+        transport: AuditTransport,
+        *,
+        options: AuditPublisherOptions | None = None,
+        outbox: AuditOutbox | None = None,
+    ) -> None:
+        self.options = options or AuditPublisherOptions()
+        self.transport = transport
+        self.outbox = outbox if outbox is not None else AuditOutbox(self.options.outbox_limit)
+        self.gate = _Gate(self.outbox.limit)
+        self.stored_total = 0
+        self.duplicates_total = 0
+        self.failures_total = 0
+        self.last_error = ""
+        self._children: dict[str, ChildTask] = {}
+        self._last_stored: dict[str, str] = {}
+        self._setup_running = False
+        self._backoff = self.options.backoff_initial
+        self._paused_until = 0.0
+        self._full_since: float | None = None
+        self._flushing = False
+        self.final_report: AuditFlushReport | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        ref = self.ctx.ref
+
+        async def down() -> None:
+            if ref.alive:
+                with suppress(ActorDead):
+                    await ref.tell(_Down())
+
+        self.transport.on_down(down)
+        self.outbox.fail_in_flight("publisher restarted")  # a crashed predecessor's sends
+        self.ctx.start_timer("tick", self.options.tick, _Tick(), repeat=True)
+        self._start_setup()
+
+    async def on_stop(self, error: BaseException | None) -> None:
+        self.transport.on_down(None)
+        if error is None and self.final_report is None and len(self.outbox):
+            await self._flush(self.options.flush_timeout)
+        undelivered = self.outbox.drop_all()
+        for pending in undelivered:
+            if pending.gated:
+                self.gate.release()
+        self.gate.close()
+        if undelivered:
+            log.error(
+                "audit_undelivered_at_shutdown",
+                undelivered=len(undelivered),
+                continuums=sorted({p.continuum for p in undelivered}),
+                error=str(error) if error else self.last_error,
+            )
+        with anyio.CancelScope(shield=True):
+            await self.transport.aclose()
+
+    # --- messages ----------------------------------------------------------------------
+
+    async def on_message(self, message: msgspec.Struct) -> object:
+        now = self.ctx.clock.monotonic()
+        match message:
+            case PublishAudit(event=event, gated=gated):
+                self.outbox.add(event, now=now, gated=gated)
+                if self.outbox.full and self._full_since is None:
+                    self._full_since = now
+                    log.warning(
+                        "audit_outbox_full", limit=self.outbox.limit, backlog=len(self.outbox)
+                    )
+                self._dispatch(now)
+            case _Stored(continuum=continuum, event_id=event_id, ack=ack):
+                self._on_stored(continuum, event_id, ack, now)
+            case _Failed(continuum=continuum, event_id=event_id, attempt=attempt, error=error):
+                self._children.pop(event_id, None)
+                if self.outbox.failed(continuum, event_id, attempt=attempt, error=error):
+                    self._on_failure(error, now)
+            case _Tick():
+                self._on_tick(now)
+            case _Down():
+                self._fail_in_flight("connection to NATS lost", now)
+            case _SetupDone():
+                self._setup_running = False
+                log.info("audit_publisher_connected", backlog=len(self.outbox))
+                self._dispatch(now)
+            case _SetupFailed(error=error, fatal=fatal):
+                self._setup_running = False
+                if fatal:
+                    raise AuditConfigurationError(error)
+                self._on_failure(error, now)
+            case FlushAudit(timeout=timeout):
+                return await self._flush(timeout)
+            case _:
+                raise AuditUnavailable(f"AuditPublisher does not handle {type(message).__name__}")
+        return None
+
+    def _on_stored(self, continuum: str, event_id: str, ack: AuditAck, now: float) -> None:
+        self._children.pop(event_id, None)
+        pending = self.outbox.stored(continuum, event_id)
+        if pending is None:
+            return
+        self.stored_total += 1
+        self.duplicates_total += ack.duplicate
+        self._last_stored[continuum] = event_id
+        self._backoff = self.options.backoff_initial
+        self._paused_until = 0.0
+        if pending.gated:
+            self.gate.release()
+        if self._full_since is not None and not self.outbox.full:
+            log.info("audit_outbox_recovered", full_for=round(now - self._full_since, 3))
+            self._full_since = None
+        self._dispatch(now)
+
+    def _on_failure(self, error: str, now: float) -> None:
+        self.failures_total += 1
+        if error != self.last_error:
+            log.warning("audit_publish_failed", error=error, backlog=len(self.outbox))
+        self.last_error = error
+        self._paused_until = now + self._backoff
+        self._backoff = min(self._backoff * 2, self.options.backoff_max)
+
+    def _on_tick(self, now: float) -> None:
+        overdue = self.outbox.overdue(now=now, timeout=self.options.ack_timeout)
+        for pending in overdue:
+            self._cancel_child(pending.event.eventId)
+            error = f"no ack within {self.options.ack_timeout}s"
+            self.outbox.failed(
+                pending.continuum, pending.event.eventId, attempt=pending.attempts, error=error
+            )
+        if overdue:
+            self._on_failure(f"no ack within {self.options.ack_timeout}s", now)
+        if not self.transport.connected and not self._setup_running and now >= self._paused_until:
+            self._start_setup()
+        self._dispatch(now)
+
+    def _fail_in_flight(self, error: str, now: float) -> None:
+        failed = self.outbox.fail_in_flight(error)
+        for pending in failed:
+            self._cancel_child(pending.event.eventId)
+        self._on_failure(error, now)
+
+    # --- sending -----------------------------------------------------------------------
+
+    def _start_setup(self) -> None:
+        self._setup_running = True
+        self.ctx.start_child(
+            self.transport.setup,
+            on_result=lambda _: _SetupDone(),
+            on_error=lambda exc: _SetupFailed(
+                error=str(exc), fatal=not isinstance(exc, AuditUnavailable)
+            ),
+            name="audit-setup",
+        )
+
+    def _dispatch(self, now: float) -> None:
+        if self._flushing or not self.transport.connected or now < self._paused_until:
+            return
+        room = self.options.max_in_flight - self.outbox.in_flight_count
+        for pending in self.outbox.take(room, now=now):
+            self._children[pending.event.eventId] = self._send(pending)
+
+    def _send(self, pending: Pending) -> ChildTask:
+        event, attempt = pending.event, pending.attempts
+        continuum, event_id = event.continuumName, event.eventId
+        return self.ctx.start_child(
+            lambda: self.transport.publish(event),
+            on_result=lambda ack: _Stored(continuum, event_id, ack),
+            on_error=lambda exc: _Failed(continuum, event_id, attempt, str(exc)),
+            name="audit-publish",
+        )
+
+    def _cancel_child(self, event_id: str) -> None:
+        child = self._children.pop(event_id, None)
+        if child is not None:
+            child.cancel()
+
+    async def _flush(self, timeout: float) -> AuditFlushReport:
+        """Deliver what the outbox holds, bounded by ``timeout`` of clock time, from this
+        task (the actor handles nothing else meanwhile). Order per CR is kept."""
+        clock = self.ctx.clock
+        deadline = clock.monotonic() + timeout
+        for event_id in list(self._children):
+            self._cancel_child(event_id)
+        self.outbox.fail_in_flight("flushing")
+        before = self.stored_total
+        self._flushing = True
+        with anyio.CancelScope(shield=True) as scope:
+
+            async def expire() -> None:
+                await clock.sleep_until(deadline)
+                scope.cancel()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(expire)
+                await self._flush_rounds()
+                tg.cancel_scope.cancel()
+        self._flushing = False
+        self.outbox.fail_in_flight("flush deadline")
+        report = AuditFlushReport(
+            delivered=self.stored_total - before, undelivered=len(self.outbox)
+        )
+        self.final_report = report
+        log.info("audit_flushed", delivered=report.delivered, undelivered=report.undelivered)
+        return report
+
+    async def _flush_rounds(self) -> None:
+        clock = self.ctx.clock
+        while len(self.outbox):
+            if not self.transport.connected:
+                try:
+                    await self.transport.setup()
+                except AuditUnavailable as exc:
+                    self.last_error = str(exc)
+                    await clock.sleep(self.options.backoff_initial)
+                    continue
+            batch = self.outbox.take(self.options.max_in_flight, now=clock.monotonic())
+            async with anyio.create_task_group() as tg:
+                for pending in batch:
+                    tg.start_soon(self._flush_one, pending)
+
+    async def _flush_one(self, pending: Pending) -> None:
+        now = self.ctx.clock.monotonic()
+        event_id = pending.event.eventId
+        try:
+            ack = await self.transport.publish(pending.event)
+        except AuditUnavailable as exc:
+            if self.outbox.failed(
+                pending.continuum, event_id, attempt=pending.attempts, error=str(exc)
+            ):
+                self.failures_total += 1
+                self.last_error = str(exc)
+            return
+        self._on_stored(pending.continuum, event_id, ack, now)
+
+    # --- views (read by the sink; plain reads between messages) -------------------------
+
+    def delivery_state(self, continuum: str) -> AuditDelivery:
+        now = self.ctx.clock.monotonic()
+        pending = self.outbox.pending_for(continuum)
+        oldest = now - pending[0].accepted_at if pending else 0.0
+        error = pending[0].last_error if pending else ""
+        return AuditDelivery(
+            continuum=continuum,
+            delivered=not pending or (oldest < self.options.stale_after and not error),
+            pending=len(pending),
+            oldest_pending_seconds=round(oldest, 3),
+            last_error=error,
+            last_stored_event_id=self._last_stored.get(continuum, ""),
+        )
+
+    def status(self) -> AuditPublisherStatus:
+        now = self.ctx.clock.monotonic()
+        oldest = self.outbox.oldest_accepted_at()
+        full = self.gate.full
+        return AuditPublisherStatus(
+            connected=self.transport.connected,
+            ready=not full and not self.gate.closed,
+            full=full,
+            outbox=len(self.outbox),
+            outbox_limit=self.outbox.limit,
+            in_flight=self.outbox.in_flight_count,
+            blocked_emitters=self.gate.waiting,
+            stored=self.stored_total,
+            duplicates=self.duplicates_total,
+            failures=self.failures_total,
+            oldest_pending_seconds=round(now - oldest, 3) if oldest is not None else 0.0,
+            last_error=self.last_error,
+        )
+
+
+class AuditConfigurationError(ContinuumError):
+    """The audit stream cannot be used as configured; the publisher stops."""
+
+
+class _Gate:
+    """Counts events between ``emit`` and "stored"; makes ``emit`` wait at the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.waiting = 0
+        self.closed = False
+        self._room: anyio.Event | None = None
+
+    @property
+    def full(self) -> bool:
+        return self.used >= self.limit
+
+    async def acquire(self) -> None:
+        while self.used >= self.limit and not self.closed:
+            if self._room is None:
+                self._room = anyio.Event()
+            self.waiting += 1
+            try:
+                await self._room.wait()
+            finally:
+                self.waiting -= 1
+        if self.closed:
+            raise AuditUnavailable("audit publisher is shut down")
+        self.used += 1
+
+    def try_acquire(self) -> bool:
+        if self.closed or self.used >= self.limit:
+            return False
+        self.used += 1
+        return True
+
+    def release(self) -> None:
+        self.used = max(0, self.used - 1)
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        room, self._room = self._room, None
+        if room is not None:
+            room.set()
+
+
+class AuditPublisherSink:
+    """:class:`~continuum.ports.AuditSink` in front of one :class:`AuditPublisher`."""
+
+    def __init__(self, ref: ActorRef, publisher: AuditPublisher) -> None:
+        self._ref = ref
+        self._publisher = publisher
+        self._gate = publisher.gate
+
+    async def emit(self, event: AuditEvent) -> None:
+        """Accept ``event``: returns once it is in the outbox, never waiting on NATS. Waits
+        while the outbox is full (back-pressure; nothing is dropped). Raises
+        :class:`AuditUnavailable` once the publisher is shut down."""
+        await self._gate.acquire()
+        try:
+            await self._ref.tell(PublishAudit(event, gated=True))
+        except ActorDead:
+            self._gate.release()
+            raise AuditUnavailable("audit publisher is not running") from None
+
+    def try_emit(self, event: AuditEvent) -> bool:
+        """Accept ``event`` without ever waiting; ``False`` (nothing accepted) when the
+        outbox or the mailbox is full or the publisher is shut down."""
+        if not self._gate.try_acquire():
+            return False
+        try:
+            self._ref.tell_nowait(PublishAudit(event, gated=True))
+        except ContinuumError:
+            self._gate.release()
+            return False
+        return True
+
+    def delivery_state(self, continuum: str) -> AuditDelivery:
+        """Whether ``continuum``'s events are delivered: drives ``AuditDelivered``."""
+        return self._publisher.delivery_state(continuum)
+
+    def status(self) -> AuditPublisherStatus:
+        """Backlog, readiness and counters (metrics and ``/healthz``)."""
+        return self._publisher.status()
+
+    def ready(self) -> bool:
+        """``False`` while the outbox is full (emitters wait) or after shutdown."""
+        return not self._gate.full and not self._gate.closed
+
+    def close(self) -> None:
+        """Refuse further events; waiting emitters raise :class:`AuditUnavailable`."""
+        self._gate.close()
+
+
+@asynccontextmanager
+async def run_audit_publisher(
+    transport: AuditTransport,
+    *,
+    clock: Clock,
+    options: AuditPublisherOptions | None = None,
+    name: str = "audit-publisher",
+) -> AsyncIterator[AuditPublisherSink]:
+    """Run an :class:`AuditPublisher` for the block and yield its sink.
+
+    On exit (shielded): the sink is closed, everything accepted is flushed within
+    ``options.flush_timeout``, the undelivered count is logged (``audit_flushed``,
+    ``audit_undelivered_at_shutdown``) and left in ``publisher.final_report``.
+    """
+    publisher = AuditPublisher(transport, options=options)
+    flush = publisher.options.flush_timeout
+    async with run_actor(publisher, clock=clock, name=name, shutdown_timeout=2 * flush + 1) as ref:
+        sink = AuditPublisherSink(ref, publisher)
+        try:
+            yield sink
+        finally:
+            with anyio.CancelScope(shield=True):
+                sink.close()
+                if ref.alive:
+                    try:
+                        await ref.ask(FlushAudit(flush), timeout=flush + 1)
+                    except (ActorDead, AskTimeout) as exc:
+                        log.error("audit_flush_failed", error=str(exc))

@@ -273,3 +273,51 @@ async def test_dry_run_create_persists_nothing(
     )
     assert obj["metadata"]["name"] == "a"
     assert kube.store.get(GROUP, PLURAL, "default", "a") is None
+
+
+async def test_server_side_apply_creates_then_merges(crs: client.CustomObjectsApi) -> None:
+    apply = "application/apply-patch+yaml"
+    _, status, _ = await crs.patch_namespaced_custom_object_with_http_info(
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        "a",
+        continuum("a"),
+        field_manager="test",
+        _content_type=apply,
+    )
+    assert status == 201
+    merged = await crs.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        "a",
+        {**continuum("a"), "spec": {"rto": "9s"}},
+        field_manager="test",
+        _content_type=apply,
+    )
+    assert merged["spec"]["rto"] == "9s"
+    assert merged["spec"]["applicationRef"] == "shop"
+
+
+async def test_delete_collection_honours_label_selectors(crs: client.CustomObjectsApi) -> None:
+    for name, tier in (("a", "web"), ("b", "web"), ("c", "db")):
+        body = continuum(name)
+        body["metadata"]["labels"] = {"tier": tier}
+        await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+    await crs.delete_collection_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, label_selector="tier=web"
+    )
+    left = await crs.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)
+    assert [i["metadata"]["name"] for i in left["items"]] == ["c"]
+
+
+async def test_status_subresource_get_returns_the_object(crs: client.CustomObjectsApi) -> None:
+    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    obj = await crs.get_namespaced_custom_object_status(GROUP, VERSION, "default", PLURAL, "a")
+    assert obj["metadata"]["name"] == "a"
+    with pytest.raises(ApiException) as caught:
+        await crs.get_namespaced_custom_object_scale(GROUP, VERSION, "default", PLURAL, "a")
+    assert caught.value.status == 404

@@ -248,3 +248,14 @@ async def test_in_process_subscribers_and_watchers_see_commits(kube: KubeEmulato
     assert first is not None
     assert first["object"]["metadata"]["name"] == "a"
     kube.store.stop_watch(watcher)
+
+
+@pytest.mark.parametrize("flag", ["true", "True", "1"])
+async def test_every_spelling_of_watch_true_starts_a_watch(kube: KubeEmulator, flag: str) -> None:
+    kube.apply(continuum("a"))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{kube.url}{PATH}?watch={flag}&timeoutSeconds=5") as resp,
+    ):
+        line = await asyncio.wait_for(resp.content.readline(), 5)
+        assert json.loads(line)["type"] == "ADDED"

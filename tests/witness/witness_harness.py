@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
+from continuum.adapters.powerdns import PowerDnsApi
 from continuum.clock import FakeClock
 from continuum.ports import Witness
 from continuum.sim.cloudflare_worker import WorkerSim
-from continuum.adapters.powerdns import PowerDnsApi
 from continuum.sim.nats import NatsServer
 from continuum.sim.pdns import PdnsServer, pick_free_port
 from continuum.witness.cloudflare_kv import CloudflareKvWitness
@@ -133,7 +133,7 @@ class DnsQuorumEnv(_Clients):
             )
             for server in self.servers
         ]
-        return DnsQuorumStore(members, domain=DNS_DOMAIN, timeout=0.5)
+        return DnsQuorumStore(members, domain=DNS_DOMAIN, timeout=0.5, settle_seconds=0.1)
 
     async def client(self) -> Witness:
         store = self.store()

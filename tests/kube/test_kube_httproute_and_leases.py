@@ -1,0 +1,160 @@
+"""HTTPRoute weights by backend name (drain only the old region, refuse when nothing
+matches, restore by name) and Leases with resourceVersion preconditions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+import msgspec
+import pytest
+
+from continuum.adapters.httproute import HttpRoutes
+from continuum.adapters.leases import KubeLeases, LeaseObject, lease_object_name
+from continuum.errors import Conflict, Invalid, NoBackendForRegion, NotFound
+from continuum.messages.switchover import ObjectRef
+from tests.kube.conftest import REGION_A, Regions
+
+pytestmark = pytest.mark.anyio
+
+ROUTE = ObjectRef(name="shop", namespace="acme")
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def _route(backends: list[list[tuple[str, int | None]]]) -> dict[str, Any]:
+    rules = []
+    for rule in backends:
+        refs = []
+        for name, weight in rule:
+            ref: dict[str, Any] = {"name": name, "port": 80}
+            if weight is not None:
+                ref["weight"] = weight
+            refs.append(ref)
+        rules.append({"backendRefs": refs})
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "shop", "namespace": "acme"},
+        "spec": {"hostnames": ["shop.acme.example.io"], "rules": rules},
+    }
+
+
+def _stored_weights(regions: Regions) -> list[tuple[str, int]]:
+    obj = regions.a.store.get("gateway.networking.k8s.io", "httproutes", "acme", "shop")
+    assert obj is not None
+    return [(r["name"], r["weight"]) for rule in obj["spec"]["rules"] for r in rule["backendRefs"]]
+
+
+def _route_writes(regions: Regions) -> int:
+    return sum(1 for r in regions.a.requests if r.is_write and r.resource == "httproutes")
+
+
+async def test_drain_zeroes_only_the_old_regions_backends(regions: Regions) -> None:
+    regions.a.apply(_route([[("shop-fsn", 3), ("shop-hel", 7)], [("shop-fsn", None)]]))
+    routes = HttpRoutes(regions.clients.for_region(REGION_A))
+    prior = await routes.drain(ROUTE, "fsn")
+    assert prior == {"shop-fsn": 3}
+    assert _stored_weights(regions) == [("shop-fsn", 0), ("shop-hel", 7), ("shop-fsn", 0)]
+    assert await routes.drain(ROUTE, "fsn") == {}  # idempotent, nothing written again
+
+
+async def test_drain_with_no_backend_of_the_region_refuses_and_writes_nothing(
+    regions: Regions,
+) -> None:
+    regions.a.apply(_route([[("shop-fsn", 3), ("shop-hel", 7)]]))
+    routes = HttpRoutes(regions.clients.for_region(REGION_A))
+    before = _route_writes(regions)
+    with pytest.raises(NoBackendForRegion, match="nbg"):
+        await routes.drain(ROUTE, "nbg")
+    assert _route_writes(regions) == before
+    assert _stored_weights(regions) == [("shop-fsn", 3), ("shop-hel", 7)]
+
+
+async def test_restore_is_by_name_with_unmatched_backends_in_front(regions: Regions) -> None:
+    regions.a.apply(_route([[("shop-canary", 5), ("shop-fsn", 3), ("shop-hel", 0)]]))
+    routes = HttpRoutes(regions.clients.for_region(REGION_A))
+    prior = await routes.drain(ROUTE, "fsn")
+    shifted = await routes.shift_to(ROUTE, "hel")
+    assert shifted == {"shop-hel": 0}
+    assert _stored_weights(regions) == [("shop-canary", 5), ("shop-fsn", 0), ("shop-hel", 1)]
+    await routes.restore(ROUTE, {**prior, **shifted, "shop-gone": 9})
+    assert _stored_weights(regions) == [("shop-canary", 5), ("shop-fsn", 3), ("shop-hel", 0)]
+    assert await routes.read_weights(ROUTE) == {"shop-canary": 5, "shop-fsn": 3, "shop-hel": 0}
+
+
+async def test_weight_write_after_a_concurrent_edit_is_recomputed(regions: Regions) -> None:
+    regions.a.apply(_route([[("shop-fsn", 3), ("shop-hel", 7)]]))
+    regions.a.faults.fail(method="PATCH", resource="httproutes", status=409, count=1)
+    routes = HttpRoutes(regions.clients.for_region(REGION_A))
+    assert await routes.drain(ROUTE, "fsn") == {"shop-fsn": 3}
+    assert _stored_weights(regions) == [("shop-fsn", 0), ("shop-hel", 7)]
+
+
+async def test_a_missing_route_is_not_found(regions: Regions) -> None:
+    with pytest.raises(NotFound, match="httproute acme/shop"):
+        await HttpRoutes(regions.clients.for_region(REGION_A)).read_weights(ROUTE)
+
+
+def _lease(**kw: Any) -> LeaseObject:
+    base = LeaseObject(
+        name="continuum-controller",
+        namespace="acme",
+        holder="pod-1",
+        lease_duration_seconds=15,
+        acquire_time=T0,
+        renew_time=T0,
+    )
+    return msgspec.structs.replace(base, **kw)
+
+
+async def test_lease_create_get_and_conditional_replace(regions: Regions) -> None:
+    leases = KubeLeases(regions.clients.for_region(REGION_A))
+    created = await leases.create(_lease(annotations={"mine": "1"}))
+    assert created.resource_version
+    assert created.renew_time == T0
+    with pytest.raises(Conflict):
+        await leases.create(_lease())
+    renewed = await leases.replace(
+        msgspec.structs.replace(created, renew_time=T0 + timedelta(seconds=5), annotations={})
+    )
+    assert renewed.renew_time == T0 + timedelta(seconds=5)
+    assert renewed.annotations == {"mine": "1"}  # not dropped by the update
+    with pytest.raises(Conflict):
+        await leases.replace(msgspec.structs.replace(created, holder="pod-2"))
+    assert (await leases.get("acme", "continuum-controller")).holder == "pod-1"
+    with pytest.raises(Invalid):
+        await leases.replace(msgspec.structs.replace(created, resource_version=""))
+
+
+async def test_two_replaces_from_the_same_read_exactly_one_wins(regions: Regions) -> None:
+    leases = KubeLeases(regions.clients.for_region(REGION_A))
+    read = await leases.create(_lease())
+    outcomes: list[str] = []
+
+    async def take(holder: str) -> None:
+        try:
+            await leases.replace(msgspec.structs.replace(read, holder=holder))
+            outcomes.append(holder)
+        except Conflict:
+            outcomes.append("conflict")
+
+    async with anyio.create_task_group() as tg:
+        for holder in ("pod-2", "pod-3"):
+            tg.start_soon(take, holder)
+    assert sorted(outcomes)[0] == "conflict"
+    assert outcomes.count("conflict") == 1
+
+
+async def test_a_missing_lease_is_not_found(regions: Regions) -> None:
+    with pytest.raises(NotFound):
+        await KubeLeases(regions.clients.for_region(REGION_A)).get("acme", "nope")
+
+
+def test_lease_names_are_valid_and_never_collide() -> None:
+    a, b = lease_object_name("a/b-c"), lease_object_name("a-b/c")
+    assert a != b
+    assert a.startswith("continuum-a-b-c-")
+    long = lease_object_name("ns/" + "x" * 400)
+    assert len(long) <= 253
+    assert long.replace("-", "").replace(".", "").isalnum()

@@ -301,3 +301,49 @@ async def test_ask_waiting_for_room_times_out_on_the_clock(fake_clock: FakeClock
         assert ref.statistics().senders_waiting == 0  # the withdrawn ask left no trace
         actor.gate.set()
         assert await ref.ask(Read()) == ["1", "2"]
+
+
+async def test_on_start_failure_is_a_crash_and_on_stop_gets_the_error(
+    fake_clock: FakeClock,
+) -> None:
+    class BadStart(Recorder):
+        async def on_start(self) -> None:
+            raise LookupError("no lease state")
+
+    actor = BadStart()
+    async with run_actor(actor, clock=fake_clock) as ref:
+        await ref.wait_stopped()
+        with pytest.raises(ActorDead):
+            await ref.tell(Note("x"))
+    [error] = actor.stopped_with
+    assert isinstance(error, LookupError)
+    assert ref.statistics().last_error == "LookupError: no lease state"
+
+
+async def test_actor_stuck_in_a_message_is_killed_after_the_shutdown_bound(
+    fake_clock: FakeClock,
+) -> None:
+    actor = Recorder()
+    outcome: list[str] = []
+
+    async def asker(ref: ActorRef) -> None:
+        try:
+            await ref.ask(Block(), timeout=3600)
+        except ActorDead:
+            outcome.append("dead")
+
+    async with anyio.create_task_group() as tg:
+
+        async def scenario() -> None:
+            async with run_actor(actor, clock=fake_clock, shutdown_timeout=5) as ref:
+                tg.start_soon(asker, ref)
+                await anyio.wait_all_tasks_blocked()
+            # leaving the block started the shutdown; the actor was stuck in Block
+
+        tg.start_soon(scenario)
+        await anyio.wait_all_tasks_blocked()
+        await fake_clock.advance_settled(4.9)
+        assert outcome == []
+        await fake_clock.advance_settled(0.1)
+    assert outcome == ["dead"]
+    assert actor.stopped_with == []  # killed mid-message: on_stop was skipped

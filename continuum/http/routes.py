@@ -1,0 +1,276 @@
+"""The route handlers. They validate input, find the CR's actor and ``ask`` it; nothing else.
+
+No handler holds domain state: every answer comes from the actor that owns the CR, looked up
+in the registry on each request (a restarted actor has a new ref). Failures are raised and
+turned into responses by ``continuum.http.errors``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any, Final
+
+import anyio
+import msgspec
+from litestar import MediaType, Response, get, post
+from litestar.datastructures import ResponseHeader
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation
+from litestar.params import JSONBody, Parameter
+
+from continuum.actors.runtime import ActorDead, ActorRef, AskTimeout, ReplyError
+from continuum.http.errors import ApiError, ErrorBody, RefusalBody
+from continuum.http.readiness import Readiness
+from continuum.messages.requests import (
+    ContinuumSummary,
+    DryRunRequest,
+    HealthRequest,
+    StatusRequest,
+    SwitchoverAccepted,
+    SwitchoverRequest,
+)
+from continuum.messages.switchover import DryRunReport, HealthReport
+from continuum.supervisor.registry import Registry
+
+DNS1123_LABEL: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS1123_SUBDOMAIN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+Namespace = Annotated[
+    str,
+    Parameter(
+        pattern=DNS1123_LABEL,
+        min_length=1,
+        max_length=63,
+        description="The CR's namespace (a DNS-1123 label).",
+    ),
+]
+Name = Annotated[
+    str,
+    Parameter(
+        pattern=DNS1123_SUBDOMAIN,
+        min_length=1,
+        max_length=253,
+        description="The CR's name (a DNS-1123 subdomain).",
+    ),
+]
+Fresh = Annotated[
+    bool,
+    Parameter(description="Recompute the report now instead of returning the latest one."),
+]
+
+LIST_CONCURRENCY: Final = 16
+"""At most this many actors are asked at once by ``GET /v1/continuums``."""
+
+
+class ReadyStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /readyz``: ``ready`` and, when not, why (``not-leader``, ``watch-not-synced``,
+    ``audit-not-ready``)."""
+
+    ready: bool
+    reasons: list[str]
+
+
+@dataclasses.dataclass
+class ApiOperation(Operation):
+    """The OpenAPI operation of every route: drops the ``400`` Litestar adds for handlers with
+    parameters — this API answers validation failures with ``422`` (declared per route)."""
+
+    def __post_init__(self) -> None:
+        if self.responses:
+            self.responses.pop("400", None)
+
+
+def _err(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
+
+
+_RETRY_AFTER = ResponseHeader(
+    name="Retry-After",
+    value="5",
+    description="Seconds to wait before retrying.",
+    documentation_only=True,
+)
+_COMMON: Final[dict[int, ResponseSpec]] = {
+    401: _err("Bearer token missing or wrong (only when a token is configured)."),
+    403: _err("Valid credentials without the owner tier."),
+    503: _err("Not the leader, or the CR's actor is (re)starting; see Retry-After."),
+    504: _err("The CR's actor did not answer in time."),
+}
+_ONE_CR: Final[dict[int, ResponseSpec]] = {
+    **_COMMON,
+    404: _err("No Continuum with this namespace/name is known here."),
+    422: _err("Malformed namespace/name or body; detail lists the fields."),
+}
+_WITH_BODY: Final[dict[int, ResponseSpec]] = {
+    **_ONE_CR,
+    413: _err("Request body over the size limit."),
+}
+_DRY_RUN: Final[dict[int, ResponseSpec]] = {
+    **_WITH_BODY,
+    409: ResponseSpec(
+        data_container=RefusalBody,
+        description="The CR's spec is not valid; nothing can be planned.",
+        generate_examples=False,
+    ),
+}
+_SWITCHOVER: Final[dict[int, ResponseSpec]] = {
+    **_WITH_BODY,
+    409: ResponseSpec(
+        data_container=RefusalBody,
+        description="Refused: fingerprint mismatch, blockers, a switchover already running, "
+        "or an invalid spec. detail carries the current DryRun report.",
+        generate_examples=False,
+    ),
+}
+
+
+def _key(ns: str, name: str) -> str:
+    return f"{ns}/{name}"
+
+
+class ContinuumRoutes:
+    """The ``/v1`` handlers, bound to one registry and one ask timeout."""
+
+    def __init__(self, *, registry: Registry, ask_timeout: float) -> None:
+        self._registry = registry
+        self._ask_timeout = ask_timeout
+
+    def _actor(self, ns: str, name: str) -> ActorRef:
+        ref = self._registry.get(_key(ns, name))
+        if ref is None:
+            raise ApiError(404, f"Continuum {ns}/{name} not found", outcome="not-found")
+        return ref
+
+    async def _ask(self, ns: str, name: str, message: msgspec.Struct) -> Any:
+        return await self._actor(ns, name).ask(message, timeout=self._ask_timeout)
+
+    def handlers(self) -> list[HTTPRouteHandler]:
+        """The ``/v1`` route handlers (paths relative to ``/v1``)."""
+        common: dict[str, Any] = {"operation_class": ApiOperation, "tags": ["continuums"]}
+        retry = [_RETRY_AFTER]
+
+        @get("/continuums", responses=_COMMON, response_headers=retry, **common)
+        async def list_continuums() -> list[ContinuumSummary]:
+            """Every Continuum this replica runs an actor for, with its status summary.
+
+            Actors are asked concurrently (at most 16 at a time). One that cannot answer
+            (restarting, timed out) is listed with phase ``Unknown``.
+            """
+            return await self.list_summaries()
+
+        @get("/continuums/{ns:str}/{name:str}", responses=_ONE_CR, response_headers=retry, **common)
+        async def get_continuum(ns: Namespace, name: Name) -> ContinuumSummary:
+            """The status summary of one Continuum as this replica sees it."""
+            summary: ContinuumSummary = await self._ask(ns, name, StatusRequest())
+            return summary
+
+        @post(
+            "/continuums/{ns:str}/{name:str}/dry-run",
+            status_code=200,
+            responses=_DRY_RUN,
+            response_headers=retry,
+            **common,
+        )
+        async def dry_run(ns: Namespace, name: Name, data: JSONBody[DryRunRequest]) -> DryRunReport:
+            """Preview a switchover to ``toRegion``: the seven steps, blockers, warnings and the
+            plan fingerprint. Read-only end to end (no write to any API, no audit event)."""
+            report: DryRunReport = await self._ask(ns, name, data)
+            return report
+
+        @get(
+            "/continuums/{ns:str}/{name:str}/health",
+            responses=_ONE_CR,
+            response_headers=retry,
+            **common,
+        )
+        async def health(ns: Namespace, name: Name, fresh: Fresh = False) -> HealthReport:
+            """The latest post-switchover HealthReport (computed now when there is none yet,
+            or when ``fresh=true``)."""
+            report: HealthReport = await self._ask(ns, name, HealthRequest(fresh=fresh))
+            return report
+
+        @post(
+            "/continuums/{ns:str}/{name:str}/switchover",
+            status_code=202,
+            responses=_SWITCHOVER,
+            response_headers=retry,
+            **common,
+        )
+        async def switchover(
+            ns: Namespace, name: Name, data: JSONBody[SwitchoverRequest]
+        ) -> SwitchoverAccepted:
+            """Start a switchover to ``toRegion`` — only when ``fingerprint`` equals the current
+            DryRun's plan fingerprint and that DryRun has no blockers (the Confirm Switchover
+            button). 202: started; follow it with ``GET /v1/continuums/{ns}/{name}``."""
+            if not data.initiatedBy:
+                data = msgspec.structs.replace(data, initiatedBy="api")
+            accepted: SwitchoverAccepted = await self._ask(ns, name, data)
+            return accepted
+
+        return [list_continuums, get_continuum, dry_run, health, switchover]
+
+    async def list_summaries(self) -> list[ContinuumSummary]:
+        """Ask every registered actor for its summary, at most :data:`LIST_CONCURRENCY` at a
+        time, in registry order."""
+        keys = self._registry.keys()
+        results: list[ContinuumSummary | None] = [None] * len(keys)
+        limiter = anyio.CapacityLimiter(LIST_CONCURRENCY)
+
+        async def one(index: int, key: str) -> None:
+            async with limiter:
+                ref = self._registry.get(key)
+                if ref is None:
+                    return
+                try:
+                    results[index] = await ref.ask(StatusRequest(), timeout=self._ask_timeout)
+                except (ActorDead, AskTimeout, ReplyError):
+                    ns, _, name = key.partition("/")
+                    results[index] = ContinuumSummary(
+                        namespace=ns, name=name, region="", acting=False, phase="Unknown"
+                    )
+
+        async with anyio.create_task_group() as tg:
+            for index, key in enumerate(keys):
+                tg.start_soon(one, index, key)
+        return [r for r in results if r is not None]
+
+
+def probe_handlers(readiness: Readiness) -> list[HTTPRouteHandler]:
+    """``GET /healthz`` (liveness: the process serves HTTP) and ``GET /readyz`` (readiness:
+    leader, watch synced, audit ready). No auth on either."""
+
+    @get(
+        "/healthz",
+        media_type=MediaType.TEXT,
+        operation_class=ApiOperation,
+        tags=["probes"],
+        sync_to_thread=False,
+    )
+    def healthz() -> str:
+        """Liveness: ``ok`` while the process serves HTTP."""
+        return "ok"
+
+    @get(
+        "/readyz",
+        operation_class=ApiOperation,
+        tags=["probes"],
+        sync_to_thread=False,
+        responses={
+            503: ResponseSpec(
+                data_container=ReadyStatus,
+                description="Not ready; reasons says why.",
+                generate_examples=False,
+            )
+        },
+    )
+    def readyz() -> Response[ReadyStatus]:
+        """Readiness: 200 only on the leader with its watch synced and audit ready."""
+        reasons = readiness.reasons()
+        return Response(
+            ReadyStatus(ready=not reasons, reasons=reasons),
+            status_code=503 if reasons else 200,
+            media_type=MediaType.JSON,
+        )
+
+    return [healthz, readyz]

@@ -1,0 +1,263 @@
+"""Every Prometheus metric of the project, defined once, on the project's own registry.
+
+Names follow the Prometheus conventions: ``continuum_`` prefix, base units (seconds), counters
+end in ``_total``. Other modules never touch the metric objects directly; they call the small
+helpers below (``observe_step``, ``set_lease_held``, ...), which are cheap (a dict lookup and
+a lock-free add) and never raise for valid arguments. Label values are bounded: a CR key
+(``namespace/name``), a step name, a result word, an HTTP route template — never a raw path,
+a token or free text.
+
+Actor mailbox depth and restarts are not pushed by anyone: :func:`watch_actors` registers a
+collector that reads the supervisor registry's statistics at scrape time.
+
+The metrics listener (``CONTINUUM_METRICS_ADDR``) serves :data:`REGISTRY` only, so the
+process's default ``prometheus_client`` registry (and whatever libraries put there) never
+leaks into the project's metric set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Final, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+REGISTRY: Final = CollectorRegistry(auto_describe=True)
+"""The project's registry: what the metrics endpoint serves."""
+
+_FAST_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_STEP_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+_SWITCHOVER_BUCKETS: Final = (1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+# --- lease -----------------------------------------------------------------------------------
+
+LEASE_HELD: Final = Gauge(
+    "continuum_lease_held",
+    "1 while this instance holds the witness lease of the Continuum, else 0.",
+    ["continuum"],
+    registry=REGISTRY,
+)
+LEASE_RENEW_DURATION: Final = Histogram(
+    "continuum_lease_renew_duration_seconds",
+    "Latency of lease renewals at the witness, by result (ok, error).",
+    ["result"],
+    buckets=_FAST_BUCKETS,
+    registry=REGISTRY,
+)
+
+# --- switchover, dry-run, health --------------------------------------------------------------
+
+SWITCHOVERS: Final = Counter(
+    "continuum_switchovers_total",
+    "Switchovers that ended, by result (succeeded, failed, rolled-back).",
+    ["result"],
+    registry=REGISTRY,
+)
+SWITCHOVER_DURATION: Final = Histogram(
+    "continuum_switchover_duration_seconds",
+    "Wall time of a switchover from its first step to its end, by result.",
+    ["result"],
+    buckets=_SWITCHOVER_BUCKETS,
+    registry=REGISTRY,
+)
+STEP_DURATION: Final = Histogram(
+    "continuum_switchover_step_duration_seconds",
+    "Duration of one switchover step's action, by step name.",
+    ["step"],
+    buckets=_STEP_BUCKETS,
+    registry=REGISTRY,
+)
+DRYRUNS: Final = Counter(
+    "continuum_dryrun_runs_total",
+    "DryRun evaluations, by outcome (clear: no blockers; blocked).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+HEALTH_RUNS: Final = Counter(
+    "continuum_health_runs_total",
+    "Post-switchover health runs, by verdict (healthy, unhealthy, unknown).",
+    ["verdict"],
+    registry=REGISTRY,
+)
+
+# --- audit -----------------------------------------------------------------------------------
+
+AUDIT_OUTBOX_DEPTH: Final = Gauge(
+    "continuum_audit_outbox_depth",
+    "Audit events waiting in the outbox for NATS.",
+    registry=REGISTRY,
+)
+AUDIT_PUBLISH_FAILURES: Final = Counter(
+    "continuum_audit_publish_failures_total",
+    "Failed attempts to publish an audit event to JetStream (each retry counts).",
+    registry=REGISTRY,
+)
+AUDIT_DROPPED: Final = Counter(
+    "continuum_audit_dropped_total",
+    "Audit events dropped because the outbox was full.",
+    registry=REGISTRY,
+)
+
+# --- HTTP API --------------------------------------------------------------------------------
+
+API_REQUESTS: Final = Counter(
+    "continuum_api_requests_total",
+    "HTTP API requests answered, by route template, method and status code.",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+API_REQUEST_DURATION: Final = Histogram(
+    "continuum_api_request_duration_seconds",
+    "HTTP API request duration, by route template.",
+    ["route"],
+    buckets=_FAST_BUCKETS,
+    registry=REGISTRY,
+)
+API_DENIED: Final = Counter(
+    "continuum_api_denied_total",
+    "HTTP API requests refused by the auth guard, by reason "
+    "(missing-bearer, wrong-bearer, owner-tier).",
+    ["reason"],
+    registry=REGISTRY,
+)
+
+
+# --- helpers other modules call ---------------------------------------------------------------
+
+
+def set_lease_held(continuum: str, held: bool) -> None:
+    """Record whether this instance holds the lease of ``continuum`` (``namespace/name``)."""
+    LEASE_HELD.labels(continuum).set(1 if held else 0)
+
+
+def forget_continuum(continuum: str) -> None:
+    """Drop the per-CR series of a deleted Continuum (no error if it had none)."""
+    with contextlib.suppress(KeyError):
+        LEASE_HELD.remove(continuum)
+
+
+def observe_renew(seconds: float, *, ok: bool) -> None:
+    """One lease renewal took ``seconds`` and succeeded (``ok``) or failed."""
+    LEASE_RENEW_DURATION.labels("ok" if ok else "error").observe(seconds)
+
+
+def observe_switchover(seconds: float, *, result: str) -> None:
+    """A switchover ended with ``result`` (``succeeded``, ``failed``, ``rolled-back``)."""
+    SWITCHOVERS.labels(result).inc()
+    SWITCHOVER_DURATION.labels(result).observe(seconds)
+
+
+def observe_step(step: str, seconds: float) -> None:
+    """One step's action (``step`` is its name, e.g. ``flip-dns``) took ``seconds``."""
+    STEP_DURATION.labels(step).observe(seconds)
+
+
+def count_dryrun(*, blocked: bool) -> None:
+    """A DryRun was evaluated; ``blocked`` when its report has blockers."""
+    DRYRUNS.labels("blocked" if blocked else "clear").inc()
+
+
+def count_health_run(verdict: str) -> None:
+    """A health run ended with ``verdict`` (``healthy``, ``unhealthy``, ``unknown``)."""
+    HEALTH_RUNS.labels(verdict).inc()
+
+
+def set_audit_outbox_depth(depth: int) -> None:
+    """The audit outbox now holds ``depth`` events."""
+    AUDIT_OUTBOX_DEPTH.set(depth)
+
+
+def count_audit_publish_failure() -> None:
+    """One publish attempt to JetStream failed."""
+    AUDIT_PUBLISH_FAILURES.inc()
+
+
+def count_audit_dropped(events: int = 1) -> None:
+    """``events`` audit events were dropped from a full outbox."""
+    AUDIT_DROPPED.inc(events)
+
+
+def observe_api_request(*, route: str, method: str, status: int, seconds: float) -> None:
+    """The API answered ``method route`` (a route template) with ``status`` in ``seconds``."""
+    API_REQUESTS.labels(route, method, str(status)).inc()
+    API_REQUEST_DURATION.labels(route).observe(seconds)
+
+
+def count_api_denied(reason: str) -> None:
+    """The auth guard refused a request for ``reason``."""
+    API_DENIED.labels(reason).inc()
+
+
+# --- actors, collected at scrape time ------------------------------------------------------------
+
+
+class ActorStats(Protocol):
+    """What the collector reads from an actor's statistics snapshot."""
+
+    @property
+    def mailbox_depth(self) -> int: ...
+
+    @property
+    def restarts(self) -> int: ...
+
+
+ActorSnapshot = Callable[[], Mapping[str, ActorStats]]
+
+
+class ActorCollector(Collector):
+    """Reads ``snapshot()`` (key → statistics) on each scrape and reports, per actor key,
+    ``continuum_actor_mailbox_depth`` and ``continuum_actor_restarts_total``."""
+
+    def __init__(self, snapshot: ActorSnapshot) -> None:
+        self._snapshot = snapshot
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        depth, restarts = self._families()
+        for key, stats in self._snapshot().items():
+            depth.add_metric([key], stats.mailbox_depth)
+            restarts.add_metric([key], stats.restarts)
+        yield depth
+        yield restarts
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, CounterMetricFamily]:
+        depth = GaugeMetricFamily(
+            "continuum_actor_mailbox_depth",
+            "Messages waiting in an actor's mailbox, by actor key.",
+            labels=["actor"],
+        )
+        restarts = CounterMetricFamily(
+            "continuum_actor_restarts",
+            "Times the supervisor restarted an actor, by actor key.",
+            labels=["actor"],
+        )
+        return depth, restarts
+
+
+_actor_collector: ActorCollector | None = None
+
+
+def watch_actors(snapshot: ActorSnapshot) -> None:
+    """Report the actors of ``snapshot`` (e.g. ``supervisor.registry.snapshot``) from now on.
+
+    Replaces a previously watched snapshot (one supervisor per process).
+    """
+    global _actor_collector
+    if _actor_collector is not None:
+        REGISTRY.unregister(_actor_collector)
+    _actor_collector = ActorCollector(snapshot)
+    REGISTRY.register(_actor_collector)
+
+
+def unwatch_actors() -> None:
+    """Stop reporting actors (no error when none are watched)."""
+    global _actor_collector
+    if _actor_collector is not None:
+        REGISTRY.unregister(_actor_collector)
+        _actor_collector = None

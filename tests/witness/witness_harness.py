@@ -13,14 +13,17 @@ from continuum.adapters.powerdns import PowerDnsApi
 from continuum.clock import FakeClock
 from continuum.ports import Witness
 from continuum.sim.cloudflare_worker import WorkerSim
+from continuum.sim.kube import KubeEmulator
 from continuum.sim.nats import NatsServer
 from continuum.sim.pdns import PdnsServer, pick_free_port
 from continuum.witness.cloudflare_kv import CloudflareKvWitness
 from continuum.witness.dns_quorum import DnsMember, DnsQuorumStore, DnsQuorumWitness
+from continuum.witness.k8s_lease import open_k8s_lease
 from continuum.witness.memory import MemoryStore, MemoryWitness
 from continuum.witness.nats_kv import open_nats_kv
 
-BACKEND_KINDS = ["in-memory", "nats-kv", "cloudflare-kv", "dns-quorum"]
+BACKEND_KINDS = ["in-memory", "nats-kv", "cloudflare-kv", "dns-quorum", "k8s-lease"]
+LEASE_NAMESPACE = "continuum-system"
 DNS_ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 DNS_DOMAIN = "lease.test"
 
@@ -149,6 +152,32 @@ class DnsQuorumEnv(_Clients):
             await server.start()
 
 
+class K8sLeaseEnv(_Clients):
+    kind = "k8s-lease"
+
+    def __init__(self, kube: KubeEmulator, kubeconfig: Path, clock: FakeClock) -> None:
+        super().__init__()
+        self.kube = kube
+        self.kubeconfig = kubeconfig
+        self.clock = clock
+
+    async def client(self) -> Witness:
+        witness = await open_k8s_lease(
+            kubeconfig=str(self.kubeconfig),
+            context="witness-site",
+            namespace=LEASE_NAMESPACE,
+            clock=self.clock,
+            timeout=2.0,
+        )
+        return self.keep(witness)
+
+    async def down(self) -> None:
+        await self.kube.stop()
+
+    async def up(self) -> None:
+        await self.kube.start()
+
+
 @contextlib.asynccontextmanager
 async def open_pdns_trio(tmp_path: Path) -> AsyncIterator[list[PdnsServer]]:
     """Three independent pdns_server, one per 127.0.0.1/.2/.3, same DNS port. Their dirs are
@@ -183,6 +212,11 @@ async def open_backend(kind: str, *, tmp_path: Path, clock: FakeClock) -> AsyncI
         elif kind == "dns-quorum":
             servers = await stack.enter_async_context(open_pdns_trio(tmp_path))
             env = DnsQuorumEnv(servers, clock)
+        elif kind == "k8s-lease":
+            kube = await stack.enter_async_context(KubeEmulator(region="witness", clock=clock))
+            kube.ensure_namespace(LEASE_NAMESPACE)
+            kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig", context="witness-site")
+            env = K8sLeaseEnv(kube, kubeconfig, clock)
         else:
             raise ValueError(kind)
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import msgspec
 import pytest
@@ -119,7 +121,9 @@ async def test_backoff_doubles_per_recent_crash_up_to_the_cap(fake_clock: FakeCl
     ]
 
 
-async def test_more_restarts_than_intensity_within_period_escalates(fake_clock: FakeClock) -> None:
+async def test_more_restarts_than_intensity_within_period_escalates(
+    fake_clock: FakeClock, runtime_logs: list[dict[str, Any]]
+) -> None:
     journal: list[str] = []
     bystander: list[str] = []
     made: list[Worker] = []
@@ -148,6 +152,15 @@ async def test_more_restarts_than_intensity_within_period_escalates(fake_clock: 
     assert isinstance(caught.value.__cause__, RuntimeError)
     assert len(made) == 3  # no fourth instance
     assert bystander == ["start 0 at 0", "stop 0: None"]  # everything else stopped cleanly
+    events = [(e["event"], e.get("actor")) for e in runtime_logs if e["log_level"] != "debug"]
+    assert events == [
+        ("actor_crashed", "ns/a"),
+        ("actor_restarting", "ns/a"),
+        ("actor_crashed", "ns/a"),
+        ("actor_restarting", "ns/a"),
+        ("actor_crashed", "ns/a"),
+        ("supervisor_escalating", "ns/a"),
+    ]
 
 
 async def test_crashes_spread_wider_than_period_never_escalate(fake_clock: FakeClock) -> None:

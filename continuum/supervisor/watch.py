@@ -1,0 +1,321 @@
+"""The CR watch: list + watch ``Continuum`` CRs and turn what it sees into supervisor calls.
+
+Per CR key ``<namespace>/<name>`` (see :mod:`continuum.messages.commands` for the actor's side):
+
+* first sight with a valid spec → ``Supervisor.spawn(key, factory)``; the factory builds the
+  actor from the LATEST valid CR, so a supervisor restart never resurrects an old spec;
+* a later valid spec (``metadata.generation`` changed, or validity regained) →
+  ``tell(SpecObserved)``; status-only changes (the actor's own writes) produce nothing;
+* an invalid spec → status ``phase: Failed`` and condition ``SpecValid=False`` whose message
+  names the field; no actor is spawned for it, and a running actor is told
+  :class:`~continuum.messages.commands.SpecInvalid` and keeps its last valid spec (it keeps
+  renewing its lease, unlike the reference, gap 38a);
+* deletion, or a new object (uid) under the same key → ``Supervisor.stop(key)``.
+
+Resilience: the watch resumes from the last resourceVersion it saw (events and bookmarks);
+410 Expired → list again and reconcile the difference (deletions missed meanwhile stop their
+actors); a lost connection → back off on the injected clock (doubling, capped) and resume.
+Spawning is idempotent, so no path duplicates an actor. :attr:`ContinuumWatch.synced` turns
+true once every watched namespace has been listed (readiness).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import anyio
+import msgspec
+import structlog
+from anyio.abc import TaskGroup
+
+from continuum.actors.runtime import Actor, ActorDead, MailboxFull
+from continuum.adapters.continuums import ContinuumApi
+from continuum.adapters.kube import WatchExpired
+from continuum.errors import InvalidSpec, KubeError
+from continuum.messages.commands import SpecInvalid, SpecObserved
+from continuum.messages.crd import Continuum, decode_continuum, lease_key
+from continuum.messages.status import COND_SPEC_VALID, Condition, ContinuumStatus, set_condition
+from continuum.ports import Clock
+from continuum.supervisor.supervisor import Supervisor
+
+log = structlog.get_logger("continuum.watch")
+
+REASON_INVALID: Final = "Invalid"
+REASON_VALID: Final = "Valid"
+
+
+@dataclass
+class _Entry:
+    """What the watch knows of one CR."""
+
+    namespace: str
+    uid: str
+    generation: int
+    latest: Continuum | None = None
+    invalid: tuple[str, str] | None = None
+    spawned: bool = False
+
+
+@dataclass
+class WatchStats:
+    """Counters for tests, metrics and benchmarks."""
+
+    lists: int = 0
+    relists_after_expiry: int = 0
+    reconnects: int = 0
+    events: int = 0
+    spawned: int = 0
+    stopped: int = 0
+    observed: int = 0
+    invalid: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class ContinuumWatch:
+    """Drives ``supervisor`` from the Continuum CRs of ``namespaces`` (``None``: all).
+
+    ``factory(cr)`` builds the actor of a CR. Run :meth:`run` as a task; it only returns by
+    cancellation.
+    """
+
+    def __init__(
+        self,
+        api: ContinuumApi,
+        supervisor: Supervisor,
+        factory: Callable[[Continuum], Actor],
+        *,
+        clock: Clock,
+        namespaces: Sequence[str] | None = None,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        watch_seconds: int = 300,
+    ) -> None:
+        self._api = api
+        self._sup = supervisor
+        self._factory = factory
+        self._clock = clock
+        self._namespaces: list[str | None] = [None] if namespaces is None else list(namespaces)
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._watch_seconds = watch_seconds
+        self._entries: dict[str, _Entry] = {}
+        self._listed: set[str | None] = set()
+        self._synced = anyio.Event()
+        self._tg: TaskGroup | None = None
+        self.stats = WatchStats()
+
+    @property
+    def synced(self) -> bool:
+        """True once every watched namespace has been listed and reconciled at least once."""
+        return self._synced.is_set()
+
+    async def wait_synced(self) -> None:
+        """Return once :attr:`synced` is true."""
+        await self._synced.wait()
+
+    def keys(self) -> list[str]:
+        """Keys of the CRs currently known (valid or not)."""
+        return list(self._entries)
+
+    async def run(self) -> None:
+        """List and watch every namespace until cancelled."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            for namespace in self._namespaces:
+                tg.start_soon(self._run_namespace, namespace)
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def _run_namespace(self, namespace: str | None) -> None:
+        rv: str | None = None
+        backoff = self._backoff_initial
+        where = namespace or "<all>"
+        while True:
+            try:
+                if rv is None:
+                    listed = await self._api.list_raw(namespace)
+                    self.stats.lists += 1
+                    await self._resync(namespace, listed.items)
+                    rv = listed.resource_version
+                    self._listed.add(namespace)
+                    if len(self._listed) == len(self._namespaces):
+                        self._synced.set()
+                stream = self._api.watch(
+                    namespace=namespace, resource_version=rv, timeout_seconds=self._watch_seconds
+                )
+                async for event in stream:
+                    obj = event.get("object") or {}
+                    rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
+                    backoff = self._backoff_initial
+                    if event.get("type") != "BOOKMARK":
+                        self.stats.events += 1
+                        await self._handle(str(event.get("type")), obj)
+            except WatchExpired:
+                log.info("continuum_watch_expired", namespace=where, resource_version=rv)
+                self.stats.relists_after_expiry += 1
+                rv = None
+            except KubeError as exc:
+                self.stats.reconnects += 1
+                log.warning(
+                    "continuum_watch_lost", namespace=where, error=str(exc), backoff=backoff
+                )
+                await self._clock.sleep(backoff)
+                backoff = min(backoff * 2, self._backoff_max)
+
+    async def _resync(self, namespace: str | None, items: list[dict[str, Any]]) -> None:
+        """Reconcile with a full list: handle every object, forget those gone."""
+        present: set[str] = set()
+        for obj in items:
+            meta = obj.get("metadata") or {}
+            present.add(lease_key(str(meta.get("namespace", "")), str(meta.get("name", ""))))
+            await self._handle("ADDED", obj)
+        for key, entry in list(self._entries.items()):
+            if key not in present and (namespace is None or entry.namespace == namespace):
+                await self._forget(key)
+
+    # --- per object ------------------------------------------------------------------------
+
+    async def _handle(self, type_: str, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        key = lease_key(namespace, name)
+        if type_ == "DELETED":
+            await self._forget(key)
+            return
+        uid, generation = str(meta.get("uid", "")), int(meta.get("generation") or 0)
+        entry = self._entries.get(key)
+        if entry is not None and entry.uid != uid:
+            await self._forget(key)
+            entry = None
+        changed = entry is None or entry.generation != generation
+        if entry is None:
+            entry = _Entry(namespace=namespace, uid=uid, generation=generation)
+            self._entries[key] = entry
+        entry.generation = generation
+        try:
+            cr = decode_continuum(obj)
+        except InvalidSpec as err:
+            await self._on_invalid(key, entry, obj, err, changed=changed)
+            return
+        was_invalid = entry.invalid is not None
+        entry.latest, entry.invalid = cr, None
+        if not entry.spawned:
+            entry.spawned = True
+            await self._sup.spawn(key, self._factory_for(entry))
+            self.stats.spawned += 1
+        elif changed or was_invalid:
+            self.stats.observed += 1
+            await self._deliver(key, SpecObserved(continuum=cr))
+        if was_invalid:
+            await self._write_valid(namespace, name, generation)
+
+    async def _on_invalid(
+        self,
+        key: str,
+        entry: _Entry,
+        obj: dict[str, Any],
+        err: InvalidSpec,
+        *,
+        changed: bool,
+    ) -> None:
+        verdict = (err.field, str(err))
+        if entry.invalid == verdict and not changed:
+            return
+        entry.invalid = verdict
+        self.stats.invalid += 1
+        log.warning("continuum_spec_invalid", continuum=key, field=err.field, error=str(err))
+        if entry.spawned:
+            await self._deliver(key, SpecInvalid(key=key, field=err.field, message=str(err)))
+        meta = obj["metadata"]
+        if not await self._write_invalid(meta["namespace"], meta["name"], err, entry.generation):
+            entry.invalid = None  # not recorded: the next event or relist tries again
+
+    async def _forget(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None and entry.spawned:
+            await self._sup.stop(key)
+            self.stats.stopped += 1
+
+    def _factory_for(self, entry: _Entry) -> Callable[[], Actor]:
+        def build() -> Actor:
+            assert entry.latest is not None
+            return self._factory(entry.latest)
+
+        return build
+
+    async def _deliver(self, key: str, message: msgspec.Struct) -> None:
+        """Hand ``message`` to the key's current actor without letting a full mailbox stall
+        the watch (the send then waits in a background task). A dead incarnation is
+        skipped: its successor is built from the latest CR."""
+        ref = self._sup.registry.get(key)
+        if ref is None:
+            return
+        try:
+            ref.tell_nowait(message)
+        except ActorDead:
+            return
+        except MailboxFull:
+            assert self._tg is not None
+
+            async def later() -> None:
+                with contextlib.suppress(ActorDead):
+                    await ref.tell(message)
+
+            self._tg.start_soon(later)
+
+    # --- status writes ---------------------------------------------------------------------
+
+    async def _write_invalid(
+        self, namespace: str, name: str, err: InvalidSpec, generation: int
+    ) -> bool:
+        def mutate(status: ContinuumStatus) -> ContinuumStatus:
+            cond = Condition(
+                type=COND_SPEC_VALID,
+                status="False",
+                reason=REASON_INVALID,
+                message=str(err),
+                observed_generation=generation,
+            )
+            return msgspec.structs.replace(
+                status,
+                phase="Failed",
+                observed_generation=generation,
+                conditions=set_condition(status.conditions, cond, self._clock.now()),
+            )
+
+        return await self._update_status(namespace, name, mutate)
+
+    async def _write_valid(self, namespace: str, name: str, generation: int) -> bool:
+        def mutate(status: ContinuumStatus) -> ContinuumStatus:
+            cond = Condition(
+                type=COND_SPEC_VALID,
+                status="True",
+                reason=REASON_VALID,
+                observed_generation=generation,
+            )
+            phase = "Pending" if status.phase == "Failed" else status.phase
+            return msgspec.structs.replace(
+                status,
+                phase=phase,
+                conditions=set_condition(status.conditions, cond, self._clock.now()),
+            )
+
+        return await self._update_status(namespace, name, mutate)
+
+    async def _update_status(
+        self, namespace: str, name: str, mutate: Callable[[ContinuumStatus], ContinuumStatus]
+    ) -> bool:
+        """Best effort; True when the status was written (or needed no change)."""
+        try:
+            await self._api.update_status(namespace, name, mutate)
+        except KubeError as exc:
+            # Best effort: the next event of this CR (or the next relist) tries again.
+            self.stats.errors.append(str(exc))
+            log.warning(
+                "continuum_status_write_failed", continuum=f"{namespace}/{name}", error=str(exc)
+            )
+            return False
+        return True

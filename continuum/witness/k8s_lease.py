@@ -120,7 +120,8 @@ class K8sLeaseStore:
     async def load(self, key: str) -> tuple[Lease, _Seen | None]:
         name = lease_object_name(key)
         try:
-            response = await self._api.read_namespaced_lease(
+            # Raw response (no model): the body is decoded as plain JSON below.
+            response: Any = await self._api.read_namespaced_lease(
                 name, self.namespace, _preload_content=False, _request_timeout=self._timeout
             )
             if response.status == 404:
@@ -147,7 +148,7 @@ class K8sLeaseStore:
 
     async def store(self, lease: Lease, *, version: _Seen | None) -> None:
         name = lease_object_name(lease.key)
-        body = self._body(name, lease, version)
+        body: Any = self._body(name, lease, version)  # a plain dict body, sent as-is
         try:
             if version is None:
                 await self._api.create_namespaced_lease(

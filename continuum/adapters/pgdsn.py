@@ -44,16 +44,22 @@ class Dsn:
 
 
 def redact_text(text: str, *secrets: str | None) -> str:
-    """``text`` with every occurrence of each non-empty secret replaced by ``***``."""
+    """``text`` in which no non-empty secret occurs any more: each occurrence is replaced by
+    ``***`` (or a marker that cannot recreate the secret)."""
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
+        if not secret:
+            continue
+        mark = next(m for m in (REDACTED, "<redacted>", "") if secret not in m)
+        text = text.replace(secret, mark)
+        while secret in text:  # the replacement joined two fragments into a new occurrence
+            text = text.replace(secret, "")
     return text
 
 
 def parse_dsn(dsn: str) -> Dsn:
-    """The parts of ``dsn``. Raises ``ValueError`` (never quoting the password) when the
-    string is malformed, names several hosts, or has an unknown ``sslmode``."""
+    """The parts of ``dsn``. Raises ``ValueError`` when the string is malformed, names
+    several hosts, or has an unknown ``sslmode``; its message never quotes any part of
+    ``dsn`` (a fragment of a malformed DSN may be a fragment of its password)."""
     text = dsn.strip()
     if text.startswith(("postgresql://", "postgres://")):
         params = _parse_uri(text)
@@ -64,10 +70,10 @@ def parse_dsn(dsn: str) -> Dsn:
         raise ValueError("a DSN with several hosts is not supported")
     port_text = params.get("port") or "5432"
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"invalid port {port_text!r}")
+        raise ValueError("invalid port")
     sslmode = params.get("sslmode") or None
     if sslmode is not None and sslmode not in _SSLMODES:
-        raise ValueError(f"unknown sslmode {sslmode!r}")
+        raise ValueError("unknown sslmode")
     user = params.get("user") or "postgres"
     return Dsn(
         host=host,
@@ -119,7 +125,7 @@ def _parse_keywords(text: str) -> dict[str, str]:
         while i < n and text[i].isspace():
             i += 1
         if not key or i >= n or text[i] != "=":
-            raise ValueError(f"malformed DSN near keyword {key!r}")
+            raise ValueError("malformed keyword list")
         i += 1
         while i < n and text[i].isspace():
             i += 1
@@ -128,7 +134,7 @@ def _parse_keywords(text: str) -> dict[str, str]:
             i += 1
             while True:
                 if i >= n:
-                    raise ValueError(f"unterminated quoted value for {key!r}")
+                    raise ValueError("unterminated quoted value")
                 ch = text[i]
                 if ch == "\\" and i + 1 < n:
                     value.append(text[i + 1])

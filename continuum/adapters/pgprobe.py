@@ -161,7 +161,7 @@ class PgReplicationProbe:
         try:
             self._dsn: Dsn = parse_dsn(dsn)
         except ValueError as exc:
-            raise ProbeUnavailable("?", f"invalid DSN: {redact_text(str(exc), dsn)}") from None
+            raise ProbeUnavailable("?", f"invalid DSN ({exc})") from None
         self._clock = clock
         self._tls = tls
         self._timeout = timeout

@@ -1,0 +1,80 @@
+"""What the process gives every ContinuumActor: its region, clock and the edges it talks to.
+
+The controller builds one :class:`ContinuumEnvironment` per process; the factories build
+per-CR collaborators from the CR's spec (its witness kind, its pair, its route, its zone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from continuum.messages.crd import Continuum
+from continuum.messages.status import ContinuumStatus
+from continuum.messages.switchover import StepTimeouts
+from continuum.ports import (
+    AuditSink,
+    AuditTail,
+    Clock,
+    ClusterPair,
+    DnsRecords,
+    Resolver,
+    TrafficRoutes,
+    Witness,
+)
+from continuum.switchover.observe import VerifyDns
+
+__all__ = ["Collaborators", "ContinuumEnvironment", "StatusStore"]
+
+
+class StatusStore(Protocol):
+    """Writes a CR's status and clears its switchover request (the CR's own cluster)."""
+
+    async def patch_status(
+        self, key: str, status: ContinuumStatus, *, previous: ContinuumStatus | None
+    ) -> None:
+        """Merge-patch ``/status`` with what changed from ``previous`` to ``status``; retries
+        conflicts; never clobbers fields that did not change. Raises ``KubeError``."""
+        ...
+
+    async def clear_switchover_request(self, key: str) -> None:
+        """Set ``spec.switchover.requested`` to false, conflict-safe (re-read + retry).
+        A CR that is gone is not an error."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Collaborators:
+    """The per-CR edges of a switchover and of health; ``None`` means not configured."""
+
+    pair: ClusterPair | None = None
+    routes: TrafficRoutes | None = None
+    dns: DnsRecords | None = None
+    verify_dns: VerifyDns | None = None
+    latency: Callable[[str], Awaitable[float]] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContinuumEnvironment:
+    """Process-wide settings and factories for ContinuumActors.
+
+    ``witness_for`` builds a witness client for the CR's ``spec.leaseClient`` (the actor
+    closes it); ``collaborators_for`` the CR's pair/route/DNS edges (rebuilt on spec change).
+    """
+
+    region: str
+    clock: Clock
+    status: StatusStore
+    audit: AuditSink
+    witness_for: Callable[[Continuum], Witness]
+    collaborators_for: Callable[[Continuum], Collaborators]
+    audit_tail: AuditTail | None = None
+    resolver: Resolver | None = None
+    health_delay_seconds: float = 30.0
+    safety_margin_seconds: float = 5.0
+    vantages: tuple[str, ...] = ("8.8.8.8", "1.1.1.1", "9.9.9.9")
+    probe_timeout_seconds: float = 3.0
+    timeouts: StepTimeouts = field(default_factory=StepTimeouts)
+    dryrun_cache_seconds: float = 5.0
+    reconcile_heartbeat_seconds: float = 3600.0

@@ -1,0 +1,48 @@
+"""Messages a ContinuumActor sends itself: timers and the outcomes of its child tasks."""
+
+from __future__ import annotations
+
+import msgspec
+
+from continuum.messages.switchover import HealthReport, Plan, StepEvent, SwitchoverResult
+
+
+class RenewDue(msgspec.Struct, frozen=True):
+    """Time to renew (as holder) or to read the lease (as standby)."""
+
+
+class ObserveDue(msgspec.Struct, frozen=True):
+    """Time to observe the pair (lag, readiness) and evaluate the triggers."""
+
+
+class HealthDue(msgspec.Struct, frozen=True, kw_only=True):
+    """Time for the post-switchover health check of run ``switchover_id``."""
+
+    switchover_id: str
+    plan: Plan
+
+
+class StepProgress(msgspec.Struct, frozen=True, kw_only=True):
+    """A switchover run reports a step; asked, so the journal is durable before the step."""
+
+    event: StepEvent
+
+
+class SwitchoverDone(msgspec.Struct, frozen=True, kw_only=True):
+    result: SwitchoverResult
+    from_request: bool = False
+
+
+class SwitchoverCrashed(msgspec.Struct, frozen=True, kw_only=True):
+    switchover_id: str
+    error: str
+
+
+class HealthDone(msgspec.Struct, frozen=True, kw_only=True):
+    switchover_id: str
+    report: HealthReport
+
+
+class HealthCrashed(msgspec.Struct, frozen=True, kw_only=True):
+    switchover_id: str
+    error: str

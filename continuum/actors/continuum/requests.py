@@ -1,0 +1,194 @@
+"""How a ContinuumActor answers the API's requests (called from its ``on_message``).
+
+DryRun is read-only end to end and cached briefly; a switchover request is the Confirm
+button: it starts a run only when its fingerprint equals the current DryRun's and that DryRun
+has no blockers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from continuum.actors.replies import BadRequest, NotReady, SpecNotValid, SwitchoverRefused
+from continuum.errors import InvalidSpec
+from continuum.messages.lease import Lease
+from continuum.messages.requests import (
+    ContinuumSummary,
+    DryRunRequest,
+    RefusalDetail,
+    SwitchoverAccepted,
+    SwitchoverRequest,
+)
+from continuum.messages.switchover import DryRunReport, HealthReport
+from continuum.switchover.dryrun import dry_run as run_dry_run
+from continuum.switchover.from_spec import plan_from_spec
+from continuum.switchover.health import post_switchover_health
+
+if TYPE_CHECKING:
+    from continuum.actors.continuum.actor import ContinuumActor
+
+__all__ = ["dry_run", "health", "summary", "switchover"]
+
+
+def _check_target(actor: ContinuumActor, to_region: str) -> str:
+    if actor.spec_error is not None:
+        field, message = actor.spec_error
+        raise SpecNotValid(f"spec is invalid ({field}: {message}); fix it before planning")
+    spec = actor.cr.spec
+    if to_region not in spec.all_regions():
+        raise BadRequest(
+            f"toRegion {to_region!r} is not a region of {actor.key} "
+            f"(regions: {', '.join(spec.all_regions())})"
+        )
+    return actor.acting_primary()
+
+
+def _cache_token(actor: ContinuumActor) -> tuple[Any, ...]:
+    lease = actor.lease_view or Lease(key=actor.key)
+    return (
+        actor.cr.metadata.generation,
+        actor.status.spec_fingerprint,
+        lease.holder,
+        lease.is_free_at(actor.clock.now()),
+        actor.witness_error,
+        actor.status.replication_lag and tuple(sorted(actor.status.replication_lag)),
+        actor.status.standby_available,
+        actor.running is not None,
+    )
+
+
+async def compute_dry_run(
+    actor: ContinuumActor, to_region: str, reason: str, *, use_cache: bool = True
+) -> DryRunReport:
+    """The DryRun for ``to_region``: read-only; served from a cache entry when it was made
+    from the same spec and the same observed state within ``dryrun_cache_seconds``."""
+    from_region = _check_target(actor, to_region)
+    token = _cache_token(actor)
+    key = (to_region, reason)
+    now = actor.clock.monotonic()
+    cached = actor.dryrun_cache.get(key)
+    if use_cache and cached is not None:
+        report, cached_token, made = cached
+        if cached_token == token and now - made < actor.env.dryrun_cache_seconds:
+            assert isinstance(report, DryRunReport)
+            return report
+    epoch = (actor.keeper.lease or actor.lease_view or Lease(key=actor.key)).generation
+    plan = plan_from_spec(
+        actor.cr,
+        from_region=from_region,
+        to_region=to_region,
+        reason=reason,
+        initiated_by="",
+        epoch=epoch,
+        timeouts=actor.env.timeouts,
+    )
+    try:
+        report = await run_dry_run(plan, actor._ports(writes=False), epoch=epoch)
+    except InvalidSpec as exc:
+        raise BadRequest(f"dry-run: {exc}") from None
+    actor.dryrun_cache[key] = (report, token, now)
+    return report
+
+
+async def dry_run(actor: ContinuumActor, request: DryRunRequest) -> DryRunReport:
+    return await compute_dry_run(actor, request.toRegion, request.reason)
+
+
+async def health(actor: ContinuumActor, *, fresh: bool) -> HealthReport:
+    """The latest post-switchover report, or one computed now against the acting primary."""
+    if actor.health is not None and not fresh:
+        return actor.health
+    if actor.spec_error is not None:
+        raise SpecNotValid("spec is invalid; health cannot be computed")
+    to_region = actor.acting_primary()
+    others = [r for r in actor.cr.spec.all_regions() if r != to_region]
+    if not others:
+        raise NotReady("no region to compare against")
+    last = actor.status.last_switchover
+    plan = plan_from_spec(
+        actor.cr,
+        from_region=others[0],
+        to_region=to_region,
+        reason="health",
+        initiated_by="",
+        epoch=0,
+        timeouts=actor.env.timeouts,
+    )
+    sid = last.id if last is not None and last.to == to_region else ""
+    return await post_switchover_health(plan, actor._health_options(), switchover_id=sid)
+
+
+def summary(actor: ContinuumActor) -> ContinuumSummary:
+    status, spec = actor.status, actor.cr.spec
+    lease = actor.lease_view
+    return ContinuumSummary(
+        namespace=actor.cr.metadata.namespace,
+        name=actor.cr.metadata.name,
+        region=actor.region,
+        acting=actor.acting(),
+        phase=status.phase or "",
+        applicationRef=spec.application_ref,
+        primaryRegion=spec.primary_region,
+        actingPrimary=actor.acting_primary(),
+        hotStandbyRegions=list(spec.hot_standby_regions),
+        leaseHolder=lease.holder if lease else (status.lease_holder or ""),
+        leaseGeneration=lease.generation if lease else (status.lease_generation or 0),
+        leaseExpiresAt=lease.expires_at if lease else status.lease_expires_at,
+        switchover=status.switchover,
+        lastSwitchover=status.last_switchover,
+        lastHealth=status.last_health,
+        specError=": ".join(actor.spec_error) if actor.spec_error else "",
+        conditions=list(status.conditions),
+    )
+
+
+def _refuse(reason: str, message: str, report: DryRunReport | None = None) -> SwitchoverRefused:
+    return SwitchoverRefused(RefusalDetail(reason=reason, message=message, report=report))
+
+
+async def switchover(actor: ContinuumActor, request: SwitchoverRequest) -> SwitchoverAccepted:
+    """Start a switchover (Confirm Switchover). Refused unless this instance is the acting
+    writer, none is running, the fingerprint matches a fresh DryRun without blockers, and a
+    failback to ``primaryRegion`` is approved in the spec."""
+    if actor.running is not None:
+        raise _refuse("already-running", f"switchover {actor.running.id} is running")
+    if not actor.acting():
+        raise _refuse(
+            "not-acting",
+            f"region {actor.region} is not the acting writer; ask the instance of "
+            f"{actor.acting_primary()}",
+        )
+    report = await compute_dry_run(actor, request.toRegion, request.reason, use_cache=False)
+    if report.planFingerprint != request.fingerprint:
+        raise _refuse(
+            "fingerprint-mismatch",
+            "the plan changed since it was previewed; review the new DryRun and confirm again",
+            report,
+        )
+    if report.blockers:
+        raise _refuse("blockers", "; ".join(report.blockers), report)
+    spec = actor.cr.spec
+    from_region = actor.acting_primary()
+    failback = request.toRegion == spec.primary_region
+    if failback and not spec.failback.approved:
+        await actor._announce_failback_pending(from_region, request.toRegion)
+        raise _refuse(
+            "failback-approval-required",
+            f"moving the writer back to {spec.primary_region} needs spec.failback.approved",
+            report,
+        )
+    sid = actor._start_run(
+        from_region=from_region,
+        to_region=request.toRegion,
+        reason="failback" if failback else (request.reason or "operator-requested"),
+        initiated_by=request.initiatedBy or "api",
+        unplanned=False,
+        from_request=False,
+    )
+    await actor._flush()
+    return SwitchoverAccepted(
+        id=sid,
+        fromRegion=from_region,
+        toRegion=request.toRegion,
+        planFingerprint=report.planFingerprint,
+    )

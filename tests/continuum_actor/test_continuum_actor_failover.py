@@ -1,0 +1,101 @@
+"""Auto-failover by a standby region's instance, and crash recovery after the handover."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from continuum.clock import FakeClock
+from continuum.messages.audit import AuditType
+from continuum.messages.requests import DryRunRequest, SwitchoverRequest
+from tests.continuum_actor.harness import KEY, A, B, Harness, make_cr
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def h(fake_clock: FakeClock) -> Harness:
+    return Harness(clock=fake_clock)
+
+
+async def primary_dies(h: Harness) -> None:
+    await h.witness().acquire(KEY, A, 30)  # A's instance held it, then A went dark
+    h.pair.unreachable.add(A)
+
+
+async def test_standby_takes_over_only_after_ttl_and_n_observations(h: Harness) -> None:
+    await primary_dies(h)
+    cr = make_cr(autoFailover=True, autoFailoverObservations=3)
+    async with h.actor(cr, region=B) as (_, actor):
+        await h.clock.advance_settled(29)
+        assert (await h.witness().read(KEY)).holder == A  # lease still live: never before TTL
+        assert not actor.acting()
+        await h.clock.advance_settled(25)
+        lease = await h.witness().read(KEY)
+        assert lease.holder == B
+        assert actor.acting()
+    half_b = (await h.pair.read_pair()).half(B)
+    assert half_b is not None
+    assert half_b.acts_as_primary
+    assert h.dns.primaries() == {B}
+    last = h.status.current.last_switchover
+    assert last is not None
+    assert last.reason == "auto-failover"
+    assert last.initiated_by == "auto-failover"
+    assert h.count(AuditType.SWITCHOVER) == 1
+
+
+async def test_no_takeover_with_auto_failover_off(h: Harness) -> None:
+    await primary_dies(h)
+    async with h.actor(make_cr(autoFailover=False), region=B) as (_, actor):
+        await h.clock.advance_settled(120)
+        assert not actor.acting()
+    assert (await h.witness().read(KEY)).holder == A
+    assert h.pair.writes == 0
+    assert h.dns.writes == 0
+
+
+async def test_crash_after_the_handover_resumes_forward_to_the_target(h: Harness) -> None:
+    cr = make_cr(switchover={"drainSeconds": 0})
+    async with h.actor(cr) as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        report = await ref.ask(DryRunRequest(toRegion=B))
+        h.pair.faults.add("promote", hang=True)  # the process dies during step 6
+        await ref.ask(SwitchoverRequest(toRegion=B, fingerprint=report.planFingerprint))
+        await anyio.wait_all_tasks_blocked()
+        journal = h.status.current.switchover
+        assert journal is not None
+        assert journal.step == "promote-new-primary"
+        assert "swap-lease" in journal.completed_steps
+    assert (await h.witness().read(KEY)).holder == B
+    async with h.actor(h.with_status(cr)):
+        await h.clock.advance_settled(5)
+    assert h.status.current.switchover is None
+    assert (await h.witness().read(KEY)).holder == B
+    assert h.pair.primaries() == [B]
+    assert h.dns.primaries() == {B}
+    last = h.status.current.last_switchover
+    assert last is not None
+    assert last.result == "Succeeded"
+    assert h.count(AuditType.SWITCHOVER) == 1
+
+
+async def test_journal_that_cannot_be_persisted_stops_the_run_before_it_writes(
+    h: Harness,
+) -> None:
+    async with h.actor() as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        report = await ref.ask(DryRunRequest(toRegion=B))
+        h.status.fail = True
+        await ref.ask(SwitchoverRequest(toRegion=B, fingerprint=report.planFingerprint))
+        await h.clock.advance_settled(15)
+        h.status.fail = False
+        await h.clock.advance_settled(10)
+    assert h.pair.writes == 0
+    assert h.routes.writes == 0
+    assert h.dns.writes == 0
+    assert (await h.witness().read(KEY)).holder == A
+    last = h.status.current.last_switchover
+    assert last is not None
+    assert last.result == "Failed"
+    assert last.failed_at_step == "validate-lease"

@@ -1,0 +1,194 @@
+"""Switchovers driven through the ContinuumActor: API confirm, CR request, journal, health."""
+
+from __future__ import annotations
+
+import anyio
+import msgspec
+import pytest
+
+from continuum.actors.replies import BadRequest, SwitchoverRefused
+from continuum.clock import FakeClock
+from continuum.messages.audit import AuditType
+from continuum.messages.commands import SpecObserved
+from continuum.messages.requests import (
+    DryRunRequest,
+    HealthRequest,
+    StatusRequest,
+    SwitchoverRequest,
+)
+from continuum.messages.switchover import DryRunReport, HealthReport
+from tests.continuum_actor.harness import KEY, A, B, Harness, make_cr
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def h(fake_clock: FakeClock) -> Harness:
+    return Harness(clock=fake_clock)
+
+
+async def settle(h: Harness, seconds: float) -> None:
+    await h.clock.advance_settled(seconds)
+
+
+async def test_dry_run_is_read_only_and_cached(h: Harness) -> None:
+    async with h.actor() as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        writes = h.store.writes, h.pair.writes, h.routes.writes, h.dns.writes
+        events = len(h.sink.events)
+        report = await ref.ask(DryRunRequest(toRegion=B))
+        again = await ref.ask(DryRunRequest(toRegion=B))
+    assert isinstance(report, DryRunReport)
+    assert report.blockers == []
+    assert [s.name for s in report.steps][5] == "promote-new-primary"
+    assert again is report  # served from the cache
+    assert (h.store.writes, h.pair.writes, h.routes.writes, h.dns.writes) == writes
+    assert len(h.sink.events) == events
+
+
+async def test_dry_run_to_an_unknown_region_is_a_bad_request(h: Harness) -> None:
+    async with h.actor() as (ref, _):
+        with pytest.raises(BadRequest, match="not a region"):
+            await ref.ask(DryRunRequest(toRegion="nowhere"))
+
+
+async def test_confirmed_switchover_runs_seven_steps_and_health_follows_after_delay(
+    h: Harness,
+) -> None:
+    async with h.actor() as (ref, actor):
+        await anyio.wait_all_tasks_blocked()
+        report = await ref.ask(DryRunRequest(toRegion=B))
+        accepted = await ref.ask(SwitchoverRequest(toRegion=B, fingerprint=report.planFingerprint))
+        assert accepted.toRegion == B
+        await settle(h, 15)  # drain 10 s + steps
+        summary = await ref.ask(StatusRequest())
+        assert summary.lastSwitchover is not None
+        assert summary.lastSwitchover.result == "Succeeded"
+        assert summary.actingPrimary == B
+        assert not actor.acting()
+        assert (await h.witness().read(KEY)).holder == B
+        assert h.pair.primaries() == [B]
+        assert h.dns.primaries() == {B}
+        assert h.routes.serving() == {B}
+        assert h.status.current.condition("LastSwitchoverHealthy") is None
+        await settle(h, 30)  # CONTINUUM_HEALTH_DELAY_SECONDS default
+        cond = h.status.current.condition("LastSwitchoverHealthy")
+        assert cond is not None
+        assert cond.status == "True", cond.message
+        health = await ref.ask(HealthRequest())
+        assert isinstance(health, HealthReport)
+        assert health.newPrimaryRegion == B
+    journal = h.status.journal_steps()
+    assert [step for step, _ in journal] == [
+        "validate-lease",
+        "cordon-old-primary",
+        "drain-http",
+        "flip-dns",
+        "swap-lease",
+        "promote-new-primary",
+        "audit-emit",
+    ]
+    assert h.status.current.switchover is None
+    assert h.count(AuditType.SWITCHOVER) == 1
+
+
+async def test_switchover_with_a_stale_fingerprint_is_refused_with_the_current_report(
+    h: Harness,
+) -> None:
+    async with h.actor() as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        with pytest.raises(SwitchoverRefused) as refused:
+            await ref.ask(SwitchoverRequest(toRegion=B, fingerprint="0123456789abcdef"))
+    assert refused.value.detail.reason == "fingerprint-mismatch"
+    assert refused.value.detail.report is not None
+    assert h.pair.writes == 0
+
+
+async def test_standby_instance_refuses_to_run_a_switchover(h: Harness) -> None:
+    await h.witness().acquire(KEY, A, 30)
+    async with h.actor(region=B) as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        report = await ref.ask(DryRunRequest(toRegion=B))
+        with pytest.raises(SwitchoverRefused) as refused:
+            await ref.ask(SwitchoverRequest(toRegion=B, fingerprint=report.planFingerprint))
+    assert refused.value.detail.reason == "not-acting"
+
+
+async def test_cr_requested_switchover_runs_and_clears_the_request(h: Harness) -> None:
+    async with h.actor() as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        requested = make_cr(switchover={"requested": True, "requestedBy": "ops@acme.io"})
+        await ref.tell(SpecObserved(continuum=requested))
+        await settle(h, 15)
+    last = h.status.current.last_switchover
+    assert last is not None
+    assert last.result == "Succeeded"
+    assert last.initiated_by == "ops@acme.io"
+    assert h.status.cleared == 1
+    assert h.count(AuditType.CNPG_PROMOTABLE) == 1
+
+
+async def test_failback_waits_for_approval_then_runs(h: Harness) -> None:
+    async with h.actor() as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        report = await ref.ask(DryRunRequest(toRegion=B))
+        await ref.ask(SwitchoverRequest(toRegion=B, fingerprint=report.planFingerprint))
+        await settle(h, 15)
+    # the instance of B now holds the lease; it is asked to move the writer home (A)
+    home = h.with_status(make_cr())
+    async with h.actor(home, region=B) as (ref, _):
+        await settle(h, 10)
+        asked = make_cr(switchover={"requested": True, "targetRegion": A})
+        await ref.tell(SpecObserved(continuum=asked))
+        await settle(h, 15)
+        assert (await h.witness().read(KEY)).holder == B
+        assert h.count(AuditType.FAILBACK_PENDING) == 1
+        approved = make_cr(
+            switchover={"requested": True, "targetRegion": A}, failback={"approved": True}
+        )
+        approved = msgspec.structs.replace(
+            approved, metadata=msgspec.structs.replace(approved.metadata, generation=3)
+        )
+        await ref.tell(SpecObserved(continuum=approved))
+        await settle(h, 15)
+    assert (await h.witness().read(KEY)).holder == A
+    assert h.pair.primaries() == [A]
+    assert h.count(AuditType.FAILBACK_COMPLETED) == 1
+
+
+async def test_audit_outage_never_rolls_back_a_switchover(h: Harness) -> None:
+    async with h.actor() as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        report = await ref.ask(DryRunRequest(toRegion=B))
+        h.sink.faults.add("emit", ConnectionError("nats down"))
+        await ref.ask(SwitchoverRequest(toRegion=B, fingerprint=report.planFingerprint))
+        await settle(h, 15)
+    assert (await h.witness().read(KEY)).holder == B
+    assert h.pair.primaries() == [B]
+    cond = h.status.current.condition("AuditDelivered")
+    assert cond is not None
+    assert cond.status == "False"
+
+
+async def test_crash_mid_drain_then_new_actor_compensates_to_a_consistent_state(
+    h: Harness,
+) -> None:
+    cr = make_cr()
+    async with h.actor(cr) as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        report = await ref.ask(DryRunRequest(toRegion=B))
+        await ref.ask(SwitchoverRequest(toRegion=B, fingerprint=report.planFingerprint))
+        await settle(h, 5)  # inside the 10 s drain wait
+        assert h.status.current.switchover is not None
+        assert h.status.current.switchover.step == "drain-http"
+    # the actor is gone mid-step (its child was cancelled); a new one starts from status
+    async with h.actor(h.with_status(cr)):
+        await settle(h, 20)
+    assert h.status.current.switchover is None
+    assert (await h.witness().read(KEY)).holder == A
+    assert h.pair.primaries() == [A]
+    assert h.routes.serving() == {A}
+    last = h.status.current.last_switchover
+    assert last is not None
+    assert last.result == "Compensated"
+    assert "drain-http" in last.compensated_steps

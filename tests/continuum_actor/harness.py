@@ -112,13 +112,16 @@ class Harness:
         self.witnesses.append(w)
         return w
 
+    async def _open_witness(self, cr: Continuum) -> FaultyWitness:
+        return self.witness()
+
     def env(self, region: str = A, **overrides: Any) -> ContinuumEnvironment:
         values: dict[str, Any] = {
             "region": region,
             "clock": self.clock,
             "status": self.status,
             "audit": self.sink,
-            "witness_for": lambda cr: self.witness(),
+            "witness_for": self._open_witness,
             "collaborators_for": lambda cr: Collaborators(
                 pair=self.pair, routes=self.routes, dns=self.dns, verify_dns=self.dns.verify
             ),

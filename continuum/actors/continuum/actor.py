@@ -21,7 +21,7 @@ import msgspec
 
 from continuum.actors.continuum import requests as api
 from continuum.actors.continuum import view
-from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
+from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
 from continuum.actors.continuum.lease import LeaseKeeper, WitnessGateway
 from continuum.actors.continuum.messages import (
     HealthCrashed,
@@ -111,7 +111,7 @@ class ContinuumActor(Actor):
         self.status: ContinuumStatus = cr.status
         self._written: ContinuumStatus = cr.status
         self.spec_error: tuple[str, str] | None = None
-        self.witness: Witness = env.witness_for(cr)
+        self.witness: Witness = OpenOnUse(lambda: env.witness_for(cr))
         self._witness_sig = self._signature(cr)
         self.keeper = LeaseKeeper(
             witness=self.witness, key=self.key, region=self.region, clock=self.clock
@@ -351,7 +351,7 @@ class ContinuumActor(Actor):
             except (WitnessError, TimeoutError) as exc:
                 self._log.warning("lease_release_failed", error=str(exc))
         old = self.witness
-        self.witness = self.env.witness_for(cr)
+        self.witness = OpenOnUse(lambda: self.env.witness_for(cr))
         self._witness_sig = self._signature(cr)
         self.keeper = LeaseKeeper(
             witness=self.witness, key=self.key, region=self.region, clock=self.clock

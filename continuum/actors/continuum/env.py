@@ -10,7 +10,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from continuum.errors import ContinuumError, WitnessUnavailable
 from continuum.messages.crd import Continuum
+from continuum.messages.lease import Lease
 from continuum.messages.status import ContinuumStatus
 from continuum.messages.switchover import StepTimeouts
 from continuum.ports import (
@@ -25,7 +27,7 @@ from continuum.ports import (
 )
 from continuum.switchover.observe import VerifyDns
 
-__all__ = ["Collaborators", "ContinuumEnvironment", "StatusStore"]
+__all__ = ["Collaborators", "ContinuumEnvironment", "OpenOnUse", "StatusStore"]
 
 
 class StatusStore(Protocol):
@@ -59,15 +61,16 @@ class Collaborators:
 class ContinuumEnvironment:
     """Process-wide settings and factories for ContinuumActors.
 
-    ``witness_for`` builds a witness client for the CR's ``spec.leaseClient`` (the actor
-    closes it); ``collaborators_for`` the CR's pair/route/DNS edges (rebuilt on spec change).
+    ``witness_for`` opens a witness client for the CR's ``spec.leaseClient`` (the actor
+    opens it on first use and closes it); ``collaborators_for`` the CR's pair/route/DNS
+    edges (rebuilt on spec change).
     """
 
     region: str
     clock: Clock
     status: StatusStore
     audit: AuditSink
-    witness_for: Callable[[Continuum], Witness]
+    witness_for: Callable[[Continuum], Awaitable[Witness]]
     collaborators_for: Callable[[Continuum], Collaborators]
     audit_tail: AuditTail | None = None
     resolver: Resolver | None = None
@@ -78,3 +81,48 @@ class ContinuumEnvironment:
     timeouts: StepTimeouts = field(default_factory=StepTimeouts)
     dryrun_cache_seconds: float = 5.0
     reconcile_heartbeat_seconds: float = 3600.0
+
+
+class OpenOnUse:
+    """A :class:`~continuum.ports.Witness` that opens the real client on first use.
+
+    Opening can fail (server down, bad config); the failure is raised as
+    :class:`~continuum.errors.WitnessUnavailable` naming the cause, and the next call tries
+    again, so an actor never crashes because its witness was briefly unreachable.
+    """
+
+    def __init__(self, opener: Callable[[], Awaitable[Witness]]) -> None:
+        self._opener = opener
+        self._inner: Witness | None = None
+
+    async def _get(self) -> Witness:
+        if self._inner is None:
+            try:
+                self._inner = await self._opener()
+            except WitnessUnavailable:
+                raise
+            except ContinuumError as exc:
+                raise WitnessUnavailable(f"cannot open the witness: {exc}") from exc
+            except (OSError, TimeoutError) as exc:
+                raise WitnessUnavailable(f"cannot reach the witness: {exc}") from exc
+        return self._inner
+
+    async def acquire(self, key: str, holder: str, ttl: float) -> Lease:
+        return await (await self._get()).acquire(key, holder, ttl)
+
+    async def renew(self, lease: Lease) -> Lease:
+        return await (await self._get()).renew(lease)
+
+    async def release(self, lease: Lease) -> None:
+        await (await self._get()).release(lease)
+
+    async def read(self, key: str) -> Lease:
+        return await (await self._get()).read(key)
+
+    async def handover(self, lease: Lease, to_holder: str, ttl: float) -> Lease:
+        return await (await self._get()).handover(lease, to_holder, ttl)
+
+    async def aclose(self) -> None:
+        if self._inner is not None:
+            inner, self._inner = self._inner, None
+            await inner.aclose()

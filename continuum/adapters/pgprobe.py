@@ -236,8 +236,11 @@ class PgReplicationProbe:
                 try:
                     rows: list[Any] = await conn.fetch(query)
                 finally:
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
-                        await conn.close(timeout=1.0)
+                    with anyio.CancelScope(shield=True):
+                        try:
+                            await conn.close(timeout=1.0)
+                        except Exception:
+                            conn.terminate()  # close timed out or failed: drop the socket
         except asyncpg.ObjectNotInPrerequisiteStateError:
             raise ProbeUnavailable(
                 self.target, "the server is in recovery (a standby, not a primary)"

@@ -25,12 +25,15 @@ def anyio_backend() -> str:
 
 @dataclass(frozen=True)
 class Certs:
-    """A CA, a server certificate it signed (SAN IP:127.0.0.1) and an unrelated CA."""
+    """A CA, a server and a client certificate it signed (server SAN IP:127.0.0.1), and an
+    unrelated CA."""
 
     ca_pem: str
     other_ca_pem: str
     server_crt: Path
     server_key: Path
+    client_crt_pem: str
+    client_key_pem: str
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -63,7 +66,19 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
         "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf",
         cwd=cwd,
     )  # fmt: skip
+    _openssl(
+        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=continuum_probe",
+        cwd=cwd,
+    )  # fmt: skip
+    _openssl(
+        "x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "client.crt", "-days", "2",
+        cwd=cwd,
+    )  # fmt: skip
     return Certs(
+        client_crt_pem=(cwd / "client.crt").read_text(),
+        client_key_pem=(cwd / "client.key").read_text(),
         ca_pem=(cwd / "ca.crt").read_text(),
         other_ca_pem=(cwd / "other-ca.crt").read_text(),
         server_crt=cwd / "server.crt",

@@ -254,3 +254,17 @@ async def test_verify_ca_rejects_a_server_signed_by_another_ca(
     with pytest.raises(ProbeUnavailable, match=r"(?i)certificate"):
         await probe.observe_primary()
     assert pg.probe_password not in repr(probe)
+
+
+async def test_a_client_certificate_is_presented_alongside_verify_ca(
+    pg: PostgresPair, certs: Certs
+) -> None:
+    tls = PgTls(ca_pem=certs.ca_pem, cert_pem=certs.client_crt_pem, key_pem=certs.client_key_pem)
+    obs = await PgReplicationProbe(pg.primary_dsn, clock=SystemClock(), tls=tls).observe_primary()
+    assert derive_posture(obs, APP).standby_present
+
+
+async def test_unusable_tls_material_is_probe_unavailable(pg: PostgresPair) -> None:
+    probe = PgReplicationProbe(pg.primary_dsn, clock=SystemClock(), tls=PgTls(ca_pem="junk"))
+    with pytest.raises(ProbeUnavailable):
+        await probe.observe_primary()

@@ -1,7 +1,13 @@
 """The ``continuum`` command line.
 
-Exit codes: 0 success; 1 the operation failed; 2 usage or configuration error;
-70 the controller escalated (an actor exceeded its restart budget).
+Commands: ``run`` (the controller), ``demo``, ``dry-run``, ``health``, ``status``,
+``switchover`` (the API commands, see ``continuum.cli_client``), ``logs`` (the log
+pretty-printer, ``continuum.logview``) and ``sim kube`` (the Kubernetes API emulator).
+
+Exit codes (``docs/cli.md``): 0 success; 1 the operation failed (API error, unreachable,
+not confirmed, no answer in time); 2 usage or configuration error; 3 blockers in the DryRun,
+or health unhealthy/unknown; 4 the switchover was refused (409); 5 the switchover failed
+(compensated); 70 the controller escalated (an actor exceeded its restart budget).
 """
 
 from __future__ import annotations
@@ -9,7 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
 
 import anyio
 
@@ -18,6 +26,11 @@ from continuum import __version__
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_BLOCKED = 3
+EXIT_UNHEALTHY = 3
+EXIT_REFUSED = 4
+EXIT_SWITCHOVER_FAILED = 5
+EXIT_INTERRUPTED = 130
 EXIT_ESCALATED = 70
 
 
@@ -49,7 +62,120 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="run the controller on its embedded default environment",
     )
+    _add_api_commands(sub)
+    _add_tool_commands(sub)
     return parser
+
+
+def _cr_ref(text: str) -> tuple[str, str]:
+    ns, sep, name = text.partition("/")
+    if not sep or not ns or not name or "/" in name:
+        raise argparse.ArgumentTypeError(f"expected NAMESPACE/NAME, got {text!r}")
+    return ns, name
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _add_api_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    api = argparse.ArgumentParser(add_help=False)
+    api.add_argument(
+        "--api",
+        metavar="URL",
+        help="controller API base URL (env CONTINUUM_API_URL; default http://127.0.0.1:8082)",
+    )
+    api.add_argument(
+        "--token", help="bearer token (env CONTINUUM_API_TOKEN); sent as Authorization: Bearer"
+    )
+    api.add_argument("--json", action="store_true", help="print the API's raw JSON")
+    api.add_argument(
+        "--timeout", type=_positive, default=30.0, metavar="S", help="per-request timeout"
+    )
+    one = argparse.ArgumentParser(add_help=False)
+    one.add_argument("target", type=_cr_ref, metavar="NS/NAME", help="the Continuum")
+
+    cmd = sub.add_parser(
+        "dry-run",
+        parents=[api, one],
+        help="preview a switchover (read-only)",
+        description="Preview a switchover: the seven steps, blockers, warnings, fingerprint. "
+        "Exit 0 without blockers, 3 with blockers.",
+    )
+    cmd.add_argument("--to", required=True, metavar="REGION", help="target region")
+    cmd.add_argument("--reason", default="", help="reason recorded in the plan")
+
+    cmd = sub.add_parser(
+        "health",
+        parents=[api, one],
+        help="the post-switchover health report",
+        description="The latest post-switchover health report. Exit 0 healthy, 3 otherwise.",
+    )
+    cmd.add_argument("--fresh", action="store_true", help="recompute it now")
+
+    cmd = sub.add_parser("status", parents=[api], help="status of one or every Continuum")
+    cmd.add_argument("target", type=_cr_ref, nargs="?", metavar="NS/NAME")
+
+    cmd = sub.add_parser(
+        "switchover",
+        parents=[api, one],
+        help="move the writer region (asks first)",
+        description="Show the DryRun, ask for confirmation, start the switchover, follow it "
+        "step by step, then wait for its health report. Exit 0 succeeded and healthy, "
+        "3 blockers or unhealthy, 4 refused, 5 failed (compensated).",
+    )
+    cmd.add_argument("--to", required=True, metavar="REGION", help="target region")
+    cmd.add_argument("--reason", default="", help="reason recorded in the plan and audit")
+    cmd.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    cmd.add_argument(
+        "--wait",
+        type=_positive,
+        default=900.0,
+        metavar="S",
+        help="give up following the switchover after S seconds (default 900)",
+    )
+    cmd.add_argument(
+        "--health-wait",
+        type=_positive,
+        default=120.0,
+        metavar="S",
+        help="give up waiting for the health report after S seconds (default 120)",
+    )
+    cmd.add_argument("--poll-interval", type=_positive, default=1.0, metavar="S", help="default 1")
+
+
+def _add_tool_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from continuum.logview import LEVEL_ORDER
+
+    cmd = sub.add_parser(
+        "logs",
+        help="filter and pretty-print JSON log lines from stdin",
+        description="Reads the controller's JSON log lines from stdin (kubectl logs -f "
+        "deploy/continuum | continuum logs) and prints one line per record. Non-JSON "
+        "lines pass through unchanged.",
+    )
+    cmd.add_argument("--continuum", type=_cr_ref, metavar="NS/NAME", help="only this CR")
+    cmd.add_argument("--level", choices=list(LEVEL_ORDER), default="debug", help="minimum level")
+    cmd.add_argument("--since", metavar="WHEN", help="a duration (10m, 2h) or an ISO time")
+    cmd.add_argument("--json", action="store_true", help="print matching lines unchanged")
+
+    sim = sub.add_parser("sim", help="embedded test environment servers")
+    sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="SERVER")
+    cmd = sim_sub.add_parser("kube", help="run the Kubernetes API emulator")
+    cmd.add_argument("--port", type=int, required=True, help="listen port (0: a free one)")
+    cmd.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    cmd.add_argument(
+        "--crd",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="CRD manifest to serve (repeatable; default: the bundled CRDs)",
+    )
+    cmd.add_argument("--kubeconfig", metavar="PATH", help="where to write a kubeconfig")
+    cmd.add_argument("--token", help="require this bearer token")
 
 
 def _configure(args: argparse.Namespace) -> int | None:
@@ -94,16 +220,83 @@ def _run_main(args: argparse.Namespace, *, demo: bool) -> int:
         return EXIT_ESCALATED
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@dataclass(kw_only=True)
+class Terminal:
+    """Where a command reads and writes, and how it waits (injected by tests)."""
+
+    stdin: TextIO
+    stdout: TextIO
+    stderr: TextIO
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    sleep: Callable[[float], None] | None = None
+    monotonic: Callable[[], float] | None = None
+
+    @classmethod
+    def system(cls) -> Terminal:
+        return cls(stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr)
+
+    def out(self, text: str) -> None:
+        """One line (or block) on stdout, flushed: progress must show while it happens."""
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def err(self, text: str) -> None:
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+
+def main(argv: Sequence[str] | None = None, *, terminal: Terminal | None = None) -> int:
+    """Run one ``continuum`` command and return its exit code (usage errors exit 2 via
+    argparse's ``SystemExit``)."""
     args = build_parser().parse_args(argv)
-    failed = _configure(args)
-    if failed is not None:
-        return failed
-    if args.command == "run":
-        return _run_main(args, demo=False)
-    if args.command == "demo":
-        return _run_main(args, demo=True)
-    return EXIT_USAGE
+    if args.command in ("run", "demo"):
+        failed = _configure(args)
+        if failed is not None:
+            return failed
+        return _run_main(args, demo=args.command == "demo")
+    term = terminal or Terminal.system()
+    if args.command == "logs":
+        return _logs(args, term)
+    if args.command == "sim":
+        return _sim(args)
+    from continuum.cli_commands import run_api_command
+
+    return run_api_command(args, term)
+
+
+def _logs(args: argparse.Namespace, term: Terminal) -> int:
+    from datetime import UTC, datetime
+
+    from continuum.logview import LogFilter, parse_since, run, tolerant_stdin
+
+    try:
+        since = parse_since(args.since, now=datetime.now(UTC)) if args.since else None
+    except ValueError as err:
+        term.err(f"continuum logs: {err}")
+        return EXIT_USAGE
+    log_filter = LogFilter(
+        continuum="/".join(args.continuum) if args.continuum else None,
+        min_level=args.level,
+        since=since,
+    )
+    stdin = tolerant_stdin() if term.stdin is sys.stdin else term.stdin
+    try:
+        run(stdin, term.stdout, log_filter, raw_json=args.json)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from continuum.sim.kube.main import serve
+
+    return serve(
+        args.host,
+        args.port,
+        args.crd or None,
+        kubeconfig=args.kubeconfig,
+        token=args.token,
+    )
 
 
 if __name__ == "__main__":

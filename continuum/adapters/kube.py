@@ -140,7 +140,10 @@ class RegionClient:
                 resp.release()
         if not 200 <= status < 300:
             raise error_for_status(status, data, region=self.region, what=what)
-        return msgspec.json.decode(data) if data else None
+        try:
+            return msgspec.json.decode(data) if data else None
+        except msgspec.DecodeError as exc:
+            raise Unavailable(f"{what}: malformed answer", region=self.region) from exc
 
     async def stream(
         self,
@@ -170,26 +173,37 @@ class RegionClient:
                 if not 200 <= int(resp.status) < 300:
                     body = await resp.read()
                     raise error_for_status(int(resp.status), body, region=self.region, what=what)
-                while True:
-                    line = await resp.content.readline()
-                    if not line:
-                        return
-                    if not line.strip():
-                        continue
-                    event = msgspec.json.decode(line)
-                    if not isinstance(event, dict):
-                        raise Invalid(f"{what}: malformed watch event", region=self.region)
-                    if event.get("type") == "ERROR":
-                        obj = event.get("object") or {}
-                        raise error_for_status(
-                            int(obj.get("code") or 500),
-                            msgspec.json.encode(obj),
-                            region=self.region,
-                            what=what,
-                        )
-                    yield event
+                # Split lines ourselves: readline() caps a line at aiohttp's buffer size,
+                # and one event carries a whole object (up to ~1.5 MiB in etcd).
+                pending = b""
+                async for chunk in resp.content.iter_any():
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            yield self._watch_event(line, what=what)
+                if pending.strip():
+                    yield self._watch_event(pending, what=what)
             finally:
                 resp.release()
+
+    def _watch_event(self, line: bytes, *, what: str) -> dict[str, Any]:
+        """One watch line decoded; an ``ERROR`` event raised as its mapped error."""
+        try:
+            event = msgspec.json.decode(line)
+        except msgspec.DecodeError as exc:
+            raise Unavailable(f"{what}: malformed watch event", region=self.region) from exc
+        if not isinstance(event, dict):
+            raise Unavailable(f"{what}: malformed watch event", region=self.region)
+        if event.get("type") == "ERROR":
+            obj = event.get("object") or {}
+            raise error_for_status(
+                int(obj.get("code") or 500),
+                msgspec.json.encode(obj),
+                region=self.region,
+                what=what,
+            )
+        return event
 
     async def aclose(self) -> None:
         """Close the underlying HTTP session."""

@@ -61,14 +61,14 @@ async def _pair(
             clock=clock,
             poll_interval=0.5,
         )
-        await pair.wait_ready_as_primary(REGION_A, 30)
+        await pair.wait_ready_as_primary(REGION_A, 300)
         yield pair, op, clock
 
 
 async def _switch(pair: CnpgPair, frm: str, to: str) -> str:
     token = await pair.demote(frm, new_primary=to)
     await pair.promote(to, token=token)
-    await pair.wait_ready_as_primary(to, 30)
+    await pair.wait_ready_as_primary(to, 300)
     return token
 
 
@@ -114,7 +114,7 @@ async def test_a_wrong_promotion_token_is_refused_and_nothing_is_promoted(
         await pair.demote(REGION_A, new_primary=REGION_B)
         await pair.promote(REGION_B, token="bm90LWEtdG9rZW4=")
         with pytest.raises(Invalid, match="promotion refused") as err:
-            await pair.wait_ready_as_primary(REGION_B, 30)
+            await pair.wait_ready_as_primary(REGION_B, 300)
         assert err.value.region == REGION_B
         assert op.role(REGION_B, "acme", NAMES[REGION_B]) == "replica"
         half = (await pair.read_pair()).half(REGION_B)
@@ -142,7 +142,7 @@ async def test_fence_stops_every_instance_and_unfence_restores_it(regions: Regio
         assert stored["metadata"]["annotations"][FENCE_ANNOTATION] == '["*"]'
         assert stored["status"]["readyInstances"] == 0
         await pair.unfence(REGION_A)
-        await pair.wait_ready_as_primary(REGION_A, 30)
+        await pair.wait_ready_as_primary(REGION_A, 300)
         assert not (await pair.read_pair()).half(REGION_A).fenced  # type: ignore[union-attr]
 
 
@@ -151,7 +151,7 @@ async def test_replica_flip_moves_the_primary_by_spec_replica_enabled(regions: R
         await pair.fence(REGION_A)
         await pair.set_replica_enabled(REGION_A, True)
         await pair.set_replica_enabled(REGION_B, False)
-        await pair.wait_ready_as_primary(REGION_B, 30)
+        await pair.wait_ready_as_primary(REGION_B, 300)
         await pair.unfence(REGION_A)
         assert (await pair.read_pair()).acting_primaries() == [REGION_B]
         assert op.role(REGION_A, "acme", NAMES[REGION_A]) == "replica"
@@ -174,7 +174,7 @@ async def test_an_unreachable_region_is_reported_in_its_half_not_raised(
         assert not half_a.ready
         # CNPG's failover path: promote the survivor without a token.
         await pair.promote(REGION_B, token="")
-        await pair.wait_ready_as_primary(REGION_B, 30)
+        await pair.wait_ready_as_primary(REGION_B, 300)
 
 
 async def test_a_missing_half_is_not_found_naming_the_region(regions: Regions) -> None:

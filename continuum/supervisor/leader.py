@@ -144,7 +144,8 @@ class LeaderElector:
     """One candidate for the Lease ``namespace/name``, identified by ``identity``.
 
     Requires ``0 < retry_period < renew_deadline < lease_duration`` (``ValueError``
-    otherwise); ``retry_period`` defaults to a third of the lease duration. A candidate
+    otherwise); ``retry_period`` defaults to a third of the lease duration (at most half
+    the renew deadline, so a leader always gets two tries at a renew). A candidate
     tries to acquire every ``retry_period``; a leader renews every ``retry_period`` and
     retries a failed renew every ``retry_period / 2`` until its renew deadline.
     ``request_timeout`` bounds each HTTP request in real seconds (a network guard; the
@@ -167,7 +168,9 @@ class LeaderElector:
         request_timeout: float | None = None,
         on_change: Callable[[bool], None] | None = None,
     ) -> None:
-        retry = lease_duration / 3 if retry_period is None else retry_period
+        retry = (
+            min(lease_duration / 3, renew_deadline / 2) if retry_period is None else retry_period
+        )
         if not 0 < retry < renew_deadline < lease_duration:
             raise ValueError(
                 "need 0 < retry_period < renew_deadline < lease_duration, got "
@@ -476,7 +479,8 @@ class LeaderElector:
         """Enter once this candidate leads; the block runs only while it leads.
 
         Leadership lost while inside: the block is cancelled at once and the ``async with``
-        raises :class:`LeadershipLost` (also when the block ended on its own meanwhile).
+        raises :class:`LeadershipLost` (also when the block ended on its own meanwhile, or
+        raised: that exception is then its ``__cause__``); a lost Lease is never released.
         Leaving the block otherwise (returning, raising, or being cancelled) stops renewing
         and, with ``release_on_cancel``, releases the Lease (shielded, bounded by
         ``renew_deadline``) before the exit continues; the block's exception propagates.
@@ -508,10 +512,10 @@ class LeaderElector:
                         await self.release()
                     elif self._leading:
                         self._set_leader(False, "leader_stepping_down", released=False)
+        if reason:
+            raise LeadershipLost(f"{self.namespace}/{self.name}: {reason[0]}") from error
         if error is not None:
             raise error
-        if reason:
-            raise LeadershipLost(f"{self.namespace}/{self.name}: {reason[0]}")
 
 
 async def run_as_leader(elector: LeaderElector, main: Callable[[], Awaitable[int]]) -> int:

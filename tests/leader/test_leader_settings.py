@@ -83,3 +83,14 @@ async def test_from_settings_uses_lease_name_namespace_durations_and_a_third_for
     assert (elector.lease_duration, elector.renew_deadline) == (30.0, 20.0)
     assert elector.retry_period == pytest.approx(10.0)
     assert not elector.is_leader
+
+
+@pytest.mark.anyio
+async def test_default_retry_period_is_at_most_half_the_renew_deadline(
+    api: client.ApiClient,
+) -> None:
+    elector = LeaderElector(
+        api, name="l", namespace="n", identity="me", clock=FakeClock(), renew_deadline=4
+    )
+
+    assert elector.retry_period == pytest.approx(2.0)

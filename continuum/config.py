@@ -121,6 +121,10 @@ def _vantages(v: tuple[str, ...]) -> str | None:
     return f"not ip[:port]: {', '.join(bad)}" if bad else None
 
 
+def _optional_vantages(v: tuple[str, ...]) -> str | None:
+    return _vantages(v) if v else None
+
+
 def _region_contexts(v: Mapping[str, str]) -> str | None:
     bad = [r for r in v if not _REGION.match(r)]
     return f"invalid region name: {', '.join(bad)}" if bad else None
@@ -232,6 +236,13 @@ class Settings:
         "DNS resolvers (`ip[:port]`, comma-separated) the dns-probes health check asks; "
         "a CR's `spec.health.vantages` overrides it.",
         check=_vantages,
+    )
+    dns_verify_servers: tuple[str, ...] = _var(
+        "DNS_VERIFY_SERVERS",
+        (),
+        "Authoritative DNS servers (`ip[:port]`, comma-separated) that `flip-dns` asks, after "
+        "writing, until they answer the new primary's addresses; empty skips that check.",
+        check=_optional_vantages,
     )
     health_probe_timeout: float = _var(
         "HEALTH_PROBE_TIMEOUT", 3.0, "Seconds one DNS vantage probe may take.", check=_positive

@@ -19,7 +19,7 @@ from continuum.switchover.lag import (
     derive_posture,
     signal_from_posture,
 )
-from tests.pgprobe.conftest import Certs
+from tests.pgprobe.pg_certs import Certs
 
 pytestmark = pytest.mark.anyio
 

@@ -21,7 +21,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -261,3 +261,8 @@ def unwatch_actors() -> None:
     if _actor_collector is not None:
         REGISTRY.unregister(_actor_collector)
         _actor_collector = None
+
+
+def exposition() -> str:
+    """The current Prometheus text exposition of :data:`REGISTRY` (what a scrape returns)."""
+    return generate_latest(REGISTRY).decode("utf-8")

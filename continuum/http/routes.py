@@ -13,8 +13,10 @@ from typing import Annotated, Any, Final
 import anyio
 import msgspec
 from litestar import MediaType, Response, get, post
+from litestar.connection import ASGIConnection
 from litestar.datastructures import ResponseHeader
 from litestar.handlers import HTTPRouteHandler
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
 from litestar.params import JSONBody, Parameter
@@ -125,6 +127,28 @@ _SWITCHOVER: Final[dict[int, ResponseSpec]] = {
 }
 
 
+QUERY_OPT: Final = "query"
+"""``opt`` key of a handler: the query parameter names it declares (others are refused)."""
+
+
+def reject_unknown_query(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Guard: 422 for a query parameter the route does not declare (the document lists every
+    parameter a route accepts; an unknown one is a client error, never silently ignored)."""
+    allowed: frozenset[str] = handler.opt.get(QUERY_OPT, frozenset())
+    unknown = sorted(set(connection.query_params) - allowed)
+    if unknown:
+        raise ApiError(
+            422,
+            "invalid request",
+            detail=[
+                {"field": f"query.{name}", "message": "unknown query parameter"} for name in unknown
+            ],
+            outcome="invalid",
+        )
+
+
 def _key(ns: str, name: str) -> str:
     return f"{ns}/{name}"
 
@@ -147,7 +171,11 @@ class ContinuumRoutes:
 
     def handlers(self) -> list[HTTPRouteHandler]:
         """The ``/v1`` route handlers (paths relative to ``/v1``)."""
-        common: dict[str, Any] = {"operation_class": ApiOperation, "tags": ["continuums"]}
+        common: dict[str, Any] = {
+            "operation_class": ApiOperation,
+            "tags": ["continuums"],
+            "guards": [reject_unknown_query],
+        }
         retry = [_RETRY_AFTER]
 
         @get("/continuums", responses=_COMMON, response_headers=retry, **common)
@@ -182,6 +210,7 @@ class ContinuumRoutes:
             "/continuums/{ns:str}/{name:str}/health",
             responses=_ONE_CR,
             response_headers=retry,
+            opt={QUERY_OPT: frozenset({"fresh"})},
             **common,
         )
         async def health(ns: Namespace, name: Name, fresh: Fresh = False) -> HealthReport:
@@ -245,7 +274,9 @@ def probe_handlers(readiness: Readiness) -> list[HTTPRouteHandler]:
         media_type=MediaType.TEXT,
         operation_class=ApiOperation,
         tags=["probes"],
+        guards=[reject_unknown_query],
         sync_to_thread=False,
+        responses={422: _err("Unknown query parameter.")},
     )
     def healthz() -> str:
         """Liveness: ``ok`` while the process serves HTTP."""
@@ -255,13 +286,15 @@ def probe_handlers(readiness: Readiness) -> list[HTTPRouteHandler]:
         "/readyz",
         operation_class=ApiOperation,
         tags=["probes"],
+        guards=[reject_unknown_query],
         sync_to_thread=False,
         responses={
+            422: _err("Unknown query parameter."),
             503: ResponseSpec(
                 data_container=ReadyStatus,
                 description="Not ready; reasons says why.",
                 generate_examples=False,
-            )
+            ),
         },
     )
     def readyz() -> Response[ReadyStatus]:

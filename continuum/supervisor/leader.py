@@ -28,25 +28,29 @@ like client-go's ``ReleaseOnCancel``), so a waiting candidate leads on its next 
 from __future__ import annotations
 
 import math
-import socket
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final, Literal
 
-import aiohttp
 import anyio
-import msgspec
 from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from continuum.config import Settings
 from continuum.errors import ContinuumError
 from continuum.logs import get_logger
 from continuum.ports import Clock
+from continuum.supervisor.leader_lease import (
+    FALLBACK_NAMESPACE,
+    NETWORK_ERRORS,
+    LeaseApi,
+    LeaseObject,
+    LeaseRecord,
+    lease_namespace,
+    make_identity,
+    micro_time,
+)
 from continuum.switchover.timeouts import with_timeout
 
 __all__ = [
@@ -65,8 +69,6 @@ log = get_logger("continuum.leader")
 
 LEADERSHIP_LOST_EXIT_CODE: Final = 3
 """Exit code of a process that lost leadership after having held it."""
-FALLBACK_NAMESPACE: Final = "openova-system"
-SERVICE_ACCOUNT_NAMESPACE: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 Outcome = Literal["leading", "held-by-other", "conflict", "unavailable"]
 
@@ -74,26 +76,6 @@ Outcome = Literal["leading", "held-by-other", "conflict", "unavailable"]
 class LeadershipLost(ContinuumError):
     """This replica led, and no longer does: a renew did not succeed within the renew
     deadline, or another holder was found in the Lease. The process must stop acting."""
-
-
-class LeaseRecord(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
-    """``spec`` of a coordination Lease. Times are MicroTime strings, informational only."""
-
-    holder_identity: str | None = None
-    lease_duration_seconds: int | None = None
-    acquire_time: str | None = None
-    renew_time: str | None = None
-    lease_transitions: int | None = None
-
-
-class _Lease(msgspec.Struct, kw_only=True, rename="camel"):
-    """A whole Lease object; ``metadata`` is kept as sent by the server so a replace keeps
-    labels, annotations and owner references."""
-
-    api_version: str = "coordination.k8s.io/v1"
-    kind: str = "Lease"
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
-    spec: LeaseRecord = msgspec.field(default_factory=LeaseRecord)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,32 +94,6 @@ class LeaderStatistics:
     observed_holder: str
     observed_at: float | None
     last_renew: float | None
-
-
-def _micro_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def make_identity(pod_name: str | None = None) -> str:
-    """``<pod name>_<8 hex>``: the pod name (default: the host name, which Kubernetes sets
-    to it) plus a random suffix, so a restarted container never mistakes the previous
-    incarnation's Lease for its own."""
-    base = pod_name or socket.gethostname() or "continuum"
-    return f"{base}_{uuid.uuid4().hex[:8]}"
-
-
-def lease_namespace(
-    configured: str, *, service_account_file: Path = SERVICE_ACCOUNT_NAMESPACE
-) -> str:
-    """The namespace of the election Lease: ``configured`` when set, else the pod's own
-    (service-account) namespace, else :data:`FALLBACK_NAMESPACE`."""
-    if configured:
-        return configured
-    try:
-        own = service_account_file.read_text().strip()
-    except OSError:
-        own = ""
-    return own or FALLBACK_NAMESPACE
 
 
 class LeaderElector:
@@ -178,7 +134,12 @@ class LeaderElector:
             )
         if not identity:
             raise ValueError("identity must not be empty")
-        self._leases = k8s.CoordinationV1Api(api)
+        self._lease = LeaseApi(
+            api,
+            name=name,
+            namespace=namespace,
+            request_timeout=renew_deadline if request_timeout is None else request_timeout,
+        )
         self.name = name
         self.namespace = namespace
         self.identity = identity
@@ -187,7 +148,6 @@ class LeaderElector:
         self.renew_deadline = renew_deadline
         self.retry_period = retry
         self.release_on_cancel = release_on_cancel
-        self._request_timeout = request_timeout if request_timeout is not None else renew_deadline
         self._on_change = on_change
         self._leading = False
         self._observed: LeaseRecord | None = None
@@ -263,7 +223,7 @@ class LeaderElector:
         try:
             with self._busy():
                 outcome = await self._attempt_once()
-        except (ApiException, aiohttp.ClientError, OSError, msgspec.DecodeError) as exc:
+        except NETWORK_ERRORS as exc:
             log.warning("leader_api_error", **self._context(), error=f"{type(exc).__name__}: {exc}")
             outcome = "unavailable"
         if outcome != "leading":
@@ -271,34 +231,21 @@ class LeaderElector:
         return outcome
 
     async def _attempt_once(self) -> Outcome:
-        status, data = await self._call(
-            self._leases.read_namespaced_lease, self.name, self.namespace
-        )
+        status, lease = await self._lease.read()
         now = self._clock.now()
         if status == 404:
-            record = self._claim(None, now)
-            body = _Lease(metadata={"name": self.name, "namespace": self.namespace}, spec=record)
-            status, data = await self._call(
-                self._leases.create_namespaced_lease, self.namespace, msgspec.to_builtins(body)
-            )
-            return self._written(status, data, verb="create", record=record)
-        if status != 200:
+            status, lease = await self._lease.create(self._claim(None, now))
+            return self._written(status, lease, verb="create")
+        if lease is None:
             log.warning("leader_read_failed", **self._context(), status=status)
             return "unavailable"
-        lease = msgspec.json.decode(data, type=_Lease)
         self._observe(lease.spec)
         holder = lease.spec.holder_identity or ""
         if holder and holder != self.identity and not self._observed_expired(lease.spec):
             return "held-by-other"
-        record = self._claim(lease.spec, now)
-        lease.spec = record
-        status, data = await self._call(
-            self._leases.replace_namespaced_lease,
-            self.name,
-            self.namespace,
-            msgspec.to_builtins(lease),
-        )
-        return self._written(status, data, verb="update", record=record)
+        lease.spec = self._claim(lease.spec, now)
+        status, lease = await self._lease.replace(lease)
+        return self._written(status, lease, verb="update")
 
     def _claim(self, current: LeaseRecord | None, now: datetime) -> LeaseRecord:
         """The record this candidate writes to hold the Lease from ``now``."""
@@ -309,14 +256,14 @@ class LeaderElector:
         return LeaseRecord(
             holder_identity=self.identity,
             lease_duration_seconds=math.ceil(self.lease_duration),
-            acquire_time=current.acquire_time if ours and current else _micro_time(now),
-            renew_time=_micro_time(now),
+            acquire_time=current.acquire_time if ours and current else micro_time(now),
+            renew_time=micro_time(now),
             lease_transitions=transitions,
         )
 
-    def _written(self, status: int, data: bytes, *, verb: str, record: LeaseRecord) -> Outcome:
-        if status in (200, 201):
-            self._observe(msgspec.json.decode(data, type=_Lease).spec)
+    def _written(self, status: int, lease: LeaseObject | None, *, verb: str) -> Outcome:
+        if lease is not None:
+            self._observe(lease.spec)
             return "leading"
         if status == 409:
             log.info("leader_write_conflict", **self._context(), verb=verb)
@@ -338,14 +285,6 @@ class LeaderElector:
         duration = record.lease_duration_seconds or self.lease_duration
         assert self._observed_at is not None  # set by _observe just before
         return self._clock.monotonic() >= self._observed_at + duration
-
-    async def _call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> tuple[int, bytes]:
-        resp = await fn(*args, _preload_content=False, _request_timeout=self._request_timeout)
-        try:
-            data: bytes = await resp.read()
-            return int(resp.status), data
-        finally:
-            resp.release()
 
     async def _bounded(self, deadline: float) -> Outcome | Literal["timeout"]:
         """One attempt, cancelled once the clock reaches ``deadline``."""
@@ -433,26 +372,15 @@ class LeaderElector:
         try:
             with self._busy():
                 return await with_timeout(self._clock, self.renew_deadline, self._release_once)
-        except (
-            TimeoutError,
-            ApiException,
-            aiohttp.ClientError,
-            OSError,
-            msgspec.DecodeError,
-        ) as exc:
+        except (TimeoutError, *NETWORK_ERRORS) as exc:
             log.warning("leader_release_failed", **self._context(), error=f"{type(exc).__name__}")
             return False
 
     async def _release_once(self) -> bool:
-        status, data = await self._call(
-            self._leases.read_namespaced_lease, self.name, self.namespace
-        )
-        if status != 200:
+        status, lease = await self._lease.read()
+        if lease is None or lease.spec.holder_identity != self.identity:
             return False
-        lease = msgspec.json.decode(data, type=_Lease)
-        if lease.spec.holder_identity != self.identity:
-            return False
-        now = _micro_time(self._clock.now())
+        now = micro_time(self._clock.now())
         lease.spec = LeaseRecord(
             holder_identity="",
             lease_duration_seconds=1,
@@ -460,19 +388,10 @@ class LeaderElector:
             renew_time=now,
             lease_transitions=lease.spec.lease_transitions,
         )
-        status, _ = await self._call(
-            self._leases.replace_namespaced_lease,
-            self.name,
-            self.namespace,
-            msgspec.to_builtins(lease),
-        )
-        released = status == 200
-        log.info(
-            "leader_released" if released else "leader_release_refused",
-            **self._context(),
-            status=status,
-        )
-        return released
+        status, _ = await self._lease.replace(lease)
+        event = "leader_released" if status == 200 else "leader_release_refused"
+        log.info(event, **self._context(), status=status)
+        return status == 200
 
     @asynccontextmanager
     async def leading(self) -> AsyncIterator[None]:

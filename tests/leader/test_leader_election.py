@@ -9,7 +9,7 @@ import pytest
 
 from continuum.clock import FakeClock
 from continuum.sim.kube import KubeEmulator
-from tests.leader.leader_harness import Election, lease_spec
+from tests.leader.leader_harness import LEASE, NAMESPACE, Election, lease_spec
 
 pytestmark = pytest.mark.anyio
 
@@ -133,3 +133,22 @@ async def test_cancel_without_release_leaves_the_lease_held_until_it_expires(
     assert not a.is_leader
     assert lease_spec(kube)["holderIdentity"] == "a"
     assert kube.requests.matching(verb="update", resource="leases") == []
+
+
+async def test_renewals_keep_the_leases_labels_and_annotations(
+    election: Election, kube: KubeEmulator
+) -> None:
+    clock = FakeClock()
+    await election.start("a", clock)
+    stored = kube.store.get("coordination.k8s.io", "leases", NAMESPACE, LEASE)
+    assert stored is not None
+    meta = {**stored["metadata"], "labels": {"app": "continuum"}, "annotations": {"x": "y"}}
+    kube.apply({**stored, "metadata": meta})
+
+    await election.advance(clock, 10)
+
+    after = kube.store.get("coordination.k8s.io", "leases", NAMESPACE, LEASE)
+    assert after is not None
+    assert after["metadata"]["labels"] == {"app": "continuum"}
+    assert after["metadata"]["annotations"] == {"x": "y"}
+    assert after["spec"]["holderIdentity"] == "a"

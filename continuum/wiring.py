@@ -1,0 +1,247 @@
+"""Builds the per-process edges (Kubernetes clients, audit, DNS) and the ContinuumActor's
+environment from :class:`~continuum.config.Settings`.
+
+Nothing here decides anything: each adapter documents its own guarantees. Everything opened
+here is closed when :func:`open_edges` exits.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from continuum.actors.audit import AuditPublisherOptions, run_audit_publisher
+from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
+from continuum.adapters.cnpg import CnpgPair
+from continuum.adapters.continuums import ContinuumApi
+from continuum.adapters.httproute import HttpRoutes
+from continuum.adapters.kube import KubeClients
+from continuum.adapters.nats import AuditStreamSpec, JetStreamAuditTail, JetStreamAuditTransport
+from continuum.adapters.pdm import PdmClient
+from continuum.adapters.powerdns import PowerDnsApi
+from continuum.adapters.resolver import AiodnsResolver
+from continuum.config import ConfigError, Settings
+from continuum.errors import DnsWriteError
+from continuum.logs import get_logger
+from continuum.messages.audit import AuditEvent, encode_event
+from continuum.messages.crd import Continuum
+from continuum.messages.dns import LuaRecord
+from continuum.messages.status import ContinuumStatus
+from continuum.messages.switchover import ObjectRef
+from continuum.ports import AuditSink, AuditTail, Clock, DnsRecords, Resolver, Witness
+from continuum.switchover.dnsverify import verify_answer
+from continuum.witness.factory import WitnessSettings, open_witness
+
+__all__ = ["Edges", "LogAuditSink", "StatusStoreAdapter", "environment", "open_edges"]
+
+log = get_logger("continuum.wiring")
+
+DNS_VERIFY_TIMEOUT = 10.0
+
+
+class LogAuditSink:
+    """The audit sink when no NATS is configured: one structured log line per event.
+
+    Not durable; only allowed when ``CONTINUUM_AUDIT_REQUIRED`` is false.
+    """
+
+    async def emit(self, event: AuditEvent) -> None:
+        log.info("audit_event", audit=encode_event(event).decode())
+
+
+class StatusStoreAdapter:
+    """:class:`~continuum.actors.continuum.env.StatusStore` over :class:`ContinuumApi`."""
+
+    def __init__(self, api: ContinuumApi) -> None:
+        self._api = api
+
+    async def patch_status(
+        self, key: str, status: ContinuumStatus, *, previous: ContinuumStatus | None
+    ) -> None:
+        namespace, name = key.split("/", 1)
+        await self._api.patch_status(
+            namespace, name, status, previous=previous if previous is not None else status
+        )
+
+    async def clear_switchover_request(self, key: str) -> None:
+        namespace, name = key.split("/", 1)
+        await self._api.clear_switchover_request(namespace, name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Edges:
+    """The process-wide clients every ContinuumActor shares."""
+
+    settings: Settings
+    clock: Clock
+    kube: KubeClients
+    continuums: ContinuumApi
+    audit: AuditSink
+    audit_ready: Callable[[], bool]
+    audit_tail: AuditTail | None
+    dns: DnsRecords | None
+    resolver: Resolver
+
+
+@asynccontextmanager
+async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges]:
+    """Open every client the controller needs, and close them all on exit (the audit
+    publisher flushes what it accepted first, within its bound)."""
+    if settings.audit_required and not settings.nats_url:
+        raise ConfigError("CONTINUUM_NATS_URL", "required when CONTINUUM_AUDIT_REQUIRED=true")
+    async with AsyncExitStack() as stack:
+        kube = await KubeClients.from_settings(
+            kubeconfig=settings.kubeconfig,
+            region=settings.region,
+            region_contexts=settings.region_contexts,
+        )
+        stack.push_async_callback(kube.aclose)
+        continuums = ContinuumApi(kube.for_region(settings.region), clock=clock)
+
+        audit: AuditSink
+        audit_ready: Callable[[], bool]
+        tail: AuditTail | None = None
+        if settings.nats_url:
+            stream = AuditStreamSpec(name=settings.audit_stream)
+            transport = JetStreamAuditTransport(
+                settings.nats_url, stream=stream, subject=settings.audit_subject
+            )
+            sink = await stack.enter_async_context(
+                run_audit_publisher(
+                    transport,
+                    clock=clock,
+                    options=AuditPublisherOptions(outbox_limit=settings.audit_outbox_limit),
+                )
+            )
+            audit, audit_ready = sink, sink.ready
+            jet_tail = JetStreamAuditTail(
+                settings.nats_url,
+                clock=clock,
+                stream=settings.audit_stream,
+                subject=settings.audit_subject,
+            )
+            stack.push_async_callback(jet_tail.aclose)
+            tail = jet_tail
+        else:
+            log.warning("audit_not_durable", reason="CONTINUUM_NATS_URL is empty")
+            audit, audit_ready = LogAuditSink(), lambda: True
+
+        dns: DnsRecords | None = None
+        if settings.dns_writer == "powerdns" and settings.powerdns_api_url:
+            pdns = PowerDnsApi(
+                settings.powerdns_api_url,
+                settings.powerdns_api_key,
+                server_id=settings.powerdns_server_id,
+            )
+            stack.push_async_callback(pdns.aclose)
+            dns = pdns
+        elif settings.dns_writer == "pdm" and settings.pdm_url:
+            pdm = PdmClient(settings.pdm_url, token=settings.pdm_token)
+            stack.push_async_callback(pdm.aclose)
+            dns = pdm
+        yield Edges(
+            settings=settings,
+            clock=clock,
+            kube=kube,
+            continuums=continuums,
+            audit=audit,
+            audit_ready=audit_ready,
+            audit_tail=tail,
+            dns=dns,
+            resolver=AiodnsResolver(),
+        )
+
+
+def _secret_reader(edges: Edges) -> Callable[[str, str, str], object]:
+    local = edges.kube.for_region(edges.settings.region)
+
+    async def read(namespace: str, name: str, key: str) -> str:
+        secret = await local.call(
+            local.core.read_namespaced_secret, name, namespace, what=f"get secret {name}"
+        )
+        data = (secret or {}).get("data") or {}
+        if key not in data:
+            raise KeyError(f"secret {namespace}/{name} has no key {key!r}")
+        return base64.b64decode(data[key]).decode()
+
+    return read
+
+
+def _verifier(
+    edges: Edges, servers: Sequence[str]
+) -> Callable[[Sequence[LuaRecord], Sequence[str]], object]:
+    async def verify(records: Sequence[LuaRecord], ips: Sequence[str]) -> None:
+        result = await verify_answer(
+            edges.resolver,
+            hostnames=[r.hostname for r in records],
+            vantages=servers,
+            expected_ips=ips,
+            timeout=DNS_VERIFY_TIMEOUT,
+            clock=edges.clock,
+        )
+        if not result.ok:
+            raise DnsWriteError(f"authoritative answer did not change: {result.summary()}")
+
+    return verify
+
+
+def environment(edges: Edges) -> ContinuumEnvironment:
+    """The environment every ContinuumActor of this process gets."""
+    settings, clock = edges.settings, edges.clock
+    witness_settings = WitnessSettings(
+        clock=clock,
+        allow_in_memory=settings.witness_in_memory,
+        nats_url=settings.nats_url or None,
+        kubeconfig=settings.kubeconfig or None,
+        lease_namespace=settings.witness_lease_namespace,
+        secret_reader=_secret_reader(edges),  # type: ignore[arg-type]
+    )
+
+    async def witness_for(cr: Continuum) -> Witness:
+        client = cr.spec.lease_client
+        return await open_witness(
+            client.kind,
+            client.config.to_witness_config(),
+            slot=cr.key,
+            settings=witness_settings,
+        )
+
+    verify = _verifier(edges, settings.dns_verify_servers) if settings.dns_verify_servers else None
+    local_routes = HttpRoutes(edges.kube.for_region(settings.region))
+
+    def collaborators_for(cr: Continuum) -> Collaborators:
+        spec = cr.spec
+        pair = None
+        if spec.cnpg_pair is not None:
+            pair = CnpgPair(
+                edges.kube,
+                pair=ObjectRef(
+                    name=spec.cnpg_pair.name,
+                    namespace=spec.cnpg_pair.namespace or cr.metadata.namespace,
+                ),
+                regions=spec.all_regions(),
+                clock=clock,
+            )
+        return Collaborators(
+            pair=pair,
+            routes=local_routes if spec.http_route is not None else None,
+            dns=edges.dns,
+            verify_dns=verify,  # type: ignore[arg-type]
+        )
+
+    return ContinuumEnvironment(
+        region=settings.region,
+        clock=clock,
+        status=StatusStoreAdapter(edges.continuums),
+        audit=edges.audit,
+        witness_for=witness_for,
+        collaborators_for=collaborators_for,
+        audit_tail=edges.audit_tail,
+        resolver=edges.resolver,
+        health_delay_seconds=settings.health_delay_seconds,
+        safety_margin_seconds=settings.lease_safety_margin_seconds,
+        vantages=settings.health_vantages,
+        probe_timeout_seconds=settings.health_probe_timeout,
+    )

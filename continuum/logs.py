@@ -18,6 +18,7 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any, Final, Literal, TextIO
 
 import structlog
+from structlog._config import BoundLoggerLazyProxy
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 LogFormat = Literal["json", "console"]
@@ -146,8 +147,13 @@ def configure_logging(
 
 
 def get_logger(name: str, **context: Any) -> Any:
-    """A structlog logger whose lines carry ``logger=name`` and ``context``."""
-    return structlog.get_logger().bind(logger=name, **context)
+    """A structlog logger whose lines carry ``logger=name`` and ``context``.
+
+    Lazy: safe to create at import time, it uses the configuration in force when it logs
+    (or when ``.bind()`` is called), so :func:`configure_logging` later still applies."""
+    # A lazy proxy (what ``structlog.get_logger`` returns); built directly because the
+    # context key ``logger`` collides with get_logger's own parameter name.
+    return BoundLoggerLazyProxy(None, initial_values={"logger": name, **context})
 
 
 @contextlib.contextmanager

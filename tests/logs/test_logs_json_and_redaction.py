@@ -166,3 +166,16 @@ def test_console_format_is_human_readable_not_json() -> None:
     finally:
         structlog.reset_defaults()
         logging.getLogger().handlers.clear()
+
+
+def test_logger_created_at_import_time_follows_a_later_configuration() -> None:
+    early = get_logger("continuum.early", component="x")
+    buf = io.StringIO()
+    configure_logging(stream=buf)
+    early.info("after_configure")
+    early.bind(step="s").info("bound_after_configure")
+    lines = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == ["after_configure", "bound_after_configure"]
+    assert lines[0]["logger"] == "continuum.early"
+    assert lines[0]["component"] == "x"
+    assert lines[1]["step"] == "s"

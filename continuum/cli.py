@@ -74,10 +74,20 @@ def _cr_ref(text: str) -> tuple[str, str]:
     return ns, name
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if value < 0:
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _timeout(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
     return value
 
 
@@ -93,7 +103,7 @@ def _add_api_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     api.add_argument("--json", action="store_true", help="print the API's raw JSON")
     api.add_argument(
-        "--timeout", type=_positive, default=30.0, metavar="S", help="per-request timeout"
+        "--timeout", type=_timeout, default=30.0, metavar="S", help="per-request timeout"
     )
     one = argparse.ArgumentParser(add_help=False)
     one.add_argument("target", type=_cr_ref, metavar="NS/NAME", help="the Continuum")
@@ -132,19 +142,25 @@ def _add_api_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     cmd.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     cmd.add_argument(
         "--wait",
-        type=_positive,
+        type=_seconds,
         default=900.0,
         metavar="S",
         help="give up following the switchover after S seconds (default 900)",
     )
     cmd.add_argument(
         "--health-wait",
-        type=_positive,
+        type=_seconds,
         default=120.0,
         metavar="S",
         help="give up waiting for the health report after S seconds (default 120)",
     )
-    cmd.add_argument("--poll-interval", type=_positive, default=1.0, metavar="S", help="default 1")
+    cmd.add_argument(
+        "--poll-interval",
+        type=_seconds,
+        default=1.0,
+        metavar="S",
+        help="seconds between status polls (default 1)",
+    )
 
 
 def _add_tool_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

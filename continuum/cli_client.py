@@ -95,8 +95,9 @@ def _error_of(response: httpx.Response) -> ApiError:
 
 class ApiClient:
     """A client of one controller API at ``base_url``. Use as a context manager (or call
-    :meth:`close`). ``timeout`` bounds each request in seconds. ``transport`` is for tests
-    and proxies; by default httpx's own (environment proxies are not used)."""
+    :meth:`close`). ``timeout`` bounds each request in seconds. Like curl, it honours the
+    environment's proxy and CA settings (``HTTPS_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``).
+    ``transport`` replaces httpx's own (tests)."""
 
     def __init__(
         self,
@@ -114,7 +115,6 @@ class ApiClient:
             headers=headers,
             timeout=timeout,
             transport=transport,
-            trust_env=False,
         )
         self.base_url = base_url
 

@@ -16,6 +16,7 @@ import msgspec
 from continuum.cli import (
     EXIT_BLOCKED,
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_SWITCHOVER_FAILED,
@@ -81,6 +82,14 @@ def run_api_command(args: argparse.Namespace, term: Terminal) -> int:
             return commands[args.command](client, args, term)
         except ApiError as err:
             return _report_error(err, args, term)
+        except KeyboardInterrupt:
+            if args.command == "switchover":
+                ns, name = args.target
+                term.err(
+                    "continuum: interrupted; a switchover already started goes on in the "
+                    f"controller (follow it with: continuum status {ns}/{name})"
+                )
+            return EXIT_INTERRUPTED
 
 
 def _dry_run(client: ApiClient, args: argparse.Namespace, term: Terminal) -> int:

@@ -19,14 +19,17 @@ and headers are never logged.
 from __future__ import annotations
 
 import time
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from litestar import Litestar, Router
+from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OpenAPI, SecurityScheme
 from litestar.types import (
+    Guard,
     LifeSpanReceive,
     LifeSpanScope,
     LifeSpanSend,
@@ -38,10 +41,10 @@ from litestar.types import (
 
 from continuum import metrics
 from continuum.config import Settings
-from continuum.http.auth import leader_guard, owner_tier_guard
+from continuum.http.auth import credentials_check, leader_check
 from continuum.http.errors import OUTCOME_KEY, exception_handlers, outcome_for
 from continuum.http.readiness import Readiness
-from continuum.http.routes import ContinuumRoutes, probe_handlers
+from continuum.http.routes import ContinuumRoutes, check_query, probe_handlers
 from continuum.logs import get_logger
 from continuum.messages.requests import DryRunRequest, SwitchoverRequest
 from continuum.supervisor.registry import Registry
@@ -126,7 +129,7 @@ def create_app(
     v1 = Router(
         "/v1",
         route_handlers=routes.handlers(),
-        guards=[owner_tier_guard(settings.api_token), leader_guard(readiness)],
+        guards=[v1_guard(token=settings.api_token, readiness=readiness)],
         security=security,
     )
     app = ContinuumApi(
@@ -150,6 +153,23 @@ def _declare_closed_bodies(openapi: OpenAPI) -> None:
         schema = (schemas or {}).get(body.__name__)
         if schema is not None and body.__struct_config__.forbid_unknown_fields:
             schema.additional_properties = False
+
+
+def v1_guard(*, token: str, readiness: Readiness) -> Guard:
+    """The one guard of ``/v1``: credentials (401/403), then leadership (503), then the query
+    parameters the route declares (422). One async guard on purpose: Litestar runs a sync
+    guard in a worker thread and copies the handler for every guard it calls."""
+    check_credentials = credentials_check(token)
+    check_leader = leader_check(readiness)
+
+    async def guard(
+        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        check_credentials(connection)
+        check_leader(connection)
+        check_query(connection, handler)
+
+    return guard
 
 
 def _openapi_config() -> OpenAPIConfig:

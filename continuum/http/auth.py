@@ -1,4 +1,4 @@
-"""The ``/v1`` guards: owner-tier credentials (optionally with a bearer token), then leadership.
+"""The ``/v1`` checks: owner-tier credentials (optionally with a bearer token), then leadership.
 
 Credentials, checked in this order:
 
@@ -17,11 +17,10 @@ in a log line, a response or a metric.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Any, Final
 
 from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
-from litestar.types import Guard
 
 from continuum import metrics
 from continuum.http.errors import RETRY_AFTER_NOT_LEADER, WWW_AUTHENTICATE, ApiError
@@ -40,17 +39,18 @@ WRONG_BEARER: Final = "wrong-bearer"
 OWNER_TIER: Final = "owner-tier"
 
 
-def owner_tier_guard(token: str) -> Guard:
-    """A guard requiring the owner tier, and ``Bearer token`` too when ``token`` is non-empty.
+ConnectionCheck = Callable[[ASGIConnection[Any, Any, Any, Any]], None]
+
+
+def credentials_check(token: str) -> ConnectionCheck:
+    """A check requiring the owner tier, and ``Bearer token`` too when ``token`` is non-empty.
 
     Raises :class:`ApiError` 401 (with ``WWW-Authenticate``) or 403; returns None when the
     request may proceed.
     """
     expected = token.encode("utf-8")
 
-    def check_credentials(
-        connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-    ) -> None:
+    def check_credentials(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
         headers = connection.headers
         if expected:
             presented = _bearer(headers.get("authorization"))
@@ -64,10 +64,10 @@ def owner_tier_guard(token: str) -> Guard:
     return check_credentials
 
 
-def leader_guard(readiness: Readiness) -> Guard:
-    """A guard answering 503 with ``Retry-After`` while this replica is not the leader."""
+def leader_check(readiness: Readiness) -> ConnectionCheck:
+    """A check answering 503 with ``Retry-After`` while this replica is not the leader."""
 
-    def check_leader(_connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    def check_leader(_connection: ASGIConnection[Any, Any, Any, Any]) -> None:
         if not readiness.is_leader:
             raise ApiError(
                 503,

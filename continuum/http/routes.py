@@ -131,10 +131,8 @@ QUERY_OPT: Final = "query"
 """``opt`` key of a handler: the query parameter names it declares (others are refused)."""
 
 
-def reject_unknown_query(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    """Guard: 422 for a query parameter the route does not declare (the document lists every
+def check_query(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """422 for a query parameter the route does not declare (the document lists every
     parameter a route accepts; an unknown one is a client error, never silently ignored)."""
     allowed: frozenset[str] = handler.opt.get(QUERY_OPT, frozenset())
     unknown = sorted(set(connection.query_params) - allowed)
@@ -147,6 +145,13 @@ def reject_unknown_query(
             ],
             outcome="invalid",
         )
+
+
+async def reject_unknown_query(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Guard form of :func:`check_query` (async: Litestar runs sync guards in a thread)."""
+    check_query(connection, handler)
 
 
 def _key(ns: str, name: str) -> str:
@@ -174,7 +179,6 @@ class ContinuumRoutes:
         common: dict[str, Any] = {
             "operation_class": ApiOperation,
             "tags": ["continuums"],
-            "guards": [reject_unknown_query],
         }
         retry = [_RETRY_AFTER]
 

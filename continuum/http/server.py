@@ -37,7 +37,9 @@ def bind_listener(addr: Address) -> socket.socket:
     """A listening TCP socket on ``addr`` (host ``""``: every IPv4 interface; port 0: a free
     port, read it back with ``getsockname()``). Raises OSError when the address is taken."""
     family = socket.AF_INET6 if ":" in addr.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must say TCP: asyncio disables Nagle only on sockets whose proto is IPPROTO_TCP;
+    # with proto 0, every response waits ~40 ms for the peer's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((addr.host or "0.0.0.0", addr.port))

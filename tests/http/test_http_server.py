@@ -102,3 +102,23 @@ async def test_binding_an_address_in_use_raises_oserror() -> None:
             bind_listener(Address("127.0.0.1", taken.getsockname()[1]))
     finally:
         taken.close()
+
+
+async def test_listener_is_tcp_so_responses_are_not_held_back_by_nagle() -> None:
+    sock = bind_listener(Address("127.0.0.1", 0))
+    assert sock.proto == socket.IPPROTO_TCP  # asyncio sets TCP_NODELAY only on these
+    port = sock.getsockname()[1]
+    async with anyio.create_task_group() as tg:
+        ready = anyio.Event()
+        tg.start_soon(partial(serve_api, Litestar([ping]), sock, ready=ready, shutdown_timeout=1))
+        with anyio.fail_after(10):
+            await ready.wait()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            await client.get("/ping")
+            started = anyio.current_time()
+            for _ in range(10):
+                await client.get("/ping")
+            elapsed = anyio.current_time() - started
+        tg.cancel_scope.cancel()
+    # With Nagle on, each keep-alive response stalls ~40 ms on the client's delayed ACK.
+    assert elapsed < 0.3

@@ -350,13 +350,15 @@ class AuditPublisher(Actor):
 
     async def _flush_rounds(self) -> None:
         clock = self.ctx.clock
+        backoff = self.options.backoff_initial
         while len(self.outbox):
             if not self.transport.connected:
                 try:
                     await self.transport.setup()
                 except AuditUnavailable as exc:
                     self.last_error = str(exc)
-                    await clock.sleep(self.options.backoff_initial)
+                    await clock.sleep(backoff)
+                    backoff = min(backoff * 2, self.options.backoff_max)
                     continue
             batch = self.outbox.take(self.options.max_in_flight, now=clock.monotonic())
             async with anyio.create_task_group() as tg:
@@ -383,13 +385,13 @@ class AuditPublisher(Actor):
         now = self.ctx.clock.monotonic()
         pending = self.outbox.pending_for(continuum)
         oldest = now - pending[0].accepted_at if pending else 0.0
-        error = pending[0].last_error if pending else ""
+        failed = pending[0].last_error if pending else ""
         return AuditDelivery(
             continuum=continuum,
-            delivered=not pending or (oldest < self.options.stale_after and not error),
+            delivered=not pending or (oldest < self.options.stale_after and not failed),
             pending=len(pending),
             oldest_pending_seconds=round(oldest, 3),
-            last_error=error,
+            last_error=(failed or self.last_error) if pending else "",
             last_stored_event_id=self._last_stored.get(continuum, ""),
         )
 

@@ -74,7 +74,9 @@ class AuditStreamSpec(msgspec.Struct, frozen=True, kw_only=True):
     max_age: float = 7 * 24 * 3600.0
     """Retention in seconds when created (7 days)."""
     duplicate_window: float = 120.0
-    """Server-side de-duplication window for ``Nats-Msg-Id``, seconds (must be > 0)."""
+    """Server-side de-duplication window for ``Nats-Msg-Id`` when created, seconds."""
+    min_duplicate_window: float = 10.0
+    """An existing stream with a shorter window is refused: retries would be stored twice."""
     replicas: int = 1
     """Replicas when created (1 on a single server)."""
     create: bool = True
@@ -100,8 +102,12 @@ def stream_problems(config: jsapi.StreamConfig, spec: AuditStreamSpec, subject: 
     subjects = list(config.subjects or [])
     if not any(subject_covers(pattern, subject) for pattern in subjects):
         problems.append(f"its subjects {subjects} do not cover {subject!r}")
-    if not config.duplicate_window or config.duplicate_window <= 0:
-        problems.append("it has no duplicate window (Nats-Msg-Id de-duplication is off)")
+    window = config.duplicate_window or 0.0
+    if window < spec.min_duplicate_window:
+        problems.append(
+            f"its duplicate window ({window:g}s) is shorter than {spec.min_duplicate_window:g}s"
+            " (retried publishes could be stored twice)"
+        )
     if config.no_ack:
         problems.append("it does not acknowledge publishes (no_ack)")
     if config.retention not in (None, jsapi.RetentionPolicy.LIMITS):
@@ -183,13 +189,18 @@ async def connect_nats(
             name=name,
             connect_timeout=max(1, round(connect_timeout)),
             allow_reconnect=False,
+            # nats-py retries the initial connect inside one call unless the attempts are
+            # bounded (0 means "forever" there): at most two quick tries, then we decide.
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.01,
             closed_cb=closed,
             error_cb=quiet,
         )
     except (*_NATS_ERRORS, asyncio.CancelledError) as exc:
         if isinstance(exc, asyncio.CancelledError):
             raise
-        raise AuditUnavailable(f"cannot connect to NATS at {url}: {exc!r}") from exc
+        why = "no answer" if isinstance(exc, nats.errors.NoServersError) else repr(exc)
+        raise AuditUnavailable(f"cannot connect to NATS at {url}: {why}") from exc
     return client
 
 

@@ -44,7 +44,12 @@ from continuum.config import Settings
 from continuum.http.auth import credentials_check, leader_check
 from continuum.http.errors import OUTCOME_KEY, exception_handlers, outcome_for
 from continuum.http.readiness import Readiness
-from continuum.http.routes import ContinuumRoutes, check_query, probe_handlers
+from continuum.http.routes import (
+    ContinuumRoutes,
+    check_path_segments,
+    check_query,
+    probe_handlers,
+)
 from continuum.logs import get_logger
 from continuum.messages.requests import DryRunRequest, SwitchoverRequest
 from continuum.supervisor.registry import Registry
@@ -125,7 +130,7 @@ def create_app(
     security: list[dict[str, list[str]]] = [
         {"ownerTier": [], "bearer": []} if settings.api_token else {"ownerTier": []}
     ]
-    routes = ContinuumRoutes(registry=registry, ask_timeout=ask_timeout)
+    routes = ContinuumRoutes(registry=registry, ask_timeout=ask_timeout, region=settings.region)
     v1 = Router(
         "/v1",
         route_handlers=routes.handlers(),
@@ -156,9 +161,11 @@ def _declare_closed_bodies(openapi: OpenAPI) -> None:
 
 
 def v1_guard(*, token: str, readiness: Readiness) -> Guard:
-    """The one guard of ``/v1``: credentials (401/403), then leadership (503), then the query
-    parameters the route declares (422). One async guard on purpose: Litestar runs a sync
-    guard in a worker thread and copies the handler for every guard it calls."""
+    """The one guard of ``/v1``: credentials (401/403), then leadership (503), then no empty
+    path segment (404), then only the query parameters the route declares (422).
+
+    One async guard on purpose: Litestar runs a sync guard in a worker thread and copies the
+    handler for every guard it calls."""
     check_credentials = credentials_check(token)
     check_leader = leader_check(readiness)
 
@@ -167,6 +174,7 @@ def v1_guard(*, token: str, readiness: Readiness) -> Guard:
     ) -> None:
         check_credentials(connection)
         check_leader(connection)
+        check_path_segments(connection)
         check_query(connection, handler)
 
     return guard

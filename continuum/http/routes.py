@@ -95,13 +95,13 @@ _RETRY_AFTER = ResponseHeader(
 )
 _COMMON: Final[dict[int, ResponseSpec]] = {
     401: _err("Bearer token missing or wrong (only when a token is configured)."),
+    404: _err("No such Continuum here, or a path with an empty segment."),
     403: _err("Valid credentials without the owner tier."),
     503: _err("Not the leader, or the CR's actor is (re)starting; see Retry-After."),
     504: _err("The CR's actor did not answer in time."),
 }
 _ONE_CR: Final[dict[int, ResponseSpec]] = {
     **_COMMON,
-    404: _err("No Continuum with this namespace/name is known here."),
     422: _err("Malformed namespace/name or body; detail lists the fields."),
 }
 _WITH_BODY: Final[dict[int, ResponseSpec]] = {
@@ -147,6 +147,14 @@ def check_query(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
         )
 
 
+def check_path_segments(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """404 for a path with an empty segment (``/v1/continuums/ns//health``): the router
+    collapses ``//``, which would otherwise address a different CR (``ns/health``)."""
+    raw = connection.scope.get("raw_path") or connection.scope["path"].encode()
+    if b"//" in raw.split(b"?", 1)[0]:
+        raise ApiError(404, "empty path segment: expected /v1/continuums/{ns}/{name}[/verb]")
+
+
 async def reject_unknown_query(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
@@ -161,9 +169,10 @@ def _key(ns: str, name: str) -> str:
 class ContinuumRoutes:
     """The ``/v1`` handlers, bound to one registry and one ask timeout."""
 
-    def __init__(self, *, registry: Registry, ask_timeout: float) -> None:
+    def __init__(self, *, registry: Registry, ask_timeout: float, region: str = "") -> None:
         self._registry = registry
         self._ask_timeout = ask_timeout
+        self._region = region
 
     def _actor(self, ns: str, name: str) -> ActorRef:
         ref = self._registry.get(_key(ns, name))
@@ -260,7 +269,7 @@ class ContinuumRoutes:
                 except (ActorDead, AskTimeout, ReplyError):
                     ns, _, name = key.partition("/")
                     results[index] = ContinuumSummary(
-                        namespace=ns, name=name, region="", acting=False, phase="Unknown"
+                        namespace=ns, name=name, region=self._region, acting=False, phase="Unknown"
                     )
 
         async with anyio.create_task_group() as tg:

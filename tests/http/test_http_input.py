@@ -157,3 +157,16 @@ async def test_unknown_query_parameters_are_422(api: ApiUnderTest) -> None:
     assert response.json()["detail"] == [
         {"field": "query.verbose", "message": "unknown query parameter"}
     ]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/continuums/team-a//health", "/v1/continuums//orders/health", "/v1//continuums"],
+)
+async def test_paths_with_an_empty_segment_are_404_not_another_cr(
+    api: ApiUnderTest, path: str
+) -> None:
+    response = await api.client.get(path, headers=AUTH)
+    assert response.status_code == 404
+    assert "empty path segment" in response.json()["error"]
+    assert api.states["team-a/orders"].received == []

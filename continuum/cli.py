@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 import anyio
@@ -57,11 +58,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the controller. Configuration comes from CONTINUUM_* variables; "
         "see docs/configuration.md. SIGTERM/SIGINT stop it cleanly.",
     )
-    sub.add_parser(
+    demo = sub.add_parser(
         "demo",
         parents=[common],
         help="run the controller on its embedded default environment",
+        description="Two emulated regions with CNPG behaviour, local nats-server and "
+        "pdns_server, one controller instance per region and a sample Continuum. Without "
+        "--scenario it prints what to try and runs until Ctrl-C.",
     )
+    demo.add_argument(
+        "--scenario",
+        choices=["switchover", "failover"],
+        help="switchover: DryRun → Execute → health; failover: region A goes dark, B takes over",
+    )
+    demo.add_argument(
+        "--api-port",
+        type=int,
+        default=8082,
+        help="API port of region A's instance (region B uses the next port; default 8082)",
+    )
+    demo.add_argument("--workdir", help="keep the stack's files here (default: a temp dir)")
     _add_api_commands(sub)
     _add_tool_commands(sub)
     return parser
@@ -214,7 +230,7 @@ def _configure(args: argparse.Namespace) -> int | None:
 def _run_main(args: argparse.Namespace, *, demo: bool) -> int:
     from continuum.clock import SystemClock
     from continuum.config import ConfigError, Settings
-    from continuum.controller import EmptyCRSource, run_controller
+    from continuum.controller import run_controller
     from continuum.lifecycle import run_until_signal
     from continuum.supervisor import SupervisorEscalation
 
@@ -227,7 +243,12 @@ def _run_main(args: argparse.Namespace, *, demo: bool) -> int:
             return EXIT_USAGE
 
     async def main() -> int:
-        return await run_controller(settings, clock=SystemClock(), source=EmptyCRSource())
+        if demo:
+            from continuum.demo import run_demo
+
+            workdir = Path(args.workdir) if args.workdir else None
+            return await run_demo(scenario=args.scenario, api_port=args.api_port, workdir=workdir)
+        return await run_controller(settings, clock=SystemClock())
 
     try:
         return anyio.run(run_until_signal, main)

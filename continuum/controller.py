@@ -27,17 +27,9 @@ from continuum.supervisor.leader import LeaderElector, run_as_leader
 from continuum.supervisor.watch import ContinuumWatch
 from continuum.wiring import Edges, environment, open_edges
 
-__all__ = ["EmptyCRSource", "run_controller"]
+__all__ = ["run_controller"]
 
 log = get_logger("continuum.controller")
-
-
-class EmptyCRSource:
-    """No Kubernetes at all: a supervisor with no CRs (the main loop alone, for smoke runs)."""
-
-    async def run(self, supervisor: Supervisor, synced: anyio.Event) -> None:
-        synced.set()
-        await anyio.sleep_forever()
 
 
 async def run_controller(
@@ -45,7 +37,6 @@ async def run_controller(
     *,
     clock: Clock,
     on_ready: Callable[[Readiness], Awaitable[None]] | None = None,
-    source: EmptyCRSource | None = None,
 ) -> int:
     """Run the controller until cancelled; return the exit code (0 after a clean stop,
     non-zero when leadership was lost).
@@ -61,16 +52,6 @@ async def run_controller(
         metrics_addr=str(settings.metrics_addr) if settings.metrics_addr else "",
         leader_election=settings.leader_election,
     )
-    if source is not None:
-        async with Supervisor(
-            clock=clock, shutdown_timeout=settings.shutdown_timeout_seconds
-        ) as sup:
-            synced = anyio.Event()
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(source.run, sup, synced)
-                await synced.wait()
-                log.info("controller_ready", actors=0, region=settings.region)
-        return 0
     async with open_edges(settings, clock=clock) as edges:
         readiness = Readiness(audit_ready=edges.audit_ready)
         code = 0

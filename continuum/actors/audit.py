@@ -24,7 +24,7 @@ Shutdown: :func:`run_audit_publisher` closes the sink, then asks the actor to fl
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Protocol
 
@@ -72,6 +72,10 @@ class AuditTransport(Protocol):
 
     async def publish(self, event: AuditEvent) -> AuditAck: ...
 
+    async def publish_many(self, events: Sequence[AuditEvent]) -> list[AuditAck | str]:
+        """Pipelined publishes, in this order; per event its ack or an error text."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -108,16 +112,19 @@ class FlushAudit(msgspec.Struct, frozen=True):
     timeout: float
 
 
-class _Stored(msgspec.Struct, frozen=True):
-    continuum: str
-    event_id: str
-    ack: AuditAck
-
-
-class _Failed(msgspec.Struct, frozen=True):
+class _Sent(msgspec.Struct, frozen=True):
     continuum: str
     event_id: str
     attempt: int
+
+
+class _BatchDone(msgspec.Struct, frozen=True):
+    sent: list[_Sent]
+    results: list[AuditAck | str]
+
+
+class _BatchFailed(msgspec.Struct, frozen=True):
+    sent: list[_Sent]
     error: str
 
 
@@ -138,6 +145,9 @@ class _SetupFailed(msgspec.Struct, frozen=True):
     fatal: bool
 
 
+_ROUND = 256
+
+
 class AuditPublisher(Actor):
     """Publishes accepted events to the transport; see the module docstring."""
 
@@ -149,8 +159,13 @@ class AuditPublisher(Actor):
         *,
         options: AuditPublisherOptions | None = None,
         outbox: AuditOutbox | None = None,
+        on_stored: Callable[[Pending, AuditAck], None] | None = None,
     ) -> None:
+        """``outbox``: pass the previous instance's to carry it across a restart.
+        ``on_stored``: metric hook called once per stored event (keep it cheap; it runs
+        inside the actor)."""
         self.options = options or AuditPublisherOptions()
+        self._on_stored_hook = on_stored
         self.transport = transport
         self.outbox = outbox if outbox is not None else AuditOutbox(self.options.outbox_limit)
         self.gate = _Gate(self.outbox.limit)
@@ -213,13 +228,24 @@ class AuditPublisher(Actor):
                     log.warning(
                         "audit_outbox_full", limit=self.outbox.limit, backlog=len(self.outbox)
                     )
-                self._dispatch(now)
-            case _Stored(continuum=continuum, event_id=event_id, ack=ack):
-                self._on_stored(continuum, event_id, ack, now)
-            case _Failed(continuum=continuum, event_id=event_id, attempt=attempt, error=error):
-                self._children.pop(event_id, None)
-                if self.outbox.failed(continuum, event_id, attempt=attempt, error=error):
-                    self._on_failure(error, now)
+                self._dispatch_soon(now)
+            case _BatchDone(sent=sent, results=results):
+                for item, result in zip(sent, results, strict=True):
+                    self._children.pop(item.event_id, None)
+                    if isinstance(result, AuditAck):
+                        self._on_stored(item.continuum, item.event_id, result, now, dispatch=False)
+                    elif self.outbox.failed(
+                        item.continuum, item.event_id, attempt=item.attempt, error=result
+                    ):
+                        self._on_failure(result, now)
+                self._dispatch_soon(now)
+            case _BatchFailed(sent=sent, error=error):
+                for item in sent:
+                    self._children.pop(item.event_id, None)
+                    if self.outbox.failed(
+                        item.continuum, item.event_id, attempt=item.attempt, error=error
+                    ):
+                        self._on_failure(error, now)
             case _Tick():
                 self._on_tick(now)
             case _Down():
@@ -239,13 +265,17 @@ class AuditPublisher(Actor):
                 raise AuditUnavailable(f"AuditPublisher does not handle {type(message).__name__}")
         return None
 
-    def _on_stored(self, continuum: str, event_id: str, ack: AuditAck, now: float) -> None:
+    def _on_stored(
+        self, continuum: str, event_id: str, ack: AuditAck, now: float, *, dispatch: bool = True
+    ) -> None:
         self._children.pop(event_id, None)
         pending = self.outbox.stored(continuum, event_id)
         if pending is None:
             return
         self.stored_total += 1
         self.duplicates_total += ack.duplicate
+        if self._on_stored_hook is not None:
+            self._on_stored_hook(pending, ack)
         self._last_stored[continuum] = event_id
         self._backoff = self.options.backoff_initial
         self._paused_until = 0.0
@@ -254,7 +284,8 @@ class AuditPublisher(Actor):
         if self._full_since is not None and not self.outbox.full:
             log.info("audit_outbox_recovered", full_for=round(now - self._full_since, 3))
             self._full_since = None
-        self._dispatch(now)
+        if dispatch:
+            self._dispatch(now)
 
     def _on_failure(self, error: str, now: float) -> None:
         self.failures_total += 1
@@ -297,27 +328,49 @@ class AuditPublisher(Actor):
             name="audit-setup",
         )
 
+    def _dispatch_soon(self, now: float) -> None:
+        """Dispatch once the mailbox is drained, so a burst of events leaves as one pipelined
+        round instead of one round per event; a long backlog dispatches regardless."""
+        waiting = len(self.outbox) - self.outbox.in_flight_count
+        if waiting >= _ROUND or self.ctx.ref.statistics().mailbox_depth == 0:
+            self._dispatch(now)
+
     def _dispatch(self, now: float) -> None:
         if self._flushing or not self.transport.connected or now < self._paused_until:
             return
         room = self.options.max_in_flight - self.outbox.in_flight_count
-        for pending in self.outbox.take(room, now=now):
-            self._children[pending.event.eventId] = self._send(pending)
+        batch = self.outbox.take(room, now=now)
+        if batch:
+            child = self._send(batch)
+            for pending in batch:
+                self._children[pending.event.eventId] = child
 
-    def _send(self, pending: Pending) -> ChildTask:
-        event, attempt = pending.event, pending.attempts
-        continuum, event_id = event.continuumName, event.eventId
+    def _send(self, batch: list[Pending]) -> ChildTask:
+        """One child per dispatch round: the round's events (one per CR) are pipelined on
+        the connection and their outcomes come back as one message."""
+        events = [p.event for p in batch]
+        sent = [_Sent(p.continuum, p.event.eventId, p.attempts) for p in batch]
         return self.ctx.start_child(
-            lambda: self.transport.publish(event),
-            on_result=lambda ack: _Stored(continuum, event_id, ack),
-            on_error=lambda exc: _Failed(continuum, event_id, attempt, str(exc)),
+            lambda: self.transport.publish_many(events),
+            on_result=lambda results: _BatchDone(sent, results),
+            on_error=lambda exc: _BatchFailed(sent, str(exc)),
             name="audit-publish",
         )
 
     def _cancel_child(self, event_id: str) -> None:
+        """Cancel the publish carrying ``event_id``; its round's other events, whose
+        outcome is now unknown, go back to the outbox for a retry (a duplicate if stored)."""
         child = self._children.pop(event_id, None)
-        if child is not None:
-            child.cancel()
+        if child is None:
+            return
+        child.cancel()
+        for other in [e for e, c in self._children.items() if c is child]:
+            del self._children[other]
+            head = next((p for p in self.outbox.in_flight() if p.event.eventId == other), None)
+            if head is not None:
+                self.outbox.failed(
+                    head.continuum, other, attempt=head.attempts, error="publish cancelled"
+                )
 
     async def _flush(self, timeout: float) -> AuditFlushReport:
         """Deliver what the outbox holds, bounded by ``timeout`` of clock time, from this
@@ -520,6 +573,7 @@ async def run_audit_publisher(
     *,
     clock: Clock,
     options: AuditPublisherOptions | None = None,
+    on_stored: Callable[[Pending, AuditAck], None] | None = None,
     name: str = "audit-publisher",
 ) -> AsyncIterator[AuditPublisherSink]:
     """Run an :class:`AuditPublisher` for the block and yield its sink.
@@ -528,7 +582,7 @@ async def run_audit_publisher(
     ``options.flush_timeout``, the undelivered count is logged (``audit_flushed``,
     ``audit_undelivered_at_shutdown``) and left in ``publisher.final_report``.
     """
-    publisher = AuditPublisher(transport, options=options)
+    publisher = AuditPublisher(transport, options=options, on_stored=on_stored)
     flush = publisher.options.flush_timeout
     async with run_actor(publisher, clock=clock, name=name, shutdown_timeout=2 * flush + 1) as ref:
         sink = AuditPublisherSink(ref, publisher)

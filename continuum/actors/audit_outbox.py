@@ -130,6 +130,9 @@ class AuditOutbox:
             self.failed(head.continuum, head.event.eventId, attempt=head.attempts, error=error)
         return failed
 
+    def in_flight(self) -> list[Pending]:
+        return list(self._in_flight.values())
+
     def overdue(self, *, now: float, timeout: float) -> list[Pending]:
         """In-flight events sent more than ``timeout`` seconds ago."""
         return [p for p in self._in_flight.values() if now - p.sent_at > timeout]

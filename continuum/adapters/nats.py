@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -279,6 +279,50 @@ class JetStreamAuditTransport:
                 self._stream_ok = False  # deleted or reconfigured: verify again before next
             raise AuditUnavailable(f"publish to {self.subject!r} failed: {exc!r}") from exc
         return AuditAck(seq=int(ack.seq), duplicate=bool(ack.duplicate))
+
+    async def publish_many(self, events: Sequence[AuditEvent]) -> list[AuditAck | str]:
+        """Publish ``events`` back to back on the connection (in this order) and wait for
+        every ack; per event its :class:`AuditAck` or the error text. Cancelling abandons
+        the outstanding acks. Never raises for a single event's failure."""
+        js = self._js
+        if not self.connected or js is None:
+            return [f"not connected to NATS at {self.url}"] * len(events)
+        futures: list[asyncio.Future[Any]] = []
+        results: list[AuditAck | str] = []
+        try:
+            for event in events:
+                try:
+                    futures.append(
+                        await js.publish_async(
+                            self.subject,
+                            encode_event(event),
+                            stream=self.stream.name,
+                            headers=audit_headers(event),
+                        )
+                    )
+                except (nats.js.errors.APIError, *_NATS_ERRORS) as exc:
+                    failure = f"publish to {self.subject!r} failed: {exc!r}"
+                    return [
+                        *(await self._collect(futures)),
+                        *[failure] * (len(events) - len(futures)),
+                    ]
+            results = await self._collect(futures)
+        finally:
+            for future in futures:
+                future.cancel()  # no-op once done; frees nats-py's slot when abandoned
+        return results
+
+    async def _collect(self, futures: list[asyncio.Future[Any]]) -> list[AuditAck | str]:
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        results: list[AuditAck | str] = []
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, nats.js.errors.APIError):
+                    self._stream_ok = False  # deleted or reconfigured: verify again
+                results.append(f"publish to {self.subject!r} failed: {outcome!r}")
+            else:
+                results.append(AuditAck(seq=int(outcome.seq), duplicate=bool(outcome.duplicate)))
+        return results
 
     async def aclose(self) -> None:
         """Close the connection (pending acks are abandoned). Idempotent."""

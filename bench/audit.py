@@ -1,0 +1,197 @@
+"""Benchmark: audit events through the AuditPublisher into a real JetStream stream.
+
+Run: ``python bench/audit.py`` (needs ``nats-server`` on PATH). Prints figures; asserts
+nothing. Two phases, each against a fresh ``nats-server -js`` on loopback:
+
+1. throughput: ``--events`` events over ``--crs`` CRs emitted as fast as the sink accepts
+   them; events/s from the first emit to the last ack, and tell-to-stored latency
+   percentiles (emit call → JetStream ack handled by the actor).
+2. steady: ``--rate`` events/s for 5 s, no outage: tell-to-stored latency when not saturated.
+3. outage: a steady ``--rate`` producer for ``--duration`` seconds while the server is stopped
+   for ``--outage`` seconds in the middle; then the stream is read back and checked: events
+   lost (must be 0), stored twice, and per-CR order violations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import anyio
+import nats
+from nats.js import api as jsapi
+
+from continuum.actors.audit import AuditPublisherOptions, run_audit_publisher
+from continuum.actors.audit_outbox import Pending
+from continuum.adapters.nats import JetStreamAuditTransport
+from continuum.clock import SystemClock
+from continuum.messages.audit import AuditAck, AuditEvent, AuditType, decode_event, new_event
+from continuum.sim.nats import NatsServer
+
+
+def make_event(cr: int, n: int) -> AuditEvent:
+    return new_event(
+        AuditType.RECONCILE_SUCCESS,
+        continuum=f"bench/cr-{cr}",
+        occurred_at=datetime.now(UTC),
+        identity=(n,),
+        applicationName="bench",
+        message=f"{n}",
+    )
+
+
+class Recorder:
+    """Emit and stored times per event id (the publisher's ``on_stored`` hook)."""
+
+    def __init__(self) -> None:
+        self.emitted: dict[str, float] = {}
+        self.latencies: list[float] = []
+        self.last_stored = 0.0
+
+    def stored(self, pending: Pending, ack: AuditAck) -> None:
+        now = time.perf_counter()
+        sent = self.emitted.pop(pending.event.eventId, None)
+        if sent is not None:
+            self.latencies.append(now - sent)
+        self.last_stored = now
+
+
+async def poll(done: Callable[[], bool], interval: float) -> None:
+    """Wait until ``done()`` (a benchmark watching a live system, on real time)."""
+    while not done():  # noqa: ASYNC110
+        await anyio.sleep(interval)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+async def throughput(workdir: Path, *, events: int, crs: int) -> None:
+    recorder = Recorder()
+    options = AuditPublisherOptions(outbox_limit=20_000, max_in_flight=1024)
+    async with NatsServer(workdir / f"tp-{crs}") as server:
+        wire = JetStreamAuditTransport(server.url)
+        batch = [make_event(n % crs, n) for n in range(events)]
+        async with run_audit_publisher(
+            wire, clock=SystemClock(), options=options, on_stored=recorder.stored
+        ) as sink:
+            await poll(lambda: bool(sink.status().connected), 0.01)
+            start = time.perf_counter()
+            for event in batch:
+                recorder.emitted[event.eventId] = time.perf_counter()
+                await sink.emit(event)
+            await poll(lambda: sink.status().stored >= events, 0.001)
+            elapsed = recorder.last_stored - start
+    lat = recorder.latencies
+    print(
+        f"throughput  crs={crs:<5} events={events:<7} {events / elapsed:>9,.0f} events/s"
+        f"  tell→stored p50={percentile(lat, 0.5) * 1e3:7.2f} ms"
+        f" p99={percentile(lat, 0.99) * 1e3:7.2f} ms"
+        f" max={max(lat) * 1e3:7.2f} ms (n={len(lat)}, mean={statistics.mean(lat) * 1e3:.2f} ms)"
+    )
+
+
+async def read_back(url: str) -> list[AuditEvent]:
+    nc = await nats.connect(url)
+    try:
+        js: Any = nc.jetstream()
+        info = await js.stream_info("CATALYST_AUDIT")
+        config = jsapi.ConsumerConfig(ack_policy=jsapi.AckPolicy.NONE)
+        sub = await js.pull_subscribe("catalyst.audit", stream="CATALYST_AUDIT", config=config)
+        out: list[AuditEvent] = []
+        while len(out) < info.state.messages:
+            for msg in await sub.fetch(1000, timeout=5):
+                out.append(decode_event(msg.data))
+        await sub.unsubscribe()
+        return out
+    finally:
+        await nc.close()
+
+
+async def outage(workdir: Path, *, rate: int, duration: float, down: float, crs: int) -> None:
+    recorder = Recorder()
+    options = AuditPublisherOptions(
+        outbox_limit=int(rate * (down + 5)), max_in_flight=1024, backoff_max=0.5
+    )
+    async with NatsServer(workdir / f"outage-{down:g}") as server:
+        wire = JetStreamAuditTransport(server.url)
+        sent = 0
+        async with run_audit_publisher(
+            wire, clock=SystemClock(), options=options, on_stored=recorder.stored
+        ) as sink:
+            await poll(lambda: bool(sink.status().connected), 0.01)
+
+            async def chaos() -> None:
+                if not down:
+                    return
+                await anyio.sleep((duration - down) / 2)
+                await server.kill()
+                print(f"outage      server killed at backlog={sink.status().outbox}")
+                await anyio.sleep(down)
+                await server.start()
+                print(f"outage      server back, backlog={sink.status().outbox}")
+
+            start = time.perf_counter()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(chaos)
+                while (now := time.perf_counter() - start) < duration:
+                    due = int(now * rate)
+                    while sent < due:
+                        event = make_event(sent % crs, sent)
+                        recorder.emitted[event.eventId] = time.perf_counter()
+                        await sink.emit(event)
+                        sent += 1
+                    await anyio.sleep(0.002)
+            await poll(lambda: sink.status().outbox == 0, 0.01)
+            status = sink.status()
+        stored = await read_back(server.url)
+    ids = [e.eventId for e in stored]
+    unique = set(ids)
+    expected = {make_event(n % crs, n).eventId for n in range(sent)}
+    per_cr: dict[str, list[int]] = {}
+    for event in stored:
+        per_cr.setdefault(event.continuumName, []).append(int(event.message))
+    violations = sum(1 for seq in per_cr.values() for a, b in pairwise(seq) if b <= a)
+    lat = recorder.latencies
+    label = "outage " if down else "steady "
+    print(
+        f"{label}     rate={rate}/s sent={sent} stored={len(ids)} lost={len(expected - unique)}"
+        f" duplicates={len(ids) - len(unique)} order_violations={violations}"
+        f" publish_failures={status.failures}"
+    )
+    print(
+        f"{label}     tell→stored p50={percentile(lat, 0.5) * 1e3:.1f} ms"
+        f" p99={percentile(lat, 0.99) * 1e3:.1f} ms max={max(lat) * 1e3:.1f} ms"
+        + (f" (events emitted during the {down:g}s outage wait for the server)" if down else "")
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--crs", type=int, default=100)
+    parser.add_argument("--rate", type=int, default=3_000)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--outage", type=float, default=10.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="continuum-bench-audit-") as tmp:
+        workdir = Path(tmp)
+        await throughput(workdir, events=args.events, crs=args.crs)
+        await throughput(workdir, events=min(args.events, 20_000), crs=1)
+        await outage(workdir, rate=args.rate, duration=5.0, down=0.0, crs=args.crs)
+        await outage(
+            workdir, rate=args.rate, duration=args.duration, down=args.outage, crs=args.crs
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

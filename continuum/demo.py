@@ -109,8 +109,12 @@ class _Demo:
         )
         self.say(f"  curl -s {auth} {api}{self.path}/health | jq")
         self.say(f"  curl -s {api}/healthz; curl -s {api}/readyz")
-        self.say(f"  continuum --api {api} --token {token} dry-run shop/shop-dr --to {b}")
-        self.say(f"  continuum --api {api} --token {token} switchover shop/shop-dr --to {b}")
+        flags = f"--token {token}" + ("" if self.ports[a] == 8082 else f" --api {api}")
+        ref = self.stack.key
+        self.say(f"  continuum status {flags}")
+        self.say(f"  continuum dry-run {ref} --to {b} {flags}")
+        self.say(f"  continuum switchover {ref} --to {b} {flags}")
+        self.say(f"  continuum health {ref} {flags}")
         self.say(f"  KUBECONFIG={self.stack.kubeconfig} kubectl --context {a} get dr -A")
         self.say(f"  tail -f {self.stack.workdir / 'controller.log'} | continuum logs")
         self.say(f"Region {b}'s instance serves the same API on :{self.ports[b]}. Ctrl-C stops.")
@@ -251,6 +255,8 @@ async def run_demo(
                 tg.cancel_scope.cancel()
             await exits.aclose()
     finally:
+        # Later lines (the process's own shutdown) go to stderr, not to the closed file.
+        configure_logging(level="warning", fmt="json", stream=sys.stderr)
         log_file.close()
         if own_dir and scenario is not None:
             shutil.rmtree(base, ignore_errors=True)

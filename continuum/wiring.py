@@ -8,11 +8,9 @@ here is closed when :func:`open_edges` exits.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-
-import anyio
 
 from continuum.actors.audit import AuditPublisherOptions, run_audit_publisher
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
@@ -24,6 +22,7 @@ from continuum.adapters.nats import AuditStreamSpec, JetStreamAuditTail, JetStre
 from continuum.adapters.pdm import PdmClient
 from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
+from continuum.cleanup import shielded
 from continuum.config import ConfigError, Settings
 from continuum.errors import DnsWriteError
 from continuum.logs import get_logger
@@ -87,17 +86,6 @@ class Edges:
     resolver: Resolver
 
 
-def _shielded(close: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-    """``close`` run to completion even while the caller is being cancelled (the usual way
-    a controller stops), so no connection is left open."""
-
-    async def run() -> None:
-        with anyio.CancelScope(shield=True):
-            await close()
-
-    return run
-
-
 @asynccontextmanager
 async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges]:
     """Open every client the controller needs, and close them all on exit (the audit
@@ -110,7 +98,7 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
             region=settings.region,
             region_contexts=settings.region_contexts,
         )
-        stack.push_async_callback(_shielded(kube.aclose))
+        stack.push_async_callback(shielded(kube.aclose))
         continuums = ContinuumApi(kube.for_region(settings.region), clock=clock)
 
         audit: AuditSink
@@ -135,7 +123,7 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
                 stream=settings.audit_stream,
                 subject=settings.audit_subject,
             )
-            stack.push_async_callback(_shielded(jet_tail.aclose))
+            stack.push_async_callback(shielded(jet_tail.aclose))
             tail = jet_tail
         else:
             log.warning("audit_not_durable", reason="CONTINUUM_NATS_URL is empty")
@@ -148,11 +136,11 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
                 settings.powerdns_api_key,
                 server_id=settings.powerdns_server_id,
             )
-            stack.push_async_callback(_shielded(pdns.aclose))
+            stack.push_async_callback(shielded(pdns.aclose))
             dns = pdns
         elif settings.dns_writer == "pdm" and settings.pdm_url:
             pdm = PdmClient(settings.pdm_url, token=settings.pdm_token)
-            stack.push_async_callback(_shielded(pdm.aclose))
+            stack.push_async_callback(shielded(pdm.aclose))
             dns = pdm
         yield Edges(
             settings=settings,

@@ -20,6 +20,7 @@ from aiohttp import web
 from continuum.adapters.cnpg import PAIR_LABEL
 from continuum.adapters.kube import KubeClients
 from continuum.adapters.powerdns import PowerDnsApi
+from continuum.cleanup import shielded
 from continuum.clock import SystemClock
 from continuum.config import Settings
 from continuum.messages.switchover import backend_in_region
@@ -127,13 +128,13 @@ class SimStack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.nats = NatsServer(self.workdir / "nats")
         await self.nats.start()
-        stack.push_async_callback(self.nats.stop)
+        stack.push_async_callback(shielded(self.nats.stop))
         self.pdns = await stack.enter_async_context(
             PdnsServer(self.workdir, addresses=("127.0.0.1",), api_key=secrets.token_hex(8))
         )
         self.app = AppEndpoints(spec.ips)
         await self.app.start()
-        stack.push_async_callback(self.app.stop)
+        stack.push_async_callback(shielded(self.app.stop))
         for region in spec.regions:
             emulator = KubeEmulator(
                 region=region,
@@ -145,7 +146,7 @@ class SimStack:
         self.clients = await KubeClients.from_kubeconfig(
             str(self.kubeconfig), {r: r for r in spec.regions}
         )
-        stack.push_async_callback(self.clients.aclose)
+        stack.push_async_callback(shielded(self.clients.aclose))
         self._seed()
         self.cnpg = await stack.enter_async_context(
             CnpgOperator(

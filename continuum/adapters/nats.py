@@ -317,7 +317,9 @@ class JetStreamAuditTransport:
         results: list[AuditAck | str] = []
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
-                if isinstance(outcome, nats.js.errors.APIError):
+                if isinstance(
+                    outcome, nats.js.errors.APIError | nats.js.errors.NoStreamResponseError
+                ):
                     self._stream_ok = False  # deleted or reconfigured: verify again
                 results.append(f"publish to {self.subject!r} failed: {outcome!r}")
             else:

@@ -1,0 +1,10 @@
+"""The reliability suite runs on asyncio only (nats-py, aiodns, aiohttp)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

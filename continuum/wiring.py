@@ -8,7 +8,7 @@ here is closed when :func:`open_edges` exits.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -20,6 +20,7 @@ from continuum.adapters.httproute import HttpRoutes
 from continuum.adapters.kube import KubeClients
 from continuum.adapters.nats import AuditStreamSpec, JetStreamAuditTail, JetStreamAuditTransport
 from continuum.adapters.pdm import PdmClient
+from continuum.adapters.pgprobe import PgReplicationProbe, ProbeUnavailable
 from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
 from continuum.cleanup import shielded
@@ -29,6 +30,7 @@ from continuum.logs import get_logger
 from continuum.messages.audit import AuditEvent, encode_event
 from continuum.messages.crd import Continuum
 from continuum.messages.dns import LuaRecord
+from continuum.messages.replication import ReplicationObservation
 from continuum.messages.status import ContinuumStatus
 from continuum.messages.switchover import ObjectRef
 from continuum.ports import AuditSink, AuditTail, Clock, DnsRecords, Resolver, Witness
@@ -155,7 +157,7 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
         )
 
 
-def _secret_reader(edges: Edges) -> Callable[[str, str, str], object]:
+def _secret_reader(edges: Edges) -> Callable[[str, str, str], Awaitable[str]]:
     local = edges.kube.for_region(edges.settings.region)
 
     async def read(namespace: str, name: str, key: str) -> str:
@@ -188,6 +190,28 @@ def _verifier(
     return verify
 
 
+def _replication_probe(
+    edges: Edges, cr: Continuum
+) -> Callable[[str], Awaitable[ReplicationObservation]]:
+    """``pg_stat_replication`` of a region's primary, through the DSN Secret the CR names
+    (read from the CR's own namespace, never logged)."""
+    probe_spec = cr.spec.replication_probe
+    assert probe_spec is not None
+    read = _secret_reader(edges)
+
+    async def observe(region: str) -> ReplicationObservation:
+        ref = probe_spec.dsn_secret_refs.get(region)
+        if ref is None:
+            raise ProbeUnavailable(region, "spec.replicationProbe names no DSN for this region")
+        dsn = await read(cr.metadata.namespace, ref.name, ref.key)
+        probe = PgReplicationProbe(
+            str(dsn), clock=edges.clock, timeout=float(probe_spec.timeout_seconds)
+        )
+        return await probe.observe_primary()
+
+    return observe
+
+
 def environment(edges: Edges) -> ContinuumEnvironment:
     """The environment every ContinuumActor of this process gets."""
     settings, clock = edges.settings, edges.clock
@@ -197,7 +221,7 @@ def environment(edges: Edges) -> ContinuumEnvironment:
         nats_url=settings.nats_url or None,
         kubeconfig=settings.kubeconfig or None,
         lease_namespace=settings.witness_lease_namespace,
-        secret_reader=_secret_reader(edges),  # type: ignore[arg-type]
+        secret_reader=_secret_reader(edges),
     )
 
     async def witness_for(cr: Continuum) -> Witness:
@@ -225,7 +249,11 @@ def environment(edges: Edges) -> ContinuumEnvironment:
                 regions=spec.all_regions(),
                 clock=clock,
             )
+        replication = None
+        if spec.replication_probe is not None:
+            replication = _replication_probe(edges, cr)
         return Collaborators(
+            replication=replication,
             pair=pair,
             routes=local_routes if spec.http_route is not None else None,
             dns=edges.dns,

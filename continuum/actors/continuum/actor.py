@@ -14,6 +14,7 @@ journal by the rule in ``docs/switchover.md``.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -64,11 +65,12 @@ from continuum.messages.status import (
     max_replication_lag,
     set_condition,
 )
-from continuum.messages.switchover import HealthReport, Plan, SwitchoverResult
+from continuum.messages.switchover import HealthReport, PairState, Plan, SwitchoverResult
 from continuum.ports import Witness
 from continuum.switchover import journal as journal_rule
 from continuum.switchover.from_spec import plan_from_spec
 from continuum.switchover.health import HealthOptions, post_switchover_health, summarize
+from continuum.switchover.lag import LagBreachTracker, derive_posture
 from continuum.switchover.observe import SwitchoverPorts
 from continuum.switchover.sequencer import Sequencer
 from continuum.switchover.steps import Fence
@@ -124,6 +126,7 @@ class ContinuumActor(Actor):
         self.health: HealthReport | None = None
         self.unreachable_streak = 0
         self.lag_streak = 0
+        self.lag_tracker = LagBreachTracker.from_spec(cr.spec)
         self.failback_announced = ""
         self.dryrun_cache: dict[tuple[str, str], tuple[Any, tuple[Any, ...], float]] = {}
         self._reconcile_state: tuple[Any, ...] | None = None
@@ -339,6 +342,7 @@ class ContinuumActor(Actor):
         if cr.spec.lease_client.config.renew_seconds != old.spec.lease_client.config.renew_seconds:
             self._start_timers()
         self.collab = self.env.collaborators_for(cr)
+        self.lag_tracker = LagBreachTracker.from_spec(cr.spec)
         await self._check_drift()
         await self._evaluate_triggers()
         await self._flush()
@@ -426,8 +430,11 @@ class ContinuumActor(Actor):
                 )
                 worst = max(worst, half.lag_seconds)
         self.unreachable_streak = next_streak(self.unreachable_streak, primary_down)
-        threshold = self.cr.spec.max_lag_seconds or self.cr.spec.rpo_seconds
-        self.lag_streak = next_streak(self.lag_streak, bool(threshold) and worst > (threshold or 0))
+        measured = worst if any(h.lag_seconds is not None for h in state.halves) else None
+        probed = await self._probe_replication(acting, state, lag, now)
+        if probed is not None:
+            measured = probed
+        self.lag_streak = self.lag_tracker.observe(measured).streak
         if standby_ok is not None:
             self._condition(
                 COND_STANDBY_AVAILABLE,
@@ -441,6 +448,31 @@ class ContinuumActor(Actor):
             max_replication_lag=max_replication_lag(lag),
             standby_available=standby_ok,
         )
+
+    async def _probe_replication(
+        self, acting: str, state: PairState, lag: dict[str, ReplicationLag], now: datetime
+    ) -> float | None:
+        """Lag of the standby from ``pg_stat_replication`` on the acting primary, when the CR
+        configures the probe; written into ``lag``. ``None``: not configured or not measured
+        (a failed probe is never a lag of 0)."""
+        probe = self.collab.replication
+        if probe is None:
+            return None
+        standby = next((h for h in state.halves if h.region != acting and not h.error), None)
+        if standby is None:
+            return None
+        try:
+            observation = await with_timeout(self.clock, READ_TIMEOUT, lambda: probe(acting))
+        except (ContinuumError, TimeoutError, OSError) as exc:
+            self._log.warning("replication_probe_failed", error=str(exc))
+            return None
+        posture = derive_posture(observation, standby.name)
+        if posture.max_lag_seconds is None:
+            return None
+        lag[standby.region] = ReplicationLag(
+            seconds=posture.max_lag_seconds, bytes=posture.max_lag_bytes, observed_at=now
+        )
+        return posture.max_lag_seconds
 
     async def _evaluate_triggers(self) -> None:
         if self.running is not None or self.spec_error is not None:
@@ -650,6 +682,7 @@ class ContinuumActor(Actor):
             self.status = msgspec.structs.replace(self.status, acting_primary=result.to_region)
             self.lease_view = None
             self.unreachable_streak = self.lag_streak = 0
+            self.lag_tracker.reset()
             self.ctx.start_timer(
                 "health",
                 self.env.health_delay_seconds,

@@ -13,6 +13,7 @@ from typing import Protocol
 from continuum.errors import ContinuumError, WitnessUnavailable
 from continuum.messages.crd import Continuum
 from continuum.messages.lease import Lease
+from continuum.messages.replication import ReplicationObservation
 from continuum.messages.status import ContinuumStatus
 from continuum.messages.switchover import StepTimeouts
 from continuum.ports import (
@@ -55,6 +56,9 @@ class Collaborators:
     dns: DnsRecords | None = None
     verify_dns: VerifyDns | None = None
     latency: Callable[[str], Awaitable[float]] | None = None
+    replication: Callable[[str], Awaitable[ReplicationObservation]] | None = None
+    """SQL probe of ``pg_stat_replication`` on a region's primary (``spec.replicationProbe``);
+    ``None`` when the CR configures none."""
 
 
 @dataclass(frozen=True, kw_only=True)

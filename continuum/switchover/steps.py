@@ -312,6 +312,11 @@ async def promote_new_primary(run: Run) -> None:
             token = "" if plan.unplanned else await _demotion_token(run)
 
             async def demote_back() -> None:
+                # A promotion write that never landed leaves nothing to undo; demoting a
+                # replica that was never primary would wait for a token that never comes.
+                half = (await pair.read_pair()).half(to)
+                if half is not None and half.reachable and not half.acts_as_primary:
+                    return
                 run.demotion_token = await pair.demote(to, new_primary=frm)
 
             undo.append(demote_back)

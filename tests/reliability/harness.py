@@ -103,7 +103,13 @@ class ControllerProcess:
         self.stack = stack
         self.region = region
         self.port = free_port()
-        self.env = controller_env(stack, region, api_port=self.port, extra=extra)
+        self.metrics_port = free_port()
+        self.env = controller_env(
+            stack,
+            region,
+            api_port=self.port,
+            extra={"CONTINUUM_METRICS_ADDR": f"127.0.0.1:{self.metrics_port}", **(extra or {})},
+        )
         self.log_path = stack.workdir / f"controller-{region}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -133,26 +139,25 @@ class ControllerProcess:
                 stderr=subprocess.STDOUT,
             )
 
-    def kill(self) -> None:
+    async def kill(self) -> None:
         """SIGKILL: a crash, nothing flushed, no lease released."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
             self.kills += 1
-        self.proc = None
+            await _reaped(proc, timeout=10)
 
-    def terminate(self) -> int | None:
-        """SIGTERM and wait (SIGKILL after 15 s); returns the exit code."""
+    async def terminate(self) -> int | None:
+        """SIGTERM, then SIGKILL after 15 s; returns the exit code. The event loop keeps
+        running meanwhile (it serves the emulators and the proxy the process talks to)."""
         proc, self.proc = self.proc, None
         if proc is None:
             return None
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            try:
-                return proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+            if not await _reaped(proc, timeout=15):
                 proc.kill()
-                proc.wait()
+                await _reaped(proc, timeout=10)
         return proc.returncode
 
     @property
@@ -174,6 +179,18 @@ class ControllerProcess:
     ) -> httpx.Response:
         async with self.client(timeout=timeout) as client:
             return await client.request(method, path, **kw)
+
+    async def metrics(self) -> dict[str, float]:
+        """The process's Prometheus samples, ``name{labels}`` → value."""
+        async with httpx.AsyncClient(timeout=5) as client:
+            text = (await client.get(f"http://127.0.0.1:{self.metrics_port}/metrics")).text
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                with contextlib.suppress(ValueError):
+                    out[name] = float(value)
+        return out
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -210,8 +227,20 @@ async def running_controllers(
                 tg.start_soon(proc.start)
         yield procs
     finally:
-        for proc in procs.values():
-            proc.terminate()
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as tg:
+                for proc in procs.values():
+                    tg.start_soon(proc.terminate)
+
+
+async def _reaped(proc: subprocess.Popen[bytes], *, timeout: float) -> bool:
+    """Poll until ``proc`` exited (reaping it); False after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while proc.poll() is None:
+        if time.monotonic() >= end:
+            return False
+        await anyio.sleep(0.02)
+    return True
 
 
 # --- a loopback TCP proxy that can be cut ------------------------------------------------
@@ -428,9 +457,10 @@ def journals(stack: SimStack) -> dict[str, Any]:
     return out
 
 
-async def unsettled(stack: SimStack) -> str:
+async def unsettled(stack: SimStack, procs: dict[str, ControllerProcess] | None = None) -> str:
     """Why the run has not settled yet ('' once settled): a journal left, no live lease,
-    the lease holder is not the only acting primary, or DNS does not answer the holder."""
+    the lease holder is not the only acting primary, DNS does not answer the holder, or
+    (with ``procs``) the holder's controller does not say it is acting."""
     left = journals(stack)
     if left:
         return f"journal left: {sorted(left)}"
@@ -445,16 +475,29 @@ async def unsettled(stack: SimStack) -> str:
         return f"acting primaries {primaries} != lease holder {holder}"
     if not await dns_points_at(stack, holder):
         return f"DNS does not answer {holder}"
+    if procs is not None and holder in procs:
+        ns, name = stack.spec.namespace, stack.spec.name
+        try:
+            summary = await procs[holder].api("GET", f"/v1/continuums/{ns}/{name}", timeout=2)
+        except httpx.HTTPError as exc:
+            return f"controller of {holder} does not answer: {exc!r}"
+        if summary.status_code != 200 or summary.json().get("acting") is not True:
+            return f"controller of {holder} is not acting: {summary.text[:200]}"
     return ""
 
 
-async def wait_settled(stack: SimStack, *, timeout: float = 40) -> str:
+async def wait_settled(
+    stack: SimStack,
+    procs: dict[str, ControllerProcess] | None = None,
+    *,
+    timeout: float = 40,
+) -> str:
     """Poll the servers until the run settles; return the lease holder. Raises
     AssertionError with the last reason after ``timeout`` seconds."""
     why = "not checked"
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        why = await unsettled(stack)
+        why = await unsettled(stack, procs)
         if not why:
             return (await read_lease(stack))[0]
         await anyio.sleep(0.1)

@@ -51,7 +51,7 @@ async def test_sigkill_during_switchovers_never_leaves_two_writers_or_a_journal(
     async with SimStack(tmp_path, spec=reliability_spec()) as stack:
         approve_failback(stack)
         async with running_controllers(stack) as procs, checking(stack) as checker:
-            holder = await wait_settled(stack)
+            holder = await wait_settled(stack, procs)
             for _ in range(ITERATIONS):
                 target = other(holder)
                 _, gen_before, _ = await read_lease(stack)
@@ -62,10 +62,10 @@ async def test_sigkill_during_switchovers_never_leaves_two_writers_or_a_journal(
                 await anyio.sleep(delay)
                 victims = [holder] if rng.random() < 0.75 else [holder, target]
                 for region in victims:
-                    procs[region].kill()
+                    await procs[region].kill()
                 for region in victims:
                     await procs[region].start()
-                new_holder = await wait_settled(stack)
+                new_holder = await wait_settled(stack, procs)
                 _, gen_after, _ = await read_lease(stack)
                 assert gen_after >= gen_before
                 outcomes["moved" if new_holder == target else "stayed"] += 1

@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from scale import (
+from _harness import (
     BUCKET,
     REGION,
     Emulator,

@@ -1,7 +1,7 @@
 """Run every benchmark under ``bench/`` and write ``docs/benchmarks.md``.
 
-Each ``bench/*.py`` script (this one and helper modules excepted) runs as its own process,
-one after the other, with the arguments below — quick ones by default, the documented full
+Each ``bench/*.py`` script (this one and ``_``-prefixed helpers excepted) runs as its own
+process, one after the other, with the arguments below — quick ones by default, the documented full
 ones with ``--full`` (a script not listed runs with its own defaults either way). Its output
 goes verbatim into the document under the command that reproduces it, with the machine's
 details (CPU model, cores, RAM, Python, load average before the run: the figures are only
@@ -74,7 +74,7 @@ class Outcome:
 
 def discover() -> list[str]:
     """Every benchmark script: listed ones in ``ORDER`` first, then any other, by name."""
-    found = {p.stem for p in BENCH.glob("*.py")} - HELPERS
+    found = {p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("_")} - HELPERS
     return [n for n in ORDER if n in found] + sorted(found - set(ORDER))
 
 

@@ -37,388 +37,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import msgspec
-import nats
-import psutil  # type: ignore[import-untyped]
+from _harness import (
+    Emulator,
+    RenewLog,
+    continuum_command,
+    lease_client,
+    measure,
+    watch_bucket,
+    watch_status,
+)
 
 from continuum.sim.nats import NatsServer
-from continuum.witness.codec import decode_lease
-
-GROUP_PATH = "/apis/dr.openova.io/v1/namespaces/{ns}/continuums"
-BUCKET = "continuum-leases"
-REGION = "region-a"
-
-
-# --- processes -------------------------------------------------------------------------------
-
-
-@dataclass
-class Emulator:
-    """A ``continuum sim kube`` process on a free port, stopped by its PID."""
-
-    proc: subprocess.Popen[str]
-    url: str
-    kubeconfig: Path
-
-    @classmethod
-    def start(cls, workdir: Path) -> Emulator:
-        kubeconfig = workdir / "kubeconfig"
-        argv = [sys.executable, "-m", "continuum", "sim", "kube", "--port", "0"]
-        proc = subprocess.Popen(
-            [*argv, "--kubeconfig", str(kubeconfig)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert proc.stdout is not None
-        url = ""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if "listening on " in line:
-                url = line.rsplit(" ", 1)[1].strip()
-            if line.startswith("kubeconfig:"):
-                return cls(proc, url, kubeconfig)
-        proc.kill()
-        raise RuntimeError("the Kubernetes API emulator did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def continuum_command(
-    kubeconfig: Path, namespace: str, *, log_level: str = "warning"
-) -> tuple[list[str], dict[str, str]]:
-    """``continuum run`` for one region, watching ``namespace``; no leader election, API,
-    metrics or NATS audit (audit events go to the log sink)."""
-    env = {
-        **os.environ,
-        "CONTINUUM_REGION": REGION,
-        "CONTINUUM_KUBECONFIG": str(kubeconfig),
-        "CONTINUUM_WATCH_NAMESPACES": namespace,
-        "CONTINUUM_API_ADDR": "",
-        "CONTINUUM_METRICS_ADDR": "",
-        "CONTINUUM_LEADER_ELECTION": "false",
-        "CONTINUUM_WITNESS_IN_MEMORY": "true",
-        "CONTINUUM_LOG_LEVEL": log_level,
-    }
-    return [sys.executable, "-m", "continuum", "run"], env
-
-
-# --- the CRs ---------------------------------------------------------------------------------
-
-
-def lease_client(witness: str, nats_url: str, *, ttl: int, renew: int) -> dict[str, Any]:
-    config: dict[str, Any] = {"ttlSeconds": ttl, "renewSeconds": renew}
-    if witness == "nats-kv":
-        config.update(url=nats_url, bucket=BUCKET)
-    return {"kind": witness, "config": config}
-
-
-def cr_body(namespace: str, index: int, client: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "dr.openova.io/v1",
-        "kind": "Continuum",
-        "metadata": {"name": f"cr-{index:05d}", "namespace": namespace},
-        "spec": {
-            "applicationRef": f"app-{index}",
-            "primaryRegion": REGION,
-            "hotStandbyRegions": ["region-b"],
-            "leaseClient": client,
-        },
-    }
-
-
-async def create_crs(
-    url: str, namespace: str, indexes: range, client: dict[str, Any], *, concurrency: int = 32
-) -> None:
-    """Create the namespace (if absent) and one CR per index over HTTP."""
-    todo = list(indexes)
-    async with aiohttp.ClientSession(url) as http:
-        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-        async with http.post("/api/v1/namespaces", json=ns) as resp:
-            if resp.status not in (201, 409):
-                raise RuntimeError(f"namespace: {resp.status} {await resp.text()}")
-
-        async def worker() -> None:
-            while todo:
-                body = cr_body(namespace, todo.pop(), client)
-                async with http.post(GROUP_PATH.format(ns=namespace), json=body) as resp:
-                    if resp.status != 201:
-                        raise RuntimeError(f"create: {resp.status} {await resp.text()}")
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-
-
-# --- observing lease writes from outside -----------------------------------------------------
-
-
-@dataclass
-class RenewLog:
-    """Every lease write seen: slot → generation → renew time (epoch seconds)."""
-
-    writes: dict[str, dict[int, float]] = field(default_factory=dict)
-
-    def add(self, slot: str, generation: int, expires_at: datetime, ttl: float) -> None:
-        self.writes.setdefault(slot, {})[generation] = expires_at.timestamp() - ttl
-
-    def acquired(self) -> int:
-        return len(self.writes)
-
-    def lateness(self, interval: float, *, start: float, end: float) -> list[float]:
-        """Lateness of each renewal inside [start, end) (see module docs)."""
-        out: list[float] = []
-        for by_gen in self.writes.values():
-            renewals = [(g - 1, t) for g, t in by_gen.items() if g >= 2]
-            if len(renewals) < 2:
-                continue  # one renewal is its own anchor: it says nothing about lateness
-            anchor = min(t - k * interval for k, t in renewals)
-            out.extend(t - k * interval - anchor for k, t in renewals if start <= t < end)
-        return out
-
-    def renewals_between(self, start: float, end: float) -> int:
-        return sum(
-            1 for by in self.writes.values() for g, t in by.items() if g >= 2 and start <= t < end
-        )
-
-
-class _Status(msgspec.Struct):
-    leaseGeneration: int | None = None
-    leaseExpiresAt: datetime | None = None
-
-
-class _Meta(msgspec.Struct):
-    name: str
-    namespace: str = ""
-    resourceVersion: str = ""
-
-
-class _Object(msgspec.Struct):
-    metadata: _Meta
-    status: _Status = msgspec.field(default_factory=_Status)
-
-
-class _Event(msgspec.Struct):
-    type: str
-    object: _Object
-
-
-class _List(msgspec.Struct):
-    metadata: dict[str, Any]
-
-
-async def watch_status(url: str, namespace: str, log: RenewLog, *, ttl: float) -> None:
-    """Record the lease fields of every status the CRs in ``namespace`` take (until cancelled)."""
-    decode = msgspec.json.Decoder(_Event).decode
-    path = GROUP_PATH.format(ns=namespace)
-    timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-    async with aiohttp.ClientSession(url, timeout=timeout) as http:
-        async with http.get(path) as resp:
-            version = msgspec.json.decode(await resp.read(), type=_List).metadata["resourceVersion"]
-        while True:
-            params = {"watch": "true", "resourceVersion": version, "timeoutSeconds": "3600"}
-            async with http.get(path, params=params) as resp:
-                async for line in resp.content:
-                    event = decode(line)
-                    if event.type == "BOOKMARK":
-                        continue
-                    version = event.object.metadata.resourceVersion or version
-                    status = event.object.status
-                    if status.leaseGeneration and status.leaseExpiresAt is not None:
-                        slot = f"{namespace}/{event.object.metadata.name}"
-                        log.add(slot, status.leaseGeneration, status.leaseExpiresAt, ttl)
-
-
-async def watch_bucket(
-    nats_url: str, log: RenewLog, *, bucket: str = BUCKET, namespace: str = ""
-) -> None:
-    """Record every write to the lease bucket (a plain subscription on its subjects), only
-    for slots of ``namespace`` when given, until cancelled."""
-    nc = await nats.connect(nats_url)
-    prefix = f"{namespace}/" if namespace else ""
-
-    async def on_write(msg: Any) -> None:
-        if msg.data:
-            lease = decode_lease(msg.data)
-            if lease.key.startswith(prefix) and lease.holder and lease.expires_at is not None:
-                log.add(lease.key, lease.generation, lease.expires_at, lease.ttl_seconds)
-
-    try:
-        await nc.subscribe(f"$KV.{bucket}.>", cb=on_write)
-        await asyncio.Event().wait()
-    finally:
-        await nc.close()
-
-
-# --- measuring a process ---------------------------------------------------------------------
-
-
-class Meter:
-    """CPU seconds (user + system) and RSS of one process, by PID."""
-
-    def __init__(self, pid: int) -> None:
-        self.proc = psutil.Process(pid)
-
-    def cpu(self) -> float:
-        times = self.proc.cpu_times()
-        return float(times.user + times.system)
-
-    def rss_mib(self) -> float:
-        return float(self.proc.memory_info().rss) / 2**20
-
-
-@dataclass
-class Result:
-    """One operator's figures over the measured window."""
-
-    name: str
-    crs: int
-    acquire_s: float
-    window_s: float
-    cpu_pct: float
-    emulator_cpu_pct: float
-    rss_base_mib: float
-    rss_mib: float
-    lateness: list[float]
-    renewals_seen: int
-    renewals_due: int
-    extra: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def rss_per_cr_kib(self) -> float:
-        return (self.rss_mib - self.rss_base_mib) * 1024 / max(1, self.crs - 1)
-
-    def lines(self) -> list[str]:
-        ms = [x * 1000 for x in sorted(self.lateness)]
-        return [
-            f"{self.name}: {self.crs} CRs, all leases acquired {self.acquire_s:.1f} s after"
-            f" creation began; window {self.window_s:.0f} s",
-            f"  renew lateness p50={pct(ms, 0.50):.1f} ms p99={pct(ms, 0.99):.1f} ms"
-            f" max={max(ms, default=float('nan')):.1f} ms"
-            f" (renewals observed {self.renewals_seen}, due ~{self.renewals_due})",
-            f"  CPU {self.cpu_pct:.1f} % (emulator {self.emulator_cpu_pct:.1f} %;"
-            " 100 % = one core)",
-            f"  RSS {self.rss_mib:.1f} MiB (baseline with 1 CR {self.rss_base_mib:.1f} MiB);"
-            f" {self.rss_per_cr_kib:.1f} KiB per CR",
-        ]
-
-
-def pct(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def _wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name).strip("-")
-
-
-async def _profile(pid: int, output: Path, *, seconds: float) -> None:
-    """Sample ``pid`` with py-spy for ``seconds`` (collapsed stacks, idle frames dropped) in
-    the background; py-spy's own CPU is not charged to the measured process."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    beside = Path(sys.executable).with_name("py-spy")
-    await asyncio.create_subprocess_exec(
-        str(beside) if beside.exists() else "py-spy", "record", "--nonblocking",
-        "--format", "raw", "--rate", "50",
-        "--pid", str(pid), "--duration", str(int(seconds) - 1), "--output", str(output),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-async def measure(
-    name: str,
-    *,
-    emulator: Emulator,
-    namespace: str,
-    command: tuple[list[str], dict[str, str]],
-    client: dict[str, Any],
-    crs: int,
-    seconds: float,
-    observe: Callable[[RenewLog], Any],
-    workdir: Path,
-    profile_dir: Path | None = None,
-) -> Result:
-    """Run one operator process over ``crs`` CRs in ``namespace`` and measure it (module docs)."""
-    interval = float(client["config"]["renewSeconds"])
-    log = RenewLog()
-    observer = asyncio.create_task(observe(log))
-    await create_crs(emulator.url, namespace, range(1), client)
-    argv, env = command
-    out = (workdir / f"{name}.log").open("w")
-    proc = await asyncio.create_subprocess_exec(
-        *argv, env=env, stdout=out, stderr=subprocess.STDOUT
-    )
-    try:
-        meter, emu = Meter(proc.pid), Meter(emulator.proc.pid)
-        await _wait_for(lambda: log.acquired() >= 1, timeout=60, what=f"{name}: first lease")
-        await asyncio.sleep(2.0)
-        rss_base = meter.rss_mib()
-        began = time.time()
-        await create_crs(emulator.url, namespace, range(1, crs), client)
-        await _wait_for(
-            lambda: log.acquired() >= crs, timeout=60 + crs / 20, what=f"{name}: all leases"
-        )
-        acquire_s = time.time() - began
-        await asyncio.sleep(interval)
-        start, cpu0, emu0 = time.time(), meter.cpu(), emu.cpu()
-        if profile_dir is not None:
-            await _profile(proc.pid, profile_dir / f"{slug(name)}.txt", seconds=seconds)
-        await asyncio.sleep(seconds)
-        end, cpu1, emu1 = time.time(), meter.cpu(), emu.cpu()
-        rss = meter.rss_mib()
-        await asyncio.sleep(1.0)  # writes of the window's last renewals arrive
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=60)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-        out.close()
-        observer.cancel()
-    window = end - start
-    return Result(
-        name=name,
-        crs=crs,
-        acquire_s=acquire_s,
-        window_s=window,
-        cpu_pct=100 * (cpu1 - cpu0) / window,
-        emulator_cpu_pct=100 * (emu1 - emu0) / window,
-        rss_base_mib=rss_base,
-        rss_mib=rss,
-        lateness=log.lateness(interval, start=start, end=end),
-        renewals_seen=log.renewals_between(start, end),
-        renewals_due=int(crs * window / interval),
-    )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -441,13 +74,20 @@ async def main(args: argparse.Namespace) -> None:
                 f"continuum ({args.witness})",
                 emulator=emulator,
                 namespace="scale",
-                command=continuum_command(emulator.kubeconfig, "scale", log_level=args.log_level),
+                command=continuum_command(
+                    emulator.kubeconfig,
+                    "scale",
+                    log_level=args.log_level,
+                    trust_env=not args.no_trust_env,
+                    snapshot=args.tracemalloc,
+                ),
                 client=client,
                 crs=args.crs,
                 seconds=args.seconds,
                 observe=observe,
                 workdir=workdir,
                 profile_dir=args.profile,
+                snapshot=args.tracemalloc,
             )
         finally:
             await nats_server.stop()
@@ -465,5 +105,16 @@ if __name__ == "__main__":
     parser.add_argument("--log-level", default="warning", help="the controller's log level")
     parser.add_argument(
         "--profile", type=Path, metavar="DIR", help="py-spy the window into DIR (collapsed)"
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        type=Path,
+        metavar="FILE",
+        help="trace the controller's allocations; live memory by file at the window's end",
+    )
+    parser.add_argument(
+        "--no-trust-env",
+        action="store_true",
+        help="what-if: kubernetes-asyncio's HTTP session without trust_env (not the product)",
     )
     asyncio.run(main(parser.parse_args()))

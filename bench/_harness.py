@@ -118,7 +118,7 @@ def run_probed() -> None:
       ``trust_env=False`` (it hard-codes True: every request then reads proxy variables and
       looks up ~/.netrc in a worker thread) — what the controller would cost without that;
     * ``BENCH_TRACEMALLOC=PATH``: allocations are traced, and SIGUSR1 writes the live memory
-      by file (top 40) to PATH.
+      by file and by line (top 30 each) to PATH.
     """
     import signal as signals
     import tracemalloc
@@ -137,13 +137,17 @@ def run_probed() -> None:
         tracemalloc.start(1)
 
         def write(signum: int, frame: Any) -> None:
-            stats = tracemalloc.take_snapshot().statistics("filename")
-            total = sum(s.size for s in stats)
+            snapshot = tracemalloc.take_snapshot()
             with open(dump, "w") as out:
-                out.write(f"{total / 2**20:8.2f} MiB traced in total\n")
-                for stat in stats[:40]:
-                    where = stat.traceback[0].filename.replace(sys.prefix, "<venv>")
-                    out.write(f"{stat.size / 2**20:8.2f} MiB {stat.count:9d} blocks  {where}\n")
+                for key in ("filename", "lineno"):
+                    stats = snapshot.statistics(key)
+                    out.write(f"--- by {key}: {sum(s.size for s in stats) / 2**20:.2f} MiB\n")
+                    for stat in stats[:30]:
+                        frame_ = stat.traceback[0]
+                        where = frame_.filename.replace(sys.prefix, "<venv>")
+                        line = f":{frame_.lineno}" if key == "lineno" else ""
+                        size = f"{stat.size / 2**20:8.2f} MiB {stat.count:9d} blocks"
+                        out.write(f"{size}  {where}{line}\n")
 
         signals.signal(signals.SIGUSR1, write)
     from continuum.cli import main

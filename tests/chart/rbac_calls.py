@@ -20,13 +20,12 @@ CONTROLLER_API_CALLS: frozenset[Call] = frozenset(
         ("list", "dr.openova.io", "continuums"),
         ("watch", "dr.openova.io", "continuums"),
         ("patch", "dr.openova.io", "continuums"),
-        # Status and the crash-safe switchover journal (merge patches on /status).
-        ("get", "dr.openova.io", "continuums/status"),
+        # Status and the crash-safe switchover journal (merge patches on /status; the CR
+        # itself is read, never /status).
         ("patch", "dr.openova.io", "continuums/status"),
-        # The CNPG pair: live roles, fence, demote/promote handshake.
+        # The CNPG pair: live roles (polled, never watched), fence, demote/promote handshake.
         ("get", "postgresql.cnpg.io", "clusters"),
         ("list", "postgresql.cnpg.io", "clusters"),
-        ("watch", "postgresql.cnpg.io", "clusters"),
         ("patch", "postgresql.cnpg.io", "clusters"),
         # HTTPRoute drain and re-weighting.
         ("get", "gateway.networking.k8s.io", "httproutes"),
@@ -35,9 +34,6 @@ CONTROLLER_API_CALLS: frozenset[Call] = frozenset(
         ("get", "coordination.k8s.io", "leases"),
         ("create", "coordination.k8s.io", "leases"),
         ("update", "coordination.k8s.io", "leases"),
-        # Kubernetes Events on Continuum resources.
-        ("create", "", "events"),
-        ("patch", "", "events"),
         # Witness credentials (Cloudflare Worker token, ...).
         ("get", "", "secrets"),
     }

@@ -85,8 +85,9 @@ async def _record_switchover_and_failback(tmp_path: Path) -> set[Call]:
                     what="failback recorded",
                 )
                 await eventually(
-                    lambda: not stack.continuum_status(B).get("switchover")
-                    and _request_cleared(stack),
+                    lambda: (
+                        not stack.continuum_status(B).get("switchover") and _request_cleared(stack)
+                    ),
                     what="request cleared",
                 )
                 assert stack.acting_primaries() == [A]

@@ -567,6 +567,23 @@ async def switch(proc: ControllerProcess, to: str) -> httpx.Response:
     )
 
 
+def last_switchover(stack: SimStack, region: str) -> dict[str, Any]:
+    """``status.lastSwitchover`` of ``region``'s CR copy ({} when none)."""
+    return dict(stack.continuum_status(region).get("lastSwitchover") or {})
+
+
+async def switchover_finished(
+    stack: SimStack, region: str, sid: str, *, timeout: float = 60
+) -> dict[str, Any]:
+    """Wait until ``region``'s CR copy records switchover ``sid`` as finished; return it."""
+    await eventually(
+        lambda: last_switchover(stack, region).get("id") == sid,
+        timeout=timeout,
+        what=f"switchover {sid} recorded in {region}",
+    )
+    return last_switchover(stack, region)
+
+
 def approve_failback(stack: SimStack) -> None:
     """Set ``spec.failback.approved`` on every CR copy, so switchovers may go both ways."""
     ns, name = stack.spec.namespace, stack.spec.name

@@ -56,6 +56,40 @@ def _path(parts: Any) -> str:
     return text
 
 
+_MISSING = object()
+
+
+def _at(obj: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        in_dict = isinstance(obj, dict) and isinstance(part, str) and part in obj
+        in_list = isinstance(obj, list) and isinstance(part, int) and 0 <= part < len(obj)
+        if not (in_dict or in_list):
+            return _MISSING
+        obj = obj[part]
+    return obj
+
+
+def _unchanged(old: Any, new: Any, path: tuple[Any, ...]) -> bool:
+    """Whether the value at ``path`` exists in ``old`` and equals ``new``'s."""
+    before = _at(old, path)
+    return before is not _MISSING and before == _at(new, path)
+
+
+def _ratcheted(old: Any, new: Any, error: ValidationError) -> bool:
+    """An update's violation that was already there: the value is unchanged or, for a
+    missing required field, it was missing before too."""
+    path = tuple(error.absolute_path)
+    if error.validator == "required":
+        before = _at(old, path)
+        if not isinstance(before, dict):
+            return False
+        required: Any = error.validator_value
+        present: Any = error.instance or {}
+        missing = [name for name in required if name not in present]
+        return all(name not in before for name in missing)
+    return _unchanged(old, new, path)
+
+
 def _show(value: Any) -> str:
     if isinstance(value, dict):
         return '"object"'
@@ -165,10 +199,19 @@ class CompiledSchema:
         """Set, in place, every absent field that has a ``default`` under a present parent."""
         _default(self.source, obj, root=True)
 
-    def validate(self, obj: dict[str, Any]) -> list[dict[str, str]]:
-        """Every violation as a ``Status`` cause (empty when valid), sorted by field."""
+    def validate(
+        self, obj: dict[str, Any], old: dict[str, Any] | None = None
+    ) -> list[dict[str, str]]:
+        """Every violation as a ``Status`` cause (empty when valid), sorted by field.
+
+        With ``old`` (an update), violations at values the update left unchanged are
+        ratcheted away, as the API server does since 1.30 (CRDValidationRatcheting): a
+        status write to an object whose stored spec became invalid still succeeds.
+        """
         causes: list[dict[str, str]] = []
         for error in self._validator.iter_errors(obj):
+            if old is not None and _ratcheted(old, obj, error):
+                continue
             causes.extend(_causes(error))
         return sorted(causes, key=lambda c: (c["field"], c["message"]))
 

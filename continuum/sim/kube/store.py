@@ -353,7 +353,7 @@ class Store:
             if options.field_validation != "Ignore":
                 warnings.extend(f'unknown field "{p}"' for p in pruned)
             rt.schema.apply_defaults(new)
-            causes = rt.schema.validate(new)
+            causes = rt.schema.validate(new, old)
             if causes:
                 name = str(new.get("metadata", {}).get("name", ""))
                 raise invalid(kind=rt.kind, group=rt.group, name=name, causes=causes)

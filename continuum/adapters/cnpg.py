@@ -16,7 +16,7 @@ given (the domain bounds each call) and cancellable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import anyio
@@ -36,6 +36,9 @@ MERGE_PATCH: Final = "application/merge-patch+json"
 #: Ready-condition reason with which the operator refuses a promotion (wrong token).
 REASON_PROMOTION_REFUSED: Final = "PromotionTokenMismatch"
 DEFAULT_POLL_INTERVAL: Final = 0.5
+#: The first re-read of a wait comes this soon; each later one waits twice as long, up to the
+#: poll interval (an operator that reacts in milliseconds is not waited on for 0.5 s).
+FIRST_POLL_DELAY: Final = 0.02
 
 
 def _ready_condition(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -116,6 +119,14 @@ class CnpgPair:
         self._clock = clock
         self._poll = poll_interval
         self._names: dict[str, str] = {}
+
+    def _delays(self) -> Iterator[float]:
+        """The waits between re-reads of one wait loop: ``FIRST_POLL_DELAY`` doubling up to
+        the poll interval."""
+        delay = min(FIRST_POLL_DELAY, self._poll)
+        while True:
+            yield delay
+            delay = min(delay * 2, self._poll)
 
     # --- locating and reading ------------------------------------------------------------
 
@@ -237,6 +248,7 @@ class CnpgPair:
         if half.replica_primary != target:
             body = {"spec": {"replica": {"primary": target, "promotionToken": None}}}
             obj = await self._patch(region, body, what="demote")
+        delays = self._delays()
         while True:
             half = parse_half(region, obj)
             if half.replica_primary != target:
@@ -247,7 +259,7 @@ class CnpgPair:
                 )
             if half.demotion_token and half.demotion_token != stale:
                 return half.demotion_token
-            await self._clock.sleep(self._poll)
+            await self._clock.sleep(next(delays))
             obj = await self.get_cluster(region)
 
     async def promote(self, region: str, *, token: str) -> None:
@@ -263,8 +275,9 @@ class CnpgPair:
         no ready instance (PostgreSQL stopped: no write is accepted)."""
         body = {"metadata": {"annotations": {FENCE_ANNOTATION: FENCE_ALL}}}
         obj = await self._patch(region, body, what="fence")
+        delays = self._delays()
         while _int_or_none((obj.get("status") or {}).get("readyInstances")) not in (0, None):
-            await self._clock.sleep(self._poll)
+            await self._clock.sleep(next(delays))
             obj = await self.get_cluster(region)
 
     async def unfence(self, region: str) -> None:
@@ -287,6 +300,7 @@ class CnpgPair:
         ``TimeoutError`` after ``timeout`` seconds (injected clock), and ``Invalid`` at
         once when the operator refused the promotion (wrong token) for the current spec."""
         deadline = self._clock.monotonic() + timeout
+        delays = self._delays()
         while True:
             obj = await self.get_cluster(region)
             if ready_as_primary(region, obj):
@@ -302,4 +316,4 @@ class CnpgPair:
                     f"[{region}] cnpg cluster {self.pair.namespace}/{obj['metadata']['name']} "
                     f"not ready as primary within {timeout}s"
                 )
-            await self._clock.sleep(min(self._poll, remaining))
+            await self._clock.sleep(min(next(delays), remaining))

@@ -1,4 +1,4 @@
-"""The machinery under an actor: its cell (mailbox + loop), ref, context, child tasks, host.
+"""The machinery under an actor: its cell (mailbox, loop, timers, children, lifecycle).
 
 One :class:`ActorCell` per actor incarnation: a bounded anyio memory stream as the mailbox and
 one task running :meth:`ActorCell.run`. Timers and child tasks are created lazily, each a task
@@ -8,15 +8,15 @@ one stream. Supervisors build on this module; actor authors use ``continuum.acto
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import msgspec
 import structlog
-from anyio.abc import TaskGroup, TaskStatus
 
+from continuum.actors.handles import ActorContext, ActorRef, ChildTask
+from continuum.actors.host import ActorHost
 from continuum.actors.mailbox import (
     ActorCrashed,
     ActorDead,
@@ -24,7 +24,6 @@ from continuum.actors.mailbox import (
     AskEnvelope,
     AskTimeout,
     CallbackFailed,
-    MailboxFull,
     ReplyError,
     describe,
 )
@@ -34,195 +33,10 @@ if TYPE_CHECKING:
     from continuum.actors.runtime import Actor
 
 T = TypeVar("T")
-Ts = TypeVarTuple("Ts")
 
 log = structlog.get_logger("continuum.actors")
 
 _SendFailed = (anyio.ClosedResourceError, anyio.BrokenResourceError)
-
-
-class ActorHost:
-    """A task group whose tasks are shielded from cancellation of the code around it.
-
-    Actors, their timers and child tasks run here, so that cancelling the owner (SIGTERM,
-    a supervisor escalating) never tears an actor down mid-message: each task ends only when
-    it returns or its own cancel scope is cancelled. Leaving the ``async with`` waits for every
-    task, so the owner must stop them first. Exceptions of the block propagate unwrapped.
-    """
-
-    def __init__(self) -> None:
-        self._outer: TaskGroup | None = None
-        self._inner: TaskGroup | None = None
-        self._release = anyio.Event()
-
-    async def __aenter__(self) -> ActorHost:
-        outer = anyio.create_task_group()
-        await outer.__aenter__()
-        self._outer = outer
-        self._inner = await outer.start(self._host)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._release.set()
-        assert self._outer is not None
-        await self._outer.__aexit__(None, None, None)
-
-    async def _host(self, *, task_status: TaskStatus[TaskGroup]) -> None:
-        with anyio.CancelScope(shield=True):
-            async with anyio.create_task_group() as inner:
-                task_status.started(inner)
-                await self._release.wait()
-
-    def start_soon(
-        self, func: Callable[[*Ts], Coroutine[Any, Any, object]], *args: *Ts, name: object = None
-    ) -> None:
-        """Start ``func(*args)`` as a task of the host."""
-        if self._inner is None:
-            raise RuntimeError("ActorHost is not entered")
-        self._inner.start_soon(func, *args, name=name)
-
-
-class ChildTask:
-    """A task owned by an actor. It is cancelled when the actor stops; a cancelled child
-    delivers no message."""
-
-    __slots__ = ("_done", "name", "scope")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.scope = anyio.CancelScope()
-        self._done = False
-
-    @property
-    def done(self) -> bool:
-        """True once the child has finished (delivered its message, or was cancelled)."""
-        return self._done
-
-    def cancel(self) -> None:
-        """Cancel the child. Idempotent; a message already in the mailbox stays there."""
-        self.scope.cancel()
-
-
-class ActorRef:
-    """The address of one actor incarnation. Cheap to copy; safe to use from any task."""
-
-    __slots__ = ("_cell",)
-
-    def __init__(self, cell: ActorCell) -> None:
-        self._cell = cell
-
-    def __repr__(self) -> str:
-        state = "alive" if self.alive else "dead"
-        return f"<ActorRef {self._cell.name!r} {state}>"
-
-    @property
-    def name(self) -> str:
-        return self._cell.name
-
-    @property
-    def alive(self) -> bool:
-        """True while the actor accepts messages (False as soon as it is stopping)."""
-        return not self._cell.stopping
-
-    async def tell(self, message: msgspec.Struct) -> None:
-        """Enqueue ``message``. Waits while the mailbox is full (back-pressure: never drops).
-
-        Raises :class:`ActorDead` if the actor is stopped, or stops while this waits (the
-        message is then not enqueued).
-        """
-        try:
-            await self._cell.send.send(message)
-        except _SendFailed:
-            raise self._cell.dead() from None
-
-    def tell_nowait(self, message: msgspec.Struct) -> None:
-        """Enqueue ``message`` now. Raises :class:`MailboxFull` (nothing enqueued) or
-        :class:`ActorDead`."""
-        try:
-            self._cell.send.send_nowait(message)
-        except anyio.WouldBlock:
-            raise MailboxFull(f"mailbox of {self._cell.name!r} is full") from None
-        except _SendFailed:
-            raise self._cell.dead() from None
-
-    async def ask(self, message: msgspec.Struct, *, timeout: float = 5.0) -> Any:
-        """Send ``message`` and return ``on_message``'s answer.
-
-        ``timeout`` (seconds of the actor's clock) bounds the whole call, including waiting for
-        room in a full mailbox. Raises :class:`AskTimeout` past it, :class:`ActorDead` if the
-        actor is or becomes dead before answering (never hangs on a dead actor),
-        :class:`ActorCrashed` if handling this message crashed the actor, and the
-        :class:`ReplyError` the actor raised, as is.
-        """
-        return await self._cell.ask(message, timeout)
-
-    def statistics(self) -> ActorStatistics:
-        """Mailbox depth, processed count, last error, liveness, restarts: see the Struct."""
-        return self._cell.statistics()
-
-    async def wait_stopped(self) -> None:
-        """Return once this incarnation has fully ended (``on_stop`` returned)."""
-        await self._cell.wait_finished(None)
-
-
-class ActorContext:
-    """The actor's handle on the runtime, set as ``actor.ctx`` before ``on_start``."""
-
-    __slots__ = ("_cell",)
-
-    def __init__(self, cell: ActorCell) -> None:
-        self._cell = cell
-
-    @property
-    def name(self) -> str:
-        return self._cell.name
-
-    @property
-    def ref(self) -> ActorRef:
-        return self._cell.ref
-
-    @property
-    def clock(self) -> Clock:
-        return self._cell.clock
-
-    def start_child(
-        self,
-        work: Callable[[], Awaitable[T]],
-        *,
-        on_result: Callable[[T], msgspec.Struct],
-        on_error: Callable[[BaseException], msgspec.Struct],
-        name: str = "",
-    ) -> ChildTask:
-        """Run ``work()`` in a task owned by this actor; its outcome comes back as a message.
-
-        ``on_result(value)`` or, if ``work`` (or ``on_result``) raises, ``on_error(exc)`` builds
-        the message, which is enqueued like a ``tell`` and handled by ``on_message`` in mailbox
-        order. If ``on_error`` itself raises, the actor crashes with that error when the
-        failure reaches the head of the mailbox. Children are cancelled when the actor stops.
-        """
-        return self._cell.start_child(work, on_result, on_error, name)
-
-    def start_timer(
-        self, key: str, delay: float, message: msgspec.Struct, *, repeat: bool = False
-    ) -> None:
-        """Deliver ``message`` after ``delay`` seconds of ``clock`` time (then every ``delay``
-        if ``repeat``). A timer with the same key replaces the previous one. A repeating timer
-        that falls behind (full mailbox) skips the missed ticks instead of bunching them."""
-        self._cell.start_timer(key, delay, message, repeat)
-
-    def cancel_timer(self, key: str) -> None:
-        """Cancel the timer ``key`` if any. A message it already enqueued stays enqueued."""
-        self._cell.cancel_timer(key)
-
-    def stop(self) -> None:
-        """Stop this actor after the current message: the mailbox closes now (later tells and
-        queued asks get :class:`ActorDead`), then ``on_stop(None)`` runs."""
-        self._cell.request_stop()
 
 
 class ActorCell:

@@ -16,7 +16,9 @@ from typing import ClassVar
 import anyio
 import msgspec
 
-from continuum.actors.cell import ActorCell, ActorContext, ActorHost, ActorRef, ChildTask
+from continuum.actors.cell import ActorCell
+from continuum.actors.handles import ActorContext, ActorRef, ChildTask
+from continuum.actors.host import ActorHost
 from continuum.actors.mailbox import (
     ActorCrashed,
     ActorDead,

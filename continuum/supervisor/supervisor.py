@@ -16,7 +16,8 @@ from types import TracebackType
 import anyio
 import structlog
 
-from continuum.actors.cell import ActorCell, ActorHost
+from continuum.actors.cell import ActorCell
+from continuum.actors.host import ActorHost
 from continuum.actors.mailbox import describe
 from continuum.actors.runtime import Actor, ActorRef
 from continuum.errors import ContinuumError

@@ -34,6 +34,7 @@ from continuum.actors.continuum.messages import (
     SwitchoverCrashed,
     SwitchoverDone,
 )
+from continuum.actors.continuum.stale import demote_stale_primaries, stale_primaries
 from continuum.actors.runtime import Actor, ReplyError
 from continuum.errors import (
     ContinuumError,
@@ -430,6 +431,8 @@ class ContinuumActor(Actor):
                 )
                 worst = max(worst, half.lag_seconds)
         self.unreachable_streak = next_streak(self.unreachable_streak, primary_down)
+        if self.running is None and self.acting():
+            await self._demote_stale_primaries(state)
         measured = worst if any(h.lag_seconds is not None for h in state.halves) else None
         probed = await self._probe_replication(acting, state, lag, now)
         if probed is not None:
@@ -473,6 +476,18 @@ class ContinuumActor(Actor):
             seconds=posture.max_lag_seconds, bytes=posture.max_lag_bytes, observed_at=now
         )
         return posture.max_lag_seconds
+
+    async def _demote_stale_primaries(self, state: PairState) -> None:
+        """Fence a region that kept a Cluster acting as primary while it was unreachable
+        (see ``stale.py``): never two primaries once a partition heals."""
+        pair = self.collab.pair
+        if pair is None or not stale_primaries(state, writer=self.region):
+            return
+        outcomes = await demote_stale_primaries(
+            pair, state, writer=self.region, clock=self.clock, timeout=READ_TIMEOUT
+        )
+        for region, outcome in outcomes.items():
+            self._log.warning("stale_primary_demoted", stale=region, outcome=outcome)
 
     async def _evaluate_triggers(self) -> None:
         if self.running is not None or self.spec_error is not None:

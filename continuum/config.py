@@ -188,8 +188,8 @@ class Settings:
     audit_outbox_limit: int = _var(
         "AUDIT_OUTBOX_LIMIT",
         10000,
-        "Audit events kept while NATS is unreachable; beyond it the oldest are dropped "
-        "(and counted).",
+        "Audit events accepted but not yet stored (NATS unreachable); when full, emitters wait "
+        "(back-pressure) and readiness turns false — nothing is dropped.",
         check=_at_least(1),
     )
     audit_required: bool = _var(

@@ -107,7 +107,7 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
         audit_ready: Callable[[], bool]
         tail: AuditTail | None = None
         if settings.nats_url:
-            stream = AuditStreamSpec(name=settings.audit_stream)
+            stream = AuditStreamSpec(name=settings.audit_stream, subjects=(settings.audit_subject,))
             transport = JetStreamAuditTransport(
                 settings.nats_url, stream=stream, subject=settings.audit_subject
             )

@@ -173,3 +173,20 @@ async def test_config_changed_fires_only_for_switchover_relevant_fields(h: Harne
     assert "cur=" in changed[0].message
     assert A in changed[0].message
     assert B in changed[0].message
+
+
+async def test_a_hanging_witness_is_bounded_and_the_actor_stops_acting_in_time(
+    h: Harness,
+) -> None:
+    async with anyio.create_task_group() as tg:
+        async with h.actor() as (ref, actor):
+            await anyio.wait_all_tasks_blocked()
+            for witness in h.witnesses:
+                witness.faults.add("renew", hang=True, times=100)
+            await h.clock.advance_settled(40)
+            assert ref.alive
+            assert not actor.acting()
+            assert lease_held(h) == ("False", "RenewOverdue")
+            # a renew is hanging right now (bounded at 5 s): let fake time run out the bound
+            tg.start_soon(h.clock.autojump)
+        tg.cancel_scope.cancel()

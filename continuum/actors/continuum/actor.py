@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import msgspec
 
+from continuum import metrics
 from continuum.actors.continuum import requests as api
 from continuum.actors.continuum import view
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
@@ -89,7 +90,12 @@ __all__ = ["ContinuumActor"]
 log = get_logger("continuum.actor")
 
 READ_TIMEOUT = 5.0
+AUDIT_BACKLOG = 1000
 JOURNAL_ASK_TIMEOUT = 30.0
+
+
+class _AuditPumpEnded(msgspec.Struct, frozen=True, kw_only=True):
+    error: str
 
 
 class _Running(msgspec.Struct, kw_only=True):
@@ -133,11 +139,21 @@ class ContinuumActor(Actor):
         self._reconcile_state: tuple[Any, ...] | None = None
         self._reconcile_at = -1e18
         self._was_acting = False
+        self._audit_out, self._audit_in = anyio.create_memory_object_stream[AuditEvent](
+            AUDIT_BACKLOG
+        )
+        self._audit_error = ""
         self._log = log.bind(continuum=self.key, region=self.region)
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def on_start(self) -> None:
+        self.ctx.start_child(
+            self._pump_audit,
+            on_result=lambda _: _AuditPumpEnded(error=""),
+            on_error=lambda e: _AuditPumpEnded(error=str(e) or repr(e)),
+            name="audit-pump",
+        )
         await self._refresh_lease(startup=True)
         await self._announce_created()
         await self._check_drift()
@@ -146,6 +162,7 @@ class ContinuumActor(Actor):
         await self._flush()
 
     async def on_stop(self, error: BaseException | None) -> None:
+        metrics.forget_continuum(self.key)
         with anyio.CancelScope(shield=True):
             try:
                 await self.witness.aclose()
@@ -193,6 +210,9 @@ class ContinuumActor(Actor):
                 return await api.switchover(self, message)
             case Stop():
                 await self._stop_and_release()
+            case _AuditPumpEnded(error=text):
+                # Only an actor being stopped ends its pump; anything else is a crash.
+                raise RuntimeError(f"audit pump ended: {text or 'closed'}")
             case _:
                 raise ReplyError(f"ContinuumActor does not handle {type(message).__name__}")
         return None
@@ -231,8 +251,8 @@ class ContinuumActor(Actor):
             else:
                 await self._read_and_maybe_claim()
             self.witness_error = ""
-        except WitnessError as exc:
-            self.witness_error = str(exc) or type(exc).__name__
+        except (WitnessError, TimeoutError) as exc:
+            self.witness_error = str(exc) or f"witness did not answer within {READ_TIMEOUT:g}s"
             self._log.warning("witness_unavailable", error=self.witness_error)
         now_acting = self.acting()
         self._was_acting = now_acting
@@ -250,14 +270,17 @@ class ContinuumActor(Actor):
                 reason="renew-overdue",
                 message="no successful renew within ttl - safety margin; stopped acting as writer",
             )
+        metrics.set_lease_held(self.key, self.acting())
         if self.acting():
             self.status = msgspec.structs.replace(self.status, acting_primary=self.region)
 
     async def _renew(self) -> None:
         previous = self.keeper.lease
+        started = self.clock.monotonic()
         try:
             self.lease_view = await with_timeout(self.clock, READ_TIMEOUT, self.keeper.renew)
         except LeaseLost as exc:
+            metrics.observe_renew(self.clock.monotonic() - started, ok=False)
             self._log.warning("lease_lost", error=str(exc))
             await self._emit(
                 AuditType.LEASE_LOST,
@@ -267,6 +290,11 @@ class ContinuumActor(Actor):
                 message="lease renew returned LeaseLost; will attempt re-acquire",
             )
             await self._claim(reacquire=True)
+            return
+        except (WitnessError, TimeoutError):
+            metrics.observe_renew(self.clock.monotonic() - started, ok=False)
+            raise
+        metrics.observe_renew(self.clock.monotonic() - started, ok=True)
 
     async def _read_and_maybe_claim(self) -> None:
         lease = await with_timeout(self.clock, READ_TIMEOUT, lambda: self.witness.read(self.key))
@@ -624,6 +652,8 @@ class ContinuumActor(Actor):
             seconds=round(event.duration_seconds, 3),
             error=event.error or None,
         )
+        if event.kind == "finished":
+            metrics.observe_step(event.step.value, event.duration_seconds)
         self.status = msgspec.structs.replace(
             self.status, switchover=view.journal_from_entry(event.journal)
         )
@@ -693,6 +723,7 @@ class ContinuumActor(Actor):
             duration=duration,
         )
         self.status = msgspec.structs.replace(self.status, switchover=None, last_switchover=last)
+        metrics.observe_switchover(duration, result=last.result.lower())
         if result.ok and not result.compensated and plan is not None:
             self.status = msgspec.structs.replace(self.status, acting_primary=result.to_region)
             self.lease_view = None
@@ -758,6 +789,7 @@ class ContinuumActor(Actor):
 
     async def _health_done(self, sid: str, report: HealthReport) -> None:
         self.health = report
+        metrics.count_health_run(report.verdict)
         status, reason, message = summarize(report)
         self._log.info("health_checked", id=sid, verdict=report.verdict, summary=message)
         self._condition(COND_LAST_SWITCHOVER_HEALTHY, status, reason, message)
@@ -845,6 +877,7 @@ class ContinuumActor(Actor):
         if self.cr.metadata.generation:
             fields["observed_generation"] = self.cr.metadata.generation
         self.status = msgspec.structs.replace(self.status, **fields)
+        self._audit_condition()
         if self.status == self._written:
             return True
         try:
@@ -886,10 +919,35 @@ class ContinuumActor(Actor):
             **fields,
         )
         try:
-            await self.env.audit.emit(event)
-        except Exception as exc:
-            self._log.warning("audit_emit_failed", type=type_.value, error=str(exc))
-            self._condition(COND_AUDIT_DELIVERED, "False", "EmitFailed", str(exc)[:900])
+            self._audit_out.send_nowait(event)
+        except anyio.WouldBlock:
+            # Past AUDIT_BACKLOG queued events: wait (back-pressure), never drop.
+            await self._audit_out.send(event)
+
+    async def _pump_audit(self) -> None:
+        """The actor's own events, handed to the publisher in order by one child task, so a
+        slow or full publisher never stalls lease renewal."""
+        async for event in self._audit_in:
+            try:
+                await self.env.audit.emit(event)
+                self._audit_error = ""
+            except Exception as exc:
+                self._audit_error = str(exc) or type(exc).__name__
+                self._log.warning("audit_emit_failed", type=event.type.value, error=str(exc))
+
+    def _audit_condition(self) -> None:
+        delivery = getattr(self.env.audit, "delivery_state", None)
+        if callable(delivery):
+            state = delivery(self.key)
+            if state.delivered:
+                self._condition(COND_AUDIT_DELIVERED, "True", "Delivered", "audit events stored")
+            else:
+                message = f"{state.pending} event(s) pending"
+                if state.last_error:
+                    message += f"; last error: {state.last_error}"
+                self._condition(COND_AUDIT_DELIVERED, "False", "Pending", message[:900])
+        elif self._audit_error:
+            self._condition(COND_AUDIT_DELIVERED, "False", "EmitFailed", self._audit_error[:900])
 
 
 def _cond_fields(cond: Condition) -> tuple[str, str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from continuum import metrics
 from continuum.actors.replies import BadRequest, NotReady, SpecNotValid, SwitchoverRefused
 from continuum.errors import InvalidSpec
 from continuum.messages.lease import Lease
@@ -87,6 +88,7 @@ async def compute_dry_run(
     except InvalidSpec as exc:
         raise BadRequest(f"dry-run: {exc}") from None
     actor.dryrun_cache[key] = (report, token, now)
+    metrics.count_dryrun(blocked=bool(report.blockers))
     return report
 
 
@@ -115,7 +117,9 @@ async def health(actor: ContinuumActor, *, fresh: bool) -> HealthReport:
         timeouts=actor.env.timeouts,
     )
     sid = last.id if last is not None and last.to == to_region else ""
-    return await post_switchover_health(plan, actor._health_options(), switchover_id=sid)
+    report = await post_switchover_health(plan, actor._health_options(), switchover_id=sid)
+    metrics.count_health_run(report.verdict)
+    return report
 
 
 def summary(actor: ContinuumActor) -> ContinuumSummary:

@@ -99,6 +99,24 @@ class LeaseClientConfig(
     ) = None
     domain: Annotated[DnsName, Meta(description="dns-quorum: record domain.")] | None = None
     tsig_secret_ref: SecretKeyRef | None = None
+    powerdns_apis: (
+        Annotated[
+            list[Url],
+            Meta(
+                min_length=3,
+                max_length=5,
+                description="dns-quorum: PowerDNS API URL of each server, same order.",
+            ),
+        ]
+        | None
+    ) = msgspec.field(default=None, name="powerdnsAPIs")
+    api_key_secret_ref: SecretKeyRef | None = None
+    zone: Annotated[DnsName, Meta(description="dns-quorum: zone holding the records.")] | None = (
+        None
+    )
+    settle_seconds: Annotated[
+        float, Meta(ge=0, le=10, description="dns-quorum: wait before confirming a new holder.")
+    ] = 1.0
     namespace: Annotated[K8sName, Meta(description="k8s-lease: Lease namespace.")] | None = None
     context: (
         Annotated[Text, Meta(min_length=1, description="k8s-lease: kubeconfig context.")] | None
@@ -401,6 +419,13 @@ def validate_spec(spec: ContinuumSpec) -> None:
         )
     if kind == "dns-quorum" and cfg.resolvers is None:
         raise InvalidSpec("spec.leaseClient.config.resolvers", "required for kind dns-quorum")
+    if kind == "dns-quorum" and (
+        cfg.powerdns_apis is None or len(cfg.powerdns_apis) != len(cfg.resolvers or [])
+    ):
+        raise InvalidSpec(
+            "spec.leaseClient.config.powerdnsAPIs",
+            "dns-quorum needs one PowerDNS API URL per resolver, in the same order",
+        )
     seen: set[str] = set()
     for index, region in enumerate(spec.hot_standby_regions):
         if region == spec.primary_region:

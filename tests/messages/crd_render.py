@@ -58,6 +58,14 @@ CEL_RULES: tuple[tuple[str, str, str, str], ...] = (
         "config.resolvers is required for kind dns-quorum",
     ),
     (
+        "spec.leaseClient",
+        "self.kind != 'dns-quorum' || (has(self.config) && has(self.config.powerdnsAPIs)"
+        " && has(self.config.resolvers)"
+        " && size(self.config.powerdnsAPIs) == size(self.config.resolvers))",
+        ".config.powerdnsAPIs",
+        "config.powerdnsAPIs must list one PowerDNS API URL per resolver",
+    ),
+    (
         "spec",
         "!(self.primaryRegion in self.hotStandbyRegions)",
         ".hotStandbyRegions",

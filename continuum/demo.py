@@ -14,18 +14,14 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
 import httpx
 
-from continuum.clock import SystemClock
-from continuum.controller import run_controller
-from continuum.http.readiness import Readiness
 from continuum.logs import configure_logging
-from continuum.sim.stack import SimStack, StackSpec
+from continuum.sim.stack import SimStack, StackSpec, running_controllers
 
 __all__ = ["run_demo"]
 
@@ -220,30 +216,12 @@ async def run_demo(
     configure_logging(level="info", fmt="json", stream=log_file)
     code = 0
     try:
-        async with AsyncExitStack() as exits, SimStack(base, spec=spec) as stack:
+        async with SimStack(base, spec=spec) as stack:
             a, b = spec.regions
             ports = {a: api_port, b: api_port + 1}
             demo = _Demo(stack, ports, out)
-            async with anyio.create_task_group() as tg:
-                for region in spec.regions:
-                    ready = anyio.Event()
-
-                    async def on_ready(_: Readiness, ev: anyio.Event = ready) -> None:
-                        ev.set()
-
-                    scope = anyio.CancelScope()
-                    demo.scopes[region] = scope
-                    settings = stack.settings(region, api_port=ports[region], health_delay=5)
-
-                    async def run(
-                        s: Any = settings, cb: Any = on_ready, sc: anyio.CancelScope = scope
-                    ) -> None:
-                        with sc:
-                            await run_controller(s, clock=SystemClock(), on_ready=cb)
-
-                    tg.start_soon(run)
-                    with anyio.fail_after(60):
-                        await ready.wait()
+            async with running_controllers(stack, dict(ports), health_delay=5) as scopes:
+                demo.scopes.update(scopes)
                 demo.say(f"Stack up in {base} (logs: {base / 'controller.log'}).")
                 if scenario == "switchover":
                     code = await _switchover(demo)
@@ -252,8 +230,6 @@ async def run_demo(
                 else:
                     demo.print_try()
                     await anyio.sleep_forever()
-                tg.cancel_scope.cancel()
-            await exits.aclose()
     finally:
         # Later lines (the process's own shutdown) go to stderr, not to the closed file.
         configure_logging(level="warning", fmt="json", stream=sys.stderr)

@@ -42,6 +42,8 @@ __all__ = ["Edges", "LogAuditSink", "StatusStoreAdapter", "environment", "open_e
 log = get_logger("continuum.wiring")
 
 DNS_VERIFY_TIMEOUT = 10.0
+DNS_VERIFY_STABLE_ROUNDS = 3
+DNS_VERIFY_SPACING = 0.5
 
 
 class LogAuditSink:
@@ -174,18 +176,30 @@ def _secret_reader(edges: Edges) -> Callable[[str, str, str], Awaitable[str]]:
 
 def _verifier(
     edges: Edges, servers: Sequence[str]
-) -> Callable[[Sequence[LuaRecord], Sequence[str]], object]:
+) -> Callable[[Sequence[LuaRecord], Sequence[str]], Awaitable[None]]:
+    """The flip-dns check: every (hostname, server) must answer the new primary's addresses
+    in ``DNS_VERIFY_STABLE_ROUNDS`` consecutive rounds ``DNS_VERIFY_SPACING`` seconds apart
+    (an ``ifurlup`` record answers arbitrarily until pdns has health-checked it once, so
+    one lucky answer proves nothing), within ``DNS_VERIFY_TIMEOUT`` seconds."""
+
     async def verify(records: Sequence[LuaRecord], ips: Sequence[str]) -> None:
-        result = await verify_answer(
-            edges.resolver,
-            hostnames=[r.hostname for r in records],
-            vantages=servers,
-            expected_ips=ips,
-            timeout=DNS_VERIFY_TIMEOUT,
-            clock=edges.clock,
-        )
-        if not result.ok:
-            raise DnsWriteError(f"authoritative answer did not change: {result.summary()}")
+        clock = edges.clock
+        deadline = clock.monotonic() + DNS_VERIFY_TIMEOUT
+        stable = 0
+        while stable < DNS_VERIFY_STABLE_ROUNDS:
+            result = await verify_answer(
+                edges.resolver,
+                hostnames=[r.hostname for r in records],
+                vantages=servers,
+                expected_ips=ips,
+                timeout=max(0.1, deadline - clock.monotonic()),
+                clock=clock,
+            )
+            if not result.ok:
+                raise DnsWriteError(f"authoritative answer did not change: {result.summary()}")
+            stable += 1
+            if stable < DNS_VERIFY_STABLE_ROUNDS:
+                await clock.sleep(DNS_VERIFY_SPACING)
 
     return verify
 
@@ -257,7 +271,7 @@ def environment(edges: Edges) -> ContinuumEnvironment:
             pair=pair,
             routes=local_routes if spec.http_route is not None else None,
             dns=edges.dns,
-            verify_dns=verify,  # type: ignore[arg-type]
+            verify_dns=verify,
         )
 
     return ContinuumEnvironment(

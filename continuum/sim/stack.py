@@ -8,13 +8,14 @@ Used by ``continuum demo``, the end-to-end tests and the benchmarks. Everything 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import anyio
 from aiohttp import web
 
 from continuum.adapters.cnpg import PAIR_LABEL
@@ -23,6 +24,8 @@ from continuum.adapters.powerdns import PowerDnsApi
 from continuum.cleanup import shielded
 from continuum.clock import SystemClock
 from continuum.config import Settings
+from continuum.controller import run_controller
+from continuum.http.readiness import Readiness
 from continuum.messages.switchover import backend_in_region
 from continuum.ports import Clock
 from continuum.sim.cnpg import CnpgOperator
@@ -31,7 +34,7 @@ from continuum.sim.nats import NatsServer
 from continuum.sim.pdns import PdnsServer, pick_free_port
 from continuum.switchover.lua import LuaSynthesisParams, synthesize
 
-__all__ = ["AppEndpoints", "SimStack", "StackSpec"]
+__all__ = ["AppEndpoints", "SimStack", "StackSpec", "running_controllers"]
 
 DEMO_TOKEN = "demo-token"
 
@@ -355,3 +358,38 @@ class SimStack:
         )
         assert found is not None
         return dict(found.get("status") or {})
+
+
+@asynccontextmanager
+async def running_controllers(
+    stack: SimStack,
+    ports: Mapping[str, int | None],
+    *,
+    health_delay: float = 0.0,
+    ready_timeout: float = 60.0,
+) -> AsyncIterator[dict[str, anyio.CancelScope]]:
+    """Run one real controller per region of ``ports`` (API on that port; ``None``: no API)
+    in-process, each ready (watch synced) before the block starts. Yields each region's
+    cancel scope (cancel it to stop that instance, as if its pod died); all stop on exit."""
+    scopes: dict[str, anyio.CancelScope] = {}
+    async with anyio.create_task_group() as tg:
+        for region, port in ports.items():
+            ready = anyio.Event()
+            scope = anyio.CancelScope()
+            scopes[region] = scope
+            settings = stack.settings(region, api_port=port, health_delay=health_delay)
+
+            async def on_ready(_: Readiness, ev: anyio.Event = ready) -> None:
+                ev.set()
+
+            async def run(
+                s: Settings = settings, cb: Any = on_ready, sc: anyio.CancelScope = scope
+            ) -> None:
+                with sc:
+                    await run_controller(s, clock=stack.clock, on_ready=cb)
+
+            tg.start_soon(run)
+            with anyio.fail_after(ready_timeout):
+                await ready.wait()
+        yield scopes
+        tg.cancel_scope.cancel()

@@ -331,9 +331,12 @@ async def promote_new_primary(run: Run) -> None:
         await pair.wait_ready_as_primary(to, plan.timeouts.promote_new_primary)
         if not plan.unplanned:
             await pair.unfence(frm)
-    except BaseException as exc:
+    except Exception as exc:
         # Undo our own partial writes, newest first (the target back to replica before the
-        # old primary back to primary: never two primaries), shielded and bounded.
+        # old primary back to primary: never two primaries), shielded and bounded. A
+        # cancellation is not undone here: the step's bound firing is compensated by the
+        # sequencer (``compensate_failed``), and the owner being stopped leaves the journal
+        # to the recovery rule, which resumes this idempotent step forward.
         await _self_compensate(run, undo, exc)
         raise
 
@@ -366,6 +369,9 @@ async def demote_new_primary(run: Run) -> None:
         return
     plan, pair = run.plan, run.pair()
     if plan.cnpg_mode is CnpgMode.DISTRIBUTED:
+        half = (await pair.read_pair()).half(plan.to_region)
+        if half is not None and half.reachable and not half.acts_as_primary:
+            return  # the promotion never landed: nothing to reverse
         run.demotion_token = await pair.demote(plan.to_region, new_primary=plan.from_region)
         return
     if not plan.unplanned:
@@ -430,7 +436,7 @@ STEPS: tuple[Step, ...] = (
         StepName.PROMOTE_NEW_PRIMARY,
         promote_new_primary,
         demote_new_primary,
-        compensate_failed=False,
+        compensate_failed=True,
     ),
     Step(StepName.AUDIT_EMIT, audit_emit, None),
 )

@@ -12,11 +12,8 @@ import anyio
 import httpx
 import pytest
 
-from continuum.clock import SystemClock
-from continuum.controller import run_controller
-from continuum.http.readiness import Readiness
 from continuum.sim.nats import free_port
-from continuum.sim.stack import SimStack, StackSpec
+from continuum.sim.stack import SimStack, StackSpec, running_controllers
 
 
 @pytest.fixture
@@ -55,32 +52,12 @@ async def controllers(
     stack: SimStack, regions: tuple[str, ...] | None = None, *, health_delay: float = 0.0
 ) -> AsyncIterator[Controllers]:
     running = Controllers(stack)
-    async with anyio.create_task_group() as tg:
-        for region in regions or stack.spec.regions:
-            ready = anyio.Event()
-            port = free_port()
-            running.ports[region] = port
-            settings = stack.settings(region, api_port=port, health_delay=health_delay)
-
-            async def on_ready(_: Readiness, ev: anyio.Event = ready) -> None:
-                ev.set()
-
-            scope = anyio.CancelScope()
-            running.scopes[region] = scope
-
-            async def run(
-                s: Any = settings,
-                cb: Callable[[Readiness], Awaitable[None]] = on_ready,
-                sc: anyio.CancelScope = scope,
-            ) -> None:
-                with sc:
-                    await run_controller(s, clock=SystemClock(), on_ready=cb)
-
-            tg.start_soon(run)
-            with anyio.fail_after(30):
-                await ready.wait()
+    running.ports = {region: free_port() for region in regions or stack.spec.regions}
+    async with running_controllers(
+        stack, dict(running.ports), health_delay=health_delay, ready_timeout=30
+    ) as scopes:
+        running.scopes = scopes
         yield running
-        tg.cancel_scope.cancel()
 
 
 @pytest.fixture

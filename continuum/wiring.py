@@ -18,6 +18,7 @@ from continuum.adapters.cnpg import CnpgPair
 from continuum.adapters.continuums import ContinuumApi
 from continuum.adapters.httproute import HttpRoutes
 from continuum.adapters.kube import KubeClients
+from continuum.adapters.latency import HttpLatencyProbe
 from continuum.adapters.nats import AuditStreamSpec, JetStreamAuditTail, JetStreamAuditTransport
 from continuum.adapters.pdm import PdmClient
 from continuum.adapters.pgprobe import PgReplicationProbe, ProbeUnavailable
@@ -266,7 +267,11 @@ def environment(edges: Edges) -> ContinuumEnvironment:
         replication = None
         if spec.replication_probe is not None:
             replication = _replication_probe(edges, cr)
+        latency = None
+        if spec.health is not None and spec.health.latency_probe is not None:
+            latency = HttpLatencyProbe(spec.health.latency_probe.urls)
         return Collaborators(
+            latency=latency,
             replication=replication,
             pair=pair,
             routes=local_routes if spec.http_route is not None else None,

@@ -241,9 +241,12 @@ def environment(edges: Edges) -> ContinuumEnvironment:
 
     async def witness_for(cr: Continuum) -> Witness:
         client = cr.spec.lease_client
+        config = client.config.to_witness_config()
+        if client.kind == "k8s-lease" and settings.witness_context:
+            config.setdefault("context", settings.witness_context)
         return await open_witness(
             client.kind,
-            client.config.to_witness_config(),
+            config,
             slot=cr.key,
             settings=witness_settings,
         )

@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from continuum import metrics
+from continuum.actors.continuum.health_runs import health_options
+from continuum.actors.continuum.observation import announce_failback_pending
+from continuum.actors.continuum.runs import ports, start_run
 from continuum.actors.replies import BadRequest, NotReady, SpecNotValid, SwitchoverRefused
 from continuum.errors import InvalidSpec
 from continuum.messages.lease import Lease
@@ -84,7 +87,7 @@ async def compute_dry_run(
         timeouts=actor.env.timeouts,
     )
     try:
-        report = await run_dry_run(plan, actor._ports(writes=False), epoch=epoch)
+        report = await run_dry_run(plan, ports(actor, writes=False), epoch=epoch)
     except InvalidSpec as exc:
         raise BadRequest(f"dry-run: {exc}") from None
     actor.dryrun_cache[key] = (report, token, now)
@@ -117,7 +120,7 @@ async def health(actor: ContinuumActor, *, fresh: bool) -> HealthReport:
         timeouts=actor.env.timeouts,
     )
     sid = last.id if last is not None and last.to == to_region else ""
-    report = await post_switchover_health(plan, actor._health_options(), switchover_id=sid)
+    report = await post_switchover_health(plan, health_options(actor), switchover_id=sid)
     metrics.count_health_run(report.verdict)
     return report
 
@@ -175,13 +178,14 @@ async def switchover(actor: ContinuumActor, request: SwitchoverRequest) -> Switc
     from_region = actor.acting_primary()
     failback = request.toRegion == spec.primary_region
     if failback and not spec.failback.approved:
-        await actor._announce_failback_pending(from_region, request.toRegion)
+        await announce_failback_pending(actor, from_region, request.toRegion)
         raise _refuse(
             "failback-approval-required",
             f"moving the writer back to {spec.primary_region} needs spec.failback.approved",
             report,
         )
-    sid = actor._start_run(
+    sid = start_run(
+        actor,
         from_region=from_region,
         to_region=request.toRegion,
         reason="failback" if failback else (request.reason or "operator-requested"),
@@ -189,7 +193,7 @@ async def switchover(actor: ContinuumActor, request: SwitchoverRequest) -> Switc
         unplanned=False,
         from_request=False,
     )
-    await actor._flush()
+    await actor.flush()
     return SwitchoverAccepted(
         id=sid,
         fromRegion=from_region,

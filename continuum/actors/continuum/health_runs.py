@@ -1,0 +1,88 @@
+"""How a ContinuumActor runs the post-switchover health check: the options it is run with,
+the child task started when ``HealthDue`` fires, and the report written into status.
+
+Plain functions over the actor, called from its message handling (and its API answers).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from continuum import metrics
+from continuum.actors.continuum.messages import HealthCrashed, HealthDone
+from continuum.messages.status import COND_LAST_SWITCHOVER_HEALTHY, LastHealth
+from continuum.messages.switchover import HealthReport, Plan
+from continuum.switchover.health import HealthOptions, post_switchover_health, summarize
+
+if TYPE_CHECKING:
+    from continuum.actors.continuum.actor import ContinuumActor
+
+__all__ = ["health_crashed", "health_done", "health_options", "start_health"]
+
+
+def health_options(actor: ContinuumActor) -> HealthOptions:
+    """The health check's settings from the CR's spec, falling back to the process's
+    vantages and a 0.5 s latency threshold."""
+    spec = actor.cr.spec
+    vantages = tuple(spec.health.vantages) if spec.health and spec.health.vantages else None
+    latency = spec.health.latency_probe if spec.health else None
+    return HealthOptions(
+        clock=actor.clock,
+        pair=actor.collab.pair,
+        resolver=actor.env.resolver,
+        vantages=vantages or actor.env.vantages,
+        probe_timeout=actor.env.probe_timeout_seconds,
+        latency=actor.collab.latency,
+        latency_threshold_seconds=(latency.threshold_ms / 1000.0) if latency else 0.5,
+        audit_tail=actor.env.audit_tail,
+    )
+
+
+def start_health(actor: ContinuumActor, plan: Plan, sid: str) -> None:
+    """Run the health check of run ``sid`` as a child task; its outcome arrives as
+    ``HealthDone`` or ``HealthCrashed``."""
+    options = health_options(actor)
+    actor.ctx.start_child(
+        lambda: post_switchover_health(plan, options, switchover_id=sid),
+        on_result=lambda r: HealthDone(switchover_id=sid, report=r),
+        on_error=lambda e: HealthCrashed(switchover_id=sid, error=str(e) or repr(e)),
+        name=f"health:{sid}",
+    )
+
+
+async def health_done(actor: ContinuumActor, sid: str, report: HealthReport) -> None:
+    """Keep ``report`` (served by the API), and write ``lastHealth`` and the
+    ``LastSwitchoverHealthy`` condition."""
+    actor.health = report
+    metrics.count_health_run(report.verdict)
+    status, reason, message = summarize(report)
+    actor.log.info("health_checked", id=sid, verdict=report.verdict, summary=message)
+    actor.condition(COND_LAST_SWITCHOVER_HEALTHY, status, reason, message)
+    actor.status = msgspec.structs.replace(
+        actor.status,
+        last_health=LastHealth(
+            checked_at=actor.clock.now(),
+            switchover_id=sid,
+            to_region=report.newPrimaryRegion,
+            verdict=report.verdict,
+            summary=message,
+            checks=[
+                {
+                    "name": c.name,
+                    "status": c.status,
+                    "deferred": c.deferred,
+                    "detail": c.detail[:900],
+                }  # type: ignore[misc]
+                for c in report.checks
+            ],
+        ),
+    )
+    await actor.flush()
+
+
+async def health_crashed(actor: ContinuumActor, text: str) -> None:
+    """The health task failed: ``LastSwitchoverHealthy`` becomes Unknown."""
+    actor.condition(COND_LAST_SWITCHOVER_HEALTHY, "Unknown", "HealthCheckErrored", text[:900])
+    await actor.flush()

@@ -1,0 +1,214 @@
+"""What a ContinuumActor observes on each ``ObserveDue`` and what it decides from it.
+
+The pair's halves (readiness, lag), the optional ``pg_stat_replication`` probe, the fencing
+of a stale primary by the writer, and the switchover triggers (a request, a failback awaiting
+approval, an unreachable primary, a lag breach). Plain functions over the actor, called from
+its message handling only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from continuum.actors.continuum.limits import READ_TIMEOUT
+from continuum.actors.continuum.runs import start_run
+from continuum.actors.continuum.stale import demote_stale_primaries, stale_primaries
+from continuum.errors import ContinuumError
+from continuum.messages.audit import AuditType
+from continuum.messages.status import (
+    COND_STANDBY_AVAILABLE,
+    ReplicationLag,
+    max_replication_lag,
+)
+from continuum.messages.switchover import PairState
+from continuum.switchover.lag import derive_posture
+from continuum.switchover.timeouts import with_timeout
+from continuum.switchover.triggers import (
+    FailbackPending,
+    RunSwitchover,
+    TriggerInputs,
+    decide_trigger,
+    next_streak,
+)
+
+if TYPE_CHECKING:
+    from continuum.actors.continuum.actor import ContinuumActor
+
+__all__ = ["announce_failback_pending", "evaluate_triggers", "observe"]
+
+
+async def observe(actor: ContinuumActor) -> None:
+    """Read the pair (``cnpg-pair`` mechanism only): streaks, per-standby lag, standby
+    availability; the writer demotes a stale primary. An unreadable pair counts towards the
+    unreachable streak and changes nothing else."""
+    pair = actor.collab.pair
+    if pair is None or actor.cr.spec.switchover.mechanism != "cnpg-pair":
+        return
+    acting = actor.acting_primary()
+    try:
+        state = await with_timeout(actor.clock, READ_TIMEOUT, pair.read_pair)
+    except (ContinuumError, TimeoutError) as exc:
+        actor.log.warning("pair_unreadable", error=str(exc))
+        actor.unreachable_streak = next_streak(actor.unreachable_streak, True)
+        return
+    now = actor.clock.now()
+    lag = dict(actor.status.replication_lag)
+    standby_ok: bool | None = None
+    primary_down = False
+    worst = 0.0
+    for half in state.halves:
+        if half.region == acting:
+            primary_down = bool(half.error) or not half.ready
+            continue
+        if half.error:
+            continue
+        standby_ok = bool(standby_ok is not False and half.ready)
+        if half.lag_seconds is not None:
+            lag[half.region] = ReplicationLag(
+                seconds=half.lag_seconds, bytes=half.lag_bytes, observed_at=now
+            )
+            worst = max(worst, half.lag_seconds)
+    actor.unreachable_streak = next_streak(actor.unreachable_streak, primary_down)
+    if actor.running is None and actor.acting():
+        await _demote_stale_primaries(actor, state)
+    measured = worst if any(h.lag_seconds is not None for h in state.halves) else None
+    probed = await _probe_replication(actor, acting, state, lag, now)
+    if probed is not None:
+        measured = probed
+    actor.lag_streak = actor.lag_tracker.observe(measured).streak
+    if standby_ok is not None:
+        actor.condition(
+            COND_STANDBY_AVAILABLE,
+            "True" if standby_ok else "False",
+            "StandbyReachable" if standby_ok else "StandbyUnreachable",
+            "standby half is Ready" if standby_ok else "standby half is not Ready",
+        )
+    actor.status = msgspec.structs.replace(
+        actor.status,
+        replication_lag=lag,
+        max_replication_lag=max_replication_lag(lag),
+        standby_available=standby_ok,
+    )
+
+
+async def _probe_replication(
+    actor: ContinuumActor,
+    acting: str,
+    state: PairState,
+    lag: dict[str, ReplicationLag],
+    now: datetime,
+) -> float | None:
+    """Lag of the standby from ``pg_stat_replication`` on the acting primary, when the CR
+    configures the probe; written into ``lag``. ``None``: not configured or not measured
+    (a failed probe is never a lag of 0)."""
+    probe = actor.collab.replication
+    if probe is None:
+        return None
+    standby = next((h for h in state.halves if h.region != acting and not h.error), None)
+    if standby is None:
+        return None
+    try:
+        observation = await with_timeout(actor.clock, READ_TIMEOUT, lambda: probe(acting))
+    except (ContinuumError, TimeoutError, OSError) as exc:
+        actor.log.warning("replication_probe_failed", error=str(exc))
+        return None
+    posture = derive_posture(observation, standby.name)
+    if posture.max_lag_seconds is None:
+        return None
+    lag[standby.region] = ReplicationLag(
+        seconds=posture.max_lag_seconds, bytes=posture.max_lag_bytes, observed_at=now
+    )
+    return posture.max_lag_seconds
+
+
+async def _demote_stale_primaries(actor: ContinuumActor, state: PairState) -> None:
+    """Fence a region that kept a Cluster acting as primary while it was unreachable
+    (see ``stale.py``): never two primaries once a partition heals."""
+    pair = actor.collab.pair
+    if pair is None or not stale_primaries(state, writer=actor.region):
+        return
+    outcomes = await demote_stale_primaries(
+        pair, state, writer=actor.region, clock=actor.clock, timeout=READ_TIMEOUT
+    )
+    for region, outcome in outcomes.items():
+        actor.log.warning("stale_primary_demoted", stale=region, outcome=outcome)
+
+
+async def evaluate_triggers(actor: ContinuumActor) -> None:
+    """Start a run when the trigger rule says so (an unplanned one only by its target
+    region's instance), or announce a failback awaiting approval. Nothing while a run is
+    under way or the spec is invalid."""
+    if actor.running is not None or actor.spec_error is not None:
+        return
+    spec = actor.cr.spec
+    decision = decide_trigger(
+        TriggerInputs(
+            self_region=actor.region,
+            original_primary=spec.primary_region,
+            acting_primary=actor.acting_primary() if not actor.acting() else actor.region,
+            hot_standby_regions=tuple(spec.hot_standby_regions),
+            now=actor.clock.now(),
+            lease=None if actor.witness_error else actor.lease_view,
+            requested=spec.switchover.requested,
+            requested_target=spec.switchover.target_region or "",
+            requested_reason=spec.switchover.reason,
+            requested_by=spec.switchover.requested_by,
+            failback_approved=spec.failback.approved,
+            auto_failover=spec.auto_failover,
+            unreachable_streak=actor.unreachable_streak,
+            lag_breach_streak=actor.lag_streak,
+            required_streak=spec.auto_failover_observations,
+        )
+    )
+    if isinstance(decision, FailbackPending):
+        await announce_failback_pending(actor, decision.from_region, decision.to_region)
+    elif isinstance(decision, RunSwitchover):
+        if decision.unplanned and decision.to_region != actor.region:
+            return
+        if decision.reason == "lag-breach":
+            await actor.emit(
+                AuditType.CNPG_LAG_BREACH,
+                identity=("lag", actor.lag_streak, actor.clock.now().isoformat()),
+                fromPrimary=decision.from_region,
+                reason="lag-breach",
+                message=f"replication lag over threshold for {actor.lag_streak} observations",
+            )
+        elif spec.switchover.requested:
+            await actor.emit(
+                AuditType.CNPG_PROMOTABLE,
+                identity=("promotable", actor.cr.metadata.generation),
+                fromPrimary=decision.from_region,
+                reason="promotable",
+                message="standby promotable; switchover requested",
+            )
+        start_run(
+            actor,
+            from_region=decision.from_region,
+            to_region=decision.to_region,
+            reason=decision.reason,
+            initiated_by=decision.initiated_by,
+            unplanned=decision.unplanned,
+            from_request=spec.switchover.requested,
+        )
+
+
+async def announce_failback_pending(
+    actor: ContinuumActor, from_region: str, to_region: str
+) -> None:
+    """Audit ``FAILBACK_PENDING`` once per (generation, direction)."""
+    ident = f"{actor.cr.metadata.generation}:{from_region}->{to_region}"
+    if actor.failback_announced == ident:
+        return
+    actor.failback_announced = ident
+    actor.log.info("failback_pending", to=to_region)
+    await actor.emit(
+        AuditType.FAILBACK_PENDING,
+        identity=("failback-pending", ident),
+        fromPrimary=from_region,
+        toPrimary=to_region,
+        reason="approval-pending",
+        message="failback awaiting operator approval (spec.failback.approved)",
+    )

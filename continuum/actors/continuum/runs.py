@@ -1,0 +1,269 @@
+"""How a ContinuumActor runs a switchover: start it, journal each step through the actor,
+recover an unfinished journal, and take the outcome (done or crashed).
+
+The run itself is a child task (a :class:`~continuum.switchover.sequencer.Sequencer`); before
+each step it asks the actor to persist the journal, so status is durable before the step acts.
+Plain functions over the actor, called from its message handling only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from continuum import metrics
+from continuum.actors.continuum import view
+from continuum.actors.continuum.lease import WitnessGateway
+from continuum.actors.continuum.leasing import refresh_lease
+from continuum.actors.continuum.limits import JOURNAL_ASK_TIMEOUT
+from continuum.actors.continuum.messages import (
+    HealthDue,
+    StepProgress,
+    SwitchoverCrashed,
+    SwitchoverDone,
+)
+from continuum.actors.runtime import ReplyError
+from continuum.errors import ContinuumError
+from continuum.messages.audit import AuditEvent
+from continuum.messages.lease import Lease
+from continuum.messages.status import COND_AUDIT_DELIVERED
+from continuum.messages.switchover import Plan, SwitchoverResult
+from continuum.switchover import journal as journal_rule
+from continuum.switchover.from_spec import plan_from_spec
+from continuum.switchover.observe import SwitchoverPorts
+from continuum.switchover.sequencer import Sequencer
+from continuum.switchover.steps import Fence
+
+if TYPE_CHECKING:
+    from continuum.actors.continuum.actor import ContinuumActor
+
+__all__ = [
+    "Running",
+    "ports",
+    "recover_journal",
+    "start_run",
+    "step_progress",
+    "switchover_crashed",
+    "switchover_done",
+]
+
+
+class Running(msgspec.Struct, kw_only=True):
+    """The run under way (at most one per actor)."""
+
+    id: str
+    plan: Plan
+    fence: Fence
+    from_request: bool
+    started: float
+
+
+class _RegionSink:
+    """The AuditSink a run sees: stamps this instance's region on each event."""
+
+    def __init__(self, actor: ContinuumActor) -> None:
+        self._actor = actor
+
+    async def emit(self, event: AuditEvent) -> None:
+        await self._actor.env.audit.emit(msgspec.structs.replace(event, region=self._actor.region))
+
+
+def ports(actor: ContinuumActor, *, writes: bool) -> SwitchoverPorts:
+    """The edges a run (``writes=True``: witness writes go through the actor's
+    :class:`LeaseKeeper`) or a DryRun (``writes=False``: the plain witness) talks to."""
+    return SwitchoverPorts(
+        clock=actor.clock,
+        witness=WitnessGateway(actor.keeper) if writes else actor.witness,
+        pair=actor.collab.pair,
+        routes=actor.collab.routes,
+        dns=actor.collab.dns,
+        audit=_RegionSink(actor),
+        verify_dns=actor.collab.verify_dns,
+    )
+
+
+def start_run(
+    actor: ContinuumActor,
+    *,
+    from_region: str,
+    to_region: str,
+    reason: str,
+    initiated_by: str,
+    unplanned: bool,
+    from_request: bool,
+) -> str:
+    """Plan a run from the spec at the current lease generation, fence it, and start it as
+    a child task; returns its id. The outcome arrives as ``SwitchoverDone`` or
+    ``SwitchoverCrashed``."""
+    epoch = (actor.keeper.lease or actor.lease_view or Lease(key=actor.key)).generation
+    plan = plan_from_spec(
+        actor.cr,
+        from_region=from_region,
+        to_region=to_region,
+        reason=reason,
+        initiated_by=initiated_by,
+        epoch=epoch,
+        unplanned=unplanned,
+        timeouts=actor.env.timeouts,
+    )
+    sid = f"{actor.clock.now().strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
+    fence = Fence.for_plan(plan)
+    actor.keeper.observers.append(fence.note_own_write)
+    actor.running = Running(
+        id=sid,
+        plan=plan,
+        fence=fence,
+        from_request=from_request,
+        started=actor.clock.monotonic(),
+    )
+    sequencer = Sequencer(
+        ports(actor, writes=True), on_step=lambda event: _journal_through_actor(actor, event)
+    )
+    actor.log.info("switchover_started", id=sid, to=to_region, reason=reason, epoch=epoch)
+    actor.ctx.start_child(
+        lambda: sequencer.execute(plan, switchover_id=sid, fence=fence),
+        on_result=lambda r: SwitchoverDone(result=r, from_request=from_request),
+        on_error=lambda e: SwitchoverCrashed(switchover_id=sid, error=str(e) or repr(e)),
+        name=f"switchover:{sid}",
+    )
+    return sid
+
+
+async def _journal_through_actor(actor: ContinuumActor, event: Any) -> None:
+    """Called by the run (child task): the actor persists the journal, then the step runs."""
+    await actor.ctx.ref.ask(StepProgress(event=event), timeout=JOURNAL_ASK_TIMEOUT)
+
+
+async def step_progress(actor: ContinuumActor, event: Any) -> None:
+    """Record a step in the status journal. Raises ``ReplyError`` (the step does not run)
+    when a starting or compensating step's journal could not be written."""
+    actor.log.info(
+        "switchover_step",
+        step=event.step.value,
+        kind=event.kind,
+        epoch=event.journal.epoch,
+        seconds=round(event.duration_seconds, 3),
+        error=event.error or None,
+    )
+    if event.kind == "finished":
+        metrics.observe_step(event.step.value, event.duration_seconds)
+    actor.status = msgspec.structs.replace(
+        actor.status, switchover=view.journal_from_entry(event.journal)
+    )
+    if event.kind in ("starting", "compensating") and not await actor.flush():
+        raise ReplyError("the journal could not be persisted; refusing to run the step")
+
+
+async def recover_journal(actor: ContinuumActor) -> None:
+    """Resume, compensate, drop or leave an unfinished journal found in status, by the rule
+    in ``continuum.switchover.journal`` (``docs/switchover.md``). Nothing while a run is
+    under way."""
+    journal = actor.status.switchover
+    if journal is None or actor.running is not None:
+        return
+    entry = view.entry_from_journal(journal)
+    if entry is None:
+        actor.log.error("journal_unresumable", id=journal.id)
+        return
+    decision = journal_rule.decide(entry, None if actor.witness_error else actor.lease_view)
+    actor.log.warning("journal_found", id=entry.id, decision=type(decision).__name__)
+    if isinstance(decision, journal_rule.Finished):
+        actor.status = msgspec.structs.replace(actor.status, switchover=None)
+        return
+    if isinstance(decision, journal_rule.Undecided):
+        actor.log.warning("journal_undecided", id=entry.id, why=decision.reason)
+        return
+    fence = Fence(holder=entry.plan.from_region, epoch=entry.epoch)
+    actor.keeper.observers.append(fence.note_own_write)
+    actor.running = Running(
+        id=entry.id,
+        plan=entry.plan,
+        fence=fence,
+        from_request=False,
+        started=actor.clock.monotonic(),
+    )
+    sequencer = Sequencer(
+        ports(actor, writes=True), on_step=lambda event: _journal_through_actor(actor, event)
+    )
+    if isinstance(decision, journal_rule.Resume):
+        resume = decision
+
+        async def work() -> SwitchoverResult:
+            return await sequencer.resume(
+                entry,
+                from_step=resume.from_step,
+                epoch=resume.epoch,
+                completed=resume.completed,
+            )
+    else:
+        steps = decision.steps
+
+        async def work() -> SwitchoverResult:
+            return await sequencer.compensate(entry, steps)
+
+    actor.ctx.start_child(
+        work,
+        on_result=lambda r: SwitchoverDone(result=r),
+        on_error=lambda e: SwitchoverCrashed(switchover_id=entry.id, error=str(e) or repr(e)),
+        name=f"recover:{entry.id}",
+    )
+
+
+async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> None:
+    """Take a run's result: ``lastSwitchover``, the journal cleared, and after a successful
+    (not compensated) run the new acting primary and the post-switchover health timer."""
+    run = actor.running
+    actor.running = None
+    if run is not None and run.fence.note_own_write in actor.keeper.observers:
+        actor.keeper.observers.remove(run.fence.note_own_write)
+    plan = run.plan if run is not None else None
+    duration = actor.clock.monotonic() - run.started if run is not None else 0.0
+    last = view.last_switchover(
+        result,
+        reason=plan.reason if plan else "",
+        initiated_by=plan.initiated_by if plan else "",
+        duration=duration,
+    )
+    actor.status = msgspec.structs.replace(actor.status, switchover=None, last_switchover=last)
+    metrics.observe_switchover(duration, result=last.result.lower())
+    if result.ok and not result.compensated and plan is not None:
+        actor.status = msgspec.structs.replace(actor.status, acting_primary=result.to_region)
+        actor.lease_view = None
+        actor.unreachable_streak = actor.lag_streak = 0
+        actor.lag_tracker.reset()
+        actor.ctx.start_timer(
+            "health",
+            actor.env.health_delay_seconds,
+            HealthDue(switchover_id=result.id, plan=plan),
+        )
+    if result.audit_error:
+        actor.condition(COND_AUDIT_DELIVERED, "False", "PublishFailed", result.audit_error)
+    actor.log.info(
+        "switchover_finished",
+        id=result.id,
+        ok=result.ok,
+        result=last.result,
+        failed_step=result.failed_step.value if result.failed_step else None,
+        error=result.error or None,
+        seconds=round(duration, 3),
+    )
+    if run is not None and run.from_request:
+        try:
+            await actor.env.status.clear_switchover_request(actor.key)
+        except ContinuumError as exc:
+            actor.log.warning("clear_request_failed", error=str(exc))
+    await refresh_lease(actor)
+    await actor.flush()
+
+
+async def switchover_crashed(actor: ContinuumActor, sid: str, text: str) -> None:
+    """A run's task failed: the journal stays, and the rule decides at once what happens
+    to it (resume, compensate, or wait)."""
+    actor.log.error("switchover_crashed", id=sid, error=text)
+    actor.running = None
+    # The journal stays: the rule decides on the next start (or below, at once).
+    await refresh_lease(actor)
+    await recover_journal(actor)
+    await actor.flush()

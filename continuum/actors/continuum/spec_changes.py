@@ -1,0 +1,115 @@
+"""How a ContinuumActor takes its CR's spec: announce the CR once, detect switchover-relevant
+drift, and apply a changed spec (a new witness client, new timers, new collaborators).
+
+Plain functions over the actor, called from its message handling only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from continuum.actors.continuum import view
+from continuum.actors.continuum.env import OpenOnUse
+from continuum.actors.continuum.lease import LeaseKeeper
+from continuum.actors.continuum.leasing import refresh_lease
+from continuum.actors.continuum.limits import READ_TIMEOUT
+from continuum.actors.continuum.observation import evaluate_triggers
+from continuum.errors import WitnessError
+from continuum.messages.audit import AuditType
+from continuum.messages.crd import Continuum
+from continuum.messages.status import COND_SPEC_VALID
+from continuum.switchover.lag import LagBreachTracker
+from continuum.switchover.timeouts import with_timeout
+
+if TYPE_CHECKING:
+    from continuum.actors.continuum.actor import ContinuumActor
+
+__all__ = ["announce_created", "check_drift", "spec_observed", "witness_signature"]
+
+
+def witness_signature(cr: Continuum) -> bytes:
+    """What identifies the witness client: kind and config, except the timing (a TTL or
+    renew change applies to the same witness)."""
+    client = cr.spec.lease_client
+    config = msgspec.structs.replace(client.config, ttl_seconds=30, renew_seconds=10)
+    return msgspec.json.encode((client.kind, config))
+
+
+async def spec_observed(actor: ContinuumActor, cr: Continuum) -> None:
+    """Adopt ``cr`` as the current spec (valid by the time it arrives): the witness client is
+    rebuilt when its identity changed and no run is under way, then drift, triggers and
+    status follow."""
+    old = actor.cr
+    actor.cr = cr
+    actor.spec_error = None
+    actor.condition(COND_SPEC_VALID, "True", "Valid", "spec is valid")
+    actor.dryrun_cache.clear()
+    if witness_signature(cr) != actor.witness_sig and actor.running is None:
+        await _rebuild_witness(actor, cr)
+    if cr.spec.lease_client.config.renew_seconds != old.spec.lease_client.config.renew_seconds:
+        actor.start_timers()
+    actor.collab = actor.env.collaborators_for(cr)
+    actor.lag_tracker = LagBreachTracker.from_spec(cr.spec)
+    await check_drift(actor)
+    await evaluate_triggers(actor)
+    await actor.flush()
+
+
+async def _rebuild_witness(actor: ContinuumActor, cr: Continuum) -> None:
+    actor.log.info("witness_rebuilt", kind=cr.spec.lease_client.kind)
+    if actor.keeper.holding:
+        try:
+            await with_timeout(actor.clock, READ_TIMEOUT, actor.keeper.release)
+        except (WitnessError, TimeoutError) as exc:
+            actor.log.warning("lease_release_failed", error=str(exc))
+    old = actor.witness
+    actor.witness = OpenOnUse(lambda: actor.env.witness_for(cr))
+    actor.witness_sig = witness_signature(cr)
+    actor.keeper = LeaseKeeper(
+        witness=actor.witness, key=actor.key, region=actor.region, clock=actor.clock
+    )
+    actor.lease_view = None
+    try:
+        await old.aclose()
+    except Exception as exc:
+        actor.log.warning("witness_close_failed", error=str(exc))
+    await refresh_lease(actor)
+
+
+async def announce_created(actor: ContinuumActor) -> None:
+    """Audit ``CR_CREATED`` once per CR uid (remembered in status across restarts)."""
+    uid = actor.cr.metadata.uid or actor.key
+    if actor.status.cr_created_announced == uid:
+        return
+    spec = actor.cr.spec
+    await actor.emit(
+        AuditType.CR_CREATED,
+        identity=("created", uid),
+        toPrimary=spec.primary_region,
+        reason="cr-observed",
+        message=f"per-CR actor started; primaryRegion={spec.primary_region} "
+        f"hotStandby=[{', '.join(spec.hot_standby_regions)}]",
+    )
+    actor.status = msgspec.structs.replace(actor.status, cr_created_announced=uid)
+
+
+async def check_drift(actor: ContinuumActor) -> None:
+    """Record the spec fingerprint; audit ``CONFIG_CHANGED`` when it differs from the one
+    status remembers."""
+    current = view.spec_fingerprint(actor.cr.spec)
+    previous = actor.status.spec_fingerprint
+    if previous is not None and previous != current:
+        spec = actor.cr.spec
+        actor.log.info("config_changed", previous=previous, current=current)
+        await actor.emit(
+            AuditType.CONFIG_CHANGED,
+            identity=("config", previous, current),
+            toPrimary=spec.primary_region,
+            reason="config-drift",
+            message=f"switchover-relevant spec changed: prev={previous} cur={current} "
+            f"(primaryRegion={spec.primary_region}, "
+            f"hotStandby=[{', '.join(spec.hot_standby_regions)}])",
+        )
+    actor.status = msgspec.structs.replace(actor.status, spec_fingerprint=current)

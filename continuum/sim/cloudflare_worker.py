@@ -24,17 +24,18 @@ import hmac
 import math
 import re
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import unquote
 
 import msgspec
 from aiohttp import web
 
+from continuum.aclose import AsyncStartStop
 from continuum.clock import SystemClock
 from continuum.errors import LeaseHeldByAnother, LeaseLost
 from continuum.messages.lease import Lease
 from continuum.ports import Clock
+from continuum.sim.webserver import LocalWebServer
 from continuum.witness import rules
 from continuum.witness.codec import WorkerState, lease_from_worker, lease_to_worker
 
@@ -64,7 +65,7 @@ def _state_response(status: int, state: WorkerState | None) -> web.Response:
     return _json(status, state)
 
 
-class WorkerSim:
+class WorkerSim(AsyncStartStop):
     """The Worker contract on ``127.0.0.1:<free port>``; ``url`` has no trailing slash.
 
     ``slots`` maps slot → stored :class:`~continuum.witness.codec.WorkerState` (KV key
@@ -85,47 +86,28 @@ class WorkerSim:
         self.slots: dict[str, WorkerState] = {}
         self.requests = 0
         self._failures: list[int] = []
-        self._runner: web.AppRunner | None = None
-        self._port = 0
+        self._http = LocalWebServer(self._app, hosts=(host,))
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self._port}"
+        return f"http://{self.host}:{self._http.port}"
 
     def fail_next(self, count: int = 1, *, status: int = 500) -> None:
         """Answer the next ``count`` requests with ``status`` (fault injection)."""
         self._failures.extend([status] * count)
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self._port or 0)
-        await site.start()
-        self._runner = runner
-        server = site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None) or []
-        self._port = int(sockets[0].getsockname()[1])
+        """Listen on a free port of ``host`` (a restart keeps the port)."""
+        await self._http.start()
 
     async def stop(self) -> None:
         """Stop serving (the slots are kept; ``start`` again serves them on the same port)."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        await self._http.stop()
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+    def _app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        return app
 
     # --- request pipeline ------------------------------------------------------------------
 

@@ -27,16 +27,13 @@ Each test gets its own directory and port, so it is safe under ``pytest -n``.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import signal
-import socket
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Self
 
 import anyio
-import anyio.abc
+
+from continuum.aclose import AsyncStartStop
+from continuum.sim.process import ManagedProcess, free_port
 
 __all__ = ["NatsServer", "NatsServerError", "free_port"]
 
@@ -45,14 +42,7 @@ class NatsServerError(RuntimeError):
     """The server binary is missing, exited early, or did not become ready in time."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that was free a moment ago (bound to port 0, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-class NatsServer:
+class NatsServer(AsyncStartStop):
     """One ``nats-server`` process with JetStream, owned by this object.
 
     ``url`` is fixed for the object's lifetime (the port is chosen once, at the first start).
@@ -82,8 +72,12 @@ class NatsServer:
         self._ready_timeout = ready_timeout
         self._stop_timeout = stop_timeout
         self._extra_args = extra_args
-        self._process: anyio.abc.Process | None = None
-        self._log: IO[bytes] | None = None
+        self._process = ManagedProcess(
+            name="nats-server",
+            log_path=self.workdir / "nats.log",
+            error=NatsServerError,
+            stop_timeout=stop_timeout,
+        )
 
     # --- properties ---------------------------------------------------------------------
 
@@ -107,17 +101,17 @@ class NatsServer:
     @property
     def log_path(self) -> Path:
         """The server's stdout/stderr, appended across restarts."""
-        return self.workdir / "nats.log"
+        return self._process.log_path
 
     @property
     def pid(self) -> int | None:
         """PID of the running process, ``None`` when stopped."""
-        return self._process.pid if self._process is not None else None
+        return self._process.pid
 
     @property
     def running(self) -> bool:
         """Whether this object's process is alive."""
-        return self._process is not None and self._process.returncode is None
+        return self._process.running
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -140,15 +134,14 @@ class NatsServer:
         if self._jetstream:
             args += ["-js", "-sd", str(self.store_dir)]
         args += list(self._extra_args)
-        self._log = self.log_path.open("ab")
-        self._process = await anyio.open_process(
-            args, stdin=None, stdout=self._log, stderr=self._log
-        )
+        await self._process.stop()  # a process that exited by itself
+        await self._process.spawn(args)
         try:
-            await self._wait_ready()
+            await self._process.wait_ready(
+                self._answers_info, timeout=self._ready_timeout, interval=0.01
+            )
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self.stop()
+            await self._process.stop()
             raise
 
     async def stop(self) -> None:
@@ -156,70 +149,19 @@ class NatsServer:
 
         SIGTERM first (JetStream flushes its store), SIGKILL after ``stop_timeout``.
         """
-        process, self._process = self._process, None
-        if process is not None:
-            with anyio.CancelScope(shield=True):
-                if process.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        process.terminate()
-                    with anyio.move_on_after(self._stop_timeout):
-                        await process.wait()
-                    if process.returncode is None:
-                        with contextlib.suppress(ProcessLookupError):
-                            process.kill()
-                        await process.wait()
-                await process.aclose()
-        self._close_log()
+        await self._process.stop()
 
     async def kill(self) -> None:
         """Crash the server: SIGKILL, no flush. Data already acknowledged by JetStream
         with file storage survives (it is written before the ack)."""
-        process, self._process = self._process, None
-        if process is not None:
-            with anyio.CancelScope(shield=True):
-                if process.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        process.send_signal(signal.SIGKILL)
-                    await process.wait()
-                await process.aclose()
-        self._close_log()
+        await self._process.kill()
 
     async def restart(self) -> None:
         """Stop then start again on the same port with the same store directory."""
         await self.stop()
         await self.start()
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     # --- internals ----------------------------------------------------------------------
-
-    async def _wait_ready(self) -> None:
-        deadline = anyio.current_time() + self._ready_timeout
-        while True:
-            process = self._process
-            if process is None or process.returncode is not None:
-                raise NatsServerError(
-                    f"nats-server exited early (code {getattr(process, 'returncode', None)});"
-                    f" see {self.log_path}"
-                )
-            if await self._answers_info():
-                return
-            if anyio.current_time() >= deadline:
-                raise NatsServerError(
-                    f"nats-server on {self.url} not ready after {self._ready_timeout}s;"
-                    f" see {self.log_path}"
-                )
-            await anyio.sleep(0.01)
 
     async def _answers_info(self) -> bool:
         try:
@@ -230,11 +172,6 @@ class NatsServer:
         except (OSError, TimeoutError, anyio.EndOfStream, anyio.BrokenResourceError):
             return False
         return data.startswith(b"INFO ")
-
-    def _close_log(self) -> None:
-        log, self._log = self._log, None
-        if log is not None:
-            log.close()
 
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.running else "stopped"

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
 
 import msgspec
 from aiohttp import web
 
+from continuum.aclose import AsyncStartStop
 from continuum.adapters.powerdns import PowerDnsApi
 from continuum.errors import DnsWriteError
 from continuum.messages.dns import LuaRecord
+from continuum.sim.webserver import LocalWebServer
 
 
 class _WireRecord(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
@@ -42,7 +42,7 @@ class PdmCommit(msgspec.Struct, frozen=True, kw_only=True):
     raw_body: bytes
 
 
-class PdmServer:
+class PdmServer(AsyncStartStop):
     """The contract server. ``async with PdmServer(token="t") as pdm:`` → ``pdm.url``.
 
     ``powerdns``: when given, every accepted commit is also written to that PowerDNS API
@@ -62,8 +62,12 @@ class PdmServer:
         self.commits: list[PdmCommit] = []
         self.requests = 0
         self._faults: list[tuple[int, str]] = []
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+        self._http = LocalWebServer(self._app, hosts=(host,))
+
+    @property
+    def port(self) -> int:
+        """The listening port (0 before the first start)."""
+        return self._http.port
 
     @property
     def url(self) -> str:
@@ -74,35 +78,18 @@ class PdmServer:
         """Answer the next ``times`` requests with ``status`` and ``body``, before any check."""
         self._faults.extend([(status, body)] * times)
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     async def start(self) -> None:
         """Listen on a free port of ``host``. Restarting keeps the port when it is free."""
-        app = web.Application()
-        app.router.add_post("/v1/lua/commit", self._commit)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self._runner = runner
-        sockname = runner.addresses[0]
-        self.port = int(sockname[1])
+        await self._http.start()
 
     async def stop(self) -> None:
         """Stop listening and close open connections. Idempotent."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        await self._http.stop()
+
+    def _app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/lua/commit", self._commit)
+        return app
 
     async def _commit(self, request: web.Request) -> web.Response:
         self.requests += 1

@@ -18,16 +18,14 @@ import secrets
 import shutil
 import socket
 import sqlite3
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
 
-import anyio
-import anyio.abc
 import httpx
+
+from continuum.aclose import AsyncStartStop
+from continuum.sim.process import ManagedProcess
 
 PDNS_BINARY = "/usr/sbin/pdns_server"
 SQLITE_SCHEMA = Path("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
@@ -67,7 +65,7 @@ def _port_free(address: str, port: int) -> bool:
     return True
 
 
-class PdnsServer:
+class PdnsServer(AsyncStartStop):
     """A ``pdns_server`` process listening for DNS on ``addresses`` and serving its HTTP API.
 
     Use as ``async with PdnsServer(tmpdir, addresses=("127.0.0.1",), api_key="k") as pdns``;
@@ -103,10 +101,13 @@ class PdnsServer:
         self.dns_port: int = dns_port or 0
         self.api_port: int = api_port or 0
         self._startup_timeout = startup_timeout
-        self._stop_timeout = stop_timeout
         self._extra_config = tuple(extra_config)
-        self._process: anyio.abc.Process | None = None
-        self._log: IO[Any] | None = None
+        self._process = ManagedProcess(
+            name="pdns_server",
+            log_path=self.dir / "pdns.log",
+            error=PdnsStartError,
+            stop_timeout=stop_timeout,
+        )
         self._socket_dir: Path | None = None
         self._init_database()
 
@@ -125,33 +126,21 @@ class PdnsServer:
 
     @property
     def log_path(self) -> Path:
-        return self.dir / "pdns.log"
+        return self._process.log_path
 
     @property
     def pid(self) -> int | None:
         """PID of the running server, ``None`` when stopped."""
-        return self._process.pid if self._process is not None else None
+        return self._process.pid
 
     @property
     def nameservers(self) -> list[str]:
         """Every DNS vantage of this server as ``ip:port``."""
         return [f"{address}:{self.dns_port}" for address in self.addresses]
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     async def start(self) -> None:
         """Start the process and return once its API answers 200. No-op when running."""
-        if self._process is not None:
+        if self._process.spawned:
             return
         last_error: PdnsStartError | None = None
         for _ in range(_START_ATTEMPTS):
@@ -175,59 +164,26 @@ class PdnsServer:
 
     async def stop(self) -> None:
         """Stop the process by its PID and wait for it to exit. Idempotent."""
-        process, self._process = self._process, None
-        if process is not None:
-            with anyio.CancelScope(shield=True):
-                if process.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        process.terminate()
-                    with anyio.move_on_after(self._stop_timeout):
-                        await process.wait()
-                    if process.returncode is None:
-                        with contextlib.suppress(ProcessLookupError):
-                            process.kill()
-                        await process.wait()
-                await process.aclose()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        await self._process.stop()
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
 
     async def _start_once(self) -> None:
-        self._log = self._prepare_run()
-        self._process = await anyio.open_process(
-            [PDNS_BINARY, f"--config-dir={self.dir}"],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=self._log,
-        )
-        await self._wait_ready()
-
-    async def _wait_ready(self) -> None:
+        self._prepare_run()
+        await self._process.spawn([PDNS_BINARY, f"--config-dir={self.dir}"])
         url = f"{self.api_url}/api/v1/servers/localhost"
         headers = {"X-API-Key": self.api_key}
-        with anyio.move_on_after(self._startup_timeout):
-            async with httpx.AsyncClient(timeout=1.0) as client:
-                while True:
-                    process = self._process
-                    if process is None or process.returncode is not None:
-                        raise PdnsStartError(f"pdns_server exited:\n{self._log_tail()}")
-                    with contextlib.suppress(httpx.TransportError):
-                        response = await client.get(url, headers=headers)
-                        if response.status_code == 200:
-                            return
-                    await anyio.sleep(0.02)
-        raise PdnsStartError(
-            f"pdns_server API not ready within {self._startup_timeout}s:\n{self._log_tail()}"
-        )
+        async with httpx.AsyncClient(timeout=1.0) as client:
 
-    def _log_tail(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-2000:]
-        except OSError:
-            return "(no log)"
+            async def answers() -> bool:
+                with contextlib.suppress(httpx.TransportError):
+                    return (await client.get(url, headers=headers)).status_code == 200
+                return False
+
+            await self._process.wait_ready(
+                answers, timeout=self._startup_timeout, interval=0.02, show_log=True
+            )
 
     def _init_database(self) -> None:
         with contextlib.closing(sqlite3.connect(self.database)) as db:
@@ -239,8 +195,8 @@ class PdnsServer:
                 with contextlib.suppress(KeyError, LookupError, OSError):
                     shutil.chown(path, "pdns", "pdns")
 
-    def _prepare_run(self) -> IO[Any]:
-        """Write the config for the current ports; open (append) the log the process writes."""
+    def _prepare_run(self) -> None:
+        """Write the config for the current ports."""
         # The control socket path must fit a sockaddr_un (108 bytes): pytest's tmp paths do
         # not, so it lives in a short directory of its own, removed on stop().
         self._socket_dir = Path(tempfile.mkdtemp(prefix="pdns-"))
@@ -248,7 +204,6 @@ class PdnsServer:
             with contextlib.suppress(KeyError, LookupError, OSError):
                 shutil.chown(self._socket_dir, "pdns", "pdns")
         self._write_config()
-        return open(self.log_path, "ab")  # closed in stop()
 
     def _write_config(self) -> None:
         local = ", ".join(f"{address}:{self.dns_port}" for address in self.addresses)

@@ -34,14 +34,13 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any
 
 import anyio
-import anyio.abc
 import asyncpg
 
-from continuum.sim.nats import free_port
+from continuum.aclose import AsyncStartStop
+from continuum.sim.process import ManagedProcess, free_port
 
 __all__ = ["PostgresError", "PostgresPair", "find_bindir"]
 
@@ -71,21 +70,29 @@ def find_bindir() -> Path:
 
 
 class _Server:
-    """One postgres process over one data directory."""
+    """One postgres process over one data directory (stopped by SIGINT: fast shutdown)."""
 
-    def __init__(self, *, role: str, datadir: Path, sockdir: Path, port: int) -> None:
+    def __init__(
+        self, *, role: str, datadir: Path, sockdir: Path, port: int, log: Path, stop_timeout: float
+    ) -> None:
         self.role = role
         self.datadir = datadir
         self.sockdir = sockdir
         self.port = port
-        self.process: anyio.abc.Process | None = None
+        self.process = ManagedProcess(
+            name=role,
+            log_path=log,
+            error=PostgresError,
+            stop_signal=signal.SIGINT,
+            stop_timeout=stop_timeout,
+        )
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.returncode is None
+        return self.process.running
 
 
-class PostgresPair:
+class PostgresPair(AsyncStartStop):
     """A primary and a streaming standby owned by this object (see the module docstring).
 
     ``primary_dsn``/``standby_dsn`` are URI DSNs for ``probe_user`` over TCP, with the
@@ -119,7 +126,6 @@ class PostgresPair:
         self._ready_timeout = ready_timeout
         self._stop_timeout = stop_timeout
         self._root: Path | None = None
-        self._logs: list[IO[bytes]] = []
         self.primary: _Server | None = None
         self.standby: _Server | None = None
 
@@ -174,7 +180,7 @@ class PostgresPair:
         await self.execute("SELECT pg_wal_replay_resume()", role="standby")
 
     async def stop_standby(self) -> None:
-        await self._stop(self._server("standby"))
+        await self._server("standby").process.stop()
 
     async def start_standby(self, *, wait_streaming: bool = True) -> None:
         await self._start(self._server("standby"))
@@ -182,7 +188,7 @@ class PostgresPair:
             await self.wait_streaming()
 
     async def stop_primary(self) -> None:
-        await self._stop(self._server("primary"))
+        await self._server("primary").process.stop()
 
     async def start_primary(self, *, wait_streaming: bool = True) -> None:
         await self._start(self._server("primary"))
@@ -210,33 +216,20 @@ class PostgresPair:
             await self._create()
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self.close()
+                await self.stop()
             raise
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
         """Stop both servers (standby first) and remove the data; idempotent."""
         with anyio.CancelScope(shield=True):
             for server in (self.standby, self.primary):
                 if server is not None:
-                    await self._stop(server)
-            for log in self._logs:
-                log.close()
-            self._logs.clear()
+                    await server.process.stop()
             if self._root is not None:
                 shutil.rmtree(self._root, ignore_errors=True)
                 self._root = None
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+    close = stop
 
     # --- internals ------------------------------------------------------------------------
 
@@ -256,12 +249,16 @@ class PostgresPair:
             datadir=self._root / "primary",
             sockdir=self._root / "sp",
             port=free_port(self.host),
+            log=self.workdir / "primary.log",
+            stop_timeout=self._stop_timeout,
         )
         standby = _Server(
             role="standby",
             datadir=self._root / "standby",
             sockdir=self._root / "ss",
             port=free_port(self.host),
+            log=self.workdir / "standby.log",
+            stop_timeout=self._stop_timeout,
         )
         for sockdir in (primary.sockdir, standby.sockdir):
             sockdir.mkdir()
@@ -340,40 +337,23 @@ class PostgresPair:
         if server.running:
             return
         assert self._bindir is not None
-        log = (self.workdir / f"{server.role}.log").open("ab")
-        self._logs.append(log)
-        server.process = await anyio.open_process(
+        await server.process.stop()  # a process that exited by itself
+        await server.process.spawn(
             [
                 str(self._bindir / "postgres"), "-D", str(server.datadir),
                 "-p", str(server.port), "-k", str(server.sockdir),
             ],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, user=self._os_user,
+            user=self._os_user,
         )  # fmt: skip
         await self._poll(f"{server.role} accepting connections", lambda: self._ping(server))
 
     async def _ping(self, server: _Server) -> Any:
         if not server.running:
-            code = server.process.returncode if server.process else None
             raise PostgresError(
-                f"{server.role} exited (code {code}); see {self.workdir}/{server.role}.log"
+                f"{server.role} exited (code {server.process.returncode});"
+                f" see {server.process.log_path}"
             )
         return await self.execute("SELECT 1", role=server.role)
-
-    async def _stop(self, server: _Server) -> None:
-        process, server.process = server.process, None
-        if process is None:
-            return
-        with anyio.CancelScope(shield=True):
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGINT)  # fast shutdown
-                with anyio.move_on_after(self._stop_timeout):
-                    await process.wait()
-                if process.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        process.kill()
-                    await process.wait()
-            await process.aclose()
 
     async def _poll(self, what: str, attempt: Any) -> None:
         """Retry ``attempt`` (a coroutine factory returning a truthy value when ready) until

@@ -32,6 +32,7 @@ from continuum.sim.cnpg import CnpgOperator
 from continuum.sim.kube.emulator import KubeEmulator, bundled_crd_paths, write_kubeconfig
 from continuum.sim.nats import NatsServer
 from continuum.sim.pdns import PdnsServer, pick_free_port
+from continuum.sim.webserver import LocalWebServer
 from continuum.switchover.lua import LuaSynthesisParams, synthesize
 
 __all__ = ["AppEndpoints", "SimStack", "StackSpec", "running_controllers"]
@@ -69,8 +70,13 @@ class AppEndpoints:
     def __init__(self, ips: Mapping[str, Sequence[str]]) -> None:
         self._ips = {region: tuple(found) for region, found in ips.items()}
         self._status = {ip: 200 for found in self._ips.values() for ip in found}
-        self.port = pick_free_port(tuple(self._status))
-        self._runner: web.AppRunner | None = None
+        self._http = LocalWebServer(
+            self._app, hosts=tuple(self._status), port=pick_free_port(tuple(self._status))
+        )
+
+    @property
+    def port(self) -> int:
+        return self._http.port
 
     def set_healthy(self, region: str, healthy: bool) -> None:
         for ip in self._ips[region]:
@@ -80,18 +86,16 @@ class AppEndpoints:
         local = request.transport.get_extra_info("sockname")[0] if request.transport else ""
         return web.Response(status=self._status.get(local, 500), text="health\n")
 
-    async def start(self) -> None:
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/healthz", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        for ip in self._status:
-            await web.TCPSite(self._runner, ip, self.port).start()
+        return app
+
+    async def start(self) -> None:
+        await self._http.start()
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._http.stop()
 
 
 class SimStack:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from aiohttp import web
 
+from continuum.aclose import AsyncStartStop
 from continuum.clock import SystemClock
 from continuum.ports import Clock
 from continuum.sim.kube.builtins import builtin_admission
@@ -29,6 +29,7 @@ from continuum.sim.kube.server import ApiServer
 from continuum.sim.kube.status import ApiError
 from continuum.sim.kube.store import Store, WriteResult
 from continuum.sim.kube.watch import WatchEvent
+from continuum.sim.webserver import LocalWebServer
 
 BUNDLED_CRDS_DIR = Path(__file__).resolve().parents[1] / "crds"
 _REPO_CHART_CRD = Path(__file__).resolve().parents[3] / "chart" / "crds" / "continuum.yaml"
@@ -63,7 +64,7 @@ def read_crd_documents(path: Path) -> list[dict[str, Any]]:
     return copies
 
 
-class KubeEmulator:
+class KubeEmulator(AsyncStartStop):
     """An emulated API server: ``store`` (direct access), ``faults``, ``requests`` (log).
 
     ``clock`` drives timestamps, watch timeouts, bookmarks and injected delays.
@@ -86,7 +87,6 @@ class KubeEmulator:
     ) -> None:
         self.region = region
         self.host = host
-        self.port = port
         self.clock: Clock = clock or SystemClock()
         self.store = Store(clock=self.clock, history_limit=history_limit)
         self.registry = Registry(builtin_types())
@@ -104,7 +104,13 @@ class KubeEmulator:
             bookmark_interval=bookmark_interval,
             watch_timeout=watch_timeout,
         )
-        self._runner: web.AppRunner | None = None
+        self._http = LocalWebServer(
+            self._api.app,
+            hosts=(host,),
+            port=port,
+            handler_cancellation=True,
+            shutdown_timeout=0.5,
+        )
         self.token = token
         for namespace in namespaces:
             self.ensure_namespace(namespace)
@@ -114,31 +120,21 @@ class KubeEmulator:
 
     async def start(self) -> None:
         """Listen on ``host:port`` (port 0 picks a free one; read it from :attr:`url`)."""
-        runner = web.AppRunner(
-            self._api.app(), handler_cancellation=True, access_log=None, shutdown_timeout=0.5
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self.port = int(runner.addresses[0][1])
+        await self._http.start()
         self._api.server_address = f"{self.host}:{self.port}"
-        self._runner = runner
 
     async def stop(self) -> None:
         """End every watch, release hung requests and stop listening."""
-        if self._runner is None:
+        if not self._http.running:
             return
         self.kill_watches(abort=False)
         self.faults.clear()
-        runner, self._runner = self._runner, None
-        await runner.cleanup()
+        await self._http.stop()
 
-    async def __aenter__(self) -> KubeEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    @property
+    def port(self) -> int:
+        """The listening port (the constructor's until the first start picks one)."""
+        return self._http.port
 
     @property
     def url(self) -> str:

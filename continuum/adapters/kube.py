@@ -26,8 +26,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aiohttp
 import msgspec
@@ -35,6 +34,7 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from continuum.aclose import AsyncClosing
 from continuum.errors import Conflict, Invalid, KubeError, NotFound, Unavailable
 
 DEFAULT_REQUEST_TIMEOUT = 10.0
@@ -210,7 +210,7 @@ class RegionClient:
         await self.api.close()
 
 
-class KubeClients:
+class KubeClients(AsyncClosing):
     """One :class:`RegionClient` per region. Use as ``async with`` or call :meth:`aclose`."""
 
     def __init__(self, clients: Mapping[str, RegionClient]) -> None:
@@ -287,14 +287,3 @@ class KubeClients:
         clients, self._clients = self._clients, {}
         for region_client in clients.values():
             await region_client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

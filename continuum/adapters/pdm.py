@@ -10,11 +10,10 @@ idempotent. Works on either anyio backend (httpx).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
 
 import httpx
 
+from continuum.aclose import AsyncClosing
 from continuum.errors import DnsWriteError
 from continuum.messages.dns import LuaRecord
 from continuum.switchover.lua import marshal_commit_body
@@ -32,7 +31,7 @@ class PdmAuthRejected(DnsWriteError):
     """PDM answered 401 or 403: the token is missing or wrong."""
 
 
-class PdmClient:
+class PdmClient(AsyncClosing):
     """Commits LUA records to PDM at ``base_url`` (``PDM_API_URL``; trailing ``/`` ignored),
     sending ``token`` (``PDM_AUTH_TOKEN``) as ``X-Catalyst-Token`` when non-empty.
 
@@ -52,17 +51,6 @@ class PdmClient:
         if token:
             headers[TOKEN_HEADER] = token
         self._client = httpx.AsyncClient(timeout=timeout, headers=headers)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the HTTP connections. The client is unusable afterwards."""

@@ -17,13 +17,13 @@ Works on either anyio backend (httpx).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import msgspec
 
+from continuum.aclose import AsyncClosing
 from continuum.errors import DnsWriteError
 from continuum.messages.dns import LuaRecord
 
@@ -88,7 +88,7 @@ def txt_content(value: str) -> str:
     return f'"{value}"'
 
 
-class PowerDnsApi:
+class PowerDnsApi(AsyncClosing):
     """A client of one PowerDNS server's API (``api_url`` like ``http://127.0.0.1:8081``).
 
     Use as an async context manager or call :meth:`aclose`. Safe for concurrent calls.
@@ -109,17 +109,6 @@ class PowerDnsApi:
             timeout=timeout,
             headers={"X-API-Key": api_key, "Accept": "application/json"},
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the HTTP connections. The client is unusable afterwards."""

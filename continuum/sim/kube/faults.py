@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from continuum.sim.kube.requestinfo import RequestInfo
 
@@ -47,120 +47,64 @@ class FaultRule:
         )
 
 
+class RequestMatch(TypedDict, total=False):
+    """Which requests a rule matches; every field given must match (omitted = any)."""
+
+    method: str | None
+    path_regex: str | None  # searched in the path
+    verb: str | None
+    resource: str | None
+    namespace: str | None
+    name: str | None
+
+
 class Faults:
-    """The fault rules of one emulator."""
+    """The fault rules of one emulator. Each adding method takes :class:`RequestMatch`
+    keywords and returns the rule it added."""
 
     def __init__(self) -> None:
         self.rules: list[FaultRule] = []
         self._released = asyncio.Event()
 
-    def _add(self, rule: FaultRule, path_regex: str | None) -> FaultRule:
-        if path_regex is not None:
-            rule.path_regex = re.compile(path_regex)
+    def _add(self, rule: FaultRule, match: RequestMatch) -> FaultRule:
+        path_regex = match.get("path_regex")
+        rule.method = match.get("method")
+        rule.path_regex = re.compile(path_regex) if path_regex is not None else None
+        rule.verb = match.get("verb")
+        rule.resource = match.get("resource")
+        rule.namespace = match.get("namespace")
+        rule.name = match.get("name")
         self.rules.append(rule)
         return rule
 
     def fail(
         self,
         *,
-        method: str | None = None,
-        path_regex: str | None = None,
-        verb: str | None = None,
-        resource: str | None = None,
-        namespace: str | None = None,
-        name: str | None = None,
         status: int = 500,
         count: int | None = 1,
         body: Any = None,
         message: str = "injected fault",
+        **match: Unpack[RequestMatch],
     ) -> FaultRule:
         """Answer the next ``count`` matching requests with ``status`` and ``body`` (a
         ``Status`` object carrying ``message`` by default)."""
-        rule = FaultRule(
-            "fail",
-            method=method,
-            verb=verb,
-            resource=resource,
-            namespace=namespace,
-            name=name,
-            status=status,
-            remaining=count,
-            body=body,
-            message=message,
-        )
-        return self._add(rule, path_regex)
+        rule = FaultRule("fail", status=status, remaining=count, body=body, message=message)
+        return self._add(rule, match)
 
     def delay(
-        self,
-        *,
-        seconds: float,
-        method: str | None = None,
-        path_regex: str | None = None,
-        verb: str | None = None,
-        resource: str | None = None,
-        namespace: str | None = None,
-        name: str | None = None,
-        count: int | None = None,
+        self, *, seconds: float, count: int | None = None, **match: Unpack[RequestMatch]
     ) -> FaultRule:
         """Hold matching requests ``seconds`` (emulator clock) before serving them."""
-        rule = FaultRule(
-            "delay",
-            method=method,
-            verb=verb,
-            resource=resource,
-            namespace=namespace,
-            name=name,
-            seconds=seconds,
-            remaining=count,
-        )
-        return self._add(rule, path_regex)
+        return self._add(FaultRule("delay", seconds=seconds, remaining=count), match)
 
-    def hang(
-        self,
-        *,
-        method: str | None = None,
-        path_regex: str | None = None,
-        verb: str | None = None,
-        resource: str | None = None,
-        namespace: str | None = None,
-        name: str | None = None,
-        count: int | None = 1,
-    ) -> FaultRule:
+    def hang(self, *, count: int | None = 1, **match: Unpack[RequestMatch]) -> FaultRule:
         """Never answer matching requests (until :meth:`clear` or shutdown, which then
         answer 503): the client's own timeout must fire."""
-        rule = FaultRule(
-            "hang",
-            method=method,
-            verb=verb,
-            resource=resource,
-            namespace=namespace,
-            name=name,
-            remaining=count,
-        )
-        return self._add(rule, path_regex)
+        return self._add(FaultRule("hang", remaining=count), match)
 
-    def drop_connection(
-        self,
-        *,
-        method: str | None = None,
-        path_regex: str | None = None,
-        verb: str | None = None,
-        resource: str | None = None,
-        namespace: str | None = None,
-        name: str | None = None,
-        count: int | None = 1,
-    ) -> FaultRule:
+    def drop_connection(self, *, count: int | None = 1, **match: Unpack[RequestMatch]) -> FaultRule:
         """Close the connection of matching requests without any response."""
-        rule = FaultRule(
-            "drop",
-            method=method,
-            verb=verb,
-            resource=resource,
-            namespace=namespace,
-            name=name,
-            remaining=count,
-        )
-        return self._add(rule, path_regex)
+        return self._add(FaultRule("drop", remaining=count), match)
 
     def clear(self) -> None:
         """Remove every rule and release every hung request."""

@@ -81,60 +81,51 @@ class ResourceType:
 def builtin_types() -> list[ResourceType]:
     """The built-in kinds the emulator serves from start-up."""
     return [
-        ResourceType(
-            group="",
-            version="v1",
-            plural="namespaces",
-            singular="namespace",
-            kind="Namespace",
+        _builtin(
+            "",
+            "Namespace",
             namespaced=False,
             short_names=("ns",),
             status_subresource=True,
             verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
         ),
-        ResourceType(
-            group="",
-            version="v1",
-            plural="secrets",
-            singular="secret",
-            kind="Secret",
-            namespaced=True,
-        ),
-        ResourceType(
-            group="",
-            version="v1",
-            plural="configmaps",
-            singular="configmap",
-            kind="ConfigMap",
-            namespaced=True,
-            short_names=("cm",),
-        ),
-        ResourceType(
-            group="",
-            version="v1",
-            plural="events",
-            singular="event",
-            kind="Event",
-            namespaced=True,
-            short_names=("ev",),
-        ),
-        ResourceType(
-            group="coordination.k8s.io",
-            version="v1",
-            plural="leases",
-            singular="lease",
-            kind="Lease",
-            namespaced=True,
-        ),
-        ResourceType(
-            group="apiextensions.k8s.io",
-            version="v1",
-            plural="customresourcedefinitions",
-            singular="customresourcedefinition",
-            kind="CustomResourceDefinition",
+        _builtin("", "Secret"),
+        _builtin("", "ConfigMap", short_names=("cm",)),
+        _builtin("", "Event", short_names=("ev",)),
+        _builtin("coordination.k8s.io", "Lease"),
+        _builtin(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
             namespaced=False,
             short_names=("crd", "crds"),
             categories=("api-extensions",),
             status_subresource=True,
         ),
     ]
+
+
+def _builtin(
+    group: str,
+    kind: str,
+    *,
+    namespaced: bool = True,
+    short_names: tuple[str, ...] = (),
+    categories: tuple[str, ...] = (),
+    status_subresource: bool = False,
+    verbs: tuple[str, ...] = ALL_VERBS,
+) -> ResourceType:
+    """A built-in ``v1`` kind; singular and plural follow from the kind (``ConfigMap`` →
+    ``configmap`` / ``configmaps``), as they do for every kind served here."""
+    singular = kind.lower()
+    return ResourceType(
+        group=group,
+        version="v1",
+        plural=f"{singular}s",
+        singular=singular,
+        kind=kind,
+        namespaced=namespaced,
+        short_names=short_names,
+        categories=categories,
+        status_subresource=status_subresource,
+        verbs=verbs,
+    )

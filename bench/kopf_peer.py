@@ -20,6 +20,10 @@ connection (``shared``: what a hand-written kopf operator would more likely do).
     /work/venv/bin/python bench/kopf_peer.py                        # 1,000 CRs, 120 s each
     /work/venv/bin/python bench/kopf_peer.py --crs 200 --seconds 30 --kopf-connections shared
 
+``--what-if`` adds a second Continuum run with kubernetes-asyncio's HTTP session made without
+``trust_env`` (see ``_harness.run_probed``): what the controller would cost without that
+per-request overhead. It is a diagnosis, not the product.
+
 Printed, never asserted.
 """
 
@@ -92,6 +96,11 @@ async def main(args: argparse.Namespace) -> None:
                         continuum_command(emulator.kubeconfig, "peer-continuum"),
                     )
                 ]
+                if args.what_if:
+                    what_if = continuum_command(
+                        emulator.kubeconfig, "peer-what-if", trust_env=False
+                    )
+                    runs.append(("continuum (what-if: trust_env off)", "peer-what-if", what_if))
                 for kind in kinds:
                     ns = f"peer-kopf-{kind}"
                     command = kopf_command(emulator.kubeconfig, ns, server.url, connections=kind)
@@ -118,7 +127,8 @@ async def main(args: argparse.Namespace) -> None:
         finally:
             emulator.stop()
     for peer in results[1:]:
-        print("\n".join(comparison(results[0], peer)))
+        if peer.name.startswith("kopf"):
+            print("\n".join(comparison(results[0], peer)))
 
 
 if __name__ == "__main__":
@@ -126,6 +136,11 @@ if __name__ == "__main__":
     parser.add_argument("--crs", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=120.0, help="measured window, each")
     parser.add_argument("--kopf-connections", choices=["per-cr", "shared", "both"], default="both")
+    parser.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also run Continuum with kubernetes-asyncio's trust_env off (not the product)",
+    )
     parser.add_argument(
         "--profile", type=Path, metavar="DIR", help="py-spy each window into DIR (collapsed)"
     )

@@ -55,7 +55,7 @@ RUNS: dict[str, tuple[list[list[str]], list[list[str]]]] = {
         ],
         [[], ["--crs", "1000", "--witness", "nats-kv"]],
     ),
-    "kopf_peer": ([["--crs", "200", "--seconds", "30"]], [[]]),
+    "kopf_peer": ([["--crs", "200", "--seconds", "30"]], [["--what-if"]]),
 }
 ORDER = ["actors", "watch", "lease", "audit", "api", "scale", "kopf_peer"]
 

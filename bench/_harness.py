@@ -352,6 +352,7 @@ class Result:
     cpu_pct: float
     emulator_cpu_pct: float
     rss_base_mib: float
+    rss_start_mib: float
     rss_mib: float
     lateness: list[float]
     renewals_seen: int
@@ -373,7 +374,8 @@ class Result:
             f" (renewals observed {self.renewals_seen}, due ~{self.renewals_due})",
             f"  CPU {self.cpu_pct:.1f} % (emulator {self.emulator_cpu_pct:.1f} %;"
             " 100 % = one core)",
-            f"  RSS {self.rss_mib:.1f} MiB (baseline with 1 CR {self.rss_base_mib:.1f} MiB);"
+            f"  RSS {self.rss_mib:.1f} MiB at the window's end ({self.rss_start_mib:.1f} MiB at"
+            f" its start; baseline with 1 CR {self.rss_base_mib:.1f} MiB);"
             f" {self.rss_per_cr_kib:.1f} KiB per CR",
         ]
 
@@ -467,6 +469,7 @@ async def measure(
         acquire_s = time.time() - began
         await asyncio.sleep(interval)
         start, cpu0, emu0 = time.time(), meter.cpu(), emu.cpu()
+        rss_start = meter.rss_mib()
         if profile_dir is not None:
             await _profile(proc.pid, profile_dir / f"{slug(name)}.txt", seconds=seconds)
         await asyncio.sleep(seconds)
@@ -496,6 +499,7 @@ async def measure(
         cpu_pct=100 * (cpu1 - cpu0) / window,
         emulator_cpu_pct=100 * (emu1 - emu0) / window,
         rss_base_mib=rss_base,
+        rss_start_mib=rss_start,
         rss_mib=rss,
         lateness=log.lateness(interval, start=start, end=end),
         renewals_seen=log.renewals_between(start, end),

@@ -69,8 +69,9 @@ async def stack(tmp_path: Path) -> AsyncIterator[SimStack]:
 async def eventually(
     check: Callable[[], Awaitable[bool] | bool], *, timeout: float = 30, what: str = ""
 ) -> None:
-    """Poll a real server (not a timer) until ``check`` holds, bounded."""
-    with anyio.fail_after(timeout):
+    """Poll a real server (not a timer) until ``check`` holds. Raises AssertionError naming
+    ``what`` after ``timeout`` real seconds."""
+    with anyio.move_on_after(timeout):
         while True:
             result = check()
             if not isinstance(result, bool):
@@ -78,3 +79,4 @@ async def eventually(
             if result:
                 return
             await anyio.sleep(0.05)
+    raise AssertionError(f"never happened within {timeout}s: {what}")

@@ -6,77 +6,19 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from nats.aio.client import Client as NATS
 
-from continuum.adapters.resolver import AiodnsResolver
-from continuum.clock import SystemClock
-from continuum.messages.audit import AuditType, decode_event
+from continuum.messages.audit import AuditType
 from continuum.sim.stack import SimStack
-from continuum.switchover.dnsverify import verify_answer
-from continuum.witness.nats_kv import open_nats_kv
 from tests.e2e.conftest import Controllers, controllers, eventually
+from tests.e2e.helpers import A, B, audit_events, confirm, dns_answers, dry_run, lease
 
 pytestmark = pytest.mark.anyio
 
-A, B = "region-a", "region-b"
-
-
-async def lease_holder(stack: SimStack) -> tuple[str, int]:
-    witness = await open_nats_kv(stack.nats.url, clock=SystemClock())
-    try:
-        lease = await witness.read(stack.key)
-    finally:
-        await witness.aclose()
-    return lease.holder, lease.generation
-
-
-async def dns_answers(stack: SimStack, region: str) -> bool:
-    result = await verify_answer(
-        AiodnsResolver(),
-        hostnames=stack.spec.hostnames,
-        vantages=stack.pdns.nameservers,
-        expected_ips=stack.spec.ips[region],
-        timeout=0.5,
-        clock=SystemClock(),
-    )
-    return result.ok
-
-
-async def audit_types(stack: SimStack) -> list[str]:
-    nc = NATS()
-    await nc.connect(stack.nats.url)
-    try:
-        js = nc.jetstream()
-        sub = await js.pull_subscribe("catalyst.audit", durable=None, stream="CATALYST_AUDIT")
-        out: list[str] = []
-        try:
-            while True:
-                msgs = await sub.fetch(100, timeout=0.5)
-                for m in msgs:
-                    out.append(decode_event(m.data).type.value)
-                    await m.ack()
-        except Exception:
-            pass
-        await sub.unsubscribe()
-        return out
-    finally:
-        await nc.close()
-
 
 async def switch(run: Controllers, region: str, to: str) -> dict:
-    ns, name = run.stack.spec.namespace, run.stack.spec.name
-    report = await run.api(
-        region, "POST", f"/v1/continuums/{ns}/{name}/dry-run", json={"toRegion": to}
-    )
-    assert report.status_code == 200, report.text
-    body = report.json()
+    body = await dry_run(run, region, to)
     assert body.get("blockers", []) == [], body
-    accepted = await run.api(
-        region,
-        "POST",
-        f"/v1/continuums/{ns}/{name}/switchover",
-        json={"toRegion": to, "fingerprint": body["planFingerprint"]},
-    )
+    accepted = await confirm(run, region, to, body["planFingerprint"])
     assert accepted.status_code == 202, accepted.text
     return accepted.json()
 
@@ -85,8 +27,8 @@ async def test_planned_switchover_then_approved_failback(stack: SimStack) -> Non
     ns, name = stack.spec.namespace, stack.spec.name
     async with controllers(stack) as run:
         await eventually(lambda: stack.continuum_status(A).get("phase") == "Healthy")
-        holder, gen0 = await lease_holder(stack)
-        assert holder == A
+        before = await lease(stack)
+        assert before.holder == A
         assert stack.acting_primaries() == [A]
 
         started = await switch(run, A, B)
@@ -100,9 +42,9 @@ async def test_planned_switchover_then_approved_failback(stack: SimStack) -> Non
         assert stack.acting_primaries() == [B]
         assert stack.serving_regions(A) == {B}
         assert await dns_answers(stack, B)
-        holder, gen1 = await lease_holder(stack)
-        assert holder == B
-        assert gen1 > gen0
+        after = await lease(stack)
+        assert after.holder == B
+        assert after.generation > before.generation
         await eventually(lambda: stack.continuum_status(B).get("phase") == "FailedOver")
         await eventually(
             lambda: (stack.continuum_status(A).get("lastHealth") or {}).get("verdict") == "healthy",
@@ -138,9 +80,9 @@ async def test_planned_switchover_then_approved_failback(stack: SimStack) -> Non
             what="failback recorded",
         )
         assert stack.acting_primaries() == [A]
-        assert (await lease_holder(stack))[0] == A
+        assert (await lease(stack)).holder == A
         assert await dns_answers(stack, A)
-    types = await audit_types(stack)
+    types = [event.type.value for event in await audit_events(stack)]
     assert types.count(AuditType.SWITCHOVER.value) == 2
     assert types.count(AuditType.FAILBACK_COMPLETED.value) == 1
     assert types.count(AuditType.FAILBACK_PENDING.value) >= 1

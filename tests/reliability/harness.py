@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,16 +35,14 @@ import nats
 import nats.errors
 import nats.js.errors
 
-from continuum.adapters.resolver import AiodnsResolver
-from continuum.clock import SystemClock
 from continuum.messages.audit import AuditEvent, decode_event
 from continuum.sim.nats import free_port
 from continuum.sim.stack import SimStack, StackSpec
-from continuum.switchover.dnsverify import verify_answer
 from continuum.witness.codec import decode_lease
 from continuum.witness.nats_kv import DEFAULT_BUCKET, encode_kv_key
+from tests.e2e.conftest import eventually
+from tests.e2e.helpers import A, B, dns_answers, last_switchover
 
-A, B = "region-a", "region-b"
 TTL, RENEW, MARGIN = 6, 1, 2
 CONTINUUM = ("dr.openova.io", "continuums")
 
@@ -440,18 +438,6 @@ async def read_lease(stack: SimStack) -> tuple[str, int, datetime | None]:
         await nc.close()
 
 
-async def dns_points_at(stack: SimStack, region: str) -> bool:
-    result = await verify_answer(
-        AiodnsResolver(),
-        hostnames=stack.spec.hostnames,
-        vantages=stack.pdns.nameservers,
-        expected_ips=stack.spec.ips[region],
-        timeout=0.5,
-        clock=SystemClock(),
-    )
-    return result.ok
-
-
 def journals(stack: SimStack) -> dict[str, Any]:
     """``status.switchover`` of every CR copy that still has one."""
     out: dict[str, Any] = {}
@@ -478,7 +464,7 @@ async def unsettled(stack: SimStack, procs: dict[str, ControllerProcess] | None 
     primaries = stack.acting_primaries()
     if primaries != [holder]:
         return f"acting primaries {primaries} != lease holder {holder}"
-    if not await dns_points_at(stack, holder):
+    if not await dns_answers(stack, holder):
         return f"DNS does not answer {holder}"
     if procs is not None and holder in procs:
         ns, name = stack.spec.namespace, stack.spec.name
@@ -507,21 +493,6 @@ async def wait_settled(
             return (await read_lease(stack))[0]
         await anyio.sleep(0.1)
     raise AssertionError(f"not settled after {timeout}s: {why}")
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool] | bool], *, timeout: float = 30, what: str = ""
-) -> None:
-    """Poll a real server until ``check`` holds, bounded."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        await anyio.sleep(0.05)
-    raise AssertionError(f"never happened within {timeout}s: {what}")
 
 
 async def stored_audit_events(stack: SimStack) -> list[AuditEvent]:
@@ -570,11 +541,6 @@ async def switch(proc: ControllerProcess, to: str) -> httpx.Response:
         f"/v1/continuums/{ns}/{name}/switchover",
         json={"toRegion": to, "fingerprint": body["planFingerprint"]},
     )
-
-
-def last_switchover(stack: SimStack, region: str) -> dict[str, Any]:
-    """``status.lastSwitchover`` of ``region``'s CR copy ({} when none)."""
-    return dict(stack.continuum_status(region).get("lastSwitchover") or {})
 
 
 async def switchover_finished(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kubernetes_asyncio import client
+
 TEST_CRD = Path(__file__).parent / "crds" / "continuum-test.yaml"
 GROUP, VERSION, PLURAL = "dr.openova.io", "v1", "continuums"
 MERGE = "application/merge-patch+json"
@@ -25,3 +27,40 @@ def continuum(name: str, *, namespace: str = "default", **spec: Any) -> dict[str
         "metadata": {"name": name, "namespace": namespace},
         "spec": body_spec,
     }
+
+
+# The suite's calls on Continuum objects in ``default``, without repeating the coordinates.
+
+
+async def create_cr(crs: client.CustomObjectsApi, body: dict[str, Any]) -> Any:
+    """Create ``body`` as a Continuum in ``default``; the stored object."""
+    return await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+
+
+async def get_cr(crs: client.CustomObjectsApi, name: str) -> Any:
+    """The Continuum ``name`` of ``default`` as the server returns it."""
+    return await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, name)
+
+
+async def delete_cr(crs: client.CustomObjectsApi, name: str, **options: Any) -> Any:
+    """Delete the Continuum ``name`` of ``default``; ``options`` go to the client call."""
+    return await crs.delete_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, name, **options
+    )
+
+
+async def patch_cr(
+    crs: client.CustomObjectsApi,
+    name: str,
+    body: Any,
+    *,
+    content_type: str | None = None,
+    status: bool = False,
+) -> Any:
+    """Patch the Continuum ``name`` of ``default`` (its ``/status`` when ``status``) with
+    ``body``; ``content_type`` as given (the client's own choice when ``None``)."""
+    call = (
+        crs.patch_namespaced_custom_object_status if status else crs.patch_namespaced_custom_object
+    )
+    options: dict[str, Any] = {} if content_type is None else {"_content_type": content_type}
+    return await call(GROUP, VERSION, "default", PLURAL, name, body, **options)

@@ -9,7 +9,17 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from continuum.sim.kube import KubeEmulator
-from tests.sim_kube.kube_helpers import GROUP, PLURAL, VERSION, continuum
+from tests.sim_kube.kube_helpers import (
+    GROUP,
+    MERGE,
+    PLURAL,
+    VERSION,
+    continuum,
+    create_cr,
+    delete_cr,
+    get_cr,
+    patch_cr,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +31,7 @@ async def test_create_returns_201_with_uid_rv_timestamp_and_generation(
         GROUP, VERSION, "default", PLURAL, continuum("a")
     )
     assert status == 201
-    obj = await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    obj = await get_cr(crs, "a")
     meta = obj["metadata"]
     assert len(meta["uid"]) == 36
     assert meta["resourceVersion"].isdigit()
@@ -32,9 +42,7 @@ async def test_create_returns_201_with_uid_rv_timestamp_and_generation(
 async def test_resource_version_is_a_global_counter_across_kinds(
     api: client.ApiClient, crs: client.CustomObjectsApi
 ) -> None:
-    first = await crs.create_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, continuum("a")
-    )
+    first = await create_cr(crs, continuum("a"))
     cm = await client.CoreV1Api(api).create_namespaced_config_map(
         "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c"), data={"k": "v"})
     )
@@ -42,9 +50,9 @@ async def test_resource_version_is_a_global_counter_across_kinds(
 
 
 async def test_create_of_existing_name_is_409_already_exists(crs: client.CustomObjectsApi) -> None:
-    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    await create_cr(crs, continuum("a"))
     with pytest.raises(ApiException) as caught:
-        await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+        await create_cr(crs, continuum("a"))
     assert caught.value.status == 409
     assert json.loads(caught.value.body)["reason"] == "AlreadyExists"
 
@@ -53,7 +61,7 @@ async def test_get_of_missing_object_is_404_with_full_status_body(
     crs: client.CustomObjectsApi,
 ) -> None:
     with pytest.raises(ApiException) as caught:
-        await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "ghost")
+        await get_cr(crs, "ghost")
     body = json.loads(caught.value.body)
     assert caught.value.status == 404
     assert body == {
@@ -80,13 +88,13 @@ async def test_create_in_missing_namespace_is_404(crs: client.CustomObjectsApi) 
 async def test_generate_name_gets_a_random_suffix(crs: client.CustomObjectsApi) -> None:
     body = continuum("")
     body["metadata"] = {"generateName": "shop-"}
-    obj = await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+    obj = await create_cr(crs, body)
     assert obj["metadata"]["name"].startswith("shop-")
     assert len(obj["metadata"]["name"]) == len("shop-") + 5
 
 
 async def test_list_has_list_kind_and_resource_version(crs: client.CustomObjectsApi) -> None:
-    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    await create_cr(crs, continuum("a"))
     listed = await crs.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)
     assert listed["kind"] == "ContinuumList"
     assert listed["apiVersion"] == "dr.openova.io/v1"
@@ -119,7 +127,7 @@ async def test_label_selectors_filter_lists(
     for name, lab in labels.items():
         body = continuum(name)
         body["metadata"]["labels"] = lab
-        await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+        await create_cr(crs, body)
     listed = await crs.list_namespaced_custom_object(
         GROUP, VERSION, "default", PLURAL, label_selector=selector
     )
@@ -138,8 +146,8 @@ async def test_field_selectors_on_name_and_namespace_and_cluster_wide_list(
     kube: KubeEmulator, crs: client.CustomObjectsApi
 ) -> None:
     kube.ensure_namespace("other")
-    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
-    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("b"))
+    await create_cr(crs, continuum("a"))
+    await create_cr(crs, continuum("b"))
     await crs.create_namespaced_custom_object(
         GROUP, VERSION, "other", PLURAL, continuum("a", namespace="other")
     )
@@ -164,9 +172,7 @@ async def test_field_selectors_on_name_and_namespace_and_cluster_wide_list(
 
 async def test_list_paginates_with_limit_and_continue(crs: client.CustomObjectsApi) -> None:
     for i in range(5):
-        await crs.create_namespaced_custom_object(
-            GROUP, VERSION, "default", PLURAL, continuum(f"c{i}")
-        )
+        await create_cr(crs, continuum(f"c{i}"))
     page = await crs.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, limit=2)
     names = [i["metadata"]["name"] for i in page["items"]]
     while page["metadata"].get("continue"):
@@ -178,10 +184,10 @@ async def test_list_paginates_with_limit_and_continue(crs: client.CustomObjectsA
 
 
 async def test_delete_without_finalizers_removes_the_object(crs: client.CustomObjectsApi) -> None:
-    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
-    await crs.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    await create_cr(crs, continuum("a"))
+    await delete_cr(crs, "a")
     with pytest.raises(ApiException) as caught:
-        await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+        await get_cr(crs, "a")
     assert caught.value.status == 404
 
 
@@ -190,56 +196,30 @@ async def test_finalizers_hold_deletion_until_the_last_one_is_removed(
 ) -> None:
     body = continuum("a")
     body["metadata"]["finalizers"] = ["x.io/one", "x.io/two"]
-    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
-    await crs.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
-    held = await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    await create_cr(crs, body)
+    await delete_cr(crs, "a")
+    held = await get_cr(crs, "a")
     assert held["metadata"]["deletionTimestamp"]
-    merge = "application/merge-patch+json"
-    await crs.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        "default",
-        PLURAL,
-        "a",
-        {"metadata": {"finalizers": ["x.io/two"]}},
-        _content_type=merge,
-    )
-    assert await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    await patch_cr(crs, "a", {"metadata": {"finalizers": ["x.io/two"]}}, content_type=MERGE)
+    assert await get_cr(crs, "a")
     with pytest.raises(ApiException) as added:
-        await crs.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            "default",
-            PLURAL,
-            "a",
-            {"metadata": {"finalizers": ["x.io/two", "x.io/new"]}},
-            _content_type=merge,
+        await patch_cr(
+            crs, "a", {"metadata": {"finalizers": ["x.io/two", "x.io/new"]}}, content_type=MERGE
         )
     assert added.value.status == 422
-    await crs.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        "default",
-        PLURAL,
-        "a",
-        {"metadata": {"finalizers": None}},
-        _content_type=merge,
-    )
+    await patch_cr(crs, "a", {"metadata": {"finalizers": None}}, content_type=MERGE)
     with pytest.raises(ApiException) as gone:
-        await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+        await get_cr(crs, "a")
     assert gone.value.status == 404
 
 
 async def test_delete_precondition_on_stale_resource_version_is_409(
     crs: client.CustomObjectsApi,
 ) -> None:
-    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    await create_cr(crs, continuum("a"))
     with pytest.raises(ApiException) as caught:
-        await crs.delete_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            "default",
-            PLURAL,
+        await delete_cr(
+            crs,
             "a",
             body=client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version="1")),
         )
@@ -306,7 +286,7 @@ async def test_delete_collection_honours_label_selectors(crs: client.CustomObjec
     for name, tier in (("a", "web"), ("b", "web"), ("c", "db")):
         body = continuum(name)
         body["metadata"]["labels"] = {"tier": tier}
-        await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+        await create_cr(crs, body)
     await crs.delete_collection_namespaced_custom_object(
         GROUP, VERSION, "default", PLURAL, label_selector="tier=web"
     )
@@ -315,7 +295,7 @@ async def test_delete_collection_honours_label_selectors(crs: client.CustomObjec
 
 
 async def test_status_subresource_get_returns_the_object(crs: client.CustomObjectsApi) -> None:
-    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    await create_cr(crs, continuum("a"))
     obj = await crs.get_namespaced_custom_object_status(GROUP, VERSION, "default", PLURAL, "a")
     assert obj["metadata"]["name"] == "a"
     with pytest.raises(ApiException) as caught:

@@ -14,7 +14,17 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from continuum.clock import FakeClock
 from continuum.sim.kube import KubeEmulator, write_kubeconfig
-from tests.sim_kube.kube_helpers import GROUP, MERGE, PLURAL, TEST_CRD, VERSION, continuum
+from tests.sim_kube.kube_helpers import (
+    GROUP,
+    MERGE,
+    PLURAL,
+    TEST_CRD,
+    VERSION,
+    continuum,
+    create_cr,
+    get_cr,
+    patch_cr,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -25,42 +35,28 @@ async def test_fail_answers_the_next_n_matching_requests_with_the_status(
     kube.faults.fail(method="POST", path_regex="/continuums$", status=500, count=2)
     for _ in range(2):
         with pytest.raises(ApiException) as caught:
-            await crs.create_namespaced_custom_object(
-                GROUP, VERSION, "default", PLURAL, continuum("a")
-            )
+            await create_cr(crs, continuum("a"))
         assert caught.value.status == 500
         assert json.loads(caught.value.body)["kind"] == "Status"
-    created = await crs.create_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, continuum("a")
-    )
+    created = await create_cr(crs, continuum("a"))
     assert created["metadata"]["name"] == "a"
 
 
 async def test_fail_can_match_by_verb_and_resource_with_a_custom_body(
     kube: KubeEmulator, crs: client.CustomObjectsApi
 ) -> None:
-    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    await create_cr(crs, continuum("a"))
     rule = kube.faults.fail(
         verb="patch", resource=PLURAL, status=409, count=None, message="injected conflict"
     )
     for _ in range(3):
         with pytest.raises(ApiException) as caught:
-            await crs.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                "default",
-                PLURAL,
-                "a",
-                {"spec": {"rto": "1s"}},
-                _content_type=MERGE,
-            )
+            await patch_cr(crs, "a", {"spec": {"rto": "1s"}}, content_type=MERGE)
         assert caught.value.status == 409
     assert rule.hits == 3
-    assert await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    assert await get_cr(crs, "a")
     kube.faults.clear()
-    await crs.patch_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, "a", {"spec": {"rto": "1s"}}, _content_type=MERGE
-    )
+    await patch_cr(crs, "a", {"spec": {"rto": "1s"}}, content_type=MERGE)
 
 
 async def test_delay_holds_requests_on_the_emulator_clock(tmp_path: Path) -> None:
@@ -95,27 +91,19 @@ async def test_drop_connection_closes_without_an_answer(
 ) -> None:
     kube.faults.drop_connection(method="POST")
     with pytest.raises(aiohttp.ClientError):
-        await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+        await create_cr(crs, continuum("a"))
     assert kube.store.get(GROUP, PLURAL, "default", "a") is None
-    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    await create_cr(crs, continuum("a"))
 
 
 async def test_request_log_records_verbs_and_rbac_tuples(
     kube: KubeEmulator, api: client.ApiClient, crs: client.CustomObjectsApi
 ) -> None:
     kube.requests.clear()
-    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
-    await crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    await create_cr(crs, continuum("a"))
+    await get_cr(crs, "a")
     await crs.list_cluster_custom_object(GROUP, VERSION, PLURAL)
-    await crs.patch_namespaced_custom_object_status(
-        GROUP,
-        VERSION,
-        "default",
-        PLURAL,
-        "a",
-        {"status": {"phase": "Healthy"}},
-        _content_type=MERGE,
-    )
+    await patch_cr(crs, "a", {"status": {"phase": "Healthy"}}, content_type=MERGE, status=True)
     await client.CoordinationV1Api(api).list_namespaced_lease("default")
     assert [r.verb for r in kube.requests] == ["create", "get", "list", "patch", "list"]
     assert len(kube.requests.writes()) == 2
@@ -167,9 +155,7 @@ async def test_several_emulators_are_independent_and_share_one_kubeconfig(
             config_file=str(path), context="region-b"
         ) as api:
             crs = client.CustomObjectsApi(api)
-            await crs.create_namespaced_custom_object(
-                GROUP, VERSION, "default", PLURAL, continuum("only-b")
-            )
+            await create_cr(crs, continuum("only-b"))
         assert b.store.get(GROUP, PLURAL, "default", "only-b") is not None
         assert a.store.get(GROUP, PLURAL, "default", "only-b") is None
         assert len(a.requests) == 0

@@ -13,7 +13,15 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from continuum.sim.kube import KubeEmulator
 from continuum.sim.kube.emulator import BUNDLED_CRDS_DIR
-from tests.sim_kube.kube_helpers import GROUP, PLURAL, VERSION, continuum
+from tests.sim_kube.kube_helpers import (
+    GROUP,
+    MERGE,
+    PLURAL,
+    VERSION,
+    continuum,
+    create_cr,
+    patch_cr,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +30,7 @@ CHART_CRD = Path(__file__).resolve().parents[2] / "chart" / "crds" / "continuum.
 
 async def _create_error(crs: client.CustomObjectsApi, body: dict[str, Any]) -> dict[str, Any]:
     with pytest.raises(ApiException) as caught:
-        await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+        await create_cr(crs, body)
     assert caught.value.status == 422
     error: dict[str, Any] = json.loads(caught.value.body)
     return error
@@ -54,15 +62,11 @@ async def test_missing_required_enum_pattern_and_type_errors_are_all_reported(
 
 
 async def test_defaults_are_applied_under_present_parents(crs: client.CustomObjectsApi) -> None:
-    obj = await crs.create_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, continuum("a")
-    )
+    obj = await create_cr(crs, continuum("a"))
     assert obj["spec"]["autoFailover"] is False
     assert obj["spec"]["leaseClient"]["config"] == {"ttlSeconds": 30, "renewSeconds": 10}
     without_config = continuum("b", leaseClient={"kind": "k8s-lease"})
-    obj = await crs.create_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, without_config
-    )
+    obj = await create_cr(crs, without_config)
     assert "config" not in obj["spec"]["leaseClient"]
 
 
@@ -92,25 +96,21 @@ async def test_strict_field_validation_rejects_unknown_fields_with_400(
 
 
 async def test_nullable_field_accepts_null(crs: client.CustomObjectsApi) -> None:
-    obj = await crs.create_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, continuum("a", note=None)
-    )
+    obj = await create_cr(crs, continuum("a", note=None))
     assert obj["spec"]["note"] is None
 
 
 async def test_status_writes_are_validated_against_the_schema(
     crs: client.CustomObjectsApi,
 ) -> None:
-    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+    await create_cr(crs, continuum("a"))
     with pytest.raises(ApiException) as caught:
-        await crs.patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            "default",
-            PLURAL,
+        await patch_cr(
+            crs,
             "a",
             {"status": {"phase": "Sideways"}},
-            _content_type="application/merge-patch+json",
+            content_type=MERGE,
+            status=True,
         )
     assert caught.value.status == 422
     assert "status.phase" in json.loads(caught.value.body)["message"]
@@ -224,7 +224,7 @@ async def test_bundled_cnpg_cluster_and_httproute_crds_validate_and_default(
         "clusters",
         "pg",
         status,
-        _content_type="application/merge-patch+json",
+        _content_type=MERGE,
     )
     assert patched["status"]["timelineID"] == 3
     route = {

@@ -11,15 +11,21 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from continuum.sim.kube import KubeEmulator
-from tests.sim_kube.kube_helpers import GROUP, MERGE, PLURAL, VERSION, continuum
+from tests.sim_kube.kube_helpers import (
+    GROUP,
+    MERGE,
+    PLURAL,
+    VERSION,
+    continuum,
+    create_cr,
+    patch_cr,
+)
 
 pytestmark = pytest.mark.anyio
 
 
 async def _create(crs: client.CustomObjectsApi, name: str = "a") -> dict[str, Any]:
-    obj: dict[str, Any] = await crs.create_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, continuum(name)
-    )
+    obj: dict[str, Any] = await create_cr(crs, continuum(name))
     return obj
 
 
@@ -88,29 +94,13 @@ async def test_main_resource_write_ignores_status_and_status_write_ignores_spec(
 
 async def test_generation_bumps_only_on_spec_change(crs: client.CustomObjectsApi) -> None:
     await _create(crs)
-    labelled = await crs.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        "default",
-        PLURAL,
-        "a",
-        {"metadata": {"labels": {"x": "y"}}},
-        _content_type=MERGE,
-    )
+    labelled = await patch_cr(crs, "a", {"metadata": {"labels": {"x": "y"}}}, content_type=MERGE)
     assert labelled["metadata"]["generation"] == 1
-    with_status = await crs.patch_namespaced_custom_object_status(
-        GROUP,
-        VERSION,
-        "default",
-        PLURAL,
-        "a",
-        {"status": {"phase": "Healthy"}},
-        _content_type=MERGE,
+    with_status = await patch_cr(
+        crs, "a", {"status": {"phase": "Healthy"}}, content_type=MERGE, status=True
     )
     assert with_status["metadata"]["generation"] == 1
-    spec_changed = await crs.patch_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, "a", {"spec": {"rto": "5m"}}, _content_type=MERGE
-    )
+    spec_changed = await patch_cr(crs, "a", {"spec": {"rto": "5m"}}, content_type=MERGE)
     assert spec_changed["metadata"]["generation"] == 2
 
 
@@ -119,32 +109,16 @@ async def test_no_op_write_keeps_the_resource_version(
 ) -> None:
     obj = await _create(crs)
     same = await _replace(crs, json.loads(json.dumps(obj)))
-    patched = await crs.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        "default",
-        PLURAL,
-        "a",
-        {"spec": {"applicationRef": "shop"}},
-        _content_type=MERGE,
-    )
+    patched = await patch_cr(crs, "a", {"spec": {"applicationRef": "shop"}}, content_type=MERGE)
     assert same["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]
     assert patched["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]
     assert kube.store.resource_version == int(obj["metadata"]["resourceVersion"])
 
 
 async def test_merge_patch_null_deletes_and_objects_merge(crs: client.CustomObjectsApi) -> None:
-    await crs.create_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, continuum("a", rto="60s", extra={"a": 1, "b": 2})
-    )
-    patched = await crs.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        "default",
-        PLURAL,
-        "a",
-        {"spec": {"rto": None, "extra": {"a": None, "c": 3}}},
-        _content_type=MERGE,
+    await create_cr(crs, continuum("a", rto="60s", extra={"a": 1, "b": 2}))
+    patched = await patch_cr(
+        crs, "a", {"spec": {"rto": None, "extra": {"a": None, "c": 3}}}, content_type=MERGE
     )
     assert "rto" not in patched["spec"]
     assert patched["spec"]["extra"] == {"b": 2, "c": 3}
@@ -155,11 +129,8 @@ async def test_json_patch_applies_operations_and_a_failed_test_is_422(
     crs: client.CustomObjectsApi,
 ) -> None:
     await _create(crs)
-    patched = await crs.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        "default",
-        PLURAL,
+    patched = await patch_cr(
+        crs,
         "a",
         [
             {"op": "replace", "path": "/spec/applicationRef", "value": "cart"},
@@ -169,28 +140,15 @@ async def test_json_patch_applies_operations_and_a_failed_test_is_422(
     assert patched["spec"]["applicationRef"] == "cart"
     assert patched["spec"]["hotStandbyRegions"][-1] == "hz-nbg-rtz-prod"
     with pytest.raises(ApiException) as caught:
-        await crs.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            "default",
-            PLURAL,
-            "a",
-            [{"op": "test", "path": "/spec/applicationRef", "value": "shop"}],
-        )
+        await patch_cr(crs, "a", [{"op": "test", "path": "/spec/applicationRef", "value": "shop"}])
     assert caught.value.status == 422
 
 
 async def test_strategic_merge_is_415_for_custom_resources(crs: client.CustomObjectsApi) -> None:
     await _create(crs)
     with pytest.raises(ApiException) as caught:
-        await crs.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            "default",
-            PLURAL,
-            "a",
-            {"spec": {"rto": "1s"}},
-            _content_type="application/strategic-merge-patch+json",
+        await patch_cr(
+            crs, "a", {"spec": {"rto": "1s"}}, content_type="application/strategic-merge-patch+json"
         )
     assert caught.value.status == 415
     assert json.loads(caught.value.body)["reason"] == "UnsupportedMediaType"
@@ -220,18 +178,13 @@ async def test_patch_with_stale_resource_version_in_body_is_409(
 ) -> None:
     obj = await _create(crs)
     stale = obj["metadata"]["resourceVersion"]
-    await crs.patch_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, "a", {"spec": {"rto": "1s"}}, _content_type=MERGE
-    )
+    await patch_cr(crs, "a", {"spec": {"rto": "1s"}}, content_type=MERGE)
     with pytest.raises(ApiException) as caught:
-        await crs.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            "default",
-            PLURAL,
+        await patch_cr(
+            crs,
             "a",
             {"metadata": {"resourceVersion": stale}, "spec": {"rto": "2s"}},
-            _content_type=MERGE,
+            content_type=MERGE,
         )
     assert caught.value.status == 409
 

@@ -14,7 +14,17 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from continuum.clock import FakeClock
 from continuum.sim.kube import KubeEmulator, WatchEvent
-from tests.sim_kube.kube_helpers import GROUP, MERGE, PLURAL, TEST_CRD, VERSION, continuum
+from tests.sim_kube.kube_helpers import (
+    GROUP,
+    MERGE,
+    PLURAL,
+    TEST_CRD,
+    VERSION,
+    continuum,
+    create_cr,
+    delete_cr,
+    patch_cr,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -55,21 +65,13 @@ async def test_watch_streams_added_modified_deleted(
     seen: list[tuple[str, str]] = []
     async with watch.Watch() as w:
         stream = w.stream(crs.list_namespaced_custom_object, GROUP, VERSION, "default", PLURAL)
-        await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+        await create_cr(crs, continuum("a"))
         async for event in stream:
             seen.append((event["type"], event["object"]["metadata"]["name"]))
             if len(seen) == 1:
-                await crs.patch_namespaced_custom_object(
-                    GROUP,
-                    VERSION,
-                    "default",
-                    PLURAL,
-                    "a",
-                    {"spec": {"rto": "1s"}},
-                    _content_type=MERGE,
-                )
+                await patch_cr(crs, "a", {"spec": {"rto": "1s"}}, content_type=MERGE)
             elif len(seen) == 2:
-                await crs.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+                await delete_cr(crs, "a")
             else:
                 break
     assert seen == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
@@ -79,9 +81,7 @@ async def test_watch_without_resource_version_starts_with_existing_objects(
     kube: KubeEmulator, crs: client.CustomObjectsApi
 ) -> None:
     for name in ("a", "b"):
-        await crs.create_namespaced_custom_object(
-            GROUP, VERSION, "default", PLURAL, continuum(name)
-        )
+        await create_cr(crs, continuum(name))
     async for raw in _raw_watch(kube, "resourceVersion=0"):
         first, second = await raw.next(), await raw.next()
         assert first is not None
@@ -95,11 +95,9 @@ async def test_watch_without_resource_version_starts_with_existing_objects(
 async def test_watch_resumes_after_a_resource_version(
     kube: KubeEmulator, crs: client.CustomObjectsApi
 ) -> None:
-    a = await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
-    await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("b"))
-    await crs.patch_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, "a", {"spec": {"rto": "1s"}}, _content_type=MERGE
-    )
+    a = await create_cr(crs, continuum("a"))
+    await create_cr(crs, continuum("b"))
+    await patch_cr(crs, "a", {"spec": {"rto": "1s"}}, content_type=MERGE)
     async for raw in _raw_watch(kube, f"resourceVersion={a['metadata']['resourceVersion']}"):
         events = [await raw.next(), await raw.next()]
         assert [(e["type"], e["object"]["metadata"]["name"]) for e in events if e] == [
@@ -111,10 +109,8 @@ async def test_watch_resumes_after_a_resource_version(
 async def test_too_old_resource_version_gets_410_and_kubernetes_asyncio_raises(
     kube: KubeEmulator, crs: client.CustomObjectsApi
 ) -> None:
-    a = await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
-    await crs.patch_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, "a", {"spec": {"rto": "1s"}}, _content_type=MERGE
-    )
+    a = await create_cr(crs, continuum("a"))
+    await patch_cr(crs, "a", {"spec": {"rto": "1s"}}, content_type=MERGE)
     kube.store.compact()
     old = a["metadata"]["resourceVersion"]
     async for raw in _raw_watch(kube, f"resourceVersion={old}"):
@@ -197,17 +193,9 @@ async def test_label_selector_watch_sees_objects_enter_and_leave_the_selection(
     kube: KubeEmulator, crs: client.CustomObjectsApi
 ) -> None:
     async for raw in _raw_watch(kube, "labelSelector=tier%3Dweb"):
-        await crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, continuum("a"))
+        await create_cr(crs, continuum("a"))
         for labels in ({"tier": "web"}, {"tier": "web", "x": "1"}, {"tier": None}):
-            await crs.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                "default",
-                PLURAL,
-                "a",
-                {"metadata": {"labels": labels}},
-                _content_type=MERGE,
-            )
+            await patch_cr(crs, "a", {"metadata": {"labels": labels}}, content_type=MERGE)
         types = [(await raw.next() or {})["type"] for _ in range(3)]
         assert types == ["ADDED", "MODIFIED", "DELETED"]
 
@@ -217,9 +205,7 @@ async def test_field_selector_watch_sees_only_the_named_object(
 ) -> None:
     async for raw in _raw_watch(kube, "fieldSelector=metadata.name%3Db"):
         for name in ("a", "b"):
-            await crs.create_namespaced_custom_object(
-                GROUP, VERSION, "default", PLURAL, continuum(name)
-            )
+            await create_cr(crs, continuum(name))
         event = await raw.next()
         assert event is not None
         assert event["object"]["metadata"]["name"] == "b"

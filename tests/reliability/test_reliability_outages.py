@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -30,6 +29,7 @@ from tests.reliability.harness import (
     assert_stored_once,
     checking,
     eventually,
+    last_switchover,
     other,
     reliability_spec,
     running_controllers,
@@ -39,10 +39,6 @@ from tests.reliability.harness import (
 )
 
 pytestmark = pytest.mark.anyio
-
-
-def _last_switchover(stack: SimStack, region: str) -> dict[str, Any]:
-    return dict(stack.continuum_status(region).get("lastSwitchover") or {})
 
 
 async def _outboxes_drained(procs: dict[str, ControllerProcess]) -> bool:
@@ -60,18 +56,18 @@ async def test_nats_restart_during_switchover_loses_no_audit_event(tmp_path: Pat
         async with running_controllers(stack) as procs, checking(stack) as checker:
             holder = await wait_settled(stack, procs)
             for delay in (0.1, 0.5, 1.0):
-                before = _last_switchover(stack, holder).get("id")
+                before = last_switchover(stack, holder).get("id")
                 answer = await switch(procs[holder], other(holder))
                 assert answer.status_code == 202, answer.text
                 sid = answer.json()["id"]
                 await anyio.sleep(delay)
                 await stack.nats.restart()
                 await eventually(
-                    lambda h=holder, b=before: _last_switchover(stack, h).get("id") not in (b,),
+                    lambda h=holder, b=before: last_switchover(stack, h).get("id") not in (b,),
                     timeout=60,
                     what="the switchover finished",
                 )
-                result = _last_switchover(stack, holder)
+                result = last_switchover(stack, holder)
                 assert result["id"] == sid
                 restarts.append((delay, str(result.get("result"))))
                 holder = await wait_settled(stack, procs, timeout=60)
@@ -113,12 +109,12 @@ async def test_pdns_killed_during_dns_flip_is_compensated_then_retry_succeeds(
             assert answer.status_code == 202, answer.text
             sid = answer.json()["id"]
             await eventually(
-                lambda: _last_switchover(stack, A).get("id") == sid,
+                lambda: last_switchover(stack, A).get("id") == sid,
                 timeout=60,
                 what="the switchover finished",
             )
             unsubscribe()
-            failed = _last_switchover(stack, A)
+            failed = last_switchover(stack, A)
             assert killed == [sid]
             assert failed["result"] != "Succeeded", failed
             assert failed.get("failedAtStep") == "flip-dns", failed
@@ -128,11 +124,11 @@ async def test_pdns_killed_during_dns_flip_is_compensated_then_retry_succeeds(
             retry = await switch(procs[A], B)
             assert retry.status_code == 202, retry.text
             await eventually(
-                lambda: _last_switchover(stack, A).get("id") == retry.json()["id"],
+                lambda: last_switchover(stack, A).get("id") == retry.json()["id"],
                 timeout=60,
                 what="the retry finished",
             )
-            assert _last_switchover(stack, A)["result"] == "Succeeded"
+            assert last_switchover(stack, A)["result"] == "Succeeded"
             assert await wait_settled(stack, procs, timeout=60) == B
         events = await stored_audit_events(stack)
     assert_stored_once(events)

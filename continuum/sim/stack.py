@@ -18,6 +18,7 @@ from typing import Any, Self
 import anyio
 from aiohttp import web
 
+from continuum.aclose import AsyncStartStop
 from continuum.adapters.cnpg import PAIR_LABEL
 from continuum.adapters.kube import KubeClients
 from continuum.adapters.powerdns import PowerDnsApi
@@ -62,7 +63,7 @@ class StackSpec:
     )
 
 
-class AppEndpoints:
+class AppEndpoints(AsyncStartStop):
     """The application's ``/healthz`` on each region's load-balancer IP (one port for all),
     which pdns' ``ifurlup`` probes. ``set_healthy(region, False)`` makes a region's answer
     503, as a dead region's would be."""
@@ -92,9 +93,11 @@ class AppEndpoints:
         return app
 
     async def start(self) -> None:
+        """Listen on every region's IP (a restart keeps the port)."""
         await self._http.start()
 
     async def stop(self) -> None:
+        """Stop listening. Idempotent."""
         await self._http.stop()
 
 

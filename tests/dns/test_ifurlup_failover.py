@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 
 from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
 from continuum.clock import SystemClock
-from continuum.sim.pdns import PdnsServer, pick_free_port
+from continuum.sim.pdns import PdnsServer
+from continuum.sim.stack import AppEndpoints
 from continuum.switchover.dnsverify import DnsVerification, verify_answer
 from continuum.switchover.lua import LuaSynthesisParams, synthesize
 
@@ -23,29 +23,11 @@ FSN_IP, HEL_IP = "127.0.0.21", "127.0.0.22"
 HOSTS = ("shop.example.test", "api.example.test")
 
 
-class HealthEndpoints:
-    """``/healthz`` on each region's IP (same port); a region's status can be changed."""
-
-    def __init__(self) -> None:
-        self.status = {FSN_IP: 200, HEL_IP: 200}
-        self.port = pick_free_port((FSN_IP, HEL_IP))
-
-    async def handle(self, request: web.Request) -> web.Response:
-        local = request.transport.get_extra_info("sockname")[0] if request.transport else ""
-        return web.Response(status=self.status.get(local, 500), text="health")
-
-
 @pytest.fixture
-async def health() -> AsyncIterator[HealthEndpoints]:
-    endpoints = HealthEndpoints()
-    app = web.Application()
-    app.router.add_get("/healthz", endpoints.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    for ip in (FSN_IP, HEL_IP):
-        await web.TCPSite(runner, ip, endpoints.port).start()
-    yield endpoints
-    await runner.cleanup()
+async def health() -> AsyncIterator[AppEndpoints]:
+    """``/healthz`` on each region's IP (one port); ``set_healthy`` turns a region's 503."""
+    async with AppEndpoints({FSN: (FSN_IP,), HEL: (HEL_IP,)}) as endpoints:
+        yield endpoints
 
 
 def _params(primary: str, port: int) -> LuaSynthesisParams:
@@ -75,7 +57,7 @@ async def _settles_on(pdns: PdnsServer, ip: str) -> DnsVerification:
 
 
 async def test_flip_and_pdns_failover_when_the_primary_probe_fails(
-    pdns: PdnsServer, health: HealthEndpoints
+    pdns: PdnsServer, health: AppEndpoints
 ) -> None:
     async with PowerDnsApi(pdns.api_url, pdns.api_key) as api:
         await api.ensure_zone("example.test")
@@ -86,6 +68,6 @@ async def test_flip_and_pdns_failover_when_the_primary_probe_fails(
         flipped = await _settles_on(pdns, HEL_IP)
         assert flipped.ok, flipped.summary()
 
-        health.status[HEL_IP] = 503
+        health.set_healthy(HEL, False)
         failed_over = await _settles_on(pdns, FSN_IP)
         assert failed_over.ok, failed_over.summary()

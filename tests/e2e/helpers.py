@@ -26,6 +26,7 @@ from continuum.messages.audit import AuditEvent, decode_event
 from continuum.messages.lease import Lease
 from continuum.sim.kube.requestinfo import parse_request_info
 from continuum.sim.stack import SimStack
+from continuum.sim.webserver import LocalWebServer
 from continuum.switchover.dnsverify import verify_answer
 from continuum.witness.nats_kv import DEFAULT_BUCKET, encode_kv_key, open_nats_kv
 from tests.e2e.conftest import Controllers
@@ -240,26 +241,24 @@ class RecordingProxy:
         self.upstream = upstream.rstrip("/")
         self.calls: set[Call] = set()
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._http = LocalWebServer(self._app, hosts=("127.0.0.1",), shutdown_timeout=0.5)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(auto_decompress=False)
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=0.5)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        await self._http.start()
+        self.url = f"http://127.0.0.1:{self._http.port}"
 
     async def stop(self) -> None:
         """Close the upstream connections (ending streamed watches), then the listener."""
         if self._session is not None:
             await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._http.stop()
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        return app
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         info = parse_request_info(request.method, request.path, request.query)

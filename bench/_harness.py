@@ -366,6 +366,7 @@ class Result:
     def lines(self) -> list[str]:
         ms = [x * 1000 for x in sorted(self.lateness)]
         acquired = "all leases" if self.acquired >= self.crs else f"ONLY {self.acquired} leases"
+        acquired += " seen"
         return [
             f"{self.name}: {self.crs} CRs, {acquired} acquired {self.acquire_s:.1f} s after"
             f" creation began; window {self.window_s:.0f} s",

@@ -188,7 +188,7 @@ class SimStack:
             probe_hosts={r: f"probe-{r}.{spec.zone}" for r in spec.regions},
             health_check_url=f"http://probe.{spec.zone}:{self.app.port}/healthz",
             health_check_interval_seconds=1,
-            health_check_timeout_seconds=1,
+            health_check_timeout_seconds=2,
             hostnames=spec.hostnames,
             ttl=1,
         )
@@ -231,7 +231,7 @@ class SimStack:
                     "healthCheck": {
                         "url": f"http://probe.{spec.zone}:{self.app.port}/healthz",
                         "intervalSeconds": 1,
-                        "timeoutSeconds": 1,
+                        "timeoutSeconds": 2,
                     },
                 },
                 "switchover": {"drainSeconds": spec.drain_seconds, "requestedBy": "demo"},

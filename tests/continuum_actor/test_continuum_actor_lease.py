@@ -190,3 +190,13 @@ async def test_a_hanging_witness_is_bounded_and_the_actor_stops_acting_in_time(
             # a renew is hanging right now (bounded at 5 s): let fake time run out the bound
             tg.start_soon(h.clock.autojump)
         tg.cancel_scope.cancel()
+
+
+async def test_reconcile_success_is_emitted_on_change_and_heartbeat_not_every_tick(
+    h: Harness,
+) -> None:
+    async with h.actor(reconcile_heartbeat_seconds=60.0):
+        await h.clock.advance_settled(50)  # five quiet renew ticks
+        assert h.count(AuditType.RECONCILE_SUCCESS) == 1
+        await h.clock.advance_settled(20)  # the heartbeat is due once
+        assert h.count(AuditType.RECONCILE_SUCCESS) == 2

@@ -25,6 +25,7 @@ import anyio
 import msgspec
 
 from continuum import metrics
+from continuum.actors.audit_outbox import ReconcileSuccessThrottle
 from continuum.actors.continuum import requests as api
 from continuum.actors.continuum import view
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
@@ -124,8 +125,7 @@ class ContinuumActor(Actor):
         self.lag_tracker = LagBreachTracker.from_spec(cr.spec)
         self.failback_announced = ""
         self.dryrun_cache: dict[tuple[str, str], tuple[Any, tuple[Any, ...], float]] = {}
-        self._reconcile_state: tuple[Any, ...] | None = None
-        self._reconcile_at = -1e18
+        self._reconcile = ReconcileSuccessThrottle(heartbeat=env.reconcile_heartbeat_seconds)
         self.was_acting = False
         self._audit_out, self._audit_in = anyio.create_memory_object_stream[AuditEvent](
             AUDIT_BACKLOG
@@ -304,18 +304,16 @@ class ContinuumActor(Actor):
         return True
 
     async def _reconcile_heartbeat(self) -> None:
+        """``continuum-reconcile-success`` on a change of (phase, acting, writer) and at most
+        once per heartbeat otherwise — never on every tick (gap 28). Only the acting
+        instance reports it."""
         state = (self.status.phase, self.acting(), self.acting_primary())
         now = self.clock.monotonic()
-        if state == self._reconcile_state and now - self._reconcile_at < (
-            self.env.reconcile_heartbeat_seconds
-        ):
-            return
-        self._reconcile_state, self._reconcile_at = state, now
-        if not self.acting():
+        if not self._reconcile.should_emit(state, now=now) or not self.acting():
             return
         await self.emit(
             AuditType.RECONCILE_SUCCESS,
-            identity=("reconcile", *state, int(now // self.env.reconcile_heartbeat_seconds)),
+            identity=("reconcile", *state, int(now // self._reconcile.heartbeat)),
             toPrimary=self.acting_primary(),
             reason="ok",
             message=f"reconcile loop healthy (phase {self.status.phase})",

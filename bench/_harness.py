@@ -38,33 +38,30 @@ REGION = "region-a"
 class Emulator:
     """A ``continuum sim kube`` process on a free port, stopped by its PID."""
 
-    proc: subprocess.Popen[str]
+    proc: subprocess.Popen[bytes]
     url: str
     kubeconfig: Path
 
     @classmethod
     def start(cls, workdir: Path) -> Emulator:
+        """Start it and return once it serves; its output goes to ``workdir/emulator.log``
+        (a file, so a chatty emulator can never block on a full pipe)."""
         kubeconfig = workdir / "kubeconfig"
+        log_path = workdir / "emulator.log"
         argv = [sys.executable, "-m", "continuum", "sim", "kube", "--port", "0"]
-        proc = subprocess.Popen(
-            [*argv, "--kubeconfig", str(kubeconfig)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert proc.stdout is not None
-        url = ""
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [*argv, "--kubeconfig", str(kubeconfig)], stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if "listening on " in line:
-                url = line.rsplit(" ", 1)[1].strip()
-            if line.startswith("kubeconfig:"):
-                return cls(proc, url, kubeconfig)
+        while time.monotonic() < deadline and proc.poll() is None:
+            lines = log_path.read_text().splitlines()
+            urls = [x.rsplit(" ", 1)[1] for x in lines if "listening on " in x]
+            if urls and any(x.startswith("kubeconfig:") for x in lines):
+                return cls(proc, urls[0].strip(), kubeconfig)
+            time.sleep(0.05)
         proc.kill()
-        raise RuntimeError("the Kubernetes API emulator did not start")
+        raise RuntimeError(f"the Kubernetes API emulator did not start (see {log_path})")
 
     def stop(self) -> None:
         self.proc.terminate()

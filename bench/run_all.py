@@ -56,8 +56,10 @@ RUNS: dict[str, tuple[list[list[str]], list[list[str]]]] = {
         [[], ["--crs", "1000", "--witness", "nats-kv"]],
     ),
     "kopf_peer": ([["--crs", "200", "--seconds", "30"]], [["--what-if"]]),
+    "dryrun": ([["--uncached", "50", "--cached", "300"]], [[]]),
+    "switchover": ([["--runs", "10"]], [[]]),
 }
-ORDER = ["actors", "watch", "lease", "audit", "api", "scale", "kopf_peer"]
+ORDER = ["actors", "watch", "lease", "audit", "api", "dryrun", "switchover", "scale", "kopf_peer"]
 
 _SECTION = re.compile(r"<!-- bench:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /bench -->\n", re.S)
 _ANALYSIS = re.compile(r"<!-- analysis:begin -->\n.*?<!-- analysis:end -->\n", re.S)

@@ -61,6 +61,9 @@ class HealthOptions:
     audit_tail: AuditTail | None = None
     audit_window_seconds: float = 300.0
     read_timeout: float = 5.0
+    after_switchover: bool = True
+    """False for a health request when no switchover to the target happened: there is no
+    ``continuum-switchover`` event to look for, so ``audit-posted`` is deferred."""
 
 
 async def post_switchover_health(
@@ -252,6 +255,8 @@ async def _latency_normal(plan: Plan, options: HealthOptions, _: str) -> _Outcom
 
 
 async def _audit_posted(plan: Plan, options: HealthOptions, switchover_id: str) -> _Outcome:
+    if not options.after_switchover:
+        return "unknown", True, "deferred: no switchover to this region to look for", []
     if options.audit_tail is None:
         return "unknown", True, "deferred: no audit tail configured", []
     tail, clock = options.audit_tail, options.clock

@@ -192,3 +192,13 @@ async def test_crash_mid_drain_then_new_actor_compensates_to_a_consistent_state(
     assert last is not None
     assert last.result == "Compensated"
     assert "drain-http" in last.compensated_steps
+
+
+async def test_health_before_any_switchover_defers_audit_posted(h: Harness) -> None:
+    async with h.actor() as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        report = await ref.ask(HealthRequest())
+    assert report.newPrimaryRegion == A
+    audit = {c.name: c for c in report.checks}["audit-posted"]
+    assert audit.deferred
+    assert "no switchover" in audit.detail

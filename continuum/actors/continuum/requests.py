@@ -7,6 +7,7 @@ has no blockers.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from continuum import metrics
@@ -120,7 +121,8 @@ async def health(actor: ContinuumActor, *, fresh: bool) -> HealthReport:
         timeouts=actor.env.timeouts,
     )
     sid = last.id if last is not None and last.to == to_region else ""
-    report = await post_switchover_health(plan, health_options(actor), switchover_id=sid)
+    options = dataclasses.replace(health_options(actor), after_switchover=bool(sid))
+    report = await post_switchover_health(plan, options, switchover_id=sid)
     metrics.count_health_run(report.verdict)
     return report
 

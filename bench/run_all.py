@@ -83,8 +83,11 @@ def discover() -> list[str]:
 
 
 def summary_line(name: str) -> str:
+    """The first sentence of the script's docstring, on one line."""
     doc = ast.get_docstring(ast.parse((BENCH / f"{name}.py").read_text())) or ""
-    return doc.splitlines()[0] if doc else ""
+    paragraph = " ".join(doc.split("\n\n")[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[: end + 1]
 
 
 def run_one(name: str, args: list[str]) -> Outcome:

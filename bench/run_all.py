@@ -112,7 +112,7 @@ def run_one(name: str, args: list[str]) -> Outcome:
         code, output = -1, f"{partial}\n(timed out after {TIMEOUT_S} s)"
     seconds = time.monotonic() - started
     print(output, flush=True)
-    return Outcome(name, command, code, seconds, output.strip(), when, load)
+    return Outcome(name, command, code, seconds, output.strip("\n").rstrip(), when, load)
 
 
 def machine() -> list[str]:
@@ -188,7 +188,7 @@ def main() -> None:
         body = f"### {name}: {summary_line(name)}\n\n" + "".join(render(o) for o in outcomes)
         sections[name] = body
         write_doc(sections, full=args.full, analysis=analysis_match[0] if analysis_match else "")
-    print(f"wrote {DOC.relative_to(ROOT)}")
+    print(f"wrote {DOC}")
 
 
 if __name__ == "__main__":

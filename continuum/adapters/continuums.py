@@ -23,7 +23,7 @@ import msgspec
 
 from continuum.adapters.kube import RegionClient
 from continuum.clock import SystemClock
-from continuum.errors import Conflict
+from continuum.errors import Conflict, NotFound
 from continuum.messages.crd import API_GROUP, API_VERSION, KIND, PLURAL, Continuum, decode_continuum
 from continuum.messages.status import ContinuumStatus, encode_status_patch, status_to_builtins
 from continuum.ports import Clock
@@ -105,6 +105,7 @@ class ContinuumApi:
         self.clock: Clock = clock or SystemClock()
         self.region = client.region
         self._attempts = attempts
+        self._versions: dict[tuple[str, str], str] = {}
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -206,6 +207,17 @@ class ContinuumApi:
     # --- status --------------------------------------------------------------------------
 
     async def _send_status(self, namespace: str, name: str, patch: bytes) -> dict[str, Any]:
+        try:
+            obj = await self._patch_status_call(namespace, name, patch)
+        except NotFound:
+            self._versions.pop((namespace, name), None)
+            raise
+        version = (obj.get("metadata") or {}).get("resourceVersion")
+        if version:
+            self._versions[(namespace, name)] = str(version)
+        return obj
+
+    async def _patch_status_call(self, namespace: str, name: str, patch: bytes) -> dict[str, Any]:
         obj = await self.client.call(
             self.client.custom.patch_namespaced_custom_object_status,
             API_GROUP,
@@ -270,6 +282,10 @@ class ContinuumApi:
         a 409, the CR is re-read and the change re-applied on top of what is stored
         (:func:`rebase_status`). Returns the status as stored.
         """
+        if resource_version is None:
+            # The version our own last write left: one request when nobody else wrote since
+            # (the common case); a 409 falls back to re-read and rebase below.
+            resource_version = self._versions.get((namespace, name))
         if resource_version is not None:
             if status == previous:
                 return previous

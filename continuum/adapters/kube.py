@@ -117,6 +117,13 @@ class RegionClient:
         self.region = region
         self.api = api
         self.request_timeout = request_timeout
+        # kubernetes-asyncio builds its aiohttp session with trust_env=True: every request
+        # then re-reads the proxy environment and ~/.netrc (~40 % of the controller's CPU at
+        # 1,000 CRs, see docs/benchmarks.md). A proxy for the API server is configured in
+        # the kubeconfig/Configuration (``proxy``), which the client still honours.
+        session = getattr(api.rest_client, "pool_manager", None)
+        if session is not None and hasattr(session, "_trust_env"):
+            session._trust_env = False
         self.custom = k8s.CustomObjectsApi(api)
         self.core = k8s.CoreV1Api(api)
         self.coordination = k8s.CoordinationV1Api(api)

@@ -127,6 +127,7 @@ class ContinuumActor(Actor):
         self.dryrun_cache: dict[tuple[str, str], tuple[Any, tuple[Any, ...], float]] = {}
         self._reconcile = ReconcileSuccessThrottle(heartbeat=env.reconcile_heartbeat_seconds)
         self.was_acting = False
+        self.lapse_armed = False
         self._audit_out, self._audit_in = anyio.create_memory_object_stream[AuditEvent](
             AUDIT_BACKLOG
         )

@@ -40,10 +40,16 @@ async def refresh_lease(actor: ContinuumActor, *, startup: bool = False) -> None
     now_acting = actor.acting()
     actor.was_acting = now_acting
     actor.overdue = actor.keeper.holding and not now_acting
-    if now_acting and actor.keeper.last_renewed is not None:
-        # Re-check exactly when the writer role would lapse, not at the next tick.
+    if now_acting and actor.witness_error and actor.keeper.last_renewed is not None:
+        # A renew failed while we still act: re-check exactly when the writer role would
+        # lapse, not at the next tick. (Armed only on failure: re-arming it on every
+        # successful renew was a measurable cost at 1,000 CRs.)
         lapse = actor.keeper.last_renewed + actor.ttl - actor.env.safety_margin_seconds
         actor.ctx.start_timer("lapse", max(0.0, lapse - actor.clock.monotonic()), RenewDue())
+        actor.lapse_armed = True
+    elif actor.lapse_armed and not actor.witness_error:
+        actor.ctx.cancel_timer("lapse")
+        actor.lapse_armed = False
     if was_acting and not now_acting and actor.overdue:
         actor.log.error("writer_role_dropped", reason="renew-overdue", ttl=actor.ttl)
         await actor.emit(

@@ -200,3 +200,13 @@ async def test_reconcile_success_is_emitted_on_change_and_heartbeat_not_every_ti
         assert h.count(AuditType.RECONCILE_SUCCESS) == 1
         await h.clock.advance_settled(20)  # the heartbeat is due once
         assert h.count(AuditType.RECONCILE_SUCCESS) == 2
+
+
+async def test_quiet_renewals_do_not_write_status_every_time(h: Harness) -> None:
+    async with h.actor():
+        await h.clock.advance_settled(10)
+        before = len(h.status.writes)
+        await h.clock.advance_settled(60)  # six renewals, nothing else changes
+        written = len(h.status.writes) - before
+    # the lease fields are refreshed when less than half a TTL is left: every second renewal
+    assert 1 <= written <= 3

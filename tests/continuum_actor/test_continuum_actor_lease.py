@@ -208,5 +208,7 @@ async def test_quiet_renewals_do_not_write_status_every_time(h: Harness) -> None
         before = len(h.status.writes)
         await h.clock.advance_settled(60)  # six renewals, nothing else changes
         written = len(h.status.writes) - before
-    # the lease fields are refreshed when less than half a TTL is left: every second renewal
-    assert 1 <= written <= 3
+    # the lease fields are refreshed when less than half a TTL is left (every second renewal);
+    # the first observation may add a condition once
+    assert 1 <= written <= 4
+    assert written < 6

@@ -10,6 +10,10 @@ Linearizable when the bucket's stream is (one server, or a JetStream cluster wit
 outside both regions). Any transport failure, timeout or missing bucket surfaces as
 ``WitnessUnavailable``; a write that timed out may still have landed, which is safe: the caller
 does not act on it, and a later compare-and-set on the old revision fails.
+
+Witnesses of the same (url, bucket) share one connection and one KV handle per process
+(:mod:`continuum.witness.nats_pool`): a thousand CRs cost one connection, not a thousand.
+``aclose`` drops the witness's reference only; the last one closes the connection.
 """
 
 from __future__ import annotations
@@ -18,17 +22,15 @@ import re
 from typing import Any
 
 import msgspec
-import nats
-import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
-from nats.js.kv import KeyValue
 
 from continuum.errors import WitnessUnavailable
 from continuum.messages.lease import Lease
 from continuum.ports import Clock
 from continuum.witness.cas import CasConflict, CasWitness
 from continuum.witness.codec import decode_lease, encode_lease
+from continuum.witness.nats_pool import TRANSPORT_ERRORS, NatsKvPool, SharedKv, default_pool
 
 __all__ = ["DEFAULT_BUCKET", "NatsKvStore", "NatsKvWitness", "encode_kv_key", "open_nats_kv"]
 
@@ -53,28 +55,30 @@ def encode_kv_key(slot: str) -> str:
     return key
 
 
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    nats.errors.Error,
-    OSError,
-    TimeoutError,
-)
-
-
 class NatsKvStore:
-    """A :class:`~continuum.witness.cas.SlotStore` over one KV bucket; version = revision."""
+    """A :class:`~continuum.witness.cas.SlotStore` over one KV bucket; version = revision.
 
-    def __init__(self, nc: NatsClient, kv: KeyValue, *, bucket: str, owns_connection: bool) -> None:
-        self._nc = nc
-        self._kv = kv
-        self.bucket = bucket
-        self._owns_connection = owns_connection
+    Holds one reference to a pooled connection (:class:`~continuum.witness.nats_pool.SharedKv`);
+    every call uses the pool's current KV handle, so a connection the pool reopened serves
+    this store too.
+    """
+
+    def __init__(self, shared: SharedKv) -> None:
+        self._shared = shared
+        self.bucket = shared.bucket
+
+    @property
+    def connection(self) -> NatsClient:
+        """The (possibly shared) connection currently behind this store."""
+        return self._shared.client
 
     async def load(self, key: str) -> tuple[Lease, int | None]:
+        kv = await self._shared.kv()
         try:
-            entry = await self._kv.get(encode_kv_key(key))
+            entry = await kv.get(encode_kv_key(key))
         except nats.js.errors.KeyNotFoundError:
             return Lease(key=key), None
-        except _TRANSPORT_ERRORS as error:
+        except TRANSPORT_ERRORS as error:
             raise WitnessUnavailable(f"nats-kv {self.bucket}: read {key!r}: {error!r}") from error
         if entry.value is None:
             return Lease(key=key), entry.revision
@@ -88,25 +92,32 @@ class NatsKvStore:
     async def store(self, lease: Lease, *, version: int | None) -> None:
         value = encode_lease(lease)
         name = encode_kv_key(lease.key)
+        kv = await self._shared.kv()
         try:
             if version is None:
-                await self._kv.create(name, value)
+                await kv.create(name, value)
             else:
-                await self._kv.update(name, value, last=version)
+                await kv.update(name, value, last=version)
         except nats.js.errors.KeyWrongLastSequenceError as error:
             raise CasConflict(lease.key) from error
-        except _TRANSPORT_ERRORS as error:
+        except TRANSPORT_ERRORS as error:
             raise WitnessUnavailable(
                 f"nats-kv {self.bucket}: write {lease.key!r}: {error!r}"
             ) from error
 
     async def aclose(self) -> None:
-        if self._owns_connection and not self._nc.is_closed:
-            await self._nc.close()
+        """Release this store's reference (idempotent); never closes a shared connection
+        that another witness still uses."""
+        await self._shared.release()
 
 
 class NatsKvWitness(CasWitness[int]):
     """The Witness contract over a JetStream KV bucket (see module docs)."""
+
+    def __init__(self, store: NatsKvStore, *, clock: Clock, skew_margin: float = 0.0) -> None:
+        super().__init__(store, clock=clock, skew_margin=skew_margin)
+        self.store = store
+        """This witness's store (its bucket and connection)."""
 
 
 async def open_nats_kv(
@@ -118,32 +129,21 @@ async def open_nats_kv(
     skew_margin: float = 0.0,
     replicas: int = 1,
     connect_options: dict[str, Any] | None = None,
+    pool: NatsKvPool | None = None,
 ) -> NatsKvWitness:
-    """Connect to NATS, bind (or create) ``bucket``, and return a witness that owns the
-    connection (closed by ``aclose``). The client reconnects forever in the background; while
-    disconnected every call raises ``WitnessUnavailable`` within ``timeout`` seconds.
+    """Return a witness on ``bucket`` (bound, or created when missing) over the connection
+    ``pool`` (default: the process-wide :func:`~continuum.witness.nats_pool.default_pool`)
+    shares among witnesses of the same url, bucket, timeout and replicas; ``connect_options``
+    (nats-py ``connect`` keywords) give the witness a private connection instead.
+
+    ``aclose`` releases the witness's reference; the last one closes the connection. The
+    client reconnects forever in the background; while disconnected every call raises
+    ``WitnessUnavailable`` within ``timeout`` seconds, and a connection found closed is
+    replaced by a fresh one on the next call.
 
     Raises ``WitnessUnavailable`` when the first connection or the bucket set-up fails.
     """
-    options: dict[str, Any] = {
-        "connect_timeout": timeout,
-        "max_reconnect_attempts": -1,
-        "reconnect_time_wait": 0.2,
-        "allow_reconnect": True,
-    }
-    options.update(connect_options or {})
-    try:
-        nc = await nats.connect(url, **options)
-    except _TRANSPORT_ERRORS as error:
-        raise WitnessUnavailable(f"nats-kv: cannot connect to {url}: {error!r}") from error
-    try:
-        js = nc.jetstream(timeout=timeout)
-        try:
-            kv = await js.key_value(bucket)
-        except nats.js.errors.BucketNotFoundError:
-            kv = await js.create_key_value(bucket=bucket, history=1, replicas=replicas)
-    except _TRANSPORT_ERRORS as error:
-        await nc.close()
-        raise WitnessUnavailable(f"nats-kv: cannot bind bucket {bucket!r}: {error!r}") from error
-    store = NatsKvStore(nc, kv, bucket=bucket, owns_connection=True)
-    return NatsKvWitness(store, clock=clock, skew_margin=skew_margin)
+    shared = await (pool or default_pool()).acquire(
+        url, bucket, timeout=timeout, replicas=replicas, connect_options=connect_options
+    )
+    return NatsKvWitness(NatsKvStore(shared), clock=clock, skew_margin=skew_margin)

@@ -204,11 +204,10 @@ async def test_reconcile_success_is_emitted_on_change_and_heartbeat_not_every_ti
 
 async def test_quiet_renewals_do_not_write_status_every_time(h: Harness) -> None:
     async with h.actor():
-        await h.clock.advance_settled(10)
+        await h.clock.advance_settled(20)
         before = len(h.status.writes)
-        await h.clock.advance_settled(60)  # six renewals, nothing else changes
+        await h.clock.advance_settled(120)  # twelve renewals, nothing else changes
         written = len(h.status.writes) - before
-    # the lease fields are refreshed when less than half a TTL is left (every second renewal);
-    # the first observation may add a condition once
-    assert 1 <= written <= 4
-    assert written < 6
+    # The lease fields are refreshed when less than half a TTL is left: every second renewal
+    # (6 writes); a first observation landing late may add one or two more.
+    assert 5 <= written <= 8

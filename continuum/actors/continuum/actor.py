@@ -278,11 +278,13 @@ class ContinuumActor(Actor):
         self.condition(ready.type, ready.status, ready.reason, ready.message)
         fields: dict[str, Any] = {"phase": phase, "primary_region": self.cr.spec.primary_region}
         if lease is not None and not self.witness_error:
+            # The stored expiry is refreshed once the live one has moved on by half a TTL:
+            # at most one write per two renewals, and the stored value stays in the future.
             stale = (
                 self.status.lease_holder != (lease.holder or None)
                 or self.status.lease_expires_at is None
                 or lease.expires_at is None
-                or (self.status.lease_expires_at - now).total_seconds() < self.ttl / 2
+                or (lease.expires_at - self.status.lease_expires_at).total_seconds() >= self.ttl / 2
             )
             if stale:
                 fields.update(

@@ -265,10 +265,6 @@ async def test_bundled_crd_files_are_valid_crds() -> None:
         assert all(d["kind"] == "CustomResourceDefinition" for d in docs)
 
 
-@pytest.mark.skipif(
-    not CHART_CRD.is_file() or CHART_CRD.stat().st_size == 0,
-    reason="chart/crds/continuum.yaml not written yet",
-)
 async def test_chart_continuum_crd_registers_and_accepts_the_spec_example() -> None:
     async with KubeEmulator() as kube:
         assert kube.load_crds([CHART_CRD]) == ["continuums.dr.openova.io"]

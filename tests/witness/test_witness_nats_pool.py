@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -70,6 +71,25 @@ async def _open(
     return await open_nats_kv(nats.url, clock=clock, bucket=bucket, timeout=0.5, pool=pool)
 
 
+@asynccontextmanager
+async def _two(
+    nats: MonitoredNats,
+    pool: NatsKvPool,
+    clock: FakeClock,
+    buckets: tuple[str, str] = ("leases", "leases"),
+) -> AsyncIterator[tuple[NatsKvWitness, NatsKvWitness]]:
+    """Two witnesses from ``pool``, both closed on exit (closing twice is harmless)."""
+    a = await _open(nats, pool, clock, bucket=buckets[0])
+    try:
+        b = await _open(nats, pool, clock, bucket=buckets[1])
+        try:
+            yield a, b
+        finally:
+            await b.aclose()
+    finally:
+        await a.aclose()
+
+
 async def _eventually_read(witness: NatsKvWitness, key: str) -> Lease:
     deadline = time.monotonic() + 10
     while True:
@@ -84,18 +104,13 @@ async def _eventually_read(witness: NatsKvWitness, key: str) -> Lease:
 async def test_two_witnesses_of_one_bucket_share_one_connection(
     nats: MonitoredNats, pool: NatsKvPool, clock: FakeClock
 ) -> None:
-    a = await _open(nats, pool, clock)
-    b = await _open(nats, pool, clock)
-    try:
+    async with _two(nats, pool, clock) as (a, b):
         assert a.store.connection is b.store.connection
         stats = pool.stats()
         assert (stats.connections, stats.references, stats.opened) == (1, 2, 1)
         await nats.wait_connections(1)
         lease = await a.acquire(SLOT, "fsn", LONG)
         assert await b.read(SLOT) == lease
-    finally:
-        await a.aclose()
-        await b.aclose()
 
 
 async def test_concurrent_first_opens_make_exactly_one_connection(
@@ -122,16 +137,11 @@ async def test_concurrent_first_opens_make_exactly_one_connection(
 async def test_different_buckets_use_different_connections(
     nats: MonitoredNats, pool: NatsKvPool, clock: FakeClock
 ) -> None:
-    a = await _open(nats, pool, clock, bucket="leases-a")
-    b = await _open(nats, pool, clock, bucket="leases-b")
-    try:
+    async with _two(nats, pool, clock, ("leases-a", "leases-b")) as (a, b):
         assert a.store.connection is not b.store.connection
         assert pool.stats().connections == 2
         await a.acquire(SLOT, "fsn", LONG)
         assert await b.read(SLOT) == Lease(key=SLOT)
-    finally:
-        await a.aclose()
-        await b.aclose()
 
 
 async def test_closing_one_witness_keeps_the_other_working(
@@ -178,9 +188,7 @@ async def test_last_close_closes_the_connection(
 async def test_server_restart_fails_calls_with_witness_unavailable_then_both_recover(
     nats: MonitoredNats, pool: NatsKvPool, clock: FakeClock
 ) -> None:
-    a = await _open(nats, pool, clock)
-    b = await _open(nats, pool, clock)
-    try:
+    async with _two(nats, pool, clock) as (a, b):
         lease = await a.acquire(SLOT, "fsn", LONG)
         await nats.server.stop()
         with pytest.raises(WitnessUnavailable):
@@ -193,17 +201,12 @@ async def test_server_restart_fails_calls_with_witness_unavailable_then_both_rec
         assert (await b.renew(lease)).holder == "fsn"
         assert pool.stats().connections == 1
         await nats.wait_connections(1)
-    finally:
-        await a.aclose()
-        await b.aclose()
 
 
 async def test_a_closed_shared_connection_is_replaced_by_a_fresh_one_for_every_user(
     nats: MonitoredNats, pool: NatsKvPool, clock: FakeClock
 ) -> None:
-    a = await _open(nats, pool, clock)
-    b = await _open(nats, pool, clock)
-    try:
+    async with _two(nats, pool, clock) as (a, b):
         lease = await a.acquire(SLOT, "fsn", LONG)
         broken = a.store.connection
         await broken.close()
@@ -215,9 +218,6 @@ async def test_a_closed_shared_connection_is_replaced_by_a_fresh_one_for_every_u
         await c.aclose()
         assert pool.stats().opened == 2
         await nats.wait_connections(1)
-    finally:
-        await a.aclose()
-        await b.aclose()
     await nats.wait_connections(0)
 
 

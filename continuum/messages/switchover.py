@@ -269,6 +269,9 @@ class SwitchoverResult(msgspec.Struct, frozen=True, kw_only=True, rename="camel"
     new_epoch: int = 0
     audit_error: str = ""
     steps: tuple[StepReport, ...] = ()
+    rolled_back: bool = False
+    """The run was undone (a failure, or a journal found compensating or undecidable-forward
+    after a restart): the writer stays on ``from`` even when no step needed undoing."""
 
 
 StepEventKind = Literal[

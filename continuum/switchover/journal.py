@@ -63,7 +63,8 @@ def decide(entry: JournalEntry, lease: Lease | None) -> Decision:
     """The rule. ``lease`` is the witness slot as read now (``None``: could not be read).
 
     * phase ``done`` → :class:`Finished`;
-    * phase ``compensating`` → :class:`Compensate` the completed steps not yet undone
+    * phase ``compensating`` → :class:`Compensate` the journaled step (the undo in flight,
+      which may be the failed forward step) and the completed steps not yet undone
       (the decision to undo was already taken);
     * phase ``forward``, lease on ``to`` → :class:`Resume`: from the journaled step if
       ``swap-lease`` completed; from ``promote-new-primary`` if ``swap-lease`` was in flight
@@ -75,7 +76,9 @@ def decide(entry: JournalEntry, lease: Lease | None) -> Decision:
     if entry.phase == "done":
         return Finished()
     if entry.phase == "compensating":
-        return Compensate(steps=_undo_order(entry, in_flight=None))
+        # ``step`` is the undo that was about to run (or failed): not yet in ``compensated``,
+        # and possibly the failed forward step, which is not in ``completed`` either.
+        return Compensate(steps=_undo_order(entry, in_flight=entry.step))
     if lease is None:
         return Undecided(reason="witness unreadable: cannot tell whether the lease moved")
     plan = entry.plan

@@ -114,11 +114,13 @@ class Sequencer:
         return await self._forward(run, STEP_ORDER[STEP_ORDER.index(from_step) :])
 
     async def compensate(self, entry: JournalEntry, steps: Iterable[StepName]) -> SwitchoverResult:
-        """Undo ``steps`` (already in the order to undo them) of a journaled run."""
+        """Undo ``steps`` (already in the order to undo them) of a journaled run. The result
+        is ``rolled_back`` (never a switch, even when ``steps`` is empty); ``ok`` says whether
+        every undo succeeded."""
         self._reset()
         run = self._rebuild(entry, epoch=entry.epoch, completed=entry.completed)
         await self._compensate(run, list(steps))
-        return self._result(run, ok=not self._failures, failed=None, error="")
+        return self._result(run, ok=not self._failures, failed=None, error="", rolled_back=True)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -202,7 +204,7 @@ class Sequencer:
         error = f"step-{step_number(step)} ({step.value}): {cause}"
         await self._compensate(run, list(compensate))
         await self._audit_error(run, step, error)
-        return self._result(run, ok=False, failed=step, error=error)
+        return self._result(run, ok=False, failed=step, error=error, rolled_back=True)
 
     async def _compensate(self, run: Run, steps: list[StepName]) -> None:
         clock, bound = self._ports.clock, run.plan.timeouts.compensation
@@ -262,7 +264,13 @@ class Sequencer:
             run.audit_error = _describe(exc)
 
     def _result(
-        self, run: Run, *, ok: bool, failed: StepName | None, error: str
+        self,
+        run: Run,
+        *,
+        ok: bool,
+        failed: StepName | None,
+        error: str,
+        rolled_back: bool = False,
     ) -> SwitchoverResult:
         return SwitchoverResult(
             id=run.id,
@@ -281,4 +289,5 @@ class Sequencer:
             new_epoch=run.fence.epoch,
             audit_error=run.audit_error,
             steps=tuple(self._reports),
+            rolled_back=rolled_back,
         )

@@ -167,3 +167,42 @@ async def test_crash_at_each_step_then_journal_rule_gives_one_consistent_writer(
     if at is StepName.SWAP_LEASE and mid_step:
         lease_moved = False  # the hang is before the compare-and-set
     assert writer == (B if lease_moved else A)
+
+
+def test_a_crash_while_compensating_the_failed_step_still_undoes_it() -> None:
+    """Issue 13: cordon-old-primary failed (not in ``completed``) and its undo was journaled
+    as in flight; the next instance must undo it, not skip it."""
+    e = entry(
+        StepName.CORDON_OLD_PRIMARY,
+        phase="compensating",
+        completed=(StepName.VALIDATE_LEASE,),
+    )
+    assert decide(e, lease(A, 5)) == Compensate(
+        steps=(StepName.CORDON_OLD_PRIMARY, StepName.VALIDATE_LEASE)
+    )
+
+
+def test_an_undo_already_recorded_is_not_repeated_after_a_crash() -> None:
+    e = entry(
+        StepName.DRAIN_HTTP,
+        phase="compensating",
+        completed=STEP_ORDER[:3],
+        compensated=(StepName.DRAIN_HTTP,),
+    )
+    assert decide(e, lease(A, 5)) == Compensate(
+        steps=(StepName.CORDON_OLD_PRIMARY, StepName.VALIDATE_LEASE)
+    )
+
+
+async def test_a_recovered_compensation_is_rolled_back_even_with_nothing_to_undo() -> None:
+    """Issue 13: an empty undo list was reported ``ok`` and not compensated, which the actor
+    recorded as ``Succeeded`` and took as a switch to the target."""
+    from continuum.actors.continuum.view import last_switchover
+
+    world = await make_world(FakeClock())
+    journaled = entry(StepName.VALIDATE_LEASE, phase="compensating", completed=())
+    result = await Sequencer(world.ports()).compensate(journaled, ())
+    assert result.rolled_back
+    assert result.ok
+    last = last_switchover(result, reason="", initiated_by="", duration=0.0)
+    assert last.result == "Compensated"

@@ -228,7 +228,7 @@ async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> No
     )
     actor.status = msgspec.structs.replace(actor.status, switchover=None, last_switchover=last)
     metrics.observe_switchover(duration, result=last.result.lower())
-    if result.ok and not result.compensated and plan is not None:
+    if result.ok and not result.compensated and not result.rolled_back and plan is not None:
         actor.status = msgspec.structs.replace(actor.status, acting_primary=result.to_region)
         actor.lease_view = None
         actor.unreachable_streak = actor.lag_streak = 0

@@ -191,10 +191,14 @@ def entry_from_journal(journal: SwitchoverJournal) -> JournalEntry | None:
 def last_switchover(
     result: SwitchoverResult, *, reason: str, initiated_by: str, duration: float
 ) -> LastSwitchover:
-    """``status.lastSwitchover`` from a run's result (from/to always set, gap 24)."""
-    if result.ok and not result.compensated:
+    """``status.lastSwitchover`` from a run's result (from/to always set, gap 24).
+    ``Succeeded`` only for a run that switched (never for one rolled back, even when nothing
+    needed undoing); ``Compensated`` for a rollback without a failed undo; else ``Failed``."""
+    if result.ok and not result.compensated and not result.rolled_back:
         outcome = "Succeeded"
-    elif result.compensated and not result.compensation_failures:
+    elif (result.compensated or (result.ok and result.rolled_back)) and not (
+        result.compensation_failures
+    ):
         outcome = "Compensated"
     else:
         outcome = "Failed"

@@ -58,6 +58,7 @@ from continuum.actors.continuum.spec_changes import (
     witness_signature,
 )
 from continuum.actors.runtime import Actor, ReplyError
+from continuum.core.lease import LeaseState, fencing_epoch
 from continuum.errors import ContinuumError
 from continuum.logs import get_logger
 from continuum.messages.audit import AuditEvent, AuditType, new_event
@@ -115,9 +116,12 @@ class ContinuumActor(Actor):
             witness=self.witness, key=self.key, region=self.region, clock=self.clock
         )
         self.collab: Collaborators = env.collaborators_for(cr)
-        self.lease_view: Lease | None = None
-        self.witness_error = ""
-        self.overdue = False
+        self.lease_state = LeaseState(
+            key=self.key,
+            region=self.region,
+            ttl=self.ttl,
+            safety_margin=env.safety_margin_seconds,
+        )
         self.running: Running | None = None
         self.health: HealthReport | None = None
         self.unreachable_streak = 0
@@ -126,8 +130,6 @@ class ContinuumActor(Actor):
         self.failback_announced = ""
         self.dryrun_cache: dict[tuple[str, str], tuple[Any, tuple[Any, ...], float]] = {}
         self._reconcile = ReconcileSuccessThrottle(heartbeat=env.reconcile_heartbeat_seconds)
-        self.was_acting = False
-        self.lapse_armed = False
         self._audit_out, self._audit_in = anyio.create_memory_object_stream[AuditEvent](
             AUDIT_BACKLOG
         )
@@ -162,6 +164,9 @@ class ContinuumActor(Actor):
         match message:
             case RenewDue():
                 await refresh_lease(self)
+                # An undecided journal (witness unreadable at start, say) is decided again
+                # on every renewal until the rule can tell: never left behind.
+                await recover_journal(self)
                 await self.flush()
                 await self._reconcile_heartbeat()
             case ObserveDue():
@@ -204,6 +209,32 @@ class ContinuumActor(Actor):
         return None
 
     # --- the lease, as this instance knows it ------------------------------------------
+
+    @property
+    def lease_view(self) -> Lease | None:
+        """The slot as last read or written (``None``: not read since start, a witness
+        change, or a finished switchover)."""
+        return self.lease_state.seen
+
+    @lease_view.setter
+    def lease_view(self, lease: Lease | None) -> None:
+        self.lease_state = msgspec.structs.replace(self.lease_state, seen=lease)
+
+    @property
+    def witness_error(self) -> str:
+        """Why the last refresh could not reach the witness ("" when it could)."""
+        return self.lease_state.witness_error
+
+    @property
+    def overdue(self) -> bool:
+        """Holding the lease, but renewals are overdue: no longer acting as writer."""
+        return self.lease_state.overdue
+
+    @property
+    def epoch(self) -> int:
+        """The fencing epoch (:func:`continuum.core.lease.fencing_epoch`): of the lease held,
+        else of the lease last seen, else 0."""
+        return fencing_epoch(self.keeper.lease, self.lease_view)
 
     @property
     def ttl(self) -> float:
@@ -330,7 +361,7 @@ class ContinuumActor(Actor):
             occurred_at=self.clock.now(),
             identity=(self.region, *identity),
             applicationName=self.cr.spec.application_ref,
-            epoch=(self.keeper.lease or self.lease_view or Lease(key=self.key)).generation,
+            epoch=self.epoch,
             region=self.region,
             **fields,
         )

@@ -59,13 +59,19 @@ class LeaseKeeper:
             observe(lease)
         return lease
 
-    async def adopt(self, lease: Lease) -> None:
+    async def adopt(self, lease: Lease) -> Lease:
         """Take ``lease`` (read from the witness, held by this region) as ours, then renew it
-        at once to prove it (raises what renew raises)."""
+        at once to prove it; returns the renewed lease. Raises what renew raises, and then
+        holds nothing (a lease that could not be proven is not ours)."""
         async with self._lock:
-            self.lease = lease
             started = self._clock.monotonic()
-            self._written(await self.witness.renew(lease), started=started)
+            try:
+                renewed = await self.witness.renew(lease)
+            except BaseException:
+                self.lease = None
+                self.last_renewed = None
+                raise
+            return self._written(renewed, started=started)
 
     async def acquire(self, ttl: float) -> Lease:
         """Acquire the slot for this region. Raises what ``Witness.acquire`` raises."""

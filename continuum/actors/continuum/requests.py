@@ -77,7 +77,7 @@ async def compute_dry_run(
         if cached_token == token and now - made < actor.env.dryrun_cache_seconds:
             assert isinstance(report, DryRunReport)
             return report
-    epoch = (actor.keeper.lease or actor.lease_view or Lease(key=actor.key)).generation
+    epoch = actor.epoch
     plan = plan_from_spec(
         actor.cr,
         from_region=from_region,

@@ -27,7 +27,6 @@ from continuum.actors.continuum.messages import (
 from continuum.actors.runtime import ReplyError
 from continuum.errors import ContinuumError
 from continuum.messages.audit import AuditEvent
-from continuum.messages.lease import Lease
 from continuum.messages.status import COND_AUDIT_DELIVERED
 from continuum.messages.switchover import Plan, SwitchoverResult
 from continuum.switchover import journal as journal_rule
@@ -97,7 +96,7 @@ def start_run(
     """Plan a run from the spec at the current lease generation, fence it, and start it as
     a child task; returns its id. The outcome arrives as ``SwitchoverDone`` or
     ``SwitchoverCrashed``."""
-    epoch = (actor.keeper.lease or actor.lease_view or Lease(key=actor.key)).generation
+    epoch = actor.epoch
     plan = plan_from_spec(
         actor.cr,
         from_region=from_region,

@@ -1,0 +1,125 @@
+"""Deterministic simulation, long mode: N seeded schedules of crashes, faults, partitions and
+operator requests against two regions' ContinuumActors and an in-memory world.
+
+Prints schedules/s, events simulated, kills injected, switchovers confirmed and violations by
+kind (with the first seeds of each). One seed replays exactly; ``--shrink`` reduces a failing
+seed's schedule to a short one and prints it.
+
+    PYTHONPATH=. python bench/simulate.py --schedules 100000 [--start 0] [--length 40]
+    PYTHONPATH=. python bench/simulate.py --seed 1234 [--shrink] [--verbose]
+    PYTHONPATH=. python bench/simulate.py --replay '<schedule JSON>'
+
+The model, the invariants and the reproduction steps: ``docs/architecture.md`` ("Core and
+shell; the simulator") and ``tests/simulation/simulator.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.simulation.schedule import Action, decode, encode, generate
+from tests.simulation.shrink import shrink
+from tests.simulation.simulator import Outcome, quiet_logs, run_sync
+
+KNOWN = {
+    "healthy-but-world-disagrees": "issue 13",
+    "world-not-converged": "issue 13",
+    "switchover-unfinished": "issue 13",
+    "two-primaries": "issue 13",
+}
+
+
+def _print_outcome(label: str, out: Outcome, schedule: list[Action]) -> None:
+    print(
+        f"{label}: {len(schedule)} actions, {out.events} events, {out.kills} kills, "
+        f"{out.switchovers} switchovers confirmed"
+    )
+    for r in out.results:
+        print(
+            f"  run {r.id}: {r.from_region} -> {r.to_region} ok={r.ok} "
+            f"rolled_back={r.rolled_back} failed={r.failed_step} "
+            f"compensated={[s.value for s in r.compensated]} "
+            f"failures={sorted(r.compensation_failures)}"
+        )
+    for v in out.violations:
+        print(f"  VIOLATION {v.kind} at t={v.at:g}: {v.detail}")
+
+
+def _one(seed: int, length: int, *, do_shrink: bool, verbose: bool) -> int:
+    schedule = generate(seed, length)
+    with quiet_logs():
+        out = run_sync(schedule)
+    _print_outcome(f"seed {seed}", out, schedule)
+    if verbose:
+        print(encode(schedule))
+    if do_shrink and out.violations:
+        kind = out.violations[0].kind
+
+        def fails(candidate: list[Action]) -> bool:
+            with quiet_logs():
+                return kind in run_sync(candidate).kinds()
+
+        small = shrink(schedule, fails)
+        print(f"shrunk to {len(small)} actions (still {kind}):")
+        print(encode(small))
+        print(f"replay: PYTHONPATH=. python bench/simulate.py --replay '{encode(small)}'")
+    return 1 if out.violations else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--schedules", type=int, default=1000)
+    parser.add_argument("--start", type=int, default=0, help="first seed")
+    parser.add_argument("--length", type=int, default=40, help="actions per schedule")
+    parser.add_argument("--seed", type=int, help="run this seed alone and print what happened")
+    parser.add_argument("--replay", help="run this schedule (JSON) alone")
+    parser.add_argument("--shrink", action="store_true", help="with --seed: shrink a failure")
+    parser.add_argument("--verbose", action="store_true", help="with --seed: print the schedule")
+    args = parser.parse_args()
+    if args.replay:
+        schedule = decode(args.replay)
+        with quiet_logs():
+            out = run_sync(schedule)
+        _print_outcome("replay", out, schedule)
+        return 1 if out.violations else 0
+    if args.seed is not None:
+        return _one(args.seed, args.length, do_shrink=args.shrink, verbose=args.verbose)
+    kinds: Counter[str] = Counter()
+    first: dict[str, list[int]] = {}
+    events = kills = switchovers = 0
+    started = time.perf_counter()
+    with quiet_logs():
+        for seed in range(args.start, args.start + args.schedules):
+            out = run_sync(generate(seed, args.length))
+            events += out.events
+            kills += out.kills
+            switchovers += out.switchovers
+            for kind in out.kinds():
+                kinds[kind] += 1
+                first.setdefault(kind, []).append(seed)
+    elapsed = time.perf_counter() - started
+    n = args.schedules
+    print(
+        f"schedules:            {n} (seeds {args.start}..{args.start + n - 1}, "
+        f"{args.length} actions + calm phase)"
+    )
+    print(f"elapsed:              {elapsed:.1f} s  ({n / elapsed:.1f} schedules/s)")
+    print(f"events simulated:     {events}  ({events / elapsed:.0f}/s)")
+    print(f"kills injected:       {kills}")
+    print(f"switchovers confirmed:{switchovers:>7}")
+    print(f"violations:           {sum(kinds.values())} schedule(s) with a violation")
+    for kind, count in kinds.most_common():
+        known = f" [known: {KNOWN[kind]}]" if kind in KNOWN else " [NEW]"
+        print(f"  {kind:32} {count:6} schedules{known}  first seeds: {first[kind][:8]}")
+    unknown = [k for k in kinds if k not in KNOWN]
+    return 1 if unknown else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,158 @@
+"""Schedules: what happens to the world and the two instances, in order, from a seed.
+
+A schedule is a plain list of actions (so it prints, replays and shrinks); the simulator adds
+no randomness of its own. :func:`generate` draws one from a seed.
+"""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+
+from tests.simulation.world import REGIONS, FaultKind, Target
+
+__all__ = [
+    "Action",
+    "ArmKill",
+    "Fail",
+    "Heal",
+    "Kill",
+    "Partition",
+    "SetSpec",
+    "Switchover",
+    "Tick",
+    "decode",
+    "encode",
+    "generate",
+]
+
+
+class Tick(msgspec.Struct, frozen=True, tag="tick"):
+    """Deliver every pending message, then fire the next timer (time moves to it)."""
+
+
+class Kill(msgspec.Struct, frozen=True, tag="kill"):
+    """kill -9 ``region``'s instance now; it restarts ``down`` seconds later."""
+
+    region: str
+    down: float = 0.0
+
+
+class ArmKill(msgspec.Struct, frozen=True, tag="arm"):
+    """kill -9 ``region``'s instance right after its ``writes``-th next write lands (inside a
+    step, a compensation, a renewal, a status write...)."""
+
+    region: str
+    writes: int
+    down: float = 0.0
+
+
+class Fail(msgspec.Struct, frozen=True, tag="fail"):
+    """The next ``times`` calls of ``op`` on ``target`` (by ``region``'s instance, or any)
+    fail as ``kind`` (``slow``: answer after ``seconds``)."""
+
+    target: Target
+    op: str
+    kind: FaultKind
+    times: int = 1
+    region: str | None = None
+    seconds: float = 0.0
+
+
+class Heal(msgspec.Struct, frozen=True, tag="heal"):
+    """Every injected fault is cleared."""
+
+
+class Partition(msgspec.Struct, frozen=True, tag="partition"):
+    """Cut ``region`` off (the witness, the other region, DNS, the audit stream) or heal it."""
+
+    region: str
+    cut: bool
+
+
+class Switchover(msgspec.Struct, frozen=True, tag="switchover"):
+    """The operator previews (DryRun) and confirms a switchover to ``to`` at the instance
+    that acts as writer (nothing when none does)."""
+
+    to: str
+
+
+class SetSpec(msgspec.Struct, frozen=True, tag="spec"):
+    """A spec change in both regions' CRs: failback approval and automatic failover."""
+
+    failback_approved: bool
+    auto_failover: bool
+
+
+Action = Tick | Kill | ArmKill | Fail | Heal | Partition | Switchover | SetSpec
+
+_OPS: dict[Target, tuple[str, ...]] = {
+    "witness": ("read", "renew", "acquire", "handover", "*"),
+    "pair": ("read_pair", "demote", "promote", "wait_ready_as_primary", "*"),
+    "routes": ("drain", "shift_to", "restore", "read_weights", "*"),
+    "dns": ("commit", "verify", "*"),
+    "audit": ("emit",),
+    "status": ("patch_status", "*"),
+}
+_KINDS: tuple[FaultKind, ...] = (
+    "timeout",
+    "unavailable",
+    "conflict",
+    "server-error",
+    "slow",
+    "lost-reply",
+)
+
+
+def generate(seed: int, length: int = 40) -> list[Action]:
+    """A schedule of ``length`` actions drawn from ``seed`` (same seed, same schedule)."""
+    rng = random.Random(seed)
+    actions: list[Action] = []
+    for _ in range(length):
+        roll = rng.random()
+        region = rng.choice(REGIONS)
+        if roll < 0.50:
+            actions.append(Tick())
+        elif roll < 0.60:
+            actions.append(Switchover(to=rng.choice(REGIONS)))
+        elif roll < 0.66:
+            actions.append(Kill(region=region, down=rng.choice((0.0, 5.0, 20.0, 40.0))))
+        elif roll < 0.76:
+            actions.append(
+                ArmKill(
+                    region=region,
+                    writes=rng.randint(1, 8),
+                    down=rng.choice((0.0, 5.0, 20.0, 40.0)),
+                )
+            )
+        elif roll < 0.88:
+            target: Target = rng.choice(tuple(_OPS))
+            kind = rng.choice(_KINDS)
+            actions.append(
+                Fail(
+                    target=target,
+                    op=rng.choice(_OPS[target]),
+                    kind=kind,
+                    times=rng.randint(1, 3),
+                    region=rng.choice((None, *REGIONS)),
+                    seconds=rng.choice((1.0, 4.0, 12.0)) if kind == "slow" else 0.0,
+                )
+            )
+        elif roll < 0.92:
+            actions.append(Heal())
+        elif roll < 0.95:
+            actions.append(Partition(region=region, cut=rng.random() < 0.6))
+        else:
+            actions.append(
+                SetSpec(failback_approved=rng.random() < 0.5, auto_failover=rng.random() < 0.5)
+            )
+    return actions
+
+
+def encode(schedule: list[Action]) -> str:
+    return msgspec.json.encode(schedule).decode()
+
+
+def decode(text: str | bytes) -> list[Action]:
+    return msgspec.json.decode(text, type=list[Action])

@@ -1,0 +1,383 @@
+"""Runs a schedule against two regions' instances and the simulated world, checking the
+invariants after every event.
+
+``run(schedule)`` is deterministic: one asyncio loop, the fake clock, in-memory edges, and the
+simulator choosing what happens next (mailboxes in region order, timers in clock order).
+After the schedule comes a calm phase (faults healed, partitions healed, dead instances
+restarted, only time passing) at the end of which the liveness invariants must hold.
+
+Invariants (kind → meaning):
+
+* ``two-actors`` — two instances act as writer at the same moment;
+* ``epoch-reused`` — an instance acts under a fencing epoch not above one another region
+  already acted under;
+* ``two-primaries`` — both Clusters act as primary while both regions are reachable (beyond
+  one observation cadence after a partition healed);
+* ``healthy-but-world-disagrees`` — a region's status says ``Healthy`` (no switchover in its
+  journal) while the pair's primary, DNS or the route disagree with the lease holder;
+* ``switchover-unfinished`` — after the calm phase a journal or a run is still there;
+* ``world-not-converged`` — after the calm phase nobody holds the lease, or the primary, DNS
+  or the route disagree with the holder;
+* ``audit-collision`` — two different audit events share one ``eventId`` (one is lost);
+* ``dryrun-lied`` — a run confirmed on a DryRun without blockers failed its own precondition
+  check with no call meeting a fault or a partition in between;
+* ``actor-failed`` — the actor raised (its supervisor would restart it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import msgspec
+import structlog
+
+from continuum.actors.continuum.messages import SwitchoverDone
+from continuum.actors.mailbox import ReplyError
+from continuum.clock import FakeClock
+from continuum.messages.crd import Continuum
+from continuum.messages.requests import DryRunRequest, SwitchoverAccepted, SwitchoverRequest
+from continuum.messages.switchover import DryRunReport, SwitchoverResult
+from tests.continuum_actor.harness import make_cr
+from tests.simulation.node import ActorFailed, SimNode
+from tests.simulation.schedule import (
+    Action,
+    ArmKill,
+    Fail,
+    Heal,
+    Kill,
+    Partition,
+    SetSpec,
+    Switchover,
+    Tick,
+)
+from tests.simulation.world import REGIONS, Fault, SimWorld
+
+__all__ = ["CALM_TICKS", "Outcome", "Violation", "quiet_logs", "run", "run_sync"]
+
+CALM_TICKS = 80
+"""Timer firings after the schedule with no faults (two instances, two timers each at 10 s:
+about three minutes of simulated time)."""
+
+_MAX_DELIVERIES = 20_000
+
+
+class Violation(msgspec.Struct, frozen=True):
+    kind: str
+    detail: str
+    at: float
+
+
+@dataclass
+class Outcome:
+    """What one schedule did."""
+
+    events: int = 0
+    kills: int = 0
+    switchovers: int = 0
+    results: list[SwitchoverResult] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+
+    def kinds(self) -> set[str]:
+        return {v.kind for v in self.violations}
+
+
+@contextlib.contextmanager
+def quiet_logs() -> Iterator[None]:
+    """The actor's logs off for the run (a schedule logs thousands of lines)."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+def _sim_cr() -> Continuum:
+    return make_cr(switchover={"drainSeconds": 0})
+
+
+class _Sim:
+    def __init__(self, schedule: list[Action]) -> None:
+        self.schedule = schedule
+        self.clock = FakeClock()
+        self.world = SimWorld(self.clock, _sim_cr())
+        self.nodes = {r: SimNode(self.world, r) for r in REGIONS}
+        self.down_until: dict[str, float] = {}
+        self.out = Outcome()
+        self.acted: dict[str, int] = {}
+        self.partition_healed_at = -1e9
+        self.confirmed: dict[str, int] = {}
+        self._seen: set[tuple[str, str]] = set()
+
+    # -- invariants ----------------------------------------------------------------------
+
+    def violate(self, kind: str, detail: str) -> None:
+        key = (kind, detail)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self.out.violations.append(Violation(kind, detail, self.clock.monotonic()))
+
+    def disagreement(self, holder: str) -> str:
+        """What in the world disagrees with ``holder`` as the writer ("" when nothing)."""
+        w = self.world
+        wrong = []
+        if w.primaries() != [holder]:
+            wrong.append(f"primaries={w.primaries()}")
+        if not w.dns_regions() <= {holder}:
+            wrong.append(f"dns={sorted(w.dns_regions())}")
+        if w.serving() != {holder}:
+            wrong.append(f"route serves {sorted(w.serving())}")
+        return ", ".join(wrong)
+
+    def check(self) -> None:
+        self.out.events += 1
+        acting = [n for n in self.nodes.values() if n.actor is not None and n.actor.acting()]
+        if len(acting) > 1:
+            self.violate("two-actors", ", ".join(n.region for n in acting))
+        for node in acting:
+            assert node.actor is not None
+            lease = node.actor.keeper.lease
+            epoch = lease.generation if lease is not None else 0
+            for region, seen in self.acted.items():
+                if region != node.region and seen >= epoch:
+                    self.violate(
+                        "epoch-reused", f"{node.region} acts at {epoch}; {region} acted at {seen}"
+                    )
+            self.acted[node.region] = max(self.acted.get(node.region, 0), epoch)
+        cadence = 10.0
+        if (
+            not self.world.partitioned
+            and self.clock.monotonic() - self.partition_healed_at > cadence + 1
+            and len(self.world.primaries()) > 1
+        ):
+            self.violate("two-primaries", f"primaries={self.world.primaries()}")
+        holder = self.world.lease().holder
+        for region, api in self.world.api.items():
+            if api.status.phase == "Healthy" and api.status.switchover is None:
+                wrong = self.disagreement(holder) if holder else "nobody holds the lease"
+                if wrong:
+                    self.violate(
+                        "healthy-but-world-disagrees", f"{region} Healthy, holder={holder}: {wrong}"
+                    )
+
+    def check_end(self) -> None:
+        for region, node in self.nodes.items():
+            journal = self.world.api[region].status.switchover
+            if journal is not None:
+                self.violate("switchover-unfinished", f"{region} journal {journal.state}")
+            if node.actor is not None and node.actor.running is not None:
+                self.violate("switchover-unfinished", f"{region} still running")
+            for failure in node.failures:
+                self.violate("actor-failed", f"{region}: {failure}")
+        lease = self.world.lease()
+        if not lease.holder or lease.is_free_at(self.clock.now()):
+            self.violate("world-not-converged", "nobody holds the lease")
+        else:
+            wrong = self.disagreement(lease.holder)
+            if wrong:
+                self.violate("world-not-converged", f"holder={lease.holder}: {wrong}")
+        for first, second in self.world.audit_collisions:
+            self.violate(
+                "audit-collision", f"{first.eventId}: {first.type.value} vs {second.type.value}"
+            )
+
+    # -- running -------------------------------------------------------------------------
+
+    async def settle(self) -> None:
+        """Let every task run until all wait (on the actor, the fake clock or a kill).
+        ``anyio.wait_all_tasks_blocked`` polls with real sleeps; nothing here waits on real
+        time, so an empty ready queue says the same, 100x faster."""
+        loop = asyncio.get_running_loop()
+        for _ in range(100_000):
+            await asyncio.sleep(0)
+            if not loop._ready:  # type: ignore[attr-defined]
+                return
+
+    async def deliver_all(self) -> None:
+        for _ in range(_MAX_DELIVERIES):
+            await self.settle()
+            progressed = False
+            for node in self.nodes.values():
+                if node.mailbox:
+                    message = node.mailbox[0][0]
+                    with contextlib.suppress(ActorFailed):
+                        await node.deliver_one()
+                    if isinstance(message, SwitchoverDone):
+                        self.finished(message.result)
+                    self.check()
+                    progressed = True
+            if not progressed:
+                return
+        self.violate("livelock", f"mailboxes not empty after {_MAX_DELIVERIES} deliveries")
+
+    def finished(self, result: SwitchoverResult) -> None:
+        self.out.results.append(result)
+        fired = self.confirmed.pop(result.id, None)
+        if (
+            fired is not None
+            and fired == self.world.disturbances
+            and result.failed_step is not None
+            and not result.steps
+        ):
+            self.violate("dryrun-lied", f"{result.id}: {result.error}")
+
+    async def restart_due(self) -> None:
+        for region, until in list(self.down_until.items()):
+            if self.clock.monotonic() >= until:
+                del self.down_until[region]
+                await self._start(self.nodes[region])
+
+    async def _start(self, node: SimNode) -> None:
+        with contextlib.suppress(ActorFailed):
+            await node.start()
+        self.check()
+
+    async def tick(self) -> None:
+        await self.restart_due()
+        await self.deliver_all()
+        timers = [(t, n) for n in self.nodes.values() if (t := n.next_timer()) is not None]
+        restarts = sorted(self.down_until.values())
+        if not timers and not restarts:
+            return
+        if timers:
+            timer, node = min(timers, key=lambda tn: (tn[0].due, tn[0].seq))
+            if restarts and restarts[0] < timer.due:
+                self.clock.advance(max(0.0, restarts[0] - self.clock.monotonic()))
+                await self.restart_due()
+                await self.deliver_all()
+                return
+            self.clock.advance(max(0.0, timer.due - self.clock.monotonic()))
+            await node.fire(timer)
+        else:
+            self.clock.advance(max(0.0, restarts[0] - self.clock.monotonic()))
+            await self.restart_due()
+        await self.deliver_all()
+
+    def note_kills(self) -> None:
+        for region, node in self.nodes.items():
+            if node.actor is None and region not in self.down_until:
+                self.down_until[region] = self.clock.monotonic() + node.pending_down
+
+    async def apply(self, action: Action) -> None:
+        match action:
+            case Tick():
+                await self.tick()
+            case Kill(region=region, down=down):
+                node = self.nodes[region]
+                node.pending_down = down
+                node.kill()
+                self.check()
+            case ArmKill(region=region, writes=writes, down=down):
+                node = self.nodes[region]
+                node.pending_down = down
+                node.crash_after_writes = writes
+            case Fail(target=t, op=op, kind=kind, times=times, region=region, seconds=s):
+                self.world.faults.append(Fault(t, op, region, kind, times, s))
+            case Heal():
+                self.world.faults.clear()
+            case Partition(region=region, cut=cut):
+                if cut:
+                    self.world.partitioned.add(region)
+                elif region in self.world.partitioned:
+                    self.world.partitioned.discard(region)
+                    self.partition_healed_at = self.clock.monotonic()
+            case Switchover(to=to):
+                await self.switchover(to)
+            case SetSpec(failback_approved=approved, auto_failover=auto):
+                await self.set_spec(approved=approved, auto=auto)
+        self.note_kills()
+
+    async def switchover(self, to: str) -> None:
+        node = next(
+            (n for n in self.nodes.values() if n.actor is not None and n.actor.acting()), None
+        )
+        if node is None:
+            return
+        fired = self.world.disturbances
+        try:
+            report = await node.ask(DryRunRequest(toRegion=to, reason="simulated"))
+            if not isinstance(report, DryRunReport):
+                return
+            accepted = await node.ask(
+                SwitchoverRequest(
+                    toRegion=to,
+                    fingerprint=report.planFingerprint,
+                    reason="simulated",
+                    initiatedBy="simulator",
+                )
+            )
+        except (ReplyError, ActorFailed):
+            return
+        if isinstance(accepted, SwitchoverAccepted):
+            self.out.switchovers += 1
+            if not report.blockers:
+                self.confirmed[accepted.id] = fired
+        await self.settle()  # the run starts at once: its own precondition check runs now
+        self.check()
+
+    async def set_spec(self, *, approved: bool, auto: bool) -> None:
+        from continuum.messages.commands import SpecObserved
+
+        for region, api in self.world.api.items():
+            spec = api.cr.spec
+            spec = msgspec.structs.replace(
+                spec,
+                failback=msgspec.structs.replace(spec.failback, approved=approved),
+                auto_failover=auto,
+            )
+            meta = msgspec.structs.replace(
+                api.cr.metadata, generation=(api.cr.metadata.generation or 1) + 1
+            )
+            api.cr = msgspec.structs.replace(api.cr, spec=spec, metadata=meta)
+            node = self.nodes[region]
+            if node.actor is not None:
+                node.mailbox.append((SpecObserved(continuum=api.cr), None))
+
+    async def calm(self) -> None:
+        self.world.faults.clear()
+        for region in list(self.world.partitioned):
+            self.world.partitioned.discard(region)
+            self.partition_healed_at = self.clock.monotonic()
+        for node in self.nodes.values():
+            node.crash_after_writes = 0
+        for _ in range(CALM_TICKS):
+            await self.tick()
+        self.check_end()
+
+    async def main(self) -> Outcome:
+        for node in self.nodes.values():
+            node.pending_down = 0.0
+            await self._start(node)
+        for action in self.schedule:
+            await self.apply(action)
+        await self.calm()
+        self.out.kills = sum(n.kills for n in self.nodes.values())
+        for node in self.nodes.values():
+            node.kill()
+        tasks = [t for n in self.nodes.values() for t in n.tasks]
+        for task in tasks:
+            task.cancel()
+        return self.out
+
+
+async def run(schedule: list[Action]) -> Outcome:
+    """Run ``schedule`` (see the module docstring); never raises for a violation."""
+    return await _Sim(schedule).main()
+
+
+def run_sync(schedule: list[Action]) -> Outcome:
+    """:func:`run` in a fresh event loop (tasks a kill left behind die with it)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(run(schedule))
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            loop.run_until_complete(asyncio.sleep(0))
+        loop.close()

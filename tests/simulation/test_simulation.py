@@ -1,0 +1,136 @@
+"""The deterministic simulation in CI: 1,000 seeded schedules of crashes, faults, partitions and
+operator requests against two regions' ContinuumActors, the invariants checked after every
+event (``simulator.py``), plus the schedules that found bugs, kept as regressions.
+
+A failure prints the seed, a reproduction command and a shrunk schedule.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from continuum.actors.continuum.lease import LeaseKeeper
+from continuum.messages.switchover import StepName
+from tests.simulation.schedule import (
+    Action,
+    ArmKill,
+    Fail,
+    Kill,
+    Switchover,
+    Tick,
+    encode,
+    generate,
+)
+from tests.simulation.shrink import shrink
+from tests.simulation.simulator import Outcome, quiet_logs, run_sync
+from tests.switchover.fakes import A, B
+
+SCHEDULES = 1000
+CHUNKS = 10
+"""The 1,000 CI schedules run as ten tests, so xdist spreads them over the workers."""
+
+CONVERGENCE = frozenset(
+    {"healthy-but-world-disagrees", "world-not-converged", "switchover-unfinished"}
+)
+"""Invariants that need the convergence design of issue 13 (a level-triggered data plane,
+journaled compensation that is retried, status from observation): checked, reported, and
+expected to fail until then (see ``test_the_world_converges_to_the_lease``)."""
+
+
+def _run(schedule: list[Action]) -> Outcome:
+    with quiet_logs():
+        return run_sync(schedule)
+
+
+def _explain(seed: int, kinds: set[str]) -> str:
+    schedule = generate(seed)
+    kind = sorted(kinds)[0]
+    small = shrink(schedule, lambda s: kind in _run(s).kinds(), budget=150)
+    details = "\n".join(f"  {v.kind}: {v.detail}" for v in _run(small).violations)
+    return (
+        f"seed {seed} violates {sorted(kinds)}\n"
+        f"reproduce: PYTHONPATH=. python bench/simulate.py --seed {seed} --shrink\n"
+        f"shrunk to {len(small)} actions:\n{encode(small)}\n{details}"
+    )
+
+
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_seeded_schedules_keep_the_safety_invariants(chunk: int) -> None:
+    per = SCHEDULES // CHUNKS
+    for seed in range(chunk * per, (chunk + 1) * per):
+        kinds = _run(generate(seed)).kinds() - CONVERGENCE
+        assert not kinds, _explain(seed, kinds)
+
+
+def test_a_seed_replays_exactly() -> None:
+    first, second = _run(generate(8)), _run(generate(8))
+    assert first.events == second.events
+    assert first.violations == second.violations
+    assert [r.id for r in first.results] == [r.id for r in second.results] or len(
+        first.results
+    ) == len(second.results)
+
+
+def test_the_net_catches_two_writers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a test that cannot fail: an instance that acts without holding the lease is
+    caught at the first event."""
+    monkeypatch.setattr(LeaseKeeper, "acting", lambda self, **_: True)
+    assert "two-actors" in _run([Tick(), Tick()]).kinds()
+
+
+def test_a_switchover_under_kills_ends_switched_or_restored() -> None:
+    """Kills at every write of the acting instance during a switchover and its recovery:
+    safety holds throughout and the world ends with one writer."""
+    for writes in range(1, 12):
+        schedule: list[Action] = [
+            Tick(),
+            Tick(),
+            ArmKill(region=A, writes=writes, down=5.0),
+            Switchover(to=B),
+            *[Tick()] * 6,
+            ArmKill(region=A, writes=2, down=5.0),
+            *[Tick()] * 6,
+        ]
+        out = _run(schedule)
+        assert not out.kinds() - CONVERGENCE, (writes, out.violations)
+
+
+def test_regression_compensation_of_the_failed_step_survives_a_kill() -> None:
+    """Issue 13, found by the simulator: cordon-old-primary's demotion lands but its answer
+    is lost, so the step fails; its undo is journaled (``compensating``) and the instance is
+    killed right after that write. The next instance skipped the in-flight undo, leaving no
+    primary, and recorded the rollback as ``Succeeded``."""
+    schedule: list[Action] = [
+        Tick(),
+        Tick(),
+        Fail(target="pair", op="demote", kind="lost-reply", region=A),
+        ArmKill(region=A, writes=5, down=5.0),
+        Switchover(to=B),
+        *[Tick()] * 8,
+    ]
+    out = _run(schedule)
+    assert not out.kinds() - {"healthy-but-world-disagrees"}, out.violations
+    assert len(out.results) == 1
+    result = out.results[0]
+    assert result.rolled_back
+    assert result.compensated == (StepName.CORDON_OLD_PRIMARY,)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 13: compensation that fails once is never retried and status comes from the "
+    "lease, not the world (no convergence loop yet)",
+)
+@pytest.mark.parametrize("seed", [3, 8, 24, 42])
+def test_the_world_converges_to_the_lease(seed: int) -> None:
+    out = _run(generate(seed))
+    assert not out.kinds() & CONVERGENCE, [v for v in out.violations if v.kind in CONVERGENCE]
+
+
+def test_kills_are_injected_and_switchovers_run() -> None:
+    """The schedules exercise what they claim to (kills, confirmed switchovers)."""
+    outs = [_run(generate(seed)) for seed in range(20)]
+    assert sum(o.kills for o in outs) > 20
+    assert sum(o.switchovers for o in outs) > 5
+    assert all(o.events > 50 for o in outs)
+    _ = Kill  # the schedule vocabulary is part of the module's interface

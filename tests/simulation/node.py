@@ -151,6 +151,7 @@ class SimNode:
         self.failures: list[str] = []
         self.health_delay = health_delay
         self.pending_down = 0.0
+        self.deleted = False
 
     # -- liveness ------------------------------------------------------------------------
 

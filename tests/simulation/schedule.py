@@ -15,10 +15,12 @@ from tests.simulation.world import REGIONS, FaultKind, Target
 __all__ = [
     "Action",
     "ArmKill",
+    "Delete",
     "Fail",
     "Heal",
     "Kill",
     "Partition",
+    "RequestInSpec",
     "SetSpec",
     "Switchover",
     "Tick",
@@ -85,7 +87,22 @@ class SetSpec(msgspec.Struct, frozen=True, tag="spec"):
     auto_failover: bool
 
 
-Action = Tick | Kill | ArmKill | Fail | Heal | Partition | Switchover | SetSpec
+class RequestInSpec(msgspec.Struct, frozen=True, tag="request"):
+    """The operator sets ``spec.switchover.requested`` (target ``to``) in both regions' CRs."""
+
+    to: str
+
+
+class Delete(msgspec.Struct, frozen=True, tag="delete"):
+    """The operator deletes ``region``'s Continuum CR (its controller stops the actor: a run
+    under way is cancelled; the CR's status, journal included, is gone). Not restarted."""
+
+    region: str
+
+
+Action = (
+    Tick | Kill | ArmKill | Fail | Heal | Partition | Switchover | SetSpec | RequestInSpec | Delete
+)
 
 _OPS: dict[Target, tuple[str, ...]] = {
     "witness": ("read", "renew", "acquire", "handover", "*"),
@@ -114,8 +131,10 @@ def generate(seed: int, length: int = 40) -> list[Action]:
         region = rng.choice(REGIONS)
         if roll < 0.50:
             actions.append(Tick())
-        elif roll < 0.60:
+        elif roll < 0.57:
             actions.append(Switchover(to=rng.choice(REGIONS)))
+        elif roll < 0.60:
+            actions.append(RequestInSpec(to=rng.choice(REGIONS)))
         elif roll < 0.66:
             actions.append(Kill(region=region, down=rng.choice((0.0, 5.0, 20.0, 40.0))))
         elif roll < 0.76:
@@ -143,10 +162,12 @@ def generate(seed: int, length: int = 40) -> list[Action]:
             actions.append(Heal())
         elif roll < 0.95:
             actions.append(Partition(region=region, cut=rng.random() < 0.6))
-        else:
+        elif roll < 0.995:
             actions.append(
                 SetSpec(failback_approved=rng.random() < 0.5, auto_failover=rng.random() < 0.5)
             )
+        else:
+            actions.append(Delete(region=region))
     return actions
 
 

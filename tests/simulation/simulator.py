@@ -18,6 +18,8 @@ Invariants (kind → meaning):
 * ``switchover-unfinished`` — after the calm phase a journal or a run is still there;
 * ``world-not-converged`` — after the calm phase nobody holds the lease, or the primary, DNS
   or the route disagree with the holder;
+* ``deletion-left-world-broken`` — after a CR was deleted (its run cancelled, its journal
+  gone) the calm phase ends without one writer the pair, DNS and the route agree on;
 * ``audit-collision`` — two different audit events share one ``eventId`` (one is lost);
 * ``dryrun-lied`` — a run confirmed on a DryRun without blockers failed its own precondition
   check with no call meeting a fault or a partition in between;
@@ -40,16 +42,19 @@ from continuum.actors.mailbox import ReplyError
 from continuum.clock import FakeClock
 from continuum.messages.crd import Continuum
 from continuum.messages.requests import DryRunRequest, SwitchoverAccepted, SwitchoverRequest
+from continuum.messages.status import ContinuumStatus
 from continuum.messages.switchover import DryRunReport, SwitchoverResult
 from tests.continuum_actor.harness import make_cr
 from tests.simulation.node import ActorFailed, SimNode
 from tests.simulation.schedule import (
     Action,
     ArmKill,
+    Delete,
     Fail,
     Heal,
     Kill,
     Partition,
+    RequestInSpec,
     SetSpec,
     Switchover,
     Tick,
@@ -158,6 +163,8 @@ class _Sim:
             self.violate("two-primaries", f"primaries={self.world.primaries()}")
         holder = self.world.lease().holder
         for region, api in self.world.api.items():
+            if self.nodes[region].deleted:
+                continue
             if api.status.phase == "Healthy" and api.status.switchover is None:
                 wrong = self.disagreement(holder) if holder else "nobody holds the lease"
                 if wrong:
@@ -167,6 +174,8 @@ class _Sim:
 
     def check_end(self) -> None:
         for region, node in self.nodes.items():
+            if node.deleted:
+                continue
             journal = self.world.api[region].status.switchover
             if journal is not None:
                 self.violate("switchover-unfinished", f"{region} journal {journal.state}")
@@ -174,6 +183,18 @@ class _Sim:
                 self.violate("switchover-unfinished", f"{region} still running")
             for failure in node.failures:
                 self.violate("actor-failed", f"{region}: {failure}")
+        for first, second in self.world.audit_collisions:
+            self.violate(
+                "audit-collision", f"{first.eventId}: {first.type.value} vs {second.type.value}"
+            )
+        if any(n.deleted for n in self.nodes.values()):
+            # A deleted CR is no longer managed: nobody need hold the lease, but what the
+            # deletion left behind must still be one writer everyone agrees on.
+            primaries = self.world.primaries()
+            wrong = self.disagreement(primaries[0]) if len(primaries) == 1 else "no one primary"
+            if wrong:
+                self.violate("deletion-left-world-broken", wrong)
+            return
         lease = self.world.lease()
         if not lease.holder or lease.is_free_at(self.clock.now()):
             self.violate("world-not-converged", "nobody holds the lease")
@@ -181,10 +202,6 @@ class _Sim:
             wrong = self.disagreement(lease.holder)
             if wrong:
                 self.violate("world-not-converged", f"holder={lease.holder}: {wrong}")
-        for first, second in self.world.audit_collisions:
-            self.violate(
-                "audit-collision", f"{first.eventId}: {first.type.value} vs {second.type.value}"
-            )
 
     # -- running -------------------------------------------------------------------------
 
@@ -260,7 +277,7 @@ class _Sim:
 
     def note_kills(self) -> None:
         for region, node in self.nodes.items():
-            if node.actor is None and region not in self.down_until:
+            if node.actor is None and region not in self.down_until and not node.deleted:
                 self.down_until[region] = self.clock.monotonic() + node.pending_down
 
     async def apply(self, action: Action) -> None:
@@ -290,6 +307,14 @@ class _Sim:
                 await self.switchover(to)
             case SetSpec(failback_approved=approved, auto_failover=auto):
                 await self.set_spec(approved=approved, auto=auto)
+            case RequestInSpec(to=to):
+                self.request_in_spec(to)
+            case Delete(region=region):
+                node = self.nodes[region]
+                node.kill()
+                node.deleted = True
+                self.world.api[region].status = ContinuumStatus()
+                self.check()
         self.note_kills()
 
     async def switchover(self, to: str) -> None:
@@ -321,8 +346,6 @@ class _Sim:
         self.check()
 
     async def set_spec(self, *, approved: bool, auto: bool) -> None:
-        from continuum.messages.commands import SpecObserved
-
         for region, api in self.world.api.items():
             spec = api.cr.spec
             spec = msgspec.structs.replace(
@@ -330,13 +353,20 @@ class _Sim:
                 failback=msgspec.structs.replace(spec.failback, approved=approved),
                 auto_failover=auto,
             )
-            meta = msgspec.structs.replace(
-                api.cr.metadata, generation=(api.cr.metadata.generation or 1) + 1
+            self.world.change_spec(self.nodes[region], spec)
+
+    def request_in_spec(self, to: str) -> None:
+        for region, api in self.world.api.items():
+            spec = api.cr.spec
+            switchover = msgspec.structs.replace(
+                spec.switchover,
+                requested=True,
+                target_region=to,
+                reason="simulated",
+                requested_by="simulator",
             )
-            api.cr = msgspec.structs.replace(api.cr, spec=spec, metadata=meta)
-            node = self.nodes[region]
-            if node.actor is not None:
-                node.mailbox.append((SpecObserved(continuum=api.cr), None))
+            spec = msgspec.structs.replace(spec, switchover=switchover)
+            self.world.change_spec(self.nodes[region], spec)
 
     async def calm(self) -> None:
         self.world.faults.clear()

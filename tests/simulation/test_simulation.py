@@ -16,6 +16,7 @@ from tests.simulation.schedule import (
     ArmKill,
     Fail,
     Kill,
+    Partition,
     Switchover,
     Tick,
     encode,
@@ -114,6 +115,28 @@ def test_regression_compensation_of_the_failed_step_survives_a_kill() -> None:
     result = out.results[0]
     assert result.rolled_back
     assert result.compensated == (StepName.CORDON_OLD_PRIMARY,)
+
+
+def test_regression_a_journal_undecided_at_start_is_decided_once_the_witness_answers() -> None:
+    """Found by the simulator: killed during a switchover and restarted while cut off from
+    the witness, the instance could not decide its journal (``Undecided``) and never tried
+    again: the journal stayed ``running`` forever."""
+    schedule: list[Action] = [
+        Tick(),
+        Tick(),
+        ArmKill(region=A, writes=2, down=5.0),
+        Switchover(to=B),
+        Partition(region=A, cut=True),
+        Tick(),
+        Tick(),
+        Tick(),
+        Partition(region=A, cut=False),
+        Tick(),
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    assert len(out.results) == 1
+    assert out.results[0].rolled_back
 
 
 @pytest.mark.xfail(

@@ -31,7 +31,8 @@ from continuum.errors import (
     WitnessUnavailable,
 )
 from continuum.messages.audit import AuditEvent
-from continuum.messages.crd import Continuum
+from continuum.messages.commands import SpecObserved
+from continuum.messages.crd import Continuum, ContinuumSpec
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
 from continuum.messages.status import ContinuumStatus
@@ -194,6 +195,16 @@ class SimWorld:
         if write:
             node.wrote()
         return result
+
+    def change_spec(self, node: SimNode, spec: ContinuumSpec) -> None:
+        """A spec change in ``node``'s region's CR (the generation moves on); its watch
+        delivers ``SpecObserved`` to a live instance."""
+        api = self.api[node.region]
+        generation = (api.cr.metadata.generation or 1) + 1
+        meta = msgspec.structs.replace(api.cr.metadata, generation=generation)
+        api.cr = msgspec.structs.replace(api.cr, spec=spec, metadata=meta)
+        if node.actor is not None and not node.deleted:
+            node.mailbox.append((SpecObserved(continuum=api.cr), None))
 
     # -- what the invariants look at -----------------------------------------------------
 
@@ -441,8 +452,6 @@ class NodeStatus:
         async def write() -> None:
             spec = api.cr.spec
             switchover = msgspec.structs.replace(spec.switchover, requested=False)
-            api.cr = msgspec.structs.replace(
-                api.cr, spec=msgspec.structs.replace(spec, switchover=switchover)
-            )
+            self._w.change_spec(self._node, msgspec.structs.replace(spec, switchover=switchover))
 
         await self._w.call(self._node, "status", "clear_switchover_request", write, write=True)

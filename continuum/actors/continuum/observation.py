@@ -15,7 +15,9 @@ import msgspec
 
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.actors.continuum.runs import start_run
-from continuum.actors.continuum.stale import demote_stale_primaries, stale_primaries
+from continuum.actors.continuum.stale import converge
+from continuum.core import observation as rule
+from continuum.core.observation import ObservationState
 from continuum.errors import ContinuumError
 from continuum.messages.audit import AuditType
 from continuum.messages.status import (
@@ -31,7 +33,6 @@ from continuum.switchover.triggers import (
     RunSwitchover,
     TriggerInputs,
     decide_trigger,
-    next_streak,
 )
 
 if TYPE_CHECKING:
@@ -41,56 +42,60 @@ __all__ = ["announce_failback_pending", "evaluate_triggers", "observe"]
 
 
 async def observe(actor: ContinuumActor) -> None:
-    """Read the pair (``cnpg-pair`` mechanism only): streaks, per-standby lag, standby
-    availability; the writer demotes a stale primary. An unreadable pair counts towards the
+    """Read the pair (``cnpg-pair`` mechanism only) and carry out what the observation rule
+    (:mod:`continuum.core.observation`) decides: streaks, per-standby lag, standby
+    availability, converging a stale primary. An unreadable pair counts towards the
     unreachable streak and changes nothing else."""
     pair = actor.collab.pair
     if pair is None or actor.cr.spec.switchover.mechanism != "cnpg-pair":
         return
     acting = actor.acting_primary()
+    state = ObservationState(
+        unreachable_streak=actor.unreachable_streak,
+        lag=dict(actor.status.replication_lag),
+    )
     try:
-        state = await with_timeout(actor.clock, READ_TIMEOUT, pair.read_pair)
+        pair_state = await with_timeout(actor.clock, READ_TIMEOUT, pair.read_pair)
     except (ContinuumError, TimeoutError) as exc:
         actor.log.warning("pair_unreadable", error=str(exc))
-        actor.unreachable_streak = next_streak(actor.unreachable_streak, True)
+        state, _ = rule.decide(state, rule.PairUnreadable(error=str(exc)))
+        actor.unreachable_streak = state.unreachable_streak
         return
     now = actor.clock.now()
-    lag = dict(actor.status.replication_lag)
-    standby_ok: bool | None = None
-    primary_down = False
-    worst = 0.0
-    for half in state.halves:
-        if half.region == acting:
-            primary_down = bool(half.error) or not half.ready
-            continue
-        if half.error:
-            continue
-        standby_ok = bool(standby_ok is not False and half.ready)
-        if half.lag_seconds is not None:
-            lag[half.region] = ReplicationLag(
-                seconds=half.lag_seconds, bytes=half.lag_bytes, observed_at=now
-            )
-            worst = max(worst, half.lag_seconds)
-    actor.unreachable_streak = next_streak(actor.unreachable_streak, primary_down)
-    if actor.running is None and actor.acting():
-        await _demote_stale_primaries(actor, state)
-    measured = worst if any(h.lag_seconds is not None for h in state.halves) else None
-    probed = await _probe_replication(actor, acting, state, lag, now)
-    if probed is not None:
-        measured = probed
+    state, effects = rule.decide(
+        state,
+        rule.PairObserved(
+            pair=pair_state,
+            region=actor.region,
+            writer=acting,
+            acting=actor.acting(),
+            run_under_way=actor.running is not None,
+            wall=now,
+        ),
+    )
+    actor.unreachable_streak = state.unreachable_streak
+    lag = dict(state.lag)
+    for effect in effects:
+        if isinstance(effect, rule.Converge):
+            outcome = await converge(pair, effect, clock=actor.clock, timeout=READ_TIMEOUT)
+            actor.log.warning("stale_primary_demoted", stale=effect.region, outcome=outcome)
+    probed = await _probe_replication(actor, acting, pair_state, lag, now)
+    measured = probed if probed is not None else state.measured_lag
     actor.lag_streak = actor.lag_tracker.observe(measured).streak
-    if standby_ok is not None:
-        actor.condition(
-            COND_STANDBY_AVAILABLE,
-            "True" if standby_ok else "False",
-            "StandbyReachable" if standby_ok else "StandbyUnreachable",
-            "standby half is Ready" if standby_ok else "standby half is not Ready",
-        )
+    for effect in effects:
+        if isinstance(effect, rule.StandbyAvailability):
+            ok = effect.available
+            actor.condition(
+                COND_STANDBY_AVAILABLE,
+                "True" if ok else "False",
+                "StandbyReachable" if ok else "StandbyUnreachable",
+                "standby half is Ready" if ok else "standby half is not Ready",
+            )
     actor.status = msgspec.structs.replace(
         actor.status,
         replication_lag=lag,
         max_replication_lag=max_replication_lag(lag),
-        standby_available=standby_ok,
+        standby_available=state.standby_available,
     )
 
 
@@ -122,19 +127,6 @@ async def _probe_replication(
         seconds=posture.max_lag_seconds, bytes=posture.max_lag_bytes, observed_at=now
     )
     return posture.max_lag_seconds
-
-
-async def _demote_stale_primaries(actor: ContinuumActor, state: PairState) -> None:
-    """Fence a region that kept a Cluster acting as primary while it was unreachable
-    (see ``stale.py``): never two primaries once a partition heals."""
-    pair = actor.collab.pair
-    if pair is None or not stale_primaries(state, writer=actor.region):
-        return
-    outcomes = await demote_stale_primaries(
-        pair, state, writer=actor.region, clock=actor.clock, timeout=READ_TIMEOUT
-    )
-    for region, outcome in outcomes.items():
-        actor.log.warning("stale_primary_demoted", stale=region, outcome=outcome)
 
 
 async def evaluate_triggers(actor: ContinuumActor) -> None:

@@ -144,7 +144,7 @@ def test_regression_a_journal_undecided_at_start_is_decided_once_the_witness_ans
     reason="issue 13: compensation that fails once is never retried and status comes from the "
     "lease, not the world (no convergence loop yet)",
 )
-@pytest.mark.parametrize("seed", [3, 8, 24, 42])
+@pytest.mark.parametrize("seed", [3, 8, 137])
 def test_the_world_converges_to_the_lease(seed: int) -> None:
     out = _run(generate(seed))
     assert not out.kinds() & CONVERGENCE, [v for v in out.violations if v.kind in CONVERGENCE]

@@ -345,6 +345,7 @@ class Store:
         options: WriteOptions,
     ) -> list[str]:
         warnings: list[str] = []
+        om.check_annotations(rt, om.metadata_of(new))
         if rt.schema is not None:
             pruned = rt.schema.prune(new)
             if pruned and options.field_validation == "Strict":

@@ -21,7 +21,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from continuum.sim.kube import KubeEmulator
-from continuum.sim.kube.cel import compile_expression
+from continuum.sim.kube.cel import compile_expression, evaluate
 from continuum.sim.kube.status import ApiError
 from tests.sim_kube.kube_helpers import (
     GROUP,
@@ -345,6 +345,38 @@ async def test_transition_rule_sees_old_self_on_update_and_patch_and_not_on_crea
     assert created["spec"]["size"] == 5
 
 
+async def test_optional_old_self_runs_on_create_with_none(
+    api: client.ApiClient, widgets: client.CustomObjectsApi
+) -> None:
+    rule = {
+        "rule": "oldSelf.hasValue() ? self >= oldSelf.value() : self == 1",
+        "optionalOldSelf": True,
+        "message": "starts at 1 and only grows",
+    }
+    await _install(api, _widget_crd(rule))
+    error = await _refusal(
+        widgets.create_namespaced_custom_object(
+            "example.com", "v1", "default", "widgets", _widget(size=2)
+        )
+    )
+    assert error["details"]["causes"][0]["message"] == (
+        'Invalid value: "integer": starts at 1 and only grows'
+    )
+    await widgets.create_namespaced_custom_object(
+        "example.com", "v1", "default", "widgets", _widget(size=1)
+    )
+    grown = await widgets.patch_namespaced_custom_object(
+        "example.com",
+        "v1",
+        "default",
+        "widgets",
+        "w",
+        {"spec": {"size": 3}},
+        _content_type=MERGE,
+    )
+    assert grown["spec"]["size"] == 3
+
+
 async def test_message_expression_reason_and_default_message(
     api: client.ApiClient, widgets: client.CustomObjectsApi
 ) -> None:
@@ -478,7 +510,7 @@ async def test_a_crd_whose_rule_does_not_compile_is_refused(api: client.ApiClien
     ],
 )
 def test_kubernetes_cel_library_functions(expression: str, expected: bool) -> None:
-    assert bool(compile_expression(expression).evaluate({})) is expected
+    assert evaluate(compile_expression(expression), {}) is expected
 
 
 @pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl is not installed")

@@ -185,3 +185,24 @@ async def test_kubectl_prints_each_field_once_for_several_errors(
     assert out.count("* spec.rto:") == 1
     assert out.count("spec.hotStandbyRegions[1]") == 1
     assert chart_kube.store.get(GROUP, PLURAL, "default", "bad") is None
+
+
+async def test_status_write_to_a_stored_object_with_nulls_and_no_defaults_is_accepted(
+    chart_kube: KubeEmulator, chart_crs: client.CustomObjectsApi
+) -> None:
+    # Stored around validation (as an older CRD could have): a null, a missing required
+    # field, no defaults. The old object is compared as read from storage (pruned and
+    # defaulted), so a status write changes nothing in the spec and is not refused.
+    raw = continuum("raw", primaryRegion="fsn", hotStandbyRegions=["hel"], applicationRef=None)
+    del raw["spec"]["leaseClient"]
+    chart_kube.apply(raw, validate=False)
+    patched = await patch_cr(
+        chart_crs, "raw", {"status": {"phase": "Failed"}}, content_type=MERGE, status=True
+    )
+    assert patched["status"]["phase"] == "Failed"
+    # Ratcheted too: the missing fields were missing before; a new bad value is not.
+    await patch_cr(chart_crs, "raw", {"spec": {"rto": "1m"}}, content_type=MERGE)
+    causes = await _causes(
+        patch_cr(chart_crs, "raw", {"spec": {"rto": "soon"}}, content_type=MERGE)
+    )
+    assert [c["field"] for c in causes] == ["spec.rto"]

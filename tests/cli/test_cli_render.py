@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from continuum.cli_render import render_health, render_result, render_summaries, table
+from continuum.cli.render import render_health, render_result, render_summaries, table
 from continuum.messages.requests import ContinuumSummary
 from continuum.messages.status import LastSwitchover, SwitchoverJournal
 from continuum.messages.switchover import HealthCheck, HealthReport, ProbeResult

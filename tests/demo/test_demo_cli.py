@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from continuum.sim.nats import free_port
+from continuum_sim.nats import free_port
 
 
 class Demo:

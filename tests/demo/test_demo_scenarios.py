@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-from continuum.sim.nats import free_port
+from continuum_sim.nats import free_port
 
 
 def _demo(tmp_path: Path, scenario: str, timeout: float) -> subprocess.CompletedProcess[str]:

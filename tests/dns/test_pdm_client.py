@@ -11,9 +11,9 @@ from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
 from continuum.errors import DnsWriteError
 from continuum.messages.dns import LuaRecord
-from continuum.sim.pdm import PdmServer
-from continuum.sim.pdns import PdnsServer, pick_free_port
 from continuum.switchover.lua import LuaSynthesisParams, marshal_commit_body, synthesize
+from continuum_sim.pdm import PdmServer
+from continuum_sim.pdns import PdnsServer, pick_free_port
 
 pytestmark = pytest.mark.anyio
 

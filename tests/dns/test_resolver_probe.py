@@ -11,8 +11,8 @@ from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
 from continuum.errors import ResolverUnavailable
 from continuum.messages.dns import LuaRecord
-from continuum.sim.pdns import PdnsServer, pick_free_port
 from continuum.switchover.dnsverify import ProbeStatus, probe_all
+from continuum_sim.pdns import PdnsServer, pick_free_port
 
 pytestmark = pytest.mark.anyio
 

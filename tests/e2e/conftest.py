@@ -12,8 +12,8 @@ import anyio
 import httpx
 import pytest
 
-from continuum.sim.nats import free_port
-from continuum.sim.stack import SimStack, StackSpec, running_controllers
+from continuum_sim.nats import free_port
+from continuum_sim.stack import SimStack, StackSpec, running_controllers
 
 
 @pytest.fixture

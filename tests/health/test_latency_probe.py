@@ -10,8 +10,8 @@ from aiohttp import web
 from continuum.adapters.latency import HttpLatencyProbe, LatencyProbeFailed
 from continuum.clock import FakeClock
 from continuum.messages.switchover import Mechanism, Plan
-from continuum.sim.nats import free_port
 from continuum.switchover.health import HealthOptions, post_switchover_health
+from continuum_sim.nats import free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from continuum.sim.nats import free_port
+from continuum_sim.nats import free_port
 
 
 def _lines_until(proc: subprocess.Popen[str], event: str, deadline_s: float = 30.0) -> list[dict]:

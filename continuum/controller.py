@@ -25,7 +25,7 @@ from continuum.metrics import unwatch_actors, watch_actors
 from continuum.ports import Clock
 from continuum.supervisor import Supervisor
 from continuum.supervisor.watch import ContinuumWatch
-from continuum.wiring import Edges, environment, open_edges
+from continuum.wiring.edges import Edges, environment, open_edges
 
 __all__ = ["run_controller"]
 

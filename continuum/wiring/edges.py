@@ -36,7 +36,7 @@ from continuum.messages.status import ContinuumStatus
 from continuum.messages.switchover import ObjectRef
 from continuum.ports import AuditSink, AuditTail, Clock, DnsRecords, Resolver, Witness
 from continuum.switchover.dnsverify import verify_answer
-from continuum.witness.factory import WitnessSettings, open_witness
+from continuum.wiring.witness import WitnessSettings, open_witness
 
 __all__ = ["Edges", "LogAuditSink", "StatusStoreAdapter", "environment", "open_edges"]
 

@@ -56,6 +56,11 @@ class KubeError(ContinuumError):
         super().__init__(prefix + message)
 
 
+class WatchExpired(KubeError):
+    """HTTP 410: the resourceVersion a list or watch asked for is no longer in the server's
+    history. The caller must list again."""
+
+
 class NotFound(KubeError):
     """The object does not exist (HTTP 404)."""
 

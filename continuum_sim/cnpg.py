@@ -52,8 +52,8 @@ from continuum.adapters.cnpg import (
     is_fenced,
     parse_half,
 )
-from continuum.adapters.kube import KubeClients, RegionClient, WatchExpired
-from continuum.errors import KubeError
+from continuum.adapters.kube import KubeClients, RegionClient
+from continuum.errors import KubeError, WatchExpired
 from continuum.ports import Clock
 
 log = structlog.get_logger("continuum_sim.cnpg")

@@ -32,7 +32,6 @@ from __future__ import annotations
 from continuum.audit.protocol import (
     AuditConfigurationError,
     AuditPublisherOptions,
-    AuditTransport,
     FlushAudit,
     PublishAudit,
 )
@@ -44,7 +43,6 @@ __all__ = [
     "AuditPublisher",
     "AuditPublisherOptions",
     "AuditPublisherSink",
-    "AuditTransport",
     "FlushAudit",
     "PublishAudit",
     "run_audit_publisher",

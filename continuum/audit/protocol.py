@@ -1,47 +1,21 @@
-"""What an :class:`~continuum.audit.publisher.AuditPublisher` is driven by and
-drives: its options, the messages its callers send it, the transport under it, and the
-error that stops it.
+"""What an :class:`~continuum.audit.publisher.AuditPublisher` is driven by: its options,
+the messages its callers send it, and the error that stops it. The transport under it is the
+port :class:`~continuum.ports.AuditTransport`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
-
 import msgspec
 
 from continuum.errors import ContinuumError
-from continuum.messages.audit import AuditAck, AuditEvent
+from continuum.messages.audit import AuditEvent
 
 __all__ = [
     "AuditConfigurationError",
     "AuditPublisherOptions",
-    "AuditTransport",
     "FlushAudit",
     "PublishAudit",
 ]
-
-
-class AuditTransport(Protocol):
-    """The wire under the publisher (``adapters.nats.JetStreamAuditTransport``)."""
-
-    @property
-    def connected(self) -> bool: ...
-
-    def on_down(self, listener: Callable[[], Awaitable[None]] | None) -> None: ...
-
-    async def setup(self) -> None:
-        """Connect and verify the stream; ``AuditUnavailable`` (retry) or another
-        ``ContinuumError`` (configuration: fatal)."""
-        ...
-
-    async def publish(self, event: AuditEvent) -> AuditAck: ...
-
-    async def publish_many(self, events: Sequence[AuditEvent]) -> list[AuditAck | str]:
-        """Pipelined publishes, in this order; per event its ack or an error text."""
-        ...
-
-    async def aclose(self) -> None: ...
 
 
 class AuditPublisherOptions(msgspec.Struct, frozen=True, kw_only=True):

@@ -27,7 +27,6 @@ from continuum.audit.outbox import AuditOutbox, Pending
 from continuum.audit.protocol import (
     AuditConfigurationError,
     AuditPublisherOptions,
-    AuditTransport,
     FlushAudit,
     PublishAudit,
 )
@@ -38,6 +37,7 @@ from continuum.messages.audit import (
     AuditFlushReport,
     AuditPublisherStatus,
 )
+from continuum.ports import AuditTransport
 
 __all__ = ["AuditPublisher"]
 

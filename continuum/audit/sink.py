@@ -27,14 +27,13 @@ from continuum.actors.runtime import ActorDead, ActorRef, AskTimeout, run_actor
 from continuum.audit.outbox import Pending
 from continuum.audit.protocol import (
     AuditPublisherOptions,
-    AuditTransport,
     FlushAudit,
     PublishAudit,
 )
 from continuum.audit.publisher import AuditPublisher
 from continuum.errors import AuditUnavailable, ContinuumError
 from continuum.messages.audit import AuditAck, AuditDelivery, AuditEvent, AuditPublisherStatus
-from continuum.ports import Clock
+from continuum.ports import AuditTransport, Clock
 
 __all__ = ["AuditPublisherSink", "run_audit_publisher"]
 

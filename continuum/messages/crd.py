@@ -468,3 +468,10 @@ def _check_region_keys(mapping: dict[str, Any], known: set[str], path: str) -> N
     for key in mapping:
         if key not in known:
             raise InvalidSpec(path, f"{key!r} is neither the primaryRegion nor a hot standby")
+
+
+class RawList(msgspec.Struct, frozen=True, kw_only=True):
+    """A list answer: the objects and the list's ``resourceVersion`` (to watch from)."""
+
+    items: list[dict[str, Any]]
+    resource_version: str

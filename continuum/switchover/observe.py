@@ -7,7 +7,7 @@ string in the snapshot (the preconditions turn it into a blocker), never an exce
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,20 +16,24 @@ import msgspec
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
 from continuum.messages.switchover import Mechanism, PairState, Plan
-from continuum.ports import AuditSink, Clock, ClusterPair, DnsRecords, TrafficRoutes, Witness
+from continuum.ports import (
+    AuditSink,
+    Clock,
+    ClusterPair,
+    DnsRecords,
+    TrafficRoutes,
+    VerifyDns,
+    Witness,
+)
 from continuum.switchover.lua import LuaSynthesisParams
 from continuum.switchover.lua import synthesize as lua_synthesize
 from continuum.switchover.plan import lua_params
 from continuum.switchover.timeouts import with_timeout
 
-__all__ = ["Observed", "SwitchoverPorts", "Synthesize", "VerifyDns", "observe", "records_for"]
+__all__ = ["Observed", "SwitchoverPorts", "Synthesize", "observe", "records_for"]
 
 Synthesize = Callable[[LuaSynthesisParams], list[LuaRecord]]
 """Pure LUA synthesis (``continuum.switchover.lua.synthesize`` unless a test injects one)."""
-
-VerifyDns = Callable[[Sequence[LuaRecord], Sequence[str]], Awaitable[None]]
-"""Ask the authoritative server whether every record's hostname now answers with one of the
-given addresses; raise :class:`~continuum.errors.DnsWriteError` when it does not."""
 
 READ_TIMEOUT_SECONDS = 5.0
 

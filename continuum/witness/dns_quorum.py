@@ -49,10 +49,9 @@ import aiodns.error
 import anyio
 import pycares
 
-from continuum.adapters.powerdns import PowerDnsApi
 from continuum.errors import DnsWriteError, QuorumUnavailable, WitnessUnavailable
 from continuum.messages.lease import Lease
-from continuum.ports import Clock
+from continuum.ports import Clock, TxtZone
 from continuum.witness.cas import CasConflict, CasWitness
 
 __all__ = [
@@ -125,10 +124,11 @@ def decode_txt(key: str, value: str) -> Lease:
 
 @dataclass(frozen=True, kw_only=True)
 class DnsMember:
-    """One witness member: where to ask (``ip`` or ``ip:port``) and its PowerDNS API."""
+    """One witness member: where to ask (``ip`` or ``ip:port``) and its TXT records (the
+    PowerDNS API, ``adapters.powerdns.PowerDnsApi``)."""
 
     nameserver: str
-    api: PowerDnsApi
+    api: TxtZone
 
 
 class DnsQuorumStore:

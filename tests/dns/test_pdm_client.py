@@ -6,12 +6,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from continuum.adapters.pdm import PdmAuthRejected, PdmClient, PdmNothingToCommit
+from continuum.adapters.pdm import (
+    PdmAuthRejected,
+    PdmClient,
+    PdmNothingToCommit,
+    marshal_commit_body,
+)
 from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
 from continuum.errors import DnsWriteError
 from continuum.messages.dns import LuaRecord
-from continuum.switchover.lua import LuaSynthesisParams, marshal_commit_body, synthesize
+from continuum.switchover.lua import LuaSynthesisParams, synthesize
 from continuum_sim.pdm import PdmServer
 from continuum_sim.pdns import PdnsServer, pick_free_port
 

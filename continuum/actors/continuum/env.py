@@ -24,9 +24,9 @@ from continuum.ports import (
     DnsRecords,
     Resolver,
     TrafficRoutes,
+    VerifyDns,
     Witness,
 )
-from continuum.switchover.observe import VerifyDns
 
 __all__ = ["Collaborators", "ContinuumEnvironment", "OpenOnUse", "StatusStore"]
 

@@ -2,7 +2,7 @@
 
 Each turns parsed arguments into calls of :class:`continuum.cli.client.ApiClient`, prints
 tables (``continuum.cli.render``) or, with ``--json``, the server's own JSON, and returns the
-exit code documented in ``continuum.cli.entry``. Errors go to stderr as one ``continuum: …`` line;
+exit code documented in ``continuum.cli.exits``. Errors go to stderr as one ``continuum: …`` line;
 with ``--json`` the server's error body (when there is one) also goes to stdout.
 """
 
@@ -23,7 +23,7 @@ from continuum.cli.client import (
     SwitchoverFollower,
     Timing,
 )
-from continuum.cli.entry import (
+from continuum.cli.exits import (
     EXIT_BLOCKED,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -31,7 +31,6 @@ from continuum.cli.entry import (
     EXIT_REFUSED,
     EXIT_SWITCHOVER_FAILED,
     EXIT_UNHEALTHY,
-    Terminal,
 )
 from continuum.cli.render import (
     render_dry_run,
@@ -42,6 +41,7 @@ from continuum.cli.render import (
     render_summaries,
     render_summary,
 )
+from continuum.cli.terminal import Terminal
 
 API_URL_ENV: Final = "CONTINUUM_API_URL"
 API_TOKEN_ENV: Final = "CONTINUUM_API_TOKEN"

@@ -4,10 +4,7 @@ Commands: ``run`` (the controller), ``demo``, ``dry-run``, ``health``, ``status`
 ``switchover`` (the API commands, see ``continuum.cli.client``), ``logs`` (the log
 pretty-printer, ``continuum.cli.logview``) and ``sim kube`` (the Kubernetes API emulator).
 
-Exit codes (``docs/cli.md``): 0 success; 1 the operation failed (API error, unreachable,
-not confirmed, no answer in time); 2 usage or configuration error; 3 blockers in the DryRun,
-or health unhealthy/unknown; 4 the switchover was refused (409); 5 the switchover failed
-(compensated); 70 the controller escalated (an actor exceeded its restart budget).
+Exit codes: ``continuum.cli.exits``.
 """
 
 from __future__ import annotations
@@ -16,25 +13,20 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TextIO
 
 import anyio
 
 from continuum import __version__
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_BLOCKED = 3
-EXIT_UNHEALTHY = 3
-EXIT_REFUSED = 4
-EXIT_SWITCHOVER_FAILED = 5
-EXIT_INTERRUPTED = 130
-EXIT_ESCALATED = 70
+from continuum.cli.exits import (
+    EXIT_ESCALATED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+)
+from continuum.cli.terminal import Terminal
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,31 +255,6 @@ def _run_main(args: argparse.Namespace, *, demo: bool) -> int:
     except SupervisorEscalation as err:
         print(f"continuum: escalating: {err}", file=sys.stderr)
         return EXIT_ESCALATED
-
-
-@dataclass(kw_only=True)
-class Terminal:
-    """Where a command reads and writes, and how it waits (injected by tests)."""
-
-    stdin: TextIO
-    stdout: TextIO
-    stderr: TextIO
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    sleep: Callable[[float], None] | None = None
-    monotonic: Callable[[], float] | None = None
-
-    @classmethod
-    def system(cls) -> Terminal:
-        return cls(stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr)
-
-    def out(self, text: str) -> None:
-        """One line (or block) on stdout, flushed: progress must show while it happens."""
-        self.stdout.write(text + "\n")
-        self.stdout.flush()
-
-    def err(self, text: str) -> None:
-        self.stderr.write(text + "\n")
-        self.stderr.flush()
 
 
 def main(argv: Sequence[str] | None = None, *, terminal: Terminal | None = None) -> int:

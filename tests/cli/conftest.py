@@ -18,7 +18,8 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from continuum.cli.entry import Terminal, main
+from continuum.cli.entry import main
+from continuum.cli.terminal import Terminal
 from continuum.clock import FakeClock
 from continuum.config import Address, Settings
 from continuum.http import Readiness, bind_listener, create_app, serve_api

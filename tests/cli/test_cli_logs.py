@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 import structlog
 
-from continuum.cli.entry import EXIT_OK, EXIT_USAGE
+from continuum.cli.exits import EXIT_OK, EXIT_USAGE
 from continuum.cli.logview import LogFilter, format_record, parse_since, run
 from continuum.logs import bind_context, configure_logging, get_logger
 from tests.cli.conftest import run_cli

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from continuum.cli.entry import EXIT_USAGE
+from continuum.cli.exits import EXIT_USAGE
 
 # Blocks the package as if it were not installed: an import of it raises ModuleNotFoundError.
 _WITHOUT_SIM = (

@@ -4,7 +4,7 @@ follow a switchover and wait for its health report.
 Every request carries ``X-Catalyst-Owner-Tier: true`` and, when a token is given,
 ``Authorization: Bearer <token>``. Replies are decoded with msgspec into the shapes of
 ``continuum.messages``; the raw body is kept for ``--json``. Every failure is an
-:class:`ApiError` (``status`` 0 when the server could not be reached or answered something
+:class:`ApiRequestError` (``status`` 0 when the server could not be reached or answered something
 that is not the contract); nothing else escapes these calls. The token never appears in an
 error message.
 """
@@ -37,7 +37,7 @@ OWNER_TIER_HEADER: Final = "X-Catalyst-Owner-Tier"
 TRANSIENT_STATUSES: Final = frozenset({0, 502, 503, 504})
 
 
-class ApiError(Exception):
+class ApiRequestError(Exception):
     """The API refused or failed a request. ``status`` is the HTTP status (0: unreachable or
     an answer outside the contract); ``error`` the one-line message of the ``{"error",
     "detail"}`` body; ``body`` the raw bytes (empty when there was no answer)."""
@@ -50,7 +50,7 @@ class ApiError(Exception):
         self.body = body
 
 
-class Refused(ApiError):
+class Refused(ApiRequestError):
     """A 409: the switchover (or DryRun) was refused. ``refusal`` carries why and the
     current DryRun report when the server sent one."""
 
@@ -69,7 +69,7 @@ class Reply(Generic[T]):
     body: bytes
 
 
-def _error_of(response: httpx.Response) -> ApiError:
+def _error_of(response: httpx.Response) -> ApiRequestError:
     body = response.content
     error = response.reason_phrase or "error"
     detail: Any = None
@@ -90,7 +90,7 @@ def _error_of(response: httpx.Response) -> ApiError:
             except msgspec.ValidationError:
                 refusal = None
         return Refused(error, refusal=refusal, detail=detail, body=body)
-    return ApiError(response.status_code, error, detail=detail, body=body)
+    return ApiRequestError(response.status_code, error, detail=detail, body=body)
 
 
 class ApiClient:
@@ -134,9 +134,9 @@ class ApiClient:
         try:
             response = self._http.request(method, path, json=json, params=params)
         except httpx.TimeoutException:
-            raise ApiError(0, f"no answer from {self.base_url} in time") from None
+            raise ApiRequestError(0, f"no answer from {self.base_url} in time") from None
         except httpx.HTTPError as err:
-            raise ApiError(0, f"cannot reach {self.base_url}: {err}") from None
+            raise ApiRequestError(0, f"cannot reach {self.base_url}: {err}") from None
         if response.status_code >= 400:
             raise _error_of(response)
         return response.content
@@ -145,7 +145,9 @@ class ApiClient:
         try:
             return Reply(msgspec.json.decode(body, type=shape), body)
         except msgspec.DecodeError as err:
-            raise ApiError(0, f"unexpected answer from {self.base_url}: {err}", body=body) from None
+            raise ApiRequestError(
+                0, f"unexpected answer from {self.base_url}: {err}", body=body
+            ) from None
 
     def list_continuums(self) -> Reply[list[ContinuumSummary]]:
         """``GET /v1/continuums``: every Continuum the server's replica runs."""
@@ -230,7 +232,7 @@ class SwitchoverFollower:
     name: str
     switchover_id: str
     on_step: Callable[[StepSeen], None]
-    on_retry: Callable[[ApiError], None] = lambda _err: None
+    on_retry: Callable[[ApiRequestError], None] = lambda _err: None
     poll_interval: float = 1.0
     timing: Timing = field(default_factory=Timing)
     _announced: set[tuple[str, str]] = field(default_factory=set)
@@ -239,7 +241,7 @@ class SwitchoverFollower:
         while True:
             try:
                 return self.client.get_continuum(self.ns, self.name).value
-            except ApiError as err:
+            except ApiRequestError as err:
                 if err.status not in TRANSIENT_STATUSES:
                     raise
                 if self.timing.monotonic() >= deadline:
@@ -273,7 +275,7 @@ class SwitchoverFollower:
 
     def follow(self, *, wait_seconds: float) -> LastSwitchover:
         """Follow until the switchover's ``lastSwitchover`` appears; raises
-        :class:`FollowTimeout` after ``wait_seconds``, :class:`ApiError` on a non-transient
+        :class:`FollowTimeout` after ``wait_seconds``, :class:`ApiRequestError` on a non-transient
         failure."""
         deadline = self.timing.monotonic() + wait_seconds
         while True:

@@ -16,7 +16,7 @@ import msgspec
 from continuum.cli.client import (
     DEFAULT_API_URL,
     ApiClient,
-    ApiError,
+    ApiRequestError,
     FollowTimeout,
     Refused,
     StepSeen,
@@ -58,7 +58,7 @@ def _json_line(key: str, raw: bytes) -> str:
     return '{"' + key + '":' + raw.decode("utf-8").strip() + "}"
 
 
-def _report_error(err: ApiError, args: argparse.Namespace, term: Terminal) -> int:
+def _report_error(err: ApiRequestError, args: argparse.Namespace, term: Terminal) -> int:
     term.err(f"continuum: {err}")
     if isinstance(err.detail, list):
         for item in err.detail:
@@ -80,7 +80,7 @@ def run_api_command(args: argparse.Namespace, term: Terminal) -> int:
     with _client(args, term) as client:
         try:
             return commands[args.command](client, args, term)
-        except ApiError as err:
+        except ApiRequestError as err:
             return _report_error(err, args, term)
         except KeyboardInterrupt:
             if args.command == "switchover":
@@ -179,7 +179,7 @@ def _follow(
         else:
             term.out(render_step(seen))
 
-    def on_retry(err: ApiError) -> None:
+    def on_retry(err: ApiRequestError) -> None:
         if last_retry != [err.error]:
             last_retry[:] = [err.error]
             term.err(f"continuum: still following ({err.error}); retrying")

@@ -15,15 +15,15 @@ from continuum_sim.kube.emulator import (
     write_kubeconfig,
 )
 from continuum_sim.kube.requestlog import RequestLog, RequestRecord
-from continuum_sim.kube.status import ApiError
+from continuum_sim.kube.status import StatusError
 from continuum_sim.kube.store import Store
 from continuum_sim.kube.watch import Watcher, WatchEvent
 
 __all__ = [
-    "ApiError",
     "KubeEmulator",
     "RequestLog",
     "RequestRecord",
+    "StatusError",
     "Store",
     "WatchEvent",
     "Watcher",

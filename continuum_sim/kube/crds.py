@@ -19,7 +19,7 @@ from continuum.ports import Clock
 from continuum_sim.kube.objectmeta import timestamp
 from continuum_sim.kube.resources import GroupResource, PrinterColumn, ResourceType
 from continuum_sim.kube.schema import CompiledSchema
-from continuum_sim.kube.status import ApiError, field_cause, invalid
+from continuum_sim.kube.status import StatusError, field_cause, invalid
 
 CRD_GROUP_RESOURCE: GroupResource = ("apiextensions.k8s.io", "customresourcedefinitions")
 
@@ -70,7 +70,7 @@ class Registry:
         return list(self._types.values())
 
 
-def _crd_invalid(name: str, field: str, message: str) -> ApiError:
+def _crd_invalid(name: str, field: str, message: str) -> StatusError:
     return invalid(
         kind="CustomResourceDefinition",
         group="apiextensions.k8s.io",
@@ -90,7 +90,7 @@ def crd_admission(clock: Clock) -> Callable[[dict[str, Any], dict[str, Any] | No
 
 def admit_crd(new: dict[str, Any], old: dict[str, Any] | None, *, now: str) -> None:
     """Validate a CRD, apply the API server's defaults and compute its status (in place).
-    Raises ApiError 422 naming the offending field."""
+    Raises StatusError 422 naming the offending field."""
     meta = new.get("metadata") or {}
     name = str(meta.get("name", ""))
     spec = new.get("spec")

@@ -26,7 +26,7 @@ from continuum_sim.kube.objectmeta import clone
 from continuum_sim.kube.requestlog import RequestLog
 from continuum_sim.kube.resources import ResourceType, builtin_types
 from continuum_sim.kube.server import ApiServer
-from continuum_sim.kube.status import ApiError
+from continuum_sim.kube.status import StatusError
 from continuum_sim.kube.store import Store, WriteResult
 from continuum_sim.kube.watch import WatchEvent
 from continuum_sim.webserver import LocalWebServer
@@ -167,11 +167,13 @@ class KubeEmulator(AsyncStartStop):
 
     def apply(self, obj: Mapping[str, Any]) -> WriteResult:
         """Create ``obj``, or replace it when it exists (in-process, no HTTP, same
-        validation). Raises ApiError like the HTTP API would."""
+        validation). Raises StatusError like the HTTP API would."""
         body = dict(obj)
         rt = self.registry.for_kind(str(body.get("apiVersion", "")), str(body.get("kind", "")))
         if rt is None:
-            raise ApiError(404, f"no resource serves {body.get('apiVersion')} {body.get('kind')}")
+            raise StatusError(
+                404, f"no resource serves {body.get('apiVersion')} {body.get('kind')}"
+            )
         meta = dict(body.get("metadata") or {})
         namespace = meta.get("namespace", "default") if rt.namespaced else ""
         current = self.store.get(rt.group, rt.plural, namespace, meta.get("name", ""))

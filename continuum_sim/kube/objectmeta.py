@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from continuum_sim.kube.resources import ResourceType
-from continuum_sim.kube.status import ApiError, bad_request, field_cause, invalid
+from continuum_sim.kube.status import StatusError, bad_request, field_cause, invalid
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -192,7 +192,7 @@ def check_preconditions(rt: ResourceType, old_meta: dict[str, Any], options: Any
     for key, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
         want = pre.get(key)
         if want and want != old_meta.get(key):
-            raise ApiError(
+            raise StatusError(
                 409,
                 f"Precondition failed: {label} in precondition: {want}, {label} in object "
                 f"meta: {old_meta.get(key)}",

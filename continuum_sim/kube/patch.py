@@ -21,7 +21,7 @@ import jsonpatch
 import msgspec
 import yaml
 
-from continuum_sim.kube.status import ApiError, bad_request
+from continuum_sim.kube.status import StatusError, bad_request
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -127,12 +127,12 @@ def apply_patch(
 ) -> dict[str, Any]:
     """Apply one decoded ``patch`` of ``content_type`` to ``target``.
 
-    Raises ApiError 415 for an unknown type (or strategic merge on a custom resource),
+    Raises StatusError 415 for an unknown type (or strategic merge on a custom resource),
     400 for a patch of the wrong shape, 422 when a JSON patch operation cannot apply.
     """
     accepted = CUSTOM_PATCH_TYPES if custom else ALL_PATCH_TYPES
     if content_type not in accepted:
-        raise ApiError(
+        raise StatusError(
             415,
             f"the body of the request was in an unknown format - accepted media types "
             f"include: {', '.join(accepted)}",
@@ -143,7 +143,9 @@ def apply_patch(
         try:
             result = jsonpatch.JsonPatch(patch).apply(target)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-            raise ApiError(422, f"the server rejected our request due to an error: {exc}") from exc
+            raise StatusError(
+                422, f"the server rejected our request due to an error: {exc}"
+            ) from exc
         except (TypeError, KeyError, ValueError) as exc:
             raise bad_request(f"invalid json patch: {exc}") from exc
         if not isinstance(result, dict):

@@ -3,7 +3,7 @@
 Label selector grammar: ``k=v``, ``k==v``, ``k!=v``, ``k in (a,b)``, ``k notin (a,b)``,
 ``k`` (exists), ``!k`` (does not exist), joined by commas. Field selectors support
 ``metadata.name`` and ``metadata.namespace`` with ``=``, ``==`` and ``!=``. A malformed
-selector raises :class:`~continuum_sim.kube.status.ApiError` 400, never matches everything.
+selector raises :class:`~continuum_sim.kube.status.StatusError` 400, never matches everything.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def build_filter(
     field_selector: str | None,
 ) -> ObjectFilter:
     """A predicate over stored objects combining namespace and both selectors.
-    Raises ApiError 400 for a malformed selector."""
+    Raises StatusError 400 for a malformed selector."""
     labels = parse_label_selector(label_selector)
     fields = parse_field_selector(field_selector)
 

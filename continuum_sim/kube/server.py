@@ -25,7 +25,7 @@ from continuum_sim.kube.patch import decode_patch_body
 from continuum_sim.kube.requestinfo import TRUE_VALUES, RequestInfo, parse_request_info
 from continuum_sim.kube.requestlog import RequestLog, RequestRecord
 from continuum_sim.kube.resources import ResourceType
-from continuum_sim.kube.status import ApiError, bad_request, status_body
+from continuum_sim.kube.status import StatusError, bad_request, status_body
 from continuum_sim.kube.store import Store, WriteOptions, WriteResult
 from continuum_sim.kube.stream import stream_watch
 from continuum_sim.kube.table import to_table, wants_table
@@ -44,7 +44,7 @@ def _json(body: Any, *, status: int = 200, warnings: list[str] | None = None) ->
     )
 
 
-def _error(error: ApiError) -> web.Response:
+def _error(error: StatusError) -> web.Response:
     return _json(error.body(), status=error.code)
 
 
@@ -102,7 +102,7 @@ class ApiServer:
         )
         try:
             response = await self._guarded(request, info)
-        except ApiError as exc:
+        except StatusError as exc:
             response = _error(exc)
         self.requests.set_status(index, response.status)
         return response
@@ -111,7 +111,7 @@ class ApiServer:
         if self.token is not None:
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                raise ApiError(401, "Unauthorized")
+                raise StatusError(401, "Unauthorized")
         rule = self.faults.take(request.method, info)
         if rule is not None:
             injected = await self._inject(request, rule)
@@ -127,11 +127,11 @@ class ApiServer:
             return None
         if rule.action == "hang":
             await self.faults.wait_released()
-            raise ApiError(503, "hung request released")
+            raise StatusError(503, "hung request released")
         if rule.action == "drop":
             if request.transport is not None:
                 request.transport.abort()
-            raise ApiError(503, "connection dropped")
+            raise StatusError(503, "connection dropped")
         body = rule.body if rule.body is not None else status_body(rule.status, rule.message)
         response = _json(body, status=rule.status)
         if rule.status in (429, 503):
@@ -143,7 +143,7 @@ class ApiServer:
     def _non_resource(self, request: web.Request, info: RequestInfo) -> web.Response:
         path = request.path.rstrip("/") or "/"
         if request.method != "GET":
-            raise ApiError(405, f"the server does not allow this method on {path}")
+            raise StatusError(405, f"the server does not allow this method on {path}")
         if path in _HEALTH_PATHS:
             return web.Response(text="ok")
         body: dict[str, Any] | None = None
@@ -172,7 +172,7 @@ class ApiServer:
             elif len(parts) == 4:
                 body = discovery.resource_list(self.registry, parts[2], parts[3])
         if body is None:
-            raise ApiError(404, "the server could not find the requested resource")
+            raise StatusError(404, "the server could not find the requested resource")
         return _json(body)
 
     # --- resources -----------------------------------------------------------------------
@@ -180,11 +180,11 @@ class ApiServer:
     def _lookup(self, info: RequestInfo) -> ResourceType:
         rt = self.registry.lookup(info.group, info.version, info.resource)
         if rt is None:
-            raise ApiError(404, "the server could not find the requested resource")
+            raise StatusError(404, "the server could not find the requested resource")
         if info.namespace is not None and not rt.namespaced:
-            raise ApiError(404, "the server could not find the requested resource")
+            raise StatusError(404, "the server could not find the requested resource")
         if info.subresource and (info.subresource != "status" or not rt.status_subresource):
-            raise ApiError(404, "the server could not find the requested resource")
+            raise StatusError(404, "the server could not find the requested resource")
         return rt
 
     async def _resource(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
@@ -194,7 +194,7 @@ class ApiServer:
         if info.verb in ("list", "watch", "deletecollection"):
             return await self._collection(request, rt, info)
         if rt.namespaced and info.namespace is None:
-            raise ApiError(405, f"{info.verb} on {rt.qualified} requires a namespace")
+            raise StatusError(405, f"{info.verb} on {rt.qualified} requires a namespace")
         options = _write_options(query)
         if info.verb == "get":
             obj = _served(rt, self.store.read(rt, namespace, info.name))
@@ -203,7 +203,7 @@ class ApiServer:
             return _json(obj)
         if info.verb == "create":
             if info.name:
-                raise ApiError(405, "POST is not allowed on a named resource")
+                raise StatusError(405, "POST is not allowed on a named resource")
             result = self.store.create(rt, namespace or None, await _body(request), options)
             return _json(result.object, status=201, warnings=result.warnings)
         if info.verb == "update":
@@ -242,7 +242,7 @@ class ApiServer:
                 rt, namespace, info.name, delete_options=delete_options, options=options
             )
             return _written(rt, result)
-        raise ApiError(405, f"verb {info.verb} is not supported")
+        raise StatusError(405, f"verb {info.verb} is not supported")
 
     async def _collection(
         self, request: web.Request, rt: ResourceType, info: RequestInfo

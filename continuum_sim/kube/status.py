@@ -1,6 +1,6 @@
 """API errors as the real API server reports them: a ``Status`` object with a code.
 
-Every failure the emulator answers is an :class:`ApiError` rendered by :meth:`ApiError.body`;
+Every failure the emulator answers is an :class:`StatusError` rendered by :meth:`StatusError.body`;
 kubernetes-asyncio turns it into ``ApiException(status=code)`` and kubectl prints ``message``.
 """
 
@@ -31,7 +31,7 @@ def reason_for(code: int) -> str:
     return _REASONS.get(code, "Unknown")
 
 
-class ApiError(Exception):
+class StatusError(Exception):
     """A request the API server refuses. ``details`` is the ``Status.details`` object."""
 
     def __init__(
@@ -83,18 +83,18 @@ def _qualified(group: str, plural: str) -> str:
     return f"{plural}.{group}" if group else plural
 
 
-def not_found(group: str, plural: str, name: str) -> ApiError:
+def not_found(group: str, plural: str, name: str) -> StatusError:
     """404: ``<plural>.<group> "<name>" not found``."""
-    return ApiError(
+    return StatusError(
         404,
         f'{_qualified(group, plural)} "{name}" not found',
         details=_details(group, plural, name),
     )
 
 
-def already_exists(group: str, plural: str, name: str) -> ApiError:
+def already_exists(group: str, plural: str, name: str) -> StatusError:
     """409 AlreadyExists."""
-    return ApiError(
+    return StatusError(
         409,
         f'{_qualified(group, plural)} "{name}" already exists',
         reason="AlreadyExists",
@@ -102,9 +102,9 @@ def already_exists(group: str, plural: str, name: str) -> ApiError:
     )
 
 
-def conflict(group: str, plural: str, name: str, why: str) -> ApiError:
+def conflict(group: str, plural: str, name: str, why: str) -> StatusError:
     """409 Conflict: ``Operation cannot be fulfilled on ...: <why>``."""
-    return ApiError(
+    return StatusError(
         409,
         f'Operation cannot be fulfilled on {_qualified(group, plural)} "{name}": {why}',
         reason="Conflict",
@@ -112,7 +112,7 @@ def conflict(group: str, plural: str, name: str, why: str) -> ApiError:
     )
 
 
-def stale(group: str, plural: str, name: str) -> ApiError:
+def stale(group: str, plural: str, name: str) -> StatusError:
     """409 for a stale ``metadata.resourceVersion`` (optimistic concurrency failed)."""
     return conflict(
         group,
@@ -129,12 +129,12 @@ def invalid(
     group: str,
     name: str,
     causes: list[dict[str, str]],
-) -> ApiError:
+) -> StatusError:
     """422 Invalid with one cause per field error; the message names every field path."""
     messages = [c["message"] for c in causes]
     joined = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
     qualified = f"{kind}.{group}" if group else kind
-    return ApiError(
+    return StatusError(
         422,
         f'{qualified} "{name}" is invalid: {joined}',
         details={"name": name, "group": group, "kind": kind, "causes": causes},
@@ -146,6 +146,6 @@ def field_cause(field: str, message: str, *, reason: str = "FieldValueInvalid") 
     return {"reason": reason, "message": f"{field}: {message}", "field": field}
 
 
-def bad_request(message: str) -> ApiError:
+def bad_request(message: str) -> StatusError:
     """400 BadRequest."""
-    return ApiError(400, message)
+    return StatusError(400, message)

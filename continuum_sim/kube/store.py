@@ -5,7 +5,7 @@ never mutated after commit (readers and watch events share them); every write bu
 object. Each operation runs without awaiting, so on one event loop it is atomic: of two
 concurrent writes with the same ``resourceVersion``, exactly one wins.
 
-Errors are :class:`~continuum_sim.kube.status.ApiError` with the API server's codes.
+Errors are :class:`~continuum_sim.kube.status.StatusError` with the API server's codes.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from continuum_sim.kube.status import (
 from continuum_sim.kube.watch import EventHistory, Watcher, WatchEvent, expired_event
 
 Admission = Callable[[dict[str, Any], dict[str, Any] | None], None]
-"""A mutating/validating hook for one kind: ``(new, old)``; raises ApiError to refuse."""
+"""A mutating/validating hook for one kind: ``(new, old)``; raises StatusError to refuse."""
 
 Subscriber = Callable[[WatchEvent], None]
 

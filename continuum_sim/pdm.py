@@ -10,7 +10,6 @@ on demand, and can write each commit through to a PowerDNS API so a demo runs PD
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
 
 import msgspec
 from aiohttp import web
@@ -122,10 +121,6 @@ class PdmServer(AsyncStartStop):
                 return _error(502, f"powerdns write failed: {error}")
         self.commits.append(PdmCommit(zone=parsed.zone, records=records, raw_body=raw))
         return web.json_response({"committed": len(records), "zone": parsed.zone})
-
-    def last_records(self) -> Sequence[LuaRecord]:
-        """Records of the latest accepted commit (empty when none)."""
-        return self.commits[-1].records if self.commits else ()
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from continuum.cli.client import StepSeen
 from continuum.messages.requests import ContinuumSummary, RefusalDetail
-from continuum.messages.status import LastSwitchover, SwitchoverJournal
+from continuum.messages.status import LastSwitchover
 from continuum.messages.switchover import DryRunReport, HealthReport
 
 TOTAL_STEPS = 7
@@ -175,14 +175,6 @@ def render_step(seen: StepSeen) -> str:
     """One progress line: ``[3/7] drain-http`` or ``[3/7] drain-http: compensating``."""
     line = f"[{seen.index}/{TOTAL_STEPS}] {seen.step}"
     return line + ": compensating" if seen.state == "compensating" else line
-
-
-def render_journal(journal: SwitchoverJournal) -> str:
-    """Where a running switchover is: ``so-1 eu-west → eu-central at 3/7 drain-http``."""
-    return (
-        f"{journal.id} {journal.from_} → {journal.to} at {journal.step_index}/{TOTAL_STEPS} "
-        f"{journal.step} ({journal.state})"
-    )
 
 
 def render_result(last: LastSwitchover) -> str:

@@ -36,7 +36,6 @@ __all__ = [
     "LatencySource",
     "post_switchover_health",
     "summarize",
-    "summarize_error",
 ]
 
 CHECK_NAMES = ("replicas-healthy", "dns-probes", "latency-normal", "audit-posted")
@@ -323,8 +322,3 @@ def summarize(report: HealthReport) -> tuple[str, str, str]:
         tail += f"; unknown: {', '.join(unknown)}"
     status = {"healthy": "True", "unhealthy": "False", "unknown": "Unknown"}[report.verdict]
     return status, "PostSwitchoverHealth", f"{label}: {counts} ({tail})"
-
-
-def summarize_error(error: BaseException) -> tuple[str, str, str]:
-    """The condition when the health run itself errored."""
-    return "Unknown", "HealthCheckErrored", f"PostSwitchoverHealth errored: {error}"

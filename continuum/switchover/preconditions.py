@@ -35,7 +35,6 @@ __all__ = [
     "STEP_SWAP_LEASE_SECONDS",
     "STEP_VALIDATE_LEASE_SECONDS",
     "StepCheck",
-    "blockers_of",
     "evaluate",
 ]
 
@@ -84,11 +83,6 @@ def evaluate(plan: Plan, obs: Observed) -> list[StepCheck]:
         check_promote_new_primary(plan, obs),
         check_audit_emit(plan, obs),
     ]
-
-
-def blockers_of(checks: list[StepCheck]) -> list[str]:
-    """Every blocker, in step order."""
-    return [b for check in checks for b in check.blockers]
 
 
 # --- step 1 ----------------------------------------------------------------------------------

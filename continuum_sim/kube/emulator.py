@@ -192,10 +192,6 @@ class KubeEmulator(AsyncStartStop):
                 names.append(str(self.apply(doc).object["metadata"]["name"]))
         return names
 
-    async def apply_crd_file(self, path: Path | str) -> list[str]:
-        """Async spelling of :meth:`load_crds` for one file."""
-        return self.load_crds([path])
-
     def _on_event(self, event: WatchEvent) -> None:
         if event.group_resource != CRD_GROUP_RESOURCE:
             return

@@ -68,7 +68,7 @@ async def run_controller(
                     tg.start_soon(serve_metrics, settings.metrics_addr)
 
                 async def lead() -> int:
-                    return await _run_actors(edges, sup, readiness, on_ready)
+                    return await _run_actors(edges, settings, sup, readiness, on_ready)
 
                 if settings.leader_election:
                     local = edges.kube.for_region(settings.region)
@@ -90,16 +90,16 @@ async def run_controller(
 
 async def _run_actors(
     edges: Edges,
+    settings: Settings,
     sup: Supervisor,
     readiness: Readiness,
     on_ready: Callable[[Readiness], Awaitable[None]] | None,
 ) -> int:
-    env = environment(edges)
+    env = environment(edges, settings)
 
     def factory(cr: Continuum) -> ContinuumActor:
         return ContinuumActor(cr, env)
 
-    settings = edges.settings
     watch = ContinuumWatch(
         edges.continuums,
         sup,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
+from continuum.config import DEFAULTS
 from continuum.errors import ContinuumError
 from continuum.messages.audit import AuditEvent
 
@@ -21,7 +22,7 @@ __all__ = [
 class AuditPublisherOptions(msgspec.Struct, frozen=True, kw_only=True):
     """Tuning of the publisher; every duration is seconds of the injected clock."""
 
-    outbox_limit: int = 10_000
+    outbox_limit: int = DEFAULTS.audit_outbox_limit
     """Events accepted and not yet stored; past it ``emit`` waits (back-pressure)."""
     max_in_flight: int = 512
     """Unacknowledged publishes at once (at most one per CR)."""

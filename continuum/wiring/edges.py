@@ -78,9 +78,9 @@ class StatusStoreAdapter:
 
 @dataclass(frozen=True, kw_only=True)
 class Edges:
-    """The process-wide clients every ContinuumActor shares."""
+    """The process-wide clients every ContinuumActor shares (clients only: the settings they
+    were opened from travel beside them, as values)."""
 
-    settings: Settings
     clock: Clock
     kube: KubeClients
     continuums: ContinuumApi
@@ -148,7 +148,6 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
             stack.push_async_callback(shielded(pdm.aclose))
             dns = pdm
         yield Edges(
-            settings=settings,
             clock=clock,
             kube=kube,
             continuums=continuums,
@@ -160,8 +159,8 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
         )
 
 
-def _secret_reader(edges: Edges) -> Callable[[str, str, str], Awaitable[str]]:
-    local = edges.kube.for_region(edges.settings.region)
+def _secret_reader(edges: Edges, region: str) -> Callable[[str, str, str], Awaitable[str]]:
+    local = edges.kube.for_region(region)
 
     async def read(namespace: str, name: str, key: str) -> str:
         secret = await local.call(
@@ -206,13 +205,13 @@ def _verifier(
 
 
 def _replication_probe(
-    edges: Edges, cr: Continuum
+    edges: Edges, cr: Continuum, *, region: str
 ) -> Callable[[str], Awaitable[ReplicationObservation]]:
     """``pg_stat_replication`` of a region's primary, through the DSN Secret the CR names
     (read from the CR's own namespace, never logged)."""
     probe_spec = cr.spec.replication_probe
     assert probe_spec is not None
-    read = _secret_reader(edges)
+    read = _secret_reader(edges, region)
 
     async def observe(region: str) -> ReplicationObservation:
         ref = probe_spec.dsn_secret_refs.get(region)
@@ -227,16 +226,17 @@ def _replication_probe(
     return observe
 
 
-def environment(edges: Edges) -> ContinuumEnvironment:
-    """The environment every ContinuumActor of this process gets."""
-    settings, clock = edges.settings, edges.clock
+def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
+    """The environment every ContinuumActor of this process gets: ``edges``' clients and the
+    values of ``settings`` (the same settings ``edges`` was opened from)."""
+    clock = edges.clock
     witness_settings = WitnessSettings(
         clock=clock,
         allow_in_memory=settings.witness_in_memory,
         nats_url=settings.nats_url or None,
         kubeconfig=settings.kubeconfig or None,
         lease_namespace=settings.witness_lease_namespace,
-        secret_reader=_secret_reader(edges),
+        secret_reader=_secret_reader(edges, settings.region),
     )
 
     async def witness_for(cr: Continuum) -> Witness:
@@ -269,7 +269,7 @@ def environment(edges: Edges) -> ContinuumEnvironment:
             )
         replication = None
         if spec.replication_probe is not None:
-            replication = _replication_probe(edges, cr)
+            replication = _replication_probe(edges, cr, region=settings.region)
         latency = None
         if spec.health is not None and spec.health.latency_probe is not None:
             latency = HttpLatencyProbe(spec.health.latency_probe.urls)

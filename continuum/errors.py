@@ -123,4 +123,4 @@ class PreconditionFailed(SwitchoverError):
 
 class NoBackendForRegion(ContinuumError):
     """An HTTPRoute has no backend of the region asked for. Never answered by draining every
-    backend (gap 12)."""
+    backend: a typo in a region name must not take all traffic away."""

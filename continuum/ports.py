@@ -265,7 +265,8 @@ class TrafficRoutes(Protocol):
     async def drain(self, route: ObjectRef, region: str) -> dict[str, int]:
         """Set weight 0 on every backend of ``region`` and only those; return their prior
         weights (name-keyed). No backend of ``region`` → ``NoBackendForRegion``, nothing
-        written (never "drain everything", gap 12). Idempotent."""
+        written (never "drain everything": a wrong region name must not take all traffic
+        away). Idempotent."""
         ...
 
     async def restore(self, route: ObjectRef, prior: dict[str, int]) -> None:

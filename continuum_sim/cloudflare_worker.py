@@ -3,7 +3,7 @@
 It speaks exactly the Worker's HTTP contract (routes, bearer auth, ``If-Match``, status codes
 and JSON bodies), but keeps the slots in one process and decides every request without an
 ``await`` between the compare and the write — the semantics a Durable Object gives the real
-Worker (gap 8). The server's clock is authoritative for expiry (gap 35): pass the same
+Worker. The server's clock is authoritative for expiry (one clock decides): pass the same
 :class:`~continuum.clock.FakeClock` the test drives.
 
 Additive to the reference contract: ``op: "handover"`` with ``fromHolder`` (one CAS from the

@@ -159,7 +159,8 @@ class AuditOutbox:
 
 
 class ReconcileSuccessThrottle:
-    """Whether a ``continuum-reconcile-success`` is worth emitting (gap 28).
+    """Whether a ``continuum-reconcile-success`` is worth emitting (one per tick would flood
+    the audit stream).
 
     Says yes on the first call, whenever the observed ``state`` differs from the one last
     emitted, and otherwise at most once per ``heartbeat`` seconds (a liveness signal). One

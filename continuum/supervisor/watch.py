@@ -9,7 +9,7 @@ Per CR key ``<namespace>/<name>`` (see :mod:`continuum.messages.commands` for th
 * an invalid spec → status ``phase: Failed`` and condition ``SpecValid=False`` whose message
   names the field; no actor is spawned for it, and a running actor is told
   :class:`~continuum.messages.commands.SpecInvalid` and keeps its last valid spec (it keeps
-  renewing its lease, unlike the reference, gap 38a);
+  renewing its lease: an edit with a typo must not cost the region its writer role);
 * deletion, or a new object (uid) under the same key → ``Supervisor.stop(key)``.
 
 Resilience: the watch resumes from the last resourceVersion it saw (events and bookmarks);

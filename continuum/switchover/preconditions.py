@@ -1,8 +1,8 @@
 """The precondition of each step: a pure function of (plan, observed snapshot).
 
 DryRun reports these checks; Execute evaluates the very same functions over a fresh snapshot
-before its first write and refuses when any blocker is found — so the two cannot disagree
-(gap 11). Blocker and warning strings start with ``step-<n>: ``.
+before its first write and refuses when any blocker is found — so the two cannot disagree.
+Blocker and warning strings start with ``step-<n>: ``.
 
 Decisions (``docs/switchover.md``): a planned switchover needs the lease held by ``from`` and
 unexpired — an unheld or expired lease, a lease already on ``to`` ("redundant") and a

@@ -4,9 +4,9 @@ Kinds, exactly as existing CRs name them: ``in-memory``, ``k8s-lease``, ``nats-k
 ``cloudflare-kv``, ``dns-quorum``. Config keys are the CRD's camelCase keys
 (``LeaseClientConfig.to_witness_config()``), plus a few this module documents per kind.
 
-Secrets (gap 33): a ``…SecretRef`` is read from the CR's own namespace (the part of the slot
-before ``/``), never from a global namespace, through the injected :data:`SecretReader`;
-values are never logged or put in error messages.
+Secrets: a ``…SecretRef`` is read from the CR's own namespace (the part of the slot
+before ``/``), never from a global namespace (a CR must not reach another tenant's Secrets),
+through the injected :data:`SecretReader`; values are never logged or put in error messages.
 
 Errors: a configuration problem raises :class:`~continuum.errors.InvalidSpec` naming the
 field (``spec.leaseClient.kind`` for an unknown or refused kind); a witness that cannot be
@@ -65,7 +65,8 @@ class WitnessSettings:
     secret_reader: SecretReader | None = None
     """Reads ``tokenSecretRef`` / ``apiKeySecretRef`` from the CR's namespace."""
     skew_margin: float = 1.0
-    """Seconds a taker waits past a stored expiry written by another clock (gap 35)."""
+    """Seconds a taker waits past a stored expiry written by another clock (the two clocks
+    may disagree by up to this much)."""
     timeout: float = 5.0
     """Per-request bound for network backends."""
 

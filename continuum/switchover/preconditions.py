@@ -24,7 +24,7 @@ from continuum.messages.switchover import (
     backend_in_region,
     step_number,
 )
-from continuum.switchover.observe import Observed
+from continuum.switchover.snapshot import Observed
 
 __all__ = [
     "STEP_AUDIT_EMIT_SECONDS",

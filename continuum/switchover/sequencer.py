@@ -38,9 +38,9 @@ from continuum.messages.switchover import (
     backend_in_region,
     step_number,
 )
-from continuum.switchover.observe import SwitchoverPorts, observe
 from continuum.switchover.plan import prepare
 from continuum.switchover.preconditions import evaluate
+from continuum.switchover.snapshot import SwitchoverPorts, observe
 from continuum.switchover.steps import STEPS, Fence, Run, Step
 from continuum.switchover.timeouts import with_timeout
 

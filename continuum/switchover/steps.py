@@ -33,7 +33,6 @@ from continuum.messages.switchover import (
     step_number,
 )
 from continuum.ports import ClusterPair, TrafficRoutes, Witness
-from continuum.switchover.observe import SwitchoverPorts, records_for
 from continuum.switchover.preconditions import (
     STEP_AUDIT_EMIT_SECONDS,
     STEP_CORDON_OLD_SECONDS,
@@ -43,6 +42,7 @@ from continuum.switchover.preconditions import (
     STEP_SWAP_LEASE_SECONDS,
     STEP_VALIDATE_LEASE_SECONDS,
 )
+from continuum.switchover.snapshot import SwitchoverPorts, records_for
 from continuum.switchover.timeouts import with_timeout
 
 __all__ = [

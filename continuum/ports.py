@@ -85,6 +85,28 @@ class DnsRecords(Protocol):
         ...
 
 
+@runtime_checkable
+class DnsZones(Protocol):
+    """A DNS writer that can also say whether it serves a zone (the PowerDNS API can; PDM
+    cannot). DryRun and Execute use it to refuse a flip before the first write."""
+
+    async def zone_exists(self, zone: str) -> bool:
+        """Whether the server serves ``zone``. Raises :class:`~continuum.errors.DnsWriteError`
+        when it cannot tell. Never writes."""
+        ...
+
+
+@runtime_checkable
+class WitnessWriteProbe(Protocol):
+    """A witness that can ask its store to validate a write without making it."""
+
+    async def probe_write(self, key: str) -> None:
+        """Raise :class:`~continuum.errors.WitnessUnavailable` (or a subclass such as
+        ``WitnessNamespaceMissing``) when a write of ``key`` would be refused now for a
+        reason other than a lost race. Never writes."""
+        ...
+
+
 class Resolver(Protocol):
     """Asks one DNS server (a vantage) for A records, with a fresh resolver per query."""
 

@@ -16,7 +16,16 @@ import msgspec
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
 from continuum.messages.switchover import Mechanism, PairState, Plan
-from continuum.ports import AuditSink, Clock, ClusterPair, DnsRecords, TrafficRoutes, Witness
+from continuum.ports import (
+    AuditSink,
+    Clock,
+    ClusterPair,
+    DnsRecords,
+    DnsZones,
+    TrafficRoutes,
+    Witness,
+    WitnessWriteProbe,
+)
 from continuum.switchover.lua import LuaSynthesisParams
 from continuum.switchover.lua import synthesize as lua_synthesize
 from continuum.switchover.plan import lua_params
@@ -54,6 +63,9 @@ class Observed(msgspec.Struct, frozen=True, kw_only=True):
 
     ``epoch`` is the fencing epoch the caller acts under (the plan's, advanced by its own
     renewals). ``has_*`` say whether a collaborator is configured at all.
+    ``witness_write_error`` is the witness's answer to a dry-run write (empty when it would
+    be accepted or the witness cannot probe). ``zone_served`` is ``None`` when the DNS writer
+    cannot tell (PDM) or the read failed (``zone_error``).
     """
 
     now: datetime
@@ -61,6 +73,7 @@ class Observed(msgspec.Struct, frozen=True, kw_only=True):
     has_witness: bool = True
     lease: Lease | None = None
     lease_error: str = ""
+    witness_write_error: str = ""
     has_pair: bool = True
     pair: PairState | None = None
     pair_error: str = ""
@@ -68,6 +81,8 @@ class Observed(msgspec.Struct, frozen=True, kw_only=True):
     weights: dict[str, int] | None = None
     route_error: str = ""
     has_dns: bool = True
+    zone_served: bool | None = None
+    zone_error: str = ""
     to_records: list[LuaRecord] | None = None
     synth_error: str = ""
     from_records: list[LuaRecord] | None = None
@@ -88,12 +103,13 @@ def _describe(exc: BaseException) -> str:
 
 
 async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed:
-    """Read the witness slot, the pair (cnpg-pair only), the route weights (when a route is
-    planned) and synthesize both record sets, each read bounded by 5 s of ``ports.clock``.
-    Never writes; never raises for a failed read."""
+    """Read the witness slot (and ask it to validate a write when it can), the pair
+    (cnpg-pair only), the route weights (when a route is planned), whether the DNS writer
+    serves the zone (when it can tell), and synthesize both record sets, each read bounded by
+    5 s of ``ports.clock``. Never writes; never raises for a failed read."""
     clock = ports.clock
     lease: Lease | None = None
-    lease_error = ""
+    lease_error = witness_write_error = ""
     if ports.witness is not None:
         witness = ports.witness
         try:
@@ -102,6 +118,25 @@ async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed
             )
         except Exception as exc:
             lease_error = _describe(exc)
+        if lease is not None and isinstance(witness, WitnessWriteProbe):
+            probe = witness
+            try:
+                await with_timeout(
+                    clock, READ_TIMEOUT_SECONDS, lambda: probe.probe_write(plan.lease_key)
+                )
+            except Exception as exc:
+                witness_write_error = _describe(exc)
+
+    zone_served: bool | None = None
+    zone_error = ""
+    if plan.dns is not None and isinstance(ports.dns, DnsZones):
+        zones, zone = ports.dns, plan.dns.zone
+        try:
+            zone_served = await with_timeout(
+                clock, READ_TIMEOUT_SECONDS, lambda: zones.zone_exists(zone)
+            )
+        except Exception as exc:
+            zone_error = _describe(exc)
 
     pair: PairState | None = None
     pair_error = ""
@@ -141,6 +176,7 @@ async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed
         has_witness=ports.witness is not None,
         lease=lease,
         lease_error=lease_error,
+        witness_write_error=witness_write_error,
         has_pair=ports.pair is not None,
         pair=pair,
         pair_error=pair_error,
@@ -148,6 +184,8 @@ async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed
         weights=weights,
         route_error=route_error,
         has_dns=ports.dns is not None,
+        zone_served=zone_served,
+        zone_error=zone_error,
         to_records=to_records,
         synth_error=synth_error,
         from_records=from_records,

@@ -37,6 +37,7 @@ __all__ = [
     "StepCheck",
     "blockers_of",
     "evaluate",
+    "in_zone",
 ]
 
 # Per-step duration estimates (seconds), dryrun-health.md §1.2. Step 3 charges the plan's
@@ -297,11 +298,29 @@ def check_drain_http(plan: Plan, obs: Observed) -> StepCheck:
 # --- step 4 ----------------------------------------------------------------------------------
 
 
+def in_zone(hostname: str, zone: str) -> bool:
+    """Whether ``hostname`` is ``zone`` or a name below it (case-insensitive, trailing dots
+    ignored): what an authoritative server accepts in that zone."""
+    name, apex = hostname.rstrip(".").lower(), zone.rstrip(".").lower()
+    return bool(apex) and (name == apex or name.endswith("." + apex))
+
+
 def check_flip_dns(plan: Plan, obs: Observed) -> StepCheck:
     c = StepCheck(StepName.FLIP_DNS, STEP_FLIP_DNS_SECONDS)
     if not obs.has_dns:
         c.block("DNS record writer is required")
     dns = plan.dns
+    if dns is not None:
+        for hostname in dns.hostnames:
+            if not in_zone(hostname, dns.zone):
+                c.block(
+                    f'spec.dns.hostnames: "{hostname}" is outside zone "{dns.zone}" '
+                    '(the DNS server would refuse it: "Name is out of zone")'
+                )
+        if obs.zone_served is False:
+            c.block(f'spec.dns.zone: zone "{dns.zone}" is not served by the DNS writer')
+        elif obs.zone_error:
+            c.block(f'cannot ask the DNS writer for zone "{dns.zone}": {obs.zone_error}')
     if dns is None or not dns.region_ips.get(plan.to_region):
         c.block(f'no IPs configured for ToRegion "{plan.to_region}"')
     elif obs.to_records is None:
@@ -333,6 +352,9 @@ def check_swap_lease(plan: Plan, obs: Observed) -> StepCheck:
         c.notes.append("witness unavailable (see step 1)")
         return c
     lease = obs.lease
+    if obs.witness_write_error:
+        c.block(f"the witness would refuse the lease write: {obs.witness_write_error}")
+        return c
     if lease.holder not in ("", plan.from_region, plan.to_region) and not lease.is_free_at(obs.now):
         c.block(f'lease held by third-party "{lease.holder}"; taking it for ToRegion would fail')
         return c

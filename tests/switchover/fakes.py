@@ -21,6 +21,7 @@ from continuum.errors import (
     DnsWriteError,
     Invalid,
     NoBackendForRegion,
+    WitnessNamespaceMissing,
 )
 from continuum.messages.audit import AuditEvent, AuditType
 from continuum.messages.dns import LuaRecord
@@ -36,6 +37,7 @@ from continuum.messages.switchover import (
     backend_in_region,
 )
 from continuum.switchover.observe import SwitchoverPorts
+from continuum.switchover.preconditions import in_zone
 from continuum.witness.memory import MemoryStore, MemoryWitness
 
 T = TypeVar("T")
@@ -247,15 +249,26 @@ class FakeRoutes:
 
 
 class FakeDns:
-    """The authoritative server's records, per hostname."""
+    """The authoritative server's records, per hostname. Like PowerDNS it serves ``zones``
+    and refuses (422) a commit to another zone or of a name outside the zone."""
 
-    def __init__(self) -> None:
+    def __init__(self, zones: tuple[str, ...] = ("example.com",)) -> None:
         self.records: dict[str, LuaRecord] = {}
+        self.zones = set(zones)
         self.faults = Faults()
         self.writes = 0
 
+    async def zone_exists(self, zone: str) -> bool:
+        await self.faults.check("zone_exists")
+        return zone in self.zones
+
     async def commit(self, zone: str, records: Sequence[LuaRecord]) -> None:
         await self.faults.check("commit")
+        if zone not in self.zones:
+            raise DnsWriteError(f"powerdns: status 404: Could not find domain '{zone}.'")
+        for record in records:
+            if not in_zone(record.hostname, zone):
+                raise DnsWriteError(f"powerdns: status 422: Name is out of zone {record.hostname}")
         self.writes += 1
         for record in records:
             self.records[record.hostname] = record
@@ -407,14 +420,26 @@ class World:
 
 
 class FaultyWitness:
-    """The real in-memory witness with injectable faults per operation."""
+    """The real in-memory witness with injectable faults per operation. ``namespace_missing``
+    models a k8s-lease witness whose namespace is gone: reads see a free slot, every write
+    (and the dry-run write probe) raises ``WitnessNamespaceMissing``."""
 
     def __init__(self, inner: MemoryWitness) -> None:
         self.inner = inner
         self.faults = Faults()
+        self.namespace_missing = False
+
+    def _check_namespace(self) -> None:
+        if self.namespace_missing:
+            raise WitnessNamespaceMissing('k8s-lease: namespace "witness" does not exist')
+
+    async def probe_write(self, key: str) -> None:
+        await self.faults.check("probe_write")
+        self._check_namespace()
 
     async def acquire(self, key: str, holder: str, ttl: float) -> Lease:
         await self.faults.check("acquire")
+        self._check_namespace()
         return await self.inner.acquire(key, holder, ttl)
 
     async def renew(self, lease: Lease) -> Lease:
@@ -431,6 +456,7 @@ class FaultyWitness:
 
     async def handover(self, lease: Lease, to_holder: str, ttl: float) -> Lease:
         await self.faults.check("handover")
+        self._check_namespace()
         return await self.inner.handover(lease, to_holder, ttl)
 
     async def aclose(self) -> None:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from continuum.clock import FakeClock
-from continuum.errors import InvalidSpec, Unavailable
+from continuum.errors import DnsWriteError, InvalidSpec, NotFound, Unavailable
 from continuum.messages.switchover import CnpgMode, Mechanism, StepName
 from continuum.switchover.dryrun import dry_run
 from continuum.switchover.sequencer import Sequencer
@@ -196,8 +196,19 @@ PERTURBATIONS: list[tuple[str, Any]] = [
     ("to_ips", False),
 ]
 
+# Faults of the environment (not of the pair's roles): each must block the DryRun with a
+# blocker naming its class, so that Execute never fails on it after the first write.
+ENV_FAULTS: dict[str, str] = {
+    "host-out-of-zone": "is outside zone",
+    "zone-not-served": "is not served by the DNS writer",
+    "dns-unreachable": "cannot ask the DNS writer",
+    "witness-namespace-missing": "does not exist",
+    "pair-missing": "cannot resolve cluster-pair",
+}
+
 states = st.builds(
-    lambda mode, mechanism, unplanned, perturb: {
+    lambda mode, mechanism, unplanned, env, perturb: {
+        "env": env,
         "holder": A,
         "expired": unplanned,
         "stale": False,
@@ -215,8 +226,26 @@ states = st.builds(
     st.sampled_from(list(CnpgMode)),
     st.sampled_from(list(Mechanism)),
     st.booleans(),
+    st.sampled_from([None, *ENV_FAULTS]),
     st.lists(st.sampled_from(PERTURBATIONS), max_size=3),
 )
+
+
+def _inject_env_fault(world: World, env: str | None) -> dict[str, Any]:
+    """Apply ``env`` to ``world``; return the plan overrides it needs."""
+    if env == "zone-not-served":
+        world.dns.zones = {"example.org"}
+    elif env == "dns-unreachable":
+        world.dns.faults.add("zone_exists", DnsWriteError("powerdns: http: ConnectError"), times=99)
+    elif env == "witness-namespace-missing":
+        world.witness.namespace_missing = True
+    elif env == "pair-missing":
+        world.pair.faults.add("read_pair", NotFound('clusters "shop-pg" not found'), times=99)
+    elif env == "host-out-of-zone":
+        dns = world.plan().dns
+        assert dns is not None
+        return {"dns": msgspec.structs.replace(dns, hostnames=(*dns.hostnames, "shop.acme.io"))}
+    return {}
 
 
 async def _agreement(state: dict[str, Any]) -> None:
@@ -256,8 +285,9 @@ async def _agreement(state: dict[str, Any]) -> None:
     }
     if route == "none":
         overrides["route"] = None
+    overrides.update(_inject_env_fault(world, state["env"]))
     if not state["to_ips"]:
-        dns = world.plan().dns
+        dns = overrides.get("dns") or world.plan().dns
         assert dns is not None
         overrides["dns"] = msgspec.structs.replace(dns, region_ips={A: dns.region_ips[A]})
     plan = world.plan(**overrides)
@@ -270,6 +300,13 @@ async def _agreement(state: dict[str, Any]) -> None:
     seq = Sequencer(world.ports())
     result = await autojumping(clock, lambda: seq.execute(plan, switchover_id="prop"))
     event("blocked" if report.blockers else "clear")
+    env = state["env"]
+    applies = env is not None and not (
+        env == "pair-missing" and state["mechanism"] is not Mechanism.CNPG_PAIR
+    )
+    if applies:
+        event(f"env fault {env}")
+        assert any(ENV_FAULTS[env] in b for b in report.blockers), (env, report.blockers)
     if report.blockers:
         assert not result.ok
         assert result.steps_completed == ()

@@ -107,6 +107,28 @@ class WitnessWriteProbe(Protocol):
         ...
 
 
+@runtime_checkable
+class PairWriteProbe(Protocol):
+    """A CNPG pair that can ask each region's API server to validate a write without making
+    it (``dryRun=All``: authorization, admission and validation run, nothing is stored)."""
+
+    async def probe_writes(self) -> dict[str, str]:
+        """Region → why a write to that region's Cluster would be refused now (RBAC 403, no
+        such Cluster, an unreachable API), for the refusing regions only. Never writes;
+        never raises for one region's failure."""
+        ...
+
+
+@runtime_checkable
+class RouteWriteProbe(Protocol):
+    """Routes whose API server can validate a write without making it (``dryRun=All``)."""
+
+    async def probe_write(self, route: ObjectRef) -> None:
+        """Raise :class:`~continuum.errors.KubeError` when a weight write to ``route`` would
+        be refused now (RBAC, admission). Never writes."""
+        ...
+
+
 class Resolver(Protocol):
     """Asks one DNS server (a vantage) for A records, with a fresh resolver per query."""
 

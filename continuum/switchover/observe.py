@@ -22,6 +22,8 @@ from continuum.ports import (
     ClusterPair,
     DnsRecords,
     DnsZones,
+    PairWriteProbe,
+    RouteWriteProbe,
     TrafficRoutes,
     Witness,
     WitnessWriteProbe,
@@ -65,7 +67,9 @@ class Observed(msgspec.Struct, frozen=True, kw_only=True):
     renewals). ``has_*`` say whether a collaborator is configured at all.
     ``witness_write_error`` is the witness's answer to a dry-run write (empty when it would
     be accepted or the witness cannot probe). ``zone_served`` is ``None`` when the DNS writer
-    cannot tell (PDM) or the read failed (``zone_error``).
+    cannot tell (PDM) or the read failed (``zone_error``). ``pair_write_errors`` (region →
+    why) and ``route_write_error`` are the API servers' answers to dry-run writes, when the
+    collaborator can ask for one.
     """
 
     now: datetime
@@ -77,9 +81,11 @@ class Observed(msgspec.Struct, frozen=True, kw_only=True):
     has_pair: bool = True
     pair: PairState | None = None
     pair_error: str = ""
+    pair_write_errors: dict[str, str] = msgspec.field(default_factory=dict)
     has_routes: bool = True
     weights: dict[str, int] | None = None
     route_error: str = ""
+    route_write_error: str = ""
     has_dns: bool = True
     zone_served: bool | None = None
     zone_error: str = ""
@@ -96,6 +102,11 @@ def records_for(plan: Plan, ports: SwitchoverPorts, region: str) -> list[LuaReco
     if plan.dns is None:
         raise ValueError("plan has no DNS section")
     return ports.synthesize(lua_params(plan.dns, region))
+
+
+def plan_regions(plan: Plan) -> tuple[str, str]:
+    """The two regions a plan writes to."""
+    return (plan.from_region, plan.to_region)
 
 
 def _describe(exc: BaseException) -> str:
@@ -140,15 +151,24 @@ async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed
 
     pair: PairState | None = None
     pair_error = ""
+    pair_write_errors: dict[str, str] = {}
     if plan.mechanism is Mechanism.CNPG_PAIR and ports.pair is not None:
         cluster_pair = ports.pair
         try:
             pair = await with_timeout(clock, READ_TIMEOUT_SECONDS, cluster_pair.read_pair)
         except Exception as exc:
             pair_error = _describe(exc)
+        if pair is not None and isinstance(cluster_pair, PairWriteProbe):
+            pair_probe = cluster_pair
+            try:
+                pair_write_errors = await with_timeout(
+                    clock, READ_TIMEOUT_SECONDS, pair_probe.probe_writes
+                )
+            except Exception as exc:
+                pair_write_errors = {region: _describe(exc) for region in plan_regions(plan)}
 
     weights: dict[str, int] | None = None
-    route_error = ""
+    route_error = route_write_error = ""
     if plan.route is not None and ports.routes is not None:
         routes, route = ports.routes, plan.route
         try:
@@ -157,6 +177,14 @@ async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed
             )
         except Exception as exc:
             route_error = _describe(exc)
+        if weights is not None and isinstance(routes, RouteWriteProbe):
+            route_probe = routes
+            try:
+                await with_timeout(
+                    clock, READ_TIMEOUT_SECONDS, lambda: route_probe.probe_write(route)
+                )
+            except Exception as exc:
+                route_write_error = _describe(exc)
 
     to_records: list[LuaRecord] | None = None
     from_records: list[LuaRecord] | None = None
@@ -180,9 +208,11 @@ async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed
         has_pair=ports.pair is not None,
         pair=pair,
         pair_error=pair_error,
+        pair_write_errors=pair_write_errors,
         has_routes=ports.routes is not None,
         weights=weights,
         route_error=route_error,
+        route_write_error=route_write_error,
         has_dns=ports.dns is not None,
         zone_served=zone_served,
         zone_error=zone_error,

@@ -178,6 +178,16 @@ def check_cordon_old_primary(plan: Plan, obs: Observed) -> StepCheck:
             c.block(f'cluster-pair {_pair_label(plan)} has no Cluster in region "{region}"')
     if old is None or new is None:
         return c
+    for region, half in ((plan.to_region, new), (plan.from_region, old)):
+        refused = obs.pair_write_errors.get(region)
+        if refused is None:
+            continue
+        if region == plan.from_region and plan.unplanned:
+            c.notes.append(f'Cluster "{half.name}" in FromRegion would refuse writes: skipped')
+        else:
+            c.block(f'Cluster "{half.name}" in region "{region}" would refuse writes: {refused}')
+    if not c.met:
+        return c
     if not new.reachable:
         c.block(f'cannot read Cluster "{new.name}" in ToRegion "{new.region}": {new.error}')
         return c
@@ -272,6 +282,12 @@ def check_drain_http(plan: Plan, obs: Observed) -> StepCheck:
             return c
         c.block(f"cannot read HTTPRoute {label}: {obs.route_error}")
         return c
+    if obs.route_write_error:
+        text = f"HTTPRoute {label} would refuse writes: {obs.route_write_error}"
+        if plan.unplanned:
+            c.warn(text + "; drain will be skipped")
+        else:
+            c.block(text)
     olds = sorted(b for b in obs.weights if backend_in_region(b, plan.from_region))
     news = sorted(b for b in obs.weights if backend_in_region(b, plan.to_region))
     if not olds:

@@ -20,6 +20,7 @@ from continuum.errors import (
     AuditUnavailable,
     DnsWriteError,
     Invalid,
+    KubeError,
     NoBackendForRegion,
     WitnessNamespaceMissing,
 )
@@ -128,9 +129,18 @@ class FakeClusterPair:
             else:
                 half.replica_enabled = half.region != A
         self.unreachable: set[str] = set()
+        # Regions whose API refuses this controller's writes (RBAC 403): reads still work,
+        # a write and a dry-run write are refused.
+        self.forbidden: set[str] = set()
         self.faults = Faults()
         self.writes = 0
         self._tokens = 0
+
+    async def probe_writes(self) -> dict[str, str]:
+        await self.faults.check("probe_writes")
+        refused = {r: f"[{r}] API unreachable" for r in self.unreachable}
+        refused |= {r: f"[{r}] patch clusters: HTTP 403: forbidden" for r in self.forbidden}
+        return refused
 
     def _name_of(self, region: str) -> str:
         return self.halves[region].name
@@ -159,6 +169,8 @@ class FakeClusterPair:
         await self.faults.check(op, region)
         if region in self.unreachable:
             raise TimeoutError(f"[{region}] API unreachable")
+        if region in self.forbidden:
+            raise KubeError("patch clusters: HTTP 403: forbidden", region=region, status=403)
         self.writes += 1
         return self.halves[region]
 
@@ -206,6 +218,15 @@ class FakeRoutes:
         self.weights = dict(weights if weights is not None else {"shop-" + A: 100, "shop-" + B: 0})
         self.faults = Faults()
         self.writes = 0
+        self.forbidden = False  # RBAC refuses writes (and dry-run writes) to the route
+
+    async def probe_write(self, route: ObjectRef) -> None:
+        await self.faults.check("probe_write")
+        self._check_allowed()
+
+    def _check_allowed(self) -> None:
+        if self.forbidden:
+            raise KubeError("patch httproutes: HTTP 403: forbidden", region=A, status=403)
 
     async def read_weights(self, route: ObjectRef) -> dict[str, int]:
         await self.faults.check("read_weights")
@@ -219,6 +240,7 @@ class FakeRoutes:
 
     async def drain(self, route: ObjectRef, region: str) -> dict[str, int]:
         await self.faults.check("drain", region)
+        self._check_allowed()
         prior = {b: self.weights[b] for b in self._match(region)}
         self.writes += 1
         for backend in prior:
@@ -227,6 +249,7 @@ class FakeRoutes:
 
     async def restore(self, route: ObjectRef, prior: dict[str, int]) -> None:
         await self.faults.check("restore")
+        self._check_allowed()
         self.writes += 1
         for backend, weight in prior.items():
             if backend in self.weights:
@@ -234,6 +257,7 @@ class FakeRoutes:
 
     async def shift_to(self, route: ObjectRef, region: str) -> dict[str, int]:
         await self.faults.check("shift_to", region)
+        self._check_allowed()
         changed = {b: self.weights[b] for b in self._match(region) if self.weights[b] == 0}
         self.writes += 1
         for backend in changed:

@@ -204,6 +204,8 @@ ENV_FAULTS: dict[str, str] = {
     "dns-unreachable": "cannot ask the DNS writer",
     "witness-namespace-missing": "does not exist",
     "pair-missing": "cannot resolve cluster-pair",
+    "pair-write-forbidden": "would refuse writes",
+    "route-write-forbidden": "would refuse writes",
 }
 
 states = st.builds(
@@ -239,6 +241,10 @@ def _inject_env_fault(world: World, env: str | None) -> dict[str, Any]:
         world.dns.faults.add("zone_exists", DnsWriteError("powerdns: http: ConnectError"), times=99)
     elif env == "witness-namespace-missing":
         world.witness.namespace_missing = True
+    elif env == "pair-write-forbidden":
+        world.pair.forbidden.add(B)
+    elif env == "route-write-forbidden":
+        world.routes.forbidden = True
     elif env == "pair-missing":
         world.pair.faults.add("read_pair", NotFound('clusters "shop-pg" not found'), times=99)
     elif env == "host-out-of-zone":
@@ -301,9 +307,13 @@ async def _agreement(state: dict[str, Any]) -> None:
     result = await autojumping(clock, lambda: seq.execute(plan, switchover_id="prop"))
     event("blocked" if report.blockers else "clear")
     env = state["env"]
-    applies = env is not None and not (
-        env == "pair-missing" and state["mechanism"] is not Mechanism.CNPG_PAIR
-    )
+    applies = env is not None
+    if env in ("pair-missing", "pair-write-forbidden"):
+        applies = state["mechanism"] is Mechanism.CNPG_PAIR
+    if env == "route-write-forbidden":
+        # Unplanned: the drain needs the lost region and is skipped (a warning, not a
+        # blocker); no route, or an unreadable one, is not probed.
+        applies = not state["unplanned"] and state["route"] not in ("none", "unreadable")
     if applies:
         event(f"env fault {env}")
         assert any(ENV_FAULTS[env] in b for b in report.blockers), (env, report.blockers)

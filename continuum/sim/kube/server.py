@@ -99,6 +99,7 @@ class ApiServer:
                 subresource=info.subresource,
                 namespace=info.namespace or "",
                 name=info.name,
+                dry_run=request.query.get("dryRun") == "All",
             )
         )
         try:

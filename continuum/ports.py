@@ -112,10 +112,10 @@ class PairWriteProbe(Protocol):
     """A CNPG pair that can ask each region's API server to validate a write without making
     it (``dryRun=All``: authorization, admission and validation run, nothing is stored)."""
 
-    async def probe_writes(self) -> dict[str, str]:
-        """Region → why a write to that region's Cluster would be refused now (RBAC 403, no
-        such Cluster, an unreachable API), for the refusing regions only. Never writes;
-        never raises for one region's failure."""
+    async def probe_writes(self) -> dict[str, Exception]:
+        """Region → the error a write to that region's Cluster got now (RBAC 403, no such
+        Cluster, an unreachable API), for the failing regions only. Never writes; never
+        raises for one region's failure."""
         ...
 
 

@@ -229,11 +229,11 @@ class CnpgPair:
         assert isinstance(obj, dict)
         return obj
 
-    async def probe_writes(self) -> dict[str, str]:
+    async def probe_writes(self) -> dict[str, Exception]:
         """Region → why a write to its Cluster would be refused (a dry-run merge patch that
         changes nothing: RBAC and admission run, nothing is stored), refusing regions only.
         Never writes; never raises for one region's failure."""
-        refused: dict[str, str] = {}
+        refused: dict[str, Exception] = {}
 
         async def probe(region: str) -> None:
             try:
@@ -252,7 +252,7 @@ class CnpgPair:
                     what=f"write (dry-run) cnpg cluster {self.pair.namespace}/{name}",
                 )
             except KubeError as exc:
-                refused[region] = str(exc)
+                refused[region] = exc
 
         async with anyio.create_task_group() as tg:
             for region in self.regions:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import msgspec
 
+from continuum.errors import Invalid, KubeError, NotFound, WitnessNamespaceMissing
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
 from continuum.messages.switchover import Mechanism, PairState, Plan
@@ -68,8 +69,9 @@ class Observed(msgspec.Struct, frozen=True, kw_only=True):
     ``witness_write_error`` is the witness's answer to a dry-run write (empty when it would
     be accepted or the witness cannot probe). ``zone_served`` is ``None`` when the DNS writer
     cannot tell (PDM) or the read failed (``zone_error``). ``pair_write_errors`` (region →
-    why) and ``route_write_error`` are the API servers' answers to dry-run writes, when the
-    collaborator can ask for one.
+    why) and ``route_write_error`` are the API servers' refusals of dry-run writes, when the
+    collaborator can ask for one; the ``*_doubt`` fields are probes that could not be
+    answered (5xx, timeout): they may pass by the time Execute writes.
     """
 
     now: datetime
@@ -78,14 +80,17 @@ class Observed(msgspec.Struct, frozen=True, kw_only=True):
     lease: Lease | None = None
     lease_error: str = ""
     witness_write_error: str = ""
+    witness_write_doubt: str = ""
     has_pair: bool = True
     pair: PairState | None = None
     pair_error: str = ""
     pair_write_errors: dict[str, str] = msgspec.field(default_factory=dict)
+    pair_write_doubts: dict[str, str] = msgspec.field(default_factory=dict)
     has_routes: bool = True
     weights: dict[str, int] | None = None
     route_error: str = ""
     route_write_error: str = ""
+    route_write_doubt: str = ""
     has_dns: bool = True
     zone_served: bool | None = None
     zone_error: str = ""
@@ -104,6 +109,21 @@ def records_for(plan: Plan, ports: SwitchoverPorts, region: str) -> list[LuaReco
     return ports.synthesize(lua_params(plan.dns, region))
 
 
+def refuses_for_sure(exc: BaseException) -> bool:
+    """Whether a probe's failure is an answer ("no": RBAC, no such object, invalid, a missing
+    witness namespace) rather than a failure to ask (5xx, timeout, connection): only an
+    answer is a blocker; a failure to ask may pass by the time Execute writes (a warning)."""
+    if isinstance(exc, WitnessNamespaceMissing | NotFound | Invalid):
+        return True
+    status = getattr(exc, "status", None)
+    return (
+        isinstance(exc, KubeError)
+        and isinstance(status, int)
+        and 400 <= status < 500
+        and status != 409
+    )
+
+
 def plan_regions(plan: Plan) -> tuple[str, str]:
     """The two regions a plan writes to."""
     return (plan.from_region, plan.to_region)
@@ -120,7 +140,7 @@ async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed
     5 s of ``ports.clock``. Never writes; never raises for a failed read."""
     clock = ports.clock
     lease: Lease | None = None
-    lease_error = witness_write_error = ""
+    lease_error = witness_write_error = witness_write_doubt = ""
     if ports.witness is not None:
         witness = ports.witness
         try:
@@ -136,7 +156,10 @@ async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed
                     clock, READ_TIMEOUT_SECONDS, lambda: probe.probe_write(plan.lease_key)
                 )
             except Exception as exc:
-                witness_write_error = _describe(exc)
+                if refuses_for_sure(exc):
+                    witness_write_error = _describe(exc)
+                else:
+                    witness_write_doubt = _describe(exc)
 
     zone_served: bool | None = None
     zone_error = ""
@@ -152,6 +175,7 @@ async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed
     pair: PairState | None = None
     pair_error = ""
     pair_write_errors: dict[str, str] = {}
+    pair_write_doubts: dict[str, str] = {}
     if plan.mechanism is Mechanism.CNPG_PAIR and ports.pair is not None:
         cluster_pair = ports.pair
         try:
@@ -160,15 +184,17 @@ async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed
             pair_error = _describe(exc)
         if pair is not None and isinstance(cluster_pair, PairWriteProbe):
             pair_probe = cluster_pair
+            refusals: dict[str, Exception]
             try:
-                pair_write_errors = await with_timeout(
-                    clock, READ_TIMEOUT_SECONDS, pair_probe.probe_writes
-                )
+                refusals = await with_timeout(clock, READ_TIMEOUT_SECONDS, pair_probe.probe_writes)
             except Exception as exc:
-                pair_write_errors = {region: _describe(exc) for region in plan_regions(plan)}
+                refusals = dict.fromkeys(plan_regions(plan), exc)
+            for region, failure in refusals.items():
+                bucket = pair_write_errors if refuses_for_sure(failure) else pair_write_doubts
+                bucket[region] = _describe(failure)
 
     weights: dict[str, int] | None = None
-    route_error = route_write_error = ""
+    route_error = route_write_error = route_write_doubt = ""
     if plan.route is not None and ports.routes is not None:
         routes, route = ports.routes, plan.route
         try:
@@ -184,7 +210,10 @@ async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed
                     clock, READ_TIMEOUT_SECONDS, lambda: route_probe.probe_write(route)
                 )
             except Exception as exc:
-                route_write_error = _describe(exc)
+                if refuses_for_sure(exc):
+                    route_write_error = _describe(exc)
+                else:
+                    route_write_doubt = _describe(exc)
 
     to_records: list[LuaRecord] | None = None
     from_records: list[LuaRecord] | None = None
@@ -205,14 +234,17 @@ async def observe(plan: Plan, ports: SwitchoverPorts, *, epoch: int) -> Observed
         lease=lease,
         lease_error=lease_error,
         witness_write_error=witness_write_error,
+        witness_write_doubt=witness_write_doubt,
         has_pair=ports.pair is not None,
         pair=pair,
         pair_error=pair_error,
         pair_write_errors=pair_write_errors,
+        pair_write_doubts=pair_write_doubts,
         has_routes=ports.routes is not None,
         weights=weights,
         route_error=route_error,
         route_write_error=route_write_error,
+        route_write_doubt=route_write_doubt,
         has_dns=ports.dns is not None,
         zone_served=zone_served,
         zone_error=zone_error,

@@ -179,6 +179,9 @@ def check_cordon_old_primary(plan: Plan, obs: Observed) -> StepCheck:
     if old is None or new is None:
         return c
     for region, half in ((plan.to_region, new), (plan.from_region, old)):
+        doubt = obs.pair_write_doubts.get(region)
+        if doubt is not None and not (region == plan.from_region and plan.unplanned):
+            c.warn(f'could not check that Cluster "{half.name}" accepts writes: {doubt}')
         refused = obs.pair_write_errors.get(region)
         if refused is None:
             continue
@@ -282,6 +285,8 @@ def check_drain_http(plan: Plan, obs: Observed) -> StepCheck:
             return c
         c.block(f"cannot read HTTPRoute {label}: {obs.route_error}")
         return c
+    if obs.route_write_doubt:
+        c.warn(f"could not check that HTTPRoute {label} accepts writes: {obs.route_write_doubt}")
     if obs.route_write_error:
         text = f"HTTPRoute {label} would refuse writes: {obs.route_write_error}"
         if plan.unplanned:
@@ -336,7 +341,8 @@ def check_flip_dns(plan: Plan, obs: Observed) -> StepCheck:
         if obs.zone_served is False:
             c.block(f'spec.dns.zone: zone "{dns.zone}" is not served by the DNS writer')
         elif obs.zone_error:
-            c.block(f'cannot ask the DNS writer for zone "{dns.zone}": {obs.zone_error}')
+            # Unanswered, not refused: the writer may be back by the flip (a warning).
+            c.warn(f'cannot ask the DNS writer for zone "{dns.zone}": {obs.zone_error}')
     if dns is None or not dns.region_ips.get(plan.to_region):
         c.block(f'no IPs configured for ToRegion "{plan.to_region}"')
     elif obs.to_records is None:
@@ -371,6 +377,8 @@ def check_swap_lease(plan: Plan, obs: Observed) -> StepCheck:
     if obs.witness_write_error:
         c.block(f"the witness would refuse the lease write: {obs.witness_write_error}")
         return c
+    if obs.witness_write_doubt:
+        c.warn(f"could not check that the witness accepts the write: {obs.witness_write_doubt}")
     if lease.holder not in ("", plan.from_region, plan.to_region) and not lease.is_free_at(obs.now):
         c.block(f'lease held by third-party "{lease.holder}"; taking it for ToRegion would fail')
         return c

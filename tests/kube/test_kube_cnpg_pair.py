@@ -211,5 +211,6 @@ async def test_write_probe_names_the_region_whose_api_refuses_writes_and_writes_
         before = versions()
         refused = await pair.probe_writes()
         assert list(refused) == [REGION_B]
-        assert "HTTP 403" in refused[REGION_B]
+        assert "HTTP 403" in str(refused[REGION_B])
+        assert getattr(refused[REGION_B], "status", None) == 403
         assert versions() == before  # the dry-run patch of region A stored nothing

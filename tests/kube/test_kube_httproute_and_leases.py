@@ -178,3 +178,15 @@ async def test_write_probe_is_a_dry_run_and_reports_a_refused_write(regions: Reg
     after = regions.a.store.get("gateway.networking.k8s.io", "httproutes", "acme", "shop")
     assert after is not None
     assert after["metadata"]["resourceVersion"] == version
+
+
+async def test_a_fault_for_real_writes_only_lets_the_dry_run_probe_through(
+    regions: Regions,
+) -> None:
+    regions.a.apply(_route([[("shop-fsn", 100), ("shop-hel", 0)]]))
+    routes = HttpRoutes(regions.clients.for_region(REGION_A))
+    regions.a.faults.fail(method="PATCH", resource="httproutes", status=500, dry_run=False)
+    await routes.probe_write(ROUTE)
+    with pytest.raises(KubeError, match="HTTP 500"):
+        await routes.drain(ROUTE, "fsn")
+    assert _stored_weights(regions) == [("shop-fsn", 100), ("shop-hel", 0)]

@@ -22,6 +22,7 @@ from continuum.errors import (
     Invalid,
     KubeError,
     NoBackendForRegion,
+    Unavailable,
     WitnessNamespaceMissing,
 )
 from continuum.messages.audit import AuditEvent, AuditType
@@ -136,10 +137,13 @@ class FakeClusterPair:
         self.writes = 0
         self._tokens = 0
 
-    async def probe_writes(self) -> dict[str, str]:
+    async def probe_writes(self) -> dict[str, Exception]:
         await self.faults.check("probe_writes")
-        refused = {r: f"[{r}] API unreachable" for r in self.unreachable}
-        refused |= {r: f"[{r}] patch clusters: HTTP 403: forbidden" for r in self.forbidden}
+        refused: dict[str, Exception] = {
+            r: Unavailable("API unreachable", region=r) for r in self.unreachable
+        }
+        for r in self.forbidden:
+            refused[r] = KubeError("patch clusters: HTTP 403: forbidden", region=r, status=403)
         return refused
 
     def _name_of(self, region: str) -> str:

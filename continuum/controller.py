@@ -9,6 +9,7 @@ leadership ends the process with a non-zero code, so Kubernetes restarts it as a
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -27,8 +28,9 @@ from continuum.metrics import unwatch_actors, watch_actors
 from continuum.ports import Clock
 from continuum.supervisor import Supervisor
 from continuum.supervisor.leader import LeaderElector, run_as_leader
+from continuum.supervisor.serving import check_serving
 from continuum.supervisor.watch import ContinuumWatch
-from continuum.wiring import Edges, environment, open_edges, stored_health_reader
+from continuum.wiring import Edges, environment, open_edges, serving_facts, stored_health_reader
 
 __all__ = ["Listening", "run_controller"]
 
@@ -186,6 +188,7 @@ async def _run_actors(
         factory,
         clock=edges.clock,
         namespaces=list(settings.watch_namespaces) or None,
+        check=functools.partial(check_serving, facts=serving_facts(edges)),
     )
     async with anyio.create_task_group() as tg:
         tg.start_soon(watch.run)

@@ -37,10 +37,19 @@ from continuum.messages.replication import ReplicationObservation
 from continuum.messages.status import ContinuumStatus, LastHealth
 from continuum.messages.switchover import ObjectRef
 from continuum.ports import AuditSink, AuditTail, Clock, DnsRecords, Resolver, Witness
+from continuum.supervisor.serving import ServingFacts
 from continuum.switchover.dnsverify import verify_answer
 from continuum.witness.factory import WitnessSettings, open_witness
 
-__all__ = ["Edges", "LogAuditSink", "StatusStoreAdapter", "environment", "open_edges"]
+__all__ = [
+    "Edges",
+    "LogAuditSink",
+    "StatusStoreAdapter",
+    "environment",
+    "open_edges",
+    "serving_facts",
+    "witness_settings",
+]
 
 log = get_logger("continuum.wiring")
 
@@ -266,17 +275,34 @@ def _replication_probe(
     return observe
 
 
-def environment(edges: Edges) -> ContinuumEnvironment:
-    """The environment every ContinuumActor of this process gets."""
-    settings, clock = edges.settings, edges.clock
-    witness_settings = WitnessSettings(
-        clock=clock,
+def witness_settings(edges: Edges) -> WitnessSettings:
+    """The witness factory's settings of this process."""
+    settings = edges.settings
+    return WitnessSettings(
+        clock=edges.clock,
         allow_in_memory=settings.witness_in_memory,
         nats_url=settings.nats_url or None,
         kubeconfig=settings.kubeconfig or None,
         lease_namespace=settings.witness_lease_namespace,
         secret_reader=_secret_reader(edges),
     )
+
+
+def serving_facts(edges: Edges) -> ServingFacts:
+    """What this process can serve, for the watch's first-observation check."""
+    settings = edges.settings
+    return ServingFacts(
+        witness=witness_settings(edges),
+        context_regions=edges.kube.regions if settings.kubeconfig else None,
+        witness_context=settings.witness_context,
+        dns_writer=edges.dns is not None,
+    )
+
+
+def environment(edges: Edges) -> ContinuumEnvironment:
+    """The environment every ContinuumActor of this process gets."""
+    settings, clock = edges.settings, edges.clock
+    witness_config = witness_settings(edges)
 
     async def witness_for(cr: Continuum) -> Witness:
         client = cr.spec.lease_client
@@ -287,7 +313,7 @@ def environment(edges: Edges) -> ContinuumEnvironment:
             client.kind,
             config,
             slot=cr.key,
-            settings=witness_settings,
+            settings=witness_config,
         )
 
     verify = _verifier(edges, settings.dns_verify_servers) if settings.dns_verify_servers else None

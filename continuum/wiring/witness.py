@@ -15,77 +15,49 @@ reached while opening raises :class:`~continuum.errors.WitnessUnavailable`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Any
 
 import anyio
 
 from continuum.adapters.powerdns import PowerDnsApi
 from continuum.errors import InvalidSpec
-from continuum.ports import Clock, Witness
+from continuum.ports import Witness
 from continuum.witness.cloudflare_kv import CloudflareKvWitness
 from continuum.witness.dns_quorum import DnsMember, DnsQuorumStore, DnsQuorumWitness
 from continuum.witness.k8s_lease import open_k8s_lease
-from continuum.witness.memory import MemoryStore, MemoryWitness
+from continuum.witness.memory import MemoryWitness
 from continuum.witness.nats_kv import DEFAULT_BUCKET, open_nats_kv
-
-__all__ = ["KINDS", "SecretReader", "WitnessSettings", "open_witness", "shared_memory_store"]
-
-KINDS: Final = ("in-memory", "k8s-lease", "nats-kv", "cloudflare-kv", "dns-quorum")
-
-SecretReader = Callable[[str, str, str], Awaitable[str]]
-"""``await read(namespace, name, key)`` → the secret value; raises on a missing Secret/key."""
+from continuum.witness.selection import (
+    KINDS,
+    SecretReader,
+    WitnessSettings,
+    check_witness_config,
+    shared_memory_store,
+)
 
 _FIELD = "spec.leaseClient.config"
-_SHARED_MEMORY = MemoryStore()
 
-
-def shared_memory_store() -> MemoryStore:
-    """The process-wide store every ``in-memory`` witness uses unless settings give one."""
-    return _SHARED_MEMORY
-
-
-@dataclass(frozen=True, kw_only=True)
-class WitnessSettings:
-    """Process-level inputs of the factory (from ``continuum.config`` / the environment)."""
-
-    clock: Clock
-    """Decides expiry for every client-side backend (FakeClock in tests)."""
-    allow_in_memory: bool = False
-    """``WITNESS_IN_MEMORY=true``: the in-memory witness is test/demo only."""
-    memory_store: MemoryStore | None = None
-    """Store for ``in-memory`` (default: :func:`shared_memory_store`)."""
-    nats_url: str | None = None
-    """``CONTINUUM_NATS_URL``: default for ``nats-kv`` when ``config.url`` is absent."""
-    kubeconfig: str | None = None
-    """Kubeconfig holding the ``k8s-lease`` cluster's context (``config.context``)."""
-    lease_namespace: str = "continuum-system"
-    """Namespace for ``k8s-lease`` when ``config.namespace`` is absent."""
-    secret_reader: SecretReader | None = None
-    """Reads ``tokenSecretRef`` / ``apiKeySecretRef`` from the CR's namespace."""
-    skew_margin: float = 1.0
-    """Seconds a taker waits past a stored expiry written by another clock (the two clocks
-    may disagree by up to this much)."""
-    timeout: float = 5.0
-    """Per-request bound for network backends."""
+__all__ = [
+    "KINDS",
+    "SecretReader",
+    "WitnessSettings",
+    "check_witness_config",
+    "open_witness",
+    "shared_memory_store",
+]
 
 
 async def open_witness(
     kind: str, config: Mapping[str, Any], *, slot: str, settings: WitnessSettings
 ) -> Witness:
     """Open the backend ``kind`` for ``slot`` (``<ns>/<name>``). See module docs for errors."""
+    check_witness_config(kind, config, settings)
     if kind == "in-memory":
-        if not settings.allow_in_memory:
-            raise InvalidSpec(
-                "spec.leaseClient.kind", "in-memory selector is test-only; refused in production"
-            )
-        store = settings.memory_store or _SHARED_MEMORY
+        store = settings.memory_store or shared_memory_store()
         return MemoryWitness(store, clock=settings.clock, skew_margin=settings.skew_margin)
     if kind == "nats-kv":
         url = config.get("url") or settings.nats_url
-        if not url:
-            raise InvalidSpec(f"{_FIELD}.url", "required for kind nats-kv (or CONTINUUM_NATS_URL)")
         return await open_nats_kv(
             str(url),
             clock=settings.clock,
@@ -112,8 +84,6 @@ async def open_witness(
         return await _open_dns_quorum(config, slot=slot, settings=settings)
     if kind == "k8s-lease":
         kubeconfig = config.get("kubeconfig") or settings.kubeconfig
-        if not kubeconfig:
-            raise InvalidSpec(f"{_FIELD}.context", "k8s-lease needs a kubeconfig with the context")
         namespace = config.get("namespace") or config.get("leaseNamespace")
         return await open_k8s_lease(
             kubeconfig=str(kubeconfig),

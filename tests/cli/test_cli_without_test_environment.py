@@ -14,7 +14,7 @@ from continuum.cli.exits import EXIT_USAGE
 # Blocks the package as if it were not installed: an import of it raises ModuleNotFoundError.
 _WITHOUT_SIM = (
     "import sys; sys.modules['continuum_sim'] = None; "
-    "from continuum.cli import main; sys.exit(main(sys.argv[1:]))"
+    "from continuum.cli.entry import main; sys.exit(main(sys.argv[1:]))"
 )
 
 

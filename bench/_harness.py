@@ -148,7 +148,7 @@ def run_probed() -> None:
                         out.write(f"{size}  {where}{line}\n")
 
         signals.signal(signals.SIGUSR1, write)
-    from continuum.cli import main
+    from continuum.cli.entry import main
 
     sys.exit(main(["run"]))
 
@@ -173,6 +173,8 @@ def cr_body(namespace: str, index: int, client: dict[str, Any]) -> dict[str, Any
             "primaryRegion": REGION,
             "hotStandbyRegions": ["region-b"],
             "leaseClient": client,
+            # No database behind these CRs: stateless (cnpg-pair would need a cnpgPair).
+            "switchover": {"mechanism": "stateless"},
         },
     }
 

@@ -46,6 +46,11 @@ class QuorumUnavailable(WitnessUnavailable):
 # --- Kubernetes API ----------------------------------------------------------------------
 
 
+class WitnessNamespaceMissing(WitnessUnavailable):
+    """The namespace a ``k8s-lease`` witness keeps its Lease objects in does not exist: no
+    lease can be written there until it is created (never retried as a lost race)."""
+
+
 class KubeError(ContinuumError):
     """Base of the Kubernetes API errors, always naming the region."""
 
@@ -54,6 +59,11 @@ class KubeError(ContinuumError):
         self.status = status
         prefix = f"[{region}] " if region else ""
         super().__init__(prefix + message)
+
+
+class WatchExpired(KubeError):
+    """HTTP 410: the resourceVersion a list or watch asked for is no longer in the server's
+    history. The caller must list again."""
 
 
 class NotFound(KubeError):
@@ -118,4 +128,4 @@ class PreconditionFailed(SwitchoverError):
 
 class NoBackendForRegion(ContinuumError):
     """An HTTPRoute has no backend of the region asked for. Never answered by draining every
-    backend (gap 12)."""
+    backend: a typo in a region name must not take all traffic away."""

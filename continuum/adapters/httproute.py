@@ -2,8 +2,9 @@
 
 Weights are keyed by backend name (``rules[].backendRefs[].name``, ``<app>-<region>`` by
 convention, :func:`~continuum.messages.switchover.backend_in_region`), never by position
-(gap 12). A backend name that appears in several rules is one backend: every occurrence is
-set, and its weight reads from the first. A missing weight counts as 1 (Gateway API default).
+(another tool may reorder the rules). A backend name that appears in several rules is one
+backend: every occurrence is set, and its weight reads from the first. A missing weight counts
+as 1 (Gateway API default).
 
 A write replaces ``spec.rules`` with a JSON merge patch under a ``resourceVersion``
 precondition; on 409 the route is re-read and the change recomputed. A write that would
@@ -67,6 +68,22 @@ class HttpRoutes:
     async def read_weights(self, route: ObjectRef) -> dict[str, int]:
         """Every backend's weight, name-keyed. Never writes."""
         return weights_of(await self._get(route))
+
+    async def probe_write(self, route: ObjectRef) -> None:
+        """A dry-run merge patch of ``route`` that changes nothing: raises ``KubeError`` when
+        the API server would refuse a weight write (RBAC 403, admission). Never writes."""
+        await self.client.call(
+            self.client.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            route.namespace,
+            PLURAL,
+            route.name,
+            {"metadata": {}},
+            _content_type="application/merge-patch+json",
+            dry_run="All",
+            what=f"write (dry-run) httproute {route.namespace}/{route.name}",
+        )
 
     async def _apply(self, route: ObjectRef, change: Change) -> dict[str, int]:
         """Set the weights ``change`` asks for; return the prior weights of the backends it

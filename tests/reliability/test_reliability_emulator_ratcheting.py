@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from continuum.sim.kube.emulator import KubeEmulator, bundled_crd_paths
+from continuum_sim.kube.emulator import KubeEmulator, bundled_crd_paths
 
 pytestmark = pytest.mark.anyio
 
@@ -20,6 +20,7 @@ def _cr(**spec: Any) -> dict[str, Any]:
         "primaryRegion": "region-a",
         "hotStandbyRegions": ["region-b"],
         "leaseClient": {"kind": "nats-kv", "config": {"ttlSeconds": 30, "renewSeconds": 10}},
+        "cnpgPair": {"name": "shop-pg"},
     }
     base.update(spec)
     return {

@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from continuum.sim.kube import KubeEmulator
+from continuum_sim.kube import KubeEmulator
 
 TEST_CRD = Path(__file__).parent / "crds" / "continuum-test.yaml"
 GROUP, VERSION, PLURAL = "dr.openova.io", "v1", "continuums"
@@ -25,6 +25,8 @@ def continuum(name: str, *, namespace: str = "default", **spec: Any) -> dict[str
         "primaryRegion": "hz-fsn-rtz-prod",
         "hotStandbyRegions": ["hz-hel-rtz-prod"],
         "leaseClient": {"kind": "k8s-lease", "config": {}},
+        # The default mechanism (cnpg-pair) needs the pair (a CEL rule of the chart's CRD).
+        "cnpgPair": {"name": "shop-pg"},
     }
     body_spec.update(spec)
     return {

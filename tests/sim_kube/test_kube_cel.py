@@ -20,9 +20,9 @@ import yaml
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from continuum.sim.kube import KubeEmulator
-from continuum.sim.kube.cel import compile_expression, evaluate
-from continuum.sim.kube.status import ApiError
+from continuum_sim.kube import KubeEmulator
+from continuum_sim.kube.cel import compile_expression, evaluate
+from continuum_sim.kube.status import StatusError
 from tests.sim_kube.kube_helpers import (
     GROUP,
     KUBECTL,
@@ -110,8 +110,20 @@ CASES: dict[str, tuple[Callable[[Spec], None], Callable[[Spec], None]]] = {
         _set(hotStandbyRegions=["hel", "fsn"]),
     ),
     "regions must list the primaryRegion and every hot standby when luaRecord is set": (
+        _set(luaRecord=_LUA, pdmZone="example.com", regions=_regions("fsn", "hel")),
+        _set(luaRecord=_LUA, pdmZone="example.com", regions=_regions("fsn")),
+    ),
+    "cnpgPair is required for switchover.mechanism cnpg-pair (the default)": (
+        _set(switchover={"mechanism": "stateless"}, cnpgPair=None),
+        _set(cnpgPair=None),
+    ),
+    "pdmZone is required when luaRecord is set": (
+        _set(luaRecord=_LUA, pdmZone="example.com", regions=_regions("fsn", "hel")),
         _set(luaRecord=_LUA, regions=_regions("fsn", "hel")),
-        _set(luaRecord=_LUA, regions=_regions("fsn")),
+    ),
+    "luaRecord.hostnames must be inside pdmZone": (
+        _set(luaRecord=_LUA, pdmZone="example.com", regions=_regions("fsn", "hel")),
+        _set(luaRecord=_LUA, pdmZone="ample.com", regions=_regions("fsn", "hel")),
     ),
     "switchover.targetRegion must be the primaryRegion or a hot standby": (
         _set(switchover={"targetRegion": "hel"}),
@@ -134,9 +146,12 @@ def _body(name: str, change: Callable[[Spec], None] | None = None) -> dict[str, 
         primaryRegion="fsn",
         hotStandbyRegions=["hel"],
         leaseClient={"kind": "k8s-lease", "config": {}},
+        cnpgPair={"name": "shop-pg"},
     )
     if change is not None:
         change(body["spec"])
+    # ``None`` in a change removes the field (a rule about an absent field).
+    body["spec"] = {k: v for k, v in body["spec"].items() if v is not None}
     return body
 
 
@@ -228,7 +243,7 @@ async def test_invalid_fixture_is_refused_naming_the_field_the_decoder_names(
 ) -> None:
     obj = yaml.safe_load(text)
     chart_kube.ensure_namespace(obj["metadata"]["namespace"])
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(StatusError) as caught:
         chart_kube.apply(obj)
     assert caught.value.code == 422
     causes = (caught.value.details or {}).get("causes", [])

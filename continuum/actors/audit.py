@@ -24,7 +24,8 @@ Shutdown: :func:`run_audit_publisher` closes the sink, then asks the actor to fl
 This module is the public face of the publisher; the parts live beside it:
 ``audit_protocol`` (options, messages, the transport contract), ``audit_publisher`` (the
 actor), ``audit_outbox`` (its per-CR queues), ``audit_gate`` (the back-pressure gate) and
-``audit_sink`` (the sink and :func:`run_audit_publisher`).
+``audit_sink`` (the sink and :func:`run_audit_publisher`), ``audit_store`` (the durable
+records) and ``audit_durable`` (group commit to them).
 """
 
 from __future__ import annotations
@@ -37,11 +38,16 @@ from continuum.actors.audit_protocol import (
     PublishAudit,
 )
 from continuum.actors.audit_publisher import AuditPublisher
-from continuum.actors.audit_sink import AuditPublisherSink, run_audit_publisher
+from continuum.actors.audit_sink import (
+    AuditPublisherEscalation,
+    AuditPublisherSink,
+    run_audit_publisher,
+)
 
 __all__ = [
     "AuditConfigurationError",
     "AuditPublisher",
+    "AuditPublisherEscalation",
     "AuditPublisherOptions",
     "AuditPublisherSink",
     "AuditTransport",

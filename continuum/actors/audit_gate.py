@@ -48,6 +48,11 @@ class EmitGate:
         self.used += 1
         return True
 
+    def force_acquire(self, slots: int = 1) -> None:
+        """Count ``slots`` events that are already accepted (recovered from the durable
+        store) even past the limit: emitters then wait until they are stored."""
+        self.used += slots
+
     def release(self) -> None:
         self.used = max(0, self.used - 1)
         self._wake()

@@ -201,6 +201,9 @@ class AuditDelivery(msgspec.Struct, frozen=True, kw_only=True):
 
     continuum: str
     delivered: bool
+    reason: str = "Delivered"
+    """``Delivered``, ``Pending`` (waiting or failing to reach JetStream) or ``OutboxFull``
+    (emitters wait: back-pressure)."""
     pending: int = 0
     oldest_pending_seconds: float = 0.0
     last_error: str = ""
@@ -227,6 +230,14 @@ class AuditPublisherStatus(msgspec.Struct, frozen=True, kw_only=True):
     failures: int
     oldest_pending_seconds: float
     last_error: str = ""
+    coalesced: int = 0
+    """``reconcile-success`` heartbeats coalesced while the outbox was full."""
+    durable: bool = False
+    """Accepted events are in a durable store (they survive a SIGKILL)."""
+    records_pending: int = 0
+    """Durable outbox records not yet deleted."""
+    store_failing: bool = False
+    """The durable store refuses writes or reads (emitters wait meanwhile)."""
 
 
 class AuditFlushReport(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,0 +1,241 @@
+"""Group commit of accepted audit events to the durable :class:`OutboxStore`, and deletion of
+records whose events are all stored in JetStream.
+
+An event is *accepted* when :meth:`DurableOutbox.commit` returns: from then on it is in a
+durable record and survives a publisher crash, a SIGKILL of the process and a restart on
+another node (:meth:`DurableOutbox.recover` reads it back). Every caller waiting meanwhile
+shares one write (group commit), so a hundred concurrent emitters cost one API request, not a
+hundred; records are written one at a time, in order.
+
+Never drops: a failing write is retried with backoff (the callers keep waiting: that is the
+back-pressure ``emit`` exerts on the emitting actor), and ``last_error`` / ``store_failing``
+say so. A record is deleted only after every one of its events is stored (:meth:`settled`);
+a failed delete is retried, and if the process dies first the record's events are published
+again on the next start — JetStream drops them as duplicates within its window, consumers by
+``eventId`` beyond it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+import anyio
+import structlog
+
+from continuum.actors.audit_store import OutboxRecord, OutboxStore, record_payload_size
+from continuum.errors import ContinuumError
+from continuum.messages.audit import AuditEvent
+from continuum.ports import Clock
+
+__all__ = ["MAX_RECORD_BYTES", "MAX_RECORD_EVENTS", "DurableOutbox"]
+
+log = structlog.get_logger("continuum.audit")
+
+MAX_RECORD_EVENTS: Final = 1024
+"""Events in one record at most."""
+MAX_RECORD_BYTES: Final = 512 * 1024
+"""Encoded events in one record at most (a ConfigMap holds at most 1 MiB)."""
+
+
+@dataclass(slots=True)
+class _Batch:
+    events: list[AuditEvent] = field(default_factory=list)
+    size: int = 2
+    name: str = ""
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+
+class DurableOutbox:
+    """The durable side of the audit outbox; one per process, shared by every incarnation of
+    the :class:`~continuum.actors.audit_publisher.AuditPublisher` (it outlives their crashes).
+
+    Run :meth:`run` in a task for as long as events may be committed; it writes pending
+    batches and deletes settled records. Single event loop; no locking needed.
+    """
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        *,
+        clock: Clock,
+        incarnation: str | None = None,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 5.0,
+        on_store_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.incarnation = incarnation or f"{os.getpid():x}{clock.now().timestamp() * 1e6:.0f}"
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self._on_store_error = on_store_error
+        self._batches: deque[_Batch] = deque()
+        self._remaining: dict[str, int] = {}
+        self._deletions: deque[str] = deque()
+        self._wake = anyio.Event()
+        self._idle = anyio.Event()
+        self._seq = 0
+        self.records_written = 0
+        self.records_deleted = 0
+        self.store_failing = False
+        self.last_error = ""
+
+    # --- accepting ----------------------------------------------------------------------
+
+    async def commit(self, event: AuditEvent) -> str:
+        """Make ``event`` durable; returns the name of the record holding it. Waits for the
+        write (shared with every event committed meanwhile) and across store failures; never
+        gives up. Cancellation leaves the event possibly durable (it is then published)."""
+        size = record_payload_size([event]) + 1
+        batch = self._batches[-1] if self._batches else None
+        if (
+            batch is None
+            or batch.name  # already being written
+            or len(batch.events) >= MAX_RECORD_EVENTS
+            or batch.size + size > MAX_RECORD_BYTES
+        ):
+            batch = _Batch()
+            self._batches.append(batch)
+        batch.events.append(event)
+        batch.size += size
+        self._wake.set()
+        await batch.done.wait()
+        return batch.name
+
+    @property
+    def committing(self) -> int:
+        """Events waiting for their record to be written."""
+        return sum(len(b.events) for b in self._batches)
+
+    # --- settling -----------------------------------------------------------------------
+
+    def track(self, name: str, events: int) -> None:
+        """Count ``events`` of record ``name`` as pending (done by :meth:`commit` itself and
+        by the publisher for a recovered record)."""
+        self._remaining[name] = self._remaining.get(name, 0) + events
+
+    def settled(self, name: str) -> None:
+        """One event of record ``name`` is stored in JetStream; the record is deleted once
+        all of its events are."""
+        left = self._remaining.get(name)
+        if left is None:
+            return
+        if left <= 1:
+            del self._remaining[name]
+            self._deletions.append(name)
+            self._wake.set()
+        else:
+            self._remaining[name] = left - 1
+
+    @property
+    def records_pending(self) -> int:
+        return len(self._remaining)
+
+    # --- recovery -----------------------------------------------------------------------
+
+    async def recover(self) -> list[OutboxRecord]:
+        """Every record a previous incarnation (of this process or another) left behind,
+        oldest first; retried with backoff until the store answers."""
+        backoff = self.backoff_initial
+        while True:
+            try:
+                records = await self.store.load()
+            except ContinuumError as exc:
+                self._failed(str(exc))
+                await self.clock.sleep(backoff)
+                backoff = min(backoff * 2, self.backoff_max)
+                continue
+            self._recovered_ok()
+            for record in records:
+                self.track(record.name, len(record.events))
+            if records:
+                log.info(
+                    "audit_outbox_recovered_records",
+                    records=len(records),
+                    events=sum(len(r.events) for r in records),
+                )
+            return records
+
+    async def drain_deletions(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds of clock time for every queued write and deletion
+        to finish (the shutdown path); returns whether they did."""
+        deadline = self.clock.monotonic() + timeout
+        while self._batches or self._deletions:
+            if self.clock.monotonic() >= deadline:
+                return False
+            self._idle = anyio.Event()
+            with anyio.CancelScope() as scope:
+
+                async def expire(scope: anyio.CancelScope = scope) -> None:
+                    await self.clock.sleep_until(deadline)
+                    scope.cancel()
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(expire)
+                    await self._idle.wait()
+                    tg.cancel_scope.cancel()
+        return True
+
+    # --- the writer task ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Write batches in order and delete settled records, until cancelled."""
+        while True:
+            while not self._batches and not self._deletions:
+                self._idle.set()
+                self._wake = anyio.Event()
+                await self._wake.wait()
+            if self._batches:
+                await self._write(self._batches[0])
+                self._batches.popleft().done.set()
+            else:
+                await self._delete(self._deletions[0])
+                self._deletions.popleft()
+
+    async def _write(self, batch: _Batch) -> None:
+        self._seq += 1
+        now = self.clock.now()
+        batch.name = f"continuum-audit-{self.incarnation}-{self._seq:08d}"
+        record = OutboxRecord(
+            name=batch.name,
+            accepted_at_ns=int(now.timestamp() * 1e9),
+            seq=self._seq,
+            events=tuple(batch.events),
+        )
+        await self._retry(lambda: self.store.write(record))
+        self.track(batch.name, len(batch.events))
+        self.records_written += 1
+
+    async def _delete(self, name: str) -> None:
+        await self._retry(lambda: self.store.delete(name))
+        self.records_deleted += 1
+
+    async def _retry(self, call: Callable[[], Awaitable[None]]) -> None:
+        backoff = self.backoff_initial
+        while True:
+            try:
+                await call()
+            except ContinuumError as exc:
+                self._failed(str(exc))
+                await self.clock.sleep(backoff)
+                backoff = min(backoff * 2, self.backoff_max)
+                continue
+            self._recovered_ok()
+            return
+
+    def _failed(self, error: str) -> None:
+        if not self.store_failing or error != self.last_error:
+            log.warning("audit_outbox_store_failed", error=error)
+        self.store_failing = True
+        self.last_error = error
+        if self._on_store_error is not None:
+            self._on_store_error(error)
+
+    def _recovered_ok(self) -> None:
+        if self.store_failing:
+            log.info("audit_outbox_store_recovered")
+        self.store_failing = False

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
+from continuum import metrics
 from continuum.actors.continuum.actor import ContinuumActor
 from continuum.config import Settings
 from continuum.http.app import create_app
@@ -60,6 +61,7 @@ async def run_controller(
             anyio.create_task_group() as tg,
         ):
             watch_actors(sup.registry.snapshot)
+            metrics.watch_audit(edges.audit_status)
             try:
                 if settings.api_addr is not None:
                     app = create_app(registry=sup.registry, readiness=readiness, settings=settings)
@@ -85,6 +87,7 @@ async def run_controller(
                 tg.cancel_scope.cancel()
             finally:
                 unwatch_actors()
+                metrics.watch_audit(None)
     return code
 
 

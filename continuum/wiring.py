@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from continuum.actors.audit import AuditPublisherOptions, run_audit_publisher
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
+from continuum.adapters.audit_outbox import ConfigMapOutboxStore
 from continuum.adapters.cnpg import CnpgPair
 from continuum.adapters.continuums import ContinuumApi
 from continuum.adapters.httproute import HttpRoutes
@@ -28,13 +29,14 @@ from continuum.cleanup import shielded
 from continuum.config import ConfigError, Settings
 from continuum.errors import DnsWriteError
 from continuum.logs import get_logger
-from continuum.messages.audit import AuditEvent, encode_event
+from continuum.messages.audit import AuditEvent, AuditPublisherStatus, encode_event
 from continuum.messages.crd import Continuum
 from continuum.messages.dns import LuaRecord
 from continuum.messages.replication import ReplicationObservation
 from continuum.messages.status import ContinuumStatus
 from continuum.messages.switchover import ObjectRef
 from continuum.ports import AuditSink, AuditTail, Clock, DnsRecords, Resolver, Witness
+from continuum.supervisor.leader_lease import lease_namespace
 from continuum.switchover.dnsverify import verify_answer
 from continuum.witness.factory import WitnessSettings, open_witness
 
@@ -86,6 +88,8 @@ class Edges:
     continuums: ContinuumApi
     audit: AuditSink
     audit_ready: Callable[[], bool]
+    audit_status: Callable[[], AuditPublisherStatus] | None
+    """The publisher's backlog and counters (``None`` without NATS): metrics read it."""
     audit_tail: AuditTail | None
     dns: DnsRecords | None
     resolver: Resolver
@@ -108,19 +112,27 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
 
         audit: AuditSink
         audit_ready: Callable[[], bool]
+        audit_status: Callable[[], AuditPublisherStatus] | None
         tail: AuditTail | None = None
         if settings.nats_url:
             stream = AuditStreamSpec(name=settings.audit_stream, subjects=(settings.audit_subject,))
             transport = JetStreamAuditTransport(
                 settings.nats_url, stream=stream, subject=settings.audit_subject
             )
+            store = ConfigMapOutboxStore(
+                kube.for_region(settings.region),
+                namespace=lease_namespace(settings.audit_outbox_namespace),
+                owner=settings.region or "default",
+            )
             sink = await stack.enter_async_context(
                 run_audit_publisher(
                     transport,
                     clock=clock,
                     options=AuditPublisherOptions(outbox_limit=settings.audit_outbox_limit),
+                    store=store,
                 )
             )
+            audit_status = sink.status
             audit, audit_ready = sink, sink.ready
             jet_tail = JetStreamAuditTail(
                 settings.nats_url,
@@ -133,6 +145,7 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
         else:
             log.warning("audit_not_durable", reason="CONTINUUM_NATS_URL is empty")
             audit, audit_ready = LogAuditSink(), lambda: True
+            audit_status = None
 
         dns: DnsRecords | None = None
         if settings.dns_writer == "powerdns" and settings.powerdns_api_url:
@@ -154,6 +167,7 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
             continuums=continuums,
             audit=audit,
             audit_ready=audit_ready,
+            audit_status=audit_status,
             audit_tail=tail,
             dns=dns,
             resolver=AiodnsResolver(),

@@ -41,8 +41,8 @@ from continuum.actors.runtime import Actor, ActorDead, ChildTask
 from continuum.errors import AuditUnavailable, ContinuumError
 from continuum.messages.audit import (
     AuditAck,
-    AuditEvent,
     AuditDelivery,
+    AuditEvent,
     AuditFlushReport,
     AuditPublisherStatus,
 )
@@ -185,10 +185,10 @@ class AuditPublisher(Actor):
         actor. Synchronous, so an event is never lost between its durable write and the
         outbox, whichever incarnation runs (or none, during a restart backoff)."""
         self._add(event, record=record, gated=gated, now=self.ctx.clock.monotonic())
-        try:
+        # Mailbox full (a kick is already queued) or between incarnations (the next one
+        # dispatches on start): either way the event is in the outbox and will be sent.
+        with suppress(ContinuumError):
             self.ctx.ref.tell_nowait(_Kick())
-        except ContinuumError:
-            pass  # mailbox full (a kick is already queued) or between incarnations
 
     def _add(self, event: AuditEvent, *, record: str, gated: bool, now: float) -> None:
         self.outbox.add(event, now=now, gated=gated, record=record)

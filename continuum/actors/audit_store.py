@@ -96,8 +96,11 @@ class MemoryOutboxStore:
         self.deletes += 1
 
     def pending_event_ids(self) -> list[str]:
-        return [e.eventId for r in sorted(self.records.values(), key=lambda r: r.order)
-                for e in r.events]
+        return [
+            e.eventId
+            for r in sorted(self.records.values(), key=lambda r: r.order)
+            for e in r.events
+        ]
 
 
 _ENCODER = msgspec.json.Encoder()

@@ -149,7 +149,7 @@ class SimStack:
             emulator = KubeEmulator(
                 region=region,
                 crd_paths=bundled_crd_paths(),
-                namespaces=("default", "kube-system", spec.namespace),
+                namespaces=("default", "kube-system", "openova-system", spec.namespace),
             )
             self.emulators[region] = await stack.enter_async_context(emulator)
         self.kubeconfig = write_kubeconfig(self.workdir / "kubeconfig", self.emulators)

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 
 from continuum.messages.audit import AuditEvent
 
-__all__ = ["AuditOutbox", "Pending", "ReconcileSuccessThrottle"]
+__all__ = ["AuditCounters", "AuditOutbox", "Pending", "ReconcileSuccessThrottle"]
+
+
+@dataclass(slots=True)
+class AuditCounters:
+    """Totals of a process's publisher, across its incarnations (a restart keeps them)."""
+
+    stored: int = 0
+    duplicates: int = 0
+    failures: int = 0
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ import structlog
 from continuum import metrics
 from continuum.actors.audit_durable import DurableOutbox
 from continuum.actors.audit_gate import EmitGate
-from continuum.actors.audit_outbox import AuditOutbox, Pending
+from continuum.actors.audit_outbox import AuditCounters, AuditOutbox, Pending
 from continuum.actors.audit_protocol import (
     AuditConfigurationError,
     AuditPublisherOptions,
@@ -105,6 +105,7 @@ class AuditPublisher(Actor):
         outbox: AuditOutbox | None = None,
         gate: EmitGate | None = None,
         durable: DurableOutbox | None = None,
+        counters: AuditCounters | None = None,
         on_stored: Callable[[Pending, AuditAck], None] | None = None,
     ) -> None:
         """``outbox`` / ``gate`` / ``durable``: pass the previous incarnation's to carry them
@@ -116,9 +117,7 @@ class AuditPublisher(Actor):
         self.outbox = outbox if outbox is not None else AuditOutbox(self.options.outbox_limit)
         self.gate = gate if gate is not None else EmitGate(self.outbox.limit)
         self.durable = durable
-        self.stored_total = 0
-        self.duplicates_total = 0
-        self.failures_total = 0
+        self.counters = counters if counters is not None else AuditCounters()
         self.last_error = ""
         self._children: dict[str, ChildTask] = {}
         self._last_stored: dict[str, str] = {}
@@ -246,16 +245,21 @@ class AuditPublisher(Actor):
         self, continuum: str, event_id: str, ack: AuditAck, now: float, *, dispatch: bool = True
     ) -> None:
         self._children.pop(event_id, None)
+        head = self.outbox.head(continuum)
+        if head is None or head.event.eventId != event_id:
+            return  # a stale result: that event is no longer the CR's head
+        if self._on_stored_hook is not None:
+            # Before the outbox forgets the event: a crash in the hook leaves it pending
+            # (sent again by the next incarnation, dropped by the server as a duplicate).
+            self._on_stored_hook(head, ack)
         pending = self.outbox.stored(continuum, event_id)
         if pending is None:
             return
-        self.stored_total += 1
-        self.duplicates_total += ack.duplicate
+        self.counters.stored += 1
+        self.counters.duplicates += ack.duplicate
         metrics.count_audit_stored(duplicate=ack.duplicate)
         if self.durable is not None and pending.record:
             self.durable.settled(pending.record)
-        if self._on_stored_hook is not None:
-            self._on_stored_hook(pending, ack)
         self._last_stored[continuum] = event_id
         self._backoff = self.options.backoff_initial
         self._paused_until = 0.0
@@ -268,7 +272,7 @@ class AuditPublisher(Actor):
             self._dispatch(now)
 
     def _on_failure(self, error: str, now: float) -> None:
-        self.failures_total += 1
+        self.counters.failures += 1
         metrics.count_audit_publish_failure()
         if error != self.last_error:
             log.warning("audit_publish_failed", error=error, backlog=len(self.outbox))
@@ -361,7 +365,7 @@ class AuditPublisher(Actor):
         for event_id in list(self._children):
             self._cancel_child(event_id)
         self.outbox.fail_in_flight("flushing")
-        before = self.stored_total
+        before = self.counters.stored
         self._flushing = True
         with anyio.CancelScope(shield=True) as scope:
 
@@ -376,7 +380,7 @@ class AuditPublisher(Actor):
         self._flushing = False
         self.outbox.fail_in_flight("flush deadline")
         report = AuditFlushReport(
-            delivered=self.stored_total - before, undelivered=len(self.outbox)
+            delivered=self.counters.stored - before, undelivered=len(self.outbox)
         )
         self.final_report = report
         log.info("audit_flushed", delivered=report.delivered, undelivered=report.undelivered)
@@ -408,7 +412,7 @@ class AuditPublisher(Actor):
             if self.outbox.failed(
                 pending.continuum, event_id, attempt=pending.attempts, error=str(exc)
             ):
-                self.failures_total += 1
+                self.counters.failures += 1
                 metrics.count_audit_publish_failure()
                 self.last_error = str(exc)
             return
@@ -450,9 +454,9 @@ class AuditPublisher(Actor):
             outbox_limit=self.outbox.limit,
             in_flight=self.outbox.in_flight_count,
             blocked_emitters=self.gate.waiting,
-            stored=self.stored_total,
-            duplicates=self.duplicates_total,
-            failures=self.failures_total,
+            stored=self.counters.stored,
+            duplicates=self.counters.duplicates,
+            failures=self.counters.failures,
             oldest_pending_seconds=round(now - oldest, 3) if oldest is not None else 0.0,
             last_error=(durable.last_error if store_failing and durable else self.last_error),
             coalesced=coalesced,

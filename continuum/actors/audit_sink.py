@@ -35,7 +35,7 @@ import structlog
 from continuum import metrics
 from continuum.actors.audit_durable import DurableOutbox
 from continuum.actors.audit_gate import EmitGate
-from continuum.actors.audit_outbox import AuditOutbox, Pending
+from continuum.actors.audit_outbox import AuditCounters, AuditOutbox, Pending
 from continuum.actors.audit_protocol import (
     AuditPublisherOptions,
     AuditTransport,
@@ -171,6 +171,7 @@ async def run_audit_publisher(
     options = options or AuditPublisherOptions()
     outbox = AuditOutbox(options.outbox_limit)
     gate = EmitGate(outbox.limit)
+    counters = AuditCounters()
     durable = (
         DurableOutbox(
             store,
@@ -195,6 +196,7 @@ async def run_audit_publisher(
             outbox=outbox,
             gate=gate,
             durable=durable,
+            counters=counters,
             on_stored=on_stored,
         )
 

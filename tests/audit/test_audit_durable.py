@@ -172,15 +172,18 @@ async def test_crashes_past_the_restart_budget_escalate(
 
     options = AuditPublisherOptions(restart_intensity=2, restart_period=60.0, tick=0.25)
     store = MemoryOutboxStore()
+    async def crash_loop() -> None:
+        async with run_audit_publisher(
+            transport, clock=clock, options=options, store=store, on_stored=always
+        ) as sink:
+            for n in range(3):
+                await sink.emit(ev(f"shop/cr-{n}", n))
+            await anyio.sleep_forever()
+
     async with anyio.create_task_group() as tg:
         tg.start_soon(lambda: clock.autojump(threshold=0.01))
         with pytest.raises(AuditPublisherEscalation) as caught:
-            async with run_audit_publisher(
-                transport, clock=clock, options=options, store=store, on_stored=always
-            ) as sink:
-                for n in range(3):
-                    await sink.emit(ev(f"shop/cr-{n}", n))
-                await anyio.sleep_forever()
+            await crash_loop()
         tg.cancel_scope.cancel()
     assert "crashed 3 times" in str(caught.value)
     # Nothing accepted was given up: every event is still in the durable store (each crash

@@ -17,7 +17,7 @@ again on the next start — JetStream drops them as duplicates within its window
 
 from __future__ import annotations
 
-import os
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -69,7 +69,9 @@ class DurableOutbox:
     ) -> None:
         self.store = store
         self.clock = clock
-        self.incarnation = incarnation or f"{os.getpid():x}{clock.now().timestamp() * 1e6:.0f}"
+        # Random, not derived from time or pid: two incarnations must never share a record
+        # name (a second create of a name is taken for a retry of the first).
+        self.incarnation = incarnation or uuid.uuid4().hex[:16]
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self._on_store_error = on_store_error

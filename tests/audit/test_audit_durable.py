@@ -172,6 +172,7 @@ async def test_crashes_past_the_restart_budget_escalate(
 
     options = AuditPublisherOptions(restart_intensity=2, restart_period=60.0, tick=0.25)
     store = MemoryOutboxStore()
+
     async def crash_loop() -> None:
         async with run_audit_publisher(
             transport, clock=clock, options=options, store=store, on_stored=always

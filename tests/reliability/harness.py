@@ -495,9 +495,10 @@ async def wait_settled(
     raise AssertionError(f"not settled after {timeout}s: {why}")
 
 
-async def stored_audit_events(stack: SimStack) -> list[AuditEvent]:
-    """Every event in the audit stream, in stream order (an ephemeral ordered read)."""
-    nc = await nats.connect(stack.nats.url)
+async def stored_audit_events(stack: SimStack, *, url: str = "") -> list[AuditEvent]:
+    """Every event in the audit stream (on ``url``, default the stack's NATS), in stream
+    order (an ephemeral ordered read)."""
+    nc = await nats.connect(url or stack.nats.url)
     try:
         js = nc.jetstream(timeout=5)
         try:

@@ -79,6 +79,7 @@ class DurableOutbox:
         self._remaining: dict[str, int] = {}
         self._deletions: deque[str] = deque()
         self._wake = anyio.Event()
+        self._deleted = anyio.Event()
         self._idle = anyio.Event()
         self._seq = 0
         self.records_written = 0
@@ -129,7 +130,7 @@ class DurableOutbox:
         if left <= 1:
             del self._remaining[name]
             self._deletions.append(name)
-            self._wake.set()
+            self._deleted.set()
         else:
             self._remaining[name] = left - 1
 
@@ -185,18 +186,30 @@ class DurableOutbox:
     # --- the writer task ----------------------------------------------------------------
 
     async def run(self) -> None:
-        """Write batches in order and delete settled records, until cancelled."""
-        while True:
-            while not self._batches and not self._deletions:
-                self._idle.set()
-                self._wake = anyio.Event()
-                await self._wake.wait()
-            if self._batches:
+        """Write batches in order and delete settled records (in a second task, so a
+        deletion never delays an accept), until cancelled."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._run_deletions)
+            while True:
+                while not self._batches:
+                    self._wake_idle()
+                    self._wake = anyio.Event()
+                    await self._wake.wait()
                 await self._write(self._batches[0])
                 self._batches.popleft().done.set()
-            else:
-                await self._delete(self._deletions[0])
-                self._deletions.popleft()
+
+    async def _run_deletions(self) -> None:
+        while True:
+            while not self._deletions:
+                self._wake_idle()
+                self._deleted = anyio.Event()
+                await self._deleted.wait()
+            await self._delete(self._deletions[0])
+            self._deletions.popleft()
+
+    def _wake_idle(self) -> None:
+        if not self._batches and not self._deletions:
+            self._idle.set()
 
     async def _write(self, batch: _Batch) -> None:
         self._seq += 1

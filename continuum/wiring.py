@@ -40,7 +40,18 @@ from continuum.supervisor.leader_lease import lease_namespace
 from continuum.switchover.dnsverify import verify_answer
 from continuum.witness.factory import WitnessSettings, open_witness
 
-__all__ = ["Edges", "LogAuditSink", "StatusStoreAdapter", "environment", "open_edges"]
+__all__ = [
+    "AuditEdge",
+    "Clients",
+    "Edges",
+    "LogAuditSink",
+    "StatusStoreAdapter",
+    "edges_of",
+    "environment",
+    "open_audit",
+    "open_clients",
+    "open_edges",
+]
 
 log = get_logger("continuum.wiring")
 
@@ -95,12 +106,31 @@ class Edges:
     resolver: Resolver
 
 
+@dataclass(frozen=True, kw_only=True)
+class Clients:
+    """The process-wide API clients (no process of their own: nothing to supervise)."""
+
+    settings: Settings
+    clock: Clock
+    kube: KubeClients
+    continuums: ContinuumApi
+    dns: DnsRecords | None
+    resolver: Resolver
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditEdge:
+    """The audit side: the sink actors emit to, its readiness and status, and the tail."""
+
+    audit: AuditSink
+    audit_ready: Callable[[], bool]
+    audit_status: Callable[[], AuditPublisherStatus] | None
+    audit_tail: AuditTail | None
+
+
 @asynccontextmanager
-async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges]:
-    """Open every client the controller needs, and close them all on exit (the audit
-    publisher flushes what it accepted first, within its bound)."""
-    if settings.audit_required and not settings.nats_url:
-        raise ConfigError("CONTINUUM_NATS_URL", "required when CONTINUUM_AUDIT_REQUIRED=true")
+async def open_clients(settings: Settings, *, clock: Clock) -> AsyncIterator[Clients]:
+    """Open the Kubernetes and DNS clients; close them all on exit."""
     async with AsyncExitStack() as stack:
         kube = await KubeClients.from_settings(
             kubeconfig=settings.kubeconfig,
@@ -109,44 +139,6 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
         )
         stack.push_async_callback(shielded(kube.aclose))
         continuums = ContinuumApi(kube.for_region(settings.region), clock=clock)
-
-        audit: AuditSink
-        audit_ready: Callable[[], bool]
-        audit_status: Callable[[], AuditPublisherStatus] | None
-        tail: AuditTail | None = None
-        if settings.nats_url:
-            stream = AuditStreamSpec(name=settings.audit_stream, subjects=(settings.audit_subject,))
-            transport = JetStreamAuditTransport(
-                settings.nats_url, stream=stream, subject=settings.audit_subject
-            )
-            store = ConfigMapOutboxStore(
-                kube.for_region(settings.region),
-                namespace=lease_namespace(settings.audit_outbox_namespace),
-                owner=settings.region or "default",
-            )
-            sink = await stack.enter_async_context(
-                run_audit_publisher(
-                    transport,
-                    clock=clock,
-                    options=AuditPublisherOptions(outbox_limit=settings.audit_outbox_limit),
-                    store=store,
-                )
-            )
-            audit_status = sink.status
-            audit, audit_ready = sink, sink.ready
-            jet_tail = JetStreamAuditTail(
-                settings.nats_url,
-                clock=clock,
-                stream=settings.audit_stream,
-                subject=settings.audit_subject,
-            )
-            stack.push_async_callback(shielded(jet_tail.aclose))
-            tail = jet_tail
-        else:
-            log.warning("audit_not_durable", reason="CONTINUUM_NATS_URL is empty")
-            audit, audit_ready = LogAuditSink(), lambda: True
-            audit_status = None
-
         dns: DnsRecords | None = None
         if settings.dns_writer == "powerdns" and settings.powerdns_api_url:
             pdns = PowerDnsApi(
@@ -160,18 +152,89 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
             pdm = PdmClient(settings.pdm_url, token=settings.pdm_token)
             stack.push_async_callback(shielded(pdm.aclose))
             dns = pdm
-        yield Edges(
+        yield Clients(
             settings=settings,
             clock=clock,
             kube=kube,
             continuums=continuums,
-            audit=audit,
-            audit_ready=audit_ready,
-            audit_status=audit_status,
-            audit_tail=tail,
             dns=dns,
             resolver=AiodnsResolver(),
         )
+
+
+def audit_options(settings: Settings) -> AuditPublisherOptions:
+    """The publisher's options from ``settings`` (the rest are the documented defaults)."""
+    return AuditPublisherOptions(outbox_limit=settings.audit_outbox_limit)
+
+
+@asynccontextmanager
+async def open_audit(
+    settings: Settings, kube: KubeClients, *, clock: Clock
+) -> AsyncIterator[AuditEdge]:
+    """Run the supervised audit publisher over its durable outbox (ConfigMaps in the
+    controller's namespace) for the block; on exit it flushes what it accepted, within its
+    bound, and what is left stays durable for the next start. Without NATS: a log sink
+    (not durable; refused when ``CONTINUUM_AUDIT_REQUIRED``)."""
+    if settings.audit_required and not settings.nats_url:
+        raise ConfigError("CONTINUUM_NATS_URL", "required when CONTINUUM_AUDIT_REQUIRED=true")
+    if not settings.nats_url:
+        log.warning("audit_not_durable", reason="CONTINUUM_NATS_URL is empty")
+        yield AuditEdge(
+            audit=LogAuditSink(), audit_ready=lambda: True, audit_status=None, audit_tail=None
+        )
+        return
+    async with AsyncExitStack() as stack:
+        stream = AuditStreamSpec(name=settings.audit_stream, subjects=(settings.audit_subject,))
+        transport = JetStreamAuditTransport(
+            settings.nats_url, stream=stream, subject=settings.audit_subject
+        )
+        store = ConfigMapOutboxStore(
+            kube.for_region(settings.region),
+            namespace=lease_namespace(settings.audit_outbox_namespace),
+            owner=settings.region or "default",
+        )
+        sink = await stack.enter_async_context(
+            run_audit_publisher(
+                transport, clock=clock, options=audit_options(settings), store=store
+            )
+        )
+        tail = JetStreamAuditTail(
+            settings.nats_url,
+            clock=clock,
+            stream=settings.audit_stream,
+            subject=settings.audit_subject,
+        )
+        stack.push_async_callback(shielded(tail.aclose))
+        yield AuditEdge(
+            audit=sink, audit_ready=sink.ready, audit_status=sink.status, audit_tail=tail
+        )
+
+
+def edges_of(clients: Clients, audit: AuditEdge) -> Edges:
+    """The :class:`Edges` every ContinuumActor's environment is built from."""
+    return Edges(
+        settings=clients.settings,
+        clock=clients.clock,
+        kube=clients.kube,
+        continuums=clients.continuums,
+        audit=audit.audit,
+        audit_ready=audit.audit_ready,
+        audit_status=audit.audit_status,
+        audit_tail=audit.audit_tail,
+        dns=clients.dns,
+        resolver=clients.resolver,
+    )
+
+
+@asynccontextmanager
+async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges]:
+    """Open every client the controller needs (:func:`open_clients`, then
+    :func:`open_audit`), and close them all on exit in reverse."""
+    async with (
+        open_clients(settings, clock=clock) as clients,
+        open_audit(settings, clients.kube, clock=clock) as audit,
+    ):
+        yield edges_of(clients, audit)
 
 
 def _secret_reader(edges: Edges) -> Callable[[str, str, str], Awaitable[str]]:

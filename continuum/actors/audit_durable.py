@@ -47,6 +47,7 @@ class _Batch:
     size: int = 2
     name: str = ""
     done: anyio.Event = field(default_factory=anyio.Event)
+    callbacks: list[Callable[[str], None]] = field(default_factory=list)
 
 
 class DurableOutbox:
@@ -89,10 +90,21 @@ class DurableOutbox:
 
     # --- accepting ----------------------------------------------------------------------
 
-    async def commit(self, event: AuditEvent) -> str:
+    async def commit(
+        self, event: AuditEvent, *, on_durable: Callable[[str], None] | None = None
+    ) -> str:
         """Make ``event`` durable; returns the name of the record holding it. Waits for the
         write (shared with every event committed meanwhile) and across store failures; never
-        gives up. Cancellation leaves the event possibly durable (it is then published)."""
+        gives up. ``on_durable(record)`` runs once the record is written, whether or not the
+        caller is still waiting: a cancelled caller's event is still written and handed on."""
+        batch = self.enqueue(event, on_durable=on_durable)
+        await batch.done.wait()
+        return batch.name
+
+    def enqueue(
+        self, event: AuditEvent, *, on_durable: Callable[[str], None] | None = None
+    ) -> _Batch:
+        """Queue ``event`` for the next record write without waiting (see :meth:`commit`)."""
         size = record_payload_size([event]) + 1
         batch = self._batches[-1] if self._batches else None
         if (
@@ -105,9 +117,10 @@ class DurableOutbox:
             self._batches.append(batch)
         batch.events.append(event)
         batch.size += size
+        if on_durable is not None:
+            batch.callbacks.append(on_durable)
         self._wake.set()
-        await batch.done.wait()
-        return batch.name
+        return batch
 
     @property
     def committing(self) -> int:
@@ -196,7 +209,10 @@ class DurableOutbox:
                     self._wake = anyio.Event()
                     await self._wake.wait()
                 await self._write(self._batches[0])
-                self._batches.popleft().done.set()
+                batch = self._batches.popleft()
+                for callback in batch.callbacks:
+                    callback(batch.name)
+                batch.done.set()
 
     async def _run_deletions(self) -> None:
         while True:

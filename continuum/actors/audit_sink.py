@@ -48,7 +48,7 @@ from continuum.actors.cell import ActorCell
 from continuum.actors.host import ActorHost
 from continuum.actors.mailbox import describe
 from continuum.actors.runtime import ActorDead, ActorRef, AskTimeout
-from continuum.errors import AuditUnavailable, ContinuumError
+from continuum.errors import ContinuumError
 from continuum.messages.audit import (
     AuditAck,
     AuditDelivery,
@@ -85,24 +85,36 @@ class AuditPublisherSink:
         """Accept ``event``: returns once it is durable and in the outbox, never waiting on
         NATS. Waits while the outbox is full or the durable store fails (back-pressure;
         nothing is dropped); a ``continuum-reconcile-success`` is coalesced instead of
-        waiting. Raises :class:`AuditUnavailable` once the publisher is shut down."""
+        waiting. Raises :class:`AuditUnavailable` once the publisher is shut down.
+
+        A cancelled caller does not withdraw its event: once ``emit`` was called the event
+        is accepted anyway (past the outbox limit if it was still waiting for room), so a
+        caller's timeout never loses a transition event."""
         if event.type is AuditType.RECONCILE_SUCCESS and self._gate.full and not self._gate.closed:
             self.coalesced += 1
             metrics.count_audit_coalesced()
             return
-        await self._gate.acquire()
-        record = ""
-        if self._durable is not None:
-            try:
-                record = await self._durable.commit(event)
-            except BaseException:
-                # Cancelled while its record was being written: if the write landed, the
-                # next start publishes it (the record is never settled in this process).
-                self._gate.release()
-                raise
-        if self._gate.closed and not self._ref.alive:
-            self._gate.release()
-            raise AuditUnavailable("audit publisher is not running")
+        try:
+            await self._gate.acquire()
+        except anyio.get_cancelled_exc_class():
+            if not self._gate.closed:
+                self._gate.force_acquire()
+                self._accept_later(event)
+            raise
+        if self._durable is None:
+            self._accept(event, "")
+            return
+        await self._durable.commit(event, on_durable=lambda record: self._accept(event, record))
+
+    def _accept_later(self, event: AuditEvent) -> None:
+        if self._durable is None:
+            self._accept(event, "")
+        else:
+            self._durable.enqueue(event, on_durable=lambda record: self._accept(event, record))
+
+    def _accept(self, event: AuditEvent, record: str) -> None:
+        """Hand a durable (or, without a store, accepted) event to the current incarnation's
+        outbox (synchronous: nothing can be lost between the write and the outbox)."""
         self._publisher.accept(event, record=record, gated=True)
 
     def try_emit(self, event: AuditEvent) -> bool:

@@ -253,3 +253,26 @@ async def test_full_outbox_coalesces_heartbeats_and_makes_transitions_wait(
             await drive(third.is_set)
         await drive(lambda: sink.status().outbox == 0)
     assert [e.message for _, e in await read_stream()] == ["event 0", "event 1", "event 3"]
+
+
+async def test_a_caller_that_gives_up_waiting_does_not_withdraw_its_event(
+    nats_server: NatsServer,
+    transport: JetStreamAuditTransport,
+    clock: FakeClock,
+    drive: Drive,
+    read_stream: ReadStream,
+) -> None:
+    """The sequencer bounds its step-7 emit; a timeout there must not lose the event."""
+    await nats_server.stop()
+    store = MemoryOutboxStore()
+    options = AuditPublisherOptions(outbox_limit=1, tick=0.25, backoff_max=0.5)
+    async with publisher(transport, clock, store, options) as sink:
+        await sink.emit(ev("shop/a", 0))
+        with anyio.move_on_after(0.05) as scope:  # real time: the caller's own bound
+            await sink.emit(ev("shop/a", 1, AuditType.SWITCHOVER))
+        assert scope.cancelled_caught
+        await drive(lambda: len(store.pending_event_ids()) == 2)
+        assert sink.status().outbox == 2
+        await nats_server.start()
+        await drive(lambda: sink.status().outbox == 0)
+    assert [e.message for _, e in await read_stream()] == ["event 0", "event 1"]

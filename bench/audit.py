@@ -51,7 +51,7 @@ from continuum.sim.nats import NatsServer
 
 def make_event(cr: int, n: int) -> AuditEvent:
     return new_event(
-        AuditType.RECONCILE_SUCCESS,
+        AuditType.CONFIG_CHANGED,  # a transition: never coalesced, so every one is stored
         continuum=f"bench/cr-{cr}",
         occurred_at=datetime.now(UTC),
         identity=(n,),

@@ -143,10 +143,11 @@ async def throughput(workdir: Path, *, events: int, crs: int, store_kind: str) -
             await poll(lambda: sink.status().stored >= events, 0.001)
             elapsed = recorder.last_stored - start
             await poll(lambda: sink.status().records_pending == 0, 0.01)
+            records = sink.status().records_written
     lat = recorder.latencies
     print(
         f"throughput  store={store_kind:<9} crs={crs:<4} events={events:<6}"
-        f" {events / elapsed:>8,.0f} events/s"
+        f" {events / elapsed:>8,.0f} events/s records={records}"
         f"  tell→stored p50={percentile(lat, 0.5) * 1e3:7.2f} ms"
         f" p99={percentile(lat, 0.99) * 1e3:7.2f} ms"
         f" max={max(lat) * 1e3:7.2f} ms (n={len(lat)}, mean={statistics.mean(lat) * 1e3:.2f} ms)"

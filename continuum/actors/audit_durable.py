@@ -31,7 +31,7 @@ from continuum.errors import ContinuumError
 from continuum.messages.audit import AuditEvent
 from continuum.ports import Clock
 
-__all__ = ["MAX_RECORD_BYTES", "MAX_RECORD_EVENTS", "DurableOutbox"]
+__all__ = ["GROUP_RECORDS", "MAX_RECORD_BYTES", "MAX_RECORD_EVENTS", "DurableOutbox"]
 
 log = structlog.get_logger("continuum.audit")
 
@@ -39,6 +39,8 @@ MAX_RECORD_EVENTS: Final = 1024
 """Events in one record at most."""
 MAX_RECORD_BYTES: Final = 512 * 1024
 """Encoded events in one record at most (a ConfigMap holds at most 1 MiB)."""
+GROUP_RECORDS: Final = 16
+"""Records per deletion group: settled records are deleted a group per request."""
 
 
 @dataclass(slots=True)
@@ -78,6 +80,11 @@ class DurableOutbox:
         self._on_store_error = on_store_error
         self._batches: deque[_Batch] = deque()
         self._remaining: dict[str, int] = {}
+        self._group_of: dict[str, str] = {}
+        self._group_left: dict[str, int] = {}
+        self._group = ""
+        self._group_records = 0
+        self._groups = 0
         self._deletions: deque[str] = deque()
         self._wake = anyio.Event()
         self._deleted = anyio.Event()
@@ -129,27 +136,41 @@ class DurableOutbox:
 
     # --- settling -----------------------------------------------------------------------
 
-    def track(self, name: str, events: int) -> None:
-        """Count ``events`` of record ``name`` as pending (done by :meth:`commit` itself and
-        by the publisher for a recovered record)."""
+    def track(self, name: str, events: int, *, group: str) -> None:
+        """Count ``events`` of record ``name`` (in deletion group ``group``) as pending."""
+        if name not in self._remaining:
+            self._group_of[name] = group
+            self._group_left[group] = self._group_left.get(group, 0) + 1
         self._remaining[name] = self._remaining.get(name, 0) + events
 
     def settled(self, name: str) -> None:
-        """One event of record ``name`` is stored in JetStream; the record is deleted once
-        all of its events are."""
+        """One event of record ``name`` is stored in JetStream. Records are deleted a group
+        at a time (one request per :data:`GROUP_RECORDS` records), once every event of every
+        record of the group is stored and no new record can join the group."""
         left = self._remaining.get(name)
         if left is None:
             return
-        if left <= 1:
-            del self._remaining[name]
-            self._deletions.append(name)
-            self._deleted.set()
-        else:
+        if left > 1:
             self._remaining[name] = left - 1
+            return
+        del self._remaining[name]
+        group = self._group_of.pop(name)
+        self._group_left[group] -= 1
+        if self._group_left[group] == 0 and (group != self._group or not self._batches):
+            self._close_group(group)
+
+    def _close_group(self, group: str) -> None:
+        del self._group_left[group]
+        if group == self._group:
+            self._group = ""
+        self._deletions.append(group)
+        self._deleted.set()
 
     @property
     def records_pending(self) -> int:
-        return len(self._remaining)
+        """Records with events not yet stored, plus groups of settled records not yet
+        deleted: 0 once the store holds nothing of this process."""
+        return len(self._remaining) + len(self._deletions)
 
     # --- recovery -----------------------------------------------------------------------
 
@@ -167,7 +188,7 @@ class DurableOutbox:
                 continue
             self._recovered_ok()
             for record in records:
-                self.track(record.name, len(record.events))
+                self.track(record.name, len(record.events), group=record.group)
             if records:
                 log.info(
                     "audit_outbox_recovered_records",
@@ -229,20 +250,31 @@ class DurableOutbox:
 
     async def _write(self, batch: _Batch) -> None:
         self._seq += 1
+        if not self._group or self._group_records >= GROUP_RECORDS:
+            previous = self._group
+            self._groups += 1
+            self._group = f"{self.incarnation}-{self._groups}"
+            self._group_records = 0
+            if previous and self._group_left.get(previous) == 0:
+                self._close_group(previous)
+        self._group_records += 1
+        group = self._group
+        self._group_left.setdefault(group, 0)
         now = self.clock.now()
         batch.name = f"continuum-audit-{self.incarnation}-{self._seq:08d}"
         record = OutboxRecord(
             name=batch.name,
+            group=group,
             accepted_at_ns=int(now.timestamp() * 1e9),
             seq=self._seq,
             events=tuple(batch.events),
         )
         await self._retry(lambda: self.store.write(record))
-        self.track(batch.name, len(batch.events))
+        self.track(batch.name, len(batch.events), group=group)
         self.records_written += 1
 
-    async def _delete(self, name: str) -> None:
-        await self._retry(lambda: self.store.delete(name))
+    async def _delete(self, group: str) -> None:
+        await self._retry(lambda: self.store.delete_group(group))
         self.records_deleted += 1
 
     async def _retry(self, call: Callable[[], Awaitable[None]]) -> None:

@@ -126,6 +126,7 @@ class AuditPublisher(Actor):
         self._paused_until = 0.0
         self._full_since: float | None = None
         self._flushing = False
+        self._kicked = False
         self.final_report: AuditFlushReport | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -184,10 +185,15 @@ class AuditPublisher(Actor):
         actor. Synchronous, so an event is never lost between its durable write and the
         outbox, whichever incarnation runs (or none, during a restart backoff)."""
         self._add(event, record=record, gated=gated, now=self.ctx.clock.monotonic())
-        # Mailbox full (a kick is already queued) or between incarnations (the next one
-        # dispatches on start): either way the event is in the outbox and will be sent.
-        with suppress(ContinuumError):
+        if self._kicked:
+            return  # one kick covers every event added before it is handled
+        try:
             self.ctx.ref.tell_nowait(_Kick())
+            self._kicked = True
+        except ContinuumError:
+            # Mailbox full or between incarnations (the next one dispatches on start, the
+            # tick dispatches anyway): the event is in the outbox and will be sent.
+            pass
 
     def _add(self, event: AuditEvent, *, record: str, gated: bool, now: float) -> None:
         self.outbox.add(event, now=now, gated=gated, record=record)
@@ -204,7 +210,9 @@ class AuditPublisher(Actor):
                 self._add(event, record=record, gated=gated, now=now)
                 self._dispatch_soon(now)
             case _Kick():
-                self._dispatch_soon(now)
+                # One kick covers a whole burst of accepts already: dispatch at once.
+                self._kicked = False
+                self._dispatch(now)
             case _BatchDone(sent=sent, results=results):
                 for item, result in zip(sent, results, strict=True):
                     self._children.pop(item.event_id, None)
@@ -462,5 +470,6 @@ class AuditPublisher(Actor):
             coalesced=coalesced,
             durable=durable is not None,
             records_pending=durable.records_pending if durable is not None else 0,
+            records_written=durable.records_written if durable is not None else 0,
             store_failing=store_failing,
         )

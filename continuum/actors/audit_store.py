@@ -23,6 +23,7 @@ from continuum.errors import Unavailable
 from continuum.messages.audit import AuditEvent
 
 __all__ = [
+    "GROUP_LABEL",
     "OUTBOX_LABEL",
     "MemoryOutboxStore",
     "OutboxRecord",
@@ -32,6 +33,8 @@ __all__ = [
 
 OUTBOX_LABEL: Final = "continuum.openova.io/audit-outbox"
 """Label on every outbox ConfigMap; its value is the owner (the controller's region)."""
+GROUP_LABEL: Final = "continuum.openova.io/audit-outbox-group"
+"""Label naming a record's deletion group (deleted together, one request)."""
 
 
 class OutboxRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,6 +44,8 @@ class OutboxRecord(msgspec.Struct, frozen=True, kw_only=True):
     written later by the same incarnation always has a larger ``seq``."""
 
     name: str
+    group: str
+    """Deletion group: records are deleted a group at a time, once all are settled."""
     accepted_at_ns: int
     seq: int
     events: tuple[AuditEvent, ...]
@@ -64,7 +69,9 @@ class OutboxStore(Protocol):
 
     async def write(self, record: OutboxRecord) -> None: ...
 
-    async def delete(self, name: str) -> None: ...
+    async def delete_group(self, group: str) -> None:
+        """Delete every record of ``group`` (none left is fine)."""
+        ...
 
 
 class MemoryOutboxStore:
@@ -88,11 +95,12 @@ class MemoryOutboxStore:
         self.records[record.name] = record
         self.writes += 1
 
-    async def delete(self, name: str) -> None:
+    async def delete_group(self, group: str) -> None:
         if self.fail_deletes:
             self.fail_deletes -= 1
             raise Unavailable("outbox store: injected delete failure")
-        self.records.pop(name, None)
+        for name in [n for n, r in self.records.items() if r.group == group]:
+            del self.records[name]
         self.deletes += 1
 
     def pending_event_ids(self) -> list[str]:

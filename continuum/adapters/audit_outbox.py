@@ -6,9 +6,9 @@ from typing import Any, Final
 
 import msgspec
 
-from continuum.actors.audit_store import OUTBOX_LABEL, OutboxRecord
+from continuum.actors.audit_store import GROUP_LABEL, OUTBOX_LABEL, OutboxRecord
 from continuum.adapters.kube import RegionClient
-from continuum.errors import Conflict, NotFound, Unavailable
+from continuum.errors import Conflict, Unavailable
 from continuum.messages.audit import AuditEvent
 
 __all__ = ["ConfigMapOutboxStore"]
@@ -52,6 +52,7 @@ class ConfigMapOutboxStore:
                 "namespace": self.namespace,
                 "labels": {
                     OUTBOX_LABEL: self.owner,
+                    GROUP_LABEL: record.group,
                     "app.kubernetes.io/component": "audit-outbox",
                     "app.kubernetes.io/managed-by": "continuum",
                 },
@@ -74,17 +75,14 @@ class ConfigMapOutboxStore:
             # incarnation and records are never updated, so the stored one is this one.
             return
 
-    async def delete(self, name: str) -> None:
+    async def delete_group(self, group: str) -> None:
         core = self._client.core
-        try:
-            await self._client.call(
-                core.delete_namespaced_config_map,
-                name,
-                self.namespace,
-                what=f"delete audit outbox record {name}",
-            )
-        except NotFound:
-            return
+        await self._client.call(
+            core.delete_collection_namespaced_config_map,
+            self.namespace,
+            label_selector=f"{OUTBOX_LABEL}={self.owner},{GROUP_LABEL}={group}",
+            what=f"delete audit outbox group {group}",
+        )
 
 
 def _decode(item: dict[str, Any]) -> OutboxRecord:
@@ -98,6 +96,7 @@ def _decode(item: dict[str, Any]) -> OutboxRecord:
         events = _EVENTS.decode(((item.get("data") or {}).get(_EVENTS_KEY) or "[]").encode())
         return OutboxRecord(
             name=name,
+            group=str((meta.get("labels") or {}).get(GROUP_LABEL, name)),
             accepted_at_ns=int(notes.get("continuum.openova.io/accepted-at-ns", "0")),
             seq=int(notes.get("continuum.openova.io/seq", "0")),
             events=tuple(events),

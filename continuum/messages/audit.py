@@ -236,6 +236,8 @@ class AuditPublisherStatus(msgspec.Struct, frozen=True, kw_only=True):
     """Accepted events are in a durable store (they survive a SIGKILL)."""
     records_pending: int = 0
     """Durable outbox records not yet deleted."""
+    records_written: int = 0
+    """Durable outbox records written since the process started (one per group commit)."""
     store_failing: bool = False
     """The durable store refuses writes or reads (emitters wait meanwhile)."""
 

@@ -8,9 +8,12 @@ leadership ends the process with a non-zero code, so Kubernetes restarts it as a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+import contextlib
+import functools
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from functools import partial
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -21,13 +24,14 @@ from continuum.config import Settings
 from continuum.http.app import create_app
 from continuum.http.metrics import serve_metrics
 from continuum.http.readiness import Readiness
-from continuum.http.server import serve_api
+from continuum.http.server import bind_listener, serve_api
 from continuum.logs import get_logger
 from continuum.messages.crd import Continuum
 from continuum.metrics import unwatch_actors, watch_actors
 from continuum.ports import Clock
 from continuum.supervisor import Supervisor
 from continuum.supervisor.leader import LEADERSHIP_LOST_EXIT_CODE, LeaderElector, LeadershipLost
+from continuum.supervisor.serving import check_serving
 from continuum.supervisor.tree import Child, SupervisionTree, running
 from continuum.supervisor.watch import ContinuumWatch
 from continuum.wiring import (
@@ -39,11 +43,64 @@ from continuum.wiring import (
     environment,
     open_audit,
     open_clients,
+    serving_facts,
+    stored_health_reader,
 )
 
-__all__ = ["controller_tree", "run_controller"]
+__all__ = ["Listening", "controller_tree", "run_controller"]
 
 log = get_logger("continuum.controller")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Listening:
+    """Where the controller's listeners are bound, as ``host:port`` (``None``: disabled).
+
+    The port is the one the kernel gave: an address with port 0 is bound to a free port
+    and reported here, so nobody has to pick a port in advance (and race for it)."""
+
+    api: str | None
+    metrics: str | None
+
+    @property
+    def api_port(self) -> int | None:
+        return _port(self.api)
+
+    @property
+    def metrics_port(self) -> int | None:
+        return _port(self.metrics)
+
+
+def _port(addr: str | None) -> int | None:
+    return int(addr.rpartition(":")[2]) if addr else None
+
+
+def _where(sock: socket.socket | None) -> str | None:
+    if sock is None:
+        return None
+    host, port, *_ = sock.getsockname()
+    return f"{host}:{port}"
+
+
+@contextlib.contextmanager
+def _bound(settings: Settings) -> Iterator[tuple[socket.socket | None, socket.socket | None]]:
+    """Bind the API and metrics listeners now (a taken address fails before anything else
+    starts); close whichever the servers did not take over."""
+    api = bind_listener(settings.api_addr) if settings.api_addr is not None else None
+    try:
+        metrics = (
+            bind_listener(settings.metrics_addr) if settings.metrics_addr is not None else None
+        )
+    except BaseException:
+        if api is not None:
+            api.close()
+        raise
+    try:
+        yield api, metrics
+    finally:
+        for sock in (api, metrics):
+            if sock is not None:
+                sock.close()  # idempotent: the server already closed what it served
 
 
 async def run_controller(
@@ -51,9 +108,15 @@ async def run_controller(
     *,
     clock: Clock,
     on_ready: Callable[[Readiness], Awaitable[None]] | None = None,
+    on_listening: Callable[[Listening], None] | None = None,
 ) -> int:
     """Run the controller until cancelled; return the exit code (0 after a clean stop,
     non-zero when leadership was lost).
+
+    The API and metrics listeners are bound first (port 0: a free port); where they ended
+    up is logged once as ``controller_listening`` (``api``, ``metrics``: ``host:port``) and
+    passed to ``on_listening`` before anything else starts. Raises OSError when an address
+    is taken.
 
     The process is :func:`controller_tree`: its children start in order and stop in
     reverse. Raises :class:`~continuum.supervisor.SupervisorEscalation` when an actor
@@ -68,11 +131,32 @@ async def run_controller(
         metrics_addr=str(settings.metrics_addr) if settings.metrics_addr else "",
         leader_election=settings.leader_election,
     )
+    with _bound(settings) as (api_sock, metrics_sock):
+        listening = Listening(api=_where(api_sock), metrics=_where(metrics_sock))
+        log.info("controller_listening", api=listening.api, metrics=listening.metrics)
+        if on_listening is not None:
+            on_listening(listening)
+        return await _run(settings, clock, on_ready, api_sock, metrics_sock)
+
+
+async def _run(
+    settings: Settings,
+    clock: Clock,
+    on_ready: Callable[[Readiness], Awaitable[None]] | None,
+    api_sock: socket.socket | None,
+    metrics_sock: socket.socket | None,
+) -> int:
     readiness = Readiness()
-    tree = controller_tree(settings, clock=clock, readiness=readiness)
+    tree = controller_tree(
+        settings, clock=clock, readiness=readiness, api_sock=api_sock, metrics_sock=metrics_sock
+    )
     try:
         async with tree:
-            log.info("controller_ready", actors=len(tree["actor-supervisor"].registry))
+            log.info(
+                "controller_ready",
+                actors=len(tree["actor-supervisor"].registry),
+                region=settings.region,
+            )
             if on_ready is not None:
                 await on_ready(readiness)
             await anyio.sleep_forever()
@@ -82,7 +166,14 @@ async def run_controller(
     return 0  # pragma: no cover - only cancellation ends the block
 
 
-def controller_tree(settings: Settings, *, clock: Clock, readiness: Readiness) -> SupervisionTree:
+def controller_tree(
+    settings: Settings,
+    *,
+    clock: Clock,
+    readiness: Readiness,
+    api_sock: socket.socket | None = None,
+    metrics_sock: socket.socket | None = None,
+) -> SupervisionTree:
     """The controller's supervision tree, in start order (``docs/architecture.md``).
 
     ``clients`` and ``audit-publisher`` run on every replica, as do the ``http`` servers
@@ -90,6 +181,7 @@ def controller_tree(settings: Settings, *, clock: Clock, readiness: Readiness) -
     replica leads, and the two children after it run only while it does (a lost leadership
     cancels them and ends the process with :data:`LEADERSHIP_LOST_EXIT_CODE`). The
     ``cr-watch`` feeds the ``actor-supervisor``, so it starts after it and stops before it.
+    ``api_sock`` / ``metrics_sock``: the bound listeners (``None``: that server is off).
     """
     options = audit_options(settings)
     sup = Supervisor(clock=clock, shutdown_timeout=settings.shutdown_timeout_seconds)
@@ -113,11 +205,16 @@ def controller_tree(settings: Settings, *, clock: Clock, readiness: Readiness) -
 
     def http() -> AbstractAsyncContextManager[None]:
         servers: list[Callable[[], Coroutine[Any, Any, object]]] = []
-        if settings.api_addr is not None:
-            app = create_app(registry=sup.registry, readiness=readiness, settings=settings)
-            servers.append(partial(serve_api, app, settings.api_addr))
-        if settings.metrics_addr is not None:
-            servers.append(partial(serve_metrics, settings.metrics_addr))
+        if api_sock is not None:
+            app = create_app(
+                registry=sup.registry,
+                readiness=readiness,
+                settings=settings,
+                stored_health=stored_health_reader(edges()),
+            )
+            servers.append(functools.partial(serve_api, app, api_sock))
+        if metrics_sock is not None:
+            servers.append(functools.partial(serve_metrics, metrics_sock))
         return running(*servers)
 
     @asynccontextmanager
@@ -158,6 +255,7 @@ def controller_tree(settings: Settings, *, clock: Clock, readiness: Readiness) -
             factory,
             clock=clock,
             namespaces=list(settings.watch_namespaces) or None,
+            check=functools.partial(check_serving, facts=serving_facts(edges())),
         )
         async with running(watch.run):
             await watch.wait_synced()

@@ -20,6 +20,7 @@ def _cr(**spec: Any) -> dict[str, Any]:
         "primaryRegion": "region-a",
         "hotStandbyRegions": ["region-b"],
         "leaseClient": {"kind": "nats-kv", "config": {"ttlSeconds": 30, "renewSeconds": 10}},
+        "cnpgPair": {"name": "shop-pg"},
     }
     base.update(spec)
     return {

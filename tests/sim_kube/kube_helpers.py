@@ -25,6 +25,8 @@ def continuum(name: str, *, namespace: str = "default", **spec: Any) -> dict[str
         "primaryRegion": "hz-fsn-rtz-prod",
         "hotStandbyRegions": ["hz-hel-rtz-prod"],
         "leaseClient": {"kind": "k8s-lease", "config": {}},
+        # The default mechanism (cnpg-pair) needs the pair (a CEL rule of the chart's CRD).
+        "cnpgPair": {"name": "shop-pg"},
     }
     body_spec.update(spec)
     return {

@@ -110,8 +110,20 @@ CASES: dict[str, tuple[Callable[[Spec], None], Callable[[Spec], None]]] = {
         _set(hotStandbyRegions=["hel", "fsn"]),
     ),
     "regions must list the primaryRegion and every hot standby when luaRecord is set": (
+        _set(luaRecord=_LUA, pdmZone="example.com", regions=_regions("fsn", "hel")),
+        _set(luaRecord=_LUA, pdmZone="example.com", regions=_regions("fsn")),
+    ),
+    "cnpgPair is required for switchover.mechanism cnpg-pair (the default)": (
+        _set(switchover={"mechanism": "stateless"}, cnpgPair=None),
+        _set(cnpgPair=None),
+    ),
+    "pdmZone is required when luaRecord is set": (
+        _set(luaRecord=_LUA, pdmZone="example.com", regions=_regions("fsn", "hel")),
         _set(luaRecord=_LUA, regions=_regions("fsn", "hel")),
-        _set(luaRecord=_LUA, regions=_regions("fsn")),
+    ),
+    "luaRecord.hostnames must be inside pdmZone": (
+        _set(luaRecord=_LUA, pdmZone="example.com", regions=_regions("fsn", "hel")),
+        _set(luaRecord=_LUA, pdmZone="ample.com", regions=_regions("fsn", "hel")),
     ),
     "switchover.targetRegion must be the primaryRegion or a hot standby": (
         _set(switchover={"targetRegion": "hel"}),
@@ -134,9 +146,12 @@ def _body(name: str, change: Callable[[Spec], None] | None = None) -> dict[str, 
         primaryRegion="fsn",
         hotStandbyRegions=["hel"],
         leaseClient={"kind": "k8s-lease", "config": {}},
+        cnpgPair={"name": "shop-pg"},
     )
     if change is not None:
         change(body["spec"])
+    # ``None`` in a change removes the field (a rule about an absent field).
+    body["spec"] = {k: v for k, v in body["spec"].items() if v is not None}
     return body
 
 

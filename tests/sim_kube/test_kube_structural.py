@@ -75,7 +75,12 @@ async def test_duplicate_key_in_a_map_list_is_refused_on_create_and_patch(
     await create_cr(chart_crs, continuum("a", primaryRegion="fsn", hotStandbyRegions=["hel"]))
     twice = [*regions, {"name": "fsn", "lbIPs": ["192.0.2.3"]}]
     causes = await _causes(
-        patch_cr(chart_crs, "a", {"spec": {"luaRecord": LUA, "regions": twice}}, content_type=MERGE)
+        patch_cr(
+            chart_crs,
+            "a",
+            {"spec": {"luaRecord": LUA, "pdmZone": "example.com", "regions": twice}},
+            content_type=MERGE,
+        )
     )
     assert causes == [
         {
@@ -85,7 +90,10 @@ async def test_duplicate_key_in_a_map_list_is_refused_on_create_and_patch(
         }
     ]
     patched = await patch_cr(
-        chart_crs, "a", {"spec": {"luaRecord": LUA, "regions": regions}}, content_type=MERGE
+        chart_crs,
+        "a",
+        {"spec": {"luaRecord": LUA, "pdmZone": "example.com", "regions": regions}},
+        content_type=MERGE,
     )
     assert [r["name"] for r in patched["spec"]["regions"]] == ["fsn", "hel"]
 

@@ -99,6 +99,7 @@ class ApiServer:
                 subresource=info.subresource,
                 namespace=info.namespace or "",
                 name=info.name,
+                dry_run=request.query.get("dryRun") == "All",
             )
         )
         try:
@@ -113,7 +114,7 @@ class ApiServer:
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
                 raise ApiError(401, "Unauthorized")
-        rule = self.faults.take(request.method, info)
+        rule = self.faults.take(request.method, info, dry_run=request.query.get("dryRun") == "All")
         if rule is not None:
             injected = await self._inject(request, rule)
             if injected is not None:

@@ -25,16 +25,16 @@ from continuum.http.app import create_app
 from continuum.http.metrics import serve_metrics
 from continuum.http.readiness import Readiness
 from continuum.http.server import bind_listener, serve_api
+from continuum.leader.elector import LEADERSHIP_LOST_EXIT_CODE, LeaderElector, LeadershipLost
 from continuum.logs import get_logger
 from continuum.messages.crd import Continuum
 from continuum.metrics import unwatch_actors, watch_actors
 from continuum.ports import Clock
 from continuum.supervisor import Supervisor
-from continuum.supervisor.leader import LEADERSHIP_LOST_EXIT_CODE, LeaderElector, LeadershipLost
 from continuum.supervisor.serving import check_serving
 from continuum.supervisor.tree import Child, SupervisionTree, running
 from continuum.supervisor.watch import ContinuumWatch
-from continuum.wiring import (
+from continuum.wiring.edges import (
     AuditEdge,
     Clients,
     Edges,
@@ -120,7 +120,7 @@ async def run_controller(
 
     The process is :func:`controller_tree`: its children start in order and stop in
     reverse. Raises :class:`~continuum.supervisor.SupervisorEscalation` when an actor
-    exceeded its restart budget, :class:`~continuum.actors.audit.AuditPublisherEscalation`
+    exceeded its restart budget, :class:`~continuum.audit.AuditPublisherEscalation`
     when the audit publisher did (the process must exit non-zero so Kubernetes restarts it),
     and :class:`~continuum.config.ConfigError` for settings that cannot work together.
     """
@@ -244,7 +244,7 @@ def controller_tree(
 
     @asynccontextmanager
     async def cr_watch() -> AsyncIterator[ContinuumWatch]:
-        env = environment(edges())
+        env = environment(edges(), settings)
 
         def factory(cr: Continuum) -> ContinuumActor:
             return ContinuumActor(cr, env)
@@ -255,7 +255,7 @@ def controller_tree(
             factory,
             clock=clock,
             namespaces=list(settings.watch_namespaces) or None,
-            check=functools.partial(check_serving, facts=serving_facts(edges())),
+            check=functools.partial(check_serving, facts=serving_facts(edges(), settings)),
         )
         async with running(watch.run):
             await watch.wait_synced()

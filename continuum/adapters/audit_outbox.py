@@ -1,4 +1,4 @@
-"""The durable audit outbox as ConfigMaps (see ``continuum.actors.audit_store``)."""
+"""The durable audit outbox as ConfigMaps (see ``continuum.audit.store``)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ from typing import Any, Final
 
 import msgspec
 
-from continuum.actors.audit_store import GROUP_LABEL, OUTBOX_LABEL, OutboxRecord
 from continuum.adapters.kube import RegionClient
 from continuum.errors import Conflict, Unavailable
-from continuum.messages.audit import AuditEvent
+from continuum.messages.audit import AuditEvent, OutboxRecord
 
-__all__ = ["ConfigMapOutboxStore"]
+__all__ = ["GROUP_LABEL", "OUTBOX_LABEL", "ConfigMapOutboxStore"]
+
+OUTBOX_LABEL: Final = "continuum.openova.io/audit-outbox"
+"""Label on every outbox ConfigMap; its value is the owner (the controller's region)."""
+GROUP_LABEL: Final = "continuum.openova.io/audit-outbox-group"
+"""Label naming a record's deletion group (deleted together, one request)."""
 
 _EVENTS_KEY: Final = "events.json"
 _ENCODER = msgspec.json.Encoder()
@@ -24,7 +28,7 @@ class ConfigMapOutboxStore:
 
     The ConfigMap holds ``events.json`` (the events as a JSON list) and, in annotations, the
     record's order keys. A ConfigMap is at most 1 MiB: callers bound a record's size
-    (:data:`continuum.actors.audit_durable.MAX_RECORD_BYTES`)."""
+    (:data:`continuum.audit.durable.MAX_RECORD_BYTES`)."""
 
     def __init__(self, client: RegionClient, *, namespace: str, owner: str) -> None:
         self._client = client

@@ -247,3 +247,21 @@ class AuditFlushReport(msgspec.Struct, frozen=True, kw_only=True):
 
     delivered: int
     undelivered: int
+
+
+class OutboxRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One durable batch of accepted events, in acceptance order.
+
+    ``order`` sorts records across incarnations: ``(accepted_at_ns, seq)``; a record
+    written later by the same incarnation always has a larger ``seq``."""
+
+    name: str
+    group: str
+    """Deletion group: records are deleted a group at a time, once all are settled."""
+    accepted_at_ns: int
+    seq: int
+    events: tuple[AuditEvent, ...]
+
+    @property
+    def order(self) -> tuple[int, int, str]:
+        return (self.accepted_at_ns, self.seq, self.name)

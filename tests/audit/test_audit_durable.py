@@ -16,21 +16,21 @@ import anyio
 import pytest
 
 from continuum import metrics
-from continuum.actors.audit import (
+from continuum.adapters.audit_outbox import ConfigMapOutboxStore
+from continuum.adapters.kube import KubeClients
+from continuum.adapters.nats import JetStreamAuditTransport
+from continuum.audit import (
     AuditPublisherEscalation,
     AuditPublisherOptions,
     AuditPublisherSink,
     run_audit_publisher,
 )
-from continuum.actors.audit_outbox import Pending
-from continuum.actors.audit_store import MemoryOutboxStore, OutboxStore
-from continuum.adapters.audit_outbox import ConfigMapOutboxStore
-from continuum.adapters.kube import KubeClients
-from continuum.adapters.nats import JetStreamAuditTransport
+from continuum.audit.outbox import Pending
+from continuum.audit.store import MemoryOutboxStore, OutboxStore
 from continuum.clock import FakeClock
 from continuum.messages.audit import AuditAck, AuditEvent, AuditType, new_event
-from continuum.sim.kube import KubeEmulator, write_kubeconfig
-from continuum.sim.nats import NatsServer
+from continuum_sim.kube import KubeEmulator, write_kubeconfig
+from continuum_sim.nats import NatsServer
 from tests.audit.conftest import Drive, ReadStream
 
 pytestmark = pytest.mark.anyio

@@ -19,9 +19,9 @@ import anyio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from continuum.actors.audit_durable import DurableOutbox
-from continuum.actors.audit_outbox import AuditOutbox, Pending
-from continuum.actors.audit_store import MemoryOutboxStore
+from continuum.audit.durable import DurableOutbox
+from continuum.audit.outbox import AuditOutbox, Pending
+from continuum.audit.store import MemoryOutboxStore
 from continuum.clock import FakeClock
 from continuum.messages.audit import AuditType, new_event
 

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from continuum.messages.audit import AuditType
-from continuum.sim.stack import SimStack
+from continuum_sim.stack import SimStack
 from tests.e2e.conftest import Controllers, controllers, eventually
 from tests.e2e.helpers import A, B, audit_events, confirm, dns_answers, dry_run, lease
 

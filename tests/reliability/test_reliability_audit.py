@@ -21,10 +21,10 @@ from typing import Any
 import anyio
 import pytest
 
-from continuum.actors.audit_store import OUTBOX_LABEL
+from continuum.adapters.audit_outbox import OUTBOX_LABEL
 from continuum.messages.audit import AuditEvent, AuditType, decode_event
-from continuum.sim.nats import NatsServer
-from continuum.sim.stack import SimStack
+from continuum_sim.nats import NatsServer
+from continuum_sim.stack import SimStack
 from tests.reliability.harness import (
     ControllerProcess,
     approve_failback,

@@ -342,3 +342,7 @@ class OutboxStore(Protocol):
     async def delete_group(self, group: str) -> None:
         """Delete every record of ``group`` (none left is fine)."""
         ...
+
+    async def delete(self, name: str) -> None:
+        """Delete record ``name`` (already gone is fine)."""
+        ...

@@ -7,7 +7,7 @@ from typing import Any, Final
 import msgspec
 
 from continuum.adapters.kube import RegionClient
-from continuum.errors import Conflict, Unavailable
+from continuum.errors import Conflict, NotFound, Unavailable
 from continuum.messages.audit import AuditEvent, OutboxRecord
 
 __all__ = ["GROUP_LABEL", "OUTBOX_LABEL", "ConfigMapOutboxStore"]
@@ -77,6 +77,18 @@ class ConfigMapOutboxStore:
         except Conflict:
             # A retried create whose first answer was lost: the names are unique per
             # incarnation and records are never updated, so the stored one is this one.
+            return
+
+    async def delete(self, name: str) -> None:
+        core = self._client.core
+        try:
+            await self._client.call(
+                core.delete_namespaced_config_map,
+                name,
+                self.namespace,
+                what=f"delete audit outbox record {name}",
+            )
+        except NotFound:
             return
 
     async def delete_group(self, group: str) -> None:

@@ -39,6 +39,8 @@ MAX_RECORD_EVENTS: Final = 1024
 """Events in one record at most."""
 MAX_RECORD_BYTES: Final = 512 * 1024
 """Encoded events in one record at most (a ConfigMap holds at most 1 MiB)."""
+_RECORD: Final = "record:"
+"""Prefix of a deletion queue entry naming one record (the others name a group)."""
 GROUP_RECORDS: Final = 16
 """Records per deletion group: settled records are deleted a group per request."""
 
@@ -137,8 +139,9 @@ class DurableOutbox:
     # --- settling -----------------------------------------------------------------------
 
     def track(self, name: str, events: int, *, group: str) -> None:
-        """Count ``events`` of record ``name`` (in deletion group ``group``) as pending."""
-        if name not in self._remaining:
+        """Count ``events`` of record ``name`` (in deletion group ``group``; ``""``: a record
+        recovered from another incarnation, deleted by its name) as pending."""
+        if name not in self._remaining and group:
             self._group_of[name] = group
             self._group_left[group] = self._group_left.get(group, 0) + 1
         self._remaining[name] = self._remaining.get(name, 0) + events
@@ -154,7 +157,14 @@ class DurableOutbox:
             self._remaining[name] = left - 1
             return
         del self._remaining[name]
-        group = self._group_of.pop(name)
+        group = self._group_of.pop(name, "")
+        if not group:
+            # Recovered: its group may belong to an incarnation that is still alive (a
+            # leader while this replica starts) and still adding records to it, so only
+            # this record, by name, is ours to delete.
+            self._deletions.append(_RECORD + name)
+            self._deleted.set()
+            return
         self._group_left[group] -= 1
         if self._group_left[group] == 0 and (group != self._group or not self._batches):
             self._close_group(group)
@@ -188,7 +198,7 @@ class DurableOutbox:
                 continue
             self._recovered_ok()
             for record in records:
-                self.track(record.name, len(record.events), group=record.group)
+                self.track(record.name, len(record.events), group="")
             if records:
                 log.info(
                     "audit_outbox_recovered_records",
@@ -273,8 +283,12 @@ class DurableOutbox:
         self.track(batch.name, len(batch.events), group=group)
         self.records_written += 1
 
-    async def _delete(self, group: str) -> None:
-        await self._retry(lambda: self.store.delete_group(group))
+    async def _delete(self, item: str) -> None:
+        if item.startswith(_RECORD):
+            name = item.removeprefix(_RECORD)
+            await self._retry(lambda: self.store.delete(name))
+        else:
+            await self._retry(lambda: self.store.delete_group(item))
         self.records_deleted += 1
 
     async def _retry(self, call: Callable[[], Awaitable[None]]) -> None:

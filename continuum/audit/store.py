@@ -51,6 +51,13 @@ class MemoryOutboxStore:
         self.records[record.name] = record
         self.writes += 1
 
+    async def delete(self, name: str) -> None:
+        if self.fail_deletes:
+            self.fail_deletes -= 1
+            raise Unavailable("outbox store: injected delete failure")
+        self.records.pop(name, None)
+        self.deletes += 1
+
     async def delete_group(self, group: str) -> None:
         if self.fail_deletes:
             self.fail_deletes -= 1

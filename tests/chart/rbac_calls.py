@@ -39,6 +39,7 @@ CONTROLLER_API_CALLS: frozenset[Call] = frozenset(
         # The durable audit outbox: one ConfigMap per pending batch, in the release namespace.
         ("list", "", "configmaps"),
         ("create", "", "configmaps"),
+        ("delete", "", "configmaps"),
         ("deletecollection", "", "configmaps"),
     }
 )

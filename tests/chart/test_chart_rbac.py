@@ -66,6 +66,7 @@ def test_audit_outbox_configmaps_are_a_role_in_the_release_namespace(
     assert grants([role]) == {
         ("list", "", "configmaps"),
         ("create", "", "configmaps"),
+        ("delete", "", "configmaps"),
         ("deletecollection", "", "configmaps"),
     }
     assert not any(call[2] == "configmaps" for call in grants(rendered.all("ClusterRole")))

@@ -1,0 +1,147 @@
+"""The real databases behind a CNPG pair: one PostgreSQL instance per region, the first region
+the primary, every other region streaming from it — and the operations CloudNativePG performs
+on them for Continuum's handshake.
+
+* :meth:`PgRegions.demote` — a clean (fast) shutdown of the primary, then a restart as a
+  standby of the new primary's instance. The shutdown checkpoint's timeline and LSN (from
+  ``pg_controldata``) are what the demotion token carries. An instance that was lost while
+  primary (crashed) and whose history has diverged from its new upstream's is rewound with
+  ``pg_rewind`` first — never re-cloned; each rewind is recorded in :attr:`PgRegions.rewinds`.
+* :meth:`PgRegions.promote` — ``pg_promote`` only once the standby has replayed past the
+  token's LSN (``None`` until then: the caller retries); without a token (the failover path)
+  at once.
+* :meth:`PgRegions.fence` / :meth:`PgRegions.unfence` — a fenced instance is stopped, as CNPG
+  fences: it accepts no connection, hence no write.
+* :meth:`PgRegions.lose` / :meth:`PgRegions.recover` — the region's database is gone
+  (SIGKILL: no shutdown checkpoint) or back.
+
+Asyncio only. ``async with PgRegions(workdir, regions) as pg:`` creates the instances (about
+a second) and removes them on exit. Raises :class:`~continuum.sim.postgres.PostgresError`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+import structlog
+
+from continuum.aclose import AsyncStartStop
+from continuum.sim.pginstance import Checkpoint, InstanceState, PgInstance, Rewind, lsn_int
+
+__all__ = ["WRITES_TABLE", "PgRegions"]
+
+log = structlog.get_logger("continuum.sim.pgregions")
+
+WRITES_TABLE = "continuum_writes"
+_WRITES_DDL = f"""
+CREATE TABLE {WRITES_TABLE} (
+    seq bigint PRIMARY KEY,
+    region text NOT NULL DEFAULT current_setting('continuum.region'),
+    at timestamptz NOT NULL DEFAULT clock_timestamp()
+)"""
+
+
+class PgRegions(AsyncStartStop):
+    """One :class:`PgInstance` per region (see the module docstring). Operations on one
+    region are serialised by the caller (the operator's lock)."""
+
+    def __init__(
+        self, workdir: Path | str, regions: Sequence[str], *, bindir: Path | None = None
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.regions = tuple(regions)
+        self._bindir = bindir
+        self._root: Path | None = None
+        self.instances: dict[str, PgInstance] = {}
+        self.rewinds: list[Rewind] = []
+
+    def instance(self, region: str) -> PgInstance:
+        return self.instances[region]
+
+    def dsns(self) -> dict[str, str]:
+        """Each region's TCP DSN now (a port can move when an instance restarts)."""
+        return {region: inst.dsn() for region, inst in self.instances.items()}
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the primary (first region) and a streaming standby per other region."""
+        try:
+            self._root = Path(tempfile.mkdtemp(prefix="continuum-pgr-"))
+            if os.geteuid() == 0:
+                shutil.chown(self._root, "postgres", "postgres")
+            for region in self.regions:
+                self.instances[region] = PgInstance(
+                    name=region, root=self._root, logdir=self.workdir / "postgres",
+                    bindir=self._bindir,
+                )  # fmt: skip
+            home, *others = self.regions
+            primary = self.instances[home]
+            await primary.init_primary()
+            await primary.fetchval(_WRITES_DDL)
+            for region in others:
+                await self.instances[region].clone_from(primary)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop every instance and remove the data; idempotent."""
+        with anyio.CancelScope(shield=True):
+            for inst in reversed(list(self.instances.values())):
+                await inst.close()
+            if self._root is not None:
+                shutil.rmtree(self._root, ignore_errors=True)
+                self._root = None
+
+    # --- what CNPG does -------------------------------------------------------------------
+
+    async def demote(self, region: str, *, upstream: str) -> Checkpoint:
+        """Make ``region``'s instance a standby of ``upstream``'s; returns its last
+        checkpoint before it restarted (the shutdown checkpoint after a clean stop)."""
+        inst, source = self.instances[region], self.instances[upstream]
+        if inst.running:
+            checkpoint = await inst.stop()
+        else:
+            checkpoint = await inst.checkpoint()
+            source_state = await source.state()
+            if source_state.ready and source_state.timeline != checkpoint.timeline:
+                rewind = await inst.rewind(source)
+                self.rewinds.append(rewind)
+                log.info(
+                    "cnpg_sim_rewound",
+                    instance=region,
+                    source=upstream,
+                    diverged_at=rewind.diverged_at or "(nothing to rewind)",
+                )
+        inst.set_upstream(source)
+        await inst.start()
+        return checkpoint
+
+    async def promote(self, region: str, *, after: str | None) -> int | None:
+        """Promote ``region``'s standby once it replayed past LSN ``after`` (``None``: now);
+        returns the new timeline, or ``None`` when the replay is not there yet."""
+        inst = self.instances[region]
+        if after is not None:
+            state = await inst.state()
+            if not state.ready or not state.lsn or lsn_int(state.lsn) <= lsn_int(after):
+                return None
+        return await inst.promote()
+
+    async def fence(self, region: str) -> None:
+        await self.instances[region].process.stop()
+
+    async def unfence(self, region: str) -> None:
+        await self.instances[region].start()
+
+    async def lose(self, region: str) -> None:
+        await self.instances[region].kill()
+
+    async def state(self, region: str) -> InstanceState:
+        return await self.instances[region].state()

@@ -302,12 +302,13 @@ class CnpgOperator:
                     after = _token_lsn(token) if token else None
                     # writable from the moment pg_promote is asked, not when it returns
                     asked = self._clock.monotonic()
-                    timeline = await self.databases.promote(region, after=after)
-                    if timeline is None:
+                    promoted = await self.databases.promote(region, after=after)
+                    if promoted is None:
                         self._wake_soon(cluster)
                         return False, "Promoting", "waiting for the token's LSN", "Promoting"
+                    timeline, forked = promoted
                     cluster.timeline = timeline
-                    self._record(region, "promoted", timeline=timeline, at=asked)
+                    self._record(region, "promoted", timeline=timeline, lsn=forked, at=asked)
                 cluster.role = "primary"
                 cluster.token = ""
                 cluster.pending = ""

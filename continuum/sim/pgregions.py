@@ -106,33 +106,34 @@ class PgRegions(AsyncStartStop):
         """Make ``region``'s instance a standby of ``upstream``'s; returns its last
         checkpoint before it restarted (the shutdown checkpoint after a clean stop)."""
         inst, source = self.instances[region], self.instances[upstream]
-        if inst.running:
-            checkpoint = await inst.stop()
-        else:
-            checkpoint = await inst.checkpoint()
-            source_state = await source.state()
-            if source_state.ready and source_state.timeline != checkpoint.timeline:
-                rewind = await inst.rewind(source)
-                self.rewinds.append(rewind)
-                log.info(
-                    "cnpg_sim_rewound",
-                    instance=region,
-                    source=upstream,
-                    diverged_at=rewind.diverged_at or "(nothing to rewind)",
-                )
+        checkpoint = await (inst.stop() if inst.running else inst.checkpoint())
+        source_state = await source.state()
+        if source_state.ready and source_state.timeline != checkpoint.timeline:
+            # the histories may have forked (a failover while this was primary): pg_rewind
+            # decides, and says "no rewind required" when they have not
+            rewind = await inst.rewind(source)
+            self.rewinds.append(rewind)
+            log.info(
+                "cnpg_sim_rewound",
+                instance=region,
+                source=upstream,
+                diverged_at=rewind.diverged_at or "(nothing to rewind)",
+            )
         inst.set_upstream(source)
         await inst.start()
         return checkpoint
 
-    async def promote(self, region: str, *, after: str | None) -> int | None:
+    async def promote(self, region: str, *, after: str | None) -> tuple[int, str] | None:
         """Promote ``region``'s standby once it replayed past LSN ``after`` (``None``: now);
-        returns the new timeline, or ``None`` when the replay is not there yet."""
+        returns the new timeline and the LSN replayed before the promotion (where the new
+        timeline forks), or ``None`` when the replay is not there yet."""
         inst = self.instances[region]
-        if after is not None:
-            state = await inst.state()
-            if not state.ready or not state.lsn or lsn_int(state.lsn) <= lsn_int(after):
-                return None
-        return await inst.promote()
+        state = await inst.state()
+        if after is not None and (
+            not state.ready or not state.lsn or lsn_int(state.lsn) <= lsn_int(after)
+        ):
+            return None
+        return await inst.promote(), state.lsn
 
     async def fence(self, region: str) -> None:
         await self.instances[region].process.stop()

@@ -54,7 +54,9 @@ class Ack:
 @dataclass(frozen=True, kw_only=True)
 class Transition:
     """A role change the operator carried out on ``region``'s instance, ``at`` (monotonic)
-    once it took effect. ``demoted`` carries the shutdown checkpoint (timeline, LSN)."""
+    once it took effect. ``demoted`` carries the shutdown checkpoint (timeline, LSN; no LSN
+    when the instance had crashed), ``promoted`` the new timeline and the LSN replayed before
+    it (where the new timeline forks from the old)."""
 
     region: str
     kind: TransitionKind

@@ -259,7 +259,7 @@ async def measure_continuum(
                 windows.append((kind, workload.acks[max(0, start - 1)].seq, workload.acks[-1].seq))
                 print(f"  {kind}: pause {out[kind].pauses[-1] * 1000:.0f} ms", flush=True)
         final = await read_final(stack.databases.dsns()[writer])
-        report = check(workload.acks, final, stack.cnpg.transitions, sent=workload.sent)
+        report = check(workload.acks, final, stack.databases.transitions, sent=workload.sent)
     for kind, first, last in windows:
         out[kind].lost += sum(1 for s in report.lost if first <= s <= last)
         out[kind].split_brain += sum(1 for s in report.split_brain if first <= s <= last)

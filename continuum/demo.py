@@ -212,7 +212,7 @@ async def _with_writes(demo: _Demo, scenario: Callable[[_Demo], Awaitable[int]])
     report = writecheck.check(
         workload.acks,
         await writecheck.read_final(databases.dsns()[writer]),
-        demo.stack.cnpg.transitions,
+        databases.transitions,
         sent=workload.sent,
     )
     per_region = ", ".join(f"{r} {n}" for r, n in sorted(report.regions.items()))

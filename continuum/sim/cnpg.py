@@ -66,7 +66,6 @@ from continuum.errors import KubeError
 from continuum.ports import Clock
 from continuum.sim.pgregions import PgRegions
 from continuum.sim.postgres import PostgresError
-from continuum.sim.writecheck import Transition, TransitionKind
 
 log = structlog.get_logger("continuum.sim.cnpg")
 
@@ -120,8 +119,6 @@ class CnpgOperator:
         self._tokens = itertools.count(1)
         self._synced: dict[str, anyio.Event] = {r: anyio.Event() for r in clients.regions}
         self.databases = databases
-        self.transitions: list[Transition] = []
-        """Real mode: every role change carried out on an instance, in order."""
         self._refresh = refresh_interval
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -159,7 +156,6 @@ class CnpgOperator:
             if self.databases is not None:
                 async with self._lock:
                     await self.databases.lose(region)
-                    self._record(region, "lost")
         else:
             self._unreachable.discard(region)
         for key in [k for k in self._clusters if k[0] == region]:
@@ -300,15 +296,11 @@ class CnpgOperator:
                     cluster.timeline = self._pair_timeline(key) + 1
                 else:
                     after = _token_lsn(token) if token else None
-                    # writable from the moment pg_promote is asked, not when it returns
-                    asked = self._clock.monotonic()
                     promoted = await self.databases.promote(region, after=after)
                     if promoted is None:
                         self._wake_soon(cluster)
                         return False, "Promoting", "waiting for the token's LSN", "Promoting"
-                    timeline, forked = promoted
-                    cluster.timeline = timeline
-                    self._record(region, "promoted", timeline=timeline, lsn=forked, at=asked)
+                    cluster.timeline = promoted[0]
                 cluster.role = "primary"
                 cluster.token = ""
                 cluster.pending = ""
@@ -320,8 +312,6 @@ class CnpgOperator:
                 if self.databases is not None:
                     checkpoint = await self.databases.demote(region, upstream=self._upstream(key))
                     cluster.timeline, lsn = checkpoint.timeline, checkpoint.lsn
-                    clean = checkpoint.lsn if checkpoint.clean else ""
-                    self._record(region, "demoted", timeline=checkpoint.timeline, lsn=clean)
                 cluster.role = "replica"
                 cluster.pending = ""
                 if half.distributed:
@@ -384,12 +374,10 @@ class CnpgOperator:
         if is_fenced(cluster.obj):
             if instance.running:
                 await self.databases.fence(region)
-                self._record(region, "fenced")
             return False, "Fenced", "every instance is fenced", "Cluster is fenced"
         if not instance.running:
             if cluster.role == "primary":
                 await self.databases.unfence(region)
-                self._record(region, "unfenced")
             else:
                 await self.databases.demote(region, upstream=self._upstream(key))
         state = await self.databases.state(region)
@@ -399,22 +387,6 @@ class CnpgOperator:
         cluster.lsn = state.lsn
         role = "primary" if cluster.role == "primary" else "replica (designated primary)"
         return True, "ClusterIsReady", f"cluster is ready as {role}", HEALTHY
-
-    def _record(
-        self,
-        region: str,
-        kind: TransitionKind,
-        *,
-        timeline: int = 0,
-        lsn: str = "",
-        at: float | None = None,
-    ) -> None:
-        """Note a transition; ``at`` defaults to now (when it took effect)."""
-        at = self._clock.monotonic() if at is None else at
-        self.transitions.append(
-            Transition(region=region, kind=kind, at=at, timeline=timeline, lsn=lsn)
-        )
-        log.info("cnpg_sim_transition", region=region, kind=kind, timeline=timeline, lsn=lsn)
 
     async def _refresh_forever(self) -> None:
         while True:

@@ -67,6 +67,7 @@ class Checkpoint:
     timeline: int
     lsn: str
     clean: bool  # "shut down" (not "in production"/"in crash recovery")
+    primary: bool  # it last ran as a primary ("shut down", "in production")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -284,11 +285,12 @@ class PgInstance:
         fields = dict(
             (k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in out.splitlines())
         )
+        state = fields.get("Database cluster state", "")
         return Checkpoint(
             timeline=int(fields["Latest checkpoint's TimeLineID"]),
             lsn=fields["Latest checkpoint location"],
-            clean=fields.get("Database cluster state", "")
-            in ("shut down", "shut down in recovery"),
+            clean=state in ("shut down", "shut down in recovery"),
+            primary=state in ("shut down", "in production"),
         )
 
     async def state(self) -> InstanceState:

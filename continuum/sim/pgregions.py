@@ -31,13 +31,14 @@ import anyio
 import structlog
 
 from continuum.aclose import AsyncStartStop
+from continuum.ports import Clock
 from continuum.sim.pginstance import Checkpoint, InstanceState, PgInstance, Rewind, lsn_int
+from continuum.sim.writecheck import WRITES_TABLE, Transition, TransitionKind
 
-__all__ = ["WRITES_TABLE", "PgRegions"]
+__all__ = ["PgRegions"]
 
 log = structlog.get_logger("continuum.sim.pgregions")
 
-WRITES_TABLE = "continuum_writes"
 _WRITES_DDL = f"""
 CREATE TABLE {WRITES_TABLE} (
     seq bigint PRIMARY KEY,
@@ -51,14 +52,23 @@ class PgRegions(AsyncStartStop):
     region are serialised by the caller (the operator's lock)."""
 
     def __init__(
-        self, workdir: Path | str, regions: Sequence[str], *, bindir: Path | None = None
+        self,
+        workdir: Path | str,
+        regions: Sequence[str],
+        *,
+        clock: Clock,
+        bindir: Path | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.regions = tuple(regions)
+        self._clock = clock
         self._bindir = bindir
         self._root: Path | None = None
         self.instances: dict[str, PgInstance] = {}
         self.rewinds: list[Rewind] = []
+        self.transitions: list[Transition] = []
+        """Every role change carried out on an instance, in order, stamped with ``clock``'s
+        monotonic time once it took effect (a promotion: when ``pg_promote`` was asked)."""
 
     def instance(self, region: str) -> PgInstance:
         return self.instances[region]
@@ -121,6 +131,10 @@ class PgRegions(AsyncStartStop):
             )
         inst.set_upstream(source)
         await inst.start()
+        if checkpoint.primary:
+            # the LSN bounds what it accepted only after a clean shutdown, not a crash
+            lsn = checkpoint.lsn if checkpoint.clean else ""
+            self._record(region, "demoted", timeline=checkpoint.timeline, lsn=lsn)
         return checkpoint
 
     async def promote(self, region: str, *, after: str | None) -> tuple[int, str] | None:
@@ -133,16 +147,40 @@ class PgRegions(AsyncStartStop):
             not state.ready or not state.lsn or lsn_int(state.lsn) <= lsn_int(after)
         ):
             return None
-        return await inst.promote(), state.lsn
+        asked = self._clock.monotonic()
+        timeline = await inst.promote()
+        self._record(region, "promoted", timeline=timeline, lsn=state.lsn, at=asked)
+        return timeline, state.lsn
 
     async def fence(self, region: str) -> None:
+        """Stop ``region``'s instance (fast shutdown): it accepts nothing."""
         await self.instances[region].process.stop()
+        self._record(region, "fenced")
 
     async def unfence(self, region: str) -> None:
+        """Start ``region``'s instance again in the role its files say."""
         await self.instances[region].start()
+        self._record(region, "unfenced")
 
     async def lose(self, region: str) -> None:
+        """SIGKILL ``region``'s instance (the region's database is gone)."""
         await self.instances[region].kill()
+        self._record(region, "lost")
+
+    def _record(
+        self,
+        region: str,
+        kind: TransitionKind,
+        *,
+        timeline: int = 0,
+        lsn: str = "",
+        at: float | None = None,
+    ) -> None:
+        at = self._clock.monotonic() if at is None else at
+        self.transitions.append(
+            Transition(region=region, kind=kind, at=at, timeline=timeline, lsn=lsn)
+        )
+        log.info("cnpg_sim_transition", region=region, kind=kind, timeline=timeline, lsn=lsn)
 
     async def state(self, region: str) -> InstanceState:
         return await self.instances[region].state()

@@ -164,7 +164,9 @@ class SimStack:
         self._seed()
         self.databases: PgRegions | None = None
         if spec.real_postgres:
-            self.databases = await stack.enter_async_context(PgRegions(self.workdir, spec.regions))
+            self.databases = await stack.enter_async_context(
+                PgRegions(self.workdir, spec.regions, clock=self.clock)
+            )
         self.cnpg = await stack.enter_async_context(
             CnpgOperator(
                 self.clients,

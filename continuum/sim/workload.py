@@ -25,8 +25,7 @@ import asyncpg
 
 from continuum.ports import Clock
 from continuum.sim.pginstance import TIMELINE_SQL
-from continuum.sim.pgregions import WRITES_TABLE
-from continuum.sim.writecheck import Ack
+from continuum.sim.writecheck import WRITES_TABLE, Ack
 
 __all__ = ["WriteWorkload"]
 

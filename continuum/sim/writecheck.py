@@ -2,7 +2,7 @@
 writes that were acknowledged.
 
 Inputs: the writer's acknowledgements (:class:`Ack`), the rows the final primary holds
-(``seq -> region`` of :data:`~continuum.sim.pgregions.WRITES_TABLE`), and the role
+(``seq -> region`` of :data:`WRITES_TABLE`), and the role
 transitions the CNPG operator carried out (:class:`Transition`, same monotonic clock as the
 writer). :func:`check` reports:
 
@@ -30,9 +30,11 @@ from typing import Literal
 import asyncpg
 
 from continuum.sim.pginstance import lsn_int
-from continuum.sim.pgregions import WRITES_TABLE
 
-__all__ = ["Ack", "Transition", "WriteReport", "check", "read_final"]
+__all__ = ["WRITES_TABLE", "Ack", "Transition", "WriteReport", "check", "read_final"]
+
+WRITES_TABLE = "continuum_writes"
+"""The workload's table: ``seq`` (primary key), ``region`` (which instance accepted it)."""
 
 TransitionKind = Literal["demoted", "fenced", "unfenced", "promoted", "lost"]
 

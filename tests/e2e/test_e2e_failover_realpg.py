@@ -82,10 +82,10 @@ async def test_failover_loses_only_unshipped_writes_and_a_returns_by_rewind(
         final = await read_final(stack.databases.dsns()[B])
 
     assert state.in_recovery
-    promoted = [t for t in stack.cnpg.transitions if t.kind == "promoted"]
+    promoted = [t for t in stack.databases.transitions if t.kind == "promoted"]
     assert [(t.region, t.timeline) for t in promoted] == [(B, 2)]
     fork = lsn_int(promoted[0].lsn)
-    report = check(workload.acks, final, stack.cnpg.transitions, sent=workload.sent)
+    report = check(workload.acks, final, stack.databases.transitions, sent=workload.sent)
     print(report.summary())
     assert report.split_brain == (), report
     assert report.timeline_anomalies == (), report

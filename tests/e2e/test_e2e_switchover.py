@@ -94,13 +94,13 @@ async def test_planned_switchover_then_approved_failback(real_pg_stack: SimStack
         await eventually(lambda: workload.acks[-1].region == A, what="writes back on A")
         await workload.wait_acks(20)
     final = await read_final(stack.databases.dsns()[A])
-    report = check(workload.acks, final, stack.cnpg.transitions, sent=workload.sent)
+    report = check(workload.acks, final, stack.databases.transitions, sent=workload.sent)
     assert report.lost == (), report
     assert report.split_brain == (), report
     assert report.timeline_anomalies == (), report
     assert set(report.regions) == {A, B}
-    assert [t.kind for t in stack.cnpg.transitions] == ["demoted", "promoted"] * 2
-    assert [t.timeline for t in stack.cnpg.transitions if t.kind == "promoted"] == [2, 3]
+    assert [t.kind for t in stack.databases.transitions] == ["demoted", "promoted"] * 2
+    assert [t.timeline for t in stack.databases.transitions if t.kind == "promoted"] == [2, 3]
     assert stack.databases.rewinds == []  # the failback reused A's data: no rewind, no clone
     assert (await stack.databases.state(B)).in_recovery
     types = [event.type.value for event in await audit_events(stack)]

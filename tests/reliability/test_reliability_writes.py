@@ -76,7 +76,7 @@ async def test_switchovers_and_crashes_lose_no_acknowledged_write(tmp_path: Path
                     during = check(workload.acks[before - 1 :], {}, [])
                     pauses.append(round(during.pause, 3))
             final = await read_final(stack.databases.dsns()[holder])
-        report = check(workload.acks, final, stack.cnpg.transitions, sent=workload.sent)
+        report = check(workload.acks, final, stack.databases.transitions, sent=workload.sent)
     print(f"\nwrites: seed={seed} {report.summary()} pauses_s={pauses}")
     assert report.lost == (), report
     assert report.split_brain == (), report

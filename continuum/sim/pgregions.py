@@ -4,19 +4,23 @@ on them for Continuum's handshake.
 
 * :meth:`PgRegions.demote` — a clean (fast) shutdown of the primary, then a restart as a
   standby of the new primary's instance. The shutdown checkpoint's timeline and LSN (from
-  ``pg_controldata``) are what the demotion token carries. An instance that was lost while
-  primary (crashed) and whose history has diverged from its new upstream's is rewound with
-  ``pg_rewind`` first — never re-cloned; each rewind is recorded in :attr:`PgRegions.rewinds`.
+  ``pg_controldata``) are what the demotion token carries. An instance whose new upstream
+  is already a primary on another timeline (it was primary when a failover happened) is
+  rewound with ``pg_rewind`` first — never re-cloned; each rewind is recorded in
+  :attr:`PgRegions.rewinds`.
 * :meth:`PgRegions.promote` — ``pg_promote`` only once the standby has replayed past the
   token's LSN (``None`` until then: the caller retries); without a token (the failover path)
   at once.
 * :meth:`PgRegions.fence` / :meth:`PgRegions.unfence` — a fenced instance is stopped, as CNPG
   fences: it accepts no connection, hence no write.
-* :meth:`PgRegions.lose` / :meth:`PgRegions.recover` — the region's database is gone
-  (SIGKILL: no shutdown checkpoint) or back.
+* :meth:`PgRegions.lose` — the region's database is gone (SIGKILL: no shutdown checkpoint);
+  the operator brings it back by :meth:`PgRegions.unfence` (as primary) or
+  :meth:`PgRegions.demote` (as a standby).
 
-Asyncio only. ``async with PgRegions(workdir, regions) as pg:`` creates the instances (about
-a second) and removes them on exit. Raises :class:`~continuum.sim.postgres.PostgresError`.
+Every role change is recorded in :attr:`PgRegions.transitions` (the write checker's input).
+Asyncio only. ``async with PgRegions(workdir, regions, clock=clock) as pg:`` creates the
+instances (about a second) and removes them on exit. Raises
+:class:`~continuum.sim.postgres.PostgresError`.
 """
 
 from __future__ import annotations
@@ -118,9 +122,14 @@ class PgRegions(AsyncStartStop):
         inst, source = self.instances[region], self.instances[upstream]
         checkpoint = await (inst.stop() if inst.running else inst.checkpoint())
         source_state = await source.state()
-        if source_state.ready and source_state.timeline != checkpoint.timeline:
-            # the histories may have forked (a failover while this was primary): pg_rewind
-            # decides, and says "no rewind required" when they have not
+        forked = source_state.timeline != checkpoint.timeline
+        if source_state.ready and not source_state.in_recovery and forked:
+            # a primary on another timeline: the histories may have forked (a failover while
+            # this one was primary); pg_rewind decides, and says "no rewind required" when
+            # they have not. An upstream still in recovery is the handshake's other half: it
+            # has replayed this instance's WAL and is promoted only past its shutdown
+            # checkpoint, so nothing can have forked (and a standby's own timeline is only
+            # known from its last restartpoint).
             rewind = await inst.rewind(source)
             self.rewinds.append(rewind)
             log.info(

@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from continuum.controller import run_controller
 from continuum.http.readiness import Readiness
+from continuum.logs import configure_logging
 from continuum.sim.nats import free_port
 from continuum.sim.stack import SimStack, StackSpec
 from continuum.sim.workload import WriteWorkload
@@ -137,7 +138,9 @@ async def regions_running(stack: SimStack) -> AsyncIterator[Regions]:
 
 
 async def until(check_: Any, *, timeout: float, what: str) -> None:
-    with anyio.fail_after(timeout):
+    """Poll ``check_`` (sync or async) until true; AssertionError naming ``what`` after
+    ``timeout`` seconds."""
+    with anyio.move_on_after(timeout):
         while True:
             result = check_()
             if not isinstance(result, bool):
@@ -145,7 +148,7 @@ async def until(check_: Any, *, timeout: float, what: str) -> None:
             if result:
                 return
             await anyio.sleep(0.05)
-    raise AssertionError(what)  # pragma: no cover
+    raise AssertionError(f"timed out after {timeout}s: {what}")
 
 
 def last_switchover(stack: SimStack, region: str) -> dict[str, Any]:
@@ -157,7 +160,16 @@ async def planned(stack: SimStack, regions: Regions, workload: WriteWorkload, wr
     target = B if writer == A else A
     ns, name = stack.spec.namespace, stack.spec.name
     path = f"/v1/continuums/{ns}/{name}"
+
+    async def acting() -> bool:
+        summary = await regions.api(writer, "GET", path)
+        return summary.status_code == 200 and summary.json().get("acting") is True
+
+    # the new holder's instance adopts the handed-over lease at its next renewal
+    await until(acting, timeout=60, what=f"{writer} acting")
     dry = (await regions.api(writer, "POST", f"{path}/dry-run", json={"toRegion": target})).json()
+    if "planFingerprint" not in dry:
+        raise AssertionError(f"dry-run refused: {dry}")
     answer = await regions.api(
         writer,
         "POST",
@@ -184,14 +196,27 @@ async def failover(stack: SimStack, regions: Regions, workload: WriteWorkload, w
     await stack.cnpg.set_unreachable(writer)
     stack.app.set_healthy(writer, False)
     stack.emulators[writer].faults.fail(status=503, count=None)
-    await until(
-        lambda: (
-            last_switchover(stack, survivor).get("id") not in (None, before)
-            and last_switchover(stack, survivor).get("result") is not None
-        ),
-        timeout=120,
-        what="failover",
-    )
+    try:
+        await until(
+            lambda: (
+                last_switchover(stack, survivor).get("id") not in (None, before)
+                and last_switchover(stack, survivor).get("result") is not None
+            ),
+            timeout=120,
+            what="failover",
+        )
+    except AssertionError:
+        status = stack.continuum_status(survivor)
+        raise AssertionError(
+            f"no failover to {survivor}: "
+            + str({k: v for k, v in status.items() if k not in ("conditions",)})
+            + str(
+                [
+                    (c.get("type"), c.get("status"), c.get("message"))
+                    for c in status.get("conditions", [])
+                ]
+            )
+        ) from None
     await until(lambda: workload.acks[-1].region == survivor, timeout=60, what="writes resumed")
     # the lost region comes back: its stale primary is demoted and rewound
     stack.emulators[writer].faults.clear()
@@ -258,7 +283,10 @@ async def measure_continuum(
                 out[kind].pauses.append(window_pause(workload.acks, start))
                 windows.append((kind, workload.acks[max(0, start - 1)].seq, workload.acks[-1].seq))
                 print(f"  {kind}: pause {out[kind].pauses[-1] * 1000:.0f} ms", flush=True)
-        final = await read_final(stack.databases.dsns()[writer])
+        primaries = [
+            r for r in stack.spec.regions if not (await stack.databases.state(r)).in_recovery
+        ]
+        final = await read_final(stack.databases.dsns()[primaries[0] if primaries else writer])
         report = check(workload.acks, final, stack.databases.transitions, sent=workload.sent)
     for kind, first, last in windows:
         out[kind].lost += sum(1 for s in report.lost if first <= s <= last)
@@ -291,8 +319,12 @@ def main() -> None:
     parser.add_argument("--failovers", type=int, default=3)
     parser.add_argument("--ttl", type=int, default=10)
     parser.add_argument("--renew", type=int, default=2)
+    parser.add_argument("--log", type=Path, help="write the controllers' JSON log here")
     args = parser.parse_args()
-    quiet_logs()
+    if args.log is None:
+        quiet_logs()
+    else:
+        configure_logging(level="info", fmt="json", stream=args.log.open("a", encoding="utf-8"))
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="continuum-bench-writes-") as tmp:
         figures = anyio.run(

@@ -51,7 +51,7 @@ pytest: venv
 	$(BIN)/pytest -q -n 2 $(PYTEST_ARGS)
 
 bench: deps venv
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

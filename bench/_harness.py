@@ -173,6 +173,8 @@ def cr_body(namespace: str, index: int, client: dict[str, Any]) -> dict[str, Any
             "primaryRegion": REGION,
             "hotStandbyRegions": ["region-b"],
             "leaseClient": client,
+            # No database behind these CRs: stateless (cnpg-pair would need a cnpgPair).
+            "switchover": {"mechanism": "stateless"},
         },
     }
 

@@ -17,8 +17,8 @@ The kopf operator runs twice by default: with one NATS connection per CR (``per-
 the controller's witness factory opens, so the client work is identical) and with one shared
 connection (``shared``: what a hand-written kopf operator would more likely do).
 
-    /work/venv/bin/python bench/kopf_peer.py                        # 1,000 CRs, 120 s each
-    /work/venv/bin/python bench/kopf_peer.py --crs 200 --seconds 30 --kopf-connections shared
+    .venv/bin/python bench/kopf_peer.py                        # 1,000 CRs, 120 s each
+    .venv/bin/python bench/kopf_peer.py --crs 200 --seconds 30 --kopf-connections shared
 
 ``--what-if`` adds a second Continuum run with kubernetes-asyncio's HTTP session made without
 ``trust_env`` (see ``_harness.run_probed``): what the controller would cost without that

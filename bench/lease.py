@@ -6,8 +6,8 @@ Each loop holds its own slot and renews it every ``--interval`` seconds for ``--
 p50/p99 (request → answer), renew lateness p50/p99 (tick start − due time), failed renewals,
 and CPU % of this process and of nats-server over the run (100 % = one core).
 
-    /work/venv/bin/python bench/lease.py                # 1,000 loops, 1 s, 60 s
-    /work/venv/bin/python bench/lease.py --loops 100 --seconds 10
+    .venv/bin/python bench/lease.py                # 1,000 loops, 1 s, 60 s
+    .venv/bin/python bench/lease.py --loops 100 --seconds 10
 
 Printed, never asserted. Target: lateness p99 < 100 ms.
 """

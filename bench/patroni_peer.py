@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.writes import Figures, measure_continuum, pct, quiet_logs, until, window_pause
 from continuum.clock import SystemClock
 from continuum.sim.postgres import find_bindir
-from continuum.sim.process import ManagedProcess, free_port
+from continuum.sim.process import ManagedProcess, candidate_port
 from continuum.sim.workload import WriteWorkload
 from continuum.sim.writecheck import WRITES_TABLE, check, read_final
 
@@ -75,10 +75,10 @@ class PatroniPair:
     def __init__(self, root: Path, patroni: Path) -> None:
         self.root = root
         self.patroni = patroni
-        self.etcd_port = free_port()
+        self.etcd_port = candidate_port()
         self.etcd = ManagedProcess(name="etcd", log_path=root / "etcd.log", error=RuntimeError)
-        self.api = {r: free_port() for r in (A, B)}
-        self.pg = {r: free_port() for r in (A, B)}
+        self.api = {r: candidate_port() for r in (A, B)}
+        self.pg = {r: candidate_port() for r in (A, B)}
         self.nodes = {
             r: ManagedProcess(
                 name=f"patroni {r}",
@@ -96,7 +96,7 @@ class PatroniPair:
         }
 
     async def start(self) -> None:
-        peer = free_port()
+        peer = candidate_port()
         await self.etcd.spawn(
             [
                 "etcd", "--name", "bench", "--data-dir", str(self.root / "etcd"),

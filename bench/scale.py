@@ -25,9 +25,9 @@ Method (no product change, nothing read from inside the controller):
    the renewals inside it, controller and emulator CPU % (100 % = one core), controller RSS and
    (RSS − baseline)/(N−1) per CR, time until all leases were acquired, renewals seen vs due.
 
-    /work/venv/bin/python bench/scale.py                          # 10,000 CRs, in-memory, 120 s
-    /work/venv/bin/python bench/scale.py --crs 1000 --witness nats-kv
-    /work/venv/bin/python bench/scale.py --crs 500 --seconds 20   # a quick look
+    .venv/bin/python bench/scale.py                          # 10,000 CRs, in-memory, 120 s
+    .venv/bin/python bench/scale.py --crs 1000 --witness nats-kv
+    .venv/bin/python bench/scale.py --crs 500 --seconds 20   # a quick look
 
 Printed, never asserted. ``bench/kopf_peer.py`` reuses this module to run a kopf operator
 through the same measurement.

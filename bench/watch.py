@@ -11,7 +11,7 @@ Two scenarios, each on a fresh emulator, a real clock and one Supervisor:
 Prints time-to-all-spawned and the process RSS (psutil). Not asserted, not run in CI.
 Target: all spawned within 10 s on 2 cores.
 
-    /work/venv/bin/python bench/watch.py [--count 1000]
+    .venv/bin/python bench/watch.py [--count 1000]
 """
 
 from __future__ import annotations

@@ -43,10 +43,9 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from continuum.controller import run_controller
+from continuum.controller import Listening, run_controller
 from continuum.http.readiness import Readiness
 from continuum.logs import configure_logging
-from continuum.sim.nats import free_port
 from continuum.sim.stack import SimStack, StackSpec
 from continuum.sim.workload import WriteWorkload
 from continuum.sim.writecheck import Ack, check, read_final
@@ -92,21 +91,32 @@ class Regions:
     def __init__(self, stack: SimStack, tg: Any) -> None:
         self.stack = stack
         self.tg = tg
-        self.ports = {r: free_port() for r in stack.spec.regions}
+        self.ports: dict[str, int] = {}
         self.scopes: dict[str, anyio.CancelScope] = {}
 
     async def start(self, region: str) -> None:
         ready = anyio.Event()
         scope = anyio.CancelScope()
         self.scopes[region] = scope
-        settings = self.stack.settings(region, api_port=self.ports[region])
+        # port 0: the controller binds a free port itself and reports it (a restart may get
+        # another one)
+        settings = self.stack.settings(region, api_port=0)
 
         async def on_ready(_: Readiness) -> None:
             ready.set()
 
+        def on_listening(where: Listening) -> None:
+            if where.api_port is not None:
+                self.ports[region] = where.api_port
+
         async def run() -> None:
             with scope:
-                await run_controller(settings, clock=self.stack.clock, on_ready=on_ready)
+                await run_controller(
+                    settings,
+                    clock=self.stack.clock,
+                    on_ready=on_ready,
+                    on_listening=on_listening,
+                )
 
         self.tg.start_soon(run)
         with anyio.fail_after(60):

@@ -37,8 +37,44 @@ def _bullets(title: str, items: Sequence[str]) -> list[str]:
     return [f"{title} ({len(items)}):", *(f"  - {item}" for item in items)]
 
 
-def _seconds(value: float) -> str:
-    return f"{value:g}s"
+def duration(seconds: float) -> str:
+    """A duration for people: ``3 µs``, ``2.6 ms``, ``250 ms``, ``1.2 s``, ``21.5 s``,
+    ``2 min 5 s``, ``1 h 3 min``.
+
+    Microseconds are whole; below 100 of a unit one decimal is kept (dropped when it is 0);
+    from one minute on, whole minutes and seconds (or hours and minutes). ``0 s`` for zero,
+    ``< 1 µs`` for less, a leading ``-`` for a negative value, ``-`` for NaN or infinity.
+    Never raises.
+    """
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return "-"
+    if seconds < 0:
+        return "-" + duration(-seconds)
+    if seconds == 0:
+        return "0 s"
+    if seconds < 0.5e-6:
+        return "< 1 µs"
+    if round(seconds * 1e6) < 1000:
+        return f"{round(seconds * 1e6)} µs"
+    if _rounded(seconds * 1e3) < 1000:
+        return f"{_number(seconds * 1e3)} ms"
+    if _rounded(seconds) < 60:
+        return f"{_number(seconds)} s"
+    whole = round(seconds)
+    if whole < 3600:
+        minutes, rest = divmod(whole, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, rest = divmod(round(seconds / 60), 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def _rounded(value: float) -> float:
+    return round(value, 1) if value < 100 else float(round(value))
+
+
+def _number(value: float) -> str:
+    shown = _rounded(value)
+    return f"{shown:.1f}".removesuffix(".0") if value < 100 else f"{shown:.0f}"
 
 
 def _when(value: datetime | str | None) -> str:
@@ -50,7 +86,7 @@ def _when(value: datetime | str | None) -> str:
 
 
 def render_dry_run(report: DryRunReport, *, target: str, to_region: str) -> str:
-    """The DryRun: header, the seven-step table (n, name, met, est. s, notes), totals,
+    """The DryRun: header, the seven-step table (n, name, met, estimate, notes), totals,
     warnings, blockers and a verdict line."""
     lines = [
         f"DryRun {target} → {to_region}",
@@ -66,15 +102,15 @@ def render_dry_run(report: DryRunReport, *, target: str, to_region: str) -> str:
             str(step.step),
             step.name,
             "yes" if step.preconditionsMet else "NO",
-            str(step.estimatedDurationSeconds),
+            duration(step.estimatedDurationSeconds),
             "; ".join(step.notes),
         ]
         for step in report.steps
     ]
-    lines += ["", table(["#", "STEP", "MET", "EST.S", "NOTES"], rows), ""]
+    lines += ["", table(["#", "STEP", "MET", "EST.", "NOTES"], rows), ""]
     lines.append(
-        f"estimated duration {report.estimatedDurationSeconds}s, "
-        f"write disruption {report.estimatedWriteDisruptionSeconds}s"
+        f"estimated duration {duration(report.estimatedDurationSeconds)}, "
+        f"write disruption {duration(report.estimatedWriteDisruptionSeconds)}"
     )
     lines += _bullets("warnings", report.warnings)
     lines += _bullets("blockers", report.blockers)
@@ -96,7 +132,8 @@ def render_health(report: HealthReport, *, target: str) -> str:
     rows: list[list[str]] = []
     for check in report.checks:
         status = check.status + (" (deferred)" if check.deferred else "")
-        rows.append([check.name, status, _seconds(check.durationSeconds), check.detail])
+        took = duration(check.durationSeconds) if check.durationSeconds else "-"  # not kept
+        rows.append([check.name, status, took, check.detail])
         for probe in check.probes:
             if probe.status != "pass":
                 what = probe.error or ", ".join(probe.addresses) or "-"
@@ -188,7 +225,7 @@ def render_journal(journal: SwitchoverJournal) -> str:
 def render_result(last: LastSwitchover) -> str:
     """One line: result, regions, duration, and for a failure the step, error and what was
     compensated (or failed to be)."""
-    line = f"{last.id} {last.result}: {last.from_} → {last.to} in {_seconds(last.duration_seconds)}"
+    line = f"{last.id} {last.result}: {last.from_} → {last.to} in {duration(last.duration_seconds)}"
     if last.failed_at_step is not None:
         line += f"; failed at {last.failed_at_step}"
     if last.error:

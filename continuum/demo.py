@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import anyio
 import httpx
 
+from continuum.cli_render import duration
 from continuum.logs import configure_logging
 from continuum.sim import writecheck
 from continuum.sim.stack import SimStack, StackSpec, running_controllers
@@ -80,7 +81,8 @@ class _Demo:
             met = "ok " if step["preconditionsMet"] else "NO "
             notes = "; ".join(step.get("notes", []))
             self.say(
-                f"  {step['step']}. {met} {step['name']:<20} ~{step['estimatedDurationSeconds']}s"
+                f"  {step['step']}. {met} {step['name']:<20} "
+                f"~{duration(step['estimatedDurationSeconds']):<6}"
                 f"  {notes}"
             )
         for blocker in report.get("blockers", []):
@@ -88,8 +90,8 @@ class _Demo:
         for warning in report.get("warnings", []):
             self.say(f"  warning  {warning}")
         self.say(
-            f"  estimated {report['estimatedDurationSeconds']}s, write disruption "
-            f"~{report['estimatedWriteDisruptionSeconds']}s"
+            f"  estimated {duration(report['estimatedDurationSeconds'])}, write disruption "
+            f"~{duration(report['estimatedWriteDisruptionSeconds'])}"
         )
 
     def print_health(self, report: dict[str, Any]) -> None:
@@ -97,6 +99,25 @@ class _Demo:
         for check in report["checks"]:
             mark = "deferred" if check.get("deferred") else check["status"]
             self.say(f"  {check['name']:<17} {mark:<8} {check.get('detail', '')}")
+
+    async def warm_up(self, *, timeout: float) -> bool:
+        """Wait until every region's instance answers ``GET …/health`` healthy: until
+        PowerDNS has health-checked its ``ifurlup`` targets, dns-probes fail and the stack
+        would look broken to whoever tries it. False (and a note) after ``timeout``."""
+        self.say("Warming up: waiting for PowerDNS to health-check the regions (ifurlup)...")
+
+        async def healthy_everywhere() -> bool:
+            for region in self.stack.spec.regions:
+                async with self.client(region) as c:
+                    answer = await c.get(f"{self.path}/health")
+                if answer.status_code != 200 or answer.json().get("verdict") != "healthy":
+                    return False
+            return True
+
+        if await self.wait_for(healthy_everywhere, timeout=timeout, what="a healthy stack"):
+            return True
+        self.say("!! still warming up: GET …/health may say unhealthy for a little longer")
+        return False
 
     def print_try(self) -> None:
         a, b = self.stack.spec.regions
@@ -151,7 +172,7 @@ async def _switchover(demo: _Demo) -> int:
     if not await demo.wait_for(finished, timeout=120, what="the switchover"):
         return 5
     last = (await demo.summary(a))["lastSwitchover"]
-    demo.say(f"Result: {last['result']} in {last['durationSeconds']:.2f}s")
+    demo.say(f"Result: {last['result']} in {duration(last['durationSeconds'])}")
     if last["result"] != "Succeeded":
         demo.say(f"  error: {last.get('error', '')}")
         return 5
@@ -237,11 +258,27 @@ async def run_demo(
     out: TextIO = sys.stdout,
 ) -> int:
     """Run the demo until Ctrl-C (no scenario) or until the scenario ends; return an exit
-    code (0 = the scenario's expected outcome)."""
+    code (0 = the scenario's expected outcome).
+
+    ``api_port`` is region A's API port (region B's is the next one); 0 lets the kernel pick
+    both. Without ``workdir`` the files live in a ``continuum-demo-*`` temp dir that is
+    removed however the demo ends (return, error, cancellation by SIGINT/SIGTERM); only a
+    SIGKILL can leave it behind."""
     if scenario is not None and scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     own_dir = workdir is None
     base = Path(tempfile.mkdtemp(prefix="continuum-demo-")) if workdir is None else workdir
+    try:
+        return await _run_in(base, scenario=scenario, api_port=api_port, out=out)
+    finally:
+        # Whatever ends the demo (its end, Ctrl-C, SIGTERM: both cancel this task) removes
+        # the temp dir, which holds the pdns API key; only --workdir keeps the files.
+        if own_dir:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(lambda: shutil.rmtree(base, ignore_errors=True))
+
+
+async def _run_in(base: Path, *, scenario: str | None, api_port: int, out: TextIO) -> int:
     failover = scenario == "failover"
     spec = StackSpec(
         drain_seconds=1,
@@ -257,22 +294,22 @@ async def run_demo(
     try:
         async with SimStack(base, spec=spec) as stack:
             a, b = spec.regions
-            ports = {a: api_port, b: api_port + 1}
-            demo = _Demo(stack, ports, out)
-            async with running_controllers(stack, dict(ports), health_delay=5) as scopes:
-                demo.scopes.update(scopes)
+            # Port 0: each instance binds a free port and reports it (nothing pre-picked).
+            wanted: dict[str, int | None] = {a: api_port, b: api_port + 1 if api_port else 0}
+            async with running_controllers(stack, wanted, health_delay=5) as started:
+                demo = _Demo(stack, {r: started.api_port(r) for r in wanted}, out)
+                demo.scopes.update(started.scopes)
                 demo.say(f"Stack up in {base} (logs: {base / 'controller.log'}).")
                 if scenario == "switchover":
                     code = await _with_writes(demo, _switchover)
                 elif scenario == "failover":
                     code = await _with_writes(demo, _failover)
                 else:
+                    await demo.warm_up(timeout=60)
                     demo.print_try()
                     await anyio.sleep_forever()
     finally:
         # Later lines (the process's own shutdown) go to stderr, not to the closed file.
         configure_logging(level="warning", fmt="json", stream=sys.stderr)
         log_file.close()
-        if own_dir and scenario is not None:
-            shutil.rmtree(base, ignore_errors=True)
     return code

@@ -46,6 +46,11 @@ class QuorumUnavailable(WitnessUnavailable):
 # --- Kubernetes API ----------------------------------------------------------------------
 
 
+class WitnessNamespaceMissing(WitnessUnavailable):
+    """The namespace a ``k8s-lease`` witness keeps its Lease objects in does not exist: no
+    lease can be written there until it is created (never retried as a lost race)."""
+
+
 class KubeError(ContinuumError):
     """Base of the Kubernetes API errors, always naming the region."""
 

@@ -85,6 +85,50 @@ class DnsRecords(Protocol):
         ...
 
 
+@runtime_checkable
+class DnsZones(Protocol):
+    """A DNS writer that can also say whether it serves a zone (the PowerDNS API can; PDM
+    cannot). DryRun and Execute use it to refuse a flip before the first write."""
+
+    async def zone_exists(self, zone: str) -> bool:
+        """Whether the server serves ``zone``. Raises :class:`~continuum.errors.DnsWriteError`
+        when it cannot tell. Never writes."""
+        ...
+
+
+@runtime_checkable
+class WitnessWriteProbe(Protocol):
+    """A witness that can ask its store to validate a write without making it."""
+
+    async def probe_write(self, key: str) -> None:
+        """Raise :class:`~continuum.errors.WitnessUnavailable` (or a subclass such as
+        ``WitnessNamespaceMissing``) when a write of ``key`` would be refused now for a
+        reason other than a lost race. Never writes."""
+        ...
+
+
+@runtime_checkable
+class PairWriteProbe(Protocol):
+    """A CNPG pair that can ask each region's API server to validate a write without making
+    it (``dryRun=All``: authorization, admission and validation run, nothing is stored)."""
+
+    async def probe_writes(self) -> dict[str, Exception]:
+        """Region → the error a write to that region's Cluster got now (RBAC 403, no such
+        Cluster, an unreachable API), for the failing regions only. Never writes; never
+        raises for one region's failure."""
+        ...
+
+
+@runtime_checkable
+class RouteWriteProbe(Protocol):
+    """Routes whose API server can validate a write without making it (``dryRun=All``)."""
+
+    async def probe_write(self, route: ObjectRef) -> None:
+        """Raise :class:`~continuum.errors.KubeError` when a weight write to ``route`` would
+        be refused now (RBAC, admission). Never writes."""
+        ...
+
+
 class Resolver(Protocol):
     """Asks one DNS server (a vantage) for A records, with a fresh resolver per query."""
 

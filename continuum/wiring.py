@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import anyio
+
 from continuum.actors.audit import AuditPublisherOptions, run_audit_publisher
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
 from continuum.adapters.cnpg import CnpgPair
-from continuum.adapters.continuums import ContinuumApi
+from continuum.adapters.continuums import ContinuumApi, decode_status
 from continuum.adapters.httproute import HttpRoutes
 from continuum.adapters.kube import KubeClients
 from continuum.adapters.latency import HttpLatencyProbe
@@ -26,19 +28,28 @@ from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
 from continuum.cleanup import shielded
 from continuum.config import ConfigError, Settings
-from continuum.errors import DnsWriteError
+from continuum.errors import ContinuumError, DnsWriteError
 from continuum.logs import get_logger
 from continuum.messages.audit import AuditEvent, encode_event
 from continuum.messages.crd import Continuum
 from continuum.messages.dns import LuaRecord
 from continuum.messages.replication import ReplicationObservation
-from continuum.messages.status import ContinuumStatus
+from continuum.messages.status import ContinuumStatus, LastHealth
 from continuum.messages.switchover import ObjectRef
 from continuum.ports import AuditSink, AuditTail, Clock, DnsRecords, Resolver, Witness
+from continuum.supervisor.serving import ServingFacts
 from continuum.switchover.dnsverify import verify_answer
 from continuum.witness.factory import WitnessSettings, open_witness
 
-__all__ = ["Edges", "LogAuditSink", "StatusStoreAdapter", "environment", "open_edges"]
+__all__ = [
+    "Edges",
+    "LogAuditSink",
+    "StatusStoreAdapter",
+    "environment",
+    "open_edges",
+    "serving_facts",
+    "witness_settings",
+]
 
 log = get_logger("continuum.wiring")
 
@@ -160,6 +171,43 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
         )
 
 
+STORED_HEALTH_READ_TIMEOUT = 5.0
+"""Seconds one region's copy of a CR may take to answer a ``lastHealth`` read."""
+
+
+def stored_health_reader(
+    edges: Edges,
+) -> Callable[[str, str], Awaitable[LastHealth | None]]:
+    """``(namespace, name)`` → the newest ``status.lastHealth`` across every region's copy of
+    the CR (read concurrently; a region that does not answer within
+    :data:`STORED_HEALTH_READ_TIMEOUT`, or has no such CR, is skipped). Never raises."""
+    apis = [ContinuumApi(edges.kube.for_region(r), clock=edges.clock) for r in edges.kube.regions]
+
+    async def read(namespace: str, name: str) -> LastHealth | None:
+        found: list[LastHealth | None] = [None] * len(apis)
+
+        async def one(index: int, api: ContinuumApi) -> None:
+            with anyio.move_on_after(STORED_HEALTH_READ_TIMEOUT):
+                try:
+                    raw = await api.get_raw(namespace, name)
+                    found[index] = decode_status(raw).last_health
+                except ContinuumError as exc:
+                    log.debug(
+                        "stored_health_unreadable", continuum=f"{namespace}/{name}", error=str(exc)
+                    )
+
+        async with anyio.create_task_group() as tg:
+            for index, api in enumerate(apis):
+                tg.start_soon(one, index, api)
+        best: LastHealth | None = None
+        for item in found:
+            if item is not None and (best is None or item.checked_at > best.checked_at):
+                best = item
+        return best
+
+    return read
+
+
 def _secret_reader(edges: Edges) -> Callable[[str, str, str], Awaitable[str]]:
     local = edges.kube.for_region(edges.settings.region)
 
@@ -227,17 +275,34 @@ def _replication_probe(
     return observe
 
 
-def environment(edges: Edges) -> ContinuumEnvironment:
-    """The environment every ContinuumActor of this process gets."""
-    settings, clock = edges.settings, edges.clock
-    witness_settings = WitnessSettings(
-        clock=clock,
+def witness_settings(edges: Edges) -> WitnessSettings:
+    """The witness factory's settings of this process."""
+    settings = edges.settings
+    return WitnessSettings(
+        clock=edges.clock,
         allow_in_memory=settings.witness_in_memory,
         nats_url=settings.nats_url or None,
         kubeconfig=settings.kubeconfig or None,
         lease_namespace=settings.witness_lease_namespace,
         secret_reader=_secret_reader(edges),
     )
+
+
+def serving_facts(edges: Edges) -> ServingFacts:
+    """What this process can serve, for the watch's first-observation check."""
+    settings = edges.settings
+    return ServingFacts(
+        witness=witness_settings(edges),
+        context_regions=edges.kube.regions if settings.kubeconfig else None,
+        witness_context=settings.witness_context,
+        dns_writer=edges.dns is not None,
+    )
+
+
+def environment(edges: Edges) -> ContinuumEnvironment:
+    """The environment every ContinuumActor of this process gets."""
+    settings, clock = edges.settings, edges.clock
+    witness_config = witness_settings(edges)
 
     async def witness_for(cr: Continuum) -> Witness:
         client = cr.spec.lease_client
@@ -248,7 +313,7 @@ def environment(edges: Edges) -> ContinuumEnvironment:
             client.kind,
             config,
             slot=cr.key,
-            settings=witness_settings,
+            settings=witness_config,
         )
 
     verify = _verifier(edges, settings.dns_verify_servers) if settings.dns_verify_servers else None

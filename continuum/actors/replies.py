@@ -11,7 +11,12 @@ from continuum.messages.requests import RefusalDetail
 
 class BadRequest(ReplyError):
     """The request is well-formed but makes no sense for this CR (e.g. ``toRegion`` is not a
-    region of the CR, or is the acting primary). HTTP 422."""
+    region of the CR, or is the acting primary). HTTP 422 whose ``detail`` names ``field``
+    (a request path such as ``body.toRegion``, or ``spec.<path>`` for the CR's own field)."""
+
+    def __init__(self, message: str, *, field: str = "body") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class SpecNotValid(ReplyError):

@@ -229,6 +229,36 @@ class CnpgPair:
         assert isinstance(obj, dict)
         return obj
 
+    async def probe_writes(self) -> dict[str, Exception]:
+        """Region → why a write to its Cluster would be refused (a dry-run merge patch that
+        changes nothing: RBAC and admission run, nothing is stored), refusing regions only.
+        Never writes; never raises for one region's failure."""
+        refused: dict[str, Exception] = {}
+
+        async def probe(region: str) -> None:
+            try:
+                name = await self.locate(region)
+                client = self._clients.for_region(region)
+                await client.call(
+                    client.custom.patch_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    self.pair.namespace,
+                    PLURAL,
+                    name,
+                    {"metadata": {}},
+                    _content_type=MERGE_PATCH,
+                    dry_run="All",
+                    what=f"write (dry-run) cnpg cluster {self.pair.namespace}/{name}",
+                )
+            except KubeError as exc:
+                refused[region] = exc
+
+        async with anyio.create_task_group() as tg:
+            for region in self.regions:
+                tg.start_soon(probe, region)
+        return refused
+
     async def _self_name(self, region: str) -> str:
         half = parse_half(region, await self.get_cluster(region))
         return half.replica_self or half.name

@@ -68,6 +68,22 @@ class HttpRoutes:
         """Every backend's weight, name-keyed. Never writes."""
         return weights_of(await self._get(route))
 
+    async def probe_write(self, route: ObjectRef) -> None:
+        """A dry-run merge patch of ``route`` that changes nothing: raises ``KubeError`` when
+        the API server would refuse a weight write (RBAC 403, admission). Never writes."""
+        await self.client.call(
+            self.client.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            route.namespace,
+            PLURAL,
+            route.name,
+            {"metadata": {}},
+            _content_type="application/merge-patch+json",
+            dry_run="All",
+            what=f"write (dry-run) httproute {route.namespace}/{route.name}",
+        )
+
     async def _apply(self, route: ObjectRef, change: Change) -> dict[str, int]:
         """Set the weights ``change`` asks for; return the prior weights of the backends it
         actually changed. ``change`` may raise to refuse (nothing is written)."""

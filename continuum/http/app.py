@@ -50,6 +50,7 @@ from continuum.http.routes import (
     check_query,
     probe_handlers,
 )
+from continuum.http.stored_health import StoredHealth
 from continuum.logs import get_logger
 from continuum.messages.requests import DryRunRequest, SwitchoverRequest
 from continuum.supervisor.registry import Registry
@@ -117,6 +118,7 @@ def create_app(
     readiness: Readiness,
     settings: Settings,
     ask_timeout: float = DEFAULT_ASK_TIMEOUT,
+    stored_health: StoredHealth | None = None,
 ) -> Litestar:
     """The API application over ``registry`` (CR key → actor).
 
@@ -124,13 +126,21 @@ def create_app(
     ``settings.api_body_limit_bytes`` (413 beyond it). ``readiness`` answers ``/readyz`` and
     gates ``/v1`` (503 + ``Retry-After`` on a non-leader). Handlers wait at most
     ``ask_timeout`` seconds of the actors' clock for an answer (504 past it).
+    ``stored_health`` reads ``status.lastHealth`` from the CR's copies, so ``GET …/health``
+    answers from the CR status (see :mod:`continuum.http.stored_health`); without it the
+    actor answers from memory.
     """
     if ask_timeout <= 0:
         raise ValueError("ask_timeout must be positive")
     security: list[dict[str, list[str]]] = [
         {"ownerTier": [], "bearer": []} if settings.api_token else {"ownerTier": []}
     ]
-    routes = ContinuumRoutes(registry=registry, ask_timeout=ask_timeout, region=settings.region)
+    routes = ContinuumRoutes(
+        registry=registry,
+        ask_timeout=ask_timeout,
+        region=settings.region,
+        stored_health=stored_health,
+    )
     v1 = Router(
         "/v1",
         route_handlers=routes.handlers(),

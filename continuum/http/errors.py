@@ -11,7 +11,7 @@ unknown route / CR           404     the CR's ``ns/name`` is named in ``error``
 wrong method                 405     ``Allow`` header kept
 body over the size limit     413
 validation (path, body)      422     ``detail`` lists ``{"field", "message"}``, field is a path
-``BadRequest`` reply          422
+``BadRequest`` reply          422     ``detail`` lists the one field the reply names
 ``SpecNotValid`` reply        409
 ``SwitchoverRefused`` reply   409     ``detail`` is the ``RefusalDetail`` (with the report)
 ``NotReady`` / ``ActorDead``  503     ``Retry-After``
@@ -201,7 +201,11 @@ def _reply_error(request: Request[Any, Any, Any], exc: ReplyError) -> Response[A
             media_type=MediaType.JSON,
         )
     if isinstance(exc, BadRequest):
-        return error_response(request, 422, _one_line(str(exc)), outcome="invalid")
+        message = _one_line(str(exc))
+        field = FieldError(field=exc.field, message=message)
+        return error_response(
+            request, 422, message, detail=[msgspec.to_builtins(field)], outcome="invalid"
+        )
     if isinstance(exc, SpecNotValid):
         return error_response(request, 409, _one_line(str(exc)), outcome="spec-not-valid")
     if isinstance(exc, NotReady):

@@ -24,6 +24,7 @@ from litestar.params import JSONBody, Parameter
 from continuum.actors.runtime import ActorDead, ActorRef, AskTimeout, ReplyError
 from continuum.http.errors import ApiError, ErrorBody, RefusalBody
 from continuum.http.readiness import Readiness
+from continuum.http.stored_health import StoredHealth, report_from_status
 from continuum.messages.requests import (
     ContinuumSummary,
     DryRunRequest,
@@ -169,10 +170,18 @@ def _key(ns: str, name: str) -> str:
 class ContinuumRoutes:
     """The ``/v1`` handlers, bound to one registry and one ask timeout."""
 
-    def __init__(self, *, registry: Registry, ask_timeout: float, region: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        ask_timeout: float,
+        region: str = "",
+        stored_health: StoredHealth | None = None,
+    ) -> None:
         self._registry = registry
         self._ask_timeout = ask_timeout
         self._region = region
+        self._stored_health = stored_health
 
     def _actor(self, ns: str, name: str) -> ActorRef:
         ref = self._registry.get(_key(ns, name))
@@ -227,8 +236,15 @@ class ContinuumRoutes:
             **common,
         )
         async def health(ns: Namespace, name: Name, fresh: Fresh = False) -> HealthReport:
-            """The latest post-switchover HealthReport (computed now when there is none yet,
-            or when ``fresh=true``)."""
+            """The latest post-switchover HealthReport, as stored in the CR status (the same
+            answer from every region's instance), computed now when there is none yet or when
+            ``fresh=true``."""
+            if not fresh and self._stored_health is not None:
+                self._actor(ns, name)  # 404 for a CR this replica does not run
+                with anyio.move_on_after(self._ask_timeout):
+                    stored = await self._stored_health(ns, name)
+                    if stored is not None:
+                        return report_from_status(stored)
             report: HealthReport = await self._ask(ns, name, HealthRequest(fresh=fresh))
             return report
 

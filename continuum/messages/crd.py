@@ -17,6 +17,7 @@ does not preserve unknown fields).
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
@@ -41,8 +42,11 @@ IPV4_PATTERN: Final = (
     r"^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
     r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$"
 )
-#: ``ip`` or ``ip:port`` (IPv4).
-VANTAGE_PATTERN: Final = IPV4_PATTERN[:-1] + r"(:[0-9]{1,5})?$"
+PORT_PATTERN: Final = (
+    r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+)
+#: ``ip`` or ``ip:port`` (IPv4; port 1..65535).
+VANTAGE_PATTERN: Final = IPV4_PATTERN[:-1] + r"(:" + PORT_PATTERN + r")?$"
 URL_PATTERN: Final = r"^https?://.+"
 NATS_URL_PATTERN: Final = r"^(nats|tls|ws|wss)://.+"
 K8S_NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -334,12 +338,62 @@ _UNSUPPORTED_MECHANISMS: Final = {
 }
 
 
-def _invalid_from(err: msgspec.ValidationError, obj: Any) -> InvalidSpec:
-    """Turn msgspec's ``<message> - at `$.a.b[0]``` into ``InvalidSpec("a.b[0]", message)``."""
+_SEGMENT = re.compile(r"\.?([^.\[]+)|\[(\d+)\]")
+
+
+def _node(obj: Any, path: str) -> Any:
+    """The value at ``a.b[0].c`` in ``obj``, or None when the path does not exist."""
+    node = obj
+    for name, index in _SEGMENT.findall(path):
+        if index and isinstance(node, list) and int(index) < len(node):
+            node = node[int(index)]
+        elif name and isinstance(node, dict) and name in node:
+            node = node[name]
+        else:
+            return None
+    return node
+
+
+def _error_path(err: msgspec.ValidationError) -> str:
+    match = _AT.match(str(err))
+    return (match.group("path") or "").lstrip(".") if match else ""
+
+
+def _name_map_keys(path: str, obj: Any, kind: type[Any]) -> str:
+    """msgspec reports a map entry as ``urls[...]``: find the key whose value alone gives the
+    same error (maps here hold at most five entries) and name it (``urls.region-a``)."""
+    if "[...]" not in path:
+        return path
+    prefix, rest = path.split("[...]", 1)
+    mapping = _node(obj, prefix)
+    if not isinstance(mapping, dict):
+        return path
+    for key in mapping:
+        trial = copy.deepcopy(obj)
+        parent = _node(trial, prefix)
+        assert isinstance(parent, dict)
+        parent.clear()
+        parent[key] = mapping[key]
+        try:
+            msgspec.convert(trial, kind)
+        except msgspec.ValidationError as err:
+            if _error_path(err) == path:
+                return f"{prefix}.{key}{rest}"
+    return path
+
+
+def _invalid_from(
+    err: msgspec.ValidationError, obj: Any, kind: type[Any] | None = None
+) -> InvalidSpec:
+    """Turn msgspec's ``<message> - at `$.a.b[0]``` into ``InvalidSpec("a.b[0]", message)``;
+    a map entry is named by its key when ``kind`` (the type ``obj`` was converted to) is
+    given."""
     match = _AT.match(str(err))
     assert match is not None
     message = match.group("msg")
     path = (match.group("path") or "").lstrip(".")
+    if kind is not None:
+        path = _name_map_keys(path, obj, kind)
     missing = _MISSING.match(message)
     if missing is not None:
         path = f"{path}.{missing.group('field')}" if path else missing.group("field")
@@ -367,7 +421,7 @@ def decode_continuum(obj: dict[str, Any] | bytes) -> Continuum:
             raw = obj
             cr = msgspec.convert(obj, Continuum)
     except msgspec.ValidationError as err:
-        raise _invalid_from(err, raw) from None
+        raise _invalid_from(err, raw, Continuum) from None
     except msgspec.DecodeError as err:
         raise InvalidSpec("", f"not valid JSON: {err}") from None
     validate_spec(cr.spec)
@@ -401,7 +455,10 @@ def validate_spec(spec: ContinuumSpec) -> None:
     5. with ``luaRecord`` set, ``regions[]`` lists the primary and every hot standby;
     6. ``switchover.targetRegion`` is ``primaryRegion`` or a hot standby;
     7. keys of ``health.latencyProbe.urls`` and ``replicationProbe.dsnSecretRefs`` are
-       ``primaryRegion`` or hot standbys.
+       ``primaryRegion`` or hot standbys;
+    8. ``switchover.mechanism: cnpg-pair`` (the default) needs ``cnpgPair``;
+    9. ``luaRecord`` needs ``pdmZone``, and every ``luaRecord.hostnames`` entry is unique
+       and inside it (a DNS server refuses a name outside the zone).
     """
     cfg = spec.lease_client.config
     if cfg.renew_seconds * 2 >= cfg.ttl_seconds:
@@ -462,6 +519,29 @@ def validate_spec(spec: ContinuumSpec) -> None:
         _check_region_keys(
             spec.replication_probe.dsn_secret_refs, known, "spec.replicationProbe.dsnSecretRefs"
         )
+    if spec.switchover.mechanism == "cnpg-pair" and spec.cnpg_pair is None:
+        raise InvalidSpec(
+            "spec.cnpgPair",
+            "required for switchover.mechanism cnpg-pair (the default); "
+            "set cnpgPair or use mechanism stateless",
+        )
+    if spec.lua_record is not None:
+        _check_hostnames(spec.lua_record.hostnames, spec.pdm_zone)
+
+
+def _check_hostnames(hostnames: list[str], zone: str | None) -> None:
+    if zone is None:
+        raise InvalidSpec("spec.pdmZone", "required when luaRecord is set (the records' zone)")
+    seen: set[str] = set()
+    for host in hostnames:
+        if host in seen:
+            raise InvalidSpec("spec.luaRecord.hostnames", f"duplicate hostname {host!r}")
+        seen.add(host)
+        if host != zone and not host.endswith("." + zone):
+            raise InvalidSpec(
+                "spec.luaRecord.hostnames",
+                f"{host!r} is outside pdmZone {zone!r} (a DNS server refuses it)",
+            )
 
 
 def _check_region_keys(mapping: dict[str, Any], known: set[str], path: str) -> None:

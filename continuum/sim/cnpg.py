@@ -259,6 +259,9 @@ class CnpgOperator:
             cluster = self._clusters.get(key)
             if cluster is None:
                 return
+            # the watch may replace cluster.obj while a real step awaits the instance: the
+            # status must name the generation the step acted on, not a newer one
+            basis = cluster.obj
             try:
                 ready, reason, message, phase = await self._step(key, cluster)
             except PostgresError as exc:
@@ -267,7 +270,13 @@ class CnpgOperator:
                 assert self._tg is not None
                 self._tg.start_soon(self._wake_at, self._clock.monotonic() + self._retry, cluster)
             await self._publish(
-                key, cluster, ready=ready, reason=reason, message=message, phase=phase
+                key,
+                cluster,
+                basis=basis,
+                ready=ready,
+                reason=reason,
+                message=message,
+                phase=phase,
             )
 
     async def _step(self, key: Key, cluster: _Cluster) -> tuple[bool, str, str, str]:
@@ -396,11 +405,19 @@ class CnpgOperator:
                     await self._reconcile(key)
 
     async def _publish(
-        self, key: Key, cluster: _Cluster, *, ready: bool, reason: str, message: str, phase: str
+        self,
+        key: Key,
+        cluster: _Cluster,
+        *,
+        basis: dict[str, Any],
+        ready: bool,
+        reason: str,
+        message: str,
+        phase: str,
     ) -> None:
-        obj = cluster.obj
-        meta, spec = obj["metadata"], obj.get("spec") or {}
-        old = obj.get("status") or {}
+        """Publish the status of ``basis`` (the object the step acted on)."""
+        meta, spec = basis["metadata"], basis.get("spec") or {}
+        old = cluster.obj.get("status") or {}
         instances = int(spec.get("instances") or 1)
         status_value = "True" if ready else "False"
         stamp = self._clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,8 +1,10 @@
 """A local ``nats-server`` with JetStream, for tests, benchmarks and the demo.
 
-``NatsServer`` starts ``nats-server -a 127.0.0.1 -p <free port> -js -sd <dir>`` as its own
-process, waits until the server answers with its ``INFO`` line, and stops it by its own PID
-(never by name). :meth:`NatsServer.restart` keeps the port and the store directory, so clients
+``NatsServer`` starts ``nats-server -a 127.0.0.1 -p -1 -js -sd <dir>`` as its own process:
+the server binds a port the kernel picks and reports it in its ports file
+(``--ports_file_dir``), so no port is chosen in advance and nothing can take it first. It
+waits until the server answers with its ``INFO`` line, and stops it by its own PID (never by
+name). :meth:`NatsServer.restart` keeps the port and the store directory, so clients
 reconnect to the same URL and JetStream streams / KV buckets survive. Works on both anyio
 backends (the launcher itself does no asyncio-only I/O).
 
@@ -27,15 +29,16 @@ Each test gets its own directory and port, so it is safe under ``pytest -n``.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import anyio
 
 from continuum.aclose import AsyncStartStop
-from continuum.sim.process import ManagedProcess, free_port
+from continuum.sim.process import ManagedProcess
 
-__all__ = ["NatsServer", "NatsServerError", "free_port"]
+__all__ = ["NatsServer", "NatsServerError"]
 
 
 class NatsServerError(RuntimeError):
@@ -45,7 +48,11 @@ class NatsServerError(RuntimeError):
 class NatsServer(AsyncStartStop):
     """One ``nats-server`` process with JetStream, owned by this object.
 
-    ``url`` is fixed for the object's lifetime (the port is chosen once, at the first start).
+    ``url`` is fixed for the object's lifetime: the kernel picks the port at the first start
+    (unless ``port`` is given), and restarts ask for that same port again. A restart fails
+    with :class:`NatsServerError` if another process took the port while the server was down
+    (nats-server reports the failed bind and exits). ``monitoring=True`` also serves the HTTP
+    monitoring endpoints on a kernel-picked port (:attr:`monitor_url`).
     ``start()`` returns once clients can connect; ``stop()`` terminates the process (SIGTERM,
     then SIGKILL after ``stop_timeout``) and is idempotent; ``kill()`` is an abrupt SIGKILL
     (a crash). The store directory (``<workdir>/store``) and the log (``<workdir>/nats.log``)
@@ -63,6 +70,7 @@ class NatsServer(AsyncStartStop):
         ready_timeout: float = 10.0,
         stop_timeout: float = 5.0,
         extra_args: tuple[str, ...] = (),
+        monitoring: bool = False,
     ) -> None:
         self.workdir = Path(workdir)
         self.host = host
@@ -72,6 +80,8 @@ class NatsServer(AsyncStartStop):
         self._ready_timeout = ready_timeout
         self._stop_timeout = stop_timeout
         self._extra_args = extra_args
+        self._monitoring = monitoring
+        self._monitor_port: int | None = None
         self._process = ManagedProcess(
             name="nats-server",
             log_path=self.workdir / "nats.log",
@@ -87,6 +97,13 @@ class NatsServer(AsyncStartStop):
         if self._port is None:
             raise NatsServerError("the server has not been started yet")
         return self._port
+
+    @property
+    def monitor_url(self) -> str:
+        """``http://host:port`` of the monitoring endpoints (``monitoring=True`` only)."""
+        if self._monitor_port is None:
+            raise NatsServerError("no monitoring port (monitoring=False or not started)")
+        return f"http://{self.host}:{self._monitor_port}"
 
     @property
     def url(self) -> str:
@@ -128,9 +145,11 @@ class NatsServer(AsyncStartStop):
             raise NatsServerError(f"{self._binary!r} not found on PATH")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        if self._port is None:
-            self._port = free_port(self.host)
-        args = [exe, "-a", self.host, "-p", str(self._port)]
+        self._ports_dir.mkdir(parents=True, exist_ok=True)
+        args = [exe, "-a", self.host, "-p", str(self._port or -1)]
+        args += ["--ports_file_dir", str(self._ports_dir)]
+        if self._monitoring:
+            args += ["-m", str(self._monitor_port or -1)]
         if self._jetstream:
             args += ["-js", "-sd", str(self.store_dir)]
         args += list(self._extra_args)
@@ -138,7 +157,7 @@ class NatsServer(AsyncStartStop):
         await self._process.spawn(args)
         try:
             await self._process.wait_ready(
-                self._answers_info, timeout=self._ready_timeout, interval=0.01
+                self._bound_and_answers_info, timeout=self._ready_timeout, interval=0.01
             )
         except BaseException:
             await self._process.stop()
@@ -162,6 +181,26 @@ class NatsServer(AsyncStartStop):
         await self.start()
 
     # --- internals ----------------------------------------------------------------------
+
+    @property
+    def _ports_dir(self) -> Path:
+        return self.workdir / "ports"
+
+    def _read_ports_file(self) -> bool:
+        """Take the ports the running server reports (written once all its listeners are
+        bound; removed when it exits)."""
+        path = self._ports_dir / f"{Path(self._binary).name}_{self._process.pid}.ports"
+        try:
+            ports = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return False
+        self._port = int(ports["nats"][0].rpartition(":")[2])
+        if self._monitoring:
+            self._monitor_port = int(ports["monitoring"][0].rpartition(":")[2])
+        return True
+
+    async def _bound_and_answers_info(self) -> bool:
+        return self._read_ports_file() and await self._answers_info()
 
     async def _answers_info(self) -> bool:
         try:

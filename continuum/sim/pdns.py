@@ -4,7 +4,14 @@ API) started on loopback for tests, benchmarks and ``continuum demo``.
 One :class:`PdnsServer` is one process with its own config dir and database. It may listen on
 several ``127.x`` addresses at once (one server, several DNS "vantages" with the same data),
 and several independent servers may share one DNS port on different addresses (vantages with
-different data): pick the port once with :func:`pick_free_port` and pass it as ``dns_port``.
+different data): :func:`start_sharing_dns_port`.
+
+Ports, without a race: the HTTP API binds port 0 (the kernel picks; the launcher reads the
+port from the process's own listening sockets). pdns cannot bind its DNS port to 0 (UDP and
+TCP, on every address, must share one port), so the launcher proposes a port that is free at
+that moment and detects, deterministically, when pdns could not bind it — pdns logs
+``Address already in use`` and exits — and then starts again on a fresh port. It never
+retries on anything else, and never on a port it was given.
 
 The process is started as its own command and stopped by its own PID; nothing else is ever
 signalled.
@@ -25,7 +32,7 @@ from pathlib import Path
 import httpx
 
 from continuum.aclose import AsyncStartStop
-from continuum.sim.process import ManagedProcess
+from continuum.sim.process import ManagedProcess, listening_tcp4
 
 PDNS_BINARY = "/usr/sbin/pdns_server"
 SQLITE_SCHEMA = Path("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
@@ -37,13 +44,17 @@ class PdnsStartError(RuntimeError):
     """``pdns_server`` exited or did not answer its API before the startup deadline."""
 
 
-def pick_free_port(addresses: Sequence[str]) -> int:
-    """A port that is currently free for both UDP and TCP on every address in ``addresses``.
+class PdnsPortTaken(PdnsStartError):
+    """``pdns_server`` could not bind a port it was told to use: another process holds it."""
 
-    Free at the time of the call only: another process may take it before the server binds
-    it (:class:`PdnsServer` retries with a fresh port when that happens and it chose the
-    port itself).
-    """
+
+_IN_USE = b"Address already in use"
+
+
+def candidate_dns_port(addresses: Sequence[str]) -> int:
+    """A port that is free for both UDP and TCP on every address in ``addresses`` at the
+    time of the call. Only a proposal: whoever binds it must detect a lost race (see the
+    module docstring)."""
     for _ in range(64):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.bind((addresses[0], 0))
@@ -51,6 +62,29 @@ def pick_free_port(addresses: Sequence[str]) -> int:
         if all(_port_free(address, port) for address in addresses):
             return port
     raise PdnsStartError(f"no port free on all of {list(addresses)}")
+
+
+async def start_sharing_dns_port(servers: Sequence[PdnsServer]) -> int:
+    """Start ``servers`` (not yet started, on different addresses) on one common DNS port;
+    return it. A port lost to another process (detected, see the module docstring) stops
+    them all and starts again on a fresh port; other failures are raised after stopping
+    whatever was started."""
+    addresses = [address for server in servers for address in server.addresses]
+    for _ in range(_START_ATTEMPTS):
+        port = candidate_dns_port(addresses)
+        try:
+            for server in servers:
+                server.dns_port = server._fixed_dns_port = port
+                await server.start()
+            return port
+        except PdnsPortTaken:
+            for server in servers:
+                await server.stop()
+        except BaseException:
+            for server in servers:
+                await server.stop()
+            raise
+    raise PdnsPortTaken(f"lost the DNS port race {_START_ATTEMPTS} times on {addresses}")
 
 
 def _port_free(address: str, port: int) -> bool:
@@ -97,9 +131,8 @@ class PdnsServer(AsyncStartStop):
         self.api_key: str = api_key or secrets.token_hex(16)
         self.dir = Path(tempfile.mkdtemp(prefix="pdns-", dir=os.fspath(workdir)))
         self._fixed_dns_port = dns_port
-        self._fixed_api_port = api_port
         self.dns_port: int = dns_port or 0
-        self.api_port: int = api_port or 0
+        self.api_port: int = api_port or 0  # 0: the kernel picks at the first start
         self._startup_timeout = startup_timeout
         self._extra_config = tuple(extra_config)
         self._process = ManagedProcess(
@@ -139,28 +172,31 @@ class PdnsServer(AsyncStartStop):
         return [f"{address}:{self.dns_port}" for address in self.addresses]
 
     async def start(self) -> None:
-        """Start the process and return once its API answers 200. No-op when running."""
+        """Start the process and return once its API answers 200. No-op when running.
+
+        The first start binds the API to a port the kernel picks and proposes a free DNS port
+        (unless given); restarts ask for the same ports again. Raises :class:`PdnsPortTaken`
+        when a port it was given (or, on a restart, one it had) is held by another process,
+        :class:`PdnsStartError` for any other failure.
+        """
         if self._process.spawned:
             return
-        last_error: PdnsStartError | None = None
         for _ in range(_START_ATTEMPTS):
-            if not self._fixed_dns_port and not self.dns_port:
-                self.dns_port = pick_free_port(self.addresses)
-            if not self._fixed_api_port and not self.api_port:
-                self.api_port = pick_free_port((self.api_address,))
+            chose_dns = not self._fixed_dns_port and not self.dns_port
+            if chose_dns:
+                self.dns_port = candidate_dns_port(self.addresses)
             try:
                 await self._start_once()
                 return
-            except PdnsStartError as error:
-                last_error = error
+            except PdnsPortTaken:
                 await self.stop()
-                # A port race is the usual cause; retry on fresh ports when we chose them.
-                if self._fixed_dns_port and self._fixed_api_port:
-                    break
-                self.dns_port = self._fixed_dns_port or 0
-                self.api_port = self._fixed_api_port or 0
-        assert last_error is not None
-        raise last_error
+                if not chose_dns:
+                    raise
+                self.dns_port = 0  # lost the race for the port proposed: propose another
+            except BaseException:
+                await self.stop()
+                raise
+        raise PdnsPortTaken(f"lost the DNS port race {_START_ATTEMPTS} times; see {self.log_path}")
 
     async def stop(self) -> None:
         """Stop the process by its PID and wait for it to exit. Idempotent."""
@@ -171,19 +207,49 @@ class PdnsServer(AsyncStartStop):
 
     async def _start_once(self) -> None:
         self._prepare_run()
+        log_start = self._process.log_size()
         await self._process.spawn([PDNS_BINARY, f"--config-dir={self.dir}"])
-        url = f"{self.api_url}/api/v1/servers/localhost"
         headers = {"X-API-Key": self.api_key}
         async with httpx.AsyncClient(timeout=1.0) as client:
 
             async def answers() -> bool:
+                if self._process.log_since(log_start).find(_IN_USE) >= 0:
+                    raise PdnsPortTaken(
+                        f"pdns_server could not bind its ports (dns {self.dns_port}, "
+                        f"api {self.api_port or 'any'}): address already in use; "
+                        f"see {self.log_path}"
+                    )
+                if not self.api_port:
+                    self.api_port = self._bound_api_port()
+                    if not self.api_port:
+                        return False
+                url = f"{self.api_url}/api/v1/servers/localhost"
                 with contextlib.suppress(httpx.TransportError):
                     return (await client.get(url, headers=headers)).status_code == 200
                 return False
 
-            await self._process.wait_ready(
-                answers, timeout=self._startup_timeout, interval=0.02, show_log=True
-            )
+            try:
+                await self._process.wait_ready(
+                    answers, timeout=self._startup_timeout, interval=0.02, show_log=True
+                )
+            except PdnsStartError:
+                if self._process.log_since(log_start).find(_IN_USE) >= 0:  # it exited on a bind
+                    raise PdnsPortTaken(
+                        f"pdns_server could not bind its ports: address already in use; "
+                        f"see {self.log_path}"
+                    ) from None
+                raise
+
+    def _bound_api_port(self) -> int:
+        """The port of the process's own listening TCP socket that is not the DNS port (the
+        webserver bound port 0); 0 while it is not listening yet."""
+        pid = self._process.pid
+        if pid is None:
+            return 0
+        for address, port in listening_tcp4(pid):
+            if address == self.api_address and port != self.dns_port:
+                return port
+        return 0
 
     def _init_database(self) -> None:
         with contextlib.closing(sqlite3.connect(self.database)) as db:

@@ -37,7 +37,7 @@ import anyio
 import asyncpg
 
 from continuum.sim.postgres import PostgresError, find_bindir
-from continuum.sim.process import ManagedProcess, free_port
+from continuum.sim.process import ManagedProcess, candidate_port
 
 __all__ = ["Checkpoint", "InstanceState", "PgInstance", "Rewind", "lsn_int", "lsn_text"]
 
@@ -119,7 +119,7 @@ class PgInstance:
         self.datadir = root / name
         self.sockdir = root / f"{name}.sock"
         self._fixed_port = port is not None
-        self.port = port if port is not None else free_port(host)
+        self.port = port if port is not None else candidate_port(host)
         self._bindir = bindir
         self._ready_timeout = ready_timeout
         self._bind_attempts = bind_attempts
@@ -336,7 +336,7 @@ class PgInstance:
         with anyio.move_on_after(self._ready_timeout * 2):
             while True:
                 await self.process.stop()
-                offset = self._log_size()
+                offset = self.process.log_size()
                 await self.process.spawn(
                     [str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port)],
                     user=self._os_user,
@@ -348,7 +348,7 @@ class PgInstance:
                     return
                 except PostgresError:
                     await self.process.stop()
-                    fresh = self._log_since(offset)
+                    fresh = self.process.log_since(offset).decode(errors="replace")
                 if _SHMEM_BUSY.search(fresh):
                     # the children of a killed postmaster have not noticed yet
                     await anyio.sleep(0.1)
@@ -356,7 +356,7 @@ class PgInstance:
                 binds += 1
                 retry = not self._fixed_port and binds < self._bind_attempts
                 if retry and _BIND_FAILED.search(fresh):
-                    self.port = free_port(self.host)
+                    self.port = candidate_port(self.host)
                     continue
                 raise PostgresError(self._cause(fresh))
         raise PostgresError(f"postgres {self.name} did not start within {self._ready_timeout * 2}s")
@@ -386,20 +386,6 @@ class PgInstance:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return False
         return True
-
-    def _log_size(self) -> int:
-        try:
-            return self.process.log_path.stat().st_size
-        except OSError:
-            return 0
-
-    def _log_since(self, offset: int) -> str:
-        try:
-            with self.process.log_path.open("rb") as log:
-                log.seek(offset)
-                return log.read().decode(errors="replace")
-        except OSError:
-            return ""
 
     def _cause(self, log: str) -> str:
         where = f"postgres {self.name}"

@@ -40,7 +40,7 @@ import anyio
 import asyncpg
 
 from continuum.aclose import AsyncStartStop
-from continuum.sim.process import ManagedProcess, free_port
+from continuum.sim.process import ManagedProcess, candidate_port
 
 __all__ = ["PostgresError", "PostgresPair", "find_bindir"]
 
@@ -67,6 +67,10 @@ def find_bindir() -> Path:
         if candidate and (Path(candidate) / "initdb").exists():
             return Path(candidate)
     raise PostgresError("no PostgreSQL server binaries (initdb) found")
+
+
+_PORT_ATTEMPTS = 5
+_IN_USE = b"Address already in use"
 
 
 class _Server:
@@ -248,7 +252,7 @@ class PostgresPair(AsyncStartStop):
             role="primary",
             datadir=self._root / "primary",
             sockdir=self._root / "sp",
-            port=free_port(self.host),
+            port=candidate_port(self.host),
             log=self.workdir / "primary.log",
             stop_timeout=self._stop_timeout,
         )
@@ -256,7 +260,7 @@ class PostgresPair(AsyncStartStop):
             role="standby",
             datadir=self._root / "standby",
             sockdir=self._root / "ss",
-            port=free_port(self.host),
+            port=candidate_port(self.host),
             log=self.workdir / "standby.log",
             stop_timeout=self._stop_timeout,
         )
@@ -269,7 +273,7 @@ class PostgresPair(AsyncStartStop):
         )  # fmt: skip
         self._configure_primary(primary)
         self.primary = primary
-        await self._start(primary)
+        await self._start(primary, first=True)
         await self._bootstrap_roles()
         await self._run(
             "pg_basebackup", "-D", str(standby.datadir), "-h", self.host,
@@ -283,7 +287,7 @@ class PostgresPair(AsyncStartStop):
         with (standby.datadir / "postgresql.auto.conf").open("a") as conf:
             conf.write(f"primary_conninfo = '{conninfo}'\n")
         self.standby = standby
-        await self._start(standby)
+        await self._start(standby, first=True)
         await self.wait_streaming()
 
     def _configure_primary(self, primary: _Server) -> None:
@@ -333,19 +337,32 @@ class PostgresPair(AsyncStartStop):
         finally:
             await conn.close()
 
-    async def _start(self, server: _Server) -> None:
+    async def _start(self, server: _Server, *, first: bool = False) -> None:
+        """Start ``server`` on its port. At its first start the port is only a proposal
+        (postgres cannot bind port 0): when postgres refuses it as already in use — it logs
+        so and exits, a deterministic signal — it starts again on a new proposal. A restart
+        keeps the port (clients and the standby's conninfo name it) and raises instead."""
         if server.running:
             return
         assert self._bindir is not None
-        await server.process.stop()  # a process that exited by itself
-        await server.process.spawn(
-            [
-                str(self._bindir / "postgres"), "-D", str(server.datadir),
-                "-p", str(server.port), "-k", str(server.sockdir),
-            ],
-            user=self._os_user,
-        )  # fmt: skip
-        await self._poll(f"{server.role} accepting connections", lambda: self._ping(server))
+        for attempt in range(_PORT_ATTEMPTS):
+            await server.process.stop()  # a process that exited by itself
+            offset = server.process.log_size()
+            await server.process.spawn(
+                [
+                    str(self._bindir / "postgres"), "-D", str(server.datadir),
+                    "-p", str(server.port), "-k", str(server.sockdir),
+                ],
+                user=self._os_user,
+            )  # fmt: skip
+            try:
+                await self._poll(f"{server.role} accepting connections", lambda: self._ping(server))
+                return
+            except PostgresError:
+                lost = _IN_USE in server.process.log_since(offset) and not server.running
+                if not (lost and first) or attempt == _PORT_ATTEMPTS - 1:
+                    raise
+                server.port = candidate_port(self.host)
 
     async def _ping(self, server: _Server) -> Any:
         if not server.running:

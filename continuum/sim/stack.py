@@ -25,19 +25,19 @@ from continuum.adapters.powerdns import PowerDnsApi
 from continuum.cleanup import shielded
 from continuum.clock import SystemClock
 from continuum.config import Settings
-from continuum.controller import run_controller
+from continuum.controller import Listening, run_controller
 from continuum.http.readiness import Readiness
 from continuum.messages.switchover import backend_in_region
 from continuum.ports import Clock
 from continuum.sim.cnpg import CnpgOperator
 from continuum.sim.kube.emulator import KubeEmulator, bundled_crd_paths, write_kubeconfig
 from continuum.sim.nats import NatsServer
-from continuum.sim.pdns import PdnsServer, pick_free_port
+from continuum.sim.pdns import PdnsServer
 from continuum.sim.pgregions import PgRegions
 from continuum.sim.webserver import LocalWebServer
 from continuum.switchover.lua import LuaSynthesisParams, synthesize
 
-__all__ = ["AppEndpoints", "SimStack", "StackSpec", "running_controllers"]
+__all__ = ["AppEndpoints", "RunningControllers", "SimStack", "StackSpec", "running_controllers"]
 
 DEMO_TOKEN = "demo-token"
 
@@ -75,9 +75,7 @@ class AppEndpoints(AsyncStartStop):
     def __init__(self, ips: Mapping[str, Sequence[str]]) -> None:
         self._ips = {region: tuple(found) for region, found in ips.items()}
         self._status = {ip: 200 for found in self._ips.values() for ip in found}
-        self._http = LocalWebServer(
-            self._app, hosts=tuple(self._status), port=pick_free_port(tuple(self._status))
-        )
+        self._http = LocalWebServer(self._app, hosts=tuple(self._status))
 
     @property
     def port(self) -> int:
@@ -308,7 +306,8 @@ class SimStack:
         extra: Mapping[str, str] | None = None,
     ) -> Settings:
         """Settings of the controller instance of ``region`` (no leader election: one
-        instance per region)."""
+        instance per region). A port of 0 binds a free port (reported by the controller);
+        ``None`` disables that listener."""
         nameservers = ",".join(self.pdns.nameservers)
         env = {
             "CONTINUUM_REGION": region,
@@ -324,8 +323,10 @@ class SimStack:
             "CONTINUUM_HEALTH_DELAY_SECONDS": str(health_delay),
             "CONTINUUM_LEADER_ELECTION": "false",
             "CONTINUUM_WITNESS_IN_MEMORY": "true",
-            "CONTINUUM_API_ADDR": f"127.0.0.1:{api_port}" if api_port else "",
-            "CONTINUUM_METRICS_ADDR": f"127.0.0.1:{metrics_port}" if metrics_port else "",
+            "CONTINUUM_API_ADDR": f"127.0.0.1:{api_port}" if api_port is not None else "",
+            "CONTINUUM_METRICS_ADDR": (
+                f"127.0.0.1:{metrics_port}" if metrics_port is not None else ""
+            ),
             "CONTINUUM_API_TOKEN": self.api_token,
             "CONTINUUM_SHUTDOWN_TIMEOUT_SECONDS": "5",
         }
@@ -377,6 +378,22 @@ class SimStack:
         return dict(found.get("status") or {})
 
 
+@dataclass
+class RunningControllers:
+    """The in-process controller instances of :func:`running_controllers`, by region."""
+
+    scopes: dict[str, anyio.CancelScope] = field(default_factory=dict)
+    """Cancel one to stop that instance, as if its pod died."""
+    listening: dict[str, Listening] = field(default_factory=dict)
+    """Where each instance's API and metrics are bound (ports given by the kernel)."""
+
+    def api_port(self, region: str) -> int:
+        port = self.listening[region].api_port
+        if port is None:
+            raise LookupError(f"the controller of {region} serves no API")
+        return port
+
+
 @asynccontextmanager
 async def running_controllers(
     stack: SimStack,
@@ -384,29 +401,35 @@ async def running_controllers(
     *,
     health_delay: float = 0.0,
     ready_timeout: float = 60.0,
-) -> AsyncIterator[dict[str, anyio.CancelScope]]:
-    """Run one real controller per region of ``ports`` (API on that port; ``None``: no API)
-    in-process, each ready (watch synced) before the block starts. Yields each region's
-    cancel scope (cancel it to stop that instance, as if its pod died); all stop on exit."""
-    scopes: dict[str, anyio.CancelScope] = {}
+) -> AsyncIterator[RunningControllers]:
+    """Run one real controller per region of ``ports`` (API on that port — 0: a free port
+    the kernel picks, read it from :attr:`RunningControllers.listening`; ``None``: no API)
+    in-process, each ready (watch synced) before the block starts; all stop on exit."""
+    running = RunningControllers()
     async with anyio.create_task_group() as tg:
         for region, port in ports.items():
             ready = anyio.Event()
             scope = anyio.CancelScope()
-            scopes[region] = scope
+            running.scopes[region] = scope
             settings = stack.settings(region, api_port=port, health_delay=health_delay)
 
             async def on_ready(_: Readiness, ev: anyio.Event = ready) -> None:
                 ev.set()
 
+            def on_listening(where: Listening, r: str = region) -> None:
+                running.listening[r] = where
+
             async def run(
-                s: Settings = settings, cb: Any = on_ready, sc: anyio.CancelScope = scope
+                s: Settings = settings,
+                cb: Any = on_ready,
+                bound: Any = on_listening,
+                sc: anyio.CancelScope = scope,
             ) -> None:
                 with sc:
-                    await run_controller(s, clock=stack.clock, on_ready=cb)
+                    await run_controller(s, clock=stack.clock, on_ready=cb, on_listening=bound)
 
             tg.start_soon(run)
             with anyio.fail_after(ready_timeout):
                 await ready.wait()
-        yield scopes
+        yield running
         tg.cancel_scope.cancel()

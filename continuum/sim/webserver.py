@@ -2,19 +2,23 @@
 
 :class:`LocalWebServer` is what :class:`~continuum.sim.pdm.PdmServer`,
 :class:`~continuum.sim.cloudflare_worker.WorkerSim`, the Kubernetes emulator and the demo's
-health endpoints share: listen on one port of one or more loopback addresses (port 0 picks a
-free one at the first start; a restart keeps it), and stop listening on demand. asyncio only
+health endpoints share: listen on one port of one or more loopback addresses (port 0: the
+kernel picks one for the first address at the first start, the others bind the same one; a
+restart keeps it), and stop listening on demand. asyncio only
 (aiohttp).
 """
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
 __all__ = ["LocalWebServer"]
+
+_ATTEMPTS = 5
 
 
 class LocalWebServer:
@@ -48,20 +52,34 @@ class LocalWebServer:
     async def start(self) -> None:
         """Listen on every address; no-op when listening. The chosen port is in :attr:`port`.
 
-        Raises ``OSError`` when an address cannot be bound; nothing is left listening then.
+        With port 0 the first address gets a port from the kernel; if another process holds
+        that port on a later address (``EADDRINUSE``, a deterministic refusal), it starts
+        over with a new one (a few times). Raises ``OSError`` when an address cannot be
+        bound; nothing is left listening then.
         """
         if self._runner is not None:
             return
-        runner = web.AppRunner(self._app_factory(), **self._runner_options)
-        await runner.setup()
-        try:
-            for host in self.hosts:
-                await web.TCPSite(runner, host, self.port).start()
-                self.port = int(runner.addresses[0][1])
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
+        chosen = self.port == 0
+        for attempt in range(_ATTEMPTS):
+            runner = web.AppRunner(self._app_factory(), **self._runner_options)
+            await runner.setup()
+            try:
+                for host in self.hosts:
+                    await web.TCPSite(runner, host, self.port).start()
+                    self.port = int(runner.addresses[0][1])
+            except OSError as exc:
+                await runner.cleanup()
+                if not (chosen and exc.errno == errno.EADDRINUSE) or attempt == _ATTEMPTS - 1:
+                    if chosen:
+                        self.port = 0
+                    raise
+                self.port = 0
+                continue
+            except BaseException:
+                await runner.cleanup()
+                raise
+            self._runner = runner
+            return
 
     async def stop(self) -> None:
         """Stop listening and close open connections. Idempotent."""

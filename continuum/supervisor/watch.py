@@ -92,8 +92,10 @@ class ContinuumWatch:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         watch_seconds: int = 300,
+        check: Callable[[Continuum], None] | None = None,
     ) -> None:
         self._api = api
+        self._check = check
         self._sup = supervisor
         self._factory = factory
         self._clock = clock
@@ -197,6 +199,8 @@ class ContinuumWatch:
         entry.generation = generation
         try:
             cr = decode_continuum(obj)
+            if self._check is not None:
+                self._check(cr)
         except InvalidSpec as err:
             await self._on_invalid(key, entry, obj, err, changed=changed)
             return

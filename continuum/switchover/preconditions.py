@@ -37,6 +37,7 @@ __all__ = [
     "StepCheck",
     "blockers_of",
     "evaluate",
+    "in_zone",
 ]
 
 # Per-step duration estimates (seconds), dryrun-health.md §1.2. Step 3 charges the plan's
@@ -177,6 +178,19 @@ def check_cordon_old_primary(plan: Plan, obs: Observed) -> StepCheck:
             c.block(f'cluster-pair {_pair_label(plan)} has no Cluster in region "{region}"')
     if old is None or new is None:
         return c
+    for region, half in ((plan.to_region, new), (plan.from_region, old)):
+        doubt = obs.pair_write_doubts.get(region)
+        if doubt is not None and not (region == plan.from_region and plan.unplanned):
+            c.warn(f'could not check that Cluster "{half.name}" accepts writes: {doubt}')
+        refused = obs.pair_write_errors.get(region)
+        if refused is None:
+            continue
+        if region == plan.from_region and plan.unplanned:
+            c.notes.append(f'Cluster "{half.name}" in FromRegion would refuse writes: skipped')
+        else:
+            c.block(f'Cluster "{half.name}" in region "{region}" would refuse writes: {refused}')
+    if not c.met:
+        return c
     if not new.reachable:
         c.block(f'cannot read Cluster "{new.name}" in ToRegion "{new.region}": {new.error}')
         return c
@@ -271,6 +285,14 @@ def check_drain_http(plan: Plan, obs: Observed) -> StepCheck:
             return c
         c.block(f"cannot read HTTPRoute {label}: {obs.route_error}")
         return c
+    if obs.route_write_doubt:
+        c.warn(f"could not check that HTTPRoute {label} accepts writes: {obs.route_write_doubt}")
+    if obs.route_write_error:
+        text = f"HTTPRoute {label} would refuse writes: {obs.route_write_error}"
+        if plan.unplanned:
+            c.warn(text + "; drain will be skipped")
+        else:
+            c.block(text)
     olds = sorted(b for b in obs.weights if backend_in_region(b, plan.from_region))
     news = sorted(b for b in obs.weights if backend_in_region(b, plan.to_region))
     if not olds:
@@ -297,11 +319,30 @@ def check_drain_http(plan: Plan, obs: Observed) -> StepCheck:
 # --- step 4 ----------------------------------------------------------------------------------
 
 
+def in_zone(hostname: str, zone: str) -> bool:
+    """Whether ``hostname`` is ``zone`` or a name below it (case-insensitive, trailing dots
+    ignored): what an authoritative server accepts in that zone."""
+    name, apex = hostname.rstrip(".").lower(), zone.rstrip(".").lower()
+    return bool(apex) and (name == apex or name.endswith("." + apex))
+
+
 def check_flip_dns(plan: Plan, obs: Observed) -> StepCheck:
     c = StepCheck(StepName.FLIP_DNS, STEP_FLIP_DNS_SECONDS)
     if not obs.has_dns:
         c.block("DNS record writer is required")
     dns = plan.dns
+    if dns is not None:
+        for hostname in dns.hostnames:
+            if not in_zone(hostname, dns.zone):
+                c.block(
+                    f'spec.dns.hostnames: "{hostname}" is outside zone "{dns.zone}" '
+                    '(the DNS server would refuse it: "Name is out of zone")'
+                )
+        if obs.zone_served is False:
+            c.block(f'spec.dns.zone: zone "{dns.zone}" is not served by the DNS writer')
+        elif obs.zone_error:
+            # Unanswered, not refused: the writer may be back by the flip (a warning).
+            c.warn(f'cannot ask the DNS writer for zone "{dns.zone}": {obs.zone_error}')
     if dns is None or not dns.region_ips.get(plan.to_region):
         c.block(f'no IPs configured for ToRegion "{plan.to_region}"')
     elif obs.to_records is None:
@@ -333,6 +374,11 @@ def check_swap_lease(plan: Plan, obs: Observed) -> StepCheck:
         c.notes.append("witness unavailable (see step 1)")
         return c
     lease = obs.lease
+    if obs.witness_write_error:
+        c.block(f"the witness would refuse the lease write: {obs.witness_write_error}")
+        return c
+    if obs.witness_write_doubt:
+        c.warn(f"could not check that the witness accepts the write: {obs.witness_write_doubt}")
     if lease.holder not in ("", plan.from_region, plan.to_region) and not lease.is_free_at(obs.now):
         c.block(f'lease held by third-party "{lease.holder}"; taking it for ToRegion would fail')
         return c

@@ -30,7 +30,14 @@ from continuum.witness.k8s_lease import open_k8s_lease
 from continuum.witness.memory import MemoryStore, MemoryWitness
 from continuum.witness.nats_kv import DEFAULT_BUCKET, open_nats_kv
 
-__all__ = ["KINDS", "SecretReader", "WitnessSettings", "open_witness", "shared_memory_store"]
+__all__ = [
+    "KINDS",
+    "SecretReader",
+    "WitnessSettings",
+    "check_witness_config",
+    "open_witness",
+    "shared_memory_store",
+]
 
 KINDS: Final = ("in-memory", "k8s-lease", "nats-kv", "cloudflare-kv", "dns-quorum")
 
@@ -70,21 +77,33 @@ class WitnessSettings:
     """Per-request bound for network backends."""
 
 
+def check_witness_config(kind: str, config: Mapping[str, Any], settings: WitnessSettings) -> None:
+    """The checks of :func:`open_witness` that need no I/O: whether this process can serve
+    ``kind`` with ``config`` at all. Raises :class:`~continuum.errors.InvalidSpec` naming the
+    field; never connects. The controller runs it at a CR's first observation, so a CR it
+    can never serve is ``Failed`` naming the field instead of retrying forever."""
+    if kind == "in-memory" and not settings.allow_in_memory:
+        raise InvalidSpec(
+            "spec.leaseClient.kind", "in-memory selector is test-only; refused in production"
+        )
+    if kind == "nats-kv" and not (config.get("url") or settings.nats_url):
+        raise InvalidSpec(f"{_FIELD}.url", "required for kind nats-kv (or CONTINUUM_NATS_URL)")
+    if kind == "k8s-lease" and not (config.get("kubeconfig") or settings.kubeconfig):
+        raise InvalidSpec(f"{_FIELD}.context", "k8s-lease needs a kubeconfig with the context")
+    if kind not in KINDS:
+        raise InvalidSpec("spec.leaseClient.kind", f"not implemented: {kind}")
+
+
 async def open_witness(
     kind: str, config: Mapping[str, Any], *, slot: str, settings: WitnessSettings
 ) -> Witness:
     """Open the backend ``kind`` for ``slot`` (``<ns>/<name>``). See module docs for errors."""
+    check_witness_config(kind, config, settings)
     if kind == "in-memory":
-        if not settings.allow_in_memory:
-            raise InvalidSpec(
-                "spec.leaseClient.kind", "in-memory selector is test-only; refused in production"
-            )
         store = settings.memory_store or _SHARED_MEMORY
         return MemoryWitness(store, clock=settings.clock, skew_margin=settings.skew_margin)
     if kind == "nats-kv":
         url = config.get("url") or settings.nats_url
-        if not url:
-            raise InvalidSpec(f"{_FIELD}.url", "required for kind nats-kv (or CONTINUUM_NATS_URL)")
         return await open_nats_kv(
             str(url),
             clock=settings.clock,
@@ -111,8 +130,6 @@ async def open_witness(
         return await _open_dns_quorum(config, slot=slot, settings=settings)
     if kind == "k8s-lease":
         kubeconfig = config.get("kubeconfig") or settings.kubeconfig
-        if not kubeconfig:
-            raise InvalidSpec(f"{_FIELD}.context", "k8s-lease needs a kubeconfig with the context")
         namespace = config.get("namespace") or config.get("leaseNamespace")
         return await open_k8s_lease(
             kubeconfig=str(kubeconfig),

@@ -17,7 +17,10 @@ Other annotations and labels on the object are kept (merged, gap 36). A released
 the object with an empty spec, so the generation never goes backwards.
 
 Times are MicroTime (``YYYY-MM-DDTHH:MM:SS.ffffffZ``) from the injected clock. Any API or
-transport failure other than a conflict surfaces as ``WitnessUnavailable``.
+transport failure other than a conflict surfaces as ``WitnessUnavailable``; a 404 on create
+(the namespace does not exist) as its subclass ``WitnessNamespaceMissing``, never as a lost
+compare-and-set. :meth:`K8sLeaseWitness.probe_write` asks the API server for a dry-run write
+(``dryRun=All``), so a DryRun learns of a missing namespace or a refused write without writing.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from continuum.errors import WitnessUnavailable
+from continuum.errors import WitnessNamespaceMissing, WitnessUnavailable
 from continuum.messages.lease import Lease
 from continuum.ports import Clock
 from continuum.witness.cas import CasConflict, CasWitness
@@ -150,20 +153,50 @@ class K8sLeaseStore:
         name = lease_object_name(lease.key)
         body: Any = self._body(name, lease, version)  # a plain dict body, sent as-is
         try:
-            if version is None:
-                await self._api.create_namespaced_lease(
-                    self.namespace, body, _request_timeout=self._timeout
-                )
-            else:
-                await self._api.replace_namespaced_lease(
-                    name, self.namespace, body, _request_timeout=self._timeout
-                )
+            await self._write(name, body, create=version is None)
         except ApiException as error:
+            if error.status == 404 and version is None:
+                raise self._namespace_missing() from error
             if error.status in (404, 409):
                 raise CasConflict(lease.key) from error
             raise self._unavailable("write", lease.key, error) from error
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             raise self._unavailable("write", lease.key, error) from error
+
+    async def probe_write(self, key: str) -> None:
+        """Ask the API server to validate (``dryRun=All``: nothing is persisted) the write the
+        next acquire of ``key`` would send. Raises ``WitnessNamespaceMissing`` for a missing
+        namespace and ``WitnessUnavailable`` for any other refusal (403, 422, transport)."""
+        lease, seen = await self.load(key)
+        name = lease_object_name(key)
+        body: Any = self._body(name, lease, seen)
+        try:
+            await self._write(name, body, create=seen is None, dry_run=True)
+        except ApiException as error:
+            if error.status == 404:
+                raise self._namespace_missing() from error
+            if error.status == 409:
+                return  # the slot moved since the read: a race, not a refusal
+            raise self._unavailable("write (dry-run)", key, error) from error
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise self._unavailable("write (dry-run)", key, error) from error
+
+    async def _write(self, name: str, body: Any, *, create: bool, dry_run: bool = False) -> None:
+        extra: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        if create:
+            await self._api.create_namespaced_lease(
+                self.namespace, body, _request_timeout=self._timeout, **extra
+            )
+        else:
+            await self._api.replace_namespaced_lease(
+                name, self.namespace, body, _request_timeout=self._timeout, **extra
+            )
+
+    def _namespace_missing(self) -> WitnessNamespaceMissing:
+        return WitnessNamespaceMissing(
+            f'k8s-lease: namespace "{self.namespace}" does not exist on the witness cluster; '
+            "create it (or set the witness namespace) before a lease can be taken"
+        )
 
     def _body(self, name: str, lease: Lease, seen: _Seen | None) -> dict[str, Any]:
         annotations = dict(seen.annotations) if seen else {}
@@ -215,6 +248,14 @@ class K8sLeaseStore:
 
 class K8sLeaseWitness(CasWitness[_Seen]):
     """The Witness contract over Lease objects (see module docs)."""
+
+    def __init__(self, store: K8sLeaseStore, *, clock: Clock, skew_margin: float = 0.0) -> None:
+        super().__init__(store, clock=clock, skew_margin=skew_margin)
+        self._lease_store = store
+
+    async def probe_write(self, key: str) -> None:
+        """See :meth:`K8sLeaseStore.probe_write`. Never writes."""
+        await self._lease_store.probe_write(key)
 
 
 async def open_k8s_lease(

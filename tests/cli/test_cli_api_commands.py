@@ -23,7 +23,7 @@ async def test_dry_run_prints_the_seven_steps_totals_and_fingerprint_and_exits_z
     assert lines[0] == f"DryRun {CR} → {STANDBY}"
     assert FINGERPRINT in lines[1]
     header = next(i for i, line in enumerate(lines) if line.startswith("#"))
-    assert lines[header].split() == ["#", "STEP", "MET", "EST.S", "NOTES"]
+    assert lines[header].split() == ["#", "STEP", "MET", "EST.", "NOTES"]
     steps = lines[header + 1 : header + 8]
     assert [row.split()[1] for row in steps] == [
         "validate-lease",
@@ -34,9 +34,9 @@ async def test_dry_run_prints_the_seven_steps_totals_and_fingerprint_and_exits_z
         "promote-new-primary",
         "audit-emit",
     ]
-    assert steps[2].split()[:4] == ["3", "drain-http", "yes", "10"]
+    assert steps[2].split()[:5] == ["3", "drain-http", "yes", "10", "s"]
     assert "drain-http ready" in steps[2]
-    assert "estimated duration 22s, write disruption 14s" in run.out
+    assert "estimated duration 22 s, write disruption 14 s" in run.out
     assert "  - replication lag 0.4s" in run.out
     assert "blockers: none" in run.out
 

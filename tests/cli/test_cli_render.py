@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from continuum.cli_render import render_health, render_result, render_summaries, table
+import pytest
+
+from continuum.cli_render import duration, render_health, render_result, render_summaries, table
 from continuum.messages.requests import ContinuumSummary
 from continuum.messages.status import LastSwitchover, SwitchoverJournal
 from continuum.messages.switchover import HealthCheck, HealthReport, ProbeResult
@@ -84,6 +86,52 @@ def test_result_line_names_failed_compensations() -> None:
         error="promotion timed out",
     )
     assert render_result(last) == (
-        "so-2 Failed: eu-west → eu-central in 3s; failed at promote-new-primary: "
+        "so-2 Failed: eu-west → eu-central in 3 s; failed at promote-new-primary: "
         "promotion timed out; compensated flip-dns; compensation FAILED for drain-http"
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0, "0 s"),
+        (2e-7, "< 1 µs"),
+        (2.801e-06, "3 µs"),
+        (0.000999, "999 µs"),
+        (0.0009996, "1 ms"),
+        (0.00257994, "2.6 ms"),
+        (0.002, "2 ms"),
+        (0.25, "250 ms"),
+        (0.99996, "1 s"),
+        (1.2, "1.2 s"),
+        (21.5, "21.5 s"),
+        (59.99, "1 min"),
+        (125, "2 min 5 s"),
+        (3780, "1 h 3 min"),
+        (7200, "2 h"),
+        (-0.0026, "-2.6 ms"),
+        (float("nan"), "-"),
+        (float("inf"), "-"),
+    ],
+)
+def test_durations_are_shown_for_people(seconds: float, shown: str) -> None:
+    assert duration(seconds) == shown
+
+
+def test_health_table_shows_each_checks_time_for_people() -> None:
+    report = HealthReport(
+        verdict="healthy",
+        generatedAt="2026-01-01T00:00:00Z",
+        overallHealthy=True,
+        newPrimaryRegion="eu-central",
+        checks=[
+            HealthCheck(
+                name="replicas-healthy", status="pass", passed=True, durationSeconds=2.801e-06
+            ),
+            HealthCheck(name="dns-probes", status="pass", passed=True, durationSeconds=0.00257994),
+        ],
+    )
+    rendered = render_health(report, target="team-a/orders")
+    assert "replicas-healthy  pass    3 µs" in rendered
+    assert "dns-probes        pass    2.6 ms" in rendered
+    assert "e-0" not in rendered

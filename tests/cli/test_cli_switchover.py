@@ -120,7 +120,7 @@ async def test_progress_prints_one_line_per_step_then_the_result_and_health(
     assert f"switchover {SWITCHOVER_ID} started: eu-west → {STANDBY}" in out
     assert _progress(out) == ALL_STEPS
     tail = out.split("[7/7] audit-emit\n", 1)[1].splitlines()
-    assert tail[0] == f"{SWITCHOVER_ID} Succeeded: eu-west → {STANDBY} in 21.5s"
+    assert tail[0] == f"{SWITCHOVER_ID} Succeeded: eu-west → {STANDBY} in 21.5 s"
     assert tail[1] == "waiting for the health report (up to 120s)..."
     assert tail[2].startswith(f"health {CR}: HEALTHY")
     assert [row.split()[0] for row in tail[5:]] == [
@@ -161,7 +161,7 @@ async def test_a_failed_switchover_shows_compensation_and_exits_five(api: ApiSer
         "[1/7] validate-lease: compensating",
     ]
     assert (
-        f"{SWITCHOVER_ID} Compensated: eu-west → {STANDBY} in 21.5s; failed at flip-dns: "
+        f"{SWITCHOVER_ID} Compensated: eu-west → {STANDBY} in 21.5 s; failed at flip-dns: "
         "route write timed out; compensated drain-http, cordon-old-primary, validate-lease"
     ) in out
     assert "waiting for the health report" not in out

@@ -48,8 +48,9 @@ async def test_dry_run_is_read_only_and_cached(h: Harness) -> None:
 
 async def test_dry_run_to_an_unknown_region_is_a_bad_request(h: Harness) -> None:
     async with h.actor() as (ref, _):
-        with pytest.raises(BadRequest, match="not a region"):
+        with pytest.raises(BadRequest, match="not a region") as caught:
             await ref.ask(DryRunRequest(toRegion="nowhere"))
+        assert caught.value.field == "body.toRegion"
 
 
 async def test_confirmed_switchover_runs_seven_steps_and_health_follows_after_delay(

@@ -4,18 +4,17 @@ the demo prints, then Ctrl-C stops everything and leaves no process behind."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import psutil
+import httpx
 import pytest
 
-from continuum.sim.nats import free_port
+from tests.demo.demo_process import api_ports, processes_mentioning, read_until_running, start_demo
 
 
 class Demo:
@@ -36,33 +35,8 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     workdir = tmp_path_factory.mktemp("demo")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "continuum",
-            "demo",
-            "--api-port",
-            str(port),
-            "--workdir",
-            str(workdir),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "CONTINUUM_REGION": ""},
-    )
-    assert proc.stdout is not None
-    printed: list[str] = []
-    end = time.monotonic() + 90
-    while time.monotonic() < end:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        printed.append(line)
-        if "Ctrl-C stops" in line:
-            break
+    proc = start_demo("--workdir", str(workdir))
+    printed = read_until_running(proc)
     assert any("Continuum demo is running" in line for line in printed), "".join(printed)
     yield Demo(proc, printed, workdir)
     if proc.poll() is None:
@@ -74,6 +48,24 @@ def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "continuum", *argv], capture_output=True, text=True, timeout=120
     )
+
+
+def _health(port: int) -> dict[str, Any]:
+    answer = httpx.get(
+        f"http://127.0.0.1:{port}/v1/continuums/shop/shop-dr/health",
+        headers={"X-Catalyst-Owner-Tier": "true", "Authorization": "Bearer demo-token"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_try_is_printed_once_both_instances_answer_healthy(demo: Demo) -> None:
+    """The demo warms up (PowerDNS health-checks its ifurlup targets) before "Try:"."""
+    text = "".join(demo.printed)
+    assert text.index("Warming up") < text.index("Try:")
+    for port in api_ports(demo.printed):
+        assert _health(port)["verdict"] == "healthy"
 
 
 def test_printed_status_and_dry_run_commands_work_when_pasted(demo: Demo) -> None:
@@ -98,12 +90,15 @@ def test_printed_switchover_command_runs_to_a_healthy_end(demo: Demo) -> None:
     assert "healthy" in health.stdout
 
 
+def test_after_a_switchover_both_instances_answer_health_the_same(demo: Demo) -> None:
+    """The old region's instance ran the post-switchover check; the new region's must give
+    the same report (it reads it from the CR status, not from its own memory)."""
+    a, b = (_health(port) for port in api_ports(demo.printed))
+    assert a["newPrimaryRegion"] == "region-b"
+    assert a == b
+
+
 def test_ctrl_c_stops_the_demo_cleanly_and_leaves_no_process(demo: Demo) -> None:
     demo.proc.send_signal(signal.SIGINT)
     assert demo.proc.wait(timeout=60) == 0
-    leftovers = [
-        " ".join(p.info.get("cmdline") or [])
-        for p in psutil.process_iter(["cmdline"])
-        if str(demo.workdir) in " ".join(p.info.get("cmdline") or [])
-    ]
-    assert leftovers == []
+    assert processes_mentioning(demo.workdir) == []

@@ -1,5 +1,5 @@
 """`continuum demo --scenario ...` as a real process, under a time bound, asserting what it
-prints (the user-visible outcome) and that it leaves no process behind."""
+prints (the user-visible outcome) and that it leaves no process and no temp dir behind."""
 
 from __future__ import annotations
 
@@ -9,40 +9,25 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
-
-from continuum.sim.nats import free_port
+from tests.demo.demo_process import processes_mentioning
 
 
 def _demo(tmp_path: Path, scenario: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    port = free_port()
+    """The scenario in its own temp dir (no --workdir), under ``tmp_path`` as TMPDIR; every
+    port picked by the kernel (--api-port 0)."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "continuum",
-            "demo",
-            "--scenario",
-            scenario,
-            "--api-port",
-            str(port),
-            "--workdir",
-            str(tmp_path),
-        ],
+        [sys.executable, "-m", "continuum", "demo", "--scenario", scenario, "--api-port", "0"],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "CONTINUUM_REGION": ""},
+        env={**os.environ, "CONTINUUM_REGION": "", "TMPDIR": str(tmp_path)},
     )
 
 
-def _children_of_nobody_left(workdir: Path) -> list[str]:
-    leftovers = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(proc.info.get("cmdline") or [])
-        if str(workdir) in cmd:
-            leftovers.append(cmd)
-    return leftovers
+def _children_of_nobody_left(tmp_path: Path) -> list[str]:
+    """Processes still naming the demo's files, and the demo's temp dir if it is still there
+    (a normal exit removes it)."""
+    return processes_mentioning(tmp_path) + [str(p) for p in tmp_path.glob("continuum-demo-*")]
 
 
 def test_switchover_scenario_prints_dry_run_result_and_healthy_report(tmp_path: Path) -> None:

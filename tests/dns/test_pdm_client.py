@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,7 +13,7 @@ from continuum.adapters.resolver import AiodnsResolver
 from continuum.errors import DnsWriteError
 from continuum.messages.dns import LuaRecord
 from continuum.sim.pdm import PdmServer
-from continuum.sim.pdns import PdnsServer, pick_free_port
+from continuum.sim.pdns import PdnsServer
 from continuum.switchover.lua import LuaSynthesisParams, marshal_commit_body, synthesize
 
 pytestmark = pytest.mark.anyio
@@ -75,7 +76,13 @@ async def test_server_error_names_the_status_and_at_most_256_body_chars(pdm: Pdm
 
 
 async def test_transport_error_raises_dns_write_error() -> None:
-    url = f"http://127.0.0.1:{pick_free_port(('127.0.0.1',))}"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        await _commit_fails_in_transport(url)
+
+
+async def _commit_fails_in_transport(url: str) -> None:
     async with PdmClient(url, token=TOKEN) as client:
         with pytest.raises(DnsWriteError, match=r"^pdm: http: "):
             await client.commit("example.com", RECORDS)

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from continuum.sim.pdns import PdnsServer, pick_free_port
+from continuum.sim.pdns import PdnsServer, start_sharing_dns_port
 
 pytestmark = pytest.mark.anyio
 
@@ -43,11 +43,10 @@ async def test_server_is_ready_on_entry_and_gone_after_exit(tmp_path: Path) -> N
 async def test_independent_servers_share_one_dns_port_on_different_addresses(
     tmp_path: Path,
 ) -> None:
-    port = pick_free_port(("127.0.0.2", "127.0.0.3"))
-    async with (
-        PdnsServer(tmp_path, addresses=("127.0.0.2",), dns_port=port) as first,
-        PdnsServer(tmp_path, addresses=("127.0.0.3",), dns_port=port) as second,
-    ):
+    first = PdnsServer(tmp_path, addresses=("127.0.0.2",))
+    second = PdnsServer(tmp_path, addresses=("127.0.0.3",))
+    port = await start_sharing_dns_port([first, second])
+    async with first, second:
         assert first.dns_port == second.dns_port == port
         assert first.dir != second.dir
         assert first.pid != second.pid

@@ -11,7 +11,7 @@ from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
 from continuum.errors import ResolverUnavailable
 from continuum.messages.dns import LuaRecord
-from continuum.sim.pdns import PdnsServer, pick_free_port
+from continuum.sim.pdns import PdnsServer
 from continuum.switchover.dnsverify import ProbeStatus, probe_all
 
 pytestmark = pytest.mark.anyio
@@ -33,9 +33,16 @@ async def test_unanswered_query_raises_resolver_unavailable_after_the_timeout(
 
 
 async def test_address_where_nothing_listens_raises_resolver_unavailable() -> None:
-    nameserver = f"127.0.0.5:{pick_free_port(('127.0.0.5',))}"
-    with pytest.raises(ResolverUnavailable):
-        await AiodnsResolver().resolve_a("shop.example.test", nameserver=nameserver, timeout=0.5)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as held:
+        # The port stays ours for the test, yet nothing receives on it: a connected UDP socket
+        # only takes datagrams from its peer, so the query is refused (port unreachable).
+        held.bind(("127.0.0.5", 0))
+        held.connect(("127.0.0.9", 9))
+        nameserver = f"127.0.0.5:{held.getsockname()[1]}"
+        with pytest.raises(ResolverUnavailable):
+            await AiodnsResolver().resolve_a(
+                "shop.example.test", nameserver=nameserver, timeout=0.5
+            )
 
 
 async def test_name_without_records_resolves_to_an_empty_list(pdns: PdnsServer) -> None:

@@ -12,7 +12,6 @@ import anyio
 import httpx
 import pytest
 
-from continuum.sim.nats import free_port
 from continuum.sim.stack import SimStack, StackSpec, running_controllers
 
 
@@ -52,11 +51,13 @@ async def controllers(
     stack: SimStack, regions: tuple[str, ...] | None = None, *, health_delay: float = 0.0
 ) -> AsyncIterator[Controllers]:
     running = Controllers(stack)
-    running.ports = {region: free_port() for region in regions or stack.spec.regions}
+    # Port 0: each controller binds a free port itself and reports it (no pick-then-bind race).
+    wanted: dict[str, int | None] = {region: 0 for region in regions or stack.spec.regions}
     async with running_controllers(
-        stack, dict(running.ports), health_delay=health_delay, ready_timeout=30
-    ) as scopes:
-        running.scopes = scopes
+        stack, wanted, health_delay=health_delay, ready_timeout=30
+    ) as started:
+        running.scopes = started.scopes
+        running.ports = {region: started.api_port(region) for region in wanted}
         yield running
 
 

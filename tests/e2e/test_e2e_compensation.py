@@ -93,6 +93,7 @@ def _fail_cluster_write(region: str) -> Inject:
             path_regex=f"/clusters/{stack.cluster_name(region)}$",
             status=500,
             count=1,
+            dry_run=False,  # the write itself, not the DryRun's dry-run probe of it
         )
 
     return inject
@@ -113,7 +114,11 @@ async def test_drain_failure_restores_the_cordoned_primary_and_the_route(
 ) -> None:
     async def inject(s: SimStack) -> None:
         s.emulators[A].faults.fail(
-            method="PATCH", path_regex=f"/httproutes/{s.spec.app}$", status=500, count=1
+            method="PATCH",
+            path_regex=f"/httproutes/{s.spec.app}$",
+            status=500,
+            count=1,
+            dry_run=False,  # the write itself, not the DryRun's dry-run probe of it
         )
 
     async with controllers(stack) as run:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from aiohttp import web
@@ -10,7 +11,6 @@ from aiohttp import web
 from continuum.adapters.latency import HttpLatencyProbe, LatencyProbeFailed
 from continuum.clock import FakeClock
 from continuum.messages.switchover import Mechanism, Plan
-from continuum.sim.nats import free_port
 from continuum.switchover.health import HealthOptions, post_switchover_health
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +24,7 @@ def anyio_backend() -> str:
 class Endpoint:
     def __init__(self) -> None:
         self.status = 200
-        self.port = free_port()
+        self.port = 0
 
     async def handle(self, _: web.Request) -> web.Response:
         return web.Response(status=self.status, text="ok")
@@ -37,7 +37,8 @@ async def endpoint() -> AsyncIterator[Endpoint]:
     app.router.add_get("/ping", ep.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", ep.port).start()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    ep.port = int(runner.addresses[0][1])
     yield ep
     await runner.cleanup()
 
@@ -57,14 +58,22 @@ async def test_measures_the_request_latency_of_the_region_url(endpoint: Endpoint
     assert 0 < seconds < 2
 
 
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A port that refuses connections: bound (so nobody else can take it), not listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
 async def test_non_2xx_unknown_region_and_nothing_listening_fail_the_probe(
-    endpoint: Endpoint,
+    endpoint: Endpoint, refused_port: int
 ) -> None:
     endpoint.status = 503
     probe = HttpLatencyProbe(
         {
             "region-b": f"http://127.0.0.1:{endpoint.port}/ping",
-            "region-c": f"http://127.0.0.1:{free_port()}/ping",
+            "region-c": f"http://127.0.0.1:{refused_port}/ping",
         },
         timeout=1,
     )

@@ -136,9 +136,11 @@ class FakeContinuum(Actor):
 
     def _check_target(self, to_region: str) -> None:
         if to_region == PRIMARY:
-            raise BadRequest(f"{to_region} is already the acting primary")
+            raise BadRequest(f"{to_region} is already the acting primary", field="body.toRegion")
         if to_region != STANDBY:
-            raise BadRequest(f"{to_region} is not a region of this Continuum")
+            raise BadRequest(
+                f"{to_region} is not a region of this Continuum", field="body.toRegion"
+            )
 
     def _switchover(self, message: SwitchoverRequest) -> SwitchoverAccepted:
         report = dry_run_report(blockers=self.state.blockers)

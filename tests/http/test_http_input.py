@@ -151,6 +151,30 @@ async def test_wrong_method_is_a_json_405_with_allow(api: ApiUnderTest) -> None:
     assert_json_error(response.json())
 
 
+ROUTES: list[tuple[str, str]] = [
+    ("/healthz", "GET"),
+    ("/readyz", "GET"),
+    ("/v1/continuums", "GET"),
+    (CR, "GET"),
+    (f"{CR}/dry-run", "POST"),
+    (f"{CR}/health", "GET"),
+    (f"{CR}/switchover", "POST"),
+]
+
+
+@pytest.mark.parametrize(("path", "allowed"), ROUTES)
+async def test_every_route_answers_a_wrong_method_with_a_json_405(
+    api: ApiUnderTest, path: str, allowed: str
+) -> None:
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        if method == allowed:
+            continue
+        response = await api.client.request(method, path, headers=AUTH)
+        assert response.status_code == 405, (method, path, response.text)
+        assert allowed in response.headers["allow"], (method, path)
+        assert_json_error(response.json())
+
+
 async def test_unknown_query_parameters_are_422(api: ApiUnderTest) -> None:
     response = await api.client.get(f"{CR}/health?fresh=true&verbose=1", headers=AUTH)
     assert response.status_code == 422

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import anyio
 import pytest
 
@@ -172,7 +175,34 @@ async def test_unknown_continuum_is_404_naming_it(api: ApiUnderTest) -> None:
 async def test_bad_request_reply_is_422(api: ApiUnderTest) -> None:
     response = await api.client.post(f"{CR}/dry-run", json={"toRegion": PRIMARY}, headers=AUTH)
     assert response.status_code == 422
-    assert response.json() == {"error": f"{PRIMARY} is already the acting primary", "detail": None}
+    error = f"{PRIMARY} is already the acting primary"
+    assert response.json() == {
+        "error": error,
+        "detail": [{"field": "body.toRegion", "message": error}],
+    }
+
+
+async def test_every_422_names_a_field_in_detail(api: ApiUnderTest) -> None:
+    cases = [
+        ("post", f"{CR}/dry-run", {"toRegion": "nowhere"}),
+        ("post", f"{CR}/dry-run", {"toRegion": PRIMARY}),
+        ("post", f"{CR}/dry-run", {"toRegion": 3}),
+        ("post", f"{CR}/dry-run", {"toRegion": STANDBY, "typo": 1}),
+        ("post", f"{CR}/switchover", {"toRegion": "nowhere", "fingerprint": "x"}),
+        ("post", f"{CR}/switchover", {}),
+        ("get", f"{CR}/health?fresh=maybe", None),
+    ]
+    for method, path, body in cases:
+        kwargs: dict[str, Any] = {"headers": AUTH}
+        if body is not None:
+            kwargs["json"] = body
+        response = await getattr(api.client, method)(path, **kwargs)
+        assert response.status_code == 422, (path, body, response.text)
+        detail = response.json()["detail"]
+        assert isinstance(detail, list), (path, body, detail)
+        assert detail, (path, body)
+        for item in detail:
+            assert re.fullmatch(r"(body|path|query)(\.[A-Za-z_][\w\[\]\.]*)?", item["field"]), item
 
 
 async def test_spec_not_valid_reply_is_409(api: ApiUnderTest) -> None:

@@ -188,3 +188,29 @@ async def test_a_missing_half_is_not_found_naming_the_region(regions: Regions) -
     with pytest.raises(NotFound, match=REGION_B):
         await pair.locate(REGION_B)
     assert await pair.locate(REGION_A) == NAMES[REGION_A]
+
+
+async def test_write_probe_names_the_region_whose_api_refuses_writes_and_writes_nothing(
+    regions: Regions,
+) -> None:
+    async with _pair(regions) as (pair, _, _):
+        assert await pair.probe_writes() == {}
+        # RBAC of region B refuses patches of Clusters (a dry-run write is authorised too).
+        regions.b.faults.fail(method="PATCH", resource="clusters", status=403, count=None)
+
+        def versions() -> list[str]:
+            found = []
+            for region in (REGION_A, REGION_B):
+                obj = regions.emulator(region).store.get(
+                    "postgresql.cnpg.io", "clusters", "acme", NAMES[region]
+                )
+                assert obj is not None
+                found.append(obj["metadata"]["resourceVersion"])
+            return found
+
+        before = versions()
+        refused = await pair.probe_writes()
+        assert list(refused) == [REGION_B]
+        assert "HTTP 403" in str(refused[REGION_B])
+        assert getattr(refused[REGION_B], "status", None) == 403
+        assert versions() == before  # the dry-run patch of region A stored nothing

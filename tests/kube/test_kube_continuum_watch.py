@@ -182,7 +182,8 @@ async def test_invalid_cr_gets_failed_status_naming_the_field_and_no_actor(
     kube = regions.a
     bad = _cr("bad")
     bad["spec"]["leaseClient"]["config"] = {"ttlSeconds": 30, "renewSeconds": 20}
-    kube.apply(bad)
+    # The CRD's CEL rule refuses it; stored as an older CRD would have let it through.
+    kube.apply(bad, validate=False)
     api = ContinuumApi(regions.clients.for_region(REGION_A))
     async with _watching(kube, regions.clients) as (watch, sup, log, _):
         await _until(lambda: watch.stats.invalid == 1)
@@ -212,9 +213,9 @@ async def test_running_actor_is_told_spec_invalid_and_keeps_running(regions: Reg
         await _until(lambda: "acme/live" in sup.registry)
         ref = sup.registry.get("acme/live")
         bad = _cr("live")
-        # Passes the CRD schema (the API server takes it), fails the controller's rules.
+        # The CRD's CEL rule refuses it; stored as an older CRD would have let it through.
         bad["spec"]["leaseClient"]["config"] = {"ttlSeconds": 30, "renewSeconds": 20}
-        kube.apply(bad)
+        kube.apply(bad, validate=False)
         await _until(lambda: _count(log, "SpecInvalid", "acme/live") == 1)
         message = next(m for k, _, m in log if k == "SpecInvalid")
         assert isinstance(message, SpecInvalid)

@@ -12,7 +12,7 @@ import pytest
 
 from continuum.adapters.httproute import HttpRoutes
 from continuum.adapters.leases import KubeLeases, LeaseObject, lease_object_name
-from continuum.errors import Conflict, Invalid, NoBackendForRegion, NotFound
+from continuum.errors import Conflict, Invalid, KubeError, NoBackendForRegion, NotFound
 from continuum.messages.switchover import ObjectRef
 from tests.kube.conftest import REGION_A, Regions
 
@@ -158,3 +158,35 @@ def test_lease_names_are_valid_and_never_collide() -> None:
     long = lease_object_name("ns/" + "x" * 400)
     assert len(long) <= 253
     assert long.replace("-", "").replace(".", "").isalnum()
+
+
+async def test_write_probe_is_a_dry_run_and_reports_a_refused_write(regions: Regions) -> None:
+    regions.a.apply(_route([[("shop-fsn", 100), ("shop-hel", 0)]]))
+    routes = HttpRoutes(regions.clients.for_region(REGION_A))
+    await routes.probe_write(ROUTE)
+    assert _stored_weights(regions) == [("shop-fsn", 100), ("shop-hel", 0)]
+    # The request log tells a dry run (validated, authorised, never stored) from a write.
+    probes = [r for r in regions.a.requests if r.resource == "httproutes" and r.dry_run]
+    assert [r.method for r in probes] == ["PATCH"]
+    assert _route_writes(regions) == 0
+    stored = regions.a.store.get("gateway.networking.k8s.io", "httproutes", "acme", "shop")
+    assert stored is not None
+    version = stored["metadata"]["resourceVersion"]
+    regions.a.faults.fail(method="PATCH", resource="httproutes", status=403, count=None)
+    with pytest.raises(KubeError, match="HTTP 403"):
+        await routes.probe_write(ROUTE)
+    after = regions.a.store.get("gateway.networking.k8s.io", "httproutes", "acme", "shop")
+    assert after is not None
+    assert after["metadata"]["resourceVersion"] == version
+
+
+async def test_a_fault_for_real_writes_only_lets_the_dry_run_probe_through(
+    regions: Regions,
+) -> None:
+    regions.a.apply(_route([[("shop-fsn", 100), ("shop-hel", 0)]]))
+    routes = HttpRoutes(regions.clients.for_region(REGION_A))
+    regions.a.faults.fail(method="PATCH", resource="httproutes", status=500, dry_run=False)
+    await routes.probe_write(ROUTE)
+    with pytest.raises(KubeError, match="HTTP 500"):
+        await routes.drain(ROUTE, "fsn")
+    assert _stored_weights(regions) == [("shop-fsn", 100), ("shop-hel", 0)]

@@ -103,11 +103,32 @@ CEL_RULES: tuple[tuple[str, str, str, str], ...] = (
         ".replicationProbe.dsnSecretRefs",
         "replicationProbe.dsnSecretRefs keys must be the primaryRegion or hot standbys",
     ),
+    (
+        "spec",
+        "has(self.cnpgPair) || (has(self.switchover) && has(self.switchover.mechanism)"
+        " && self.switchover.mechanism == 'stateless')",
+        ".cnpgPair",
+        "cnpgPair is required for switchover.mechanism cnpg-pair (the default)",
+    ),
+    (
+        "spec",
+        "!has(self.luaRecord) || has(self.pdmZone)",
+        ".pdmZone",
+        "pdmZone is required when luaRecord is set",
+    ),
+    (
+        "spec",
+        "!has(self.luaRecord) || !has(self.pdmZone) || self.luaRecord.hostnames.all(h,"
+        " h == self.pdmZone || h.endsWith('.' + self.pdmZone))",
+        ".luaRecord.hostnames",
+        "luaRecord.hostnames must be inside pdmZone",
+    ),
 )
 
 #: Schema path → extra keys (list semantics the API server enforces itself).
 EXTRAS: dict[str, dict[str, Any]] = {
     "spec.hotStandbyRegions": {"x-kubernetes-list-type": "set"},
+    "spec.luaRecord.hostnames": {"x-kubernetes-list-type": "set"},
     "spec.regions": {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     "status.conditions": {
         "x-kubernetes-list-type": "map",

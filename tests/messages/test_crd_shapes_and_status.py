@@ -35,6 +35,7 @@ def _cr(**spec: Any) -> dict[str, Any]:
         "primaryRegion": "region-a",
         "hotStandbyRegions": ["region-b", "region-c"],
         "leaseClient": {"kind": "k8s-lease"},
+        "cnpgPair": {"name": "shop-pg"},
     }
     base.update(spec)
     return {

@@ -51,6 +51,7 @@ def spec(**extra: Any) -> Any:
             "primaryRegion": "region-a",
             "hotStandbyRegions": ["region-b"],
             "leaseClient": {"kind": "k8s-lease"},
+            "cnpgPair": {"name": "shop-pg"},
             **extra,
         }
     )

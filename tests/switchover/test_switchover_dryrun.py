@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from continuum.clock import FakeClock
-from continuum.errors import InvalidSpec, Unavailable
+from continuum.errors import DnsWriteError, InvalidSpec, NotFound, Unavailable
 from continuum.messages.switchover import CnpgMode, Mechanism, StepName
 from continuum.switchover.dryrun import dry_run
 from continuum.switchover.sequencer import Sequencer
@@ -196,8 +196,23 @@ PERTURBATIONS: list[tuple[str, Any]] = [
     ("to_ips", False),
 ]
 
+# Faults of the environment (not of the pair's roles): each must block the DryRun with a
+# blocker naming its class, so that Execute never fails on it after the first write; a
+# failure to ask (not a refusal) is a warning naming it instead (it may pass by the flip).
+WARNING_ONLY = {"dns-unreachable"}
+ENV_FAULTS: dict[str, str] = {
+    "host-out-of-zone": "is outside zone",
+    "zone-not-served": "is not served by the DNS writer",
+    "dns-unreachable": "cannot ask the DNS writer",
+    "witness-namespace-missing": "does not exist",
+    "pair-missing": "cannot resolve cluster-pair",
+    "pair-write-forbidden": "would refuse writes",
+    "route-write-forbidden": "would refuse writes",
+}
+
 states = st.builds(
-    lambda mode, mechanism, unplanned, perturb: {
+    lambda mode, mechanism, unplanned, env, perturb: {
+        "env": env,
         "holder": A,
         "expired": unplanned,
         "stale": False,
@@ -215,8 +230,30 @@ states = st.builds(
     st.sampled_from(list(CnpgMode)),
     st.sampled_from(list(Mechanism)),
     st.booleans(),
+    st.sampled_from([None, *ENV_FAULTS]),
     st.lists(st.sampled_from(PERTURBATIONS), max_size=3),
 )
+
+
+def _inject_env_fault(world: World, env: str | None) -> dict[str, Any]:
+    """Apply ``env`` to ``world``; return the plan overrides it needs."""
+    if env == "zone-not-served":
+        world.dns.zones = {"example.org"}
+    elif env == "dns-unreachable":
+        world.dns.faults.add("zone_exists", DnsWriteError("powerdns: http: ConnectError"), times=99)
+    elif env == "witness-namespace-missing":
+        world.witness.namespace_missing = True
+    elif env == "pair-write-forbidden":
+        world.pair.forbidden.add(B)
+    elif env == "route-write-forbidden":
+        world.routes.forbidden = True
+    elif env == "pair-missing":
+        world.pair.faults.add("read_pair", NotFound('clusters "shop-pg" not found'), times=99)
+    elif env == "host-out-of-zone":
+        dns = world.plan().dns
+        assert dns is not None
+        return {"dns": msgspec.structs.replace(dns, hostnames=(*dns.hostnames, "shop.acme.io"))}
+    return {}
 
 
 async def _agreement(state: dict[str, Any]) -> None:
@@ -256,8 +293,9 @@ async def _agreement(state: dict[str, Any]) -> None:
     }
     if route == "none":
         overrides["route"] = None
+    overrides.update(_inject_env_fault(world, state["env"]))
     if not state["to_ips"]:
-        dns = world.plan().dns
+        dns = overrides.get("dns") or world.plan().dns
         assert dns is not None
         overrides["dns"] = msgspec.structs.replace(dns, region_ips={A: dns.region_ips[A]})
     plan = world.plan(**overrides)
@@ -270,6 +308,18 @@ async def _agreement(state: dict[str, Any]) -> None:
     seq = Sequencer(world.ports())
     result = await autojumping(clock, lambda: seq.execute(plan, switchover_id="prop"))
     event("blocked" if report.blockers else "clear")
+    env = state["env"]
+    applies = env is not None
+    if env in ("pair-missing", "pair-write-forbidden"):
+        applies = state["mechanism"] is Mechanism.CNPG_PAIR
+    if env == "route-write-forbidden":
+        # Unplanned: the drain needs the lost region and is skipped (a warning, not a
+        # blocker); no route, or an unreadable one, is not probed.
+        applies = not state["unplanned"] and state["route"] not in ("none", "unreadable")
+    if applies:
+        event(f"env fault {env}")
+        named = report.warnings if env in WARNING_ONLY else report.blockers
+        assert any(ENV_FAULTS[env] in text for text in named), (env, named)
     if report.blockers:
         assert not result.ok
         assert result.steps_completed == ()
@@ -288,3 +338,18 @@ def test_dry_run_has_no_blocker_exactly_when_execute_passes(
     anyio_backend: str, state: dict[str, Any]
 ) -> None:
     anyio.run(_agreement, state, backend=anyio_backend)
+
+
+async def test_an_unanswered_write_probe_is_a_warning_and_a_refusal_a_blocker() -> None:
+    world = await make_world(FakeClock())
+    world.pair.faults.add("probe_writes", Unavailable("api down"), times=99)
+    report = await report_for(world)
+    assert report.blockers == []
+    assert any("could not check that Cluster" in w for w in report.warnings)
+    world.pair.faults = type(world.pair.faults)()
+    world.pair.forbidden.add(A)
+    report = await report_for(world)
+    assert [b for b in report.blockers if "would refuse writes" in b] == [
+        'step-2: Cluster "shop-pg-fsn" in region "hz-fsn-rtz-prod" would refuse writes: '
+        "[hz-fsn-rtz-prod] patch clusters: HTTP 403: forbidden"
+    ]

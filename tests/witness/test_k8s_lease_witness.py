@@ -13,7 +13,9 @@ from kubernetes_asyncio import config as k8s_config
 from witness_harness import LEASE_NAMESPACE, K8sLeaseEnv, open_backend
 
 from continuum.clock import FakeClock
-from continuum.witness.k8s_lease import lease_object_name
+from continuum.errors import WitnessNamespaceMissing
+from continuum.ports import WitnessWriteProbe
+from continuum.witness.k8s_lease import K8sLeaseWitness, lease_object_name, open_k8s_lease
 
 pytestmark = pytest.mark.anyio
 
@@ -79,3 +81,40 @@ async def test_foreign_annotations_and_labels_survive_renew_and_release(
     assert obj.metadata.labels["tier"] == "gold"
     assert obj.spec.holder_identity is None
     assert obj.metadata.annotations["dr.openova.io/generation"] == "3"
+
+
+async def _in_namespace(env: K8sLeaseEnv, namespace: str) -> K8sLeaseWitness:
+    witness = await open_k8s_lease(
+        kubeconfig=str(env.kubeconfig),
+        context="witness-site",
+        namespace=namespace,
+        clock=env.clock,
+        timeout=2.0,
+    )
+    env.keep(witness)
+    return witness
+
+
+async def test_a_missing_namespace_is_its_own_error_not_a_lost_race(env: K8sLeaseEnv) -> None:
+    witness = await _in_namespace(env, "no-such-ns")
+    before = len(env.kube.requests.writes())
+    with pytest.raises(WitnessNamespaceMissing, match='namespace "no-such-ns" does not exist'):
+        await witness.acquire(SLOT, "fsn", 30)
+    # One create was refused; it was not retried as if a compare-and-set had been lost.
+    assert len(env.kube.requests.writes()) - before == 1
+
+
+async def test_the_write_probe_names_a_missing_namespace_and_never_writes(
+    env: K8sLeaseEnv, coordination: k8s.CoordinationV1Api
+) -> None:
+    missing = await _in_namespace(env, "no-such-ns")
+    with pytest.raises(WitnessNamespaceMissing):
+        await missing.probe_write(SLOT)
+    present = await env.client()
+    assert isinstance(present, WitnessWriteProbe)
+    await present.probe_write(SLOT)  # absent slot: a dry-run create is accepted
+    leases = await coordination.list_namespaced_lease(LEASE_NAMESPACE)
+    assert leases.items == []
+    lease = await present.acquire(SLOT, "fsn", 30)
+    await present.probe_write(SLOT)  # existing slot: a dry-run replace is accepted
+    assert await present.read(SLOT) == lease

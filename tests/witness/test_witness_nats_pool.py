@@ -16,7 +16,6 @@ from continuum.clock import FakeClock
 from continuum.errors import WitnessUnavailable
 from continuum.messages.lease import Lease
 from continuum.sim.nats import NatsServer
-from continuum.sim.process import free_port
 from continuum.witness.nats_kv import NatsKvWitness, open_nats_kv
 from continuum.witness.nats_pool import NatsKvPool, NatsPoolStats
 
@@ -29,9 +28,9 @@ LONG = 30.0
 class MonitoredNats:
     """A nats-server with its HTTP monitoring port, to count client connections."""
 
-    def __init__(self, server: NatsServer, monitor_port: int) -> None:
+    def __init__(self, server: NatsServer) -> None:
         self.server = server
-        self.monitor = f"http://{server.host}:{monitor_port}"
+        self.monitor = server.monitor_url
 
     @property
     def url(self) -> str:
@@ -54,10 +53,8 @@ class MonitoredNats:
 
 @pytest.fixture
 async def nats(tmp_path: Path) -> AsyncIterator[MonitoredNats]:
-    monitor_port = free_port("127.0.0.1")
-    server = NatsServer(tmp_path / "nats", extra_args=("-m", str(monitor_port)))
-    async with server:
-        yield MonitoredNats(server, monitor_port)
+    async with NatsServer(tmp_path / "nats", monitoring=True) as server:
+        yield MonitoredNats(server)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from continuum.ports import Witness
 from continuum.sim.cloudflare_worker import WorkerSim
 from continuum.sim.kube import KubeEmulator
 from continuum.sim.nats import NatsServer
-from continuum.sim.pdns import PdnsServer, pick_free_port
+from continuum.sim.pdns import PdnsServer, start_sharing_dns_port
 from continuum.witness.cloudflare_kv import CloudflareKvWitness
 from continuum.witness.dns_quorum import DnsMember, DnsQuorumStore, DnsQuorumWitness
 from continuum.witness.k8s_lease import open_k8s_lease
@@ -23,6 +23,8 @@ from continuum.witness.memory import MemoryStore, MemoryWitness
 from continuum.witness.nats_kv import open_nats_kv
 
 BACKEND_KINDS = ["in-memory", "nats-kv", "cloudflare-kv", "dns-quorum", "k8s-lease"]
+LINEARIZABLE_KINDS = [kind for kind in BACKEND_KINDS if kind != "dns-quorum"]
+"""The backends with a real compare-and-set: of concurrent acquirers exactly one wins."""
 LEASE_NAMESPACE = "continuum-system"
 DNS_ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 DNS_DOMAIN = "lease.test"
@@ -185,13 +187,14 @@ async def open_pdns_trio(tmp_path: Path) -> AsyncIterator[list[PdnsServer]]:
     async with contextlib.AsyncExitStack() as stack:
         short = Path(tempfile.mkdtemp(prefix="wq"))
         stack.callback(shutil.rmtree, short, True)
-        port = pick_free_port(DNS_ADDRESSES)
         servers = []
         for index, address in enumerate(DNS_ADDRESSES):
             workdir = short / str(index)
             workdir.mkdir()
-            server = PdnsServer(workdir, addresses=(address,), dns_port=port)
-            servers.append(await stack.enter_async_context(server))
+            servers.append(PdnsServer(workdir, addresses=(address,)))
+        for server in servers:
+            stack.push_async_callback(server.stop)
+        await start_sharing_dns_port(servers)
         yield servers
 
 

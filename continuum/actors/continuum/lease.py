@@ -15,7 +15,7 @@ import anyio
 
 from continuum.errors import LeaseLost
 from continuum.messages.lease import Lease
-from continuum.ports import Clock, Witness
+from continuum.ports import Clock, Witness, WitnessWriteProbe
 
 __all__ = ["LeaseKeeper", "WitnessGateway"]
 
@@ -133,6 +133,13 @@ class WitnessGateway:
 
     async def read(self, key: str) -> Lease:
         return await self._keeper.witness.read(key)
+
+    async def probe_write(self, key: str) -> None:
+        """The witness's dry-run write check (a no-op when it has none): Execute sees the
+        same ``witness_write_error`` a DryRun sees. Never writes."""
+        witness = self._keeper.witness
+        if isinstance(witness, WitnessWriteProbe):
+            await witness.probe_write(key)
 
     async def acquire(self, key: str, holder: str, ttl: float) -> Lease:
         if holder == self._keeper.region and key == self._keeper.key:

@@ -43,7 +43,8 @@ def _check_target(actor: ContinuumActor, to_region: str) -> str:
     if to_region not in spec.all_regions():
         raise BadRequest(
             f"toRegion {to_region!r} is not a region of {actor.key} "
-            f"(regions: {', '.join(spec.all_regions())})"
+            f"(regions: {', '.join(spec.all_regions())})",
+            field="body.toRegion",
         )
     return actor.acting_primary()
 
@@ -90,7 +91,7 @@ async def compute_dry_run(
     try:
         report = await run_dry_run(plan, ports(actor, writes=False), epoch=epoch)
     except InvalidSpec as exc:
-        raise BadRequest(f"dry-run: {exc}") from None
+        raise BadRequest(f"dry-run: {exc}", field=exc.field or "body") from None
     actor.dryrun_cache[key] = (report, token, now)
     metrics.count_dryrun(blocked=bool(report.blockers))
     return report

@@ -16,6 +16,7 @@ from typing import Any
 from jsonschema.exceptions import SchemaError
 
 from continuum.ports import Clock
+from continuum.sim.kube.cel import CelCompileError
 from continuum.sim.kube.objectmeta import timestamp
 from continuum.sim.kube.resources import GroupResource, PrinterColumn, ResourceType
 from continuum.sim.kube.schema import CompiledSchema
@@ -141,6 +142,10 @@ def admit_crd(new: dict[str, Any], old: dict[str, Any] | None, *, now: str) -> N
                     name,
                     f"spec.versions[{index}].schema.openAPIV3Schema",
                     f"Invalid value: {exc.message}",
+                ) from exc
+            except CelCompileError as exc:
+                raise _crd_invalid(
+                    name, f"spec.versions[{index}].schema.{exc.field}", exc.message
                 ) from exc
     names.setdefault("singular", str(names["kind"]).lower())
     names.setdefault("listKind", f"{names['kind']}List")

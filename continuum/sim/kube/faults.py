@@ -27,6 +27,7 @@ class FaultRule:
     resource: str | None = None
     namespace: str | None = None
     name: str | None = None
+    dry_run: bool | None = None
     status: int = 500
     body: Any = None
     message: str = ""
@@ -34,11 +35,12 @@ class FaultRule:
     remaining: int | None = 1
     hits: int = 0
 
-    def matches(self, method: str, info: RequestInfo) -> bool:
+    def matches(self, method: str, info: RequestInfo, *, dry_run: bool = False) -> bool:
         if self.remaining is not None and self.remaining <= 0:
             return False
         return (
-            (self.method is None or self.method.upper() == method.upper())
+            (self.dry_run is None or self.dry_run == dry_run)
+            and (self.method is None or self.method.upper() == method.upper())
             and (self.path_regex is None or self.path_regex.search(info.path) is not None)
             and (self.verb is None or self.verb == info.verb)
             and (self.resource is None or self.resource == info.resource)
@@ -56,6 +58,7 @@ class RequestMatch(TypedDict, total=False):
     resource: str | None
     namespace: str | None
     name: str | None
+    dry_run: bool | None  # True: only ``?dryRun=All`` requests; False: only real ones
 
 
 class Faults:
@@ -74,6 +77,7 @@ class Faults:
         rule.resource = match.get("resource")
         rule.namespace = match.get("namespace")
         rule.name = match.get("name")
+        rule.dry_run = match.get("dry_run")
         self.rules.append(rule)
         return rule
 
@@ -112,10 +116,10 @@ class Faults:
         self._released.set()
         self._released = asyncio.Event()
 
-    def take(self, method: str, info: RequestInfo) -> FaultRule | None:
+    def take(self, method: str, info: RequestInfo, *, dry_run: bool = False) -> FaultRule | None:
         """The first rule matching this request, its count consumed; ``None`` if none."""
         for rule in self.rules:
-            if rule.matches(method, info):
+            if rule.matches(method, info, dry_run=dry_run):
                 if rule.remaining is not None:
                     rule.remaining -= 1
                 rule.hits += 1

@@ -182,6 +182,31 @@ def require_resource_version(rt: ResourceType, meta: dict[str, Any]) -> str:
     )
 
 
+ANNOTATIONS_SIZE_LIMIT = 256 * 1024
+"""The API server's limit on the total size of an object's annotations (keys + values)."""
+
+
+def check_annotations(rt: ResourceType, meta: dict[str, Any]) -> None:
+    """422 when the annotations' keys and values add up to more than 256 KiB (UTF-8)."""
+    annotations = meta.get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise bad_request("metadata.annotations must be an object of strings")
+    total = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in annotations.items())
+    if total > ANNOTATIONS_SIZE_LIMIT:
+        raise invalid(
+            kind=rt.kind,
+            group=rt.group,
+            name=str(meta.get("name", "")),
+            causes=[
+                field_cause(
+                    "metadata.annotations",
+                    f"Too long: must have at most {ANNOTATIONS_SIZE_LIMIT} bytes",
+                    reason="FieldValueTooLong",
+                )
+            ],
+        )
+
+
 def check_preconditions(rt: ResourceType, old_meta: dict[str, Any], options: Any) -> None:
     """409 when ``DeleteOptions.preconditions`` (uid, resourceVersion) do not hold."""
     if not isinstance(options, dict):

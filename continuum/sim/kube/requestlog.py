@@ -23,10 +23,13 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     namespace: str = ""
     name: str = ""
     status: int = 0
+    dry_run: bool = False
+    """``?dryRun=All``: validated and authorised like a write, never stored."""
 
     @property
     def is_write(self) -> bool:
-        return self.method not in READ_METHODS
+        """Whether the request may change stored state (a dry run never does)."""
+        return self.method not in READ_METHODS and not self.dry_run
 
     @property
     def rbac(self) -> tuple[str, str, str]:
@@ -64,7 +67,8 @@ class RequestLog:
         return self._records[index]
 
     def writes(self) -> list[RequestRecord]:
-        """Every non-read request (POST, PUT, PATCH, DELETE), answered or not."""
+        """Every request that may change stored state (POST, PUT, PATCH, DELETE without
+        ``dryRun=All``), answered or not."""
         return [r for r in self._records if r.is_write]
 
     def rbac(self) -> set[tuple[str, str, str]]:

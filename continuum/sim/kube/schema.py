@@ -1,12 +1,17 @@
 """A CRD's structural ``openAPIV3Schema``: pruning, defaulting and validation.
 
 The API server's order is kept: unknown fields are pruned (except under
-``x-kubernetes-preserve-unknown-fields``), then ``default`` values are applied to absent
-fields, then the object is validated. Validation runs ``jsonschema``'s Draft 4 validator
-(OpenAPI 3.0 keeps Draft 4's boolean ``exclusiveMaximum``) over a translation of the schema:
-``nullable`` admits ``null``, ``x-kubernetes-int-or-string`` admits integers and strings,
-other ``x-kubernetes-*`` keys and ``format`` are informational. Errors are reported as the
-API server words them, each starting with the field path (``spec.a.b: ...``).
+``x-kubernetes-preserve-unknown-fields``), and so are ``null`` values of fields that are not
+``nullable``; then ``default`` values are applied to absent fields, then the object is
+validated: the schema, then ``x-kubernetes-list-type`` uniqueness (``listtype.py``), then the
+CEL rules (``cel.py``), which are skipped (with one cause saying so) when the object has a
+type, required, enum or size error, as on a real server.
+
+Schema validation runs ``jsonschema``'s Draft 4 validator (OpenAPI 3.0 keeps Draft 4's
+boolean ``exclusiveMaximum``) over a translation of the schema: ``nullable`` admits
+``null``, ``x-kubernetes-int-or-string`` admits integers and strings, other
+``x-kubernetes-*`` keys and ``format`` are informational. Errors are worded as the API
+server words them: the cause's ``field`` holds the path and its ``message`` the rest.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Any
 
 from jsonschema import Draft4Validator, ValidationError
 
+from continuum.sim.kube import listtype
+from continuum.sim.kube.cel import CelValidator
 from continuum.sim.kube.status import field_cause
 
 _SKIPPED_KEYS = frozenset(
@@ -57,6 +64,23 @@ def _path(parts: Any) -> str:
 
 
 _MISSING = object()
+
+# Schema errors after which the API server does not run the CEL rules.
+_BLOCKING = frozenset(
+    {
+        "FieldValueNotSupported",
+        "FieldValueRequired",
+        "FieldValueTooLong",
+        "FieldValueTooMany",
+        "FieldValueTypeInvalid",
+    }
+)
+# The API server's own wording, path included: a nil field.Path prints as "<nil>".
+_UNCHECKED = field_cause(
+    "<nil>",
+    'Invalid value: "null": some validation rules were not checked because the object was '
+    "invalid; correct the existing errors to complete validation",
+)
 
 
 def _at(obj: Any, path: tuple[Any, ...]) -> Any:
@@ -188,9 +212,11 @@ class CompiledSchema:
         # ObjectMeta is validated by the server itself, not by the CRD schema.
         (root.get("properties") or {}).pop("metadata", None)
         self._validator = Draft4Validator(_translate(root))
+        self._cel = CelValidator(openapi)
 
     def prune(self, obj: dict[str, Any]) -> list[str]:
-        """Drop, in place, every field the schema does not declare; returns their paths."""
+        """Drop, in place, every field the schema does not declare, and every ``null`` of a
+        declared field that is not ``nullable``; returns the paths of the unknown ones."""
         pruned: list[str] = []
         _prune(self.source, obj, (), pruned, root=True)
         return pruned
@@ -202,7 +228,8 @@ class CompiledSchema:
     def validate(
         self, obj: dict[str, Any], old: dict[str, Any] | None = None
     ) -> list[dict[str, str]]:
-        """Every violation as a ``Status`` cause (empty when valid), sorted by field.
+        """Every violation as a ``Status`` cause (empty when valid): the schema's (sorted by
+        field), then list-type duplicates, then failed CEL rules.
 
         With ``old`` (an update), violations at values the update left unchanged are
         ratcheted away, as the API server does since 1.30 (CRDValidationRatcheting): a
@@ -213,7 +240,13 @@ class CompiledSchema:
             if old is not None and _ratcheted(old, obj, error):
                 continue
             causes.extend(_causes(error))
-        return sorted(causes, key=lambda c: (c["field"], c["message"]))
+        causes.sort(key=lambda c: (c["field"], c["message"]))
+        causes.extend(listtype.duplicates(self.source, obj, old if old is not None else _MISSING))
+        if self._cel.root is not None and any(c["reason"] in _BLOCKING for c in causes):
+            causes.append(dict(_UNCHECKED))
+        else:
+            causes.extend(self._cel.validate(obj, old))
+        return causes
 
 
 def _prune(
@@ -233,6 +266,10 @@ def _prune(
         kept = _ROOT_KEPT if root or schema.get("x-kubernetes-embedded-resource") else ()
         for key in list(value):
             if key in kept:
+                continue
+            sub = props.get(key, additional if isinstance(additional, dict) else None)
+            if value[key] is None and isinstance(sub, dict) and not sub.get("nullable"):
+                del value[key]  # the API server prunes a null it may not store, then defaults
                 continue
             if key in props:
                 _prune(props[key], value[key], (*path, key), pruned)

@@ -14,18 +14,19 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
 from continuum.ports import Clock
-from continuum.sim.kube import discovery, openapi
+from continuum.sim.kube import discovery, openapi, protobuf
 from continuum.sim.kube.crds import Registry
 from continuum.sim.kube.faults import FaultRule, Faults
 from continuum.sim.kube.patch import decode_patch_body
 from continuum.sim.kube.requestinfo import TRUE_VALUES, RequestInfo, parse_request_info
 from continuum.sim.kube.requestlog import RequestLog, RequestRecord
 from continuum.sim.kube.resources import ResourceType
-from continuum.sim.kube.status import ApiError, bad_request, status_body
+from continuum.sim.kube.status import ApiError, bad_request, status_body, unsupported_media_type
 from continuum.sim.kube.store import Store, WriteOptions, WriteResult
 from continuum.sim.kube.stream import stream_watch
 from continuum.sim.kube.table import to_table, wants_table
@@ -98,6 +99,7 @@ class ApiServer:
                 subresource=info.subresource,
                 namespace=info.namespace or "",
                 name=info.name,
+                dry_run=request.query.get("dryRun") == "All",
             )
         )
         try:
@@ -112,7 +114,7 @@ class ApiServer:
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
                 raise ApiError(401, "Unauthorized")
-        rule = self.faults.take(request.method, info)
+        rule = self.faults.take(request.method, info, dry_run=request.query.get("dryRun") == "All")
         if rule is not None:
             injected = await self._inject(request, rule)
             if injected is not None:
@@ -204,14 +206,14 @@ class ApiServer:
         if info.verb == "create":
             if info.name:
                 raise ApiError(405, "POST is not allowed on a named resource")
-            result = self.store.create(rt, namespace or None, await _body(request), options)
+            result = self.store.create(rt, namespace or None, await _body(request, rt), options)
             return _json(result.object, status=201, warnings=result.warnings)
         if info.verb == "update":
             result = self.store.update(
                 rt,
                 namespace,
                 info.name,
-                await _body(request),
+                await _body(request, rt),
                 subresource=info.subresource or None,
                 options=options,
             )
@@ -237,7 +239,7 @@ class ApiServer:
             return response
         if info.verb == "delete":
             raw = await request.read()
-            delete_options = msgspec.json.decode(raw) if raw.strip() else None
+            delete_options = await _body(request, None) if raw.strip() else None
             result = self.store.delete(
                 rt, namespace, info.name, delete_options=delete_options, options=options
             )
@@ -333,12 +335,48 @@ def _write_options(query: Mapping[str, str]) -> WriteOptions:
     )
 
 
-async def _body(request: web.Request) -> Any:
+_JSON_TYPES = frozenset({"", "application/json", "*/*"})
+_YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml"})
+
+
+async def _body(request: web.Request, rt: ResourceType | None) -> Any:
+    """The request body as a JSON value, by ``Content-Type`` as the API server reads it:
+    JSON (also when absent), YAML, or protobuf for the built-in kinds
+    :mod:`~continuum.sim.kube.protobuf` decodes. 415 for any other media type and for
+    protobuf of a custom resource (the real server has no protobuf for them either);
+    400 for a body that does not parse. ``rt`` is ``None`` for DeleteOptions."""
     raw = await request.read()
-    try:
-        return msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise bad_request(f"error decoding request body: {exc}") from exc
+    content_type = request.content_type
+    if request.headers.get("Content-Type") is None:
+        content_type = ""
+    if content_type in _JSON_TYPES:
+        try:
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise bad_request(f"error decoding request body: {exc}") from exc
+    if content_type in _YAML_TYPES:
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise bad_request(f"error decoding request body: {exc}") from exc
+    if content_type == protobuf.MEDIA_TYPE and (rt is None or not rt.custom):
+        try:
+            return protobuf.decode_object(raw)
+        except protobuf.UnsupportedKind as exc:
+            raise unsupported_media_type(
+                f"the emulator does not decode protobuf bodies of kind {exc}; "
+                "send it as application/json"
+            ) from exc
+        except protobuf.ProtobufError as exc:
+            raise bad_request(f"error decoding request body: {exc}") from exc
+    raise unsupported_media_type(
+        "the body of the request was in an unknown format - accepted media types include: "
+        + (
+            "application/json, application/yaml"
+            if rt is not None and rt.custom
+            else f"application/json, application/yaml, {protobuf.MEDIA_TYPE}"
+        )
+    )
 
 
 def _paginate(

@@ -130,8 +130,15 @@ def invalid(
     name: str,
     causes: list[dict[str, str]],
 ) -> ApiError:
-    """422 Invalid with one cause per field error; the message names every field path."""
-    messages = [c["message"] for c in causes]
+    """422 Invalid with one cause per field error. As the API server writes it, each cause
+    holds the path in ``field`` and the error without it in ``message`` (kubectl prints
+    both), and the top-level message names every field: ``<field>: <message>``, joined
+    as a list when there are several (identical errors once)."""
+    messages: list[str] = []
+    for cause in causes:
+        text = f"{cause['field']}: {cause['message']}" if cause.get("field") else cause["message"]
+        if text not in messages:
+            messages.append(text)
     joined = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
     qualified = f"{kind}.{group}" if group else kind
     return ApiError(
@@ -142,10 +149,16 @@ def invalid(
 
 
 def field_cause(field: str, message: str, *, reason: str = "FieldValueInvalid") -> dict[str, str]:
-    """One ``Status.details.causes`` entry; ``message`` is prefixed with the field path."""
-    return {"reason": reason, "message": f"{field}: {message}", "field": field}
+    """One ``Status.details.causes`` entry: ``field`` is the path, ``message`` the error
+    without it (``Invalid value: 900: ...``), as the API server's ``field.Error`` bodies."""
+    return {"reason": reason, "message": message, "field": field}
 
 
 def bad_request(message: str) -> ApiError:
     """400 BadRequest."""
     return ApiError(400, message)
+
+
+def unsupported_media_type(message: str) -> ApiError:
+    """415 UnsupportedMediaType (a request body in a format the server does not read)."""
+    return ApiError(415, message)

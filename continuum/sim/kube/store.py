@@ -345,6 +345,7 @@ class Store:
         options: WriteOptions,
     ) -> list[str]:
         warnings: list[str] = []
+        om.check_annotations(rt, om.metadata_of(new))
         if rt.schema is not None:
             pruned = rt.schema.prune(new)
             if pruned and options.field_validation == "Strict":
@@ -353,6 +354,12 @@ class Store:
             if options.field_validation != "Ignore":
                 warnings.extend(f'unknown field "{p}"' for p in pruned)
             rt.schema.apply_defaults(new)
+            if old is not None:
+                # Compared as the API server reads it from storage (pruned and defaulted
+                # by the current schema), so ratcheting sees what the write really changed.
+                old = om.clone(old)
+                rt.schema.prune(old)
+                rt.schema.apply_defaults(old)
             causes = rt.schema.validate(new, old)
             if causes:
                 name = str(new.get("metadata", {}).get("name", ""))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,7 +87,7 @@ class PgRegions(AsyncStartStop):
     async def start(self) -> None:
         """Create the primary (first region) and a streaming standby per other region."""
         try:
-            self._root = Path(tempfile.mkdtemp(prefix="continuum-pgr-"))
+            self._root = Path(tempfile.mkdtemp(prefix="continuum-pgr-", dir=_reachable_tmp()))
             if os.geteuid() == 0:
                 shutil.chown(self._root, "postgres", "postgres")
             for region in self.regions:
@@ -193,3 +194,15 @@ class PgRegions(AsyncStartStop):
 
     async def state(self, region: str) -> InstanceState:
         return await self.instances[region].state()
+
+
+def _reachable_tmp() -> Path:
+    """The temp directory, if every directory above it lets other users through (the servers
+    run as ``postgres``); else ``/tmp``."""
+    base = Path(tempfile.gettempdir()).resolve()
+    if os.geteuid() != 0:
+        return base
+    for part in (base, *base.parents):
+        if not part.stat().st_mode & stat.S_IXOTH:
+            return Path("/tmp")
+    return base

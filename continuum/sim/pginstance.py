@@ -265,6 +265,10 @@ class PgInstance:
     async def rewind(self, source: PgInstance) -> Rewind:
         """``pg_rewind`` this stopped instance onto running ``source``'s history. Runs crash
         recovery first when it was not shut down cleanly (pg_rewind's own default)."""
+        # pg_rewind reads the source's timeline from its control file, which a freshly
+        # promoted server updates only at its first checkpoint: without it pg_rewind can see
+        # "the same timeline" and rewind nothing (its documentation asks for this CHECKPOINT)
+        await source.fetchval("CHECKPOINT")
         out = await self._run(
             "pg_rewind", "-D", str(self.datadir),
             "--source-server", f"host={source.sockdir} port={source.port} user=postgres",

@@ -38,6 +38,7 @@ import structlog
 from continuum.aclose import AsyncStartStop
 from continuum.ports import Clock
 from continuum.sim.pginstance import Checkpoint, InstanceState, PgInstance, Rewind, lsn_int
+from continuum.sim.postgres import PostgresError
 from continuum.sim.writecheck import WRITES_TABLE, Transition, TransitionKind
 
 __all__ = ["PgRegions"]
@@ -122,9 +123,9 @@ class PgRegions(AsyncStartStop):
         checkpoint before it restarted (the shutdown checkpoint after a clean stop)."""
         inst, source = self.instances[region], self.instances[upstream]
         checkpoint = await (inst.stop() if inst.running else inst.checkpoint())
-        source_state = await source.state()
+        source_state = await self._ready_state(upstream)
         forked = source_state.timeline != checkpoint.timeline
-        if source_state.ready and not source_state.in_recovery and forked:
+        if not source_state.in_recovery and forked:
             # a primary on another timeline: the histories may have forked (a failover while
             # this one was primary); pg_rewind decides, and says "no rewind required" when
             # they have not. An upstream still in recovery is the handshake's other half: it
@@ -146,6 +147,17 @@ class PgRegions(AsyncStartStop):
             lsn = checkpoint.lsn if checkpoint.clean else ""
             self._record(region, "demoted", timeline=checkpoint.timeline, lsn=lsn)
         return checkpoint
+
+    async def _ready_state(self, region: str, *, timeout: float = 30.0) -> InstanceState:
+        """``region``'s state once it answers. Raises PostgresError after ``timeout`` real
+        seconds (the operator retries): never decide a rewind on a server that is down."""
+        with anyio.move_on_after(timeout):
+            while True:
+                state = await self.instances[region].state()
+                if state.ready:
+                    return state
+                await anyio.sleep(0.1)
+        raise PostgresError(f"postgres {region} does not answer (needed as an upstream)")
 
     async def promote(self, region: str, *, after: str | None) -> tuple[int, str] | None:
         """Promote ``region``'s standby once it replayed past LSN ``after`` (``None``: now);

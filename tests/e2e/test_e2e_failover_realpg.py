@@ -99,3 +99,4 @@ async def test_failover_loses_only_unshipped_writes_and_a_returns_by_rewind(
     rewind = next(r for r in stack.databases.rewinds if r.instance == A)
     assert rewind.source == B
     assert rewind.timeline == 1
+    assert lsn_int(rewind.diverged_at) == fork  # it rewound A's own writes past the fork

@@ -40,8 +40,8 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 lint: venv
-	$(BIN)/ruff check continuum tests bench
-	$(BIN)/ruff format --check continuum tests bench
+	$(BIN)/ruff check continuum continuum_sim tests bench
+	$(BIN)/ruff format --check continuum continuum_sim tests bench
 
 typecheck: venv
 	$(BIN)/mypy

@@ -148,7 +148,7 @@ def run_probed() -> None:
                         out.write(f"{size}  {where}{line}\n")
 
         signals.signal(signals.SIGUSR1, write)
-    from continuum.cli import main
+    from continuum.cli.entry import main
 
     sys.exit(main(["run"]))
 

@@ -29,12 +29,12 @@ import anyio
 import nats
 from nats.js import api as jsapi
 
-from continuum.actors.audit import AuditPublisherOptions, run_audit_publisher
-from continuum.actors.audit_outbox import Pending
 from continuum.adapters.nats import JetStreamAuditTransport
+from continuum.audit import AuditPublisherOptions, run_audit_publisher
+from continuum.audit.outbox import Pending
 from continuum.clock import SystemClock
 from continuum.messages.audit import AuditAck, AuditEvent, AuditType, decode_event, new_event
-from continuum.sim.nats import NatsServer
+from continuum_sim.nats import NatsServer
 
 
 def make_event(cr: int, n: int) -> AuditEvent:

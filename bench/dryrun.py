@@ -48,11 +48,11 @@ from continuum.messages.requests import (
 )
 from continuum.messages.switchover import DryRunReport, HealthReport
 from continuum.metrics import watch_actors as metrics_watch_actors
-from continuum.sim.pdns import PdnsServer
-from continuum.sim.stack import SimStack, StackSpec
 from continuum.supervisor.registry import Registry
 from continuum.switchover.dnsverify import verify_answer
 from continuum.switchover.lua import synthesize
+from continuum_sim.pdns import PdnsServer
+from continuum_sim.stack import SimStack, StackSpec
 
 A = "region-a"
 

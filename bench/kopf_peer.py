@@ -49,7 +49,7 @@ from _harness import (
     watch_bucket,
 )
 
-from continuum.sim.nats import NatsServer
+from continuum_sim.nats import NatsServer
 
 RENEWER = Path(__file__).resolve().parent / "kopf_operator" / "renewer.py"
 

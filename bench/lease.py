@@ -25,8 +25,8 @@ import psutil
 
 from continuum.clock import SystemClock
 from continuum.errors import WitnessError
-from continuum.sim.nats import NatsServer
 from continuum.witness.nats_kv import NatsKvWitness, open_nats_kv
+from continuum_sim.nats import NatsServer
 
 
 def percentile(values: list[float], q: float) -> float:

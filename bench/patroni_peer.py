@@ -43,10 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.writes import Figures, measure_continuum, pct, quiet_logs, until, window_pause
 from continuum.clock import SystemClock
-from continuum.sim.postgres import find_bindir
-from continuum.sim.process import ManagedProcess, candidate_port
-from continuum.sim.workload import WriteWorkload
-from continuum.sim.writecheck import WRITES_TABLE, check, read_final
+from continuum_sim.postgres import find_bindir
+from continuum_sim.process import ManagedProcess, candidate_port
+from continuum_sim.workload import WriteWorkload
+from continuum_sim.writecheck import WRITES_TABLE, check, read_final
 
 VENV = Path("/var/tmp/continuum-patroni-venv")
 TTL, LOOP_WAIT, RETRY_TIMEOUT = 10, 2, 3

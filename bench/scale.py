@@ -51,7 +51,7 @@ from _harness import (
     watch_status,
 )
 
-from continuum.sim.nats import NatsServer
+from continuum_sim.nats import NatsServer
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -39,7 +39,7 @@ import structlog
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from continuum.messages.switchover import STEP_ORDER
-from continuum.sim.stack import SimStack, StackSpec
+from continuum_sim.stack import SimStack, StackSpec
 from tests.e2e.conftest import Controllers, controllers
 
 A, B = "region-a", "region-b"

@@ -35,9 +35,9 @@ from continuum.adapters.kube import KubeClients
 from continuum.clock import SystemClock
 from continuum.logs import configure_logging
 from continuum.messages.crd import Continuum
-from continuum.sim.kube import KubeEmulator, bundled_crd_paths, write_kubeconfig
 from continuum.supervisor.supervisor import Supervisor
 from continuum.supervisor.watch import ContinuumWatch
+from continuum_sim.kube import KubeEmulator, bundled_crd_paths, write_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/apis/dr.openova.io/v1/namespaces/bench/continuums"

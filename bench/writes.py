@@ -2,7 +2,7 @@
 
 The embedded stack with a real PostgreSQL instance behind each region's Cluster (region B
 streaming from A), one real controller instance per region in-process, and a client writing
-numbered rows to whichever region accepts writes (``continuum.sim.workload``), throughout:
+numbered rows to whichever region accepts writes (``continuum_sim.workload``), throughout:
 
 * ``--planned N`` planned switchovers back and forth (DryRun + Confirm through the API,
   drain 0, failback pre-approved);
@@ -15,7 +15,7 @@ numbered rows to whichever region accepts writes (``continuum.sim.workload``), t
 For each kind it prints the write-unavailability window (the longest gap between two
 acknowledged writes around the event) p50 / p99 / max, acknowledged writes lost, and
 split-brain writes (acknowledged by a demoted or fenced region), from
-``continuum.sim.writecheck``. Asserts nothing.
+``continuum_sim.writecheck``. Asserts nothing.
 
     python bench/writes.py [--planned 10] [--failovers 3] [--ttl 10] [--renew 2]
 
@@ -46,9 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from continuum.controller import Listening, run_controller
 from continuum.http.readiness import Readiness
 from continuum.logs import configure_logging
-from continuum.sim.stack import SimStack, StackSpec
-from continuum.sim.workload import WriteWorkload
-from continuum.sim.writecheck import Ack, check, read_final
+from continuum_sim.stack import SimStack, StackSpec
+from continuum_sim.workload import WriteWorkload
+from continuum_sim.writecheck import Ack, check, read_final
 
 A, B = "region-a", "region-b"
 

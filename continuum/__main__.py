@@ -1,5 +1,5 @@
 import sys
 
-from continuum.cli import main
+from continuum.cli.entry import main
 
 sys.exit(main())

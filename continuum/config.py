@@ -405,6 +405,11 @@ class Settings:
             raise ConfigError(PREFIX + "POWERDNS_API_URL", "required when DNS_WRITER=powerdns")
 
 
+DEFAULTS: Final = Settings()
+"""Every setting at its default: the one place a default is written. A component that has
+its own default for a setting (an options struct, the actor environment) takes it from here."""
+
+
 def _lookup(
     env: Mapping[str, str], primary: str, aliases: tuple[str, ...]
 ) -> tuple[str, str | None]:

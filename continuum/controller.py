@@ -22,15 +22,21 @@ from continuum.http.app import create_app
 from continuum.http.metrics import serve_metrics
 from continuum.http.readiness import Readiness
 from continuum.http.server import bind_listener, serve_api
+from continuum.leader.elector import LeaderElector, run_as_leader
 from continuum.logs import get_logger
 from continuum.messages.crd import Continuum
 from continuum.metrics import unwatch_actors, watch_actors
 from continuum.ports import Clock
 from continuum.supervisor import Supervisor
-from continuum.supervisor.leader import LeaderElector, run_as_leader
 from continuum.supervisor.serving import check_serving
 from continuum.supervisor.watch import ContinuumWatch
-from continuum.wiring import Edges, environment, open_edges, serving_facts, stored_health_reader
+from continuum.wiring.edges import (
+    Edges,
+    environment,
+    open_edges,
+    serving_facts,
+    stored_health_reader,
+)
 
 __all__ = ["Listening", "run_controller"]
 
@@ -150,7 +156,7 @@ async def _run(
                     tg.start_soon(serve_metrics, metrics_sock)
 
                 async def lead() -> int:
-                    return await _run_actors(edges, sup, readiness, on_ready)
+                    return await _run_actors(edges, settings, sup, readiness, on_ready)
 
                 if settings.leader_election:
                     local = edges.kube.for_region(settings.region)
@@ -172,23 +178,23 @@ async def _run(
 
 async def _run_actors(
     edges: Edges,
+    settings: Settings,
     sup: Supervisor,
     readiness: Readiness,
     on_ready: Callable[[Readiness], Awaitable[None]] | None,
 ) -> int:
-    env = environment(edges)
+    env = environment(edges, settings)
 
     def factory(cr: Continuum) -> ContinuumActor:
         return ContinuumActor(cr, env)
 
-    settings = edges.settings
     watch = ContinuumWatch(
         edges.continuums,
         sup,
         factory,
         clock=edges.clock,
         namespaces=list(settings.watch_namespaces) or None,
-        check=functools.partial(check_serving, facts=serving_facts(edges)),
+        check=functools.partial(check_serving, facts=serving_facts(edges, settings)),
     )
     async with anyio.create_task_group() as tg:
         tg.start_soon(watch.run)

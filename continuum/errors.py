@@ -61,6 +61,11 @@ class KubeError(ContinuumError):
         super().__init__(prefix + message)
 
 
+class WatchExpired(KubeError):
+    """HTTP 410: the resourceVersion a list or watch asked for is no longer in the server's
+    history. The caller must list again."""
+
+
 class NotFound(KubeError):
     """The object does not exist (HTTP 404)."""
 
@@ -123,4 +128,4 @@ class PreconditionFailed(SwitchoverError):
 
 class NoBackendForRegion(ContinuumError):
     """An HTTPRoute has no backend of the region asked for. Never answered by draining every
-    backend (gap 12)."""
+    backend: a typo in a region name must not take all traffic away."""

@@ -1,4 +1,5 @@
-"""The Protocols the domain talks to. Adapters and witness backends implement them.
+"""Every port of the project: the Protocols the domain, the actors, the supervisor and the
+audit publisher talk to. Adapters and witness backends implement them; wiring plugs them in.
 
 Nothing here does I/O; ``continuum.switchover`` imports only this module, ``messages`` and
 ``errors``. Every method documents what it guarantees and which ``continuum.errors`` it raises.
@@ -6,13 +7,15 @@ Nothing here does I/O; ``continuum.switchover`` imports only this module, ``mess
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from continuum.messages.audit import AuditEvent, AuditType
+from continuum.messages.audit import AuditAck, AuditEvent, AuditType
+from continuum.messages.crd import RawList
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
+from continuum.messages.status import ContinuumStatus
 from continuum.messages.switchover import ObjectRef, PairState
 
 
@@ -82,6 +85,33 @@ class DnsRecords(Protocol):
     async def commit(self, zone: str, records: Sequence[LuaRecord]) -> None:
         """Make ``records`` the live answer for their hostnames. Idempotent.
         Raises :class:`~continuum.errors.DnsWriteError`."""
+        ...
+
+
+VerifyDns = Callable[[Sequence[LuaRecord], Sequence[str]], Awaitable[None]]
+"""Ask the authoritative server whether every record's hostname now answers with one of the
+given addresses; raise :class:`~continuum.errors.DnsWriteError` when it does not."""
+
+
+class TxtZone(Protocol):
+    """TXT records of one DNS zone on one authoritative server (a ``dns-quorum`` member).
+    Every call raises :class:`~continuum.errors.DnsWriteError` when the server could not be
+    used (reads too)."""
+
+    async def ensure_zone(self, zone: str, *, nameservers: Sequence[str] = ()) -> None:
+        """Create ``zone`` unless it exists (with ``nameservers`` as its NS records)."""
+        ...
+
+    async def read_txt(self, zone: str, name: str) -> list[str]:
+        """The unquoted TXT values of ``name`` (``[]`` when it has none). Never writes."""
+        ...
+
+    async def write_txt(self, zone: str, name: str, values: Sequence[str], *, ttl: int = 0) -> None:
+        """Replace the TXT rrset of ``name`` with ``values``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release client resources (connections)."""
         ...
 
 
@@ -164,6 +194,54 @@ class AuditTail(Protocol):
         ...
 
 
+class AuditTransport(Protocol):
+    """The wire under the audit publisher (``adapters.nats.JetStreamAuditTransport``)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def on_down(self, listener: Callable[[], Awaitable[None]] | None) -> None: ...
+
+    async def setup(self) -> None:
+        """Connect and verify the stream; ``AuditUnavailable`` (retry) or another
+        ``ContinuumError`` (configuration: fatal)."""
+        ...
+
+    async def publish(self, event: AuditEvent) -> AuditAck: ...
+
+    async def publish_many(self, events: Sequence[AuditEvent]) -> list[AuditAck | str]:
+        """Pipelined publishes, in this order; per event its ack or an error text."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class ContinuumSource(Protocol):
+    """The Continuum CRs of one cluster as the CR watch sees them: list, watch from the list's
+    resourceVersion, and write a CR's status. Errors are ``KubeError`` subclasses."""
+
+    async def list_raw(self, namespace: str | None = None) -> RawList:
+        """Every CR in ``namespace`` (``None``: all namespaces), raw, with the list's
+        resourceVersion. Never writes."""
+        ...
+
+    def watch(
+        self, *, namespace: str | None, resource_version: str, timeout_seconds: int = ...
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Events (``{"type", "object"}``: ADDED, MODIFIED, DELETED, BOOKMARK) after
+        ``resource_version``, until the server ends the stream. Raises
+        :class:`~continuum.errors.WatchExpired` when ``resource_version`` is too old,
+        ``Unavailable`` when the connection breaks."""
+        ...
+
+    async def update_status(
+        self, namespace: str, name: str, mutate: Callable[[ContinuumStatus], ContinuumStatus]
+    ) -> ContinuumStatus:
+        """Compute ``mutate(current status)`` and write only the difference, conflict-safe.
+        Returns the status as stored; ``NotFound`` when the CR is gone."""
+        ...
+
+
 class ClusterPair(Protocol):
     """Both halves of one CNPG pair across regions (one ``Cluster`` per region), driven by
     their live spec and status — never by install-time role labels.
@@ -231,7 +309,8 @@ class TrafficRoutes(Protocol):
     async def drain(self, route: ObjectRef, region: str) -> dict[str, int]:
         """Set weight 0 on every backend of ``region`` and only those; return their prior
         weights (name-keyed). No backend of ``region`` → ``NoBackendForRegion``, nothing
-        written (never "drain everything", gap 12). Idempotent."""
+        written (never "drain everything": a wrong region name must not take all traffic
+        away). Idempotent."""
         ...
 
     async def restore(self, route: ObjectRef, prior: dict[str, int]) -> None:

@@ -24,7 +24,15 @@ import msgspec
 from continuum.adapters.kube import RegionClient
 from continuum.clock import SystemClock
 from continuum.errors import Conflict, NotFound
-from continuum.messages.crd import API_GROUP, API_VERSION, KIND, PLURAL, Continuum, decode_continuum
+from continuum.messages.crd import (
+    API_GROUP,
+    API_VERSION,
+    KIND,
+    PLURAL,
+    Continuum,
+    RawList,
+    decode_continuum,
+)
 from continuum.messages.status import ContinuumStatus, encode_status_patch, status_to_builtins
 from continuum.ports import Clock
 
@@ -32,13 +40,6 @@ VERSION: Final = "v1"
 MERGE_PATCH: Final = "application/merge-patch+json"
 DEFAULT_ATTEMPTS: Final = 8
 DEFAULT_WATCH_SECONDS: Final = 300
-
-
-class RawList(msgspec.Struct, frozen=True, kw_only=True):
-    """A list answer: the objects and the list's ``resourceVersion`` (to watch from)."""
-
-    items: list[dict[str, Any]]
-    resource_version: str
 
 
 def decode_status(obj: dict[str, Any]) -> ContinuumStatus:

@@ -2,8 +2,9 @@
 
 Weights are keyed by backend name (``rules[].backendRefs[].name``, ``<app>-<region>`` by
 convention, :func:`~continuum.messages.switchover.backend_in_region`), never by position
-(gap 12). A backend name that appears in several rules is one backend: every occurrence is
-set, and its weight reads from the first. A missing weight counts as 1 (Gateway API default).
+(another tool may reorder the rules). A backend name that appears in several rules is one
+backend: every occurrence is set, and its weight reads from the first. A missing weight counts
+as 1 (Gateway API default).
 
 A write replaces ``spec.rules`` with a JSON merge patch under a ``resourceVersion``
 precondition; on 409 the route is re-read and the change recomputed. A write that would

@@ -35,15 +35,10 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from continuum.aclose import AsyncClosing
-from continuum.errors import Conflict, Invalid, KubeError, NotFound, Unavailable
+from continuum.errors import Conflict, Invalid, KubeError, NotFound, Unavailable, WatchExpired
 
 DEFAULT_REQUEST_TIMEOUT = 10.0
 """Seconds one API request may take (a network bound, not a domain timer)."""
-
-
-class WatchExpired(KubeError):
-    """HTTP 410: the resourceVersion a list or watch asked for is no longer in the server's
-    history. The caller must list again."""
 
 
 def _status_message(body: bytes | str | None) -> str:

@@ -2,7 +2,7 @@
 commits LUA records with ``POST <base>/v1/lua/commit``.
 
 Contract (integrations.md §4): JSON body ``{"records":[…],"zone":"…"}`` (byte-stable, see
-:func:`continuum.switchover.lua.marshal_commit_body`), headers ``Content-Type`` and ``Accept``
+:func:`marshal_commit_body`), headers ``Content-Type`` and ``Accept``
 ``application/json``, optional ``X-Catalyst-Token``. PDM replaces rrsets, so a commit is
 idempotent. Works on either anyio backend (httpx).
 """
@@ -12,15 +12,76 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import httpx
+import msgspec
 
 from continuum.aclose import AsyncClosing
 from continuum.errors import DnsWriteError
 from continuum.messages.dns import LuaRecord
-from continuum.switchover.lua import marshal_commit_body
 
 COMMIT_PATH = "/v1/lua/commit"
 TOKEN_HEADER = "X-Catalyst-Token"
 DEFAULT_TIMEOUT_SECONDS = 30.0
+
+
+class _WireRecord(msgspec.Struct, kw_only=True, rename="camel"):
+    """A record as PDM receives it; field order is the wire key order."""
+
+    hostname: str
+    lua_body: str
+    ttl: int
+    primary_region: str
+
+
+class _RecordsDocument(msgspec.Struct):
+    records: list[_WireRecord]
+
+
+class _CommitBody(msgspec.Struct, kw_only=True):
+    """``POST /v1/lua/commit`` body: keys sorted (``records`` then ``zone``)."""
+
+    records: list[_WireRecord]
+    zone: str
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def marshal_records(records: Sequence[LuaRecord]) -> bytes:
+    """``{"records":[…]}``: compact JSON, records sorted by hostname, keys
+    ``hostname, luaBody, ttl, primaryRegion``, Go's HTML-safe escaping. Byte-stable."""
+    return _go_escape(_ENCODER.encode(_RecordsDocument(records=_wire(records))))
+
+
+def marshal_commit_body(zone: str, records: Sequence[LuaRecord]) -> bytes:
+    """The PDM commit body ``{"records":[…],"zone":"…"}`` (records as in
+    :func:`marshal_records`). Byte-stable."""
+    return _go_escape(_ENCODER.encode(_CommitBody(records=_wire(records), zone=zone)))
+
+
+def _wire(records: Sequence[LuaRecord]) -> list[_WireRecord]:
+    ordered = sorted(records, key=lambda record: record.hostname)
+    return [
+        _WireRecord(
+            hostname=r.hostname, lua_body=r.body, ttl=r.ttl, primary_region=r.primary_region
+        )
+        for r in ordered
+    ]
+
+
+_GO_ESCAPES = (
+    (b"<", b"\\u003c"),
+    (b">", b"\\u003e"),
+    (b"&", b"\\u0026"),
+    ("\u2028".encode(), b"\\u2028"),
+    ("\u2029".encode(), b"\\u2029"),
+)
+
+
+def _go_escape(document: bytes) -> bytes:
+    # These bytes can only occur inside JSON strings, so replacing them is safe.
+    for raw, escaped in _GO_ESCAPES:
+        document = document.replace(raw, escaped)
+    return document
 
 
 class PdmNothingToCommit(DnsWriteError):

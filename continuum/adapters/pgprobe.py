@@ -10,7 +10,7 @@ Any failure — bad DSN, refused or timed-out connection, TLS, authentication, q
 :class:`ProbeUnavailable`, which means "no determination": never "no standby". Its message
 names ``host:port`` and the cause, never the DSN or the password.
 
-TLS (gap 34): with a :class:`PgTls` the server certificate is verified against the given CA
+TLS: with a :class:`PgTls` the server certificate is verified against the given CA
 (libpq ``sslmode=verify-ca``; ``verify_hostname=True`` for ``verify-full``) and the client
 certificate, if any, is presented. Without one, the DSN's own ``sslmode`` applies
 (``sslrootcert`` is honoured for ``verify-ca``/``verify-full``).

@@ -138,10 +138,6 @@ class PowerDnsApi(AsyncClosing):
         )
         await self._request("POST", "/zones", content=msgspec.json.encode(body), allow=(409,))
 
-    async def delete_zone(self, zone: str) -> None:
-        """Delete ``zone`` and all its records; absent is fine. Raises ``DnsWriteError``."""
-        await self._request("DELETE", self._zone_path(zone), allow=(404,))
-
     async def rrsets(self, zone: str) -> list[PdnsRRSet]:
         """Every rrset of ``zone`` as stored. Raises ``DnsWriteError`` (also for no zone)."""
         response = await self._request("GET", self._zone_path(zone))

@@ -63,7 +63,7 @@ CLOSED_BODIES: Final = (DryRunRequest, SwitchoverRequest)
 """Request bodies that reject unknown fields (422)."""
 
 
-class ContinuumApi(Litestar):
+class ApiApp(Litestar):
     """Litestar plus the canonical access log line and request metrics, around every HTTP
     request — including the ones Litestar answers itself (404, 405, 413, ...)."""
 
@@ -147,7 +147,7 @@ def create_app(
         guards=[v1_guard(token=settings.api_token, readiness=readiness)],
         security=security,
     )
-    app = ContinuumApi(
+    app = ApiApp(
         route_handlers=[v1, *probe_handlers(readiness)],
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.api_body_limit_bytes,

@@ -140,7 +140,7 @@ class LeaseClient(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omi
     config: LeaseClientConfig = msgspec.field(default_factory=LeaseClientConfig)
 
 
-class ObjectRef(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+class ObjectRefSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
     """A namespaced object; ``namespace`` defaults to the CR's namespace."""
 
     name: K8sName
@@ -157,7 +157,9 @@ class RegionSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit
     ) = None
 
 
-class HealthCheck(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+class HealthCheckSpec(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True
+):
     """The URL PowerDNS probes (``ifurlup``); its host is replaced by the region's probeHost."""
 
     url: Url
@@ -174,7 +176,7 @@ class LuaRecordSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", o
     selector: LuaSelector = "pickfirst"
     hostnames: Annotated[list[DnsName], Meta(min_length=1, max_length=32)]
     ttl: Annotated[int, Meta(ge=1, le=86400)] = 30
-    health_check: HealthCheck
+    health_check: HealthCheckSpec
 
 
 class SwitchoverSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
@@ -243,8 +245,8 @@ class ContinuumSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", o
     auto_failover_observations: Annotated[int, Meta(ge=1, le=100)] = 3
     max_lag_seconds: Annotated[int, Meta(ge=1, le=86400)] | None = None
     standby_grace_seconds: Annotated[int, Meta(ge=0, le=3600)] = 30
-    cnpg_pair: ObjectRef | None = None
-    http_route: ObjectRef | None = None
+    cnpg_pair: ObjectRefSpec | None = None
+    http_route: ObjectRefSpec | None = None
     pdm_zone: DnsName | None = None
     regions: Annotated[list[RegionSpec], Meta(max_length=5)] = msgspec.field(default_factory=list)
     lua_record: LuaRecordSpec | None = None
@@ -548,3 +550,10 @@ def _check_region_keys(mapping: dict[str, Any], known: set[str], path: str) -> N
     for key in mapping:
         if key not in known:
             raise InvalidSpec(path, f"{key!r} is neither the primaryRegion nor a hot standby")
+
+
+class RawList(msgspec.Struct, frozen=True, kw_only=True):
+    """A list answer: the objects and the list's ``resourceVersion`` (to watch from)."""
+
+    items: list[dict[str, Any]]
+    resource_version: str

@@ -2,7 +2,8 @@
 
 Produced by :mod:`continuum.adapters.pgprobe`, judged by :mod:`continuum.switchover.lag`.
 Every "not measured" is ``None``, never ``0``: a lag of ``0`` means the server said the
-standby has caught up, ``None`` means nobody knows (gap 10, crd.md ``replicationLagSeconds``).
+standby has caught up, ``None`` means nobody knows (crd.md ``replicationLagSeconds``):
+an unknown lag reported as 0 would let a failover lose data.
 LSNs are PostgreSQL's text form (``0/3000148``).
 """
 

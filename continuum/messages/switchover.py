@@ -250,8 +250,8 @@ class StepReport(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 class SwitchoverResult(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """What a run did. ``failed_step`` is ``None`` on success. ``compensation_failures`` maps a
     step to the error its compensation raised (never swallowed). ``audit_error`` is set when
-    the audit sink refused the event: it never fails the switchover (gap 1).
-    ``finished_at`` is set on every exit path (gap 38b)."""
+    the audit sink refused the event: it never fails the switchover.
+    ``finished_at`` is set on every exit path, so a failed run still has its duration."""
 
     id: str
     from_region: str

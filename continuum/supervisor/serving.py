@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from continuum.errors import InvalidSpec
 from continuum.messages.crd import Continuum
-from continuum.witness.factory import WitnessSettings, check_witness_config
+from continuum.witness.selection import WitnessSettings, check_witness_config
 
 __all__ = ["ServingFacts", "check_serving"]
 

@@ -9,7 +9,7 @@ Per CR key ``<namespace>/<name>`` (see :mod:`continuum.messages.commands` for th
 * an invalid spec → status ``phase: Failed`` and condition ``SpecValid=False`` whose message
   names the field; no actor is spawned for it, and a running actor is told
   :class:`~continuum.messages.commands.SpecInvalid` and keeps its last valid spec (it keeps
-  renewing its lease, unlike the reference, gap 38a);
+  renewing its lease: an edit with a typo must not cost the region its writer role);
 * deletion, or a new object (uid) under the same key → ``Supervisor.stop(key)``.
 
 Resilience: the watch resumes from the last resourceVersion it saw (events and bookmarks);
@@ -32,13 +32,11 @@ import structlog
 from anyio.abc import TaskGroup
 
 from continuum.actors.runtime import Actor, ActorDead, MailboxFull
-from continuum.adapters.continuums import ContinuumApi
-from continuum.adapters.kube import WatchExpired
-from continuum.errors import InvalidSpec, KubeError
+from continuum.errors import InvalidSpec, KubeError, WatchExpired
 from continuum.messages.commands import SpecInvalid, SpecObserved
 from continuum.messages.crd import Continuum, decode_continuum, lease_key
 from continuum.messages.status import COND_SPEC_VALID, Condition, ContinuumStatus, set_condition
-from continuum.ports import Clock
+from continuum.ports import Clock, ContinuumSource
 from continuum.supervisor.supervisor import Supervisor
 
 log = structlog.get_logger("continuum.watch")
@@ -83,7 +81,7 @@ class ContinuumWatch:
 
     def __init__(
         self,
-        api: ContinuumApi,
+        api: ContinuumSource,
         supervisor: Supervisor,
         factory: Callable[[Continuum], Actor],
         *,

@@ -1,6 +1,6 @@
 """DryRun: the seven steps through the same precondition functions Execute uses, read-only.
 
-:func:`dry_run` reads through :func:`~continuum.switchover.observe.observe` (witness read,
+:func:`dry_run` reads through :func:`~continuum.switchover.snapshot.observe` (witness read,
 pair read, route read, in-memory synthesis) and nothing else: no write to any API, no audit
 event. :func:`report` is the pure half, for callers that already hold a snapshot.
 """
@@ -12,9 +12,9 @@ import anyio.lowlevel
 from continuum.messages.audit import format_timestamp
 from continuum.messages.switchover import DryRunReport, DryRunStep, Plan, StepName, step_number
 from continuum.switchover.fingerprint import fingerprint
-from continuum.switchover.observe import Observed, SwitchoverPorts, observe
 from continuum.switchover.plan import prepare
 from continuum.switchover.preconditions import evaluate
+from continuum.switchover.snapshot import Observed, SwitchoverPorts, observe
 
 __all__ = ["WRITE_DISRUPTING_STEPS", "dry_run", "report"]
 

@@ -1,7 +1,7 @@
 """Resolve a :class:`~continuum.messages.switchover.Plan` from a Continuum CR. Pure.
 
 Every field that changes what Execute does comes from the spec; nothing is read from the
-cluster here (that is :func:`continuum.switchover.observe.observe`).
+cluster here (that is :func:`continuum.switchover.snapshot.observe`).
 """
 
 from __future__ import annotations

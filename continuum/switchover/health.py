@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import anyio
 
+from continuum.config import DEFAULTS
 from continuum.errors import ResolverUnavailable
 from continuum.messages.audit import AuditType, event_id, format_timestamp
 from continuum.messages.switchover import (
@@ -31,16 +32,13 @@ from continuum.switchover.timeouts import with_timeout
 
 __all__ = [
     "CHECK_NAMES",
-    "DEFAULT_VANTAGES",
     "HealthOptions",
     "LatencySource",
     "post_switchover_health",
     "summarize",
-    "summarize_error",
 ]
 
 CHECK_NAMES = ("replicas-healthy", "dns-probes", "latency-normal", "audit-posted")
-DEFAULT_VANTAGES = ("8.8.8.8", "1.1.1.1", "9.9.9.9")
 
 LatencySource = Callable[[str], Awaitable[float]]
 """Measure the request latency (seconds) of a region's endpoint, for real."""
@@ -54,8 +52,8 @@ class HealthOptions:
     clock: Clock
     pair: ClusterPair | None = None
     resolver: Resolver | None = None
-    vantages: Sequence[str] = DEFAULT_VANTAGES
-    probe_timeout: float = 3.0
+    vantages: Sequence[str] = DEFAULTS.health_vantages
+    probe_timeout: float = DEFAULTS.health_probe_timeout
     latency: LatencySource | None = None
     latency_threshold_seconds: float = 0.5
     audit_tail: AuditTail | None = None
@@ -323,8 +321,3 @@ def summarize(report: HealthReport) -> tuple[str, str, str]:
         tail += f"; unknown: {', '.join(unknown)}"
     status = {"healthy": "True", "unhealthy": "False", "unknown": "Unknown"}[report.verdict]
     return status, "PostSwitchoverHealth", f"{label}: {counts} ({tail})"
-
-
-def summarize_error(error: BaseException) -> tuple[str, str, str]:
-    """The condition when the health run itself errored."""
-    return "Unknown", "HealthCheckErrored", f"PostSwitchoverHealth errored: {error}"

@@ -3,7 +3,7 @@
 * :func:`derive_posture` folds a primary's ``pg_stat_replication`` rows into one
   :class:`StandbyPosture` (integrations.md §5).
 * :class:`LagBreachTracker` turns lag samples into a breach only after N consecutive samples
-  above the CR's threshold (gap 9) — never on one sample.
+  above the CR's threshold — never on one sample (one slow sample must not move the writer).
 * :class:`StandbyGrace` applies the grace window of controller.md §5.3 on the injected clock.
 
 No I/O here: the adapter (``continuum.adapters.pgprobe``) measures, these judge. Throughout,
@@ -108,7 +108,7 @@ def _named(row: WalSender, name: str) -> bool:
 def lag_threshold_seconds(spec: ContinuumSpec) -> float | None:
     """The lag above which a sample counts as a breach: ``spec.maxLagSeconds``, else the RPO
     in seconds, else ``None`` (lag breach off). Never the RTO: a recovery *time* objective
-    bounds downtime, not data loss (gap 9)."""
+    bounds downtime, not data loss."""
     if spec.max_lag_seconds is not None:
         return float(spec.max_lag_seconds)
     rpo = spec.rpo_seconds

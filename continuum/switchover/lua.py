@@ -11,8 +11,8 @@ Fixes of the earlier implementation (see ``docs/dns.md``):
   (``selector='pickclosest'`` …) and is validated against what ``ifurlup`` accepts;
 * the probe host comes from the region (``probe_hosts[region]``), with the old
   ``probe-<second dash token>`` rewrite only as a fallback for regions without one;
-* every output is byte-stable: regions are walked in sorted order, records serialise with a
-  fixed key order and sorted by hostname.
+* every output is byte-stable: regions are walked in sorted order (the wire form, with a
+  fixed key order and records sorted by hostname, is PDM's: ``adapters/pdm.py``).
 
 Nothing here does I/O.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import msgspec
 
@@ -221,67 +221,3 @@ def _require_ipv4(ip: str) -> None:
         ipaddress.IPv4Address(ip)
     except ValueError:
         raise InvalidSpec("regions[].lbIPs", f"not an IPv4 address: {ip!r}") from None
-
-
-# --- serialisation --------------------------------------------------------------------------
-
-
-class _WireRecord(msgspec.Struct, kw_only=True, rename="camel"):
-    """A record as PDM receives it; field order is the wire key order."""
-
-    hostname: str
-    lua_body: str
-    ttl: int
-    primary_region: str
-
-
-class _RecordsDocument(msgspec.Struct):
-    records: list[_WireRecord]
-
-
-class _CommitBody(msgspec.Struct, kw_only=True):
-    """``POST /v1/lua/commit`` body: keys sorted (``records`` then ``zone``)."""
-
-    records: list[_WireRecord]
-    zone: str
-
-
-_ENCODER = msgspec.json.Encoder()
-
-
-def marshal_records(records: Sequence[LuaRecord]) -> bytes:
-    """``{"records":[…]}``: compact JSON, records sorted by hostname, keys
-    ``hostname, luaBody, ttl, primaryRegion``, Go's HTML-safe escaping. Byte-stable."""
-    return _go_escape(_ENCODER.encode(_RecordsDocument(records=_wire(records))))
-
-
-def marshal_commit_body(zone: str, records: Sequence[LuaRecord]) -> bytes:
-    """The PDM commit body ``{"records":[…],"zone":"…"}`` (records as in
-    :func:`marshal_records`). Byte-stable."""
-    return _go_escape(_ENCODER.encode(_CommitBody(records=_wire(records), zone=zone)))
-
-
-def _wire(records: Sequence[LuaRecord]) -> list[_WireRecord]:
-    ordered = sorted(records, key=lambda record: record.hostname)
-    return [
-        _WireRecord(
-            hostname=r.hostname, lua_body=r.body, ttl=r.ttl, primary_region=r.primary_region
-        )
-        for r in ordered
-    ]
-
-
-_GO_ESCAPES = (
-    (b"<", b"\\u003c"),
-    (b">", b"\\u003e"),
-    (b"&", b"\\u0026"),
-    ("\u2028".encode(), b"\\u2028"),
-    ("\u2029".encode(), b"\\u2029"),
-)
-
-
-def _go_escape(document: bytes) -> bytes:
-    # These bytes can only occur inside JSON strings, so replacing them is safe.
-    for raw, escaped in _GO_ESCAPES:
-        document = document.replace(raw, escaped)
-    return document

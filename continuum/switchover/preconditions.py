@@ -1,8 +1,8 @@
 """The precondition of each step: a pure function of (plan, observed snapshot).
 
 DryRun reports these checks; Execute evaluates the very same functions over a fresh snapshot
-before its first write and refuses when any blocker is found — so the two cannot disagree
-(gap 11). Blocker and warning strings start with ``step-<n>: ``.
+before its first write and refuses when any blocker is found — so the two cannot disagree.
+Blocker and warning strings start with ``step-<n>: ``.
 
 Decisions (``docs/switchover.md``): a planned switchover needs the lease held by ``from`` and
 unexpired — an unheld or expired lease, a lease already on ``to`` ("redundant") and a
@@ -24,7 +24,7 @@ from continuum.messages.switchover import (
     backend_in_region,
     step_number,
 )
-from continuum.switchover.observe import Observed
+from continuum.switchover.snapshot import Observed
 
 __all__ = [
     "STEP_AUDIT_EMIT_SECONDS",
@@ -35,7 +35,6 @@ __all__ = [
     "STEP_SWAP_LEASE_SECONDS",
     "STEP_VALIDATE_LEASE_SECONDS",
     "StepCheck",
-    "blockers_of",
     "evaluate",
     "in_zone",
 ]
@@ -85,11 +84,6 @@ def evaluate(plan: Plan, obs: Observed) -> list[StepCheck]:
         check_promote_new_primary(plan, obs),
         check_audit_emit(plan, obs),
     ]
-
-
-def blockers_of(checks: list[StepCheck]) -> list[str]:
-    """Every blocker, in step order."""
-    return [b for check in checks for b in check.blockers]
 
 
 # --- step 1 ----------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ Guarantees:
   from cancellation and bounded; every compensation failure is reported in the result;
 * a cancellation is not a failure: the run stops at once, compensates nothing and re-raises,
   leaving the last journal entry for :func:`continuum.switchover.journal.decide`;
-* ``audit-emit`` never fails a run (gap 1): a refusal lands in ``result.audit_error``.
+* ``audit-emit`` never fails a run (the data plane has already moved; undoing it because a
+  record could not be written would be worse): a refusal lands in ``result.audit_error``.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ from continuum.messages.switchover import (
     backend_in_region,
     step_number,
 )
-from continuum.switchover.observe import SwitchoverPorts, observe
 from continuum.switchover.plan import prepare
 from continuum.switchover.preconditions import evaluate
+from continuum.switchover.snapshot import SwitchoverPorts, observe
 from continuum.switchover.steps import STEPS, Fence, Run, Step
 from continuum.switchover.timeouts import with_timeout
 

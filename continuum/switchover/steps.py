@@ -5,7 +5,8 @@ unless the lease is still where the run put it (:class:`Fence`). ``swap-lease`` 
 compare-and-set (``Witness.handover``; ``acquire`` of the expired lease when unplanned) and
 moves the fence to the target's tenure. ``promote-new-primary`` undoes its own partial writes
 before it reports a failure, so the pair is never left with two replicas or two primaries.
-``audit-emit`` hands the event to the sink and always succeeds (gap 1).
+``audit-emit`` hands the event to the sink and always succeeds (the data plane has
+already moved; a lost audit record must not undo it).
 
 Preconditions live in :mod:`continuum.switchover.preconditions` (shared with DryRun); the
 duration constants are re-exported here.
@@ -32,7 +33,6 @@ from continuum.messages.switchover import (
     step_number,
 )
 from continuum.ports import ClusterPair, TrafficRoutes, Witness
-from continuum.switchover.observe import SwitchoverPorts, records_for
 from continuum.switchover.preconditions import (
     STEP_AUDIT_EMIT_SECONDS,
     STEP_CORDON_OLD_SECONDS,
@@ -42,6 +42,7 @@ from continuum.switchover.preconditions import (
     STEP_SWAP_LEASE_SECONDS,
     STEP_VALIDATE_LEASE_SECONDS,
 )
+from continuum.switchover.snapshot import SwitchoverPorts, records_for
 from continuum.switchover.timeouts import with_timeout
 
 __all__ = [

@@ -1,9 +1,10 @@
 """Should a switchover run now, and of which kind? Pure decisions over observed facts.
 
-Precedence: an operator request, then auto-failover, then a lag breach. Auto-failover and
-lag breach need ``spec.autoFailover`` (gap 9) and N consecutive observations, never one
-sample. A planned switchover is run by the acting region's instance; an unplanned failover by
-a standby region's instance, for itself, once the primary's lease has expired.
+Precedence: an operator request, then auto-failover, then a lag breach. Auto-failover and lag
+breach need ``spec.autoFailover`` (an operator opts in to unattended moves) and N consecutive
+observations, never one sample. A planned switchover is run by the acting region's instance; an
+unplanned failover by a standby region's instance, for itself, once the primary's lease has
+expired.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """``cloudflare-kv``: the HTTP client of the lease-witness Worker (lease-witness.md §8.2).
 
 Every request carries ``Authorization: Bearer <token>`` and ``X-Lease-Slot: <slot>``; the path
-is ``/lease/<slot with "/" as %2F>``. The Worker is authoritative (gap 35): ``renew``,
-``handover`` and ``release`` send the caller's generation as ``If-Match`` and let the server
-decide with its own clock, instead of pre-checking expiry on the controller's clock.
+is ``/lease/<slot with "/" as %2F>``. The Worker is authoritative (one clock decides expiry):
+``renew``, ``handover`` and ``release`` send the caller's generation as ``If-Match`` and let
+the server decide with its own clock, instead of pre-checking expiry on the controller's clock.
 
 It is a cross-region witness only when the Worker's compare-and-set is atomic — a Durable
-Object (or D1 transaction) behind the same HTTP contract (gap 8); plain Workers KV is
+Object (or D1 transaction) behind the same HTTP contract; plain Workers KV is
 eventually consistent and can let two writers win.
 
 Status mapping: 401/403 → ``WitnessUnavailable("auth rejected")``; any other unexpected status,

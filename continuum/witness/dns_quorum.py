@@ -8,7 +8,8 @@ never written (generation 0). Decoding also accepts the reference's 4-field and 
 Read: every member is asked in parallel over UDP, each through a NEW ``aiodns.DNSResolver``
 (c-ares caches answers and the cache cannot be turned off). Identical answers are tallied; a
 value given by ⌊N/2⌋+1 members wins. Fewer answers than a quorum, or no value with a quorum
-(a 1/1/1 split), raise ``QuorumUnavailable`` — from ``read`` too (gap 7): never "free".
+(a 1/1/1 split), raise ``QuorumUnavailable`` — from ``read`` too: never "free" (a
+free answer would let a second writer in).
 
 Write: on every member in parallel, the record is read through the API and, only if it still
 holds the value the write was computed from, replaced; the write counts when a quorum
@@ -49,10 +50,9 @@ import aiodns.error
 import anyio
 import pycares
 
-from continuum.adapters.powerdns import PowerDnsApi
 from continuum.errors import DnsWriteError, QuorumUnavailable, WitnessUnavailable
 from continuum.messages.lease import Lease
-from continuum.ports import Clock
+from continuum.ports import Clock, TxtZone
 from continuum.witness.cas import CasConflict, CasWitness
 
 __all__ = [
@@ -125,10 +125,11 @@ def decode_txt(key: str, value: str) -> Lease:
 
 @dataclass(frozen=True, kw_only=True)
 class DnsMember:
-    """One witness member: where to ask (``ip`` or ``ip:port``) and its PowerDNS API."""
+    """One witness member: where to ask (``ip`` or ``ip:port``) and its TXT records (the
+    PowerDNS API, ``adapters.powerdns.PowerDnsApi``)."""
 
     nameserver: str
-    api: PowerDnsApi
+    api: TxtZone
 
 
 class DnsQuorumStore:

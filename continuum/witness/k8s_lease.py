@@ -2,19 +2,19 @@
 object's ``resourceVersion`` (a 409 means the other writer won).
 
 A cross-region witness ONLY when the cluster it lives in is a third site, reached through its
-own kubeconfig context (gap 6): a Lease in one region's own control plane is invisible to a
+own kubeconfig context: a Lease in one region's own control plane is invisible to a
 standby region whose API server is separate, so it is a local lock, not an arbiter.
 
 Object: ``cw-<readable slot>-<sha256 prefix>`` in ``namespace`` (≤ 253 characters, never
-colliding: ``a-b/c`` and ``a/b-c`` differ by hash, gap 36). Mapping: ``spec.holderIdentity``
+colliding: ``a-b/c`` and ``a/b-c`` differ by hash). Mapping: ``spec.holderIdentity``
 = holder (absent when free), ``spec.acquireTime`` = acquiredAt, ``spec.renewTime`` = time of
 the write, ``spec.leaseDurationSeconds`` = ⌈ttl⌉. Annotations ``dr.openova.io/generation``,
 ``dr.openova.io/slot``, ``dr.openova.io/lease-kind: continuum``,
 ``dr.openova.io/expires-at`` (the exact expiry; readers without it use renewTime +
 leaseDurationSeconds, which is never earlier) and ``dr.openova.io/ttl-seconds``; labels
 ``app.kubernetes.io/managed-by: continuum-controller``, ``openova.io/witness: k8s-lease``.
-Other annotations and labels on the object are kept (merged, gap 36). A released slot keeps
-the object with an empty spec, so the generation never goes backwards.
+Other annotations and labels on the object are kept (merged: other tools own them). A
+released slot keeps the object with an empty spec, so the generation never goes backwards.
 
 Times are MicroTime (``YYYY-MM-DDTHH:MM:SS.ffffffZ``) from the injected clock. Any API or
 transport failure other than a conflict surfaces as ``WitnessUnavailable``; a 404 on create

@@ -6,7 +6,7 @@ read the slot with a version token, call one of these, and write the result with
 compare-and-set on that token (see :class:`continuum.witness.cas.CasWitness`). The Worker
 contract server applies the same rules on its side of the wire.
 
-Clock skew (gap 35): ``now`` is the deciding party's wall clock. A *taker* (someone other than
+Clock skew: ``now`` is the deciding party's wall clock. A *taker* (someone other than
 the stored holder) only treats a slot as expired once ``now >= expiresAt + skew_margin``, so a
 taker whose clock runs up to ``skew_margin`` ahead of the holder's cannot evict a holder that
 still believes it holds. The holder side of the bargain (stop acting before ``ttl − safety

@@ -19,7 +19,7 @@ from nats.aio.client import Client as NatsClient
 from continuum.adapters.nats import AuditStreamSpec, JetStreamAuditTransport
 from continuum.clock import FakeClock
 from continuum.messages.audit import AuditEvent, decode_event
-from continuum.sim.nats import NatsServer
+from continuum_sim.nats import NatsServer
 
 Drive = Callable[[Callable[[], bool]], Awaitable[None]]
 ReadStream = Callable[[], Awaitable[list[tuple[dict[str, str], AuditEvent]]]]

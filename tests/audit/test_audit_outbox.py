@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from continuum.actors.audit_outbox import AuditOutbox, ReconcileSuccessThrottle
+from continuum.audit.outbox import AuditOutbox, ReconcileSuccessThrottle
 from continuum.messages.audit import AuditEvent, AuditType, new_event
 
 

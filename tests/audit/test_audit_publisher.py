@@ -12,19 +12,19 @@ import anyio.lowlevel
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from continuum.actors.audit import (
+from continuum.actors.runtime import run_actor
+from continuum.adapters.nats import AuditStreamSpec, JetStreamAuditTransport
+from continuum.audit import (
     AuditPublisher,
     AuditPublisherOptions,
     AuditPublisherSink,
     FlushAudit,
     run_audit_publisher,
 )
-from continuum.actors.runtime import run_actor
-from continuum.adapters.nats import AuditStreamSpec, JetStreamAuditTransport
 from continuum.clock import FakeClock
 from continuum.errors import AuditUnavailable
 from continuum.messages.audit import AuditEvent, AuditType, new_event
-from continuum.sim.nats import NatsServer
+from continuum_sim.nats import NatsServer
 
 Drive = Callable[[Callable[[], bool]], Awaitable[None]]
 ReadStream = Callable[[], Awaitable[list[tuple[dict[str, str], AuditEvent]]]]

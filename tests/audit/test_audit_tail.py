@@ -13,7 +13,7 @@ from continuum.clock import FakeClock
 from continuum.errors import AuditUnavailable
 from continuum.messages.audit import AuditEvent, AuditType, new_event
 from continuum.ports import AuditTail
-from continuum.sim.nats import NatsServer
+from continuum_sim.nats import NatsServer
 
 pytestmark = pytest.mark.anyio
 

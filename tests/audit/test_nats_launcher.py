@@ -8,7 +8,7 @@ import anyio
 import nats
 import pytest
 
-from continuum.sim.nats import NatsServer, NatsServerError
+from continuum_sim.nats import NatsServer, NatsServerError
 
 pytestmark = pytest.mark.anyio
 

@@ -21,7 +21,7 @@ import pytest
 from chart_support import ENABLED_VALUES, Rendered
 from rbac_calls import CONTROLLER_API_CALLS, Call, assert_calls_are_expected, grants
 
-from continuum.sim.stack import SimStack, StackSpec
+from continuum_sim.stack import SimStack, StackSpec
 from tests.e2e.conftest import controllers, eventually
 from tests.e2e.helpers import (
     A,

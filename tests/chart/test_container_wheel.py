@@ -114,7 +114,7 @@ def test_the_installed_package_is_the_wheel_not_the_source_tree(
 
 
 def test_the_wheel_carries_the_continuum_crd(installed: InstalledWheel) -> None:
-    (crd,) = installed.venv.glob("lib/python*/site-packages/continuum/sim/crds/continuum.yaml")
+    (crd,) = installed.venv.glob("lib/python*/site-packages/continuum_sim/crds/continuum.yaml")
     assert crd.read_bytes() == (REPO_ROOT / "chart" / "crds" / "continuum.yaml").read_bytes()
 
 
@@ -154,6 +154,9 @@ def test_containerfile_builds_in_one_stage_and_runs_from_slim_python_in_another(
     install = next(i for i in runtime if "pip install" in i)
     assert "--no-index" in install
     assert "--find-links=/wheels continuum" in install
+    assert "shutil.rmtree(pathlib.Path(continuum_sim.__file__).parent)" in install, (
+        "the controller image does not ship the test environment"
+    )
 
 
 def test_containerfile_runs_continuum_run_as_uid_10001_without_writing_bytecode() -> None:
@@ -172,5 +175,6 @@ def test_dockerignore_sends_only_what_the_wheel_is_built_from() -> None:
         "pyproject.toml",
         "README.md",
         "continuum/",
+        "continuum_sim/",
         "chart/crds/continuum.yaml",
     }

@@ -18,7 +18,8 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from continuum.cli import Terminal, main
+from continuum.cli.entry import main
+from continuum.cli.terminal import Terminal
 from continuum.clock import FakeClock
 from continuum.config import Address, Settings
 from continuum.http import Readiness, bind_listener, create_app, serve_api
@@ -79,7 +80,7 @@ class ApiServer:
 async def run_cli(
     argv: list[str], *, stdin: str = "", env: dict[str, str], time: FakeTime | None = None
 ) -> CliRun:
-    """``continuum.cli.main(argv)`` in a worker thread with captured stdio."""
+    """``continuum.cli.entry.main(argv)`` in a worker thread with captured stdio."""
     clock = time or FakeTime()
     term = Terminal(
         stdin=io.StringIO(stdin),

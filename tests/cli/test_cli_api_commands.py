@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from continuum.cli import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, EXIT_UNHEALTHY
+from continuum.cli.exits import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, EXIT_UNHEALTHY
 from continuum.messages.requests import DryRunRequest, HealthRequest
 from tests.cli.cli_fake_continuum import FINGERPRINT, STANDBY
 from tests.cli.conftest import CR, TOKEN, ApiServer, run_cli

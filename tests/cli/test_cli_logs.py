@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 import pytest
 import structlog
 
-from continuum.cli import EXIT_OK, EXIT_USAGE
+from continuum.cli.exits import EXIT_OK, EXIT_USAGE
+from continuum.cli.logview import LogFilter, format_record, parse_since, run
 from continuum.logs import bind_context, configure_logging, get_logger
-from continuum.logview import LogFilter, format_record, parse_since, run
 from tests.cli.conftest import run_cli
 
 pytestmark = pytest.mark.anyio

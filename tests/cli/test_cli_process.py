@@ -17,7 +17,7 @@ import anyio
 import httpx
 import pytest
 
-from continuum.cli import EXIT_BLOCKED
+from continuum.cli.exits import EXIT_BLOCKED
 from tests.cli.cli_fake_continuum import FINGERPRINT, STANDBY
 from tests.cli.conftest import CR, TOKEN, ApiServer
 

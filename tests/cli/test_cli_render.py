@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from continuum.cli_render import duration, render_health, render_result, render_summaries, table
+from continuum.cli.render import duration, render_health, render_result, render_summaries, table
 from continuum.messages.requests import ContinuumSummary
 from continuum.messages.status import LastSwitchover, SwitchoverJournal
 from continuum.messages.switchover import HealthCheck, HealthReport, ProbeResult

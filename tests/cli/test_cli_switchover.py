@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from continuum.cli import (
+from continuum.cli.exits import (
     EXIT_BLOCKED,
     EXIT_FAILED,
     EXIT_OK,

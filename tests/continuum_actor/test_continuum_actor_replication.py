@@ -18,7 +18,7 @@ from continuum.adapters.pgprobe import PgReplicationProbe
 from continuum.clock import FakeClock
 from continuum.messages.audit import AuditType
 from continuum.messages.replication import ReplicationObservation
-from continuum.sim.postgres import PostgresPair
+from continuum_sim.postgres import PostgresPair
 from tests.continuum_actor.harness import A, B, Harness, make_cr
 
 pytestmark = pytest.mark.anyio

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from continuum.sim.pdns import PdnsServer
+from continuum_sim.pdns import PdnsServer
 
 VANTAGES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 

@@ -13,9 +13,9 @@ from continuum.adapters.powerdns import PowerDnsApi
 from continuum.clock import FakeClock
 from continuum.errors import DnsWriteError
 from continuum.messages.dns import LuaRecord
-from continuum.sim.pdns import PdnsServer
 from continuum.switchover.dryrun import dry_run
 from continuum.switchover.sequencer import Sequencer
+from continuum_sim.pdns import PdnsServer
 from tests.switchover.fakes import World, autojumping, make_world
 
 pytestmark = pytest.mark.anyio

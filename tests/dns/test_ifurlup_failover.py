@@ -11,10 +11,10 @@ import pytest
 from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
 from continuum.clock import SystemClock
-from continuum.sim.pdns import PdnsServer
-from continuum.sim.stack import AppEndpoints
 from continuum.switchover.dnsverify import DnsVerification, verify_answer
 from continuum.switchover.lua import LuaSynthesisParams, synthesize
+from continuum_sim.pdns import PdnsServer
+from continuum_sim.stack import AppEndpoints
 
 pytestmark = pytest.mark.anyio
 

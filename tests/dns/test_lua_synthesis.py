@@ -9,12 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from continuum.adapters.pdm import marshal_commit_body, marshal_records
 from continuum.errors import InvalidSpec
 from continuum.messages.dns import LuaRecord
 from continuum.switchover.lua import (
     LuaSynthesisParams,
-    marshal_commit_body,
-    marshal_records,
     region_label,
     rewrite_probe_url,
     synthesize,

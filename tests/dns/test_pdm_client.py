@@ -7,14 +7,19 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from continuum.adapters.pdm import PdmAuthRejected, PdmClient, PdmNothingToCommit
+from continuum.adapters.pdm import (
+    PdmAuthRejected,
+    PdmClient,
+    PdmNothingToCommit,
+    marshal_commit_body,
+)
 from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
 from continuum.errors import DnsWriteError
 from continuum.messages.dns import LuaRecord
-from continuum.sim.pdm import PdmServer
-from continuum.sim.pdns import PdnsServer
-from continuum.switchover.lua import LuaSynthesisParams, marshal_commit_body, synthesize
+from continuum.switchover.lua import LuaSynthesisParams, synthesize
+from continuum_sim.pdm import PdmServer
+from continuum_sim.pdns import PdnsServer
 
 pytestmark = pytest.mark.anyio
 

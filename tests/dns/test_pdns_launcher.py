@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from continuum.sim.pdns import PdnsServer, start_sharing_dns_port
+from continuum_sim.pdns import PdnsServer, start_sharing_dns_port
 
 pytestmark = pytest.mark.anyio
 

@@ -12,8 +12,8 @@ from continuum.adapters.resolver import AiodnsResolver
 from continuum.clock import FakeClock
 from continuum.errors import DnsWriteError
 from continuum.messages.dns import LuaRecord
-from continuum.sim.pdns import PdnsServer
 from continuum.switchover.dnsverify import ProbeStatus, verify_answer
+from continuum_sim.pdns import PdnsServer
 
 pytestmark = pytest.mark.anyio
 

@@ -11,8 +11,8 @@ from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
 from continuum.errors import ResolverUnavailable
 from continuum.messages.dns import LuaRecord
-from continuum.sim.pdns import PdnsServer
 from continuum.switchover.dnsverify import ProbeStatus, probe_all
+from continuum_sim.pdns import PdnsServer
 
 pytestmark = pytest.mark.anyio
 

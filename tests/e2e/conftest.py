@@ -12,7 +12,7 @@ import anyio
 import httpx
 import pytest
 
-from continuum.sim.stack import SimStack, StackSpec, running_controllers
+from continuum_sim.stack import SimStack, StackSpec, running_controllers
 
 
 @pytest.fixture

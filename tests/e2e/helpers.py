@@ -24,11 +24,11 @@ from continuum.adapters.resolver import AiodnsResolver
 from continuum.clock import SystemClock
 from continuum.messages.audit import AuditEvent, decode_event
 from continuum.messages.lease import Lease
-from continuum.sim.kube.requestinfo import parse_request_info
-from continuum.sim.stack import SimStack
-from continuum.sim.webserver import LocalWebServer
 from continuum.switchover.dnsverify import verify_answer
 from continuum.witness.nats_kv import DEFAULT_BUCKET, encode_kv_key, open_nats_kv
+from continuum_sim.kube.requestinfo import parse_request_info
+from continuum_sim.stack import SimStack
+from continuum_sim.webserver import LocalWebServer
 from tests.e2e.conftest import Controllers
 
 __all__ = [

@@ -18,7 +18,7 @@ import anyio
 import pytest
 
 from continuum.adapters.cnpg import ready_as_primary
-from continuum.sim.stack import SimStack, StackSpec
+from continuum_sim.stack import SimStack, StackSpec
 from tests.e2e.conftest import controllers, eventually
 from tests.e2e.helpers import A, B, dns_answers, last_switchover, lease
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from continuum.messages.audit import AuditType
-from continuum.sim.stack import SimStack
+from continuum_sim.stack import SimStack
 from tests.e2e.conftest import Controllers, controllers, eventually
 from tests.e2e.helpers import (
     A,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from continuum.messages.audit import AuditType
-from continuum.sim.stack import SimStack, StackSpec
+from continuum_sim.stack import SimStack, StackSpec
 from tests.e2e.conftest import controllers, eventually
 from tests.e2e.helpers import (
     A,

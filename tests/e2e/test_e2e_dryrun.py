@@ -22,9 +22,9 @@ from nats.aio.client import Client as NATS
 
 from continuum.messages.lease import Lease
 from continuum.messages.switchover import STEP_ORDER
-from continuum.sim.stack import SimStack, StackSpec
 from continuum.witness.codec import encode_lease
 from continuum.witness.nats_kv import DEFAULT_BUCKET, encode_kv_key
+from continuum_sim.stack import SimStack, StackSpec
 from tests.e2e.conftest import Controllers, controllers, eventually
 from tests.e2e.helpers import (
     A,

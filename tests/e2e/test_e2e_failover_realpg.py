@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from continuum.sim.pginstance import lsn_int
-from continuum.sim.stack import SimStack, StackSpec
-from continuum.sim.workload import WriteWorkload
-from continuum.sim.writecheck import check, read_final
+from continuum_sim.pginstance import lsn_int
+from continuum_sim.stack import SimStack, StackSpec
+from continuum_sim.workload import WriteWorkload
+from continuum_sim.writecheck import check, read_final
 from tests.e2e.conftest import controllers, eventually
 from tests.e2e.helpers import A, B, last_switchover
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from continuum.sim.stack import SimStack
+from continuum_sim.stack import SimStack
 from tests.e2e.conftest import controllers, eventually
 from tests.e2e.helpers import A, B, confirm, dry_run
 

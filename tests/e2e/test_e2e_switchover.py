@@ -10,9 +10,9 @@ import msgspec
 import pytest
 
 from continuum.messages.audit import AuditType
-from continuum.sim.stack import SimStack
-from continuum.sim.workload import WriteWorkload
-from continuum.sim.writecheck import check, read_final
+from continuum_sim.stack import SimStack
+from continuum_sim.workload import WriteWorkload
+from continuum_sim.writecheck import check, read_final
 from tests.e2e.conftest import Controllers, controllers, eventually
 from tests.e2e.helpers import A, B, audit_events, confirm, dns_answers, dry_run, lease
 

@@ -15,7 +15,7 @@ import pytest
 
 from continuum.adapters.kube import KubeClients
 from continuum.clock import FakeClock
-from continuum.sim.kube import KubeEmulator, bundled_crd_paths, write_kubeconfig
+from continuum_sim.kube import KubeEmulator, bundled_crd_paths, write_kubeconfig
 
 REGION_A = "hz-fsn-rtz-prod"
 REGION_B = "hz-hel-rtz-prod"

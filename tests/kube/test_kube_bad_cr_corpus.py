@@ -29,7 +29,7 @@ from continuum.clock import FakeClock
 from continuum.supervisor.serving import ServingFacts, check_serving
 from continuum.supervisor.supervisor import Supervisor
 from continuum.supervisor.watch import ContinuumWatch
-from continuum.witness.factory import WitnessSettings
+from continuum.wiring.witness import WitnessSettings
 from tests.kube.conftest import FIXTURES, REGION_A, REGION_B, Regions, autojumping
 from tests.kube.test_kube_continuum_watch import Log, RecordingActor, _until
 

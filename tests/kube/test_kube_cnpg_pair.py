@@ -14,7 +14,7 @@ from continuum.adapters.cnpg import FENCE_ANNOTATION, PAIR_LABEL, CnpgPair
 from continuum.clock import FakeClock
 from continuum.errors import Invalid, NotFound
 from continuum.messages.switchover import ObjectRef
-from continuum.sim.cnpg import CnpgOperator
+from continuum_sim.cnpg import CnpgOperator
 from tests.kube.conftest import REGION_A, REGION_B, Regions, autojumping
 
 pytestmark = pytest.mark.anyio

@@ -16,8 +16,8 @@ import pytest
 from continuum.adapters.cnpg import CnpgPair
 from continuum.clock import SystemClock
 from continuum.messages.switchover import ObjectRef
-from continuum.sim.cnpg import CnpgOperator
-from continuum.sim.pgregions import PgRegions
+from continuum_sim.cnpg import CnpgOperator
+from continuum_sim.pgregions import PgRegions
 from tests.kube.conftest import REGION_A, REGION_B, Regions
 from tests.kube.test_kube_cnpg_pair import NAMES, _cluster
 

@@ -20,9 +20,9 @@ from continuum.adapters.kube import KubeClients
 from continuum.clock import FakeClock
 from continuum.messages.commands import SpecInvalid, SpecObserved
 from continuum.messages.crd import Continuum
-from continuum.sim.kube import KubeEmulator, bundled_crd_paths, write_kubeconfig
 from continuum.supervisor.supervisor import Supervisor
 from continuum.supervisor.watch import ContinuumWatch
+from continuum_sim.kube import KubeEmulator, bundled_crd_paths, write_kubeconfig
 from tests.kube.conftest import FIXTURES, REGION_A, Regions, autojumping
 
 pytestmark = pytest.mark.anyio

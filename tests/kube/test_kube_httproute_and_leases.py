@@ -1,18 +1,15 @@
 """HTTPRoute weights by backend name (drain only the old region, refuse when nothing
-matches, restore by name) and Leases with resourceVersion preconditions."""
+matches, restore by name)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import anyio
-import msgspec
 import pytest
 
 from continuum.adapters.httproute import HttpRoutes
-from continuum.adapters.leases import KubeLeases, LeaseObject, lease_object_name
-from continuum.errors import Conflict, Invalid, KubeError, NoBackendForRegion, NotFound
+from continuum.errors import KubeError, NoBackendForRegion, NotFound
 from continuum.messages.switchover import ObjectRef
 from tests.kube.conftest import REGION_A, Regions
 
@@ -94,70 +91,6 @@ async def test_weight_write_after_a_concurrent_edit_is_recomputed(regions: Regio
 async def test_a_missing_route_is_not_found(regions: Regions) -> None:
     with pytest.raises(NotFound, match="httproute acme/shop"):
         await HttpRoutes(regions.clients.for_region(REGION_A)).read_weights(ROUTE)
-
-
-def _lease(**kw: Any) -> LeaseObject:
-    base = LeaseObject(
-        name="continuum-controller",
-        namespace="acme",
-        holder="pod-1",
-        lease_duration_seconds=15,
-        acquire_time=T0,
-        renew_time=T0,
-    )
-    return msgspec.structs.replace(base, **kw)
-
-
-async def test_lease_create_get_and_conditional_replace(regions: Regions) -> None:
-    leases = KubeLeases(regions.clients.for_region(REGION_A))
-    created = await leases.create(_lease(annotations={"mine": "1"}))
-    assert created.resource_version
-    assert created.renew_time == T0
-    with pytest.raises(Conflict):
-        await leases.create(_lease())
-    renewed = await leases.replace(
-        msgspec.structs.replace(created, renew_time=T0 + timedelta(seconds=5), annotations={})
-    )
-    assert renewed.renew_time == T0 + timedelta(seconds=5)
-    assert renewed.annotations == {"mine": "1"}  # not dropped by the update
-    with pytest.raises(Conflict):
-        await leases.replace(msgspec.structs.replace(created, holder="pod-2"))
-    assert (await leases.get("acme", "continuum-controller")).holder == "pod-1"
-    with pytest.raises(Invalid):
-        await leases.replace(msgspec.structs.replace(created, resource_version=""))
-
-
-async def test_two_replaces_from_the_same_read_exactly_one_wins(regions: Regions) -> None:
-    leases = KubeLeases(regions.clients.for_region(REGION_A))
-    read = await leases.create(_lease())
-    outcomes: list[str] = []
-
-    async def take(holder: str) -> None:
-        try:
-            await leases.replace(msgspec.structs.replace(read, holder=holder))
-            outcomes.append(holder)
-        except Conflict:
-            outcomes.append("conflict")
-
-    async with anyio.create_task_group() as tg:
-        for holder in ("pod-2", "pod-3"):
-            tg.start_soon(take, holder)
-    assert sorted(outcomes)[0] == "conflict"
-    assert outcomes.count("conflict") == 1
-
-
-async def test_a_missing_lease_is_not_found(regions: Regions) -> None:
-    with pytest.raises(NotFound):
-        await KubeLeases(regions.clients.for_region(REGION_A)).get("acme", "nope")
-
-
-def test_lease_names_are_valid_and_never_collide() -> None:
-    a, b = lease_object_name("a/b-c"), lease_object_name("a-b/c")
-    assert a != b
-    assert a.startswith("continuum-a-b-c-")
-    long = lease_object_name("ns/" + "x" * 400)
-    assert len(long) <= 253
-    assert long.replace("-", "").replace(".", "").isalnum()
 
 
 async def test_write_probe_is_a_dry_run_and_reports_a_refused_write(regions: Regions) -> None:

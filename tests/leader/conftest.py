@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from continuum.sim.kube import KubeEmulator
+from continuum_sim.kube import KubeEmulator
 from tests.leader.leader_harness import NAMESPACE, Election
 
 

@@ -14,8 +14,8 @@ import anyio.abc
 from kubernetes_asyncio import config
 
 from continuum.clock import FakeClock
-from continuum.sim.kube import KubeEmulator
-from continuum.supervisor.leader import LeaderElector, LeadershipLost
+from continuum.leader.elector import LeaderElector, LeadershipLost
+from continuum_sim.kube import KubeEmulator
 
 LEASE = "continuum-controller.openova.io"
 NAMESPACE = "openova-system"

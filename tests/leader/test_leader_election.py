@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from continuum.clock import FakeClock
-from continuum.sim.kube import KubeEmulator
+from continuum_sim.kube import KubeEmulator
 from tests.leader.leader_harness import LEASE, NAMESPACE, Election, lease_spec
 
 pytestmark = pytest.mark.anyio

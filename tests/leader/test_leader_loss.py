@@ -8,12 +8,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from continuum.clock import FakeClock
-from continuum.sim.kube import KubeEmulator
-from continuum.supervisor.leader import (
+from continuum.leader.elector import (
     LEADERSHIP_LOST_EXIT_CODE,
     LeadershipLost,
     run_as_leader,
 )
+from continuum_sim.kube import KubeEmulator
 from tests.leader.leader_harness import LEASE, NAMESPACE, Election, lease_spec, wait_for
 
 pytestmark = pytest.mark.anyio

@@ -8,8 +8,8 @@ import anyio
 import pytest
 
 from continuum.clock import FakeClock
-from continuum.sim.kube import KubeEmulator
-from continuum.supervisor.leader import LeaderElector
+from continuum.leader.elector import LeaderElector
+from continuum_sim.kube import KubeEmulator
 from tests.leader.leader_harness import NAMESPACE, Election, lease_spec, wait_for
 
 pytestmark = pytest.mark.anyio

@@ -11,7 +11,7 @@ from kubernetes_asyncio import client
 
 from continuum.clock import FakeClock
 from continuum.config import Settings
-from continuum.supervisor.leader import (
+from continuum.leader.elector import (
     FALLBACK_NAMESPACE,
     LeaderElector,
     lease_namespace,

@@ -23,7 +23,7 @@ from continuum.messages.status import (
     encode_status_patch,
     set_condition,
 )
-from continuum.sim.kube.emulator import KubeEmulator
+from continuum_sim.kube.emulator import KubeEmulator
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from continuum.sim.postgres import PostgresPair
+from continuum_sim.postgres import PostgresPair
 from tests.pgprobe.pg_certs import Certs, make_certs
 
 

@@ -12,13 +12,13 @@ import pytest
 from continuum.adapters.pgprobe import PgReplicationProbe, PgTls, ProbeUnavailable
 from continuum.clock import FakeClock, SystemClock
 from continuum.messages.replication import ReplicationObservation
-from continuum.sim.postgres import PostgresPair
 from continuum.switchover.lag import (
     StandbyGrace,
     StandbySignal,
     derive_posture,
     signal_from_posture,
 )
+from continuum_sim.postgres import PostgresPair
 from tests.pgprobe.pg_certs import Certs
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from continuum.sim.postgres import PostgresPair, find_bindir
+from continuum_sim.postgres import PostgresPair, find_bindir
 
 pytestmark = pytest.mark.anyio
 

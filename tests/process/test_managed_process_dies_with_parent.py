@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from continuum.sim.process import dies_with_parent
+from continuum_sim.process import dies_with_parent
 
 # A parent that starts `sleep` the way the launchers start servers, prints the child's PID,
 # then waits to be killed.
@@ -22,7 +22,7 @@ PARENT = textwrap.dedent(
     """
     import sys, anyio
     from pathlib import Path
-    from continuum.sim.process import ManagedProcess
+    from continuum_sim.process import ManagedProcess
 
     async def main():
         proc = ManagedProcess(name="sleep", log_path=Path(sys.argv[1]), error=RuntimeError)

@@ -14,8 +14,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from continuum.sim.pginstance import PgInstance
-from continuum.sim.postgres import PostgresError
+from continuum_sim.pginstance import PgInstance
+from continuum_sim.postgres import PostgresError
 
 pytestmark = pytest.mark.anyio
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from continuum.sim.writecheck import Ack, Transition, check
+from continuum_sim.writecheck import Ack, Transition, check
 
 A, B = "region-a", "region-b"
 

@@ -36,10 +36,10 @@ import nats.errors
 import nats.js.errors
 
 from continuum.messages.audit import AuditEvent, decode_event
-from continuum.sim.process import dies_with_parent
-from continuum.sim.stack import SimStack, StackSpec
 from continuum.witness.codec import decode_lease
 from continuum.witness.nats_kv import DEFAULT_BUCKET, encode_kv_key
+from continuum_sim.process import dies_with_parent
+from continuum_sim.stack import SimStack, StackSpec
 from tests.e2e.conftest import eventually
 from tests.e2e.helpers import A, B, dns_answers, last_switchover
 

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from continuum.sim.stack import SimStack
+from continuum_sim.stack import SimStack
 from tests.reliability.harness import (
     CONTINUUM,
     RENEW,

@@ -17,7 +17,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from continuum.sim.stack import SimStack
+from continuum_sim.stack import SimStack
 from tests.reliability.harness import (
     approve_failback,
     assert_stored_once,

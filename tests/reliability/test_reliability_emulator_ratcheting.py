@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from continuum.sim.kube.emulator import KubeEmulator, bundled_crd_paths
+from continuum_sim.kube.emulator import KubeEmulator, bundled_crd_paths
 
 pytestmark = pytest.mark.anyio
 

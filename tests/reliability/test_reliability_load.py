@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 import pytest
 
-from continuum.sim.stack import SimStack
+from continuum_sim.stack import SimStack
 from tests.reliability.harness import (
     ControllerProcess,
     approve_failback,

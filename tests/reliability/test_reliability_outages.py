@@ -18,8 +18,8 @@ import anyio
 import pytest
 
 from continuum.messages.audit import AuditType
-from continuum.sim.kube.watch import WatchEvent
-from continuum.sim.stack import SimStack
+from continuum_sim.kube.watch import WatchEvent
+from continuum_sim.stack import SimStack
 from tests.reliability.harness import (
     CONTINUUM,
     A,

@@ -19,9 +19,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from continuum.sim.stack import SimStack
-from continuum.sim.workload import WriteWorkload
-from continuum.sim.writecheck import check, read_final
+from continuum_sim.stack import SimStack
+from continuum_sim.workload import WriteWorkload
+from continuum_sim.writecheck import check, read_final
 from tests.e2e.conftest import eventually
 from tests.reliability.harness import (
     approve_failback,

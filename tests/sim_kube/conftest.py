@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client, config
 
-from continuum.sim.kube import KubeEmulator, bundled_crd_paths
+from continuum_sim.kube import KubeEmulator, bundled_crd_paths
 from tests.sim_kube.kube_helpers import TEST_CRD
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from continuum.sim.kube import KubeEmulator
+from continuum_sim.kube import KubeEmulator
 
 TEST_CRD = Path(__file__).parent / "crds" / "continuum-test.yaml"
 GROUP, VERSION, PLURAL = "dr.openova.io", "v1", "continuums"

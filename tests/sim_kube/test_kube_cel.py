@@ -20,9 +20,9 @@ import yaml
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from continuum.sim.kube import KubeEmulator
-from continuum.sim.kube.cel import compile_expression, evaluate
-from continuum.sim.kube.status import ApiError
+from continuum_sim.kube import KubeEmulator
+from continuum_sim.kube.cel import compile_expression, evaluate
+from continuum_sim.kube.status import StatusError
 from tests.sim_kube.kube_helpers import (
     GROUP,
     KUBECTL,
@@ -243,7 +243,7 @@ async def test_invalid_fixture_is_refused_naming_the_field_the_decoder_names(
 ) -> None:
     obj = yaml.safe_load(text)
     chart_kube.ensure_namespace(obj["metadata"]["namespace"])
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(StatusError) as caught:
         chart_kube.apply(obj)
     assert caught.value.code == 422
     causes = (caught.value.details or {}).get("causes", [])

@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from kubernetes_asyncio import client
 
-from continuum.sim.kube import KubeEmulator
+from continuum_sim.kube import KubeEmulator
 
 pytestmark = pytest.mark.anyio
 

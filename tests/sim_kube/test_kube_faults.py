@@ -13,7 +13,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from continuum.clock import FakeClock
-from continuum.sim.kube import KubeEmulator, write_kubeconfig
+from continuum_sim.kube import KubeEmulator, write_kubeconfig
 from tests.sim_kube.kube_helpers import (
     GROUP,
     MERGE,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from continuum.sim.kube import KubeEmulator
-from continuum.sim.kube.emulator import BUNDLED_CRDS_DIR
+from continuum_sim.kube import KubeEmulator
+from continuum_sim.kube.emulator import BUNDLED_CRDS_DIR
 from tests.sim_kube.kube_helpers import GROUP, KUBECTL, PLURAL, Kubectl, continuum
 
 pytestmark = [

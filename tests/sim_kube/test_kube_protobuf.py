@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from continuum.sim.kube import KubeEmulator
-from continuum.sim.kube.protobuf import MAGIC, MEDIA_TYPE, ProtobufError, decode_object
+from continuum_sim.kube import KubeEmulator
+from continuum_sim.kube.protobuf import MAGIC, MEDIA_TYPE, ProtobufError, decode_object
 from tests.sim_kube.kube_helpers import GROUP, KUBECTLS, PLURAL, Kubectl, continuum
 
 pytestmark = pytest.mark.anyio

@@ -11,8 +11,8 @@ import yaml
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from continuum.sim.kube import KubeEmulator
-from continuum.sim.kube.emulator import BUNDLED_CRDS_DIR
+from continuum_sim.kube import KubeEmulator
+from continuum_sim.kube.emulator import BUNDLED_CRDS_DIR
 from tests.sim_kube.kube_helpers import (
     GROUP,
     MERGE,

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 import yaml
 
-from continuum.sim.kube.main import serve_async
+from continuum_sim.kube.main import serve_async
 from tests.sim_kube.kube_helpers import TEST_CRD
 
 pytestmark = pytest.mark.anyio

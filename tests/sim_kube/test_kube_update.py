@@ -10,7 +10,7 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from continuum.sim.kube import KubeEmulator
+from continuum_sim.kube import KubeEmulator
 from tests.sim_kube.kube_helpers import (
     GROUP,
     MERGE,

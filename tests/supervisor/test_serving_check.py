@@ -11,7 +11,7 @@ from continuum.clock import FakeClock
 from continuum.errors import InvalidSpec
 from continuum.messages.crd import Continuum, decode_continuum
 from continuum.supervisor.serving import ServingFacts, check_serving
-from continuum.witness.factory import WitnessSettings
+from continuum.wiring.witness import WitnessSettings
 from tests.kube.conftest import FIXTURES, REGION_A, REGION_B
 
 

@@ -38,8 +38,8 @@ from continuum.messages.switchover import (
     Plan,
     backend_in_region,
 )
-from continuum.switchover.observe import SwitchoverPorts
 from continuum.switchover.preconditions import in_zone
+from continuum.switchover.snapshot import SwitchoverPorts
 from continuum.witness.memory import MemoryStore, MemoryWitness
 
 T = TypeVar("T")

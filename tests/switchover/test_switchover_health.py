@@ -13,7 +13,6 @@ from continuum.switchover.health import (
     HealthOptions,
     post_switchover_health,
     summarize,
-    summarize_error,
 )
 from continuum.switchover.sequencer import Sequencer
 from tests.switchover.fakes import (
@@ -191,14 +190,6 @@ async def test_stateless_plan_defers_the_database_check() -> None:
     )
     report = await run_health(world, stateless, options(world, tail, resolver))
     assert report.checks[0].deferred
-
-
-def test_an_errored_health_run_is_an_unknown_condition() -> None:
-    assert summarize_error(RuntimeError("deadline")) == (
-        "Unknown",
-        "HealthCheckErrored",
-        "PostSwitchoverHealth errored: deadline",
-    )
 
 
 def test_audit_unavailable_is_the_error_the_tail_raises() -> None:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from continuum.clock import FakeClock
-from continuum.sim.cloudflare_worker import WorkerSim
+from continuum_sim.cloudflare_worker import WorkerSim
 
 pytestmark = pytest.mark.anyio
 

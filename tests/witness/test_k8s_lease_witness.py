@@ -1,4 +1,4 @@
-"""k8s-lease specifics against the Kubernetes emulator: object naming (gap 36), the Lease
+"""k8s-lease specifics against the Kubernetes emulator: object naming, the Lease
 fields other tools read, and merging (not dropping) foreign annotations and labels."""
 
 from __future__ import annotations

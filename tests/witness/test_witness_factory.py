@@ -8,10 +8,10 @@ import pytest
 
 from continuum.clock import FakeClock
 from continuum.errors import InvalidSpec
-from continuum.sim.cloudflare_worker import WorkerSim
-from continuum.sim.nats import NatsServer
-from continuum.witness.factory import WitnessSettings, open_witness
+from continuum.wiring.witness import WitnessSettings, open_witness
 from continuum.witness.memory import MemoryStore
+from continuum_sim.cloudflare_worker import WorkerSim
+from continuum_sim.nats import NatsServer
 
 pytestmark = pytest.mark.anyio
 

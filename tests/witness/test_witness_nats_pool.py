@@ -15,9 +15,9 @@ import pytest
 from continuum.clock import FakeClock
 from continuum.errors import WitnessUnavailable
 from continuum.messages.lease import Lease
-from continuum.sim.nats import NatsServer
 from continuum.witness.nats_kv import NatsKvWitness, open_nats_kv
 from continuum.witness.nats_pool import NatsKvPool, NatsPoolStats
+from continuum_sim.nats import NatsServer
 
 pytestmark = pytest.mark.anyio
 

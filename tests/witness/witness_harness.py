@@ -12,15 +12,15 @@ from typing import Protocol
 from continuum.adapters.powerdns import PowerDnsApi
 from continuum.clock import FakeClock
 from continuum.ports import Witness
-from continuum.sim.cloudflare_worker import WorkerSim
-from continuum.sim.kube import KubeEmulator
-from continuum.sim.nats import NatsServer
-from continuum.sim.pdns import PdnsServer, start_sharing_dns_port
 from continuum.witness.cloudflare_kv import CloudflareKvWitness
 from continuum.witness.dns_quorum import DnsMember, DnsQuorumStore, DnsQuorumWitness
 from continuum.witness.k8s_lease import open_k8s_lease
 from continuum.witness.memory import MemoryStore, MemoryWitness
 from continuum.witness.nats_kv import open_nats_kv
+from continuum_sim.cloudflare_worker import WorkerSim
+from continuum_sim.kube import KubeEmulator
+from continuum_sim.nats import NatsServer
+from continuum_sim.pdns import PdnsServer, start_sharing_dns_port
 
 BACKEND_KINDS = ["in-memory", "nats-kv", "cloudflare-kv", "dns-quorum", "k8s-lease"]
 LINEARIZABLE_KINDS = [kind for kind in BACKEND_KINDS if kind != "dns-quorum"]

@@ -25,7 +25,6 @@ import anyio
 import msgspec
 
 from continuum import metrics
-from continuum.actors.audit_outbox import ReconcileSuccessThrottle
 from continuum.actors.continuum import requests as api
 from continuum.actors.continuum import view
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
@@ -58,6 +57,7 @@ from continuum.actors.continuum.spec_changes import (
     witness_signature,
 )
 from continuum.actors.runtime import Actor, ReplyError
+from continuum.audit.outbox import ReconcileSuccessThrottle
 from continuum.errors import ContinuumError
 from continuum.logs import get_logger
 from continuum.messages.audit import AuditEvent, AuditType, new_event

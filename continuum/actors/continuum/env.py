@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from continuum.config import DEFAULTS
 from continuum.errors import ContinuumError, WitnessUnavailable
 from continuum.messages.crd import Continuum
 from continuum.messages.lease import Lease
@@ -24,9 +25,9 @@ from continuum.ports import (
     DnsRecords,
     Resolver,
     TrafficRoutes,
+    VerifyDns,
     Witness,
 )
-from continuum.switchover.observe import VerifyDns
 
 __all__ = ["Collaborators", "ContinuumEnvironment", "OpenOnUse", "StatusStore"]
 
@@ -78,10 +79,10 @@ class ContinuumEnvironment:
     collaborators_for: Callable[[Continuum], Collaborators]
     audit_tail: AuditTail | None = None
     resolver: Resolver | None = None
-    health_delay_seconds: float = 30.0
-    safety_margin_seconds: float = 5.0
-    vantages: tuple[str, ...] = ("8.8.8.8", "1.1.1.1", "9.9.9.9")
-    probe_timeout_seconds: float = 3.0
+    health_delay_seconds: float = DEFAULTS.health_delay_seconds
+    safety_margin_seconds: float = DEFAULTS.lease_safety_margin_seconds
+    vantages: tuple[str, ...] = DEFAULTS.health_vantages
+    probe_timeout_seconds: float = DEFAULTS.health_probe_timeout
     timeouts: StepTimeouts = field(default_factory=StepTimeouts)
     dryrun_cache_seconds: float = 5.0
     reconcile_heartbeat_seconds: float = 3600.0

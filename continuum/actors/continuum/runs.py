@@ -32,8 +32,8 @@ from continuum.messages.status import COND_AUDIT_DELIVERED
 from continuum.messages.switchover import Plan, SwitchoverResult
 from continuum.switchover import journal as journal_rule
 from continuum.switchover.from_spec import plan_from_spec
-from continuum.switchover.observe import SwitchoverPorts
 from continuum.switchover.sequencer import Sequencer
+from continuum.switchover.snapshot import SwitchoverPorts
 from continuum.switchover.steps import Fence
 
 if TYPE_CHECKING:

@@ -1,0 +1,362 @@
+"""Builds the per-process edges (Kubernetes clients, audit, DNS) and the ContinuumActor's
+environment from :class:`~continuum.config.Settings`.
+
+Nothing here decides anything: each adapter documents its own guarantees. Everything opened
+here is closed when :func:`open_edges` exits.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+
+from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
+from continuum.adapters.cnpg import CnpgPair
+from continuum.adapters.continuums import ContinuumApi, decode_status
+from continuum.adapters.httproute import HttpRoutes
+from continuum.adapters.kube import KubeClients
+from continuum.adapters.latency import HttpLatencyProbe
+from continuum.adapters.nats import AuditStreamSpec, JetStreamAuditTail, JetStreamAuditTransport
+from continuum.adapters.pdm import PdmClient
+from continuum.adapters.pgprobe import PgReplicationProbe, ProbeUnavailable
+from continuum.adapters.powerdns import PowerDnsApi
+from continuum.adapters.resolver import AiodnsResolver
+from continuum.audit import AuditPublisherOptions, run_audit_publisher
+from continuum.cleanup import shielded
+from continuum.config import ConfigError, Settings
+from continuum.errors import ContinuumError, DnsWriteError
+from continuum.logs import get_logger
+from continuum.messages.audit import AuditEvent, encode_event
+from continuum.messages.crd import Continuum
+from continuum.messages.dns import LuaRecord
+from continuum.messages.replication import ReplicationObservation
+from continuum.messages.status import ContinuumStatus, LastHealth
+from continuum.messages.switchover import ObjectRef
+from continuum.ports import AuditSink, AuditTail, Clock, DnsRecords, Resolver, Witness
+from continuum.supervisor.serving import ServingFacts
+from continuum.switchover.dnsverify import verify_answer
+from continuum.wiring.witness import WitnessSettings, open_witness
+
+__all__ = [
+    "Edges",
+    "LogAuditSink",
+    "StatusStoreAdapter",
+    "environment",
+    "open_edges",
+    "serving_facts",
+    "witness_settings",
+]
+
+log = get_logger("continuum.wiring")
+
+DNS_VERIFY_TIMEOUT = 10.0
+DNS_VERIFY_STABLE_ROUNDS = 3
+DNS_VERIFY_SPACING = 0.5
+
+
+class LogAuditSink:
+    """The audit sink when no NATS is configured: one structured log line per event.
+
+    Not durable; only allowed when ``CONTINUUM_AUDIT_REQUIRED`` is false.
+    """
+
+    async def emit(self, event: AuditEvent) -> None:
+        log.info("audit_event", audit=encode_event(event).decode())
+
+
+class StatusStoreAdapter:
+    """:class:`~continuum.actors.continuum.env.StatusStore` over :class:`ContinuumApi`."""
+
+    def __init__(self, api: ContinuumApi) -> None:
+        self._api = api
+
+    async def patch_status(
+        self, key: str, status: ContinuumStatus, *, previous: ContinuumStatus | None
+    ) -> None:
+        namespace, name = key.split("/", 1)
+        await self._api.patch_status(
+            namespace, name, status, previous=previous if previous is not None else status
+        )
+
+    async def clear_switchover_request(self, key: str) -> None:
+        namespace, name = key.split("/", 1)
+        await self._api.clear_switchover_request(namespace, name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Edges:
+    """The process-wide clients every ContinuumActor shares (clients only: the settings they
+    were opened from travel beside them, as values)."""
+
+    clock: Clock
+    kube: KubeClients
+    continuums: ContinuumApi
+    audit: AuditSink
+    audit_ready: Callable[[], bool]
+    audit_tail: AuditTail | None
+    dns: DnsRecords | None
+    resolver: Resolver
+
+
+@asynccontextmanager
+async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges]:
+    """Open every client the controller needs, and close them all on exit (the audit
+    publisher flushes what it accepted first, within its bound)."""
+    if settings.audit_required and not settings.nats_url:
+        raise ConfigError("CONTINUUM_NATS_URL", "required when CONTINUUM_AUDIT_REQUIRED=true")
+    async with AsyncExitStack() as stack:
+        kube = await KubeClients.from_settings(
+            kubeconfig=settings.kubeconfig,
+            region=settings.region,
+            region_contexts=settings.region_contexts,
+        )
+        stack.push_async_callback(shielded(kube.aclose))
+        continuums = ContinuumApi(kube.for_region(settings.region), clock=clock)
+
+        audit: AuditSink
+        audit_ready: Callable[[], bool]
+        tail: AuditTail | None = None
+        if settings.nats_url:
+            stream = AuditStreamSpec(name=settings.audit_stream, subjects=(settings.audit_subject,))
+            transport = JetStreamAuditTransport(
+                settings.nats_url, stream=stream, subject=settings.audit_subject
+            )
+            sink = await stack.enter_async_context(
+                run_audit_publisher(
+                    transport,
+                    clock=clock,
+                    options=AuditPublisherOptions(outbox_limit=settings.audit_outbox_limit),
+                )
+            )
+            audit, audit_ready = sink, sink.ready
+            jet_tail = JetStreamAuditTail(
+                settings.nats_url,
+                clock=clock,
+                stream=settings.audit_stream,
+                subject=settings.audit_subject,
+            )
+            stack.push_async_callback(shielded(jet_tail.aclose))
+            tail = jet_tail
+        else:
+            log.warning("audit_not_durable", reason="CONTINUUM_NATS_URL is empty")
+            audit, audit_ready = LogAuditSink(), lambda: True
+
+        dns: DnsRecords | None = None
+        if settings.dns_writer == "powerdns" and settings.powerdns_api_url:
+            pdns = PowerDnsApi(
+                settings.powerdns_api_url,
+                settings.powerdns_api_key,
+                server_id=settings.powerdns_server_id,
+            )
+            stack.push_async_callback(shielded(pdns.aclose))
+            dns = pdns
+        elif settings.dns_writer == "pdm" and settings.pdm_url:
+            pdm = PdmClient(settings.pdm_url, token=settings.pdm_token)
+            stack.push_async_callback(shielded(pdm.aclose))
+            dns = pdm
+        yield Edges(
+            clock=clock,
+            kube=kube,
+            continuums=continuums,
+            audit=audit,
+            audit_ready=audit_ready,
+            audit_tail=tail,
+            dns=dns,
+            resolver=AiodnsResolver(),
+        )
+
+
+STORED_HEALTH_READ_TIMEOUT = 5.0
+"""Seconds one region's copy of a CR may take to answer a ``lastHealth`` read."""
+
+
+def stored_health_reader(
+    edges: Edges,
+) -> Callable[[str, str], Awaitable[LastHealth | None]]:
+    """``(namespace, name)`` → the newest ``status.lastHealth`` across every region's copy of
+    the CR (read concurrently; a region that does not answer within
+    :data:`STORED_HEALTH_READ_TIMEOUT`, or has no such CR, is skipped). Never raises."""
+    apis = [ContinuumApi(edges.kube.for_region(r), clock=edges.clock) for r in edges.kube.regions]
+
+    async def read(namespace: str, name: str) -> LastHealth | None:
+        found: list[LastHealth | None] = [None] * len(apis)
+
+        async def one(index: int, api: ContinuumApi) -> None:
+            with anyio.move_on_after(STORED_HEALTH_READ_TIMEOUT):
+                try:
+                    raw = await api.get_raw(namespace, name)
+                    found[index] = decode_status(raw).last_health
+                except ContinuumError as exc:
+                    log.debug(
+                        "stored_health_unreadable", continuum=f"{namespace}/{name}", error=str(exc)
+                    )
+
+        async with anyio.create_task_group() as tg:
+            for index, api in enumerate(apis):
+                tg.start_soon(one, index, api)
+        best: LastHealth | None = None
+        for item in found:
+            if item is not None and (best is None or item.checked_at > best.checked_at):
+                best = item
+        return best
+
+    return read
+
+
+def _secret_reader(edges: Edges, region: str) -> Callable[[str, str, str], Awaitable[str]]:
+    local = edges.kube.for_region(region)
+
+    async def read(namespace: str, name: str, key: str) -> str:
+        secret = await local.call(
+            local.core.read_namespaced_secret, name, namespace, what=f"get secret {name}"
+        )
+        data = (secret or {}).get("data") or {}
+        if key not in data:
+            raise KeyError(f"secret {namespace}/{name} has no key {key!r}")
+        return base64.b64decode(data[key]).decode()
+
+    return read
+
+
+def _verifier(
+    edges: Edges, servers: Sequence[str]
+) -> Callable[[Sequence[LuaRecord], Sequence[str]], Awaitable[None]]:
+    """The flip-dns check: every (hostname, server) must answer the new primary's addresses
+    in ``DNS_VERIFY_STABLE_ROUNDS`` consecutive rounds ``DNS_VERIFY_SPACING`` seconds apart
+    (an ``ifurlup`` record answers arbitrarily until pdns has health-checked it once, so
+    one lucky answer proves nothing), within ``DNS_VERIFY_TIMEOUT`` seconds."""
+
+    async def verify(records: Sequence[LuaRecord], ips: Sequence[str]) -> None:
+        clock = edges.clock
+        deadline = clock.monotonic() + DNS_VERIFY_TIMEOUT
+        stable = 0
+        while stable < DNS_VERIFY_STABLE_ROUNDS:
+            result = await verify_answer(
+                edges.resolver,
+                hostnames=[r.hostname for r in records],
+                vantages=servers,
+                expected_ips=ips,
+                timeout=max(0.1, deadline - clock.monotonic()),
+                clock=clock,
+            )
+            if not result.ok:
+                raise DnsWriteError(f"authoritative answer did not change: {result.summary()}")
+            stable += 1
+            if stable < DNS_VERIFY_STABLE_ROUNDS:
+                await clock.sleep(DNS_VERIFY_SPACING)
+
+    return verify
+
+
+def _replication_probe(
+    edges: Edges, cr: Continuum, *, region: str
+) -> Callable[[str], Awaitable[ReplicationObservation]]:
+    """``pg_stat_replication`` of a region's primary, through the DSN Secret the CR names
+    (read from the CR's own namespace, never logged)."""
+    probe_spec = cr.spec.replication_probe
+    assert probe_spec is not None
+    read = _secret_reader(edges, region)
+
+    async def observe(region: str) -> ReplicationObservation:
+        ref = probe_spec.dsn_secret_refs.get(region)
+        if ref is None:
+            raise ProbeUnavailable(region, "spec.replicationProbe names no DSN for this region")
+        dsn = await read(cr.metadata.namespace, ref.name, ref.key)
+        probe = PgReplicationProbe(
+            str(dsn), clock=edges.clock, timeout=float(probe_spec.timeout_seconds)
+        )
+        return await probe.observe_primary()
+
+    return observe
+
+
+def witness_settings(edges: Edges, settings: Settings) -> WitnessSettings:
+    """The witness factory's settings of this process (``edges``' clock and Secret reader,
+    the values of ``settings``)."""
+    return WitnessSettings(
+        clock=edges.clock,
+        allow_in_memory=settings.witness_in_memory,
+        nats_url=settings.nats_url or None,
+        kubeconfig=settings.kubeconfig or None,
+        lease_namespace=settings.witness_lease_namespace,
+        secret_reader=_secret_reader(edges, settings.region),
+    )
+
+
+def serving_facts(edges: Edges, settings: Settings) -> ServingFacts:
+    """What this process can serve, for the watch's first-observation check."""
+    return ServingFacts(
+        witness=witness_settings(edges, settings),
+        context_regions=edges.kube.regions if settings.kubeconfig else None,
+        witness_context=settings.witness_context,
+        dns_writer=edges.dns is not None,
+    )
+
+
+def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
+    """The environment every ContinuumActor of this process gets: ``edges``' clients and the
+    values of ``settings`` (the same settings ``edges`` was opened from)."""
+    clock = edges.clock
+    witness_config = witness_settings(edges, settings)
+
+    async def witness_for(cr: Continuum) -> Witness:
+        client = cr.spec.lease_client
+        config = client.config.to_witness_config()
+        if client.kind == "k8s-lease" and settings.witness_context:
+            config.setdefault("context", settings.witness_context)
+        return await open_witness(
+            client.kind,
+            config,
+            slot=cr.key,
+            settings=witness_config,
+        )
+
+    verify = _verifier(edges, settings.dns_verify_servers) if settings.dns_verify_servers else None
+    local_routes = HttpRoutes(edges.kube.for_region(settings.region))
+
+    def collaborators_for(cr: Continuum) -> Collaborators:
+        spec = cr.spec
+        pair = None
+        if spec.cnpg_pair is not None:
+            pair = CnpgPair(
+                edges.kube,
+                pair=ObjectRef(
+                    name=spec.cnpg_pair.name,
+                    namespace=spec.cnpg_pair.namespace or cr.metadata.namespace,
+                ),
+                regions=spec.all_regions(),
+                clock=clock,
+            )
+        replication = None
+        if spec.replication_probe is not None:
+            replication = _replication_probe(edges, cr, region=settings.region)
+        latency = None
+        if spec.health is not None and spec.health.latency_probe is not None:
+            latency = HttpLatencyProbe(spec.health.latency_probe.urls)
+        return Collaborators(
+            latency=latency,
+            replication=replication,
+            pair=pair,
+            routes=local_routes if spec.http_route is not None else None,
+            dns=edges.dns,
+            verify_dns=verify,
+        )
+
+    return ContinuumEnvironment(
+        region=settings.region,
+        clock=clock,
+        status=StatusStoreAdapter(edges.continuums),
+        audit=edges.audit,
+        witness_for=witness_for,
+        collaborators_for=collaborators_for,
+        audit_tail=edges.audit_tail,
+        resolver=edges.resolver,
+        health_delay_seconds=settings.health_delay_seconds,
+        safety_margin_seconds=settings.lease_safety_margin_seconds,
+        vantages=settings.health_vantages,
+        probe_timeout_seconds=settings.health_probe_timeout,
+    )

@@ -1,11 +1,17 @@
 """Benchmark: audit events through the AuditPublisher into a real JetStream stream.
 
 Run: ``python bench/audit.py`` (needs ``nats-server`` on PATH). Prints figures; asserts
-nothing. Two phases, each against a fresh ``nats-server -js`` on loopback:
+nothing. The durable outbox is in the path (``--store configmap``, the default): every
+accepted event is first written to an outbox ConfigMap of a Kubernetes API emulator running
+in its own process (``continuum sim kube``), as the controller writes them to its API server;
+``--store none`` measures the publisher alone. Phases, each against a fresh
+``nats-server -js`` on loopback:
 
-1. throughput: ``--events`` events over ``--crs`` CRs emitted as fast as the sink accepts
-   them; events/s from the first emit to the last ack, and tell-to-stored latency
-   percentiles (emit call → JetStream ack handled by the actor).
+1. throughput: ``--events`` events over ``--crs`` CRs, one emitting task per CR (as the
+   controller's per-CR audit pumps), each emitting its CR's events as fast as the sink
+   accepts them; events/s from the first emit to the last ack, and emit-to-stored latency
+   percentiles (emit call → JetStream ack handled by the actor). Then the same with one CR
+   (a single emitter: every accept waits for its own durable write).
 2. steady: ``--rate`` events/s for 5 s, no outage: tell-to-stored latency when not saturated.
 3. outage: a steady ``--rate`` producer for ``--duration`` seconds while the server is stopped
    for ``--outage`` seconds in the middle; then the stream is read back and checked: events
@@ -16,10 +22,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -29,9 +38,12 @@ import anyio
 import nats
 from nats.js import api as jsapi
 
+from continuum.adapters.audit_outbox import ConfigMapOutboxStore
+from continuum.adapters.kube import KubeClients
 from continuum.adapters.nats import JetStreamAuditTransport
 from continuum.audit import AuditPublisherOptions, run_audit_publisher
 from continuum.audit.outbox import Pending
+from continuum.audit.store import OutboxStore
 from continuum.clock import SystemClock
 from continuum.messages.audit import AuditAck, AuditEvent, AuditType, decode_event, new_event
 from continuum_sim.nats import NatsServer
@@ -39,7 +51,7 @@ from continuum_sim.nats import NatsServer
 
 def make_event(cr: int, n: int) -> AuditEvent:
     return new_event(
-        AuditType.RECONCILE_SUCCESS,
+        AuditType.CONFIG_CHANGED,  # a transition: never coalesced, so every one is stored
         continuum=f"bench/cr-{cr}",
         occurred_at=datetime.now(UTC),
         identity=(n,),
@@ -75,25 +87,67 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-async def throughput(workdir: Path, *, events: int, crs: int) -> None:
+@contextlib.asynccontextmanager
+async def kube_store(workdir: Path, kind: str) -> AsyncIterator[OutboxStore | None]:
+    """The durable outbox store: ConfigMaps in an emulator subprocess, or none."""
+    if kind == "none":
+        yield None
+        return
+    kubeconfig = workdir / "kubeconfig"
+    command = [sys.executable, "-m", "continuum", "sim", "kube", "--port", "0"]
+    command += ["--kubeconfig", str(kubeconfig)]
+    async with await anyio.open_process(command, stderr=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None
+        seen = b""
+        with anyio.fail_after(30):
+            async for chunk in proc.stdout:  # the emulator prints its kubeconfig once it listens
+                seen += chunk
+                if b"kubeconfig:" in seen:
+                    break
+        clients = await KubeClients.from_kubeconfig(str(kubeconfig), {"bench": "emulator"})
+        try:
+            async with clients:
+                yield ConfigMapOutboxStore(
+                    clients.for_region("bench"), namespace="default", owner="bench"
+                )
+        finally:
+            proc.terminate()
+            await proc.wait()
+
+
+async def throughput(workdir: Path, *, events: int, crs: int, store_kind: str) -> None:
     recorder = Recorder()
     options = AuditPublisherOptions(outbox_limit=20_000, max_in_flight=1024)
-    async with NatsServer(workdir / f"tp-{crs}") as server:
+    async with (
+        NatsServer(workdir / f"tp-{crs}-{store_kind}") as server,
+        kube_store(workdir, store_kind) as store,
+    ):
         wire = JetStreamAuditTransport(server.url)
-        batch = [make_event(n % crs, n) for n in range(events)]
+        per_cr: list[list[AuditEvent]] = [[] for _ in range(crs)]
+        for n in range(events):
+            per_cr[n % crs].append(make_event(n % crs, n))
         async with run_audit_publisher(
-            wire, clock=SystemClock(), options=options, on_stored=recorder.stored
+            wire, clock=SystemClock(), options=options, on_stored=recorder.stored, store=store
         ) as sink:
             await poll(lambda: bool(sink.status().connected), 0.01)
+
+            async def produce(mine: list[AuditEvent]) -> None:
+                for event in mine:
+                    recorder.emitted[event.eventId] = time.perf_counter()
+                    await sink.emit(event)
+
             start = time.perf_counter()
-            for event in batch:
-                recorder.emitted[event.eventId] = time.perf_counter()
-                await sink.emit(event)
+            async with anyio.create_task_group() as tg:
+                for mine in per_cr:
+                    tg.start_soon(produce, mine)
             await poll(lambda: sink.status().stored >= events, 0.001)
             elapsed = recorder.last_stored - start
+            await poll(lambda: sink.status().records_pending == 0, 0.01)
+            records = sink.status().records_written
     lat = recorder.latencies
     print(
-        f"throughput  crs={crs:<5} events={events:<7} {events / elapsed:>9,.0f} events/s"
+        f"throughput  store={store_kind:<9} crs={crs:<4} events={events:<6}"
+        f" {events / elapsed:>8,.0f} events/s records={records}"
         f"  tell→stored p50={percentile(lat, 0.5) * 1e3:7.2f} ms"
         f" p99={percentile(lat, 0.99) * 1e3:7.2f} ms"
         f" max={max(lat) * 1e3:7.2f} ms (n={len(lat)}, mean={statistics.mean(lat) * 1e3:.2f} ms)"
@@ -117,16 +171,21 @@ async def read_back(url: str) -> list[AuditEvent]:
         await nc.close()
 
 
-async def outage(workdir: Path, *, rate: int, duration: float, down: float, crs: int) -> None:
+async def outage(
+    workdir: Path, *, rate: int, duration: float, down: float, crs: int, store_kind: str
+) -> None:
     recorder = Recorder()
     options = AuditPublisherOptions(
         outbox_limit=int(rate * (down + 5)), max_in_flight=1024, backoff_max=0.5
     )
-    async with NatsServer(workdir / f"outage-{down:g}") as server:
+    async with (
+        NatsServer(workdir / f"outage-{down:g}") as server,
+        kube_store(workdir, store_kind) as store,
+    ):
         wire = JetStreamAuditTransport(server.url)
         sent = 0
         async with run_audit_publisher(
-            wire, clock=SystemClock(), options=options, on_stored=recorder.stored
+            wire, clock=SystemClock(), options=options, on_stored=recorder.stored, store=store
         ) as sink:
             await poll(lambda: bool(sink.status().connected), 0.01)
 
@@ -182,14 +241,21 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=3_000)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--outage", type=float, default=10.0)
+    parser.add_argument("--store", choices=("configmap", "none"), default="configmap")
     args = parser.parse_args()
+    kind = args.store
     with tempfile.TemporaryDirectory(prefix="continuum-bench-audit-") as tmp:
         workdir = Path(tmp)
-        await throughput(workdir, events=args.events, crs=args.crs)
-        await throughput(workdir, events=min(args.events, 20_000), crs=1)
-        await outage(workdir, rate=args.rate, duration=5.0, down=0.0, crs=args.crs)
+        await throughput(workdir, events=args.events, crs=args.crs, store_kind=kind)
+        await throughput(workdir, events=min(args.events, 2_000), crs=1, store_kind=kind)
+        await outage(workdir, rate=args.rate, duration=5.0, down=0.0, crs=args.crs, store_kind=kind)
         await outage(
-            workdir, rate=args.rate, duration=args.duration, down=args.outage, crs=args.crs
+            workdir,
+            rate=args.rate,
+            duration=args.duration,
+            down=args.outage,
+            crs=args.crs,
+            store_kind=kind,
         )
 
 

@@ -58,8 +58,22 @@ RUNS: dict[str, tuple[list[list[str]], list[list[str]]]] = {
     "kopf_peer": ([["--crs", "200", "--seconds", "30"]], [["--what-if"]]),
     "dryrun": ([["--uncached", "50", "--cached", "300"]], [[]]),
     "switchover": ([["--runs", "10"]], [[]]),
+    "writes": ([["--planned", "3", "--failovers", "1"]], [[]]),
+    "patroni_peer": ([["--planned", "3", "--failovers", "1"]], [[]]),
 }
-ORDER = ["actors", "watch", "lease", "audit", "api", "dryrun", "switchover", "scale", "kopf_peer"]
+ORDER = [
+    "actors",
+    "watch",
+    "lease",
+    "audit",
+    "api",
+    "dryrun",
+    "switchover",
+    "writes",
+    "scale",
+    "kopf_peer",
+    "patroni_peer",
+]
 
 _SECTION = re.compile(r"<!-- bench:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /bench -->\n", re.S)
 _ANALYSIS = re.compile(r"<!-- analysis:begin -->\n.*?<!-- analysis:end -->\n", re.S)

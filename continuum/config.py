@@ -188,9 +188,16 @@ class Settings:
     audit_outbox_limit: int = _var(
         "AUDIT_OUTBOX_LIMIT",
         10000,
-        "Audit events accepted but not yet stored (NATS unreachable); when full, emitters wait "
-        "(back-pressure) and readiness turns false — nothing is dropped.",
+        "Audit events accepted (durable) but not yet stored in JetStream; when full, emitters "
+        "wait (back-pressure), readiness turns false and AuditDelivered says OutboxFull — "
+        "nothing is dropped (reconcile-success heartbeats are coalesced meanwhile).",
         check=_at_least(1),
+    )
+    audit_outbox_namespace: str = _var(
+        "AUDIT_OUTBOX_NAMESPACE",
+        "",
+        "Namespace of the durable audit outbox (one ConfigMap per pending batch of accepted "
+        "events); empty = the pod's own namespace (service account), else `openova-system`.",
     )
     audit_required: bool = _var(
         "AUDIT_REQUIRED",

@@ -11,34 +11,43 @@ from __future__ import annotations
 import contextlib
 import functools
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 
+from continuum import metrics
 from continuum.actors.continuum.actor import ContinuumActor
 from continuum.config import Settings
 from continuum.http.app import create_app
 from continuum.http.metrics import serve_metrics
 from continuum.http.readiness import Readiness
 from continuum.http.server import bind_listener, serve_api
-from continuum.leader.elector import LeaderElector, run_as_leader
+from continuum.leader.elector import LEADERSHIP_LOST_EXIT_CODE, LeaderElector, LeadershipLost
 from continuum.logs import get_logger
 from continuum.messages.crd import Continuum
 from continuum.metrics import unwatch_actors, watch_actors
 from continuum.ports import Clock
 from continuum.supervisor import Supervisor
 from continuum.supervisor.serving import check_serving
+from continuum.supervisor.tree import Child, SupervisionTree, running
 from continuum.supervisor.watch import ContinuumWatch
 from continuum.wiring.edges import (
+    AuditEdge,
+    Clients,
     Edges,
+    audit_options,
+    edges_of,
     environment,
-    open_edges,
+    open_audit,
+    open_clients,
     serving_facts,
     stored_health_reader,
 )
 
-__all__ = ["Listening", "run_controller"]
+__all__ = ["Listening", "controller_tree", "run_controller"]
 
 log = get_logger("continuum.controller")
 
@@ -109,9 +118,11 @@ async def run_controller(
     passed to ``on_listening`` before anything else starts. Raises OSError when an address
     is taken.
 
-    Raises :class:`~continuum.supervisor.SupervisorEscalation` when an actor exceeded its
-    restart budget (the process must exit non-zero so Kubernetes restarts it), and
-    :class:`~continuum.config.ConfigError` for settings that cannot work together.
+    The process is :func:`controller_tree`: its children start in order and stop in
+    reverse. Raises :class:`~continuum.supervisor.SupervisorEscalation` when an actor
+    exceeded its restart budget, :class:`~continuum.audit.AuditPublisherEscalation`
+    when the audit publisher did (the process must exit non-zero so Kubernetes restarts it),
+    and :class:`~continuum.config.ConfigError` for settings that cannot work together.
     """
     log.info(
         "controller_starting",
@@ -135,73 +146,161 @@ async def _run(
     api_sock: socket.socket | None,
     metrics_sock: socket.socket | None,
 ) -> int:
-    async with open_edges(settings, clock=clock) as edges:
-        readiness = Readiness(audit_ready=edges.audit_ready)
-        code = 0
-        async with (
-            Supervisor(clock=clock, shutdown_timeout=settings.shutdown_timeout_seconds) as sup,
-            anyio.create_task_group() as tg,
-        ):
+    readiness = Readiness()
+    tree = controller_tree(
+        settings, clock=clock, readiness=readiness, api_sock=api_sock, metrics_sock=metrics_sock
+    )
+    try:
+        async with tree:
+            log.info(
+                "controller_ready",
+                actors=len(tree["actor-supervisor"].registry),
+                region=settings.region,
+            )
+            if on_ready is not None:
+                await on_ready(readiness)
+            await anyio.sleep_forever()
+    except LeadershipLost as exc:
+        log.warning("leadership_lost_exiting", reason=str(exc))
+        return LEADERSHIP_LOST_EXIT_CODE
+    return 0  # pragma: no cover - only cancellation ends the block
+
+
+def controller_tree(
+    settings: Settings,
+    *,
+    clock: Clock,
+    readiness: Readiness,
+    api_sock: socket.socket | None = None,
+    metrics_sock: socket.socket | None = None,
+) -> SupervisionTree:
+    """The controller's supervision tree, in start order (``docs/architecture.md``).
+
+    ``clients`` and ``audit-publisher`` run on every replica, as do the ``http`` servers
+    (``/healthz``, ``/readyz``, the API, metrics); ``leader-elector`` returns once this
+    replica leads, and the two children after it run only while it does (a lost leadership
+    cancels them and ends the process with :data:`LEADERSHIP_LOST_EXIT_CODE`). The
+    ``cr-watch`` feeds the ``actor-supervisor``, so it starts after it and stops before it.
+    ``api_sock`` / ``metrics_sock``: the bound listeners (``None``: that server is off).
+    """
+    options = audit_options(settings)
+    sup = Supervisor(clock=clock, shutdown_timeout=settings.shutdown_timeout_seconds)
+    tree: SupervisionTree
+
+    def clients() -> Clients:
+        return tree["clients"]  # type: ignore[no-any-return]
+
+    def edges() -> Edges:
+        return edges_of(clients(), tree["audit-publisher"])
+
+    @asynccontextmanager
+    async def audit_publisher() -> AsyncIterator[AuditEdge]:
+        async with open_audit(settings, clients().kube, clock=clock) as audit:
+            readiness.audit_ready = audit.audit_ready
+            metrics.watch_audit(audit.audit_status)
+            try:
+                yield audit
+            finally:
+                metrics.watch_audit(None)
+
+    def http() -> AbstractAsyncContextManager[None]:
+        servers: list[Callable[[], Coroutine[Any, Any, object]]] = []
+        if api_sock is not None:
+            app = create_app(
+                registry=sup.registry,
+                readiness=readiness,
+                settings=settings,
+                stored_health=stored_health_reader(edges()),
+            )
+            servers.append(functools.partial(serve_api, app, api_sock))
+        if metrics_sock is not None:
+            servers.append(functools.partial(serve_metrics, metrics_sock))
+        return running(*servers)
+
+    @asynccontextmanager
+    async def leader() -> AsyncIterator[None]:
+        if not settings.leader_election:
+            readiness.is_leader = True
+            yield
+            return
+        local = clients().kube.for_region(settings.region)
+        elector = LeaderElector.from_settings(
+            settings,
+            local.api,
+            clock=clock,
+            on_change=lambda leading: setattr(readiness, "is_leader", leading),
+        )
+        async with elector.leading():
+            yield
+
+    @asynccontextmanager
+    async def actors() -> AsyncIterator[Supervisor]:
+        async with sup:
             watch_actors(sup.registry.snapshot)
             try:
-                if api_sock is not None:
-                    app = create_app(
-                        registry=sup.registry,
-                        readiness=readiness,
-                        settings=settings,
-                        stored_health=stored_health_reader(edges),
-                    )
-                    tg.start_soon(serve_api, app, api_sock)
-                if metrics_sock is not None:
-                    tg.start_soon(serve_metrics, metrics_sock)
-
-                async def lead() -> int:
-                    return await _run_actors(edges, settings, sup, readiness, on_ready)
-
-                if settings.leader_election:
-                    local = edges.kube.for_region(settings.region)
-                    elector = LeaderElector.from_settings(
-                        settings,
-                        local.api,
-                        clock=clock,
-                        on_change=lambda leading: setattr(readiness, "is_leader", leading),
-                    )
-                    code = await run_as_leader(elector, lead)
-                else:
-                    readiness.is_leader = True
-                    code = await lead()
-                tg.cancel_scope.cancel()
+                yield sup
             finally:
                 unwatch_actors()
-    return code
 
+    @asynccontextmanager
+    async def cr_watch() -> AsyncIterator[ContinuumWatch]:
+        env = environment(edges(), settings)
 
-async def _run_actors(
-    edges: Edges,
-    settings: Settings,
-    sup: Supervisor,
-    readiness: Readiness,
-    on_ready: Callable[[Readiness], Awaitable[None]] | None,
-) -> int:
-    env = environment(edges, settings)
+        def factory(cr: Continuum) -> ContinuumActor:
+            return ContinuumActor(cr, env)
 
-    def factory(cr: Continuum) -> ContinuumActor:
-        return ContinuumActor(cr, env)
+        watch = ContinuumWatch(
+            clients().continuums,
+            sup,
+            factory,
+            clock=clock,
+            namespaces=list(settings.watch_namespaces) or None,
+            check=functools.partial(check_serving, facts=serving_facts(edges(), settings)),
+        )
+        async with running(watch.run):
+            await watch.wait_synced()
+            readiness.watch_synced = True
+            yield watch
 
-    watch = ContinuumWatch(
-        edges.continuums,
-        sup,
-        factory,
-        clock=edges.clock,
-        namespaces=list(settings.watch_namespaces) or None,
-        check=functools.partial(check_serving, facts=serving_facts(edges, settings)),
+    tree = SupervisionTree(
+        "controller",
+        [
+            Child(
+                name="clients",
+                start=lambda: open_clients(settings, clock=clock),
+                restart="temporary",
+                budget="API clients, no process of their own",
+            ),
+            Child(
+                name="audit-publisher",
+                start=audit_publisher,
+                budget=(
+                    f"restarted with its outbox intact, {options.restart_intensity} in "
+                    f"{options.restart_period:g}s, then escalate"
+                ),
+            ),
+            Child(
+                name="http",
+                start=http,
+                restart="temporary",
+                budget="a server that fails ends the process",
+            ),
+            Child(
+                name="leader-elector",
+                start=leader,
+                budget="never restarted: leadership lost → exit, Kubernetes restarts the pod",
+                children=("actor-supervisor", "cr-watch"),
+            ),
+            Child(
+                name="actor-supervisor",
+                start=actors,
+                budget="one_for_one per CR, 5 in 30s with backoff, then escalate",
+            ),
+            Child(
+                name="cr-watch",
+                start=cr_watch,
+                budget="resumes and relists by itself; a crash ends the process",
+            ),
+        ],
     )
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(watch.run)
-        await watch.wait_synced()
-        readiness.watch_synced = True
-        log.info("controller_ready", actors=len(sup.registry), region=settings.region)
-        if on_ready is not None:
-            await on_ready(readiness)
-        await anyio.sleep_forever()
-    return 0  # pragma: no cover - only cancellation ends the block
+    return tree

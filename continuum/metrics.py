@@ -85,19 +85,31 @@ HEALTH_RUNS: Final = Counter(
 
 # --- audit -----------------------------------------------------------------------------------
 
-AUDIT_OUTBOX_DEPTH: Final = Gauge(
-    "continuum_audit_outbox_depth",
-    "Audit events waiting in the outbox for NATS.",
-    registry=REGISTRY,
-)
 AUDIT_PUBLISH_FAILURES: Final = Counter(
     "continuum_audit_publish_failures_total",
     "Failed attempts to publish an audit event to JetStream (each retry counts).",
     registry=REGISTRY,
 )
+AUDIT_STORED: Final = Counter(
+    "continuum_audit_stored_total",
+    "Audit events JetStream acknowledged as stored (duplicates of a stored one included).",
+    registry=REGISTRY,
+)
+AUDIT_DUPLICATES: Final = Counter(
+    "continuum_audit_duplicates_total",
+    "Publishes JetStream acknowledged as duplicates of an already stored event (Nats-Msg-Id).",
+    registry=REGISTRY,
+)
+AUDIT_COALESCED: Final = Counter(
+    "continuum_audit_coalesced_total",
+    "continuum-reconcile-success heartbeats not accepted because the outbox was full (the "
+    "only type that may be coalesced; a later heartbeat carries the same news).",
+    registry=REGISTRY,
+)
 AUDIT_DROPPED: Final = Counter(
     "continuum_audit_dropped_total",
-    "Audit events dropped because the outbox was full.",
+    "Accepted audit events given up without being stored: only at the stop of a process "
+    "that has no durable outbox store. Any other value is a bug.",
     registry=REGISTRY,
 )
 
@@ -165,9 +177,16 @@ def count_health_run(verdict: str) -> None:
     HEALTH_RUNS.labels(verdict).inc()
 
 
-def set_audit_outbox_depth(depth: int) -> None:
-    """The audit outbox now holds ``depth`` events."""
-    AUDIT_OUTBOX_DEPTH.set(depth)
+def count_audit_stored(*, duplicate: bool) -> None:
+    """JetStream acknowledged one event as stored (``duplicate``: it already was)."""
+    AUDIT_STORED.inc()
+    if duplicate:
+        AUDIT_DUPLICATES.inc()
+
+
+def count_audit_coalesced() -> None:
+    """A ``continuum-reconcile-success`` heartbeat was coalesced (outbox full)."""
+    AUDIT_COALESCED.inc()
 
 
 def count_audit_publish_failure() -> None:
@@ -176,7 +195,7 @@ def count_audit_publish_failure() -> None:
 
 
 def count_audit_dropped(events: int = 1) -> None:
-    """``events`` audit events were dropped from a full outbox."""
+    """``events`` accepted audit events were given up without being stored."""
     AUDIT_DROPPED.inc(events)
 
 
@@ -261,6 +280,89 @@ def unwatch_actors() -> None:
     if _actor_collector is not None:
         REGISTRY.unregister(_actor_collector)
         _actor_collector = None
+
+
+class AuditBacklog(Protocol):
+    """What the audit collector reads (``AuditPublisherStatus``)."""
+
+    @property
+    def outbox(self) -> int: ...
+
+    @property
+    def oldest_pending_seconds(self) -> float: ...
+
+    @property
+    def full(self) -> bool: ...
+
+    @property
+    def blocked_emitters(self) -> int: ...
+
+    @property
+    def store_failing(self) -> bool: ...
+
+
+class AuditCollector(Collector):
+    """Reads the audit publisher's status on each scrape: the backlog as it is now, not as
+    somebody last pushed it."""
+
+    def __init__(self, status: Callable[[], AuditBacklog]) -> None:
+        self._status = status
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        families = self._families()
+        status = self._status()
+        values = (
+            status.outbox,
+            status.oldest_pending_seconds,
+            int(status.full),
+            status.blocked_emitters,
+            int(status.store_failing),
+        )
+        for family, value in zip(families, values, strict=True):
+            family.add_metric([], value)
+            yield family
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, ...]:
+        return (
+            GaugeMetricFamily(
+                "continuum_audit_outbox_depth",
+                "Audit events accepted (durable) and not yet stored in JetStream.",
+            ),
+            GaugeMetricFamily(
+                "continuum_audit_oldest_pending_seconds",
+                "Age of the oldest audit event accepted and not yet stored (0 when none).",
+            ),
+            GaugeMetricFamily(
+                "continuum_audit_outbox_full",
+                "1 while the outbox is at its limit and emitters wait (back-pressure).",
+            ),
+            GaugeMetricFamily(
+                "continuum_audit_blocked_emitters",
+                "Callers waiting for room in the audit outbox.",
+            ),
+            GaugeMetricFamily(
+                "continuum_audit_outbox_store_failing",
+                "1 while the durable outbox store (ConfigMaps) refuses writes or reads.",
+            ),
+        )
+
+
+_audit_collector: AuditCollector | None = None
+
+
+def watch_audit(status: Callable[[], AuditBacklog] | None) -> None:
+    """Report the audit backlog of ``status`` from now on (``None``: stop reporting)."""
+    global _audit_collector
+    if _audit_collector is not None:
+        REGISTRY.unregister(_audit_collector)
+        _audit_collector = None
+    if status is not None:
+        _audit_collector = AuditCollector(status)
+        REGISTRY.register(_audit_collector)
 
 
 def exposition() -> str:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from continuum.messages.audit import AuditAck, AuditEvent, AuditType
+from continuum.messages.audit import AuditAck, AuditEvent, AuditType, OutboxRecord
 from continuum.messages.crd import RawList
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
@@ -322,4 +322,27 @@ class TrafficRoutes(Protocol):
         """Make ``region`` serve: each backend of ``region`` whose weight is 0 gets weight 1
         (non-zero weights are kept); return the prior weights of the backends changed.
         No backend of ``region`` → ``NoBackendForRegion``. Idempotent."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """Durable records of accepted, not yet stored, audit events.
+
+    ``write`` returns only once the record is durable; ``write`` of a name that already
+    exists with the same content succeeds (a retried create whose answer was lost). ``delete``
+    of a missing record succeeds. Every method raises
+    :class:`~continuum.errors.ContinuumError` subclasses only (``Unavailable``: retry)."""
+
+    async def load(self) -> list[OutboxRecord]:
+        """Every record, sorted by :attr:`OutboxRecord.order`."""
+        ...
+
+    async def write(self, record: OutboxRecord) -> None: ...
+
+    async def delete_group(self, group: str) -> None:
+        """Delete every record of ``group`` (none left is fine)."""
+        ...
+
+    async def delete(self, name: str) -> None:
+        """Delete record ``name`` (already gone is fine)."""
         ...

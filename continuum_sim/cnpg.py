@@ -26,6 +26,15 @@ Behaviour (delays on the injected clock):
   ``Ready=False`` (reason ``Unreachable``), no instance ready, no reaction to spec changes
   until it is reachable again.
 
+Two modes. By default the databases are emulated (status fields only: fast unit tests).
+Given ``databases`` (:class:`~continuum_sim.pgregions.PgRegions`: one real PostgreSQL per
+region), every transition above happens to a real instance: demotion is a clean shutdown and
+a restart as a standby of the new primary, and the token carries the real timeline and
+shutdown-checkpoint LSN; promotion is ``pg_promote`` once the token's LSN is replayed; a
+fenced instance is stopped; an unreachable region's instance is killed (SIGKILL), and when it
+is back it rejoins as its spec says (``pg_rewind`` if its history diverged). ``timelineID``
+and ``Ready`` are then read from the instances, refreshed every ``refresh_interval``.
+
 Asyncio only (kubernetes-asyncio). The operator does not own the clients it is given.
 """
 
@@ -55,6 +64,8 @@ from continuum.adapters.cnpg import (
 from continuum.adapters.kube import KubeClients, RegionClient
 from continuum.errors import KubeError, WatchExpired
 from continuum.ports import Clock
+from continuum_sim.pgregions import PgRegions
+from continuum_sim.postgres import PostgresError
 
 log = structlog.get_logger("continuum_sim.cnpg")
 
@@ -70,6 +81,7 @@ class _Cluster:
     role: str  # "primary" | "replica"
     timeline: int = 1
     token: str = ""
+    lsn: str = ""  # real mode: the instance's WAL position when last read
     pending: str = ""  # "promote" | "demote" | ""
     due: float = 0.0
     scheduled: float = -1.0
@@ -91,6 +103,8 @@ class CnpgOperator:
         promotion_delay: float = 1.0,
         retry_interval: float = 0.5,
         watch_seconds: int = 300,
+        databases: PgRegions | None = None,
+        refresh_interval: float = 0.5,
     ) -> None:
         self._clients = clients
         self._clock = clock
@@ -104,6 +118,8 @@ class CnpgOperator:
         self._tg: TaskGroup | None = None
         self._tokens = itertools.count(1)
         self._synced: dict[str, anyio.Event] = {r: anyio.Event() for r in clients.regions}
+        self.databases = databases
+        self._refresh = refresh_interval
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -112,6 +128,8 @@ class CnpgOperator:
         await self._tg.__aenter__()
         for region in self._clients.regions:
             self._tg.start_soon(self._run_region, region)
+        if self.databases is not None:
+            self._tg.start_soon(self._refresh_forever)
         return self
 
     async def __aexit__(
@@ -135,6 +153,9 @@ class CnpgOperator:
         """Make ``region``'s databases unreachable (or reachable again) and publish it."""
         if unreachable:
             self._unreachable.add(region)
+            if self.databases is not None:
+                async with self._lock:
+                    await self.databases.lose(region)
         else:
             self._unreachable.discard(region)
         for key in [k for k in self._clusters if k[0] == region]:
@@ -238,12 +259,27 @@ class CnpgOperator:
             cluster = self._clusters.get(key)
             if cluster is None:
                 return
-            ready, reason, message, phase = self._step(key, cluster)
+            # the watch may replace cluster.obj while a real step awaits the instance: the
+            # status must name the generation the step acted on, not a newer one
+            basis = cluster.obj
+            try:
+                ready, reason, message, phase = await self._step(key, cluster)
+            except PostgresError as exc:
+                log.warning("cnpg_sim_instance_failed", cluster=key, error=str(exc))
+                ready, reason, message, phase = False, "InstanceFailed", str(exc), "Failed"
+                assert self._tg is not None
+                self._tg.start_soon(self._wake_at, self._clock.monotonic() + self._retry, cluster)
             await self._publish(
-                key, cluster, ready=ready, reason=reason, message=message, phase=phase
+                key,
+                cluster,
+                basis=basis,
+                ready=ready,
+                reason=reason,
+                message=message,
+                phase=phase,
             )
 
-    def _step(self, key: Key, cluster: _Cluster) -> tuple[bool, str, str, str]:
+    async def _step(self, key: Key, cluster: _Cluster) -> tuple[bool, str, str, str]:
         """Advance ``cluster``'s role as its spec asks; returns (ready, reason, message,
         phase) to publish."""
         region = key[0]
@@ -265,22 +301,36 @@ class CnpgOperator:
                     "Promotion refused",
                 )
             if self._due(cluster, "promote", self.promotion_delay, now):
+                if self.databases is None:
+                    cluster.timeline = self._pair_timeline(key) + 1
+                else:
+                    after = _token_lsn(token) if token else None
+                    promoted = await self.databases.promote(region, after=after)
+                    if promoted is None:
+                        self._wake_soon(cluster)
+                        return False, "Promoting", "waiting for the token's LSN", "Promoting"
+                    cluster.timeline = promoted[0]
                 cluster.role = "primary"
-                cluster.timeline = self._pair_timeline(key) + 1
                 cluster.token = ""
                 cluster.pending = ""
             else:
                 return False, "Promoting", "promotion in progress", "Promoting"
         elif not wants_primary and cluster.role == "primary":
             if self._due(cluster, "demote", self.demotion_delay, now):
+                lsn = f"0/{next(self._tokens):08X}"
+                if self.databases is not None:
+                    checkpoint = await self.databases.demote(region, upstream=self._upstream(key))
+                    cluster.timeline, lsn = checkpoint.timeline, checkpoint.lsn
                 cluster.role = "replica"
                 cluster.pending = ""
                 if half.distributed:
-                    cluster.token = self._new_token(half.name, cluster.timeline)
+                    cluster.token = _token(half.name, cluster.timeline, lsn)
             else:
                 return True, "Demoting", "demotion in progress", "Demoting"
         else:
             cluster.pending = ""
+        if self.databases is not None:
+            return await self._instance_status(key, cluster)
         if is_fenced(cluster.obj):
             return False, "Fenced", "every instance is fenced", "Cluster is fenced"
         role = "primary" if cluster.role == "primary" else "replica (designated primary)"
@@ -306,18 +356,68 @@ class CnpgOperator:
             if known is cluster:
                 await self._reconcile(key)
 
-    def _new_token(self, name: str, timeline: int) -> str:
-        raw = msgspec.json.encode(
-            {"cluster": name, "timeline": timeline, "lsn": f"0/{next(self._tokens):08X}"}
+    def _wake_soon(self, cluster: _Cluster) -> None:
+        assert self._tg is not None
+        self._tg.start_soon(self._wake_at, self._clock.monotonic() + 0.02, cluster)
+
+    def _upstream(self, key: Key) -> str:
+        """The region a replica of ``key``'s pair streams from: the Cluster its spec names as
+        primary, else another region of the pair."""
+        wanted = str(
+            ((self._clusters[key].obj.get("spec") or {}).get("replica") or {}).get("primary") or ""
         )
-        return base64.b64encode(raw).decode()
+        group = _pair_of(self._clusters[key].obj)
+        others = [
+            (k, c) for k, c in self._clusters.items()
+            if k[1] == key[1] and k[0] != key[0] and _pair_of(c.obj) == group
+        ]  # fmt: skip
+        named = [k[0] for k, _ in others if k[2] == wanted]
+        primaries = [k[0] for k, c in others if c.role == "primary"]
+        return (named or primaries or [k[0] for k, _ in others])[0]
+
+    async def _instance_status(self, key: Key, cluster: _Cluster) -> tuple[bool, str, str, str]:
+        """Real mode: bring the instance to what the spec and fence ask, then read it."""
+        assert self.databases is not None
+        region = key[0]
+        instance = self.databases.instance(region)
+        if is_fenced(cluster.obj):
+            if instance.running:
+                await self.databases.fence(region)
+            return False, "Fenced", "every instance is fenced", "Cluster is fenced"
+        if not instance.running:
+            if cluster.role == "primary":
+                await self.databases.unfence(region)
+            else:
+                await self.databases.demote(region, upstream=self._upstream(key))
+        state = await self.databases.state(region)
+        if not state.ready:
+            return False, "InstanceNotReady", "the instance does not answer", "Instance not ready"
+        cluster.timeline = state.timeline or cluster.timeline
+        cluster.lsn = state.lsn
+        role = "primary" if cluster.role == "primary" else "replica (designated primary)"
+        return True, "ClusterIsReady", f"cluster is ready as {role}", HEALTHY
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await self._clock.sleep(self._refresh)
+            for key in list(self._clusters):
+                if key[0] not in self._unreachable:
+                    await self._reconcile(key)
 
     async def _publish(
-        self, key: Key, cluster: _Cluster, *, ready: bool, reason: str, message: str, phase: str
+        self,
+        key: Key,
+        cluster: _Cluster,
+        *,
+        basis: dict[str, Any],
+        ready: bool,
+        reason: str,
+        message: str,
+        phase: str,
     ) -> None:
-        obj = cluster.obj
-        meta, spec = obj["metadata"], obj.get("spec") or {}
-        old = obj.get("status") or {}
+        """Publish the status of ``basis`` (the object the step acted on)."""
+        meta, spec = basis["metadata"], basis.get("spec") or {}
+        old = cluster.obj.get("status") or {}
         instances = int(spec.get("instances") or 1)
         status_value = "True" if ready else "False"
         stamp = self._clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -376,6 +476,21 @@ class CnpgOperator:
 def _key(region: str, obj: Mapping[str, Any]) -> Key:
     meta = obj["metadata"]
     return (region, str(meta.get("namespace", "")), str(meta["name"]))
+
+
+def _token(name: str, timeline: int, lsn: str) -> str:
+    raw = msgspec.json.encode({"cluster": name, "timeline": timeline, "lsn": lsn})
+    return base64.b64encode(raw).decode()
+
+
+def _token_lsn(token: str) -> str | None:
+    """The LSN a demotion token carries (``None``: not a token this operator wrote)."""
+    try:
+        decoded = msgspec.json.decode(base64.b64decode(token))
+    except (ValueError, msgspec.DecodeError):
+        return None
+    lsn = decoded.get("lsn") if isinstance(decoded, dict) else None
+    return str(lsn) if isinstance(lsn, str) and "/" in lsn else None
 
 
 def _pair_of(obj: Mapping[str, Any]) -> str:

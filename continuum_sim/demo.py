@@ -5,6 +5,9 @@ Two emulated regions with CNPG behaviour, a real nats-server and pdns_server on 
 the API of region A on :8082 (region B on :8083). Without a scenario it prints what to try
 and runs until Ctrl-C; ``--scenario switchover`` runs DryRun → Execute → health and prints
 each report; ``--scenario failover`` makes region A unreachable and shows region B take over.
+In a scenario each region's Cluster is backed by a real PostgreSQL instance and a client
+writes numbered rows throughout; the scenario ends by printing how many writes were
+acknowledged, lost, accepted by a demoted region (split-brain), and the longest write pause.
 Every process and file it starts is stopped or removed on exit.
 """
 
@@ -22,7 +25,9 @@ import httpx
 
 from continuum.cli.render import duration
 from continuum.logs import configure_logging
+from continuum_sim import writecheck
 from continuum_sim.stack import SimStack, StackSpec, running_controllers
+from continuum_sim.workload import WriteWorkload
 
 __all__ = ["run_demo"]
 
@@ -213,6 +218,38 @@ async def _failover(demo: _Demo) -> int:
     return 0
 
 
+async def _with_writes(demo: _Demo, scenario: Callable[[_Demo], Awaitable[int]]) -> int:
+    """Run ``scenario`` while a client writes; then print what happened to the writes."""
+    databases = demo.stack.databases
+    assert databases is not None
+    workload = WriteWorkload(databases.dsns, clock=demo.stack.clock)
+    async with workload.running():
+        await workload.wait_acks(20)
+        demo.say("A client writes numbered rows to whichever region's PostgreSQL accepts writes.")
+        code = await scenario(demo)
+        with anyio.move_on_after(30):
+            await workload.wait_acks(20)  # writes resumed on the new writer
+    writer = workload.acks[-1].region
+    report = writecheck.check(
+        workload.acks,
+        await writecheck.read_final(databases.dsns()[writer]),
+        databases.transitions,
+        sent=workload.sent,
+    )
+    per_region = ", ".join(f"{r} {n}" for r, n in sorted(report.regions.items()))
+    demo.say(
+        f"Writes: acknowledged {report.acknowledged} ({per_region}), lost {len(report.lost)}, "
+        f"split-brain {len(report.split_brain)}"
+    )
+    demo.say(
+        f"  write pause {report.pause * 1000:.0f} ms (last acknowledged write before it "
+        f"#{report.pause_from}, first after #{report.pause_to})"
+    )
+    for rewind in databases.rewinds:
+        demo.say(f"  {rewind.instance} rejoined by pg_rewind (diverged at {rewind.diverged_at})")
+    return code
+
+
 async def run_demo(
     *,
     scenario: str | None = None,
@@ -248,6 +285,8 @@ async def _run_in(base: Path, *, scenario: str | None, api_port: int, out: TextI
         auto_failover=failover,
         ttl_seconds=10 if failover else 30,
         renew_seconds=2 if failover else 10,
+        real_postgres=scenario is not None,
+        cnpg_delay=0.0 if scenario is not None else 0.3,
     )
     log_file = (base / "controller.log").open("a", encoding="utf-8")
     configure_logging(level="info", fmt="json", stream=log_file)
@@ -262,9 +301,9 @@ async def _run_in(base: Path, *, scenario: str | None, api_port: int, out: TextI
                 demo.scopes.update(started.scopes)
                 demo.say(f"Stack up in {base} (logs: {base / 'controller.log'}).")
                 if scenario == "switchover":
-                    code = await _switchover(demo)
+                    code = await _with_writes(demo, _switchover)
                 elif scenario == "failover":
-                    code = await _failover(demo)
+                    code = await _with_writes(demo, _failover)
                 else:
                     await demo.warm_up(timeout=60)
                     demo.print_try()

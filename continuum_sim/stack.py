@@ -34,6 +34,7 @@ from continuum_sim.cnpg import CnpgOperator
 from continuum_sim.kube.emulator import KubeEmulator, bundled_crd_paths, write_kubeconfig
 from continuum_sim.nats import NatsServer
 from continuum_sim.pdns import PdnsServer
+from continuum_sim.pgregions import PgRegions
 from continuum_sim.webserver import LocalWebServer
 
 __all__ = ["AppEndpoints", "RunningControllers", "SimStack", "StackSpec", "running_controllers"]
@@ -58,6 +59,9 @@ class StackSpec:
     ttl_seconds: int = 30
     renew_seconds: int = 10
     cnpg_delay: float = 0.3
+    real_postgres: bool = False
+    """Back each region's Cluster with a real PostgreSQL instance (``False``: the
+    status-only emulation)."""
     ips: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: {"region-a": ("127.0.10.1",), "region-b": ("127.0.20.1",)}
     )
@@ -147,7 +151,7 @@ class SimStack:
             emulator = KubeEmulator(
                 region=region,
                 crd_paths=bundled_crd_paths(),
-                namespaces=("default", "kube-system", spec.namespace),
+                namespaces=("default", "kube-system", "openova-system", spec.namespace),
             )
             self.emulators[region] = await stack.enter_async_context(emulator)
         self.kubeconfig = write_kubeconfig(self.workdir / "kubeconfig", self.emulators)
@@ -156,12 +160,18 @@ class SimStack:
         )
         stack.push_async_callback(shielded(self.clients.aclose))
         self._seed()
+        self.databases: PgRegions | None = None
+        if spec.real_postgres:
+            self.databases = await stack.enter_async_context(
+                PgRegions(self.workdir, spec.regions, clock=self.clock)
+            )
         self.cnpg = await stack.enter_async_context(
             CnpgOperator(
                 self.clients,
                 clock=self.clock,
                 demotion_delay=spec.cnpg_delay,
                 promotion_delay=spec.cnpg_delay,
+                databases=self.databases,
             )
         )
         await self.cnpg.wait_synced()

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 
 from continuum.messages.audit import AuditEvent
 
-__all__ = ["AuditOutbox", "Pending", "ReconcileSuccessThrottle"]
+__all__ = ["AuditCounters", "AuditOutbox", "Pending", "ReconcileSuccessThrottle"]
+
+
+@dataclass(slots=True)
+class AuditCounters:
+    """Totals of a process's publisher, across its incarnations (a restart keeps them)."""
+
+    stored: int = 0
+    duplicates: int = 0
+    failures: int = 0
 
 
 @dataclass(slots=True)
@@ -25,6 +34,8 @@ class Pending:
     accepted_at: float
     gated: bool = False
     """Accepted through the sink's outbox gate (a slot is freed once it is stored)."""
+    record: str = ""
+    """The durable outbox record holding it ("" without a durable store)."""
     attempts: int = 0
     in_flight: bool = False
     sent_at: float = 0.0
@@ -63,9 +74,11 @@ class AuditOutbox:
     def in_flight_count(self) -> int:
         return len(self._in_flight)
 
-    def add(self, event: AuditEvent, *, now: float, gated: bool = False) -> Pending:
+    def add(
+        self, event: AuditEvent, *, now: float, gated: bool = False, record: str = ""
+    ) -> Pending:
         """Append ``event`` behind every earlier event of its CR. Never refuses."""
-        pending = Pending(event=event, accepted_at=now, gated=gated)
+        pending = Pending(event=event, accepted_at=now, gated=gated, record=record)
         queue = self._queues.get(pending.continuum)
         if queue is None:
             queue = self._queues[pending.continuum] = deque()

@@ -36,6 +36,10 @@ class AuditPublisherOptions(msgspec.Struct, frozen=True, kw_only=True):
     """A CR's event pending longer than this makes its delivery state ``delivered=False``."""
     flush_timeout: float = 5.0
     """Bound of the shutdown flush."""
+    restart_intensity: int = 5
+    """Crashes of the publisher within ``restart_period`` it is restarted after (its outbox
+    intact); one more escalates (the process exits and Kubernetes restarts it)."""
+    restart_period: float = 30.0
 
 
 class PublishAudit(msgspec.Struct, frozen=True):
@@ -43,6 +47,7 @@ class PublishAudit(msgspec.Struct, frozen=True):
 
     event: AuditEvent
     gated: bool = False
+    record: str = ""
 
 
 class FlushAudit(msgspec.Struct, frozen=True):

@@ -10,6 +10,11 @@ backoff and resumes draining in order.
 
 Callers reach it through its sink (``continuum.audit.sink``); on a normal stop it
 flushes what its outbox holds within ``flush_timeout``.
+
+Its outbox, gate and durable outbox are handed in and outlive the actor: a crashed
+incarnation leaves them as they are and the supervisor's next incarnation carries on with
+them (events in flight at the crash are sent again; the server drops the duplicates). What is
+still pending at a normal stop stays in the durable store and is sent by the next process.
 """
 
 from __future__ import annotations
@@ -21,19 +26,22 @@ import anyio
 import msgspec
 import structlog
 
+from continuum import metrics
 from continuum.actors.runtime import Actor, ActorDead, ChildTask
+from continuum.audit.durable import DurableOutbox
 from continuum.audit.gate import EmitGate
-from continuum.audit.outbox import AuditOutbox, Pending
+from continuum.audit.outbox import AuditCounters, AuditOutbox, Pending
 from continuum.audit.protocol import (
     AuditConfigurationError,
     AuditPublisherOptions,
     FlushAudit,
     PublishAudit,
 )
-from continuum.errors import AuditUnavailable
+from continuum.errors import AuditUnavailable, ContinuumError
 from continuum.messages.audit import (
     AuditAck,
     AuditDelivery,
+    AuditEvent,
     AuditFlushReport,
     AuditPublisherStatus,
 )
@@ -64,6 +72,10 @@ class _Tick(msgspec.Struct, frozen=True):
     pass
 
 
+class _Kick(msgspec.Struct, frozen=True):
+    """Events were added to the shared outbox (by :meth:`AuditPublisher.accept`)."""
+
+
 class _Down(msgspec.Struct, frozen=True):
     pass
 
@@ -91,19 +103,21 @@ class AuditPublisher(Actor):
         *,
         options: AuditPublisherOptions | None = None,
         outbox: AuditOutbox | None = None,
+        gate: EmitGate | None = None,
+        durable: DurableOutbox | None = None,
+        counters: AuditCounters | None = None,
         on_stored: Callable[[Pending, AuditAck], None] | None = None,
     ) -> None:
-        """``outbox``: pass the previous instance's to carry it across a restart.
-        ``on_stored``: metric hook called once per stored event (keep it cheap; it runs
-        inside the actor)."""
+        """``outbox`` / ``gate`` / ``durable``: pass the previous incarnation's to carry them
+        across a restart. ``on_stored``: hook called once per stored event (keep it cheap;
+        it runs inside the actor; an exception from it crashes the actor)."""
         self.options = options or AuditPublisherOptions()
         self._on_stored_hook = on_stored
         self.transport = transport
         self.outbox = outbox if outbox is not None else AuditOutbox(self.options.outbox_limit)
-        self.gate = EmitGate(self.outbox.limit)
-        self.stored_total = 0
-        self.duplicates_total = 0
-        self.failures_total = 0
+        self.gate = gate if gate is not None else EmitGate(self.outbox.limit)
+        self.durable = durable
+        self.counters = counters if counters is not None else AuditCounters()
         self.last_error = ""
         self._children: dict[str, ChildTask] = {}
         self._last_stored: dict[str, str] = {}
@@ -112,6 +126,7 @@ class AuditPublisher(Actor):
         self._paused_until = 0.0
         self._full_since: float | None = None
         self._flushing = False
+        self._kicked = False
         self.final_report: AuditFlushReport | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -131,36 +146,73 @@ class AuditPublisher(Actor):
 
     async def on_stop(self, error: BaseException | None) -> None:
         self.transport.on_down(None)
-        if error is None and self.final_report is None and len(self.outbox):
+        if error is not None:
+            # A crash: the outbox, the gate and the durable records stay as they are for
+            # the supervisor's next incarnation.
+            with anyio.CancelScope(shield=True):
+                await self.transport.aclose()
+            return
+        if self.final_report is None and len(self.outbox):
             await self._flush(self.options.flush_timeout)
         undelivered = self.outbox.drop_all()
         for pending in undelivered:
             if pending.gated:
                 self.gate.release()
         self.gate.close()
-        if undelivered:
+        if undelivered and self.durable is not None:
+            log.warning(
+                "audit_pending_at_shutdown",
+                pending=len(undelivered),
+                continuums=sorted({p.continuum for p in undelivered}),
+                error=self.last_error,
+                kept="durable outbox: sent by the next start",
+            )
+        elif undelivered:
+            metrics.count_audit_dropped(len(undelivered))
             log.error(
                 "audit_undelivered_at_shutdown",
                 undelivered=len(undelivered),
                 continuums=sorted({p.continuum for p in undelivered}),
-                error=str(error) if error else self.last_error,
+                error=self.last_error,
             )
         with anyio.CancelScope(shield=True):
             await self.transport.aclose()
+
+    # --- accepting (called by the sink, between messages) --------------------------------
+
+    def accept(self, event: AuditEvent, *, record: str = "", gated: bool = False) -> None:
+        """Add ``event`` (already durable in ``record``) to the shared outbox and wake the
+        actor. Synchronous, so an event is never lost between its durable write and the
+        outbox, whichever incarnation runs (or none, during a restart backoff)."""
+        self._add(event, record=record, gated=gated, now=self.ctx.clock.monotonic())
+        if self._kicked:
+            return  # one kick covers every event added before it is handled
+        try:
+            self.ctx.ref.tell_nowait(_Kick())
+            self._kicked = True
+        except ContinuumError:
+            # Mailbox full or between incarnations (the next one dispatches on start, the
+            # tick dispatches anyway): the event is in the outbox and will be sent.
+            pass
+
+    def _add(self, event: AuditEvent, *, record: str, gated: bool, now: float) -> None:
+        self.outbox.add(event, now=now, gated=gated, record=record)
+        if self.outbox.full and self._full_since is None:
+            self._full_since = now
+            log.warning("audit_outbox_full", limit=self.outbox.limit, backlog=len(self.outbox))
 
     # --- messages ----------------------------------------------------------------------
 
     async def on_message(self, message: msgspec.Struct) -> object:
         now = self.ctx.clock.monotonic()
         match message:
-            case PublishAudit(event=event, gated=gated):
-                self.outbox.add(event, now=now, gated=gated)
-                if self.outbox.full and self._full_since is None:
-                    self._full_since = now
-                    log.warning(
-                        "audit_outbox_full", limit=self.outbox.limit, backlog=len(self.outbox)
-                    )
+            case PublishAudit(event=event, gated=gated, record=record):
+                self._add(event, record=record, gated=gated, now=now)
                 self._dispatch_soon(now)
+            case _Kick():
+                # One kick covers a whole burst of accepts already: dispatch at once.
+                self._kicked = False
+                self._dispatch(now)
             case _BatchDone(sent=sent, results=results):
                 for item, result in zip(sent, results, strict=True):
                     self._children.pop(item.event_id, None)
@@ -201,13 +253,21 @@ class AuditPublisher(Actor):
         self, continuum: str, event_id: str, ack: AuditAck, now: float, *, dispatch: bool = True
     ) -> None:
         self._children.pop(event_id, None)
+        head = self.outbox.head(continuum)
+        if head is None or head.event.eventId != event_id:
+            return  # a stale result: that event is no longer the CR's head
+        if self._on_stored_hook is not None:
+            # Before the outbox forgets the event: a crash in the hook leaves it pending
+            # (sent again by the next incarnation, dropped by the server as a duplicate).
+            self._on_stored_hook(head, ack)
         pending = self.outbox.stored(continuum, event_id)
         if pending is None:
             return
-        self.stored_total += 1
-        self.duplicates_total += ack.duplicate
-        if self._on_stored_hook is not None:
-            self._on_stored_hook(pending, ack)
+        self.counters.stored += 1
+        self.counters.duplicates += ack.duplicate
+        metrics.count_audit_stored(duplicate=ack.duplicate)
+        if self.durable is not None and pending.record:
+            self.durable.settled(pending.record)
         self._last_stored[continuum] = event_id
         self._backoff = self.options.backoff_initial
         self._paused_until = 0.0
@@ -220,7 +280,8 @@ class AuditPublisher(Actor):
             self._dispatch(now)
 
     def _on_failure(self, error: str, now: float) -> None:
-        self.failures_total += 1
+        self.counters.failures += 1
+        metrics.count_audit_publish_failure()
         if error != self.last_error:
             log.warning("audit_publish_failed", error=error, backlog=len(self.outbox))
         self.last_error = error
@@ -312,7 +373,7 @@ class AuditPublisher(Actor):
         for event_id in list(self._children):
             self._cancel_child(event_id)
         self.outbox.fail_in_flight("flushing")
-        before = self.stored_total
+        before = self.counters.stored
         self._flushing = True
         with anyio.CancelScope(shield=True) as scope:
 
@@ -327,7 +388,7 @@ class AuditPublisher(Actor):
         self._flushing = False
         self.outbox.fail_in_flight("flush deadline")
         report = AuditFlushReport(
-            delivered=self.stored_total - before, undelivered=len(self.outbox)
+            delivered=self.counters.stored - before, undelivered=len(self.outbox)
         )
         self.final_report = report
         log.info("audit_flushed", delivered=report.delivered, undelivered=report.undelivered)
@@ -359,7 +420,8 @@ class AuditPublisher(Actor):
             if self.outbox.failed(
                 pending.continuum, event_id, attempt=pending.attempts, error=str(exc)
             ):
-                self.failures_total += 1
+                self.counters.failures += 1
+                metrics.count_audit_publish_failure()
                 self.last_error = str(exc)
             return
         self._on_stored(pending.continuum, event_id, ack, now)
@@ -371,30 +433,43 @@ class AuditPublisher(Actor):
         pending = self.outbox.pending_for(continuum)
         oldest = now - pending[0].accepted_at if pending else 0.0
         failed = pending[0].last_error if pending else ""
+        delivered = not pending or (oldest < self.options.stale_after and not failed)
+        reason = "Delivered" if delivered else "Pending"
+        if self.gate.full:
+            delivered, reason = False, "OutboxFull"
         return AuditDelivery(
             continuum=continuum,
-            delivered=not pending or (oldest < self.options.stale_after and not failed),
+            delivered=delivered,
+            reason=reason,
             pending=len(pending),
             oldest_pending_seconds=round(oldest, 3),
             last_error=(failed or self.last_error) if pending else "",
             last_stored_event_id=self._last_stored.get(continuum, ""),
         )
 
-    def status(self) -> AuditPublisherStatus:
+    def status(self, *, coalesced: int = 0) -> AuditPublisherStatus:
         now = self.ctx.clock.monotonic()
         oldest = self.outbox.oldest_accepted_at()
         full = self.gate.full
+        durable = self.durable
+        store_failing = durable is not None and durable.store_failing
+        stuck = oldest is not None and now - oldest >= self.options.stale_after
         return AuditPublisherStatus(
             connected=self.transport.connected,
-            ready=not full and not self.gate.closed,
+            ready=not full and not self.gate.closed and not stuck and not store_failing,
             full=full,
             outbox=len(self.outbox),
             outbox_limit=self.outbox.limit,
             in_flight=self.outbox.in_flight_count,
             blocked_emitters=self.gate.waiting,
-            stored=self.stored_total,
-            duplicates=self.duplicates_total,
-            failures=self.failures_total,
+            stored=self.counters.stored,
+            duplicates=self.counters.duplicates,
+            failures=self.counters.failures,
             oldest_pending_seconds=round(now - oldest, 3) if oldest is not None else 0.0,
-            last_error=self.last_error,
+            last_error=(durable.last_error if store_failing and durable else self.last_error),
+            coalesced=coalesced,
+            durable=durable is not None,
+            records_pending=durable.records_pending if durable is not None else 0,
+            records_written=durable.records_written if durable is not None else 0,
+            store_failing=store_failing,
         )

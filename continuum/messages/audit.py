@@ -201,6 +201,9 @@ class AuditDelivery(msgspec.Struct, frozen=True, kw_only=True):
 
     continuum: str
     delivered: bool
+    reason: str = "Delivered"
+    """``Delivered``, ``Pending`` (waiting or failing to reach JetStream) or ``OutboxFull``
+    (emitters wait: back-pressure)."""
     pending: int = 0
     oldest_pending_seconds: float = 0.0
     last_error: str = ""
@@ -227,6 +230,16 @@ class AuditPublisherStatus(msgspec.Struct, frozen=True, kw_only=True):
     failures: int
     oldest_pending_seconds: float
     last_error: str = ""
+    coalesced: int = 0
+    """``reconcile-success`` heartbeats coalesced while the outbox was full."""
+    durable: bool = False
+    """Accepted events are in a durable store (they survive a SIGKILL)."""
+    records_pending: int = 0
+    """Durable outbox records not yet deleted."""
+    records_written: int = 0
+    """Durable outbox records written since the process started (one per group commit)."""
+    store_failing: bool = False
+    """The durable store refuses writes or reads (emitters wait meanwhile)."""
 
 
 class AuditFlushReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -234,3 +247,21 @@ class AuditFlushReport(msgspec.Struct, frozen=True, kw_only=True):
 
     delivered: int
     undelivered: int
+
+
+class OutboxRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One durable batch of accepted events, in acceptance order.
+
+    ``order`` sorts records across incarnations: ``(accepted_at_ns, seq)``; a record
+    written later by the same incarnation always has a larger ``seq``."""
+
+    name: str
+    group: str
+    """Deletion group: records are deleted a group at a time, once all are settled."""
+    accepted_at_ns: int
+    seq: int
+    events: tuple[AuditEvent, ...]
+
+    @property
+    def order(self) -> tuple[int, int, str]:
+        return (self.accepted_at_ns, self.seq, self.name)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import anyio
 
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
+from continuum.adapters.audit_outbox import ConfigMapOutboxStore
 from continuum.adapters.cnpg import CnpgPair
 from continuum.adapters.continuums import ContinuumApi, decode_status
 from continuum.adapters.httproute import HttpRoutes
@@ -29,8 +30,9 @@ from continuum.audit import AuditPublisherOptions, run_audit_publisher
 from continuum.cleanup import shielded
 from continuum.config import ConfigError, Settings
 from continuum.errors import ContinuumError, DnsWriteError
+from continuum.leader.lease_api import lease_namespace
 from continuum.logs import get_logger
-from continuum.messages.audit import AuditEvent, encode_event
+from continuum.messages.audit import AuditEvent, AuditPublisherStatus, encode_event
 from continuum.messages.crd import Continuum
 from continuum.messages.dns import LuaRecord
 from continuum.messages.replication import ReplicationObservation
@@ -42,10 +44,15 @@ from continuum.switchover.dnsverify import verify_answer
 from continuum.wiring.witness import WitnessSettings, open_witness
 
 __all__ = [
+    "AuditEdge",
+    "Clients",
     "Edges",
     "LogAuditSink",
     "StatusStoreAdapter",
+    "edges_of",
     "environment",
+    "open_audit",
+    "open_clients",
     "open_edges",
     "serving_facts",
     "witness_settings",
@@ -97,17 +104,37 @@ class Edges:
     continuums: ContinuumApi
     audit: AuditSink
     audit_ready: Callable[[], bool]
+    audit_status: Callable[[], AuditPublisherStatus] | None
+    """The publisher's backlog and counters (``None`` without NATS): metrics read it."""
     audit_tail: AuditTail | None
     dns: DnsRecords | None
     resolver: Resolver
 
 
+@dataclass(frozen=True, kw_only=True)
+class Clients:
+    """The process-wide API clients (no process of their own: nothing to supervise)."""
+
+    clock: Clock
+    kube: KubeClients
+    continuums: ContinuumApi
+    dns: DnsRecords | None
+    resolver: Resolver
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditEdge:
+    """The audit side: the sink actors emit to, its readiness and status, and the tail."""
+
+    audit: AuditSink
+    audit_ready: Callable[[], bool]
+    audit_status: Callable[[], AuditPublisherStatus] | None
+    audit_tail: AuditTail | None
+
+
 @asynccontextmanager
-async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges]:
-    """Open every client the controller needs, and close them all on exit (the audit
-    publisher flushes what it accepted first, within its bound)."""
-    if settings.audit_required and not settings.nats_url:
-        raise ConfigError("CONTINUUM_NATS_URL", "required when CONTINUUM_AUDIT_REQUIRED=true")
+async def open_clients(settings: Settings, *, clock: Clock) -> AsyncIterator[Clients]:
+    """Open the Kubernetes and DNS clients; close them all on exit."""
     async with AsyncExitStack() as stack:
         kube = await KubeClients.from_settings(
             kubeconfig=settings.kubeconfig,
@@ -116,35 +143,6 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
         )
         stack.push_async_callback(shielded(kube.aclose))
         continuums = ContinuumApi(kube.for_region(settings.region), clock=clock)
-
-        audit: AuditSink
-        audit_ready: Callable[[], bool]
-        tail: AuditTail | None = None
-        if settings.nats_url:
-            stream = AuditStreamSpec(name=settings.audit_stream, subjects=(settings.audit_subject,))
-            transport = JetStreamAuditTransport(
-                settings.nats_url, stream=stream, subject=settings.audit_subject
-            )
-            sink = await stack.enter_async_context(
-                run_audit_publisher(
-                    transport,
-                    clock=clock,
-                    options=AuditPublisherOptions(outbox_limit=settings.audit_outbox_limit),
-                )
-            )
-            audit, audit_ready = sink, sink.ready
-            jet_tail = JetStreamAuditTail(
-                settings.nats_url,
-                clock=clock,
-                stream=settings.audit_stream,
-                subject=settings.audit_subject,
-            )
-            stack.push_async_callback(shielded(jet_tail.aclose))
-            tail = jet_tail
-        else:
-            log.warning("audit_not_durable", reason="CONTINUUM_NATS_URL is empty")
-            audit, audit_ready = LogAuditSink(), lambda: True
-
         dns: DnsRecords | None = None
         if settings.dns_writer == "powerdns" and settings.powerdns_api_url:
             pdns = PowerDnsApi(
@@ -158,16 +156,87 @@ async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges
             pdm = PdmClient(settings.pdm_url, token=settings.pdm_token)
             stack.push_async_callback(shielded(pdm.aclose))
             dns = pdm
-        yield Edges(
+        yield Clients(
             clock=clock,
             kube=kube,
             continuums=continuums,
-            audit=audit,
-            audit_ready=audit_ready,
-            audit_tail=tail,
             dns=dns,
             resolver=AiodnsResolver(),
         )
+
+
+def audit_options(settings: Settings) -> AuditPublisherOptions:
+    """The publisher's options from ``settings`` (the rest are the documented defaults)."""
+    return AuditPublisherOptions(outbox_limit=settings.audit_outbox_limit)
+
+
+@asynccontextmanager
+async def open_audit(
+    settings: Settings, kube: KubeClients, *, clock: Clock
+) -> AsyncIterator[AuditEdge]:
+    """Run the supervised audit publisher over its durable outbox (ConfigMaps in the
+    controller's namespace) for the block; on exit it flushes what it accepted, within its
+    bound, and what is left stays durable for the next start. Without NATS: a log sink
+    (not durable; refused when ``CONTINUUM_AUDIT_REQUIRED``)."""
+    if settings.audit_required and not settings.nats_url:
+        raise ConfigError("CONTINUUM_NATS_URL", "required when CONTINUUM_AUDIT_REQUIRED=true")
+    if not settings.nats_url:
+        log.warning("audit_not_durable", reason="CONTINUUM_NATS_URL is empty")
+        yield AuditEdge(
+            audit=LogAuditSink(), audit_ready=lambda: True, audit_status=None, audit_tail=None
+        )
+        return
+    async with AsyncExitStack() as stack:
+        stream = AuditStreamSpec(name=settings.audit_stream, subjects=(settings.audit_subject,))
+        transport = JetStreamAuditTransport(
+            settings.nats_url, stream=stream, subject=settings.audit_subject
+        )
+        store = ConfigMapOutboxStore(
+            kube.for_region(settings.region),
+            namespace=lease_namespace(settings.audit_outbox_namespace),
+            owner=settings.region or "default",
+        )
+        sink = await stack.enter_async_context(
+            run_audit_publisher(
+                transport, clock=clock, options=audit_options(settings), store=store
+            )
+        )
+        tail = JetStreamAuditTail(
+            settings.nats_url,
+            clock=clock,
+            stream=settings.audit_stream,
+            subject=settings.audit_subject,
+        )
+        stack.push_async_callback(shielded(tail.aclose))
+        yield AuditEdge(
+            audit=sink, audit_ready=sink.ready, audit_status=sink.status, audit_tail=tail
+        )
+
+
+def edges_of(clients: Clients, audit: AuditEdge) -> Edges:
+    """The :class:`Edges` every ContinuumActor's environment is built from."""
+    return Edges(
+        clock=clients.clock,
+        kube=clients.kube,
+        continuums=clients.continuums,
+        audit=audit.audit,
+        audit_ready=audit.audit_ready,
+        audit_status=audit.audit_status,
+        audit_tail=audit.audit_tail,
+        dns=clients.dns,
+        resolver=clients.resolver,
+    )
+
+
+@asynccontextmanager
+async def open_edges(settings: Settings, *, clock: Clock) -> AsyncIterator[Edges]:
+    """Open every client the controller needs (:func:`open_clients`, then
+    :func:`open_audit`), and close them all on exit in reverse."""
+    async with (
+        open_clients(settings, clock=clock) as clients,
+        open_audit(settings, clients.kube, clock=clock) as audit,
+    ):
+        yield edges_of(clients, audit)
 
 
 STORED_HEALTH_READ_TIMEOUT = 5.0

@@ -36,7 +36,7 @@ FAST = AuditPublisherOptions(ack_timeout=2.0, tick=0.25, backoff_initial=0.1, ba
 
 def ev(cr: str, n: int, *, app: str = "shop") -> AuditEvent:
     return new_event(
-        AuditType.RECONCILE_SUCCESS,
+        AuditType.CONFIG_CHANGED,
         continuum=cr,
         occurred_at=datetime.now(UTC),
         identity=(n,),
@@ -78,7 +78,7 @@ async def test_event_is_stored_with_headers_and_msg_id(
         await drive(lambda: sink.status().stored == 1)
     ((headers, stored),) = await read_stream()
     assert stored == event
-    assert headers["audit-type"] == "continuum-reconcile-success"
+    assert headers["audit-type"] == "continuum-config-changed"
     assert headers["continuum-name"] == "shop/orders"
     assert headers["application-name"] == "orders"
     assert headers["Nats-Msg-Id"] == event.eventId

@@ -36,6 +36,11 @@ CONTROLLER_API_CALLS: frozenset[Call] = frozenset(
         ("update", "coordination.k8s.io", "leases"),
         # Witness credentials (Cloudflare Worker token, ...).
         ("get", "", "secrets"),
+        # The durable audit outbox: one ConfigMap per pending batch, in the release namespace.
+        ("list", "", "configmaps"),
+        ("create", "", "configmaps"),
+        ("delete", "", "configmaps"),
+        ("deletecollection", "", "configmaps"),
     }
 )
 

@@ -58,12 +58,26 @@ def test_leader_election_lease_access_is_a_role_in_the_release_namespace(
     }
 
 
+def test_audit_outbox_configmaps_are_a_role_in_the_release_namespace(
+    rendered: Rendered,
+) -> None:
+    role = rendered.one("Role", "continuum-controller-audit-outbox")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert grants([role]) == {
+        ("list", "", "configmaps"),
+        ("create", "", "configmaps"),
+        ("delete", "", "configmaps"),
+        ("deletecollection", "", "configmaps"),
+    }
+    assert not any(call[2] == "configmaps" for call in grants(rendered.all("ClusterRole")))
+
+
 def test_every_binding_binds_its_role_to_the_controller_service_account(
     rendered: Rendered,
 ) -> None:
     account = rendered.one("ServiceAccount")["metadata"]
     bindings = rendered.all("RoleBinding") + rendered.all("ClusterRoleBinding")
-    assert len(bindings) == 3
+    assert len(bindings) == 4
     for binding in bindings:
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}

@@ -20,6 +20,8 @@ ENABLED_KINDS = [
     "PodDisruptionBudget",
     "Role",
     "Role",
+    "Role",
+    "RoleBinding",
     "RoleBinding",
     "RoleBinding",
     "Service",

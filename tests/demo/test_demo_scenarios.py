@@ -4,6 +4,7 @@ prints (the user-visible outcome) and that it leaves no process and no temp dir 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,12 @@ def test_switchover_scenario_prints_dry_run_result_and_healthy_report(tmp_path: 
         assert step in out
     assert "Result: Succeeded" in out
     assert "Health  verdict=healthy  new primary=region-b" in out
+    assert re.search(
+        r"Writes: acknowledged \d+ \(region-a \d+, region-b \d+\), lost 0, "
+        r"split-brain 0",
+        out,
+    ), out
+    assert re.search(r"write pause \d+ ms", out), out
     assert _children_of_nobody_left(tmp_path) == []
 
 
@@ -55,4 +62,5 @@ def test_failover_scenario_shows_region_b_taking_over(tmp_path: Path) -> None:
     assert done.returncode == 0, out + done.stderr
     assert "region-a goes dark" in out
     assert "region-b is now the writer" in out
+    assert re.search(r"Writes: acknowledged \d+ .*split-brain 0", out), out
     assert _children_of_nobody_left(tmp_path) == []

@@ -67,6 +67,14 @@ async def stack(tmp_path: Path) -> AsyncIterator[SimStack]:
         yield s
 
 
+@pytest.fixture
+async def real_pg_stack(tmp_path: Path) -> AsyncIterator[SimStack]:
+    """The stack with a real PostgreSQL instance behind each region's Cluster."""
+    spec = StackSpec(drain_seconds=0, real_postgres=True, cnpg_delay=0.0)
+    async with SimStack(tmp_path, spec=spec) as s:
+        yield s
+
+
 async def eventually(
     check: Callable[[], Awaitable[bool] | bool], *, timeout: float = 30, what: str = ""
 ) -> None:

@@ -1,6 +1,8 @@
 """A planned switchover A→B and the approved failback B→A, through the controllers' HTTP API,
 with every step's effect checked at the servers (emulated Kubernetes of both regions, the real
-NATS witness and audit stream, the real PowerDNS)."""
+NATS witness and audit stream, the real PowerDNS) and at the real PostgreSQL instances behind
+the Clusters, while a client writes to whichever region accepts writes: no acknowledged write
+is lost, none is accepted by a demoted primary, the failback needs no rewind."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import pytest
 
 from continuum.messages.audit import AuditType
 from continuum_sim.stack import SimStack
+from continuum_sim.workload import WriteWorkload
+from continuum_sim.writecheck import check, read_final
 from tests.e2e.conftest import Controllers, controllers, eventually
 from tests.e2e.helpers import A, B, audit_events, confirm, dns_answers, dry_run, lease
 
@@ -23,9 +27,13 @@ async def switch(run: Controllers, region: str, to: str) -> dict:
     return accepted.json()
 
 
-async def test_planned_switchover_then_approved_failback(stack: SimStack) -> None:
+async def test_planned_switchover_then_approved_failback(real_pg_stack: SimStack) -> None:
+    stack = real_pg_stack
+    assert stack.databases is not None
     ns, name = stack.spec.namespace, stack.spec.name
-    async with controllers(stack) as run:
+    workload = WriteWorkload(stack.databases.dsns, clock=stack.clock)
+    async with controllers(stack) as run, workload.running():
+        await workload.wait_acks(20)
         await eventually(lambda: stack.continuum_status(A).get("phase") == "Healthy")
         before = await lease(stack)
         assert before.holder == A
@@ -40,6 +48,7 @@ async def test_planned_switchover_then_approved_failback(stack: SimStack) -> Non
         )
         assert started["fromRegion"] == A
         assert stack.acting_primaries() == [B]
+        await eventually(lambda: bool(workload.acks) and workload.acks[-1].region == B)
         assert stack.serving_regions(A) == {B}
         assert await dns_answers(stack, B)
         after = await lease(stack)
@@ -82,6 +91,18 @@ async def test_planned_switchover_then_approved_failback(stack: SimStack) -> Non
         assert stack.acting_primaries() == [A]
         assert (await lease(stack)).holder == A
         assert await dns_answers(stack, A)
+        await eventually(lambda: workload.acks[-1].region == A, what="writes back on A")
+        await workload.wait_acks(20)
+    final = await read_final(stack.databases.dsns()[A])
+    report = check(workload.acks, final, stack.databases.transitions, sent=workload.sent)
+    assert report.lost == (), report
+    assert report.split_brain == (), report
+    assert report.timeline_anomalies == (), report
+    assert set(report.regions) == {A, B}
+    assert [t.kind for t in stack.databases.transitions] == ["demoted", "promoted"] * 2
+    assert [t.timeline for t in stack.databases.transitions if t.kind == "promoted"] == [2, 3]
+    assert stack.databases.rewinds == []  # the failback reused A's data: no rewind, no clone
+    assert (await stack.databases.state(B)).in_recovery
     types = [event.type.value for event in await audit_events(stack)]
     assert types.count(AuditType.SWITCHOVER.value) == 2
     assert types.count(AuditType.FAILBACK_COMPLETED.value) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from functools import partial
 
 import anyio
@@ -26,7 +27,14 @@ PROJECT_METRICS = {
     "continuum_dryrun_runs": "counter",
     "continuum_health_runs": "counter",
     "continuum_audit_outbox_depth": "gauge",
+    "continuum_audit_oldest_pending_seconds": "gauge",
+    "continuum_audit_outbox_full": "gauge",
+    "continuum_audit_blocked_emitters": "gauge",
+    "continuum_audit_outbox_store_failing": "gauge",
     "continuum_audit_publish_failures": "counter",
+    "continuum_audit_stored": "counter",
+    "continuum_audit_duplicates": "counter",
+    "continuum_audit_coalesced": "counter",
     "continuum_audit_dropped": "counter",
     "continuum_api_requests": "counter",
     "continuum_api_request_duration_seconds": "histogram",
@@ -50,6 +58,17 @@ async def metrics_url() -> AsyncIterator[str]:
         tg.cancel_scope.cancel()
 
 
+@dataclass(frozen=True)
+class _Backlog:
+    """A backlog as the audit collector reads it (the publisher's status has these)."""
+
+    outbox: int
+    oldest_pending_seconds: float = 0.0
+    full: bool = False
+    blocked_emitters: int = 0
+    store_failing: bool = False
+
+
 def families(text: str) -> dict[str, str]:
     return {f.name: f.type for f in text_string_to_metric_families(text)}
 
@@ -59,11 +78,13 @@ async def test_metrics_endpoint_serves_every_project_metric_with_its_type(
 ) -> None:
     async with running_api() as api:
         metrics.watch_actors(api.supervisor.registry.snapshot)
+        metrics.watch_audit(lambda: _Backlog(outbox=0))
         try:
             async with httpx.AsyncClient() as client:
                 response = await client.get(f"{metrics_url}/metrics")
         finally:
             metrics.unwatch_actors()
+            metrics.watch_audit(None)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     served = families(response.text)
@@ -90,14 +111,19 @@ async def test_helpers_are_visible_in_the_next_scrape(metrics_url: str) -> None:
     metrics.observe_step("flip-dns", 0.3)
     metrics.observe_switchover(42.0, result="succeeded")
     metrics.count_health_run("healthy")
-    metrics.set_audit_outbox_depth(3)
-    async with httpx.AsyncClient() as client:
-        text = (await client.get(f"{metrics_url}/metrics")).text
+    metrics.watch_audit(lambda: _Backlog(outbox=3, oldest_pending_seconds=7.5, full=True))
+    try:
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"{metrics_url}/metrics")).text
+    finally:
+        metrics.watch_audit(None)
     assert 'continuum_lease_held{continuum="team-a/orders"} 1.0' in text
     assert 'continuum_switchover_step_duration_seconds_count{step="flip-dns"}' in text
     assert 'continuum_switchovers_total{result="succeeded"}' in text
     assert 'continuum_health_runs_total{verdict="healthy"}' in text
     assert "continuum_audit_outbox_depth 3.0" in text
+    assert "continuum_audit_oldest_pending_seconds 7.5" in text
+    assert "continuum_audit_outbox_full 1.0" in text
     metrics.forget_continuum("team-a/orders")
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"{metrics_url}/metrics")).text

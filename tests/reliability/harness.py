@@ -47,16 +47,18 @@ TTL, RENEW, MARGIN = 6, 1, 2
 CONTINUUM = ("dr.openova.io", "continuums")
 
 
-def reliability_spec(*, auto_failover: bool = False) -> StackSpec:
+def reliability_spec(*, auto_failover: bool = False, real_postgres: bool = False) -> StackSpec:
     """The sample application with a short lease (6 s TTL, renew every 1 s) and no drain,
-    so TTL-scale scenarios take seconds."""
+    so TTL-scale scenarios take seconds. ``real_postgres``: real instances behind the
+    Clusters (the CNPG handshake then takes what PostgreSQL takes, no added delay)."""
     return StackSpec(
         drain_seconds=0,
         ttl_seconds=TTL,
         renew_seconds=RENEW,
         auto_failover=auto_failover,
         auto_failover_observations=2,
-        cnpg_delay=0.2,
+        cnpg_delay=0.0 if real_postgres else 0.2,
+        real_postgres=real_postgres,
     )
 
 
@@ -519,9 +521,10 @@ async def wait_settled(
     raise AssertionError(f"not settled after {timeout}s: {why}")
 
 
-async def stored_audit_events(stack: SimStack) -> list[AuditEvent]:
-    """Every event in the audit stream, in stream order (an ephemeral ordered read)."""
-    nc = await nats.connect(stack.nats.url)
+async def stored_audit_events(stack: SimStack, *, url: str = "") -> list[AuditEvent]:
+    """Every event in the audit stream (on ``url``, default the stack's NATS), in stream
+    order (an ephemeral ordered read)."""
+    nc = await nats.connect(url or stack.nats.url)
     try:
         js = nc.jetstream(timeout=5)
         try:

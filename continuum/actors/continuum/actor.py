@@ -390,9 +390,11 @@ class ContinuumActor(Actor):
                 self.condition(COND_AUDIT_DELIVERED, "True", "Delivered", "audit events stored")
             else:
                 message = f"{state.pending} event(s) pending"
+                if state.reason == "OutboxFull":
+                    message += "; audit outbox full, emitters wait"
                 if state.last_error:
                     message += f"; last error: {state.last_error}"
-                self.condition(COND_AUDIT_DELIVERED, "False", "Pending", message[:900])
+                self.condition(COND_AUDIT_DELIVERED, "False", state.reason, message[:900])
         elif self._audit_error:
             self.condition(COND_AUDIT_DELIVERED, "False", "EmitFailed", self._audit_error[:900])
 

@@ -17,18 +17,23 @@ import pytest
 from continuum_sim.process import dies_with_parent
 
 # A parent that starts `sleep` the way the launchers start servers, prints the child's PID,
-# then waits to be killed.
+# then waits to be killed. It takes SIGINT/SIGTERM through anyio's signal receiver, as the
+# demo and the controller do: with a plain Python handler the signal may be taken by
+# asyncio's child-watcher thread and the main thread only notices at its next wake-up
+# (seen: 4-10 s), which timed the test out without saying anything about the server.
 PARENT = textwrap.dedent(
     """
-    import sys, anyio
+    import signal, sys, anyio
     from pathlib import Path
     from continuum_sim.process import ManagedProcess
 
     async def main():
         proc = ManagedProcess(name="sleep", log_path=Path(sys.argv[1]), error=RuntimeError)
-        await proc.spawn(["sleep", "300"])
-        print(proc.pid, flush=True)
-        await anyio.sleep(300)
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            await proc.spawn(["sleep", "300"])
+            print(proc.pid, flush=True)
+            async for signum in signals:
+                sys.exit(128 + signum)  # without stopping the child: it must die by itself
 
     anyio.run(main)
     """

@@ -354,13 +354,7 @@ class Store:
             if options.field_validation != "Ignore":
                 warnings.extend(f'unknown field "{p}"' for p in pruned)
             rt.schema.apply_defaults(new)
-            if old is not None:
-                # Compared as the API server reads it from storage (pruned and defaulted
-                # by the current schema), so ratcheting sees what the write really changed.
-                old = om.clone(old)
-                rt.schema.prune(old)
-                rt.schema.apply_defaults(old)
-            causes = rt.schema.validate(new, old)
+            causes = rt.schema.validate(new, None if old is None else self._as_read(rt, old))
             if causes:
                 name = str(new.get("metadata", {}).get("name", ""))
                 raise invalid(kind=rt.kind, group=rt.group, name=name, causes=causes)
@@ -368,6 +362,18 @@ class Store:
         if hook is not None:
             hook(new, old)
         return warnings
+
+    @staticmethod
+    def _as_read(rt: ResourceType, stored: dict[str, Any]) -> dict[str, Any]:
+        """``stored`` as the API server reads it back: pruned and defaulted by the current
+        schema. Ratcheting and the generation compare against this view, so neither sees a
+        change the write did not make (an object stored under an older schema)."""
+        if rt.schema is None:
+            return stored
+        view = om.clone(stored)
+        rt.schema.prune(view)
+        rt.schema.apply_defaults(view)
+        return view
 
     def _write(
         self,
@@ -398,7 +404,11 @@ class Store:
         om.keep_server_fields(meta, old_meta)
         om.check_finalizers(rt, meta, old_meta)
         warnings = self._admit(rt, new, old, options)
-        if om.spec_part(new, rt) != om.spec_part(old, rt):
+        # A status write never moves the generation (the API server's status strategy keeps
+        # the stored spec); a main-resource write does when the spec as read changed.
+        if subresource != "status" and om.spec_part(new, rt) != om.spec_part(
+            self._as_read(rt, old), rt
+        ):
             meta["generation"] = int(old_meta.get("generation", 0)) + 1
         if {**new, "apiVersion": old.get("apiVersion")} == old:
             return WriteResult(old, warnings)

@@ -203,11 +203,19 @@ async def test_status_write_to_a_stored_object_with_nulls_and_no_defaults_is_acc
     # defaulted), so a status write changes nothing in the spec and is not refused.
     raw = continuum("raw", primaryRegion="fsn", hotStandbyRegions=["hel"], applicationRef=None)
     del raw["spec"]["leaseClient"]
-    chart_kube.apply(raw, validate=False)
+    generation = chart_kube.apply(raw, validate=False).object["metadata"]["generation"]
     patched = await patch_cr(
         chart_crs, "raw", {"status": {"phase": "Failed"}}, content_type=MERGE, status=True
     )
     assert patched["status"]["phase"] == "Failed"
+    # A status write never moves the generation, even when reading the stored spec back
+    # adds defaults (a watcher would otherwise see a spec change nobody made).
+    assert patched["metadata"]["generation"] == generation
+    # Nor does a main-resource write that only restates the spec as read back.
+    restated = await patch_cr(
+        chart_crs, "raw", {"metadata": {"labels": {"a": "b"}}}, content_type=MERGE
+    )
+    assert restated["metadata"]["generation"] == generation
     # Ratcheted too: the missing fields were missing before; a new bad value is not.
     await patch_cr(chart_crs, "raw", {"spec": {"rto": "1m"}}, content_type=MERGE)
     causes = await _causes(

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from continuum.messages.audit import AuditAck, AuditEvent, AuditType, OutboxRecord
+from continuum.messages.audit import AuditAck, AuditDelivery, AuditEvent, AuditType, OutboxRecord
 from continuum.messages.crd import RawList
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
@@ -169,12 +169,33 @@ class Resolver(Protocol):
         ...
 
 
+class StatusStore(Protocol):
+    """Writes a CR's status and clears its switchover request (the CR's own cluster)."""
+
+    async def patch_status(
+        self, key: str, status: ContinuumStatus, *, previous: ContinuumStatus | None
+    ) -> None:
+        """Merge-patch ``/status`` with what changed from ``previous`` to ``status``; retries
+        conflicts; never clobbers fields that did not change. Raises ``KubeError``."""
+        ...
+
+    async def clear_switchover_request(self, key: str) -> None:
+        """Set ``spec.switchover.requested`` to false, conflict-safe (re-read + retry).
+        A CR that is gone is not an error."""
+        ...
+
+
 class AuditSink(Protocol):
     """Where actors hand audit events. Never makes the caller wait on the transport."""
 
     async def emit(self, event: AuditEvent) -> None:
         """Accept ``event`` for delivery (in order per CR, at least once, de-duplicated by
         ``eventId``). Returns once accepted, not once stored."""
+        ...
+
+    def delivery_state(self, continuum: str) -> AuditDelivery | None:
+        """Whether ``continuum``'s accepted events have been stored (the ``AuditDelivered``
+        condition), or ``None`` when this sink does not track delivery (a log-only sink)."""
         ...
 
 

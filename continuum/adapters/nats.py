@@ -396,6 +396,10 @@ class JetStreamAuditTail:
             )
             sub = await js.pull_subscribe(self._subject, stream=self._stream, config=config)
             try:
+                # Nothing stored in the window: answered from the consumer's own count, not
+                # by waiting for a fetch to time out.
+                if (await sub.consumer_info()).num_pending == 0:
+                    return None
                 return await self._scan(sub, last, event_id, type, continuum, since)
             finally:
                 with contextlib.suppress(*_NATS_ERRORS, nats.js.errors.APIError):
@@ -417,7 +421,8 @@ class JetStreamAuditTail:
         while True:
             try:
                 msgs = await sub.fetch(self._batch, timeout=self._timeout)
-            except nats.errors.TimeoutError:
+            except (TimeoutError, nats.errors.TimeoutError):
+                # nats-py raises either, depending on where the deadline fell.
                 return None
             for msg in msgs:
                 found = _match(msg, event_id, type, continuum, since)

@@ -74,9 +74,13 @@ class LogAuditSink:
     async def emit(self, event: AuditEvent) -> None:
         log.info("audit_event", audit=encode_event(event).decode())
 
+    def delivery_state(self, continuum: str) -> None:
+        """Not tracked: a log line is written or the emit raised."""
+        return None
+
 
 class StatusStoreAdapter:
-    """:class:`~continuum.actors.continuum.env.StatusStore` over :class:`ContinuumApi`."""
+    """:class:`~continuum.ports.StatusStore` over :class:`ContinuumApi`."""
 
     def __init__(self, api: ContinuumApi) -> None:
         self._api = api

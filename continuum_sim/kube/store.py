@@ -370,7 +370,7 @@ class Store:
         change the write did not make (an object stored under an older schema)."""
         if rt.schema is None:
             return stored
-        view = om.clone(stored)
+        view: dict[str, Any] = om.clone(stored)
         rt.schema.prune(view)
         rt.schema.apply_defaults(view)
         return view

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from continuum.actors.continuum.lease import LeaseKeeper
+from continuum.actors.continuum.keeper import LeaseKeeper
 from continuum.messages.switchover import StepName
 from tests.simulation.schedule import (
     Action,

@@ -428,6 +428,10 @@ class NodeAudit:
 
         await self._w.call(self._node, "audit", "emit", store, write=False)
 
+    def delivery_state(self, continuum: str) -> None:
+        """Not modelled: the simulated stream stores what it accepts."""
+        return None
+
 
 class NodeStatus:
     """``node``'s own region's CR: status writes and clearing the switchover request."""

@@ -320,6 +320,9 @@ class RecordingSink:
         await self.faults.check("emit")
         self.events.append(event)
 
+    def delivery_state(self, continuum: str) -> None:
+        return None
+
     def types(self) -> list[AuditType]:
         return [e.type for e in self.events]
 

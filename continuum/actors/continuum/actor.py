@@ -29,7 +29,7 @@ from continuum.actors.continuum import requests as api
 from continuum.actors.continuum import view
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
 from continuum.actors.continuum.health_runs import health_crashed, health_done, start_health
-from continuum.actors.continuum.lease import LeaseKeeper
+from continuum.actors.continuum.keeper import LeaseKeeper
 from continuum.actors.continuum.leasing import refresh_lease, stop_and_release
 from continuum.actors.continuum.limits import AUDIT_BACKLOG
 from continuum.actors.continuum.messages import (
@@ -339,8 +339,9 @@ class ContinuumActor(Actor):
 
     async def _reconcile_heartbeat(self) -> None:
         """``continuum-reconcile-success`` on a change of (phase, acting, writer) and at most
-        once per heartbeat otherwise — never on every tick (gap 28). Only the acting
-        instance reports it."""
+        once per heartbeat otherwise — never on every tick, which would flood the audit stream
+        with one event per CR per 10 s saying nothing new. Only the acting instance reports
+        it."""
         state = (self.status.phase, self.acting(), self.acting_primary())
         now = self.clock.monotonic()
         if not self._reconcile.should_emit(state, now=now) or not self.acting():
@@ -383,9 +384,8 @@ class ContinuumActor(Actor):
                 self.log.warning("audit_emit_failed", type=event.type.value, error=str(exc))
 
     def _audit_condition(self) -> None:
-        delivery = getattr(self.env.audit, "delivery_state", None)
-        if callable(delivery):
-            state = delivery(self.key)
+        state = self.env.audit.delivery_state(self.key)
+        if state is not None:
             if state.delivered:
                 self.condition(COND_AUDIT_DELIVERED, "True", "Delivered", "audit events stored")
             else:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from continuum.config import DEFAULTS
 from continuum.errors import ContinuumError, WitnessUnavailable
 from continuum.messages.crd import Continuum
 from continuum.messages.lease import Lease
 from continuum.messages.replication import ReplicationObservation
-from continuum.messages.status import ContinuumStatus
 from continuum.messages.switchover import StepTimeouts
 from continuum.ports import (
     AuditSink,
@@ -24,28 +22,13 @@ from continuum.ports import (
     ClusterPair,
     DnsRecords,
     Resolver,
+    StatusStore,
     TrafficRoutes,
     VerifyDns,
     Witness,
 )
 
-__all__ = ["Collaborators", "ContinuumEnvironment", "OpenOnUse", "StatusStore"]
-
-
-class StatusStore(Protocol):
-    """Writes a CR's status and clears its switchover request (the CR's own cluster)."""
-
-    async def patch_status(
-        self, key: str, status: ContinuumStatus, *, previous: ContinuumStatus | None
-    ) -> None:
-        """Merge-patch ``/status`` with what changed from ``previous`` to ``status``; retries
-        conflicts; never clobbers fields that did not change. Raises ``KubeError``."""
-        ...
-
-    async def clear_switchover_request(self, key: str) -> None:
-        """Set ``spec.switchover.requested`` to false, conflict-safe (re-read + retry).
-        A CR that is gone is not an error."""
-        ...
+__all__ = ["Collaborators", "ContinuumEnvironment", "OpenOnUse"]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,5 +1,5 @@
 """The shell of the lease rule: carries the effects of :mod:`continuum.core.lease` out through
-the witness (via the actor's :class:`~continuum.actors.continuum.lease.LeaseKeeper`), the audit
+the witness (via the actor's :class:`~continuum.actors.continuum.keeper.LeaseKeeper`), the audit
 pump, the log and the actor's timers, and feeds the answers back in; releases the lease on a
 stop.
 

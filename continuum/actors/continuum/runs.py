@@ -15,7 +15,7 @@ import msgspec
 
 from continuum import metrics
 from continuum.actors.continuum import view
-from continuum.actors.continuum.lease import WitnessGateway
+from continuum.actors.continuum.keeper import WitnessGateway
 from continuum.actors.continuum.leasing import refresh_lease
 from continuum.actors.continuum.limits import JOURNAL_ASK_TIMEOUT
 from continuum.actors.continuum.messages import (
@@ -26,7 +26,7 @@ from continuum.actors.continuum.messages import (
 )
 from continuum.actors.runtime import ReplyError
 from continuum.errors import ContinuumError
-from continuum.messages.audit import AuditEvent
+from continuum.messages.audit import AuditDelivery, AuditEvent
 from continuum.messages.status import COND_AUDIT_DELIVERED
 from continuum.messages.switchover import Plan, SwitchoverResult
 from continuum.switchover import journal as journal_rule
@@ -67,6 +67,9 @@ class _RegionSink:
 
     async def emit(self, event: AuditEvent) -> None:
         await self._actor.env.audit.emit(msgspec.structs.replace(event, region=self._actor.region))
+
+    def delivery_state(self, continuum: str) -> AuditDelivery | None:
+        return self._actor.env.audit.delivery_state(continuum)
 
 
 def ports(actor: ContinuumActor, *, writes: bool) -> SwitchoverPorts:

@@ -12,7 +12,7 @@ import msgspec
 
 from continuum.actors.continuum import view
 from continuum.actors.continuum.env import OpenOnUse
-from continuum.actors.continuum.lease import LeaseKeeper
+from continuum.actors.continuum.keeper import LeaseKeeper
 from continuum.actors.continuum.leasing import refresh_lease
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.actors.continuum.observation import evaluate_triggers

@@ -191,7 +191,8 @@ def entry_from_journal(journal: SwitchoverJournal) -> JournalEntry | None:
 def last_switchover(
     result: SwitchoverResult, *, reason: str, initiated_by: str, duration: float
 ) -> LastSwitchover:
-    """``status.lastSwitchover`` from a run's result (from/to always set, gap 24).
+    """``status.lastSwitchover`` from a run's result (``from`` and ``to`` always set,
+    so a reader never has to guess the direction from a half-filled record).
     ``Succeeded`` only for a run that switched (never for one rolled back, even when nothing
     needed undoing); ``Compensated`` for a rollback without a failed undo; else ``Failed``."""
     if result.ok and not result.compensated and not result.rolled_back:

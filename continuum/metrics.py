@@ -137,6 +137,21 @@ API_DENIED: Final = Counter(
 )
 
 
+WORLD_DISAGREES: Final = Gauge(
+    "continuum_world_disagrees",
+    "1 while this instance observes the world disagreeing with the lease holder, by kind "
+    "(WriterMismatch, WriterFenced, DnsMismatch, RouteDrained, RouteSplit); 0 otherwise.",
+    ["continuum", "kind"],
+    registry=REGISTRY,
+)
+CONVERGE_ACTIONS: Final = Counter(
+    "continuum_converge_actions_total",
+    "Actions the acting writer took to converge the world to the lease, by action and outcome.",
+    ["action", "outcome"],
+    registry=REGISTRY,
+)
+
+
 # --- helpers other modules call ---------------------------------------------------------------
 
 
@@ -149,6 +164,24 @@ def forget_continuum(continuum: str) -> None:
     """Drop the per-CR series of a deleted Continuum (no error if it had none)."""
     with contextlib.suppress(KeyError):
         LEASE_HELD.remove(continuum)
+    for kind in WORLD_KINDS:
+        with contextlib.suppress(KeyError):
+            WORLD_DISAGREES.remove(continuum, kind)
+
+
+WORLD_KINDS: Final = ("WriterMismatch", "WriterFenced", "DnsMismatch", "RouteDrained", "RouteSplit")
+
+
+def set_world(continuum: str, kinds: set[str]) -> None:
+    """Record which kinds of disagreement with the lease holder ``continuum`` shows now."""
+    for kind in WORLD_KINDS:
+        WORLD_DISAGREES.labels(continuum, kind).set(1 if kind in kinds else 0)
+
+
+def count_converge(action: str, outcome: str) -> None:
+    """One convergence action (``promote-holder``, ``restore-dns``…) ended with ``outcome``
+    (``done`` or ``failed``)."""
+    CONVERGE_ACTIONS.labels(action, outcome).inc()
 
 
 def observe_renew(seconds: float, *, ok: bool) -> None:

@@ -88,6 +88,18 @@ class DnsRecords(Protocol):
         ...
 
 
+@runtime_checkable
+class DnsRecordCheck(Protocol):
+    """A DNS writer that can also say whether it holds given records (the PowerDNS API can;
+    PDM cannot). Convergence uses it to find records that no longer name the holder."""
+
+    async def differing(self, zone: str, records: Sequence[LuaRecord]) -> list[str]:
+        """The hostnames of ``records`` whose stored LUA record is not exactly the given one
+        (absent included), in the order given. Never writes. Raises
+        :class:`~continuum.errors.DnsWriteError` when the records cannot be read."""
+        ...
+
+
 VerifyDns = Callable[[Sequence[LuaRecord], Sequence[str]], Awaitable[None]]
 """Ask the authoritative server whether every record's hostname now answers with one of the
 given addresses; raise :class:`~continuum.errors.DnsWriteError` when it does not."""

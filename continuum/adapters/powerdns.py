@@ -164,6 +164,20 @@ class PowerDnsApi(AsyncClosing):
             rrset.records.append(PdnsRecord(content=lua_content(record)))
         await self.patch_rrsets(zone, list(by_name.values()))
 
+    async def differing(self, zone: str, records: Sequence[LuaRecord]) -> list[str]:
+        """Hostnames of ``records`` whose stored LUA rrset does not hold exactly the given
+        record's content (absent included). One GET of the zone; never writes. Raises
+        ``DnsWriteError``."""
+        stored: dict[str, set[str]] = {}
+        for rrset in await self.rrsets(zone):
+            if rrset.type == "LUA":
+                stored[rrset.name] = {r.content for r in rrset.records if not r.disabled}
+        wrong: list[str] = []
+        for record in records:
+            if stored.get(absolute(record.hostname)) != {lua_content(record)}:
+                wrong.append(record.hostname)
+        return wrong
+
     async def patch_rrsets(self, zone: str, rrsets: Sequence[PdnsRRSet]) -> None:
         """Apply ``rrsets`` (each with its ``changetype``) to ``zone`` in one PATCH.
         Raises ``DnsWriteError``."""

@@ -16,6 +16,9 @@ from continuum.clock import FakeClock
 from continuum.messages.audit import AuditType
 from continuum.messages.crd import Continuum, decode_continuum
 from continuum.messages.status import ContinuumStatus
+from continuum.switchover.from_spec import plan_from_spec
+from continuum.switchover.lua import synthesize as lua_synthesize
+from continuum.switchover.plan import lua_params
 from continuum.witness.memory import MemoryStore, MemoryWitness
 from tests.switchover.fakes import (
     IPS,
@@ -106,6 +109,20 @@ class Harness:
     status: RecordingStatusStore = field(default_factory=RecordingStatusStore)
     resolver: FakeResolver = field(default_factory=lambda: FakeResolver([IPS[B][0]]))
     witnesses: list[FaultyWitness] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # The world as installed: DNS already names the primary region (an empty zone would
+        # be drift the actor converges, which is a DNS write no test here expects).
+        self.seed_dns(make_cr(), A)
+
+    def seed_dns(self, cr: Continuum, region: str) -> None:
+        """Store the records naming ``region`` for ``cr`` without counting a write."""
+        plan = plan_from_spec(
+            cr, from_region=region, to_region=region, reason="", initiated_by="", epoch=0
+        )
+        assert plan.dns is not None
+        for record in lua_synthesize(lua_params(plan.dns, region)):
+            self.dns.records[record.hostname] = record
 
     def witness(self) -> FaultyWitness:
         w = FaultyWitness(MemoryWitness(self.store, clock=self.clock))

@@ -15,8 +15,9 @@ Invariants (kind → meaning):
   that never had a partition; ``two-primaries-after-partition`` — the same beyond one
   observation cadence after a partition healed (a stale primary nobody fenced: issue 13,
   item 4);
-* ``healthy-but-world-disagrees`` — a region's status says ``Healthy`` (no switchover in its
-  journal) while the pair's primary, DNS or the route disagree with the lease holder;
+* ``healthy-but-world-disagrees`` — a live region's status says ``Healthy`` (no switchover in
+  its journal) while the pair's primary, DNS or the route disagree with the lease holder
+  and have since the start of its last observation (or for three observation cadences);
 * ``switchover-unfinished`` — after the calm phase a journal or a run is still there;
 * ``world-not-converged`` — after the calm phase nobody holds the lease, or the primary, DNS
   or the route disagree with the holder;
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 
-from continuum.actors.continuum.messages import SwitchoverDone
+from continuum.actors.continuum.messages import ObserveDue, SwitchoverDone
 from continuum.actors.mailbox import ReplyError
 from continuum.clock import FakeClock
 from continuum.messages.crd import Continuum
@@ -120,6 +121,11 @@ class _Sim:
         self.ever_partitioned = False
         self.confirmed: dict[str, int] = {}
         self._seen: set[tuple[str, str]] = set()
+        self.disagrees_since: float | None = None
+        self.disagrees_from_event = 0
+        self.observed_at: dict[str, int] = {}
+        """Per region: the event count when its instance last began an observation (start
+        or ObserveDue)."""
 
     # -- invariants ----------------------------------------------------------------------
 
@@ -169,12 +175,27 @@ class _Sim:
             kind = "two-primaries-after-partition" if self.ever_partitioned else "two-primaries"
             self.violate(kind, f"primaries={self.world.primaries()}")
         holder = self.world.lease().holder
-        for region, api in self.world.api.items():
-            if self.nodes[region].deleted:
-                continue
-            if api.status.phase == "Healthy" and api.status.switchover is None:
-                wrong = self.disagreement(holder) if holder else "nobody holds the lease"
-                if wrong:
+        wrong = self.disagreement(holder) if holder else "nobody holds the lease"
+        now = self.clock.monotonic()
+        if not wrong:
+            self.disagrees_since = None
+        elif self.disagrees_since is None:
+            self.disagrees_since = now
+            self.disagrees_from_event = self.out.events
+        # A status reports the instance's last observation: it may lag the world until the
+        # instance next observes (one cadence, unless time jumped inside a slow call), never
+        # beyond an observation made since, nor beyond three cadences. A dead instance
+        # reports nothing.
+        since = self.disagrees_since
+        if wrong and since is not None:
+            for region, api in self.world.api.items():
+                node = self.nodes[region]
+                if node.deleted or node.actor is None:
+                    continue
+                observed = self.observed_at.get(region, -1) >= self.disagrees_from_event
+                if not observed and now - since <= 3 * cadence:
+                    continue
+                if api.status.phase == "Healthy" and api.status.switchover is None:
                     self.violate(
                         "healthy-but-world-disagrees", f"{region} Healthy, holder={holder}: {wrong}"
                     )
@@ -229,6 +250,8 @@ class _Sim:
             for node in self.nodes.values():
                 if node.mailbox:
                     message = node.mailbox[0][0]
+                    if isinstance(message, ObserveDue):
+                        self.observed_at[node.region] = self.out.events
                     with contextlib.suppress(ActorFailed):
                         await node.deliver_one()
                     if isinstance(message, SwitchoverDone):
@@ -254,9 +277,11 @@ class _Sim:
         for region, until in list(self.down_until.items()):
             if self.clock.monotonic() >= until:
                 del self.down_until[region]
-                await self._start(self.nodes[region])
+                if not self.nodes[region].deleted:  # a deleted CR has no instance to restart
+                    await self._start(self.nodes[region])
 
     async def _start(self, node: SimNode) -> None:
+        self.observed_at[node.region] = self.out.events
         with contextlib.suppress(ActorFailed):
             await node.start()
         self.check()

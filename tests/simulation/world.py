@@ -410,6 +410,15 @@ class NodeDns:
             self._node, "dns", "commit", lambda: self._w.dns.commit(zone, records), write=True
         )
 
+    async def differing(self, zone: str, records: Sequence[LuaRecord]) -> list[str]:
+        return await self._w.call(
+            self._node,
+            "dns",
+            "differing",
+            lambda: self._w.dns.differing(zone, records),
+            write=False,
+        )
+
     async def verify(self, records: Sequence[LuaRecord], ips: Sequence[str]) -> None:
         await self._w.call(
             self._node, "dns", "verify", lambda: self._w.dns.verify(records, ips), write=False

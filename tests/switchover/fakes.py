@@ -304,6 +304,10 @@ class FakeDns:
     def primaries(self) -> set[str]:
         return {r.primary_region for r in self.records.values()}
 
+    async def differing(self, zone: str, records: Sequence[LuaRecord]) -> list[str]:
+        await self.faults.check("differing")
+        return [r.hostname for r in records if self.records.get(r.hostname) != r]
+
     async def verify(self, records: Sequence[LuaRecord], ips: Sequence[str]) -> None:
         await self.faults.check("verify")
         for record in records:

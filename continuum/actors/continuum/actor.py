@@ -27,6 +27,7 @@ import msgspec
 from continuum import metrics
 from continuum.actors.continuum import requests as api
 from continuum.actors.continuum import view
+from continuum.actors.continuum.converging import WorldView, current_disagreement
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
 from continuum.actors.continuum.health_runs import health_crashed, health_done, start_health
 from continuum.actors.continuum.keeper import LeaseKeeper
@@ -124,6 +125,7 @@ class ContinuumActor(Actor):
         )
         self.running: Running | None = None
         self.health: HealthReport | None = None
+        self.world = WorldView()
         self.unreachable_streak = 0
         self.lag_streak = 0
         self.lag_tracker = LagBreachTracker.from_spec(cr.spec)
@@ -150,6 +152,7 @@ class ContinuumActor(Actor):
         await check_drift(self)
         self.start_timers()
         await recover_journal(self)
+        await observe(self)  # the phase reports the world as observed, from the start
         await self.flush()
 
     async def on_stop(self, error: BaseException | None) -> None:
@@ -284,6 +287,7 @@ class ContinuumActor(Actor):
             now=self.clock.now(),
             home_region=self.cr.spec.primary_region,
             standby_available=self.status.standby_available,
+            disagreement=current_disagreement(self),
         )
 
     async def flush(self) -> bool:
@@ -305,7 +309,9 @@ class ContinuumActor(Actor):
                 )
             ),
         )
-        ready = view.ready_condition(phase, f"writer: {self.acting_primary()}")
+        ready = view.ready_condition(
+            phase, f"writer: {self.acting_primary()}. {current_disagreement(self)}".strip(". ")
+        )
         self.condition(ready.type, ready.status, ready.reason, ready.message)
         fields: dict[str, Any] = {"phase": phase, "primary_region": self.cr.spec.primary_region}
         if lease is not None and not self.witness_error:

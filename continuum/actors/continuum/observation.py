@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from continuum.actors.continuum.converging import converge_world
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.actors.continuum.runs import start_run
 from continuum.actors.continuum.stale import converge
@@ -45,9 +46,12 @@ async def observe(actor: ContinuumActor) -> None:
     """Read the pair (``cnpg-pair`` mechanism only) and carry out what the observation rule
     (:mod:`continuum.core.observation`) decides: streaks, per-standby lag, standby
     availability, converging a stale primary. An unreadable pair counts towards the
-    unreachable streak and changes nothing else."""
+    unreachable streak and changes nothing else. Then the world beside the pair (DNS, the
+    route) is assessed against the lease holder and converged to it
+    (:func:`~continuum.actors.continuum.converging.converge_world`)."""
     pair = actor.collab.pair
     if pair is None or actor.cr.spec.switchover.mechanism != "cnpg-pair":
+        await converge_world(actor, None)
         return
     acting = actor.acting_primary()
     state = ObservationState(
@@ -60,6 +64,7 @@ async def observe(actor: ContinuumActor) -> None:
         actor.log.warning("pair_unreadable", error=str(exc))
         state, _ = rule.decide(state, rule.PairUnreadable(error=str(exc)))
         actor.unreachable_streak = state.unreachable_streak
+        await converge_world(actor, None, pair_error=str(exc) or type(exc).__name__)
         return
     now = actor.clock.now()
     state, effects = rule.decide(
@@ -79,6 +84,7 @@ async def observe(actor: ContinuumActor) -> None:
         if isinstance(effect, rule.Converge):
             outcome = await converge(pair, effect, clock=actor.clock, timeout=READ_TIMEOUT)
             actor.log.warning("stale_primary_demoted", stale=effect.region, outcome=outcome)
+    await converge_world(actor, pair_state)
     probed = await _probe_replication(actor, acting, pair_state, lag, now)
     measured = probed if probed is not None else state.measured_lag
     actor.lag_streak = actor.lag_tracker.observe(measured).streak

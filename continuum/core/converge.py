@@ -1,0 +1,181 @@
+"""Whether the world agrees with the lease holder, and what converges it: a pure rule.
+
+The lease is the truth (issue 13, ``docs/architecture.md``, "Convergence"). On each
+observation an instance compares the world with the holder it knows: the CNPG pair (exactly
+one Cluster acts as primary, it is the holder's, and it is not fenced), the DNS records the
+writer holds (they name the holder) and the HTTPRoute this instance reaches (it serves the
+holder's backends and no other region's). :func:`assess` names each disagreement
+(:class:`Mismatch`); any instance reports them as its phase and conditions.
+
+:func:`decide` turns them into :class:`Converge` actions — only for the acting writer, only
+while no switchover runs and no journal is open (the run and the journal rule own the world
+meanwhile), and only for a disagreement also seen by the previous observation (a transition
+another instance is making — its run between the handover and the promotion, say — is not
+raced; it is settled by then or it is drift). Every action moves the world towards the holder
+and is idempotent, so repeating one after a crash is harmless.
+
+Never does I/O, never reads a clock, never raises.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from continuum.messages.switchover import PairState, backend_in_region
+
+__all__ = [
+    "Converge",
+    "Mismatch",
+    "MismatchKind",
+    "World",
+    "assess",
+    "decide",
+    "serving_regions",
+]
+
+MismatchKind = Literal[
+    "WriterMismatch", "WriterFenced", "DnsMismatch", "RouteDrained", "RouteSplit"
+]
+"""``WriterMismatch``: not exactly one primary, the holder's; ``WriterFenced``: the holder's
+Cluster is fenced; ``DnsMismatch``: records name another region; ``RouteDrained``: the route
+sends nothing to the holder; ``RouteSplit``: the route also sends to another region."""
+
+
+class World(msgspec.Struct, frozen=True, kw_only=True):
+    """One observation of the world, as one instance made it.
+
+    ``holder``: the lease holder this instance knows ("" when unknown or free: nothing is
+    assessed). ``pair``/``dns_wrong``/``route``: ``None`` when not configured or not read
+    this time (nothing is said about that part). ``dns_wrong``: the hostnames whose records do
+    not name the holder. ``route``: the weights of the route this instance reaches, by
+    backend (``<app>-<region>``). ``regions``: the regions of the pair.
+    """
+
+    holder: str
+    regions: tuple[str, ...]
+    pair: PairState | None = None
+    dns_wrong: tuple[str, ...] | None = None
+    route: dict[str, int] | None = None
+
+
+class Mismatch(msgspec.Struct, frozen=True, kw_only=True):
+    kind: MismatchKind
+    detail: str
+
+
+class Converge(msgspec.Struct, frozen=True, kw_only=True):
+    """Bring one part of the world to ``towards`` (the holder).
+
+    * ``promote-holder``: no Cluster is primary; promote ``towards``'s with ``token`` (the
+      demotion token the other half published; ``""`` is CNPG's failover path, used only
+      when the other half is unreachable or published none) — ``distributed`` says which
+      topology (replica-flip: ``spec.replica.enabled`` false);
+    * ``unfence-holder``: the holder's Cluster is fenced;
+    * ``restore-dns``: commit the records naming ``towards``;
+    * ``serve-route``: make the route serve ``towards``'s backends (weight 0 → 1), then
+      drain the ``drain`` regions — in that order, so no moment has every backend at 0.
+    """
+
+    action: Literal["promote-holder", "unfence-holder", "restore-dns", "serve-route"]
+    towards: str
+    token: str = ""
+    distributed: bool = True
+    drain: tuple[str, ...] = ()
+
+
+def serving_regions(weights: dict[str, int], regions: tuple[str, ...]) -> set[str]:
+    """The regions with a backend of non-zero weight."""
+    return {
+        region
+        for region in regions
+        if any(w > 0 for b, w in weights.items() if backend_in_region(b, region))
+    }
+
+
+def assess(world: World) -> tuple[Mismatch, ...]:
+    """Every way ``world`` disagrees with its holder (empty: it agrees, or the holder is
+    unknown). A pair whose holder half cannot be read is a ``WriterMismatch``: agreement is
+    never assumed."""
+    holder = world.holder
+    if not holder:
+        return ()
+    found: list[Mismatch] = []
+    if world.pair is not None:
+        mine = world.pair.half(holder)
+        primaries = world.pair.acting_primaries()
+        if mine is None or not mine.reachable:
+            found.append(Mismatch(kind="WriterMismatch", detail=f"{holder}'s Cluster unreadable"))
+        elif primaries != [holder]:
+            found.append(
+                Mismatch(
+                    kind="WriterMismatch",
+                    detail=f"primary: {', '.join(primaries) or 'none'}; lease: {holder}",
+                )
+            )
+        elif mine.fenced:
+            found.append(Mismatch(kind="WriterFenced", detail=f"{holder}'s Cluster is fenced"))
+    if world.dns_wrong:
+        found.append(
+            Mismatch(
+                kind="DnsMismatch",
+                detail=f"records not naming {holder}: {', '.join(world.dns_wrong)}",
+            )
+        )
+    if world.route is not None:
+        serving = serving_regions(world.route, world.regions)
+        if holder not in serving:
+            found.append(Mismatch(kind="RouteDrained", detail=f"route sends nothing to {holder}"))
+        others = sorted(serving - {holder})
+        if others:
+            found.append(
+                Mismatch(kind="RouteSplit", detail=f"route also sends to {', '.join(others)}")
+            )
+    return tuple(found)
+
+
+def decide(
+    world: World,
+    mismatches: tuple[Mismatch, ...],
+    *,
+    previous: frozenset[MismatchKind],
+    acting_region: str,
+    quiet: bool,
+) -> list[Converge]:
+    """The actions converging ``world`` to its holder (module docstring): none unless
+    ``acting_region`` (the acting writer's region, "" when this instance does not act) is
+    the holder and the world is ``quiet`` (no run, no open journal); only for mismatch kinds
+    in ``previous`` too. A second primary beside the holder's is not handled here (see
+    :mod:`continuum.core.observation`, ``demote-stale-primary``)."""
+    holder = world.holder
+    if not holder or acting_region != holder or not quiet:
+        return []
+    kinds = {m.kind for m in mismatches} & previous
+    actions: list[Converge] = []
+    pair = world.pair
+    if pair is not None and "WriterMismatch" in kinds and not pair.acting_primaries():
+        mine = pair.half(holder)
+        if mine is not None and mine.reachable:
+            token = next(
+                (h.demotion_token for h in pair.halves if h.region != holder and h.reachable),
+                "",
+            )
+            actions.append(
+                Converge(
+                    action="promote-holder",
+                    towards=holder,
+                    token=token,
+                    distributed=mine.distributed,
+                )
+            )
+    if pair is not None and kinds & {"WriterMismatch", "WriterFenced"}:
+        mine = pair.half(holder)
+        if mine is not None and mine.reachable and mine.fenced:
+            actions.append(Converge(action="unfence-holder", towards=holder))
+    if "DnsMismatch" in kinds:
+        actions.append(Converge(action="restore-dns", towards=holder))
+    if world.route is not None and kinds & {"RouteDrained", "RouteSplit"}:
+        drain = tuple(sorted(serving_regions(world.route, world.regions) - {holder}))
+        actions.append(Converge(action="serve-route", towards=holder, drain=drain))
+    return actions

@@ -1,0 +1,123 @@
+"""Convergence by the acting instance (issue 13, item 1) and the phase from observation
+(item 3): break one part of the world from outside, with no switchover running; the acting
+writer converges it back to the lease holder and audits it, and status says ``Degraded``
+with a ``Converged`` condition naming what disagreed until it agrees again."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from continuum.clock import FakeClock
+from continuum.messages.audit import AuditType
+from continuum.messages.status import COND_CONVERGED
+from tests.continuum_actor.harness import KEY, A, B, Harness, make_cr
+
+pytestmark = pytest.mark.anyio
+
+CADENCE = 10.0
+
+
+@pytest.fixture
+def h(fake_clock: FakeClock) -> Harness:
+    return Harness(clock=fake_clock)
+
+
+def converged_events(h: Harness) -> list[str]:
+    return [
+        e.reason
+        for e in h.sink.events
+        if e.type is AuditType.RECONCILE_SUCCESS and e.reason.startswith("converged-")
+    ]
+
+
+def condition(h: Harness) -> tuple[str, str]:
+    for cond in h.status.current.conditions:
+        if cond.type == COND_CONVERGED:
+            return cond.status, cond.reason
+    return "", ""
+
+
+async def make_b_the_writer(h: Harness) -> None:
+    """The world after a finished A → B switchover, the lease with B."""
+    token = await h.pair.demote(A, new_primary=B)
+    await h.pair.promote(B, token=token)
+    h.routes.weights = {"shop-" + A: 0, "shop-" + B: 100}
+    h.seed_dns(make_cr(), B)
+    await h.witness().acquire(KEY, B, 30)
+    h.pair.writes = h.routes.writes = h.dns.writes = 0
+
+
+async def demote(h: Harness, holder: str) -> None:
+    other = B if holder == A else A
+    await h.pair.demote(holder, new_primary=other)
+
+
+async def fence(h: Harness, holder: str) -> None:
+    await h.pair.fence(holder)
+
+
+async def dns_to_other(h: Harness, holder: str) -> None:
+    h.seed_dns(make_cr(), B if holder == A else A)
+
+
+async def zero_routes(h: Harness, holder: str) -> None:
+    h.routes.weights = {k: 0 for k in h.routes.weights}
+
+
+async def route_to_other(h: Harness, holder: str) -> None:
+    other = B if holder == A else A
+    h.routes.weights = {"shop-" + holder: 0, "shop-" + other: 100}
+
+
+BREAKAGES: dict[str, tuple[Callable[[Harness, str], Awaitable[None]], str, str]] = {
+    "demote-the-primary": (demote, "WriterMismatch", "converged-promote-holder"),
+    "fence-the-primary": (fence, "WriterFenced", "converged-unfence-holder"),
+    "dns-at-the-standby": (dns_to_other, "DnsMismatch", "converged-restore-dns"),
+    "zero-route-weights": (zero_routes, "RouteDrained", "converged-serve-route"),
+    "route-at-the-standby": (route_to_other, "RouteDrained", "converged-serve-route"),
+}
+
+
+@pytest.mark.parametrize("holder", [A, B])
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+async def test_breakage_from_outside_converges_back_to_the_holder(
+    h: Harness, breakage: str, holder: str
+) -> None:
+    if holder == B:
+        await make_b_the_writer(h)
+    brk, kind, audit = BREAKAGES[breakage]
+    async with h.actor(region=holder) as (_, actor):
+        await h.clock.advance_settled(CADENCE)
+        assert actor.acting()
+        assert condition(h) == ("True", "Agrees")
+        assert converged_events(h) == []
+        await brk(h, holder)
+        await h.clock.advance_settled(CADENCE)  # observed once: reported, not yet acted on
+        assert h.status.current.phase == "Degraded"
+        assert condition(h) == ("False", kind)
+        await h.clock.advance_settled(CADENCE)  # seen twice: converged
+        await h.clock.advance_settled(CADENCE)  # and observed agreeing again
+        assert audit in converged_events(h)
+        assert condition(h) == ("True", "Agrees")
+        assert h.status.current.phase in ("Healthy", "FailedOver")
+    assert h.pair.primaries() == [holder]
+    half = (await h.pair.read_pair()).half(holder)
+    assert half is not None and not half.fenced
+    assert h.dns.primaries() == {holder}
+    assert h.routes.serving() == {holder}
+    assert (await h.witness().read(KEY)).holder == holder
+
+
+async def test_a_standby_instance_reports_but_never_converges(h: Harness) -> None:
+    await h.witness().acquire(KEY, A, 300)  # A holds (its instance runs elsewhere)
+    async with h.actor(region=B) as (_, actor):
+        await h.clock.advance_settled(CADENCE)
+        h.seed_dns(make_cr(), B)
+        await h.clock.advance_settled(3 * CADENCE)
+        assert not actor.acting()
+        assert h.status.current.phase == "Degraded"
+        assert condition(h) == ("False", "DnsMismatch")
+    assert converged_events(h) == []
+    assert h.dns.writes == 0

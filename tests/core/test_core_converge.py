@@ -1,0 +1,108 @@
+"""The convergence rule as a pure function: what disagrees with the holder, and what the
+acting writer does about it."""
+
+from __future__ import annotations
+
+from continuum.core.converge import Converge, Mismatch, World, assess, decide
+from continuum.messages.switchover import PairHalf, PairState
+
+A, B = "fsn", "hel"
+REGIONS = (A, B)
+
+
+def half(region: str, *, primary: bool, **kw: object) -> PairHalf:
+    name = f"pg-{region}"
+    return PairHalf(
+        region=region,
+        name=name,
+        namespace="ns",
+        ready=True,
+        replica_self=name,
+        replica_primary=name if primary else f"pg-{A if region == B else B}",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def world(holder: str = A, *halves: PairHalf, **kw: object) -> World:
+    pair = PairState(halves=halves) if halves else None
+    return World(holder=holder, regions=REGIONS, pair=pair, **kw)  # type: ignore[arg-type]
+
+
+def kinds(found: tuple[Mismatch, ...]) -> set[str]:
+    return {m.kind for m in found}
+
+
+def act(
+    w: World, *, acting: str = A, quiet: bool = True, seen_before: bool = True
+) -> list[Converge]:
+    found = assess(w)
+    previous = frozenset(m.kind for m in found) if seen_before else frozenset()
+    return decide(w, found, previous=previous, acting_region=acting, quiet=quiet)
+
+
+AGREEING = {"shop-fsn": 100, "shop-hel": 0}
+
+
+def test_a_world_that_agrees_has_no_mismatch_and_no_action() -> None:
+    w = world(A, half(A, primary=True), half(B, primary=False), dns_wrong=(), route=AGREEING)
+    assert assess(w) == ()
+    assert act(w) == []
+
+
+def test_no_holder_known_assesses_nothing() -> None:
+    w = world("", half(A, primary=False), half(B, primary=False))
+    assert assess(w) == ()
+
+
+def test_no_primary_promotes_the_holder_with_the_other_half_s_token() -> None:
+    w = world(A, half(A, primary=False), half(B, primary=False, demotion_token="t1"))
+    assert kinds(assess(w)) == {"WriterMismatch"}
+    assert act(w) == [Converge(action="promote-holder", towards=A, token="t1")]
+
+
+def test_no_primary_and_the_other_half_unreachable_uses_the_failover_path() -> None:
+    gone = PairHalf(region=B, name="pg-hel", namespace="ns", error="unreachable")
+    w = world(A, half(A, primary=False), gone)
+    assert act(w) == [Converge(action="promote-holder", towards=A, token="")]
+
+
+def test_the_wrong_primary_is_reported_but_not_promoted_over() -> None:
+    """The holder's half a replica while the other acts as primary: a mismatch, but never a
+    second primary (demoting the other is ``demote-stale-primary``'s job, which needs the
+    holder's half primary first)."""
+    w = world(A, half(A, primary=False), half(B, primary=True))
+    assert kinds(assess(w)) == {"WriterMismatch"}
+    assert act(w) == []
+
+
+def test_a_fenced_holder_is_unfenced() -> None:
+    w = world(A, half(A, primary=True, fenced=True), half(B, primary=False))
+    assert kinds(assess(w)) == {"WriterFenced"}
+    assert act(w) == [Converge(action="unfence-holder", towards=A)]
+
+
+def test_dns_naming_another_region_is_restored() -> None:
+    w = world(A, dns_wrong=("web.example.com",))
+    assert kinds(assess(w)) == {"DnsMismatch"}
+    assert act(w) == [Converge(action="restore-dns", towards=A)]
+
+
+def test_a_drained_route_is_served_and_the_other_region_drained() -> None:
+    w = world(B, route={"shop-fsn": 100, "shop-hel": 0})
+    assert kinds(assess(w)) == {"RouteDrained", "RouteSplit"}
+    assert act(w, acting=B) == [Converge(action="serve-route", towards=B, drain=(A,))]
+
+
+def test_every_backend_at_zero_is_served() -> None:
+    w = world(A, route={"shop-fsn": 0, "shop-hel": 0})
+    assert kinds(assess(w)) == {"RouteDrained"}
+    assert act(w) == [Converge(action="serve-route", towards=A, drain=())]
+
+
+def test_only_the_acting_holder_acts_only_when_quiet_and_only_on_a_repeated_mismatch() -> None:
+    w = world(A, half(A, primary=False), half(B, primary=False), dns_wrong=("x",))
+    assert act(w, acting="") == []
+    assert act(w, acting=B) == []
+    assert act(w, quiet=False) == []
+    assert act(w, seen_before=False) == []
+    assert act(w) != []

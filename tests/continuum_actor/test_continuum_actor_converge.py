@@ -104,7 +104,8 @@ async def test_breakage_from_outside_converges_back_to_the_holder(
         assert h.status.current.phase in ("Healthy", "FailedOver")
     assert h.pair.primaries() == [holder]
     half = (await h.pair.read_pair()).half(holder)
-    assert half is not None and not half.fenced
+    assert half is not None
+    assert not half.fenced
     assert h.dns.primaries() == {holder}
     assert h.routes.serving() == {holder}
     assert (await h.witness().read(KEY)).holder == holder

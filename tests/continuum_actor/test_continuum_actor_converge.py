@@ -10,7 +10,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from continuum.clock import FakeClock
+from continuum.errors import DnsWriteError, Unavailable
 from continuum.messages.audit import AuditType
+from continuum.messages.requests import DryRunRequest, SwitchoverRequest
 from continuum.messages.status import COND_CONVERGED
 from tests.continuum_actor.harness import KEY, A, B, Harness, make_cr
 
@@ -28,7 +30,7 @@ def converged_events(h: Harness) -> list[str]:
     return [
         e.reason
         for e in h.sink.events
-        if e.type is AuditType.RECONCILE_SUCCESS and e.reason.startswith("converged-")
+        if e.type is AuditType.ERROR and e.reason.startswith("converged-")
     ]
 
 
@@ -122,3 +124,30 @@ async def test_a_standby_instance_reports_but_never_converges(h: Harness) -> Non
         assert condition(h) == ("False", "DnsMismatch")
     assert converged_events(h) == []
     assert h.dns.writes == 0
+
+
+async def test_an_undo_that_fails_is_journaled_and_retried_until_the_world_is_restored(
+    h: Harness,
+) -> None:
+    """Issue 13, item 2: flip-dns fails, so the run is undone; the undo of drain-http fails
+    once. The journal stays ``compensating`` and the next renewal undoes the rest: the
+    route serves A again and lastSwitchover says ``Compensated`` — never ``Succeeded``."""
+    h.dns.faults.add("commit", DnsWriteError("pdns down"))
+    h.routes.faults.add("restore", Unavailable("api down", region=A))
+    async with h.actor() as (ref, _):
+        await h.clock.advance_settled(1)
+        report = await ref.ask(DryRunRequest(toRegion=B))
+        await ref.ask(SwitchoverRequest(toRegion=B, fingerprint=report.planFingerprint))
+        await h.clock.advance_settled(15)
+        journal = h.status.current.switchover
+        assert journal is not None
+        assert journal.state == "compensating"
+        assert h.status.current.last_switchover is None
+        await h.clock.advance_settled(3 * CADENCE)
+        assert h.status.current.switchover is None
+    last = h.status.current.last_switchover
+    assert last is not None
+    assert last.result == "Compensated"
+    assert h.routes.serving() == {A}
+    assert h.pair.primaries() == [A]
+    assert (await h.witness().read(KEY)).holder == A

@@ -78,6 +78,19 @@ async def test_commit_is_idempotent(pdns: PdnsServer, api: PowerDnsApi) -> None:
     ]
 
 
+async def test_differing_names_the_records_that_are_not_the_given_ones(api: PowerDnsApi) -> None:
+    """Convergence reads what the writer holds: a record stored as given agrees; another
+    body, or no record at all, differs. Never writes."""
+    mine, other = _static("127.0.0.21"), _static("127.0.0.22")
+    absent = _static("127.0.0.23", hostname=f"api.{ZONE}")
+    await api.commit(ZONE, [other])
+    before = await api.rrsets(ZONE)
+    assert await api.differing(ZONE, [mine, absent]) == [HOST, f"api.{ZONE}"]
+    assert await api.rrsets(ZONE) == before
+    await api.commit(ZONE, [mine, absent])
+    assert await api.differing(ZONE, [mine, absent]) == []
+
+
 async def test_synthesised_double_quotes_are_stored_as_single_quotes() -> None:
     record = LuaRecord(
         hostname=HOST, body='ifurlup("http://p/h", {{"1.2.3.4"}})', ttl=30, primary_region="r"

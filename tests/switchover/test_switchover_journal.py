@@ -206,3 +206,72 @@ async def test_a_recovered_compensation_is_rolled_back_even_with_nothing_to_undo
     assert result.ok
     last = last_switchover(result, reason="", initiated_by="", duration=0.0)
     assert last.result == "Compensated"
+
+
+async def _recover_until_killed(world: World, last: JournalEntry) -> JournalEntry:
+    """Apply the rule to ``last`` with a new sequencer and kill it (cancel) right after it
+    journals its first action; returns the journal it left."""
+    journal: list[JournalEntry] = []
+
+    async def on_step(event: StepEvent) -> None:
+        journal.append(event.journal)
+        if event.kind in ("starting", "compensating"):
+            scope.cancel()
+            await anyio.lowlevel.checkpoint()
+
+    decision = decide(last, await world.read_lease())
+    seq = Sequencer(world.ports(), on_step=on_step)
+    with anyio.CancelScope() as scope:
+        if isinstance(decision, Resume):
+            await seq.resume(
+                last,
+                from_step=decision.from_step,
+                epoch=decision.epoch,
+                completed=decision.completed,
+            )
+        else:
+            assert isinstance(decision, Compensate), decision
+            await seq.compensate(last, decision.steps)
+    return journal[-1] if journal else last
+
+
+@pytest.mark.parametrize("at", STEP_ORDER)
+async def test_a_second_crash_during_recovery_still_ends_switched_or_restored(
+    at: StepName,
+) -> None:
+    """Issue 13's double kill: killed at a step, then killed again as the next instance
+    journals its first recovery action (an undo or a forward step): a third instance applies
+    the rule to what the second left and the world ends with one writer everyone agrees on."""
+    world = await make_world(FakeClock())
+    journal: list[JournalEntry] = []
+
+    async def on_step(event: StepEvent) -> None:
+        journal.append(event.journal)
+        if event.kind == "starting" and event.step is at:
+            scope.cancel()
+            await anyio.lowlevel.checkpoint()
+
+    with anyio.CancelScope() as scope:
+        await Sequencer(world.ports(), on_step=on_step).execute(
+            world.plan(drain_seconds=0), switchover_id="sw"
+        )
+    second = await _recover_until_killed(world, journal[-1])
+    decision = decide(second, await world.read_lease())
+    recovery = Sequencer(world.ports())
+    if isinstance(decision, Resume):
+        result = await autojumping(
+            world.clock,
+            lambda: recovery.resume(
+                second,
+                from_step=decision.from_step,
+                epoch=decision.epoch,
+                completed=decision.completed,
+            ),
+        )
+    else:
+        assert isinstance(decision, Compensate), decision
+        result = await autojumping(world.clock, lambda: recovery.compensate(second, decision.steps))
+    assert result.ok, (result.error, result.compensation_failures)
+    writer = await world.writer()
+    assert writer == (B if STEP_ORDER.index(at) > SWAP else A)
+    assert result.rolled_back == (writer == A)

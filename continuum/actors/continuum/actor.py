@@ -126,6 +126,7 @@ class ContinuumActor(Actor):
         self.running: Running | None = None
         self.health: HealthReport | None = None
         self.world = WorldView()
+        self.undo_attempts: dict[str, int] = {}
         self.unreachable_streak = 0
         self.lag_streak = 0
         self.lag_tracker = LagBreachTracker.from_spec(cr.spec)

@@ -6,8 +6,10 @@ Called from the actor's observation (``ObserveDue``) only. Reads are bounded; a 
 cannot be read is reported as not observed (the pair: as a ``WriterMismatch``), never as
 agreeing. Each action re-checks, right before its write, that this instance still acts as
 writer (the fencing rule: the held lease within ``ttl - safety margin``), is bounded, and is
-logged and audited (``continuum-reconcile-success``, reason ``converged-<action>``) with what
-was wrong; a failed action is logged and retried at the next observation, never raised.
+logged and audited (``continuum-error``, reason ``converged-<action>``: drift is an anomaly,
+and unlike the ``reconcile-success`` heartbeat an error is never coalesced under audit
+back-pressure) with what was wrong; a failed action is logged and retried at the next
+observation, never raised.
 """
 
 from __future__ import annotations
@@ -190,7 +192,7 @@ async def _carry(
     metrics.count_converge(action.action, "done")
     actor.log.warning("world_converged", action=action.action, towards=action.towards, wrong=wrong)
     await actor.emit(
-        AuditType.RECONCILE_SUCCESS,
+        AuditType.ERROR,
         identity=("converge", action.action, action.towards, actor.epoch, str(actor.clock.now())),
         toPrimary=action.towards,
         reason=f"converged-{action.action}",

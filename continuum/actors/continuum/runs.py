@@ -213,13 +213,42 @@ async def recover_journal(actor: ContinuumActor) -> None:
     )
 
 
+COMPENSATION_ATTEMPTS = 3
+"""How many times one process undoes a run whose undo failed before it closes the journal
+as ``Failed`` and leaves the world to convergence (``converging.py``)."""
+
+
+def _undo_failed(result: SwitchoverResult) -> bool:
+    return result.rolled_back and any(
+        not key.startswith("journal:") for key in result.compensation_failures
+    )
+
+
 async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> None:
     """Take a run's result: ``lastSwitchover``, the journal cleared, and after a successful
-    (not compensated) run the new acting primary and the post-switchover health timer."""
+    (not compensated) run the new acting primary and the post-switchover health timer.
+
+    A rollback whose undo failed keeps its journal (``compensating``, the failed undo not
+    in ``compensated``): the journal rule undoes it again at the next renewal, up to
+    :data:`COMPENSATION_ATTEMPTS` times per process; then the journal is closed ``Failed``
+    and convergence, no longer blocked by it, brings the world to the lease holder."""
     run = actor.running
     actor.running = None
     if run is not None and run.fence.note_own_write in actor.keeper.observers:
         actor.keeper.observers.remove(run.fence.note_own_write)
+    if _undo_failed(result) and actor.status.switchover is not None:
+        attempts = actor.undo_attempts.get(result.id, 0) + 1
+        actor.undo_attempts[result.id] = attempts
+        if attempts < COMPENSATION_ATTEMPTS:
+            actor.log.warning(
+                "compensation_retry_due",
+                id=result.id,
+                attempt=attempts,
+                failures=sorted(result.compensation_failures),
+            )
+            await actor.flush()
+            return
+    actor.undo_attempts.pop(result.id, None)
     plan = run.plan if run is not None else None
     duration = actor.clock.monotonic() - run.started if run is not None else 0.0
     last = view.last_switchover(

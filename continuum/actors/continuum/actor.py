@@ -80,7 +80,7 @@ from continuum.messages.status import (
     Phase,
     set_condition,
 )
-from continuum.messages.switchover import HealthReport
+from continuum.messages.switchover import HealthReport, StepName, SwitchoverResult
 from continuum.ports import Witness
 from continuum.switchover.lag import LagBreachTracker
 
@@ -126,7 +126,9 @@ class ContinuumActor(Actor):
         self.running: Running | None = None
         self.health: HealthReport | None = None
         self.world = WorldView()
-        self.undo_attempts: dict[str, int] = {}
+        self.undo_attempts: dict[str, tuple[int, tuple[StepName, ...], SwitchoverResult]] = {}
+        """Per run whose undo failed in this process: attempts, the failed undos, and the
+        first result (its failure is what lastSwitchover reports)."""
         self.unreachable_streak = 0
         self.lag_streak = 0
         self.lag_tracker = LagBreachTracker.from_spec(cr.spec)

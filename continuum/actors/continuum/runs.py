@@ -28,7 +28,7 @@ from continuum.actors.runtime import ReplyError
 from continuum.errors import ContinuumError
 from continuum.messages.audit import AuditDelivery, AuditEvent
 from continuum.messages.status import COND_AUDIT_DELIVERED
-from continuum.messages.switchover import Plan, SwitchoverResult
+from continuum.messages.switchover import Plan, StepName, SwitchoverResult
 from continuum.switchover import journal as journal_rule
 from continuum.switchover.from_spec import plan_from_spec
 from continuum.switchover.sequencer import Sequencer
@@ -200,7 +200,10 @@ async def recover_journal(actor: ContinuumActor) -> None:
                 completed=resume.completed,
             )
     else:
-        steps = decision.steps
+        # Undos that failed in this process come first: a failed forward step's undo is not
+        # in the journal's ``completed``, and the journal's ``step`` has moved on since.
+        failed = actor.undo_attempts[entry.id][1] if entry.id in actor.undo_attempts else ()
+        steps = tuple(dict.fromkeys((*failed, *decision.steps)))
 
         async def work() -> SwitchoverResult:
             return await sequencer.compensate(entry, steps)
@@ -237,8 +240,12 @@ async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> No
     if run is not None and run.fence.note_own_write in actor.keeper.observers:
         actor.keeper.observers.remove(run.fence.note_own_write)
     if _undo_failed(result) and actor.status.switchover is not None:
-        attempts = actor.undo_attempts.get(result.id, 0) + 1
-        actor.undo_attempts[result.id] = attempts
+        attempts, _, first = actor.undo_attempts.get(result.id, (0, (), result))
+        attempts += 1
+        failed = tuple(
+            StepName(key) for key in result.compensation_failures if not key.startswith("journal:")
+        )
+        actor.undo_attempts[result.id] = (attempts, failed, first)
         if attempts < COMPENSATION_ATTEMPTS:
             actor.log.warning(
                 "compensation_retry_due",
@@ -248,7 +255,13 @@ async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> No
             )
             await actor.flush()
             return
-    actor.undo_attempts.pop(result.id, None)
+    retried = actor.undo_attempts.pop(result.id, None)
+    if retried is not None and result.failed_step is None:
+        # A retried undo reports the run's original failure, not an empty one.
+        first = retried[2]
+        result = msgspec.structs.replace(
+            result, failed_step=first.failed_step, error=first.error or result.error
+        )
     plan = run.plan if run is not None else None
     duration = actor.clock.monotonic() - run.started if run is not None else 0.0
     last = view.last_switchover(

@@ -124,12 +124,17 @@ _DRY_RUN: Final[dict[int, ResponseSpec]] = {
         generate_examples=False,
     ),
 }
+_HEALTH: Final[dict[int, ResponseSpec]] = {
+    **_ONE_CR,
+    409: _err("The CR is in conflict with an earlier Continuum; it never acts."),
+}
 _SWITCHOVER: Final[dict[int, ResponseSpec]] = {
     **_WITH_BODY,
     409: ResponseSpec(
         data_container=RefusalBody,
         description="Refused: fingerprint mismatch, blockers, a switchover already running, "
-        "or an invalid spec. detail carries the current DryRun report.",
+        "an invalid spec, or a conflict with an earlier Continuum (reason conflict). detail "
+        "carries the current DryRun report.",
         generate_examples=False,
     ),
 }
@@ -272,7 +277,7 @@ class ContinuumRoutes:
 
         @get(
             "/continuums/{ns:str}/{name:str}/health",
-            responses=_ONE_CR,
+            responses=_HEALTH,
             response_headers=retry,
             opt={QUERY_OPT: frozenset({"fresh"})},
             **common,

@@ -49,6 +49,15 @@ def _check_target(actor: ContinuumActor, to_region: str) -> str:
     return actor.acting_primary()
 
 
+def executed_reason(actor: ContinuumActor, to_region: str, requested: str) -> str:
+    """The reason a confirmed switchover to ``to_region`` runs with: ``failback`` for a move
+    back to ``primaryRegion``, else ``requested`` or ``operator-requested``. The DryRun plans
+    with it too, so the plan Execute runs has the fingerprint that was confirmed."""
+    if to_region == actor.cr.spec.primary_region:
+        return "failback"
+    return requested or "operator-requested"
+
+
 def _cache_token(actor: ContinuumActor) -> tuple[Any, ...]:
     lease = actor.lease_view or Lease(key=actor.key)
     return (
@@ -83,7 +92,7 @@ async def compute_dry_run(
         actor.cr,
         from_region=from_region,
         to_region=to_region,
-        reason=reason,
+        reason=executed_reason(actor, to_region, reason),
         initiated_by="",
         epoch=epoch,
         timeouts=actor.env.timeouts,
@@ -191,7 +200,7 @@ async def switchover(actor: ContinuumActor, request: SwitchoverRequest) -> Switc
         actor,
         from_region=from_region,
         to_region=request.toRegion,
-        reason="failback" if failback else (request.reason or "operator-requested"),
+        reason=executed_reason(actor, request.toRegion, request.reason),
         initiated_by=request.initiatedBy or "api",
         unplanned=False,
         from_request=False,

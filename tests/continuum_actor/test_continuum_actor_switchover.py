@@ -6,6 +6,7 @@ import anyio
 import msgspec
 import pytest
 
+from continuum.actors.continuum.messages import HealthCrashed
 from continuum.actors.replies import BadRequest, SwitchoverRefused
 from continuum.clock import FakeClock
 from continuum.messages.audit import AuditType
@@ -206,3 +207,16 @@ async def test_health_before_any_switchover_defers_audit_posted(h: Harness) -> N
     audit = {c.name: c for c in report.checks}["audit-posted"]
     assert audit.deferred
     assert "no switchover" in audit.detail
+
+
+async def test_a_health_run_that_errors_sets_an_unknown_condition_naming_the_error(
+    h: Harness,
+) -> None:
+    async with h.actor() as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        await ref.tell(HealthCrashed(switchover_id="sw-1", error="pair unreadable: 503\nmore"))
+        await settle(h, 1)
+    cond = h.status.current.condition("LastSwitchoverHealthy")
+    assert cond is not None
+    assert (cond.status, cond.reason) == ("Unknown", "HealthCheckErrored")
+    assert cond.message == "PostSwitchoverHealth errored: pair unreadable: 503"

@@ -11,6 +11,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from continuum import metrics
+from continuum.actors.continuum.failback import approval_granted
 from continuum.actors.continuum.health_runs import health_options
 from continuum.actors.continuum.observation import announce_failback_pending
 from continuum.actors.continuum.runs import ports, start_run
@@ -189,13 +190,17 @@ async def switchover(actor: ContinuumActor, request: SwitchoverRequest) -> Switc
     spec = actor.cr.spec
     from_region = actor.acting_primary()
     failback = request.toRegion == spec.primary_region
-    if failback and not spec.failback.approved:
+    if failback and not spec.failback.require_approval:  # ungated: still announced first
+        await announce_failback_pending(actor, from_region, request.toRegion)
+    elif failback and not spec.failback.approved:
         await announce_failback_pending(actor, from_region, request.toRegion)
         raise _refuse(
             "failback-approval-required",
             f"moving the writer back to {spec.primary_region} needs spec.failback.approved",
             report,
         )
+    if failback:
+        approval_granted(actor)
     sid = start_run(
         actor,
         from_region=from_region,

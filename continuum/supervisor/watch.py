@@ -226,7 +226,10 @@ class ContinuumWatch:
         was_invalid = entry.invalid is not None
         entry.latest, entry.invalid = cr, None
         spawned_before = entry.spawned
-        await self._settle_claims()
+        if changed or was_invalid or not spawned_before:
+            # Claims change only with the spec; the actors' own status writes (most events)
+            # skip the O(CRs) ownership pass.
+            await self._settle_claims()
         if spawned_before and entry.spawned and (changed or was_invalid):
             self.stats.observed += 1
             await self._deliver(key, SpecObserved(continuum=cr))

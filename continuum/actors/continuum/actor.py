@@ -249,9 +249,12 @@ class ContinuumActor(Actor):
         return self.keeper.acting(ttl=self.ttl, safety_margin=self.env.safety_margin_seconds)
 
     def acting_primary(self) -> str:
-        """The region holding the writer role as far as this instance knows."""
+        """The region holding the writer role as far as this instance knows: the holder of
+        the lease last seen, live or expired (an expired lease's holder is still the last
+        writer until someone takes it over); only a lease never seen or released falls
+        back to the ``actingPrimary`` status remembers, then ``primaryRegion``."""
         lease = self.lease_view
-        if lease is not None and lease.holder and not lease.is_free_at(self.clock.now()):
+        if lease is not None and lease.holder:
             return lease.holder
         return self.status.acting_primary or self.cr.spec.primary_region
 

@@ -50,6 +50,7 @@ from continuum.actors.continuum.runs import (
     switchover_crashed,
     switchover_done,
 )
+from continuum.actors.continuum.self_fencing import SelfFence, after_refresh
 from continuum.actors.continuum.spec_changes import (
     announce_created,
     check_drift,
@@ -123,6 +124,7 @@ class ContinuumActor(Actor):
             safety_margin=env.safety_margin_seconds,
         )
         self.running: Running | None = None
+        self.self_fence = SelfFence()
         self.health: HealthReport | None = None
         self.unreachable_streak = 0
         self.lag_streak = 0
@@ -146,6 +148,7 @@ class ContinuumActor(Actor):
             name="audit-pump",
         )
         await refresh_lease(self, startup=True)
+        await after_refresh(self)  # fence or demote the own Cluster before anything else
         await announce_created(self)
         await check_drift(self)
         self.start_timers()
@@ -164,6 +167,7 @@ class ContinuumActor(Actor):
         match message:
             case RenewDue():
                 await refresh_lease(self)
+                await after_refresh(self)
                 # An undecided journal (witness unreadable at start, say) is decided again
                 # on every renewal until the rule can tell: never left behind.
                 await recover_journal(self)

@@ -38,7 +38,6 @@ CONVERGENCE = frozenset(
         "healthy-but-world-disagrees",
         "world-not-converged",
         "switchover-unfinished",
-        "two-primaries-after-partition",
     }
 )
 """Invariants that need the convergence design of issue 13 (a level-triggered data plane,

@@ -27,6 +27,11 @@ import msgspec
 from continuum import metrics
 from continuum.actors.continuum import requests as api
 from continuum.actors.continuum import view
+from continuum.actors.continuum.background_refresh import (
+    RefreshInFlight,
+    begin_refresh,
+    continue_refresh,
+)
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
 from continuum.actors.continuum.health_runs import health_crashed, health_done, start_health
 from continuum.actors.continuum.keeper import LeaseKeeper
@@ -41,6 +46,7 @@ from continuum.actors.continuum.messages import (
     StepProgress,
     SwitchoverCrashed,
     SwitchoverDone,
+    WitnessReplied,
 )
 from continuum.actors.continuum.observation import evaluate_triggers, observe
 from continuum.actors.continuum.runs import (
@@ -125,6 +131,7 @@ class ContinuumActor(Actor):
         )
         self.running: Running | None = None
         self.self_fence = SelfFence()
+        self.refresh = RefreshInFlight()
         self.health: HealthReport | None = None
         self.unreachable_streak = 0
         self.lag_streak = 0
@@ -166,13 +173,15 @@ class ContinuumActor(Actor):
     async def on_message(self, message: msgspec.Struct) -> object:
         match message:
             case RenewDue():
-                await refresh_lease(self)
-                await after_refresh(self)
-                # An undecided journal (witness unreadable at start, say) is decided again
-                # on every renewal until the rule can tell: never left behind.
-                await recover_journal(self)
-                await self.flush()
-                await self._reconcile_heartbeat()
+                # The witness is called from a child task (``background_refresh``): the
+                # mailbox keeps answering while it is slow or gone.
+                if await begin_refresh(self):
+                    await self._refreshed()
+                else:  # the writer role may lapse while the witness is slow: fence on time
+                    await after_refresh(self)
+            case WitnessReplied(event=event):
+                if await continue_refresh(self, event):
+                    await self._refreshed()
             case ObserveDue():
                 await observe(self)
                 await evaluate_triggers(self)
@@ -211,6 +220,14 @@ class ContinuumActor(Actor):
             case _:
                 raise ReplyError(f"ContinuumActor does not handle {type(message).__name__}")
         return None
+
+    async def _refreshed(self) -> None:
+        await after_refresh(self)
+        # An undecided journal (witness unreadable at start, say) is decided again on every
+        # renewal until the rule can tell: never left behind.
+        await recover_journal(self)
+        await self.flush()
+        await self._reconcile_heartbeat()
 
     # --- the lease, as this instance knows it ------------------------------------------
 

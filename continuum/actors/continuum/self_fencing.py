@@ -63,7 +63,7 @@ async def after_refresh(actor: ContinuumActor) -> None:
     acting = actor.acting()
     if memo.was_acting and not acting:
         memo.pending = True  # a handover, a lost lease or a lapse: look at the own Cluster
-        if actor.overdue and actor.running is None:
+        if actor.keeper.holding and actor.running is None:  # overdue, not handed over
             # The moment the role lapses for want of renewals: fence first, look later.
             lapse = rule.Action(kind="fence", why="renewals overdue")
             await _apply(actor, pair, memo, lapse, None)

@@ -58,6 +58,7 @@ COND_AUDIT_DELIVERED: Final = "AuditDelivered"
 COND_SPEC_VALID: Final = "SpecValid"
 COND_STANDBY_AVAILABLE: Final = "StandbyAvailable"
 COND_CONVERGED: Final = "Converged"
+COND_CONFLICT: Final = "Conflict"
 #: The condition types the controller writes.
 CONDITION_TYPES: Final[tuple[str, ...]] = (
     COND_READY,
@@ -67,6 +68,7 @@ CONDITION_TYPES: Final[tuple[str, ...]] = (
     COND_SPEC_VALID,
     COND_STANDBY_AVAILABLE,
     COND_CONVERGED,
+    COND_CONFLICT,
 )
 
 _CONDITION_TYPE = r"^[A-Za-z]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"

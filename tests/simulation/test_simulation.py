@@ -38,12 +38,11 @@ CONVERGENCE = frozenset(
         "healthy-but-world-disagrees",
         "world-not-converged",
         "switchover-unfinished",
-        "two-primaries-after-partition",
     }
 )
-"""Invariants that need the convergence design of issue 13 (a level-triggered data plane,
-journaled compensation that is retried, status from observation): checked, reported, and
-expected to fail until then (see ``test_the_world_converges_to_the_lease``)."""
+"""Invariants of the convergence design of issue 13 (a level-triggered data plane, journaled
+compensation that is retried, status from observation); see
+``test_the_world_converges_to_the_lease``."""
 
 DELETION = frozenset({"deletion-left-world-broken"})
 """Deleting a CR mid-switchover cancels the run and deletes its journal with the CR's status:
@@ -51,12 +50,11 @@ nothing finishes or undoes it (no finalizer). Checked and reported, expected to 
 finalizer (or convergence by the remaining region) exists — see
 ``test_deleting_the_cr_mid_switchover_leaves_one_writer``."""
 
-KNOWN = frozenset({"healthy-but-world-disagrees", "two-primaries-after-partition"}) | DELETION
-"""What the seeded schedules still excuse: a stale primary nobody fences while the new writer
-is down (issue 13, item 4), a status write refused right after an observation found the world
-disagreeing (the stored status says ``Healthy`` until the next write succeeds: seed 618), and
-deletion mid-switchover. ``world-not-converged`` and ``switchover-unfinished`` are no longer
-excused: convergence and the journaled compensation hold them."""
+KNOWN = frozenset({"healthy-but-world-disagrees"}) | DELETION
+"""What the seeded schedules still excuse: a status write refused right after an observation
+found the world disagreeing (the stored status says ``Healthy`` until the next write succeeds:
+seed 618), and deletion mid-switchover. ``world-not-converged``, ``switchover-unfinished`` and
+``two-primaries-after-partition`` are no longer excused."""
 
 
 def _run(schedule: list[Action]) -> Outcome:
@@ -176,13 +174,11 @@ def test_regression_a_timeout_clearing_the_spec_request_does_not_crash_the_actor
     assert len(out.results) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13, item 4: a region cut off and failed over keeps its Cluster primary until "
-    "the new writer observes it; nothing fences it while that writer is down",
-)
 def test_a_stale_primary_is_fenced_even_while_the_new_writer_is_down() -> None:
-    """Seed 3461, shrunk (then lengthened so the failover still happens before the kill)."""
+    """Seed 3461, shrunk (then lengthened so the failover still happens before the kill):
+    region A is cut off and failed over, then B's instance dies. A's instance fences its own
+    Cluster when its renewals lapse and demotes it towards B once the witness names B again
+    (issue 13, item 4)."""
     schedule: list[Action] = [
         Tick(),
         Tick(),

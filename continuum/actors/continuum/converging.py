@@ -155,8 +155,29 @@ async def converge_world(
         acting_region=actor.region if actor.acting() else "",
         quiet=actor.running is None and actor.status.switchover is None,
     )
-    for action in actions:
-        await _carry(actor, action, plan, mismatches)
+    done = [await _carry(actor, action, plan, mismatches) for action in actions]
+    if any(done):
+        # Report the world as it is after the repair, not as it was before it.
+        await _reassess(actor, plan, holder)
+
+
+async def _reassess(actor: ContinuumActor, plan: Plan, holder: str) -> None:
+    pair: PairState | None = None
+    port = actor.collab.pair
+    if port is not None and actor.cr.spec.switchover.mechanism == "cnpg-pair":
+        try:
+            pair = await with_timeout(actor.clock, READ_TIMEOUT, port.read_pair)
+        except (ContinuumError, TimeoutError) as exc:
+            actor.log.warning("pair_unreadable", error=str(exc))
+            return  # the last assessment stands until the next observation
+    world = rule.World(
+        holder=holder,
+        regions=tuple(actor.cr.spec.all_regions()),
+        pair=pair,
+        dns_wrong=await _dns_wrong(actor, plan, holder),
+        route=await _route(actor, plan),
+    )
+    _report(actor, rule.assess(world), holder)
 
 
 def _report(actor: ContinuumActor, mismatches: tuple[rule.Mismatch, ...], holder: str) -> None:
@@ -177,10 +198,11 @@ async def _carry(
     action: rule.Converge,
     plan: Plan,
     mismatches: tuple[rule.Mismatch, ...],
-) -> None:
+) -> bool:
+    """Carry ``action`` out; whether it was written."""
     wrong = "; ".join(f"{m.kind}: {m.detail}" for m in mismatches)
     if not actor.acting() or actor.running is not None:
-        return  # the fence: never write without acting, never beside a run
+        return False  # the fence: never write without acting, never beside a run
     try:
         await with_timeout(actor.clock, READ_TIMEOUT, lambda: _write(actor, action, plan))
     except (ContinuumError, TimeoutError) as exc:
@@ -188,7 +210,7 @@ async def _carry(
         actor.log.warning(
             "converge_failed", action=action.action, wrong=wrong, error=str(exc) or repr(exc)
         )
-        return
+        return False
     metrics.count_converge(action.action, "done")
     actor.log.warning("world_converged", action=action.action, towards=action.towards, wrong=wrong)
     await actor.emit(
@@ -198,6 +220,7 @@ async def _carry(
         reason=f"converged-{action.action}",
         message=f"converged to the lease holder {action.towards}: {wrong}"[:1000],
     )
+    return True
 
 
 async def _write(actor: ContinuumActor, action: rule.Converge, plan: Plan) -> None:

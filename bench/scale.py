@@ -12,9 +12,10 @@ Method (no product change, nothing read from inside the controller):
 2. Every lease write is observed from outside. ``--witness nats-kv``: a plain NATS
    subscription on the bucket's subject sees every write (``expiresAt − ttlSeconds`` = the
    renew time, ``generation`` = acquire + renewals). ``--witness in-memory``: the witness
-   lives inside the controller, so the bench watches the CRs' status instead — the controller
-   writes ``leaseGeneration``/``leaseExpiresAt`` there whenever the stored expiry is less than
-   half a TTL away, i.e. every second renewal.
+   lives inside the controller, so the bench watches the CRs' status instead — which carries
+   the lease only as of its last change of holder: acquisitions are seen, renewals are not
+   (use ``nats-kv`` for lateness). Every write to the CRs (a ``MODIFIED`` watch event) inside
+   the window is counted too: API writes per CR per 5 min at steady state.
 3. Renewal *k* of a CR (generation 1 + k) is due at ``anchor + k·interval`` (the actor's
    repeating timer is schedule-anchored); the anchor is the CR's least-delayed renewal
    (min over k of ``renew_time − k·interval``). Lateness = ``renew_time − due``: how much later

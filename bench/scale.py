@@ -45,6 +45,7 @@ from typing import Any
 from _harness import (
     Emulator,
     RenewLog,
+    cold_start,
     continuum_command,
     lease_client,
     measure,
@@ -66,10 +67,25 @@ async def main(args: argparse.Namespace) -> None:
             url = nats_server.url if args.witness == "nats-kv" else ""
             client = lease_client(args.witness, url, ttl=args.ttl, renew=args.interval)
 
-            def observe(log: RenewLog) -> Any:
+            def observe(log: RenewLog, namespace: str = "scale") -> Any:
                 if args.witness == "nats-kv":
-                    return watch_bucket(url, log)
-                return watch_status(emulator.url, "scale", log, ttl=args.ttl)
+                    return watch_bucket(url, log, namespace=namespace)
+                return watch_status(emulator.url, namespace, log, ttl=args.ttl)
+
+            cold = None
+            if args.cold:
+                cold = await cold_start(
+                    emulator=emulator,
+                    namespace="cold",
+                    command=continuum_command(
+                        emulator.kubeconfig, "cold", log_level=args.log_level
+                    ),
+                    client=client,
+                    crs=args.crs,
+                    observe=lambda log: observe(log, "cold"),
+                    workdir=workdir,
+                )
+                print("\n".join(cold.lines()), flush=True)
 
             result = await measure(
                 f"continuum ({args.witness})",
@@ -99,6 +115,11 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crs", type=int, default=10_000)
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="first time a controller started over CRs that already exist (namespace cold)",
+    )
     parser.add_argument("--seconds", type=float, default=120.0, help="measured window")
     parser.add_argument("--witness", choices=["in-memory", "nats-kv"], default="in-memory")
     parser.add_argument("--interval", type=int, default=10, help="renewSeconds of every CR")

@@ -580,6 +580,7 @@ async def cold_start(
     observe: Callable[[RenewLog], Any],
     workdir: Path,
     timeout: float = 120.0,
+    profile_dir: Path | None = None,
 ) -> ColdStart:
     """Create ``crs`` CRs in ``namespace``, then start the operator and time its leases."""
     await create_crs(emulator.url, namespace, range(crs), client)
@@ -593,6 +594,8 @@ async def cold_start(
         *argv, env=env, stdout=out, stderr=subprocess.STDOUT
     )
     first = all_ = float("nan")
+    if profile_dir is not None:
+        await _profile(proc.pid, profile_dir / "cold-start.txt", seconds=30)
     try:
         deadline = began + timeout
         while time.time() < deadline:

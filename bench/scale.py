@@ -84,6 +84,7 @@ async def main(args: argparse.Namespace) -> None:
                     crs=args.crs,
                     observe=lambda log: observe(log, "cold"),
                     workdir=workdir,
+                    profile_dir=args.profile,
                 )
                 print("\n".join(cold.lines()), flush=True)
 

@@ -205,6 +205,8 @@ class ContinuumWatch:
         was_invalid = entry.invalid is not None
         entry.latest, entry.invalid = cr, None
         if not entry.spawned:
+            # The actor starts from this object: its first status write can build on it.
+            self._api.seed_version(namespace, name, str(meta.get("resourceVersion") or ""))
             entry.spawned = True
             await self._sup.spawn(key, self._factory_for(entry))
             self.stats.spawned += 1

@@ -145,13 +145,15 @@ class ContinuumActor(Actor):
             on_error=lambda e: _AuditPumpEnded(error=str(e) or repr(e)),
             name="audit-pump",
         )
+        # The gate covers the witness round trips only: every lease is settled before the
+        # start-up status writes, which the Kubernetes client's connection pool bounds.
         async with self.env.start_gate.admitted(self.clock):
             await refresh_lease(self, startup=True)
-            await announce_created(self)
-            await check_drift(self)
-            self.start_timers()
-            await recover_journal(self)
-            await self.flush()
+        await announce_created(self)
+        await check_drift(self)
+        self.start_timers()
+        await recover_journal(self)
+        await self.flush()
 
     async def on_stop(self, error: BaseException | None) -> None:
         metrics.forget_continuum(self.key)

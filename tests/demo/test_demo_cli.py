@@ -14,7 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.demo.demo_process import api_ports, processes_mentioning, read_until_running, start_demo
+from tests.demo.demo_process import (
+    api_ports,
+    processes_mentioning,
+    read_until,
+    read_until_running,
+    start_demo,
+)
 
 
 class Demo:
@@ -88,6 +94,9 @@ def test_printed_switchover_command_runs_to_a_healthy_end(demo: Demo) -> None:
     health = _cli(*by_name["health"])
     assert health.returncode == 0, health.stdout + health.stderr
     assert "healthy" in health.stdout
+    # The demo's own client wrote throughout; the demo says what happened to its writes.
+    moved = read_until(demo.proc, "Writer moved region-a -> region-b")[-1]
+    assert "lost 0, split-brain 0" in moved, moved
 
 
 def test_after_a_switchover_both_instances_answer_health_the_same(demo: Demo) -> None:

@@ -29,7 +29,7 @@ from continuum.clock import FakeClock
 from continuum.supervisor.serving import ServingFacts, check_serving
 from continuum.supervisor.supervisor import Supervisor
 from continuum.supervisor.watch import ContinuumWatch
-from continuum.wiring.witness import WitnessSettings
+from continuum.wiring.witness import WitnessOptions
 from tests.kube.conftest import FIXTURES, REGION_A, REGION_B, Regions, autojumping
 from tests.kube.test_kube_continuum_watch import Log, RecordingActor, _until
 
@@ -80,7 +80,7 @@ def _object(entry: dict[str, Any], name: str) -> dict[str, Any]:
 def _facts(kubeconfig: Path) -> ServingFacts:
     """A controller with a kubeconfig context per region, no NATS, no in-memory witness."""
     return ServingFacts(
-        witness=WitnessSettings(clock=FakeClock(), kubeconfig=str(kubeconfig)),
+        witness=WitnessOptions(kubeconfig=str(kubeconfig)),
         context_regions=(REGION_A, REGION_B),
         dns_writer=True,
     )

@@ -28,6 +28,7 @@ from continuum.messages.crd import Continuum
 from continuum.metrics import unwatch_actors, watch_actors
 from continuum.ports import Clock
 from continuum.supervisor import Supervisor
+from continuum.supervisor.conflicts import Conflicts
 from continuum.supervisor.serving import check_serving
 from continuum.supervisor.tree import Child, SupervisionTree, running
 from continuum.supervisor.watch import ContinuumWatch
@@ -189,6 +190,7 @@ def controller_tree(
     """
     options = audit_options(settings)
     sup = Supervisor(clock=clock, shutdown_timeout=settings.shutdown_timeout_seconds)
+    conflicts = Conflicts()  # written by the CR watch, read by the API
     tree: SupervisionTree
 
     def clients() -> Clients:
@@ -219,6 +221,7 @@ def controller_tree(
                 readiness=readiness,
                 settings=settings,
                 stored_health=stored_health_reader(edges()),
+                conflicts=conflicts,
             )
             servers.append(functools.partial(serve_api, app, api_sock))
         if metrics_sock is not None:
@@ -266,6 +269,7 @@ def controller_tree(
             clock=clock,
             namespaces=list(settings.watch_namespaces) or None,
             check=functools.partial(check_serving, facts=serving_facts(edges(), settings)),
+            conflicts=conflicts,
         )
         async with running(watch.run):
             await watch.wait_synced()

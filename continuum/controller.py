@@ -20,11 +20,8 @@ import anyio
 
 from continuum import metrics
 from continuum.actors.continuum.actor import ContinuumActor
-from continuum.config import Settings
-from continuum.http.app import create_app
-from continuum.http.metrics import serve_metrics
+from continuum.config import Address, Settings
 from continuum.http.readiness import Readiness
-from continuum.http.server import bind_listener, serve_api
 from continuum.leader.elector import LEADERSHIP_LOST_EXIT_CODE, LeaderElector, LeadershipLost
 from continuum.logs import get_logger
 from continuum.messages.crd import Continuum
@@ -83,15 +80,22 @@ def _where(sock: socket.socket | None) -> str | None:
     return f"{host}:{port}"
 
 
+def _bind(address: Address | None) -> socket.socket | None:
+    if address is None:
+        return None
+    # Imported here: a process with no listener never loads uvicorn.
+    from continuum.http.server import bind_listener
+
+    return bind_listener(address)
+
+
 @contextlib.contextmanager
 def _bound(settings: Settings) -> Iterator[tuple[socket.socket | None, socket.socket | None]]:
     """Bind the API and metrics listeners now (a taken address fails before anything else
     starts); close whichever the servers did not take over."""
-    api = bind_listener(settings.api_addr) if settings.api_addr is not None else None
+    api = _bind(settings.api_addr)
     try:
-        metrics = (
-            bind_listener(settings.metrics_addr) if settings.metrics_addr is not None else None
-        )
+        metrics = _bind(settings.metrics_addr)
     except BaseException:
         if api is not None:
             api.close()
@@ -207,7 +211,11 @@ def controller_tree(
 
     def http() -> AbstractAsyncContextManager[None]:
         servers: list[Callable[[], Coroutine[Any, Any, object]]] = []
+        # The API stack (Litestar, uvicorn) is imported only when a server is on.
         if api_sock is not None:
+            from continuum.http.app import create_app
+            from continuum.http.server import serve_api
+
             app = create_app(
                 registry=sup.registry,
                 readiness=readiness,
@@ -217,6 +225,8 @@ def controller_tree(
             )
             servers.append(functools.partial(serve_api, app, api_sock))
         if metrics_sock is not None:
+            from continuum.http.metrics import serve_metrics
+
             servers.append(functools.partial(serve_metrics, metrics_sock))
         return running(*servers)
 

@@ -292,6 +292,9 @@ class ContinuumWatch:
                 and not entry.spawned
                 and self._entries.get(key) is entry
             ):
+                # The actor starts from this object: its first status write can build on it.
+                meta = entry.latest.metadata
+                self._api.seed_version(meta.namespace, meta.name, meta.resource_version or "")
                 entry.spawned = True
                 await self._sup.spawn(key, self._factory_for(entry))
                 self.stats.spawned += 1

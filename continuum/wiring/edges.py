@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import anyio
 
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
+from continuum.actors.continuum.startup import START_CONCURRENCY, START_JITTER_SECONDS, StartGate
 from continuum.adapters.audit_outbox import ConfigMapOutboxStore
 from continuum.adapters.cnpg import CnpgPair
 from continuum.adapters.continuums import ContinuumApi, decode_status
@@ -428,4 +429,5 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
         safety_margin_seconds=settings.lease_safety_margin_seconds,
         vantages=settings.health_vantages,
         probe_timeout_seconds=settings.health_probe_timeout,
+        start_gate=StartGate(concurrency=START_CONCURRENCY, jitter_seconds=START_JITTER_SECONDS),
     )

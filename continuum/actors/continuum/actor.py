@@ -25,8 +25,8 @@ import anyio
 import msgspec
 
 from continuum import metrics
+from continuum.actors.continuum import quiet, view
 from continuum.actors.continuum import requests as api
-from continuum.actors.continuum import view
 from continuum.actors.continuum.background_refresh import (
     RefreshInFlight,
     begin_refresh,
@@ -159,7 +159,10 @@ class ContinuumActor(Actor):
             on_error=lambda e: _AuditPumpEnded(error=str(e) or repr(e)),
             name="audit-pump",
         )
-        await refresh_lease(self, startup=True)
+        # The gate covers the witness round trips only: every lease is settled before the
+        # start-up status writes, which the Kubernetes client's connection pool bounds.
+        async with self.env.start_gate.admitted(self.clock):
+            await refresh_lease(self, startup=True)
         await after_refresh(self)  # fence or demote the own Cluster before anything else
         await announce_created(self)
         await check_drift(self)
@@ -342,32 +345,30 @@ class ContinuumActor(Actor):
         self.condition(ready.type, ready.status, ready.reason, ready.message)
         fields: dict[str, Any] = {"phase": phase, "primary_region": self.cr.spec.primary_region}
         if lease is not None and not self.witness_error:
-            # The stored expiry is refreshed once the live one has moved on by half a TTL:
-            # at most one write per two renewals, and the stored value stays in the future.
-            stale = (
-                self.status.lease_holder != (lease.holder or None)
-                or self.status.lease_expires_at is None
-                or lease.expires_at is None
-                or (lease.expires_at - self.status.lease_expires_at).total_seconds() >= self.ttl / 2
+            # Live in memory; what reaches the CR is decided by quiet.durable_status.
+            fields.update(
+                lease_holder=lease.holder or None,
+                lease_expires_at=lease.expires_at,
+                lease_generation=lease.generation,
             )
-            if stale:
-                fields.update(
-                    lease_holder=lease.holder or None,
-                    lease_expires_at=lease.expires_at,
-                    lease_generation=lease.generation,
-                )
         if self.cr.metadata.generation:
             fields["observed_generation"] = self.cr.metadata.generation
         self.status = msgspec.structs.replace(self.status, **fields)
         self._audit_condition()
-        if self.status == self._written:
+        durable = quiet.durable_status(
+            self.status,
+            written=self._written,
+            now=now,
+            max_lag_seconds=self.cr.spec.max_lag_seconds,
+        )
+        if durable == self._written:
             return True
         try:
-            await self.env.status.patch_status(self.key, self.status, previous=self._written)
+            await self.env.status.patch_status(self.key, durable, previous=self._written)
         except (ContinuumError, TimeoutError) as exc:
             self.log.warning("status_write_failed", error=str(exc))
             return False
-        self._written = self.status
+        self._written = durable
         return True
 
     async def _reconcile_heartbeat(self) -> None:

@@ -49,7 +49,7 @@ from continuum.actors.continuum.messages import (
     SwitchoverDone,
     WitnessReplied,
 )
-from continuum.actors.continuum.observation import evaluate_triggers, observe
+from continuum.actors.continuum.observation import evaluate_triggers, observe, observe_world
 from continuum.actors.continuum.runs import (
     Running,
     recover_journal,
@@ -168,7 +168,7 @@ class ContinuumActor(Actor):
         await check_drift(self)
         self.start_timers()
         await recover_journal(self)
-        await observe(self)  # the phase reports the world as observed, from the start
+        await observe_world(self)  # the phase reports the world as observed, from the start
         await self.flush()
 
     async def on_stop(self, error: BaseException | None) -> None:

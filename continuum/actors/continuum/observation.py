@@ -41,7 +41,7 @@ from continuum.switchover.triggers import (
 if TYPE_CHECKING:
     from continuum.actors.continuum.actor import ContinuumActor
 
-__all__ = ["announce_failback_pending", "evaluate_triggers", "observe"]
+__all__ = ["announce_failback_pending", "evaluate_triggers", "observe", "observe_world"]
 
 
 async def observe(actor: ContinuumActor) -> None:
@@ -105,6 +105,22 @@ async def observe(actor: ContinuumActor) -> None:
         max_replication_lag=max_replication_lag(lag),
         standby_available=state.standby_available,
     )
+
+
+async def observe_world(actor: ContinuumActor) -> None:
+    """Assess the world against the lease holder only (the pair, DNS, the route), without
+    the streaks, the lag probe or any action beyond what convergence decides — at start, so
+    the first status written reports the world as observed."""
+    pair = actor.collab.pair
+    if pair is None or actor.cr.spec.switchover.mechanism != "cnpg-pair":
+        await converge_world(actor, None)
+        return
+    try:
+        pair_state = await with_timeout(actor.clock, READ_TIMEOUT, pair.read_pair)
+    except (ContinuumError, TimeoutError) as exc:
+        await converge_world(actor, None, pair_error=str(exc) or type(exc).__name__)
+        return
+    await converge_world(actor, pair_state)
 
 
 async def _probe_replication(

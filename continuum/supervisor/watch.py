@@ -17,6 +17,12 @@ Resilience: the watch resumes from the last resourceVersion it saw (events and b
 actors); a lost connection → back off on the injected clock (doubling, capped) and resume.
 Spawning is idempotent, so no path duplicates an actor. :attr:`ContinuumWatch.synced` turns
 true once every watched namespace has been listed (readiness).
+
+Sharding (``docs/sharding.md``): with a :class:`~continuum.ports.ShardView`, an actor runs only
+for a CR the view says this replica owns; :meth:`ContinuumWatch.rebalance` (called by the view
+on every change) stops the actors of CRs no longer owned — before the view publishes that —
+and spawns those of CRs newly owned. A stop releases nothing: the witness lease stays with
+the region and the next owner's actor renews it.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from continuum.errors import InvalidSpec, KubeError, WatchExpired
 from continuum.messages.commands import SpecInvalid, SpecObserved
 from continuum.messages.crd import Continuum, decode_continuum, lease_key
 from continuum.messages.status import COND_SPEC_VALID, Condition, ContinuumStatus, set_condition
-from continuum.ports import Clock, ContinuumSource
+from continuum.ports import Clock, ContinuumSource, ShardView
 from continuum.supervisor.supervisor import Supervisor
 
 log = structlog.get_logger("continuum.watch")
@@ -67,6 +73,7 @@ class WatchStats:
     events: int = 0
     spawned: int = 0
     stopped: int = 0
+    shard_stopped: int = 0
     observed: int = 0
     invalid: int = 0
     errors: list[str] = field(default_factory=list)
@@ -91,8 +98,11 @@ class ContinuumWatch:
         backoff_max: float = 30.0,
         watch_seconds: int = 300,
         check: Callable[[Continuum], None] | None = None,
+        shard: ShardView | None = None,
     ) -> None:
         self._api = api
+        self._shard = shard
+        self._placing = anyio.Lock()
         self._check = check
         self._sup = supervisor
         self._factory = factory
@@ -205,9 +215,11 @@ class ContinuumWatch:
         was_invalid = entry.invalid is not None
         entry.latest, entry.invalid = cr, None
         if not entry.spawned:
-            entry.spawned = True
-            await self._sup.spawn(key, self._factory_for(entry))
-            self.stats.spawned += 1
+            async with self._placing:
+                if not entry.spawned and self._owns(key):
+                    entry.spawned = True
+                    await self._sup.spawn(key, self._factory_for(entry))
+                    self.stats.spawned += 1
         elif changed or was_invalid:
             self.stats.observed += 1
             await self._deliver(key, SpecObserved(continuum=cr))
@@ -234,6 +246,36 @@ class ContinuumWatch:
         meta = obj["metadata"]
         if not await self._write_invalid(meta["namespace"], meta["name"], err, entry.generation):
             entry.invalid = None  # not recorded: the next event or relist tries again
+
+    def _owns(self, key: str) -> bool:
+        return self._shard is None or self._shard.owns(key)
+
+    async def rebalance(self) -> None:
+        """Converge the running actors to the shard view: stop (concurrently, each bounded by
+        the supervisor's shutdown timeout) the actors of CRs not owned, then spawn those of
+        owned CRs with a valid spec. Returns once the stops are done. No-op without a view."""
+        if self._shard is None:
+            return
+        async with self._placing:
+            lost = [k for k, e in self._entries.items() if e.spawned and not self._owns(k)]
+            if lost:
+                async with anyio.create_task_group() as tg:
+                    for key in lost:
+                        self._entries[key].spawned = False
+                        tg.start_soon(self._sup.stop, key)
+                self.stats.shard_stopped += len(lost)
+                log.info("shard_actors_stopped", count=len(lost))
+            gained = [
+                (k, e)
+                for k, e in self._entries.items()
+                if not e.spawned and e.latest is not None and e.invalid is None and self._owns(k)
+            ]
+            for key, entry in gained:
+                entry.spawned = True
+                await self._sup.spawn(key, self._factory_for(entry))
+                self.stats.spawned += 1
+            if gained:
+                log.info("shard_actors_started", count=len(gained))
 
     async def _forget(self, key: str) -> None:
         entry = self._entries.pop(key, None)

@@ -215,11 +215,12 @@ class ContinuumWatch:
         was_invalid = entry.invalid is not None
         entry.latest, entry.invalid = cr, None
         if not entry.spawned:
-            async with self._placing:
-                if not entry.spawned and self._owns(key):
-                    entry.spawned = True
-                    await self._sup.spawn(key, self._factory_for(entry))
-                    self.stats.spawned += 1
+            if self._shard is None:
+                await self._spawn(key, entry)
+            else:
+                async with self._placing:  # not interleaved with a rebalance
+                    if not entry.spawned and self._shard.owns(key):
+                        await self._spawn(key, entry)
         elif changed or was_invalid:
             self.stats.observed += 1
             await self._deliver(key, SpecObserved(continuum=cr))
@@ -247,6 +248,11 @@ class ContinuumWatch:
         if not await self._write_invalid(meta["namespace"], meta["name"], err, entry.generation):
             entry.invalid = None  # not recorded: the next event or relist tries again
 
+    async def _spawn(self, key: str, entry: _Entry) -> None:
+        entry.spawned = True
+        await self._sup.spawn(key, self._factory_for(entry))
+        self.stats.spawned += 1
+
     def _owns(self, key: str) -> bool:
         return self._shard is None or self._shard.owns(key)
 
@@ -271,9 +277,7 @@ class ContinuumWatch:
                 if not e.spawned and e.latest is not None and e.invalid is None and self._owns(k)
             ]
             for key, entry in gained:
-                entry.spawned = True
-                await self._sup.spawn(key, self._factory_for(entry))
-                self.stats.spawned += 1
+                await self._spawn(key, entry)
             if gained:
                 log.info("shard_actors_started", count=len(gained))
 

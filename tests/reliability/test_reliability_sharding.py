@@ -12,7 +12,7 @@ import pytest
 
 from continuum_sim.kube import KubeEmulator, bundled_crd_paths, write_kubeconfig
 from continuum_sim.nats import NatsServer
-from tests.reliability.sharding import (
+from continuum_sim.sharding import (
     MEMBER_TTL,
     NAMESPACE,
     REGION,

@@ -1,5 +1,6 @@
-"""Replicas of one region as real ``continuum run`` processes with ``CONTINUUM_SHARDING=true``,
-against an in-process Kubernetes API emulator and a real nats-server (the ``nats-kv`` witness),
+"""Test environment: replicas of one region as real ``continuum run`` processes with
+``CONTINUUM_SHARDING=true``, against a Kubernetes API emulator and a real nats-server (the
+``nats-kv`` witness),
 observed from outside only:
 
 * witness writes (a plain subscription on the lease bucket): every renewal of every CR, with
@@ -22,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from continuum_sim.process import dies_with_parent
 
 REGION = "region-a"
 NAMESPACE = "shard"
+API_TOKEN = "shard-token"
 BUCKET = "continuum-leases"
 MEMBER_TTL, MEMBER_DEADLINE = 6, 4
 WITNESS_TTL, WITNESS_RENEW = 15, 2
@@ -67,7 +69,14 @@ def cr_body(index: int, nats_url: str) -> dict[str, Any]:
 class Replica:
     """One ``continuum run`` process; output to ``<workdir>/replica-<name>.log``."""
 
-    def __init__(self, name: str, workdir: Path, kubeconfig: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        workdir: Path,
+        kubeconfig: Path,
+        *,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.log_path = workdir / f"replica-{name}.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
@@ -89,6 +98,7 @@ class Replica:
                 "CONTINUUM_LOG_LEVEL": "info",
             }
         )
+        self.env.update(extra or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -237,7 +247,7 @@ def _shared(snapshot: dict[str, set[str]]) -> dict[str, list[str]]:
     return {k: v for k, v in by_key.items() if len(v) > 1}
 
 
-async def until(check: Any, *, timeout: float, what: str) -> None:
+async def until(check: Callable[[], object], *, timeout: float, what: str) -> None:
     """Poll ``check()`` (real processes, real time) up to ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not check():

@@ -22,6 +22,7 @@ import aiohttp
 import msgspec
 import nats
 import psutil  # type: ignore[import-untyped]
+import yaml
 
 from continuum.witness.codec import decode_lease
 
@@ -29,6 +30,7 @@ GROUP_PATH = "/apis/dr.openova.io/v1/namespaces/{ns}/continuums"
 BUCKET = "continuum-leases"
 BENCH = Path(__file__).resolve().parent
 REGION = "region-a"
+STANDBY = "region-b"
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -85,6 +87,7 @@ def continuum_command(
 
     ``trust_env=False`` and ``snapshot`` run it through :func:`run_probed_controller`
     instead (what-if and memory breakdown; see there)."""
+    context = str(yaml.safe_load(kubeconfig.read_text())["current-context"])
     probes = {}
     if not trust_env:
         probes["BENCH_KUBE_TRUST_ENV"] = "off"
@@ -95,6 +98,9 @@ def continuum_command(
         **os.environ,
         "CONTINUUM_REGION": REGION,
         "CONTINUUM_KUBECONFIG": str(kubeconfig),
+        # The CRs' standby region is served by the same emulator: the controller checks that
+        # every region of a spec has a context.
+        "CONTINUUM_REGION_CONTEXTS": ",".join(f"{r}={context}" for r in (REGION, STANDBY)),
         "CONTINUUM_WATCH_NAMESPACES": namespace,
         "CONTINUUM_API_ADDR": "",
         "CONTINUUM_METRICS_ADDR": "",
@@ -171,7 +177,7 @@ def cr_body(namespace: str, index: int, client: dict[str, Any]) -> dict[str, Any
         "spec": {
             "applicationRef": f"app-{index}",
             "primaryRegion": REGION,
-            "hotStandbyRegions": ["region-b"],
+            "hotStandbyRegions": [STANDBY],
             "leaseClient": client,
             # No database behind these CRs: stateless (cnpg-pair would need a cnpgPair).
             "switchover": {"mechanism": "stateless"},
@@ -261,18 +267,38 @@ class _List(msgspec.Struct):
 async def watch_status(url: str, namespace: str, log: RenewLog, *, ttl: float) -> None:
     """Record the lease fields of every status the CRs in ``namespace`` take (until cancelled).
 
-    List, then watch from the list's resourceVersion; when the watch ends, resume it; when
-    it fails (410 Expired, an ``ERROR`` event, a dropped stream) list again — a write missed
-    in between only costs one sample, the list records every CR's current one."""
-    decode = msgspec.json.Decoder(_Event).decode
-    path = GROUP_PATH.format(ns=namespace)
+    Since status carries the lease only as of its last change of holder (renewals are not
+    written), this sees acquisitions, not renewals."""
 
-    def record(obj: _Object) -> None:
+    def record(obj: _Object, _: str) -> None:
         status = obj.status
         if status.leaseGeneration and status.leaseExpiresAt is not None:
             slot = f"{namespace}/{obj.metadata.name}"
             log.add(slot, status.leaseGeneration, status.leaseExpiresAt, ttl)
 
+    await _watch_crs(url, namespace, record)
+
+
+async def count_writes(url: str, namespace: str, stamps: list[float]) -> None:
+    """Append the time of every write to a CR of ``namespace`` (a ``MODIFIED`` watch event:
+    status or spec, ours or anyone's) to ``stamps``, until cancelled."""
+
+    def record(_: _Object, kind: str) -> None:
+        if kind == "MODIFIED":
+            stamps.append(time.time())
+
+    await _watch_crs(url, namespace, record)
+
+
+async def _watch_crs(url: str, namespace: str, record: Callable[[_Object, str], None]) -> None:
+    """Call ``record(object, event type)`` for every CR in ``namespace`` listed (``LISTED``)
+    or changed, until cancelled.
+
+    List, then watch from the list's resourceVersion; when the watch ends, resume it; when
+    it fails (410 Expired, an ``ERROR`` event, a dropped stream) list again — a write missed
+    in between only costs one sample, the list records every CR's current one."""
+    decode = msgspec.json.Decoder(_Event).decode
+    path = GROUP_PATH.format(ns=namespace)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
     async with aiohttp.ClientSession(url, timeout=timeout) as http:
         version = ""
@@ -282,7 +308,7 @@ async def watch_status(url: str, namespace: str, log: RenewLog, *, ttl: float) -
                     listed = msgspec.json.decode(await resp.read(), type=_List)
                 version = listed.metadata["resourceVersion"]
                 for item in listed.items:
-                    record(item)
+                    record(item, "LISTED")
             params = {"watch": "true", "resourceVersion": version, "timeoutSeconds": "3600"}
             try:
                 async with http.get(path, params=params) as resp:
@@ -296,7 +322,7 @@ async def watch_status(url: str, namespace: str, log: RenewLog, *, ttl: float) -
                             break
                         version = event.object.metadata.resourceVersion or version
                         if event.type != "BOOKMARK":
-                            record(event.object)
+                            record(event.object, event.type)
             except (aiohttp.ClientError, msgspec.ValidationError):
                 version = ""
 
@@ -356,6 +382,8 @@ class Result:
     lateness: list[float]
     renewals_seen: int
     renewals_due: int
+    cr_writes: int = 0
+    """Writes to the CRs (watch ``MODIFIED`` events) inside the window."""
     extra: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -377,7 +405,13 @@ class Result:
             f"  RSS {self.rss_mib:.1f} MiB at the window's end ({self.rss_start_mib:.1f} MiB at"
             f" its start; baseline with 1 CR {self.rss_base_mib:.1f} MiB);"
             f" {self.rss_per_cr_kib:.1f} KiB per CR",
+            f"  API writes to the CRs in the window: {self.cr_writes}"
+            f" = {self.writes_per_cr_per_5min:.3f} per CR per 5 min",
         ]
+
+    @property
+    def writes_per_cr_per_5min(self) -> float:
+        return self.cr_writes / max(1, self.crs) * 300 / max(1e-9, self.window_s)
 
 
 def pct(ordered: list[float], q: float) -> float:
@@ -439,6 +473,8 @@ async def measure(
     interval = float(client["config"]["renewSeconds"])
     log = RenewLog()
     observer = asyncio.create_task(observe(log))
+    stamps: list[float] = []
+    writes = asyncio.create_task(count_writes(emulator.url, namespace, stamps))
     await create_crs(emulator.url, namespace, range(1), client)
     argv, env = command
     out = (workdir / f"{name}.log").open("w")
@@ -447,12 +483,17 @@ async def measure(
     )
     try:
         meter, emu = Meter(proc.pid), Meter(emulator.proc.pid)
-        await _wait_for(
-            lambda: log.acquired() >= 1,
-            timeout=60,
-            what=f"{name}: first lease",
-            observer=observer,
-        )
+        try:
+            await _wait_for(
+                lambda: log.acquired() >= 1,
+                timeout=60,
+                what=f"{name}: first lease",
+                observer=observer,
+            )
+        except TimeoutError:
+            out.flush()
+            tail = "\n".join((workdir / f"{name}.log").read_text().splitlines()[-20:])
+            raise TimeoutError(f"{name}: no first lease; its log ends:\n{tail}") from None
         await asyncio.sleep(2.0)
         rss_base = meter.rss_mib()
         began = time.time()
@@ -489,7 +530,9 @@ async def measure(
             await proc.wait()
         out.close()
         observer.cancel()
+        writes.cancel()
     window = end - start
+    in_window = sum(1 for t in stamps if start <= t < end)
     return Result(
         name=name,
         crs=crs,
@@ -504,4 +547,71 @@ async def measure(
         lateness=log.lateness(interval, start=start, end=end),
         renewals_seen=log.renewals_between(start, end),
         renewals_due=int(crs * window / interval),
+        cr_writes=in_window,
     )
+
+
+@dataclass
+class ColdStart:
+    """A controller started over ``crs`` CRs that already exist (a restart, an upgrade)."""
+
+    crs: int
+    acquired: int
+    first_s: float
+    """Process start → first lease acquired (imports, clients, watch sync)."""
+    all_s: float
+    """Process start → every lease acquired (``nan`` when not all were)."""
+
+    def lines(self) -> list[str]:
+        seen = "all" if self.acquired >= self.crs else f"ONLY {self.acquired}"
+        return [
+            f"cold start: {self.crs} CRs existing, controller started: first lease after"
+            f" {self.first_s:.1f} s, {seen} leases acquired after {self.all_s:.1f} s"
+        ]
+
+
+async def cold_start(
+    *,
+    emulator: Emulator,
+    namespace: str,
+    command: tuple[list[str], dict[str, str]],
+    client: dict[str, Any],
+    crs: int,
+    observe: Callable[[RenewLog], Any],
+    workdir: Path,
+    timeout: float = 120.0,
+    profile_dir: Path | None = None,
+) -> ColdStart:
+    """Create ``crs`` CRs in ``namespace``, then start the operator and time its leases."""
+    await create_crs(emulator.url, namespace, range(crs), client)
+    log = RenewLog()
+    observer = asyncio.create_task(observe(log))
+    await asyncio.sleep(1.0)  # the observer is subscribed before the first write
+    out = (workdir / f"cold-{namespace}.log").open("w")
+    argv, env = command
+    began = time.time()
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=out, stderr=subprocess.STDOUT
+    )
+    first = all_ = float("nan")
+    if profile_dir is not None:
+        await _profile(proc.pid, profile_dir / "cold-start.txt", seconds=30)
+    try:
+        deadline = began + timeout
+        while time.time() < deadline:
+            if first != first and log.acquired() >= 1:  # nan: not yet
+                first = time.time() - began
+            if log.acquired() >= crs:
+                all_ = time.time() - began
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=60)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        out.close()
+        observer.cancel()
+    return ColdStart(crs=crs, acquired=log.acquired(), first_s=first, all_s=all_)

@@ -46,6 +46,7 @@ from _harness import (
     continuum_command,
     lease_client,
     measure,
+    pct,
     watch_bucket,
 )
 
@@ -72,11 +73,20 @@ def kopf_command(
 
 
 def comparison(ours: Result, peer: Result) -> list[str]:
+    ours_p99 = pct(sorted(ours.lateness), 0.99) * 1000
+    peer_p99 = pct(sorted(peer.lateness), 0.99) * 1000
     return [
         f"ratio {peer.name} / {ours.name}:"
         f" CPU x{peer.cpu_pct / max(ours.cpu_pct, 1e-9):.2f},"
         f" RSS x{peer.rss_mib / ours.rss_mib:.2f},"
-        f" RSS per CR x{peer.rss_per_cr_kib / max(ours.rss_per_cr_kib, 1e-9):.2f}"
+        f" RSS per CR x{peer.rss_per_cr_kib / max(ours.rss_per_cr_kib, 1e-9):.2f}",
+        f"ratio {ours.name} / {peer.name}:"
+        f" CPU x{ours.cpu_pct / max(peer.cpu_pct, 1e-9):.2f},"
+        f" RSS x{ours.rss_mib / peer.rss_mib:.2f};"
+        f" renew lateness p99 {ours_p99:.1f} vs {peer_p99:.1f} ms;"
+        f" all leases acquired after {ours.acquire_s:.1f} vs {peer.acquire_s:.1f} s;"
+        f" CR writes per CR per 5 min {ours.writes_per_cr_per_5min:.3f}"
+        f" vs {peer.writes_per_cr_per_5min:.3f}",
     ]
 
 

@@ -20,11 +20,8 @@ import anyio
 
 from continuum import metrics
 from continuum.actors.continuum.actor import ContinuumActor
-from continuum.config import Settings
-from continuum.http.app import create_app
-from continuum.http.metrics import serve_metrics
+from continuum.config import Address, Settings
 from continuum.http.readiness import Readiness
-from continuum.http.server import bind_listener, serve_api
 from continuum.leader.elector import LEADERSHIP_LOST_EXIT_CODE, LeaderElector, LeadershipLost
 from continuum.leader.lease_api import lease_namespace, make_identity
 from continuum.leader.membership import Membership
@@ -33,6 +30,7 @@ from continuum.messages.crd import Continuum
 from continuum.metrics import unwatch_actors, watch_actors
 from continuum.ports import Clock
 from continuum.supervisor import Supervisor
+from continuum.supervisor.conflicts import Conflicts
 from continuum.supervisor.serving import check_serving
 from continuum.supervisor.tree import Child, SupervisionTree, running
 from continuum.supervisor.watch import ContinuumWatch
@@ -84,15 +82,22 @@ def _where(sock: socket.socket | None) -> str | None:
     return f"{host}:{port}"
 
 
+def _bind(address: Address | None) -> socket.socket | None:
+    if address is None:
+        return None
+    # Imported here: a process with no listener never loads uvicorn.
+    from continuum.http.server import bind_listener
+
+    return bind_listener(address)
+
+
 @contextlib.contextmanager
 def _bound(settings: Settings) -> Iterator[tuple[socket.socket | None, socket.socket | None]]:
     """Bind the API and metrics listeners now (a taken address fails before anything else
     starts); close whichever the servers did not take over."""
-    api = bind_listener(settings.api_addr) if settings.api_addr is not None else None
+    api = _bind(settings.api_addr)
     try:
-        metrics = (
-            bind_listener(settings.metrics_addr) if settings.metrics_addr is not None else None
-        )
+        metrics = _bind(settings.metrics_addr)
     except BaseException:
         if api is not None:
             api.close()
@@ -187,6 +192,7 @@ def controller_tree(
     """
     options = audit_options(settings)
     sup = Supervisor(clock=clock, shutdown_timeout=settings.shutdown_timeout_seconds)
+    conflicts = Conflicts()  # written by the CR watch, read by the API
     tree: SupervisionTree
     shard: list[Membership] = []  # set by the shard-membership child, read by cr-watch
 
@@ -208,15 +214,22 @@ def controller_tree(
 
     def http() -> AbstractAsyncContextManager[None]:
         servers: list[Callable[[], Coroutine[Any, Any, object]]] = []
+        # The API stack (Litestar, uvicorn) is imported only when a server is on.
         if api_sock is not None:
+            from continuum.http.app import create_app
+            from continuum.http.server import serve_api
+
             app = create_app(
                 registry=sup.registry,
                 readiness=readiness,
                 settings=settings,
                 stored_health=stored_health_reader(edges()),
+                conflicts=conflicts,
             )
             servers.append(functools.partial(serve_api, app, api_sock))
         if metrics_sock is not None:
+            from continuum.http.metrics import serve_metrics
+
             servers.append(functools.partial(serve_metrics, metrics_sock))
         return running(*servers)
 
@@ -276,6 +289,7 @@ def controller_tree(
             clock=clock,
             namespaces=list(settings.watch_namespaces) or None,
             check=functools.partial(check_serving, facts=serving_facts(edges(), settings)),
+            conflicts=conflicts,
             shard=shard[0] if shard else None,
         )
         if shard:

@@ -262,6 +262,11 @@ class ContinuumSource(Protocol):
         Returns the status as stored; ``NotFound`` when the CR is gone."""
         ...
 
+    def seed_version(self, namespace: str, name: str, resource_version: str) -> None:
+        """The CR was seen at ``resource_version``: the first status write of this process
+        may send its diff under that precondition instead of reading first. Never I/O."""
+        ...
+
 
 class ClusterPair(Protocol):
     """Both halves of one CNPG pair across regions (one ``Cluster`` per region), driven by

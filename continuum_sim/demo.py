@@ -5,9 +5,10 @@ Two emulated regions with CNPG behaviour, a real nats-server and pdns_server on 
 the API of region A on :8082 (region B on :8083). Without a scenario it prints what to try
 and runs until Ctrl-C; ``--scenario switchover`` runs DryRun → Execute → health and prints
 each report; ``--scenario failover`` makes region A unreachable and shows region B take over.
-In a scenario each region's Cluster is backed by a real PostgreSQL instance and a client
-writes numbered rows throughout; the scenario ends by printing how many writes were
-acknowledged, lost, accepted by a demoted region (split-brain), and the longest write pause.
+Each region's Cluster is backed by a real PostgreSQL instance and a client writes numbered
+rows throughout; a scenario ends by printing how many writes were acknowledged, lost,
+accepted by a demoted region (split-brain), and the longest write pause, and the interactive
+demo prints the same each time the writer region changes.
 Every process and file it starts is stopped or removed on exit.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
+import asyncpg
 import httpx
 
 from continuum.cli.render import duration
@@ -250,6 +252,50 @@ async def _with_writes(demo: _Demo, scenario: Callable[[_Demo], Awaitable[int]])
     return code
 
 
+async def _interactive_writes(demo: _Demo) -> None:
+    """Until cancelled: a client writes a few rows a second, and every writer change is
+    narrated (:func:`_narrate_writes`)."""
+    databases = demo.stack.databases
+    assert databases is not None
+    workload = WriteWorkload(databases.dsns, clock=demo.stack.clock, interval=0.05)
+    async with workload.running(), anyio.create_task_group() as tg:
+        demo.say(
+            "A client writes numbered rows to whichever region's PostgreSQL accepts writes; "
+            "each writer change is reported here."
+        )
+        tg.start_soon(_narrate_writes, demo, workload)
+        await anyio.sleep_forever()
+
+
+async def _narrate_writes(demo: _Demo, workload: WriteWorkload) -> None:
+    """Interactive mode: each time the writer region changes (a switchover or a failover
+    the user started), say what happened to the client's writes since the last change:
+    acknowledged, lost, split-brain, the longest pause. Runs until cancelled."""
+    databases = demo.stack.databases
+    assert databases is not None
+    clock = demo.stack.clock
+    start, region = 0, ""
+    while True:
+        await clock.sleep(1.0)
+        if not workload.acks:
+            continue
+        if not region:
+            region = workload.acks[-1].region
+        if workload.acks[-1].region == region:
+            continue
+        with anyio.move_on_after(30):
+            await workload.wait_acks(20)  # writes resumed on the new writer
+        writer = workload.acks[-1].region
+        try:
+            final = await writecheck.read_final(databases.dsns()[writer])
+        except (OSError, asyncpg.PostgresError) as exc:
+            demo.say(f"Writer moved {region} -> {writer}; could not read its rows: {exc}")
+        else:
+            report = writecheck.check(workload.acks[start:], final, databases.transitions)
+            demo.say(f"Writer moved {region} -> {writer}: {report.summary()}")
+        start, region = len(workload.acks), writer
+
+
 async def run_demo(
     *,
     scenario: str | None = None,
@@ -285,8 +331,8 @@ async def _run_in(base: Path, *, scenario: str | None, api_port: int, out: TextI
         auto_failover=failover,
         ttl_seconds=10 if failover else 30,
         renew_seconds=2 if failover else 10,
-        real_postgres=scenario is not None,
-        cnpg_delay=0.0 if scenario is not None else 0.3,
+        real_postgres=True,
+        cnpg_delay=0.0,  # the real instances take their own time
     )
     log_file = (base / "controller.log").open("a", encoding="utf-8")
     configure_logging(level="info", fmt="json", stream=log_file)
@@ -307,7 +353,7 @@ async def _run_in(base: Path, *, scenario: str | None, api_port: int, out: TextI
                 else:
                     await demo.warm_up(timeout=60)
                     demo.print_try()
-                    await anyio.sleep_forever()
+                    await _interactive_writes(demo)
     finally:
         # Later lines (the process's own shutdown) go to stderr, not to the closed file.
         configure_logging(level="warning", fmt="json", stream=sys.stderr)

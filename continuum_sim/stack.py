@@ -59,6 +59,9 @@ class StackSpec:
     ttl_seconds: int = 30
     renew_seconds: int = 10
     cnpg_delay: float = 0.3
+    mechanism: str = "cnpg-pair"
+    """``spec.switchover.mechanism`` of the sample CR; ``stateless`` leaves out
+    ``spec.cnpgPair`` (the Clusters are still seeded, and must stay untouched)."""
     real_postgres: bool = False
     """Back each region's Cluster with a real PostgreSQL instance (``False``: the
     status-only emulation)."""
@@ -211,7 +214,9 @@ class SimStack:
         }
         if spec.witness == "nats-kv":
             config["url"] = self.nats.url
-        return {
+        stateless = spec.mechanism == "stateless"
+        pair = None if stateless else {"name": f"{spec.app}-pg", "namespace": spec.namespace}
+        body: dict[str, Any] = {
             "apiVersion": "dr.openova.io/v1",
             "kind": "Continuum",
             "metadata": {"name": spec.name, "namespace": spec.namespace},
@@ -222,7 +227,7 @@ class SimStack:
                 "leaseClient": {"kind": spec.witness, "config": config},
                 "autoFailover": spec.auto_failover,
                 "autoFailoverObservations": spec.auto_failover_observations,
-                "cnpgPair": {"name": f"{spec.app}-pg", "namespace": spec.namespace},
+                "cnpgPair": pair,
                 "httpRoute": {"name": spec.app, "namespace": spec.namespace},
                 "pdmZone": spec.zone,
                 "regions": [
@@ -242,9 +247,16 @@ class SimStack:
                         "timeoutSeconds": 2,
                     },
                 },
-                "switchover": {"drainSeconds": spec.drain_seconds, "requestedBy": "demo"},
+                "switchover": {
+                    "drainSeconds": spec.drain_seconds,
+                    "requestedBy": "demo",
+                    "mechanism": spec.mechanism,
+                },
             },
         }
+        if pair is None:
+            del body["spec"]["cnpgPair"]
+        return body
 
     def _seed(self) -> None:
         spec = self.spec

@@ -266,6 +266,14 @@ class ContinuumApi:
             status=409,
         )
 
+    def seed_version(self, namespace: str, name: str, resource_version: str) -> None:
+        """Remember ``resource_version`` (the CR as a watch saw it) for the first status write
+        of ``namespace/name``, unless a write of ours already left one: that first write is
+        then one PATCH, not a GET and a PATCH. Safe when stale: the precondition fails (409)
+        and the write re-reads."""
+        if resource_version:
+            self._versions.setdefault((namespace, name), resource_version)
+
     async def patch_status(
         self,
         namespace: str,

@@ -53,6 +53,7 @@ from continuum.http.routes import (
 from continuum.http.stored_health import StoredHealth
 from continuum.logs import get_logger
 from continuum.messages.requests import DryRunRequest, SwitchoverRequest
+from continuum.supervisor.conflicts import Conflicts
 from continuum.supervisor.registry import Registry
 
 DEFAULT_ASK_TIMEOUT: Final = 10.0
@@ -119,6 +120,7 @@ def create_app(
     settings: Settings,
     ask_timeout: float = DEFAULT_ASK_TIMEOUT,
     stored_health: StoredHealth | None = None,
+    conflicts: Conflicts | None = None,
 ) -> Litestar:
     """The API application over ``registry`` (CR key → actor).
 
@@ -128,7 +130,8 @@ def create_app(
     ``ask_timeout`` seconds of the actors' clock for an answer (504 past it).
     ``stored_health`` reads ``status.lastHealth`` from the CR's copies, so ``GET …/health``
     answers from the CR status (see :mod:`continuum.http.stored_health`); without it the
-    actor answers from memory.
+    actor answers from memory. ``conflicts`` (the CR watch's) lets the API answer for a CR
+    that is in conflict and so has no actor (see :mod:`continuum.core.ownership`).
     """
     if ask_timeout <= 0:
         raise ValueError("ask_timeout must be positive")
@@ -140,6 +143,7 @@ def create_app(
         ask_timeout=ask_timeout,
         region=settings.region,
         stored_health=stored_health,
+        conflicts=conflicts,
     )
     v1 = Router(
         "/v1",

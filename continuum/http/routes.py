@@ -8,6 +8,7 @@ turned into responses by ``continuum.http.errors``.
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
 import anyio
@@ -21,19 +22,25 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
 from litestar.params import JSONBody, Parameter
 
+from continuum.actors.replies import SwitchoverRefused
 from continuum.actors.runtime import ActorDead, ActorRef, AskTimeout, ReplyError
+from continuum.core.ownership import Conflict, conflict_report
 from continuum.http.errors import ApiError, ErrorBody, RefusalBody
 from continuum.http.readiness import Readiness
 from continuum.http.stored_health import StoredHealth, report_from_status
+from continuum.messages.audit import format_timestamp
 from continuum.messages.requests import (
     ContinuumSummary,
     DryRunRequest,
     HealthRequest,
+    RefusalDetail,
     StatusRequest,
     SwitchoverAccepted,
     SwitchoverRequest,
 )
+from continuum.messages.status import COND_CONFLICT, Condition
 from continuum.messages.switchover import DryRunReport, HealthReport
+from continuum.supervisor.conflicts import Conflicts
 from continuum.supervisor.registry import Registry
 
 DNS1123_LABEL: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -117,12 +124,17 @@ _DRY_RUN: Final[dict[int, ResponseSpec]] = {
         generate_examples=False,
     ),
 }
+_HEALTH: Final[dict[int, ResponseSpec]] = {
+    **_ONE_CR,
+    409: _err("The CR is in conflict with an earlier Continuum; it never acts."),
+}
 _SWITCHOVER: Final[dict[int, ResponseSpec]] = {
     **_WITH_BODY,
     409: ResponseSpec(
         data_container=RefusalBody,
         description="Refused: fingerprint mismatch, blockers, a switchover already running, "
-        "or an invalid spec. detail carries the current DryRun report.",
+        "an invalid spec, or a conflict with an earlier Continuum (reason conflict). detail "
+        "carries the current DryRun report.",
         generate_examples=False,
     ),
 }
@@ -177,11 +189,38 @@ class ContinuumRoutes:
         ask_timeout: float,
         region: str = "",
         stored_health: StoredHealth | None = None,
+        conflicts: Conflicts | None = None,
     ) -> None:
         self._registry = registry
         self._ask_timeout = ask_timeout
         self._region = region
         self._stored_health = stored_health
+        self._conflicts = conflicts
+
+    def _conflict(self, ns: str, name: str) -> Conflict | None:
+        """The conflict that keeps ``ns/name`` from acting (it then has no actor), if any."""
+        key = _key(ns, name)
+        if self._conflicts is None or self._registry.get(key) is not None:
+            return None
+        return self._conflicts.get(key)
+
+    def _conflict_summary(self, ns: str, name: str, conflict: Conflict) -> ContinuumSummary:
+        return ContinuumSummary(
+            namespace=ns,
+            name=name,
+            region=self._region,
+            acting=False,
+            phase="Failed",
+            specError=conflict.message,
+            conditions=[
+                Condition(
+                    type=COND_CONFLICT,
+                    status="True",
+                    reason="ClaimedByAnother",
+                    message=conflict.message,
+                )
+            ],
+        )
 
     def _actor(self, ns: str, name: str) -> ActorRef:
         ref = self._registry.get(_key(ns, name))
@@ -211,7 +250,11 @@ class ContinuumRoutes:
 
         @get("/continuums/{ns:str}/{name:str}", responses=_ONE_CR, response_headers=retry, **common)
         async def get_continuum(ns: Namespace, name: Name) -> ContinuumSummary:
-            """The status summary of one Continuum as this replica sees it."""
+            """The status summary of one Continuum as this replica sees it (a CR in conflict
+            with an earlier one: phase ``Failed`` and its ``Conflict`` condition)."""
+            conflict = self._conflict(ns, name)
+            if conflict is not None:
+                return self._conflict_summary(ns, name, conflict)
             summary: ContinuumSummary = await self._ask(ns, name, StatusRequest())
             return summary
 
@@ -224,13 +267,17 @@ class ContinuumRoutes:
         )
         async def dry_run(ns: Namespace, name: Name, data: JSONBody[DryRunRequest]) -> DryRunReport:
             """Preview a switchover to ``toRegion``: the seven steps, blockers, warnings and the
-            plan fingerprint. Read-only end to end (no write to any API, no audit event)."""
+            plan fingerprint. Read-only end to end (no write to any API, no audit event).
+            A CR in conflict is blocked at step 1 by a blocker naming the owner."""
+            conflict = self._conflict(ns, name)
+            if conflict is not None:
+                return _blocked(conflict)
             report: DryRunReport = await self._ask(ns, name, data)
             return report
 
         @get(
             "/continuums/{ns:str}/{name:str}/health",
-            responses=_ONE_CR,
+            responses=_HEALTH,
             response_headers=retry,
             opt={QUERY_OPT: frozenset({"fresh"})},
             **common,
@@ -238,7 +285,10 @@ class ContinuumRoutes:
         async def health(ns: Namespace, name: Name, fresh: Fresh = False) -> HealthReport:
             """The latest post-switchover HealthReport, as stored in the CR status (the same
             answer from every region's instance), computed now when there is none yet or when
-            ``fresh=true``."""
+            ``fresh=true``. 409 for a CR in conflict (it never acts)."""
+            conflict = self._conflict(ns, name)
+            if conflict is not None:
+                raise ApiError(409, conflict.message, outcome="conflict")
             if not fresh and self._stored_health is not None:
                 self._actor(ns, name)  # 404 for a CR this replica does not run
                 with anyio.move_on_after(self._ask_timeout):
@@ -261,6 +311,12 @@ class ContinuumRoutes:
             """Start a switchover to ``toRegion`` — only when ``fingerprint`` equals the current
             DryRun's plan fingerprint and that DryRun has no blockers (the Confirm Switchover
             button). 202: started; follow it with ``GET /v1/continuums/{ns}/{name}``."""
+            conflict = self._conflict(ns, name)
+            if conflict is not None:
+                detail = RefusalDetail(
+                    reason="conflict", message=conflict.message, report=_blocked(conflict)
+                )
+                raise SwitchoverRefused(detail)
             if not data.initiatedBy:
                 data = msgspec.structs.replace(data, initiatedBy="api")
             accepted: SwitchoverAccepted = await self._ask(ns, name, data)
@@ -292,6 +348,10 @@ class ContinuumRoutes:
             for index, key in enumerate(keys):
                 tg.start_soon(one, index, key)
         return [r for r in results if r is not None]
+
+
+def _blocked(conflict: Conflict) -> DryRunReport:
+    return conflict_report(conflict, generated_at=format_timestamp(datetime.now(UTC)))
 
 
 def probe_handlers(readiness: Readiness) -> list[HTTPRouteHandler]:

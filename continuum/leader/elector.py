@@ -43,13 +43,11 @@ from continuum.leader.lease_api import (
     FALLBACK_NAMESPACE,
     NETWORK_ERRORS,
     LeaseApi,
-    LeaseObject,
-    LeaseRecord,
     lease_namespace,
     make_identity,
-    micro_time,
 )
 from continuum.logs import get_logger
+from continuum.messages.coordination import LeaseObject, LeaseRecord, micro_time
 from continuum.ports import Clock
 from continuum.switchover.timeouts import with_timeout
 
@@ -59,7 +57,6 @@ __all__ = [
     "LeaderElector",
     "LeaderStatistics",
     "LeadershipLost",
-    "LeaseRecord",
     "lease_namespace",
     "make_identity",
     "run_as_leader",

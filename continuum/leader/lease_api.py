@@ -1,6 +1,7 @@
-"""The election Lease on the wire: its msgspec shapes, the three calls the elector makes
-(read, create, replace) through kubernetes-asyncio's ``CoordinationV1Api``, and how a
-candidate names itself and finds the Lease's namespace. No election logic lives here.
+"""The three calls the elector makes on its Lease (read, create, replace) through
+kubernetes-asyncio's ``CoordinationV1Api``, and how a candidate names itself and finds the
+Lease's namespace. The shapes are :mod:`continuum.messages.coordination`; no election logic
+lives here.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,15 +17,14 @@ import msgspec
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from continuum.messages.coordination import LeaseObject, LeaseRecord
+
 __all__ = [
     "FALLBACK_NAMESPACE",
     "NETWORK_ERRORS",
     "LeaseApi",
-    "LeaseObject",
-    "LeaseRecord",
     "lease_namespace",
     "make_identity",
-    "micro_time",
 ]
 
 FALLBACK_NAMESPACE: Final = "openova-system"
@@ -33,32 +32,6 @@ SERVICE_ACCOUNT_NAMESPACE: Final = Path("/var/run/secrets/kubernetes.io/servicea
 NETWORK_ERRORS: Final = (ApiException, aiohttp.ClientError, OSError, msgspec.DecodeError)
 """What a :class:`LeaseApi` call raises when the server could not be reached or answered
 something that is not a Lease (``TimeoutError`` is an ``OSError``)."""
-
-
-class LeaseRecord(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
-    """``spec`` of a coordination Lease. Times are MicroTime strings, informational only:
-    expiry is never computed from them."""
-
-    holder_identity: str | None = None
-    lease_duration_seconds: int | None = None
-    acquire_time: str | None = None
-    renew_time: str | None = None
-    lease_transitions: int | None = None
-
-
-class LeaseObject(msgspec.Struct, kw_only=True, rename="camel"):
-    """A whole Lease; ``metadata`` is kept as the server sent it, so a replace keeps labels,
-    annotations, owner references and the ``resourceVersion`` its compare-and-set needs."""
-
-    api_version: str = "coordination.k8s.io/v1"
-    kind: str = "Lease"
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
-    spec: LeaseRecord = msgspec.field(default_factory=LeaseRecord)
-
-
-def micro_time(moment: datetime) -> str:
-    """A UTC datetime as a Kubernetes MicroTime string."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def make_identity(pod_name: str | None = None) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Final
 import msgspec
 from kubernetes_asyncio import client as k8s
 
-from continuum.leader.lease_api import LeaseObject, LeaseRecord
+from continuum.messages.coordination import LeaseObject, LeaseRecord
 
 __all__ = [
     "GROUP_LABEL",

@@ -39,9 +39,10 @@ import anyio
 from kubernetes_asyncio import client as k8s
 
 from continuum.leader.assignment import Assignment
-from continuum.leader.lease_api import NETWORK_ERRORS, LeaseObject, LeaseRecord, micro_time
+from continuum.leader.lease_api import NETWORK_ERRORS
 from continuum.leader.member_leases import MemberLeases, lease_name_for, published_view
 from continuum.logs import get_logger
+from continuum.messages.coordination import LeaseObject, LeaseRecord, micro_time
 from continuum.ports import Clock
 from continuum.switchover.timeouts import with_timeout
 

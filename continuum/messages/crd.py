@@ -197,10 +197,20 @@ class SwitchoverSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", 
 
 
 class FailbackSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
-    """Approval gate for moving the writer back to ``primaryRegion``."""
+    """Approval gate for moving the writer back to ``primaryRegion``.
+
+    ``requireApproval: false`` is the ungated mode: a failback runs without ``approved``
+    (``continuum-failback-pending`` is still published first). ``approvalTimeoutSeconds``:
+    a failback requested through ``spec.switchover.requested`` that waits for approval
+    longer than this is given up (the request is cleared, ``continuum-error`` reason
+    ``failback-approval-timeout``, condition ``FailbackApproval`` False
+    ``ApprovalTimedOut``); 0 waits forever.
+    """
 
     approved: bool = False
     approved_by: Text = ""
+    require_approval: bool = True
+    approval_timeout_seconds: Annotated[int, Meta(ge=0, le=604800)] = 0
 
 
 class LatencyProbe(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):

@@ -57,6 +57,7 @@ COND_LAST_SWITCHOVER_HEALTHY: Final = "LastSwitchoverHealthy"
 COND_AUDIT_DELIVERED: Final = "AuditDelivered"
 COND_SPEC_VALID: Final = "SpecValid"
 COND_STANDBY_AVAILABLE: Final = "StandbyAvailable"
+COND_CONFLICT: Final = "Conflict"
 #: The condition types the controller writes.
 CONDITION_TYPES: Final[tuple[str, ...]] = (
     COND_READY,
@@ -65,6 +66,7 @@ CONDITION_TYPES: Final[tuple[str, ...]] = (
     COND_AUDIT_DELIVERED,
     COND_SPEC_VALID,
     COND_STANDBY_AVAILABLE,
+    COND_CONFLICT,
 )
 
 _CONDITION_TYPE = r"^[A-Za-z]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"

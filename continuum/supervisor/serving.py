@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from continuum.errors import InvalidSpec
 from continuum.messages.crd import Continuum
-from continuum.witness.selection import WitnessSettings, check_witness_config
+from continuum.witness.selection import WitnessOptions, check_witness_config
 
 __all__ = ["ServingFacts", "check_serving"]
 
@@ -25,8 +25,8 @@ __all__ = ["ServingFacts", "check_serving"]
 class ServingFacts:
     """What the controller process was configured with."""
 
-    witness: WitnessSettings
-    """The witness factory's settings (the same object that opens witnesses)."""
+    witness: WitnessOptions
+    """The witness factory's options (the same values that open witnesses)."""
     context_regions: Collection[str] | None = None
     """Regions this process has an API client for (its kubeconfig contexts); ``None`` when
     it runs on the in-cluster config and cannot tell."""

@@ -10,19 +10,19 @@ Per CR key ``<namespace>/<name>`` (see :mod:`continuum.messages.commands` for th
   names the field; no actor is spawned for it, and a running actor is told
   :class:`~continuum.messages.commands.SpecInvalid` and keeps its last valid spec (it keeps
   renewing its lease: an edit with a typo must not cost the region its writer role);
-* deletion, or a new object (uid) under the same key → ``Supervisor.stop(key)``.
+* deletion, or a new object (uid) under the same key → ``Supervisor.stop(key)``;
+* ownership (:mod:`continuum.core.ownership`): a CR that names a pair, route or hostname an
+  earlier CR (creationTimestamp, then uid) already names is in conflict: condition
+  ``Conflict=True`` naming the owner, phase ``Failed``, and no actor (a running one is
+  stopped). When the owner goes away or stops naming the resource, the CR gets
+  ``Conflict=False`` and its actor. Nothing is spawned before every watched namespace has
+  been listed, so a restart never lets a later CR act before the earlier one is known.
 
 Resilience: the watch resumes from the last resourceVersion it saw (events and bookmarks);
 410 Expired → list again and reconcile the difference (deletions missed meanwhile stop their
 actors); a lost connection → back off on the injected clock (doubling, capped) and resume.
 Spawning is idempotent, so no path duplicates an actor. :attr:`ContinuumWatch.synced` turns
 true once every watched namespace has been listed (readiness).
-
-Sharding (``docs/sharding.md``): with a :class:`~continuum.ports.ShardView`, an actor runs only
-for a CR the view says this replica owns; :meth:`ContinuumWatch.rebalance` (called by the view
-on every change) stops the actors of CRs no longer owned — before the view publishes that —
-and spawns those of CRs newly owned. A stop releases nothing: the witness lease stays with
-the region and the next owner's actor renews it.
 """
 
 from __future__ import annotations
@@ -38,17 +38,27 @@ import structlog
 from anyio.abc import TaskGroup
 
 from continuum.actors.runtime import Actor, ActorDead, MailboxFull
+from continuum.core.ownership import Conflict, claimant_of, resolve
 from continuum.errors import InvalidSpec, KubeError, WatchExpired
 from continuum.messages.commands import SpecInvalid, SpecObserved
 from continuum.messages.crd import Continuum, decode_continuum, lease_key
-from continuum.messages.status import COND_SPEC_VALID, Condition, ContinuumStatus, set_condition
+from continuum.messages.status import (
+    COND_CONFLICT,
+    COND_SPEC_VALID,
+    Condition,
+    ContinuumStatus,
+    set_condition,
+)
 from continuum.ports import Clock, ContinuumSource, ShardView
+from continuum.supervisor.conflicts import Conflicts
 from continuum.supervisor.supervisor import Supervisor
 
 log = structlog.get_logger("continuum.watch")
 
 REASON_INVALID: Final = "Invalid"
 REASON_VALID: Final = "Valid"
+REASON_CLAIMED: Final = "ClaimedByAnother"
+REASON_NO_CONFLICT: Final = "NoConflict"
 
 
 @dataclass
@@ -61,6 +71,7 @@ class _Entry:
     latest: Continuum | None = None
     invalid: tuple[str, str] | None = None
     spawned: bool = False
+    conflict: Conflict | None = None
 
 
 @dataclass
@@ -76,6 +87,7 @@ class WatchStats:
     shard_stopped: int = 0
     observed: int = 0
     invalid: int = 0
+    conflicts: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -98,11 +110,13 @@ class ContinuumWatch:
         backoff_max: float = 30.0,
         watch_seconds: int = 300,
         check: Callable[[Continuum], None] | None = None,
+        conflicts: Conflicts | None = None,
         shard: ShardView | None = None,
     ) -> None:
         self._api = api
         self._shard = shard
         self._placing = anyio.Lock()
+        self.conflicts = conflicts if conflicts is not None else Conflicts()
         self._check = check
         self._sup = supervisor
         self._factory = factory
@@ -151,7 +165,8 @@ class ContinuumWatch:
                     await self._resync(namespace, listed.items)
                     rv = listed.resource_version
                     self._listed.add(namespace)
-                    if len(self._listed) == len(self._namespaces):
+                    if self._all_listed():
+                        await self._settle_claims()
                         self._synced.set()
                 stream = self._api.watch(
                     namespace=namespace, resource_version=rv, timeout_seconds=self._watch_seconds
@@ -214,18 +229,16 @@ class ContinuumWatch:
             return
         was_invalid = entry.invalid is not None
         entry.latest, entry.invalid = cr, None
-        if not entry.spawned:
-            if self._shard is None:
-                await self._spawn(key, entry)
-            else:
-                async with self._placing:  # not interleaved with a rebalance
-                    if not entry.spawned and self._shard.owns(key):
-                        await self._spawn(key, entry)
-        elif changed or was_invalid:
+        spawned_before = entry.spawned
+        if changed or was_invalid or not spawned_before:
+            # Claims change only with the spec; the actors' own status writes (most events)
+            # skip the O(CRs) ownership pass.
+            await self._settle_claims()
+        if spawned_before and entry.spawned and (changed or was_invalid):
             self.stats.observed += 1
             await self._deliver(key, SpecObserved(continuum=cr))
         if was_invalid:
-            await self._write_valid(namespace, name, generation)
+            await self._write_valid(namespace, name, generation, reset_phase=entry.conflict is None)
 
     async def _on_invalid(
         self,
@@ -248,18 +261,29 @@ class ContinuumWatch:
         if not await self._write_invalid(meta["namespace"], meta["name"], err, entry.generation):
             entry.invalid = None  # not recorded: the next event or relist tries again
 
-    async def _spawn(self, key: str, entry: _Entry) -> None:
-        entry.spawned = True
-        await self._sup.spawn(key, self._factory_for(entry))
-        self.stats.spawned += 1
+    async def _forget(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None and entry.spawned:
+            await self._sup.stop(key)
+            self.stats.stopped += 1
+        if entry is not None and entry.latest is not None:
+            await self._settle_claims()  # what it held may now go to a CR in conflict
+
+    # --- ownership -------------------------------------------------------------------------
+    # A Conflict=True left in status (by a previous run, say) is cleared once the conflict is
+    # gone, even though this run never saw it: _conflict_recorded.
+
+    def _all_listed(self) -> bool:
+        return len(self._listed) == len(self._namespaces)
 
     def _owns(self, key: str) -> bool:
         return self._shard is None or self._shard.owns(key)
 
     async def rebalance(self) -> None:
-        """Converge the running actors to the shard view: stop (concurrently, each bounded by
-        the supervisor's shutdown timeout) the actors of CRs not owned, then spawn those of
-        owned CRs with a valid spec. Returns once the stops are done. No-op without a view."""
+        """Converge the running actors to the shard view (``docs/sharding.md``): stop
+        (concurrently, each bounded by the supervisor's shutdown timeout) the actors of CRs
+        not owned, then spawn those of owned CRs as :meth:`_settle_claims` does. Returns once
+        the stops are done. No-op without a view."""
         if self._shard is None:
             return
         async with self._placing:
@@ -271,21 +295,69 @@ class ContinuumWatch:
                         tg.start_soon(self._sup.stop, key)
                 self.stats.shard_stopped += len(lost)
                 log.info("shard_actors_stopped", count=len(lost))
-            gained = [
-                (k, e)
-                for k, e in self._entries.items()
-                if not e.spawned and e.latest is not None and e.invalid is None and self._owns(k)
-            ]
-            for key, entry in gained:
-                await self._spawn(key, entry)
-            if gained:
-                log.info("shard_actors_started", count=len(gained))
+        await self._settle_claims()
 
-    async def _forget(self, key: str) -> None:
-        entry = self._entries.pop(key, None)
-        if entry is not None and entry.spawned:
-            await self._sup.stop(key)
-            self.stats.stopped += 1
+    async def _settle_claims(self) -> None:
+        if self._shard is None:
+            await self._settle_claims_now()
+        else:
+            async with self._placing:  # not interleaved with a rebalance's stops
+                await self._settle_claims_now()
+
+    async def _settle_claims_now(self) -> None:
+        """Recompute ownership over every CR with a valid spec (its latest valid one: a
+        running actor keeps acting on it while an edit is invalid), then stop the actors of
+        CRs now in conflict, record the changes in status, and spawn every CR that has a
+        valid spec, no conflict and no actor. Before the first full list: nothing."""
+        if not self._all_listed():
+            return
+        claimants = [claimant_of(e.latest) for e in self._entries.values() if e.latest]
+        found = resolve(claimants)
+        self.conflicts.replace(found)
+        for key, entry in list(self._entries.items()):
+            conflict = found.get(key)
+            if conflict != entry.conflict or (conflict is None and _conflict_recorded(entry)):
+                await self._on_conflict_change(key, entry, conflict)
+            if (
+                conflict is None
+                and entry.latest is not None
+                and not entry.spawned
+                and self._entries.get(key) is entry
+                and self._owns(key)
+            ):
+                # The actor starts from this object: its first status write can build on it.
+                meta = entry.latest.metadata
+                self._api.seed_version(meta.namespace, meta.name, meta.resource_version or "")
+                entry.spawned = True
+                await self._sup.spawn(key, self._factory_for(entry))
+                self.stats.spawned += 1
+
+    async def _on_conflict_change(self, key: str, entry: _Entry, conflict: Conflict | None) -> None:
+        assert entry.latest is not None
+        meta = entry.latest.metadata
+        if conflict is not None:
+            self.stats.conflicts += 1
+            log.warning(
+                "continuum_conflict",
+                continuum=key,
+                owner=conflict.owner,
+                field=conflict.claim.field,
+                resource=conflict.claim.resource,
+            )
+            if entry.spawned:
+                entry.spawned = False
+                await self._sup.stop(key)
+                self.stats.stopped += 1
+            entry.conflict = conflict
+            if not await self._write_conflict(meta.namespace, meta.name, conflict, entry):
+                entry.conflict = None  # not recorded: the next settle tries again
+            return
+        if entry.conflict is not None or _conflict_recorded(entry):
+            log.info("continuum_conflict_cleared", continuum=key)
+            await self._write_no_conflict(
+                meta.namespace, meta.name, entry.generation, reset_phase=entry.invalid is None
+            )
+        entry.conflict = None
 
     def _factory_for(self, entry: _Entry) -> Callable[[], Actor]:
         def build() -> Actor:
@@ -336,7 +408,50 @@ class ContinuumWatch:
 
         return await self._update_status(namespace, name, mutate)
 
-    async def _write_valid(self, namespace: str, name: str, generation: int) -> bool:
+    async def _write_conflict(
+        self, namespace: str, name: str, conflict: Conflict, entry: _Entry
+    ) -> bool:
+        generation = entry.generation
+
+        def mutate(status: ContinuumStatus) -> ContinuumStatus:
+            cond = Condition(
+                type=COND_CONFLICT,
+                status="True",
+                reason=REASON_CLAIMED,
+                message=conflict.message,
+                observed_generation=generation,
+            )
+            return msgspec.structs.replace(
+                status,
+                phase="Failed",
+                observed_generation=generation,
+                conditions=set_condition(status.conditions, cond, self._clock.now()),
+            )
+
+        return await self._update_status(namespace, name, mutate)
+
+    async def _write_no_conflict(
+        self, namespace: str, name: str, generation: int, *, reset_phase: bool
+    ) -> bool:
+        def mutate(status: ContinuumStatus) -> ContinuumStatus:
+            cond = Condition(
+                type=COND_CONFLICT,
+                status="False",
+                reason=REASON_NO_CONFLICT,
+                observed_generation=generation,
+            )
+            phase = "Pending" if reset_phase and status.phase == "Failed" else status.phase
+            return msgspec.structs.replace(
+                status,
+                phase=phase,
+                conditions=set_condition(status.conditions, cond, self._clock.now()),
+            )
+
+        return await self._update_status(namespace, name, mutate)
+
+    async def _write_valid(
+        self, namespace: str, name: str, generation: int, *, reset_phase: bool
+    ) -> bool:
         def mutate(status: ContinuumStatus) -> ContinuumStatus:
             cond = Condition(
                 type=COND_SPEC_VALID,
@@ -344,7 +459,7 @@ class ContinuumWatch:
                 reason=REASON_VALID,
                 observed_generation=generation,
             )
-            phase = "Pending" if status.phase == "Failed" else status.phase
+            phase = "Pending" if reset_phase and status.phase == "Failed" else status.phase
             return msgspec.structs.replace(
                 status,
                 phase=phase,
@@ -367,3 +482,11 @@ class ContinuumWatch:
             )
             return False
         return True
+
+
+def _conflict_recorded(entry: _Entry) -> bool:
+    """The CR's status (as last seen) says ``Conflict=True``."""
+    if entry.latest is None:
+        return False
+    cond = entry.latest.status.condition(COND_CONFLICT)
+    return cond is not None and cond.status == "True"

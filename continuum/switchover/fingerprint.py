@@ -3,12 +3,15 @@
 Canonical encoding (``docs/switchover.md``): a JSON object with keys sorted at every level,
 no whitespace, UTF-8, floats as msgspec writes them (``30.0``). It covers every field that
 changes what Execute would write — from, to, mechanism, cnpg mode, pair, route, drain
-seconds, lease TTL, unplanned, reason and initiator (they are in the audit record), the DNS
+seconds, lease TTL, unplanned, the reason (it is in the audit record), the DNS
 plan (zone, hostnames, region → IPs, probe hosts, selector, health-check URL/interval/
 timeout, TTL) and the synthesized records for the target (hostname, body, ttl, type,
 primary) — and nothing that changes on every renewal: not the epoch (a renewal bumps the
 generation; Execute's fence catches a stale plan instead), not the lease expiry, not the
-step timeouts (they bound how long Execute waits, not what it writes).
+step timeouts (they bound how long Execute waits, not what it writes), not the initiator:
+who confirms is not part of the plan they reviewed (a DryRun has no initiator; Execute runs
+as ``api`` or the operator's identity), so the executed plan's fingerprint equals the one
+that was previewed and confirmed (version 2; version 1 hashed ``initiatedBy``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from continuum.messages.switchover import Plan
 
 __all__ = ["FINGERPRINT_VERSION", "canonical_document", "canonical_json", "fingerprint"]
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 
 
 def canonical_document(plan: Plan, records: Sequence[LuaRecord] | None) -> dict[str, Any]:
@@ -48,7 +51,6 @@ def canonical_document(plan: Plan, records: Sequence[LuaRecord] | None) -> dict[
         "leaseTtlSeconds": float(plan.lease_ttl_seconds),
         "unplanned": plan.unplanned,
         "reason": plan.reason,
-        "initiatedBy": plan.initiated_by,
         "dns": None
         if dns is None
         else {

@@ -36,6 +36,7 @@ __all__ = [
     "LatencySource",
     "post_switchover_health",
     "summarize",
+    "summarize_error",
 ]
 
 CHECK_NAMES = ("replicas-healthy", "dns-probes", "latency-normal", "audit-posted")
@@ -321,3 +322,17 @@ def summarize(report: HealthReport) -> tuple[str, str, str]:
         tail += f"; unknown: {', '.join(unknown)}"
     status = {"healthy": "True", "unhealthy": "False", "unknown": "Unknown"}[report.verdict]
     return status, "PostSwitchoverHealth", f"{label}: {counts} ({tail})"
+
+
+HEALTH_ERROR_MESSAGE_MAX = 900
+"""Characters of a health run's error kept in the condition message."""
+
+
+def summarize_error(error: str) -> tuple[str, str, str]:
+    """``(status, reason, message)`` for condition ``LastSwitchoverHealthy`` when the health
+    run itself failed (no report): ``Unknown``, ``HealthCheckErrored``,
+    ``PostSwitchoverHealth errored: <first line of error>`` (at most
+    :data:`HEALTH_ERROR_MESSAGE_MAX` characters; ``unknown error`` when empty)."""
+    first = next((line.strip() for line in error.splitlines() if line.strip()), "")
+    message = f"PostSwitchoverHealth errored: {first or 'unknown error'}"
+    return "Unknown", "HealthCheckErrored", message[:HEALTH_ERROR_MESSAGE_MAX]

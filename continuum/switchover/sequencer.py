@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 
 import anyio
+import msgspec
 
 from continuum.errors import InvalidSpec
 from continuum.messages.audit import AuditType, format_timestamp, new_event
@@ -40,7 +41,7 @@ from continuum.messages.switchover import (
 )
 from continuum.switchover.plan import prepare
 from continuum.switchover.preconditions import evaluate
-from continuum.switchover.snapshot import SwitchoverPorts, observe
+from continuum.switchover.snapshot import Observed, SwitchoverPorts, observe
 from continuum.switchover.steps import STEPS, Fence, Run, Step
 from continuum.switchover.timeouts import with_timeout
 
@@ -84,7 +85,7 @@ class Sequencer:
             return await self._fail(run, StepName.VALIDATE_LEASE, str(exc), compensate=())
         fence = fence if fence is not None else Fence.for_plan(plan)
         run = Run(switchover_id, plan, self._ports, fence, started)
-        observed = await observe(plan, self._ports, epoch=fence.epoch)
+        observed = await _observe_under(fence, plan, self._ports)
         for check in evaluate(plan, observed):
             if check.blockers:
                 return await self._fail(run, check.step, "; ".join(check.blockers), compensate=())
@@ -292,3 +293,16 @@ class Sequencer:
             steps=tuple(self._reports),
             rolled_back=rolled_back,
         )
+
+
+async def _observe_under(fence: Fence, plan: Plan, ports: SwitchoverPorts) -> Observed:
+    """Step 1's snapshot, checked against the fence's epoch as it stood when the slot was
+    read. The owner's renewals run beside the run and report to ``fence``: one that lands
+    while the slot is being read moves the epoch on, and the read may show the generation
+    from before or after it. Either is our own tenure; anything else stays a stale plan."""
+    before = fence.epoch
+    observed = await observe(plan, ports, epoch=before)
+    seen = observed.lease.generation if observed.lease is not None else None
+    if seen is not None and seen != before and seen == fence.epoch:
+        return msgspec.structs.replace(observed, epoch=fence.epoch)
+    return observed

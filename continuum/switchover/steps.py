@@ -63,9 +63,10 @@ __all__ = [
 class Fence:
     """The fencing epoch a run acts under.
 
-    Before the handover the lease must be held, unexpired, by ``from`` at exactly
-    ``epoch``; the owner reports its own renewals with :meth:`note_own_write` (a renewal
-    bumps the generation). Unplanned: the (expired) lease must still be at ``epoch``. After
+    Before the handover the lease must be held, unexpired, by ``from`` at ``epoch`` or at a
+    generation of the owner's own later renewals, which it reports with
+    :meth:`note_own_write` (a renewal bumps the generation; a read racing one may show
+    either side of it). Unplanned: the (expired) lease must still be at ``epoch``. After
     the handover the lease belongs to the target, whose own renewals advance the generation:
     it must be held by the target at ``epoch`` or later.
     """
@@ -75,6 +76,9 @@ class Fence:
         self.epoch = epoch
         self.unplanned = unplanned
         self.handed_over = False
+        self._own: set[int] = {epoch}
+        """Every generation of the tenure this run acts under (the plan's and the owner's
+        later renewals): a read that raced one of those renewals may show either."""
 
     @classmethod
     def for_plan(cls, plan: Plan) -> Fence:
@@ -84,11 +88,13 @@ class Fence:
         """The owner renewed the lease itself: adopt its generation (only for our tenure)."""
         if not self.handed_over and lease.holder == self.holder and lease.generation > self.epoch:
             self.epoch = lease.generation
+            self._own.add(lease.generation)
 
     def moved_to(self, lease: Lease) -> None:
         """The run itself moved the lease (handover, acquire, or handover back)."""
         self.holder = lease.holder
         self.epoch = lease.generation
+        self._own = {lease.generation}
         self.handed_over = True
         self.unplanned = False
 
@@ -98,7 +104,7 @@ class Fence:
             return lease.holder == self.holder and lease.generation >= self.epoch
         if self.unplanned:
             return lease.generation == self.epoch
-        return lease.generation == self.epoch and lease.is_held_by(self.holder, now)
+        return lease.generation in self._own and lease.is_held_by(self.holder, now)
 
 
 @dataclass

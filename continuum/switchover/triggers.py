@@ -16,6 +16,7 @@ import msgspec
 from continuum.messages.lease import Lease
 
 __all__ = [
+    "FailbackExpired",
     "FailbackPending",
     "NoAction",
     "RunSwitchover",
@@ -46,6 +47,9 @@ class TriggerInputs(msgspec.Struct, frozen=True, kw_only=True):
     requested_reason: str = ""
     requested_by: str = ""
     failback_approved: bool = False
+    failback_requires_approval: bool = True
+    failback_pending_since: datetime | None = None
+    failback_approval_timeout_seconds: int = 0
     auto_failover: bool = False
     unreachable_streak: int = 0
     lag_breach_streak: int = 0
@@ -70,11 +74,20 @@ class FailbackPending(msgspec.Struct, frozen=True, kw_only=True):
     to_region: str
 
 
+class FailbackExpired(msgspec.Struct, frozen=True, kw_only=True):
+    """A failback waited for approval past ``spec.failback.approvalTimeoutSeconds``: give the
+    request up (clear it, report the timeout); nothing moves."""
+
+    from_region: str
+    to_region: str
+    waited_seconds: float
+
+
 class NoAction(msgspec.Struct, frozen=True, kw_only=True):
     why: str
 
 
-TriggerDecision = RunSwitchover | FailbackPending | NoAction
+TriggerDecision = RunSwitchover | FailbackPending | FailbackExpired | NoAction
 
 
 def next_streak(previous: int, observed: bool) -> int:
@@ -102,7 +115,11 @@ def decide_trigger(inputs: TriggerInputs) -> TriggerDecision:
         if me != acting:
             return NoAction(why="a planned switchover is run by the acting region's instance")
         failback = target == inputs.original_primary
-        if failback and not inputs.failback_approved:
+        if failback and inputs.failback_requires_approval and not inputs.failback_approved:
+            since, limit = inputs.failback_pending_since, inputs.failback_approval_timeout_seconds
+            waited = (inputs.now - since).total_seconds() if since is not None else 0.0
+            if limit > 0 and waited >= limit:
+                return FailbackExpired(from_region=acting, to_region=target, waited_seconds=waited)
             return FailbackPending(from_region=acting, to_region=target)
         reason = "failback" if failback else (inputs.requested_reason or "operator-requested")
         return RunSwitchover(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import anyio
 
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
+from continuum.actors.continuum.startup import START_CONCURRENCY, START_JITTER_SECONDS, StartGate
 from continuum.adapters.audit_outbox import ConfigMapOutboxStore
 from continuum.adapters.cnpg import CnpgPair
 from continuum.adapters.continuums import ContinuumApi, decode_status
@@ -41,7 +42,7 @@ from continuum.messages.switchover import ObjectRef
 from continuum.ports import AuditSink, AuditTail, Clock, DnsRecords, Resolver, Witness
 from continuum.supervisor.serving import ServingFacts
 from continuum.switchover.dnsverify import verify_answer
-from continuum.wiring.witness import WitnessSettings, open_witness
+from continuum.wiring.witness import WitnessOptions, open_witness
 
 __all__ = [
     "AuditEdge",
@@ -55,7 +56,7 @@ __all__ = [
     "open_clients",
     "open_edges",
     "serving_facts",
-    "witness_settings",
+    "witness_options",
 ]
 
 log = get_logger("continuum.wiring")
@@ -347,23 +348,16 @@ def _replication_probe(
     return observe
 
 
-def witness_settings(edges: Edges, settings: Settings) -> WitnessSettings:
-    """The witness factory's settings of this process (``edges``' clock and Secret reader,
-    the values of ``settings``)."""
-    return WitnessSettings(
-        clock=edges.clock,
-        allow_in_memory=settings.witness_in_memory,
-        nats_url=settings.nats_url or None,
-        kubeconfig=settings.kubeconfig or None,
-        lease_namespace=settings.witness_lease_namespace,
-        secret_reader=_secret_reader(edges, settings.region),
-    )
+def witness_options(settings: Settings) -> WitnessOptions:
+    """The witness factory's options of this process (``k8s-lease`` Leases default to the
+    controller's own namespace when ``CONTINUUM_WITNESS_LEASE_NAMESPACE`` is empty)."""
+    return WitnessOptions.from_settings(settings, own_namespace=lease_namespace(""))
 
 
 def serving_facts(edges: Edges, settings: Settings) -> ServingFacts:
     """What this process can serve, for the watch's first-observation check."""
     return ServingFacts(
-        witness=witness_settings(edges, settings),
+        witness=witness_options(settings),
         context_regions=edges.kube.regions if settings.kubeconfig else None,
         witness_context=settings.witness_context,
         dns_writer=edges.dns is not None,
@@ -374,7 +368,8 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
     """The environment every ContinuumActor of this process gets: ``edges``' clients and the
     values of ``settings`` (the same settings ``edges`` was opened from)."""
     clock = edges.clock
-    witness_config = witness_settings(edges, settings)
+    options = witness_options(settings)
+    secrets = _secret_reader(edges, settings.region)
 
     async def witness_for(cr: Continuum) -> Witness:
         client = cr.spec.lease_client
@@ -385,7 +380,9 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
             client.kind,
             config,
             slot=cr.key,
-            settings=witness_config,
+            options=options,
+            clock=clock,
+            secret_reader=secrets,
         )
 
     verify = _verifier(edges, settings.dns_verify_servers) if settings.dns_verify_servers else None
@@ -432,4 +429,5 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
         safety_margin_seconds=settings.lease_safety_margin_seconds,
         vantages=settings.health_vantages,
         probe_timeout_seconds=settings.health_probe_timeout,
+        start_gate=StartGate(concurrency=START_CONCURRENCY, jitter_seconds=START_JITTER_SECONDS),
     )

@@ -16,22 +16,23 @@ reached while opening raises :class:`~continuum.errors.WitnessUnavailable`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
 from continuum.adapters.powerdns import PowerDnsApi
 from continuum.errors import InvalidSpec
-from continuum.ports import Witness
+from continuum.ports import Clock, Witness
 from continuum.witness.cloudflare_kv import CloudflareKvWitness
 from continuum.witness.dns_quorum import DnsMember, DnsQuorumStore, DnsQuorumWitness
 from continuum.witness.k8s_lease import open_k8s_lease
-from continuum.witness.memory import MemoryWitness
+from continuum.witness.memory import MemoryStore, MemoryWitness
 from continuum.witness.nats_kv import DEFAULT_BUCKET, open_nats_kv
 from continuum.witness.selection import (
     KINDS,
     SecretReader,
-    WitnessSettings,
+    WitnessOptions,
     check_witness_config,
     shared_memory_store,
 )
@@ -41,29 +42,46 @@ _FIELD = "spec.leaseClient.config"
 __all__ = [
     "KINDS",
     "SecretReader",
-    "WitnessSettings",
+    "WitnessOptions",
     "check_witness_config",
     "open_witness",
     "shared_memory_store",
 ]
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Opening:
+    options: WitnessOptions
+    clock: Clock
+    secret_reader: SecretReader | None
+
+
 async def open_witness(
-    kind: str, config: Mapping[str, Any], *, slot: str, settings: WitnessSettings
+    kind: str,
+    config: Mapping[str, Any],
+    *,
+    slot: str,
+    options: WitnessOptions,
+    clock: Clock,
+    secret_reader: SecretReader | None = None,
+    memory_store: MemoryStore | None = None,
 ) -> Witness:
-    """Open the backend ``kind`` for ``slot`` (``<ns>/<name>``). See module docs for errors."""
-    check_witness_config(kind, config, settings)
+    """Open the backend ``kind`` for ``slot`` (``<ns>/<name>``); expiry is decided by
+    ``clock``; ``…SecretRef``s are read through ``secret_reader``; ``in-memory`` uses
+    ``memory_store`` (default: the process-wide one). See module docs for errors."""
+    check_witness_config(kind, config, options)
+    settings = _Opening(options=options, clock=clock, secret_reader=secret_reader)
     if kind == "in-memory":
-        store = settings.memory_store or shared_memory_store()
-        return MemoryWitness(store, clock=settings.clock, skew_margin=settings.skew_margin)
+        store = memory_store or shared_memory_store()
+        return MemoryWitness(store, clock=clock, skew_margin=options.skew_margin)
     if kind == "nats-kv":
-        url = config.get("url") or settings.nats_url
+        url = config.get("url") or settings.options.nats_url
         return await open_nats_kv(
             str(url),
             clock=settings.clock,
             bucket=str(config.get("bucket") or DEFAULT_BUCKET),
-            timeout=settings.timeout,
-            skew_margin=settings.skew_margin,
+            timeout=settings.options.timeout,
+            skew_margin=settings.options.skew_margin,
         )
     if kind == "cloudflare-kv":
         base_url = config.get("baseURL") or config.get("workerURL")
@@ -83,22 +101,20 @@ async def open_witness(
     if kind == "dns-quorum":
         return await _open_dns_quorum(config, slot=slot, settings=settings)
     if kind == "k8s-lease":
-        kubeconfig = config.get("kubeconfig") or settings.kubeconfig
+        kubeconfig = config.get("kubeconfig") or settings.options.kubeconfig
         namespace = config.get("namespace") or config.get("leaseNamespace")
         return await open_k8s_lease(
             kubeconfig=str(kubeconfig),
             context=config.get("context"),
-            namespace=str(namespace or settings.lease_namespace),
+            namespace=str(namespace or settings.options.lease_namespace),
             clock=settings.clock,
-            timeout=settings.timeout,
-            skew_margin=settings.skew_margin,
+            timeout=settings.options.timeout,
+            skew_margin=settings.options.skew_margin,
         )
     raise InvalidSpec("spec.leaseClient.kind", f"not implemented: {kind}")
 
 
-async def _open_dns_quorum(
-    config: Mapping[str, Any], *, slot: str, settings: WitnessSettings
-) -> Witness:
+async def _open_dns_quorum(config: Mapping[str, Any], *, slot: str, settings: _Opening) -> Witness:
     servers = list(config.get("dnsServers") or config.get("resolvers") or [])
     apis = list(config.get("powerdnsAPIs") or [])
     if len(servers) < 3:
@@ -118,7 +134,8 @@ async def _open_dns_quorum(
     )
     members = [
         DnsMember(
-            nameserver=str(server), api=PowerDnsApi(str(api), api_key, timeout=settings.timeout)
+            nameserver=str(server),
+            api=PowerDnsApi(str(api), api_key, timeout=settings.options.timeout),
         )
         for server, api in zip(servers, apis, strict=True)
     ]
@@ -127,11 +144,11 @@ async def _open_dns_quorum(
         members,
         domain=domain,
         zone=config.get("zone"),
-        timeout=min(2.0, settings.timeout),
+        timeout=min(2.0, settings.options.timeout),
         settle_seconds=float(config.get("settleSeconds", 1.0)),
     )
     await store.ensure_zones()
-    return DnsQuorumWitness(store, clock=settings.clock, skew_margin=settings.skew_margin)
+    return DnsQuorumWitness(store, clock=settings.clock, skew_margin=settings.options.skew_margin)
 
 
 async def _secret_or_value(
@@ -141,7 +158,7 @@ async def _secret_or_value(
     ref_key: str,
     default_key: str,
     slot: str,
-    settings: WitnessSettings,
+    settings: _Opening,
 ) -> str:
     direct = config.get(value_key)
     if direct:

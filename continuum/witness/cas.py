@@ -33,13 +33,15 @@ class SlotStore(Protocol[V]):
 
     ``load`` never writes; for an absent slot it returns ``(Lease(key=key), None)``.
     ``store(lease, version=None)`` creates, otherwise it replaces only when the stored
-    version is still ``version``. Both raise ``WitnessUnavailable`` (or a subclass) when the
-    store cannot answer; ``store`` raises :class:`CasConflict` when it answered "no".
+    version is still ``version``; it returns the version it wrote, or ``None`` when the
+    backend does not say (the next write then loads first). Both raise
+    ``WitnessUnavailable`` (or a subclass) when the store cannot answer; ``store`` raises
+    :class:`CasConflict` when it answered "no".
     """
 
     async def load(self, key: str) -> tuple[Lease, V | None]: ...
 
-    async def store(self, lease: Lease, *, version: V | None) -> None: ...
+    async def store(self, lease: Lease, *, version: V | None) -> V | None: ...
 
     async def aclose(self) -> None: ...
 
@@ -53,12 +55,30 @@ class CasWitness(Generic[V]):
     "held by another"; a race lost to a live holder raises ``LeaseHeldByAnother`` naming it.
     ``renew``/``handover`` raise ``LeaseLost`` on a lost compare-and-set (the slot moved on);
     ``release`` treats it as "already not ours".
+
+    A renewal of the lease this instance wrote last skips the read: it writes under the
+    version that write returned, so one round trip renews. Should anything have written the
+    slot since, that compare-and-set fails and the renewal falls back to read, decide, write
+    — the same outcome as reading first, one request later.
     """
 
     def __init__(self, store: SlotStore[V], *, clock: Clock, skew_margin: float = 0.0) -> None:
         self._store = store
         self._clock = clock
         self._skew_margin = skew_margin
+        self._mine: dict[str, tuple[Lease, V]] = {}
+        """Per slot: the lease this instance wrote last and the version that write made."""
+
+    async def _store_new(self, new: Lease, *, version: V | None) -> None:
+        try:
+            written = await self._store.store(new, version=version)
+        except BaseException:
+            self._mine.pop(new.key, None)
+            raise
+        if written is None:
+            self._mine.pop(new.key, None)
+        else:
+            self._mine[new.key] = (new, written)
 
     async def read(self, key: str) -> Lease:
         await anyio.lowlevel.checkpoint()
@@ -75,7 +95,7 @@ class CasWitness(Generic[V]):
                 stored, holder, ttl, self._clock.now(), skew_margin=self._skew_margin
             )
             try:
-                await self._store.store(new, version=version)
+                await self._store_new(new, version=version)
             except CasConflict:
                 continue
             return new
@@ -86,10 +106,19 @@ class CasWitness(Generic[V]):
 
     async def renew(self, lease: Lease) -> Lease:
         await anyio.lowlevel.checkpoint()
+        mine = self._mine.get(lease.key)
+        if mine is not None and mine[0] == lease:
+            new = rules.decide_renew(mine[0], lease, self._clock.now())
+            try:
+                await self._store_new(new, version=mine[1])
+            except CasConflict:
+                pass  # written by someone else since: decide on what is there now
+            else:
+                return new
         stored, version = await self._store.load(lease.key)
         new = rules.decide_renew(stored, lease, self._clock.now())
         try:
-            await self._store.store(new, version=version)
+            await self._store_new(new, version=version)
         except CasConflict:
             raise LeaseLost(f"lease {lease.key!r} changed while renewing") from None
         return new
@@ -99,7 +128,7 @@ class CasWitness(Generic[V]):
         stored, version = await self._store.load(lease.key)
         new = rules.decide_handover(stored, lease, to_holder, ttl, self._clock.now())
         try:
-            await self._store.store(new, version=version)
+            await self._store_new(new, version=version)
         except CasConflict:
             raise LeaseLost(f"lease {lease.key!r} changed while handing over") from None
         return new
@@ -113,7 +142,7 @@ class CasWitness(Generic[V]):
         if shell is None:
             return
         try:
-            await self._store.store(shell, version=version)
+            await self._store_new(shell, version=version)
         except CasConflict:
             return
 

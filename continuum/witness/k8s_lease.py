@@ -29,7 +29,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -39,6 +39,12 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from continuum.errors import WitnessNamespaceMissing, WitnessUnavailable
+from continuum.messages.coordination import (
+    LeaseObject,
+    LeaseRecord,
+    micro_time,
+    parse_micro_time,
+)
 from continuum.messages.lease import Lease
 from continuum.ports import Clock
 from continuum.witness.cas import CasConflict, CasWitness
@@ -68,16 +74,6 @@ def lease_object_name(slot: str) -> str:
     return f"cw-{readable}-{digest}" if readable else f"cw-{digest}"
 
 
-def _micro(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
 @dataclass(frozen=True)
 class _Seen:
     """What a write needs from the read: the CAS token and the metadata to merge into."""
@@ -87,25 +83,23 @@ class _Seen:
     labels: dict[str, str]
 
 
-def _decode(key: str, obj: dict[str, Any]) -> Lease:
-    meta = obj.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    spec = obj.get("spec") or {}
-    holder = spec.get("holderIdentity") or ""
+def _decode(key: str, obj: LeaseObject) -> Lease:
+    annotations = obj.metadata.get("annotations") or {}
+    spec = obj.spec
     generation = int(annotations.get(ANNOTATION_GENERATION, "0") or 0)
-    if not holder:
+    if not spec.holder_identity:
         return Lease(key=key, generation=generation)
-    duration = spec.get("leaseDurationSeconds") or 0
+    duration = spec.lease_duration_seconds or 0
     ttl = float(annotations.get(ANNOTATION_TTL) or duration or 30)
-    expires = _parse(annotations.get(ANNOTATION_EXPIRES))
-    renewed = _parse(spec.get("renewTime"))
+    expires = parse_micro_time(annotations.get(ANNOTATION_EXPIRES))
+    renewed = parse_micro_time(spec.renew_time)
     if expires is None and renewed is not None:
         expires = renewed + timedelta(seconds=duration)
     return Lease(
         key=key,
-        holder=holder,
+        holder=spec.holder_identity,
         generation=generation,
-        acquired_at=_parse(spec.get("acquireTime")),
+        acquired_at=parse_micro_time(spec.acquire_time),
         expires_at=expires,
         ttl_seconds=ttl,
     )
@@ -131,14 +125,14 @@ class K8sLeaseStore:
                 return Lease(key=key), None
             if not 200 <= response.status < 300:
                 raise ApiException(status=response.status, reason=response.reason)
-            obj = msgspec.json.decode(await response.read())
+            obj = msgspec.json.decode(await response.read(), type=LeaseObject)
         except ApiException as error:
             if error.status == 404:
                 return Lease(key=key), None
             raise self._unavailable("read", key, error) from error
         except (aiohttp.ClientError, TimeoutError, OSError, msgspec.DecodeError) as error:
             raise self._unavailable("read", key, error) from error
-        meta = obj.get("metadata") or {}
+        meta = obj.metadata
         seen = _Seen(
             resource_version=str(meta.get("resourceVersion", "")),
             annotations=dict(meta.get("annotations") or {}),
@@ -151,7 +145,7 @@ class K8sLeaseStore:
 
     async def store(self, lease: Lease, *, version: _Seen | None) -> None:
         name = lease_object_name(lease.key)
-        body: Any = self._body(name, lease, version)  # a plain dict body, sent as-is
+        body: Any = self._body(name, lease, version)  # plain builtins, sent as-is
         try:
             await self._write(name, body, create=version is None)
         except ApiException as error:
@@ -207,17 +201,18 @@ class K8sLeaseStore:
                 ANNOTATION_KIND: "continuum",
             }
         )
-        spec: dict[str, Any] = {}
+        spec = LeaseRecord()
         if lease.holder and lease.expires_at is not None:
             written = lease.expires_at - timedelta(seconds=lease.ttl_seconds)
-            spec = {
-                "holderIdentity": lease.holder,
-                "leaseDurationSeconds": max(1, math.ceil(lease.ttl_seconds)),
-                "renewTime": _micro(written),
-            }
-            if lease.acquired_at is not None:
-                spec["acquireTime"] = _micro(lease.acquired_at)
-            annotations[ANNOTATION_EXPIRES] = _micro(lease.expires_at)
+            spec = LeaseRecord(
+                holder_identity=lease.holder,
+                lease_duration_seconds=max(1, math.ceil(lease.ttl_seconds)),
+                renew_time=micro_time(written),
+                acquire_time=(
+                    micro_time(lease.acquired_at) if lease.acquired_at is not None else None
+                ),
+            )
+            annotations[ANNOTATION_EXPIRES] = micro_time(lease.expires_at)
             annotations[ANNOTATION_TTL] = repr(float(lease.ttl_seconds))
         else:
             annotations.pop(ANNOTATION_EXPIRES, None)
@@ -230,12 +225,8 @@ class K8sLeaseStore:
         }
         if seen is not None:
             metadata["resourceVersion"] = seen.resource_version
-        return {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": metadata,
-            "spec": spec,
-        }
+        body: dict[str, Any] = msgspec.to_builtins(LeaseObject(metadata=metadata, spec=spec))
+        return body
 
     def _unavailable(self, op: str, key: str, error: BaseException) -> WitnessUnavailable:
         status = getattr(error, "status", None)

@@ -38,7 +38,7 @@ class MemoryStore:
             return Lease(key=key), None
         return lease, lease.generation
 
-    async def store(self, lease: Lease, *, version: int | None) -> None:
+    async def store(self, lease: Lease, *, version: int | None) -> int:
         await anyio.lowlevel.checkpoint()
         self._check()
         current = self._slots.get(lease.key)
@@ -47,6 +47,7 @@ class MemoryStore:
             raise CasConflict(lease.key)
         self._slots[lease.key] = lease
         self.writes += 1
+        return lease.generation
 
     async def aclose(self) -> None:
         """The store outlives its clients: closing a client keeps the slots."""

@@ -89,15 +89,19 @@ class NatsKvStore:
                 f"nats-kv {self.bucket}: malformed value for {key!r}"
             ) from error
 
-    async def store(self, lease: Lease, *, version: int | None) -> None:
+    async def store(self, lease: Lease, *, version: int | None) -> int:
+        """Write ``lease`` under ``version`` (see the protocol); returns the new revision."""
         value = encode_lease(lease)
         name = encode_kv_key(lease.key)
         kv = await self._shared.kv()
+        if not self._shared.client.is_connected:
+            # nats-py would buffer the publish and send it after reconnecting: a write that
+            # reported failure here must never land later.
+            raise WitnessUnavailable(f"nats-kv {self.bucket}: write {lease.key!r}: not connected")
         try:
             if version is None:
-                await kv.create(name, value)
-            else:
-                await kv.update(name, value, last=version)
+                return int(await kv.create(name, value))
+            return int(await kv.update(name, value, last=version))
         except nats.js.errors.KeyWrongLastSequenceError as error:
             raise CasConflict(lease.key) from error
         except TRANSPORT_ERRORS as error:

@@ -7,6 +7,7 @@ happens, until a condition holds; the real-time bound is only a safety net for a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -91,3 +92,21 @@ def drive(clock: FakeClock) -> Drive:
                 await anyio.sleep(0.005)
 
     return run
+
+
+@asynccontextmanager
+async def emitting_in_background(
+    emit: Callable[[AuditEvent], Awaitable[None]], event: AuditEvent
+) -> AsyncIterator[anyio.Event]:
+    """Start ``emit(event)`` in a task and yield, once every task is blocked, an event set
+    when that emit returns. Leaving the block waits for the emit (the body makes it return)."""
+    done = anyio.Event()
+
+    async def run() -> None:
+        await emit(event)
+        done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        await anyio.wait_all_tasks_blocked()
+        yield done

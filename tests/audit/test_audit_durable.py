@@ -31,7 +31,7 @@ from continuum.clock import FakeClock
 from continuum.messages.audit import AuditAck, AuditEvent, AuditType, new_event
 from continuum_sim.kube import KubeEmulator, write_kubeconfig
 from continuum_sim.nats import NatsServer
-from tests.audit.conftest import Drive, ReadStream
+from tests.audit.conftest import Drive, ReadStream, emitting_in_background
 
 pytestmark = pytest.mark.anyio
 
@@ -199,15 +199,7 @@ async def test_a_failing_store_makes_emit_wait_and_says_so(
     store.fail_writes = 3
     async with publisher(transport, clock, store) as sink:
         await drive(lambda: sink.status().connected)
-        done = anyio.Event()
-
-        async def emit() -> None:
-            await sink.emit(ev("shop/a", 1))
-            done.set()
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(emit)
-            await anyio.wait_all_tasks_blocked()
+        async with emitting_in_background(sink.emit, ev("shop/a", 1)) as done:
             assert not done.is_set()
             status = sink.status()
             assert status.store_failing
@@ -237,15 +229,7 @@ async def test_full_outbox_coalesces_heartbeats_and_makes_transitions_wait(
         assert sink.status().coalesced == 1
         assert metrics.AUDIT_COALESCED._value.get() == before + 1
         assert len(store.pending_event_ids()) == 2
-        third = anyio.Event()
-
-        async def emit() -> None:
-            await sink.emit(ev("shop/a", 3))
-            third.set()
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(emit)
-            await anyio.wait_all_tasks_blocked()
+        async with emitting_in_background(sink.emit, ev("shop/a", 3)) as third:
             assert not third.is_set()
             assert sink.delivery_state("shop/a").reason == "OutboxFull"
             assert sink.status().blocked_emitters == 1

@@ -3,7 +3,7 @@ the outbox limit, delivery state and the shutdown flush."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -25,9 +25,7 @@ from continuum.clock import FakeClock
 from continuum.errors import AuditUnavailable
 from continuum.messages.audit import AuditEvent, AuditType, new_event
 from continuum_sim.nats import NatsServer
-
-Drive = Callable[[Callable[[], bool]], Awaitable[None]]
-ReadStream = Callable[[], Awaitable[list[tuple[dict[str, str], AuditEvent]]]]
+from tests.audit.conftest import Drive, ReadStream, emitting_in_background
 
 pytestmark = pytest.mark.anyio
 
@@ -177,15 +175,7 @@ async def test_full_outbox_makes_emit_wait_reports_it_and_drops_nothing(
         for n in range(5):
             await sink.emit(ev("ns/a", n))
         assert not sink.try_emit(ev("ns/a", 99))
-        emitted = anyio.Event()
-
-        async def sixth() -> None:
-            await sink.emit(ev("ns/a", 5))
-            emitted.set()
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(sixth)
-            await anyio.wait_all_tasks_blocked()
+        async with emitting_in_background(sink.emit, ev("ns/a", 5)) as emitted:
             status = sink.status()
             assert not emitted.is_set()
             assert status.full

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import anyio
+import msgspec
 import pytest
 
 from continuum.clock import FakeClock
 from continuum.messages.audit import AuditType
 from continuum.messages.requests import DryRunRequest, SwitchoverRequest
+from continuum.messages.status import ContinuumStatus
 from tests.continuum_actor.harness import KEY, A, B, Harness, make_cr
 
 pytestmark = pytest.mark.anyio
@@ -99,3 +101,30 @@ async def test_journal_that_cannot_be_persisted_stops_the_run_before_it_writes(
     assert last is not None
     assert last.result == "Failed"
     assert last.failed_at_step == "validate-lease"
+
+
+async def test_a_second_failover_moves_the_writer_back_once_the_other_region_dies(
+    h: Harness,
+) -> None:
+    """After A → B by auto-failover, B's region dies too: A's instance, whose own status
+    still remembers itself as the acting primary, takes the writer role back. The holder
+    of the expired lease (B) is the writer until then, not the stale ``actingPrimary``."""
+    token = await h.pair.demote(A, new_primary=B)
+    await h.pair.promote(B, token=token)
+    await h.witness().acquire(KEY, B, 30)  # B's instance held it, then B went dark
+    h.pair.unreachable.add(B)
+    cr = make_cr(autoFailover=True, autoFailoverObservations=3)
+    cr = msgspec.structs.replace(cr, status=ContinuumStatus(acting_primary=A))
+    async with h.actor(cr, region=A) as (_, actor):
+        await h.clock.advance_settled(1)
+        assert actor.acting_primary() == B
+        await h.clock.advance_settled(60)
+        assert (await h.witness().read(KEY)).holder == A
+        assert actor.acting()
+    # B's half is unreachable and still primary by its own spec: it fences itself (and is
+    # demoted when it returns), which is not this instance's to do.
+    assert A in h.pair.primaries()
+    last = h.status.current.last_switchover
+    assert last is not None
+    assert last.reason == "auto-failover"
+    assert (last.from_, last.to) == (B, A)

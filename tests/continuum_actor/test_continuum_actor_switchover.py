@@ -6,6 +6,7 @@ import anyio
 import msgspec
 import pytest
 
+from continuum.actors.continuum.messages import HealthCrashed
 from continuum.actors.replies import BadRequest, SwitchoverRefused
 from continuum.clock import FakeClock
 from continuum.messages.audit import AuditType
@@ -206,3 +207,72 @@ async def test_health_before_any_switchover_defers_audit_posted(h: Harness) -> N
     audit = {c.name: c for c in report.checks}["audit-posted"]
     assert audit.deferred
     assert "no switchover" in audit.detail
+
+
+async def test_a_health_run_that_errors_sets_an_unknown_condition_naming_the_error(
+    h: Harness,
+) -> None:
+    async with h.actor() as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        await ref.tell(HealthCrashed(switchover_id="sw-1", error="pair unreadable: 503\nmore"))
+        await settle(h, 1)
+    cond = h.status.current.condition("LastSwitchoverHealthy")
+    assert cond is not None
+    assert (cond.status, cond.reason) == ("Unknown", "HealthCheckErrored")
+    assert cond.message == "PostSwitchoverHealth errored: pair unreadable: 503"
+
+
+async def _switched_to_b(h: Harness) -> None:
+    async with h.actor() as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        report = await ref.ask(DryRunRequest(toRegion=B))
+        await ref.ask(SwitchoverRequest(toRegion=B, fingerprint=report.planFingerprint))
+        await settle(h, 15)
+
+
+async def test_ungated_failback_runs_without_approval_and_announces_pending_first(
+    h: Harness,
+) -> None:
+    await _switched_to_b(h)
+    asked = make_cr(
+        switchover={"requested": True, "targetRegion": A}, failback={"requireApproval": False}
+    )
+    async with h.actor(h.with_status(asked), region=B) as (_, _a):
+        await settle(h, 25)
+    assert (await h.witness().read(KEY)).holder == A
+    assert h.count(AuditType.FAILBACK_PENDING) == 1
+    assert h.count(AuditType.FAILBACK_COMPLETED) == 1
+    pending = next(e for e in h.sink.events if e.type is AuditType.FAILBACK_PENDING)
+    completed = next(e for e in h.sink.events if e.type is AuditType.FAILBACK_COMPLETED)
+    assert h.sink.events.index(pending) < h.sink.events.index(completed)
+    cond = h.status.current.condition("FailbackApproval")
+    assert cond is not None
+    assert (cond.status, cond.reason) == ("True", "NotRequired")
+
+
+async def test_failback_not_approved_within_the_timeout_is_given_up_across_a_restart(
+    h: Harness,
+) -> None:
+    await _switched_to_b(h)
+    asked = make_cr(
+        switchover={"requested": True, "targetRegion": A},
+        failback={"approvalTimeoutSeconds": 60},
+    )
+    async with h.actor(h.with_status(asked), region=B) as (_, _a):
+        await settle(h, 30)
+        cond = h.status.current.condition("FailbackApproval")
+        assert cond is not None
+        assert (cond.status, cond.reason) == ("False", "AwaitingApproval")
+    # the controller restarts mid-wait: the wait began at the condition's transition time
+    async with h.actor(h.with_status(asked), region=B) as (_, _a):
+        await settle(h, 45)
+        cond = h.status.current.condition("FailbackApproval")
+        assert cond is not None
+        assert (cond.status, cond.reason) == ("False", "ApprovalTimedOut")
+        assert "failback approval timeout" in cond.message
+        await settle(h, 60)
+    assert (await h.witness().read(KEY)).holder == B
+    assert h.status.cleared == 1
+    assert h.count(AuditType.FAILBACK_COMPLETED) == 0
+    errors = [e for e in h.sink.events if e.type is AuditType.ERROR]
+    assert [e.reason for e in errors] == ["failback-approval-timeout"]

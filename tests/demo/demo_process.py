@@ -29,6 +29,11 @@ def start_demo(*args: str, tmpdir: Path | None = None) -> subprocess.Popen[str]:
 
 def read_until_running(proc: subprocess.Popen[str], *, timeout: float = 120) -> list[str]:
     """The lines printed up to the end of the "Try:" block (``Ctrl-C stops.``)."""
+    return read_until(proc, "Ctrl-C stops", timeout=timeout)
+
+
+def read_until(proc: subprocess.Popen[str], marker: str, *, timeout: float = 120) -> list[str]:
+    """The lines printed from here up to the first one containing ``marker``."""
     assert proc.stdout is not None
     printed: list[str] = []
     end = time.monotonic() + timeout
@@ -37,9 +42,9 @@ def read_until_running(proc: subprocess.Popen[str], *, timeout: float = 120) -> 
         if not line:
             break
         printed.append(line)
-        if "Ctrl-C stops" in line:
+        if marker in line:
             return printed
-    raise AssertionError("the demo never said it was running:\n" + "".join(printed))
+    raise AssertionError(f"the demo never printed {marker!r}:\n" + "".join(printed))
 
 
 def api_ports(printed: list[str]) -> tuple[int, int]:

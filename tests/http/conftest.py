@@ -17,6 +17,7 @@ from continuum.clock import FakeClock
 from continuum.config import Address, Settings
 from continuum.http import Readiness, bind_listener, create_app, serve_api
 from continuum.supervisor import Supervisor
+from continuum.supervisor.conflicts import Conflicts
 from tests.http.fake_continuum import CannedState, FakeContinuum
 
 TOKEN = "t0k3n-Sup3r-S3cret-value"
@@ -58,6 +59,7 @@ async def running_api(
     leader: bool = True,
     crs: Iterable[str] = ("team-a/orders",),
     ask_timeout: float = 5.0,
+    conflicts: Conflicts | None = None,
 ) -> AsyncIterator[ApiUnderTest]:
     """Serve ``create_app`` on a free loopback port until the block ends, then stop it."""
     clock = FakeClock()
@@ -69,6 +71,7 @@ async def running_api(
             readiness=readiness,
             settings=settings,
             ask_timeout=ask_timeout,
+            conflicts=conflicts,
         )
         sock = bind_listener(Address("127.0.0.1", 0))
         base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -29,7 +29,7 @@ from continuum.clock import FakeClock
 from continuum.supervisor.serving import ServingFacts, check_serving
 from continuum.supervisor.supervisor import Supervisor
 from continuum.supervisor.watch import ContinuumWatch
-from continuum.wiring.witness import WitnessSettings
+from continuum.wiring.witness import WitnessOptions
 from tests.kube.conftest import FIXTURES, REGION_A, REGION_B, Regions, autojumping
 from tests.kube.test_kube_continuum_watch import Log, RecordingActor, _until
 
@@ -80,7 +80,7 @@ def _object(entry: dict[str, Any], name: str) -> dict[str, Any]:
 def _facts(kubeconfig: Path) -> ServingFacts:
     """A controller with a kubeconfig context per region, no NATS, no in-memory witness."""
     return ServingFacts(
-        witness=WitnessSettings(clock=FakeClock(), kubeconfig=str(kubeconfig)),
+        witness=WitnessOptions(kubeconfig=str(kubeconfig)),
         context_regions=(REGION_A, REGION_B),
         dns_writer=True,
     )
@@ -187,4 +187,77 @@ async def test_every_bad_cr_is_refused_naming_the_field_and_none_gets_an_actor(
         + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
         + f"; written past admission: failed-at-first-observation={len(CORPUS)}; "
         "healthy=0 silent=0"
+    )
+
+
+CONFLICTS: list[dict[str, Any]] = yaml.safe_load(
+    (FIXTURES / "corpus" / "conflicting-crs.yaml").read_text()
+)
+
+
+def _own(name: str, edits: dict[str, Any]) -> dict[str, Any]:
+    """The base CR under ``name`` with its own pair, route and hostname, then ``edits``."""
+    mine = {
+        "cnpgPair": {"name": f"{name}-pg"},
+        "httpRoute": {"name": name},
+        "luaRecord.hostnames": [f"{name}.acme.example.io"],
+    }
+    return _object({"set": {**mine, **edits}}, name)
+
+
+async def test_every_conflicting_pair_ends_in_a_conflict_naming_the_field_and_the_owner(
+    regions: Regions,
+) -> None:
+    """Each claimant is created after its owner (one second later on the API server's clock
+    is not guaranteed, so the owner is whichever the server dated first — the rule)."""
+    kube = regions.a
+    clock = FakeClock()
+    log: Log = []
+    api = ContinuumApi(regions.clients.for_region(kube.region), clock=clock)
+    for index, entry in enumerate(CONFLICTS):
+        kube.apply(_own(f"c{index:02d}-owner", entry["owner"]))
+        kube.apply(_own(f"c{index:02d}-claimant", entry["claimant"]))
+
+    def first_of(index: int) -> tuple[str, str]:
+        names = [f"c{index:02d}-owner", f"c{index:02d}-claimant"]
+
+        def order(name: str) -> tuple[str, str]:
+            raw = kube.store.get("dr.openova.io", "continuums", "acme", name)
+            assert raw is not None
+            return (raw["metadata"]["creationTimestamp"], raw["metadata"]["uid"])
+
+        first, second = sorted(names, key=order)
+        return first, second
+
+    def problems(watch: ContinuumWatch) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for index, entry in enumerate(CONFLICTS):
+            owner, claimant = first_of(index)
+            if entry["expect"] is None:
+                for name in (owner, claimant):
+                    known = f"acme/{name}" in set(watch.keys())
+                    if not known or watch.conflicts.get(f"acme/{name}"):
+                        found[entry["id"]] = f"{name} is in conflict"
+                continue
+            raw = kube.store.get("dr.openova.io", "continuums", "acme", claimant)
+            status = decode_status(raw) if raw else None
+            cond = status.condition("Conflict") if status else None
+            if status is None or status.phase != "Failed" or cond is None:
+                found[entry["id"]] = f"no Conflict on {claimant}"
+            elif entry["expect"] not in cond.message or f"acme/{owner}" not in cond.message:
+                found[entry["id"]] = cond.message
+        return found
+
+    async with _watch(api, _facts(regions.kubeconfig), log, clock) as watch:
+        try:
+            await _until(lambda: not problems(watch), "every claimant in Conflict")
+        except TimeoutError:
+            raise AssertionError(problems(watch)) from None
+        spawned = {who for kind, who, _ in log if kind == "spawn"}
+    conflicted = {f"acme/{first_of(i)[1]}" for i, e in enumerate(CONFLICTS) if e["expect"]}
+    assert not spawned & conflicted
+    assert len(spawned) == 2 * len(CONFLICTS) - len(conflicted)
+    print(
+        f"\nconflict corpus: {len(CONFLICTS)} pairs; conflict={len(conflicted)} "
+        f"no-conflict={len(CONFLICTS) - len(conflicted)}; healthy=0 silent=0"
     )

@@ -48,6 +48,8 @@ class RecordingActor(Actor):
 def _cr(name: str, namespace: str = "acme", **spec: Any) -> dict[str, Any]:
     body = yaml.safe_load((FIXTURES / "continuum-minimal.yaml").read_text())
     body["metadata"] = {"name": name, "namespace": namespace}
+    # One pair per CR: two CRs naming the same pair would be in conflict (ownership).
+    body["spec"]["cnpgPair"] = {"name": f"{name}-pg"}
     body["spec"].update(spec)
     assert isinstance(body, dict)
     return body

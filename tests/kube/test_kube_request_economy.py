@@ -71,3 +71,33 @@ async def test_region_clients_do_not_read_the_proxy_environment_per_request(
 ) -> None:
     session = regions.clients.for_region(REGION_A).api.rest_client.pool_manager
     assert session.trust_env is False
+
+
+async def test_a_first_write_on_a_version_the_watch_saw_is_one_patch(regions: Regions) -> None:
+    regions.a.apply(_minimal())
+    api = ContinuumApi(regions.clients.for_region(REGION_A))
+    raw = await api.get_raw("acme", "minimal")
+    api.seed_version("acme", "minimal", raw["metadata"]["resourceVersion"])
+    gets, patches = _requests(regions, "GET"), _requests(regions, "PATCH")
+    empty = ContinuumStatus()
+    stored = await api.patch_status(
+        "acme", "minimal", msgspec.structs.replace(empty, phase="Healthy"), previous=empty
+    )
+    assert stored.phase == "Healthy"
+    assert (_requests(regions, "GET"), _requests(regions, "PATCH")) == (gets, patches + 1)
+
+
+async def test_a_stale_seeded_version_costs_a_reread_and_loses_nothing(regions: Regions) -> None:
+    regions.a.apply(_minimal())
+    api, other = (ContinuumApi(regions.clients.for_region(REGION_A)) for _ in range(2))
+    raw = await api.get_raw("acme", "minimal")
+    await other.update_status(
+        "acme", "minimal", lambda s: msgspec.structs.replace(s, spec_fingerprint="f" * 16)
+    )
+    api.seed_version("acme", "minimal", raw["metadata"]["resourceVersion"])
+    empty = ContinuumStatus()
+    stored = await api.patch_status(
+        "acme", "minimal", msgspec.structs.replace(empty, phase="Healthy"), previous=empty
+    )
+    assert stored.phase == "Healthy"
+    assert stored.spec_fingerprint == "f" * 16

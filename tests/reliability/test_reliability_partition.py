@@ -5,8 +5,9 @@ around and above the lease TTL (6 s, renew 1 s), with ``autoFailover`` on and of
 Invariant, checked continuously: never two writers (one lease holder, never taken while
 live; never two CNPG Clusters acting as primary among the regions anyone can observe). With
 ``autoFailover`` off nobody takes over; with it on, region B takes over only when A's lease
-has expired and A is unreachable too — a lone witness partition leaves A's cluster healthy
-and visible, which is not evidence enough.
+has expired and A's primary is unreachable or down too — a witness partition shorter than
+``ttl - safety margin`` leaves A's cluster healthy and visible, which is not evidence enough;
+a longer one makes A fence its own Cluster when it stops acting (issue 13, item 4), which is.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ CASES = [
     pytest.param("api", 3, True, False, id="api-below-ttl-auto"),
     pytest.param("witness", 3, False, False, id="witness-below-ttl-manual"),
     pytest.param("witness", TTL, False, False, id="witness-around-ttl-manual"),
-    pytest.param("witness", TTL + 4, True, False, id="witness-above-ttl-auto-primary-visible"),
+    # A cannot renew past ttl - safety margin: it fences its own Cluster (issue 13, item 4),
+    # so the primary really is down and B takes over once the lease expired.
+    pytest.param("witness", TTL + 4, True, True, id="witness-above-ttl-auto-self-fenced"),
     pytest.param("both", TTL, True, False, id="both-around-ttl-auto"),
     pytest.param("both", TTL + 4, False, False, id="both-above-ttl-manual"),
     pytest.param("both", TTL + 6, True, True, id="both-above-ttl-auto-takeover"),

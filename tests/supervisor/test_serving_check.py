@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 import yaml
 
-from continuum.clock import FakeClock
 from continuum.errors import InvalidSpec
 from continuum.messages.crd import Continuum, decode_continuum
 from continuum.supervisor.serving import ServingFacts, check_serving
-from continuum.wiring.witness import WitnessSettings
+from continuum.wiring.witness import WitnessOptions
 from tests.kube.conftest import FIXTURES, REGION_A, REGION_B
 
 
@@ -23,7 +22,7 @@ def _cr(**spec: Any) -> Continuum:
 
 def _facts(**overrides: Any) -> ServingFacts:
     values: dict[str, Any] = {
-        "witness": WitnessSettings(clock=FakeClock(), kubeconfig="/etc/kubeconfig"),
+        "witness": WitnessOptions(kubeconfig="/etc/kubeconfig"),
         "context_regions": (REGION_A, REGION_B),
     }
     values.update(overrides)
@@ -53,9 +52,9 @@ def test_witness_kinds_the_process_cannot_open_are_named() -> None:
     assert _field(_cr(leaseClient={"kind": "in-memory"}), _facts()) == "spec.leaseClient.kind"
     nats = _cr(leaseClient={"kind": "nats-kv"})
     assert _field(nats, _facts()) == "spec.leaseClient.config.url"
-    with_url = WitnessSettings(clock=FakeClock(), nats_url="nats://127.0.0.1:4222")
+    with_url = WitnessOptions(nats_url="nats://127.0.0.1:4222")
     check_serving(nats, _facts(witness=with_url))
-    no_kubeconfig = WitnessSettings(clock=FakeClock())
+    no_kubeconfig = WitnessOptions()
     assert _field(_cr(), _facts(witness=no_kubeconfig)) == "spec.leaseClient.config.context"
 
 

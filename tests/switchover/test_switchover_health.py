@@ -13,6 +13,7 @@ from continuum.switchover.health import (
     HealthOptions,
     post_switchover_health,
     summarize,
+    summarize_error,
 )
 from continuum.switchover.sequencer import Sequencer
 from tests.switchover.fakes import (
@@ -194,3 +195,13 @@ async def test_stateless_plan_defers_the_database_check() -> None:
 
 def test_audit_unavailable_is_the_error_the_tail_raises() -> None:
     assert issubclass(AuditUnavailable, Exception)
+
+
+def test_an_errored_health_run_is_unknown_with_the_error_in_the_message() -> None:
+    assert summarize_error("pair read failed: 503\n  traceback line") == (
+        "Unknown",
+        "HealthCheckErrored",
+        "PostSwitchoverHealth errored: pair read failed: 503",
+    )
+    assert summarize_error("")[2] == "PostSwitchoverHealth errored: unknown error"
+    assert len(summarize_error("x" * 5000)[2]) == 900

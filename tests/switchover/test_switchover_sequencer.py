@@ -7,6 +7,7 @@ import pytest
 from continuum.clock import FakeClock
 from continuum.errors import DnsWriteError, Unavailable, WitnessUnavailable
 from continuum.messages.audit import AuditType
+from continuum.messages.lease import Lease
 from continuum.messages.switchover import STEP_ORDER, CnpgMode, StepEvent, StepName
 from continuum.switchover.sequencer import Sequencer
 from continuum.switchover.steps import Fence
@@ -195,6 +196,32 @@ async def test_own_renewals_reported_to_the_fence_keep_the_run_going() -> None:
         world.clock, lambda: seq.execute(world.plan(), switchover_id="x", fence=fence)
     )
     assert result.ok, result.error
+
+
+async def test_an_own_renewal_landing_while_step_one_reads_the_slot_is_not_a_stale_plan() -> None:
+    """The owner's renewal is a child task of its own: it can land between the run taking
+    its epoch and the witness answering step 1's read (the fence adopts it)."""
+    world = await make_world(FakeClock())
+    plan = world.plan()
+    fence = Fence.for_plan(plan)
+    inner_read = world.witness.read
+
+    raced: list[Lease] = []
+
+    async def read_racing_a_renewal(key: str) -> Lease:
+        if not raced:  # step 1's read
+            world.lease = await world.witness.renew(world.lease)
+            fence.note_own_write(world.lease)
+            raced.append(world.lease)
+        return await inner_read(key)
+
+    world.witness.read = read_racing_a_renewal  # type: ignore[method-assign]
+    seq = Sequencer(world.ports())
+    result = await autojumping(
+        world.clock, lambda: seq.execute(plan, switchover_id="x", fence=fence)
+    )
+    assert result.ok, result.error
+    assert await world.writer() == B
 
 
 async def test_a_blocker_fails_before_any_write() -> None:

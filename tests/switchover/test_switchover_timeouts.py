@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
-from continuum.clock import FakeClock
+from continuum.clock import FakeClock, SystemClock
 from continuum.switchover.timeouts import with_timeout
 
 pytestmark = pytest.mark.anyio
@@ -43,3 +44,23 @@ async def test_errors_of_the_work_propagate_unwrapped() -> None:
 
     with pytest.raises(KeyError):
         await with_timeout(clock, 5, boom)
+
+
+async def test_on_the_system_clock_the_bound_is_a_deadline_with_the_same_contract() -> None:
+    clock = SystemClock()
+
+    async def work() -> int:
+        await anyio.lowlevel.checkpoint()
+        return 7
+
+    async def boom() -> None:
+        raise ValueError("boom")
+
+    assert await with_timeout(clock, 5, work) == 7
+    with pytest.raises(TimeoutError, match=r"0\.01s"):
+        await with_timeout(clock, 0.01, anyio.sleep_forever)
+    with pytest.raises(ValueError, match="boom"):
+        await with_timeout(clock, 5, boom)
+    with anyio.move_on_after(0.01) as outer:  # an outer cancellation propagates
+        await with_timeout(clock, 60, anyio.sleep_forever)
+    assert outer.cancelled_caught

@@ -8,6 +8,7 @@ import pytest
 
 from continuum.messages.lease import Lease
 from continuum.switchover.triggers import (
+    FailbackExpired,
     FailbackPending,
     NoAction,
     RunSwitchover,
@@ -58,6 +59,41 @@ def test_failback_waits_for_approval_then_runs_with_reason_failback() -> None:
     approved = decide_trigger(inputs(**after, failback_approved=True))
     assert isinstance(approved, RunSwitchover)
     assert (approved.to_region, approved.reason) == (A, "failback")
+
+
+def test_ungated_failback_runs_without_approval() -> None:
+    after = {"acting_primary": B, "self_region": B, "requested": True}
+    decision = decide_trigger(inputs(**after, failback_requires_approval=False))
+    assert isinstance(decision, RunSwitchover)
+    assert (decision.to_region, decision.reason) == (A, "failback")
+
+
+@pytest.mark.parametrize(
+    ("limit", "waited", "expired"), [(60, 59.0, False), (60, 60.0, True), (0, 10**6, False)]
+)
+def test_failback_waiting_past_the_approval_timeout_is_given_up(
+    limit: int, waited: float, expired: bool
+) -> None:
+    after = {"acting_primary": B, "self_region": B, "requested": True}
+    decision = decide_trigger(
+        inputs(
+            **after,
+            failback_approval_timeout_seconds=limit,
+            failback_pending_since=NOW - timedelta(seconds=waited),
+        )
+    )
+    if expired:
+        assert decision == FailbackExpired(from_region=B, to_region=A, waited_seconds=waited)
+    else:
+        assert decision == FailbackPending(from_region=B, to_region=A)
+    # approval always wins over the clock
+    approved = inputs(
+        **after,
+        failback_approved=True,
+        failback_approval_timeout_seconds=limit,
+        failback_pending_since=NOW - timedelta(seconds=waited),
+    )
+    assert isinstance(decide_trigger(approved), RunSwitchover)
 
 
 def test_auto_failover_needs_the_flag_an_expired_lease_and_n_observations() -> None:

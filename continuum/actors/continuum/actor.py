@@ -25,8 +25,13 @@ import anyio
 import msgspec
 
 from continuum import metrics
+from continuum.actors.continuum import quiet, view
 from continuum.actors.continuum import requests as api
-from continuum.actors.continuum import view
+from continuum.actors.continuum.background_refresh import (
+    RefreshInFlight,
+    begin_refresh,
+    continue_refresh,
+)
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
 from continuum.actors.continuum.health_runs import health_crashed, health_done, start_health
 from continuum.actors.continuum.keeper import LeaseKeeper
@@ -41,6 +46,7 @@ from continuum.actors.continuum.messages import (
     StepProgress,
     SwitchoverCrashed,
     SwitchoverDone,
+    WitnessReplied,
 )
 from continuum.actors.continuum.observation import evaluate_triggers, observe
 from continuum.actors.continuum.runs import (
@@ -50,6 +56,7 @@ from continuum.actors.continuum.runs import (
     switchover_crashed,
     switchover_done,
 )
+from continuum.actors.continuum.self_fencing import SelfFence, after_refresh
 from continuum.actors.continuum.spec_changes import (
     announce_created,
     check_drift,
@@ -123,6 +130,8 @@ class ContinuumActor(Actor):
             safety_margin=env.safety_margin_seconds,
         )
         self.running: Running | None = None
+        self.self_fence = SelfFence()
+        self.refresh = RefreshInFlight()
         self.health: HealthReport | None = None
         self.unreachable_streak = 0
         self.lag_streak = 0
@@ -145,7 +154,11 @@ class ContinuumActor(Actor):
             on_error=lambda e: _AuditPumpEnded(error=str(e) or repr(e)),
             name="audit-pump",
         )
-        await refresh_lease(self, startup=True)
+        # The gate covers the witness round trips only: every lease is settled before the
+        # start-up status writes, which the Kubernetes client's connection pool bounds.
+        async with self.env.start_gate.admitted(self.clock):
+            await refresh_lease(self, startup=True)
+        await after_refresh(self)  # fence or demote the own Cluster before anything else
         await announce_created(self)
         await check_drift(self)
         self.start_timers()
@@ -163,12 +176,15 @@ class ContinuumActor(Actor):
     async def on_message(self, message: msgspec.Struct) -> object:
         match message:
             case RenewDue():
-                await refresh_lease(self)
-                # An undecided journal (witness unreadable at start, say) is decided again
-                # on every renewal until the rule can tell: never left behind.
-                await recover_journal(self)
-                await self.flush()
-                await self._reconcile_heartbeat()
+                # The witness is called from a child task (``background_refresh``): the
+                # mailbox keeps answering while it is slow or gone.
+                if await begin_refresh(self):
+                    await self._refreshed()
+                else:  # the writer role may lapse while the witness is slow: fence on time
+                    await after_refresh(self)
+            case WitnessReplied(event=event):
+                if await continue_refresh(self, event):
+                    await self._refreshed()
             case ObserveDue():
                 await observe(self)
                 await evaluate_triggers(self)
@@ -207,6 +223,14 @@ class ContinuumActor(Actor):
             case _:
                 raise ReplyError(f"ContinuumActor does not handle {type(message).__name__}")
         return None
+
+    async def _refreshed(self) -> None:
+        await after_refresh(self)
+        # An undecided journal (witness unreadable at start, say) is decided again on every
+        # renewal until the rule can tell: never left behind.
+        await recover_journal(self)
+        await self.flush()
+        await self._reconcile_heartbeat()
 
     # --- the lease, as this instance knows it ------------------------------------------
 
@@ -249,9 +273,12 @@ class ContinuumActor(Actor):
         return self.keeper.acting(ttl=self.ttl, safety_margin=self.env.safety_margin_seconds)
 
     def acting_primary(self) -> str:
-        """The region holding the writer role as far as this instance knows."""
+        """The region holding the writer role as far as this instance knows: the holder of
+        the lease last seen, live or expired (an expired lease's holder is still the last
+        writer until someone takes it over); only a lease never seen or released falls
+        back to the ``actingPrimary`` status remembers, then ``primaryRegion``."""
         lease = self.lease_view
-        if lease is not None and lease.holder and not lease.is_free_at(self.clock.now()):
+        if lease is not None and lease.holder:
             return lease.holder
         return self.status.acting_primary or self.cr.spec.primary_region
 
@@ -309,32 +336,30 @@ class ContinuumActor(Actor):
         self.condition(ready.type, ready.status, ready.reason, ready.message)
         fields: dict[str, Any] = {"phase": phase, "primary_region": self.cr.spec.primary_region}
         if lease is not None and not self.witness_error:
-            # The stored expiry is refreshed once the live one has moved on by half a TTL:
-            # at most one write per two renewals, and the stored value stays in the future.
-            stale = (
-                self.status.lease_holder != (lease.holder or None)
-                or self.status.lease_expires_at is None
-                or lease.expires_at is None
-                or (lease.expires_at - self.status.lease_expires_at).total_seconds() >= self.ttl / 2
+            # Live in memory; what reaches the CR is decided by quiet.durable_status.
+            fields.update(
+                lease_holder=lease.holder or None,
+                lease_expires_at=lease.expires_at,
+                lease_generation=lease.generation,
             )
-            if stale:
-                fields.update(
-                    lease_holder=lease.holder or None,
-                    lease_expires_at=lease.expires_at,
-                    lease_generation=lease.generation,
-                )
         if self.cr.metadata.generation:
             fields["observed_generation"] = self.cr.metadata.generation
         self.status = msgspec.structs.replace(self.status, **fields)
         self._audit_condition()
-        if self.status == self._written:
+        durable = quiet.durable_status(
+            self.status,
+            written=self._written,
+            now=now,
+            max_lag_seconds=self.cr.spec.max_lag_seconds,
+        )
+        if durable == self._written:
             return True
         try:
-            await self.env.status.patch_status(self.key, self.status, previous=self._written)
+            await self.env.status.patch_status(self.key, durable, previous=self._written)
         except (ContinuumError, TimeoutError) as exc:
             self.log.warning("status_write_failed", error=str(exc))
             return False
-        self._written = self.status
+        self._written = durable
         return True
 
     async def _reconcile_heartbeat(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from continuum.actors.continuum.startup import StartGate
 from continuum.config import DEFAULTS
 from continuum.errors import ContinuumError, WitnessUnavailable
 from continuum.messages.crd import Continuum
@@ -69,6 +70,8 @@ class ContinuumEnvironment:
     timeouts: StepTimeouts = field(default_factory=StepTimeouts)
     dryrun_cache_seconds: float = 5.0
     reconcile_heartbeat_seconds: float = 3600.0
+    start_gate: StartGate = field(default_factory=StartGate)
+    """Shared by every actor of the process: bounds and spreads their start-ups."""
 
 
 class OpenOnUse:

@@ -14,7 +14,12 @@ from continuum import metrics
 from continuum.actors.continuum.messages import HealthCrashed, HealthDone
 from continuum.messages.status import COND_LAST_SWITCHOVER_HEALTHY, LastHealth
 from continuum.messages.switchover import HealthReport, Plan
-from continuum.switchover.health import HealthOptions, post_switchover_health, summarize
+from continuum.switchover.health import (
+    HealthOptions,
+    post_switchover_health,
+    summarize,
+    summarize_error,
+)
 
 if TYPE_CHECKING:
     from continuum.actors.continuum.actor import ContinuumActor
@@ -83,6 +88,8 @@ async def health_done(actor: ContinuumActor, sid: str, report: HealthReport) -> 
 
 
 async def health_crashed(actor: ContinuumActor, text: str) -> None:
-    """The health task failed: ``LastSwitchoverHealthy`` becomes Unknown."""
-    actor.condition(COND_LAST_SWITCHOVER_HEALTHY, "Unknown", "HealthCheckErrored", text[:900])
+    """The health task failed: ``LastSwitchoverHealthy`` becomes Unknown, its message
+    ``PostSwitchoverHealth errored: <error>`` (``summarize_error``)."""
+    actor.log.warning("health_errored", error=text)
+    actor.condition(COND_LAST_SWITCHOVER_HEALTHY, *summarize_error(text))
     await actor.flush()

@@ -24,7 +24,14 @@ from continuum.switchover.timeouts import with_timeout
 if TYPE_CHECKING:
     from continuum.actors.continuum.actor import ContinuumActor
 
-__all__ = ["lease_snapshot", "refresh_lease", "stop_and_release"]
+__all__ = [
+    "advance",
+    "call_witness",
+    "lease_snapshot",
+    "refresh_lease",
+    "settled",
+    "stop_and_release",
+]
 
 
 def lease_snapshot(actor: ContinuumActor) -> rule.LeaseState:
@@ -46,25 +53,42 @@ def lease_snapshot(actor: ContinuumActor) -> rule.LeaseState:
 
 async def refresh_lease(actor: ContinuumActor, *, startup: bool = False) -> None:
     """One refresh of the lease (renew as holder, read as standby, adopt or claim), decided by
-    :func:`continuum.core.lease.decide` and carried out here."""
+    :func:`continuum.core.lease.decide` and carried out here, witness calls included (the
+    caller waits on them; see :mod:`.background_refresh` for the mailbox's own renewals)."""
     clock = actor.clock
-    state = lease_snapshot(actor)
+    actor.lease_state = lease_snapshot(actor)
     event: rule.Event | None = rule.RefreshDue(now=clock.monotonic(), wall=clock.now())
     while event is not None:
-        state, effects = rule.decide(state, event)
-        actor.lease_state = state
-        event = None
-        for effect in effects:
-            event = await _carry(actor, effect) or event
+        call = await advance(actor, event)
+        event = await call_witness(actor, call) if call is not None else None
+    settled(actor)
+
+
+async def advance(actor: ContinuumActor, event: rule.Event) -> rule.CallWitness | None:
+    """Feed ``event`` to the rule and carry out its effects except the witness call, which
+    is returned (``None``: the refresh is over)."""
+    state, effects = rule.decide(actor.lease_state, event)
+    actor.lease_state = state
+    call: rule.CallWitness | None = None
+    for effect in effects:
+        if isinstance(effect, rule.CallWitness):
+            call = effect
+        else:
+            await _carry(actor, effect)
+    return call
+
+
+def settled(actor: ContinuumActor) -> None:
+    """The end of a refresh: the metric and the acting primary status remembers."""
     metrics.set_lease_held(actor.key, actor.acting())
     if actor.acting():
         actor.status = msgspec.structs.replace(actor.status, acting_primary=actor.region)
 
 
-async def _carry(actor: ContinuumActor, effect: rule.Effect) -> rule.Event | None:
+async def _carry(actor: ContinuumActor, effect: rule.Effect) -> None:
     match effect:
         case rule.CallWitness():
-            return await _call_witness(actor, effect)
+            raise AssertionError("witness calls are returned by advance()")
         case rule.Emit(type=type_, identity=identity, fields=fields):
             await actor.emit(type_, identity=identity, **fields)
         case rule.Log(level=level, event=name, fields=fields):
@@ -73,10 +97,11 @@ async def _carry(actor: ContinuumActor, effect: rule.Effect) -> rule.Event | Non
             actor.ctx.start_timer(name, delay, RenewDue())
         case rule.CancelTimer(name=name):
             actor.ctx.cancel_timer(name)
-    return None
 
 
-async def _call_witness(actor: ContinuumActor, call: rule.CallWitness) -> rule.Event:
+async def call_witness(actor: ContinuumActor, call: rule.CallWitness) -> rule.Event:
+    """Make one witness call of the rule, bounded by ``READ_TIMEOUT``; the answer as the
+    rule's next event. Touches no actor state but the keeper's (safe from a child task)."""
     clock, keeper = actor.clock, actor.keeper
     started = clock.monotonic()
     lease: Lease

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from continuum.core.lease import WitnessAnswered, WitnessRefused
 from continuum.messages.switchover import HealthReport, Plan, StepEvent, SwitchoverResult
 
 
@@ -46,3 +47,11 @@ class HealthDone(msgspec.Struct, frozen=True, kw_only=True):
 class HealthCrashed(msgspec.Struct, frozen=True, kw_only=True):
     switchover_id: str
     error: str
+
+
+class WitnessReplied(msgspec.Struct, frozen=True, kw_only=True):
+    """A witness call made by a child task for a timer-driven lease refresh answered (or
+    failed): ``event`` is the lease rule's next event
+    (:class:`~continuum.core.lease.WitnessAnswered` or ``WitnessRefused``)."""
+
+    event: WitnessAnswered | WitnessRefused

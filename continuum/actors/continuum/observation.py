@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from continuum.actors.continuum import failback
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.actors.continuum.runs import start_run
 from continuum.actors.continuum.stale import converge
@@ -29,6 +30,7 @@ from continuum.messages.switchover import PairState
 from continuum.switchover.lag import derive_posture
 from continuum.switchover.timeouts import with_timeout
 from continuum.switchover.triggers import (
+    FailbackExpired,
     FailbackPending,
     RunSwitchover,
     TriggerInputs,
@@ -149,6 +151,9 @@ async def evaluate_triggers(actor: ContinuumActor) -> None:
             requested_reason=spec.switchover.reason,
             requested_by=spec.switchover.requested_by,
             failback_approved=spec.failback.approved,
+            failback_requires_approval=spec.failback.require_approval,
+            failback_pending_since=failback.pending_since(actor),
+            failback_approval_timeout_seconds=spec.failback.approval_timeout_seconds,
             auto_failover=spec.auto_failover,
             unreachable_streak=actor.unreachable_streak,
             lag_breach_streak=actor.lag_streak,
@@ -156,8 +161,19 @@ async def evaluate_triggers(actor: ContinuumActor) -> None:
         )
     )
     if isinstance(decision, FailbackPending):
+        if failback.gave_up(actor):
+            return
         await announce_failback_pending(actor, decision.from_region, decision.to_region)
+        failback.awaiting_approval(actor, decision.from_region, decision.to_region)
+    elif isinstance(decision, FailbackExpired):
+        await failback.approval_timed_out(
+            actor, decision.from_region, decision.to_region, decision.waited_seconds
+        )
     elif isinstance(decision, RunSwitchover):
+        if decision.reason == "failback":
+            if not spec.failback.require_approval:  # ungated: still announced first
+                await announce_failback_pending(actor, decision.from_region, decision.to_region)
+            failback.approval_granted(actor)
         if decision.unplanned and decision.to_region != actor.region:
             return
         if decision.reason == "lag-breach":

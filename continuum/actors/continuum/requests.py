@@ -11,6 +11,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from continuum import metrics
+from continuum.actors.continuum.failback import approval_granted
 from continuum.actors.continuum.health_runs import health_options
 from continuum.actors.continuum.observation import announce_failback_pending
 from continuum.actors.continuum.runs import ports, start_run
@@ -49,6 +50,15 @@ def _check_target(actor: ContinuumActor, to_region: str) -> str:
     return actor.acting_primary()
 
 
+def executed_reason(actor: ContinuumActor, to_region: str, requested: str) -> str:
+    """The reason a confirmed switchover to ``to_region`` runs with: ``failback`` for a move
+    back to ``primaryRegion``, else ``requested`` or ``operator-requested``. The DryRun plans
+    with it too, so the plan Execute runs has the fingerprint that was confirmed."""
+    if to_region == actor.cr.spec.primary_region:
+        return "failback"
+    return requested or "operator-requested"
+
+
 def _cache_token(actor: ContinuumActor) -> tuple[Any, ...]:
     lease = actor.lease_view or Lease(key=actor.key)
     return (
@@ -83,7 +93,7 @@ async def compute_dry_run(
         actor.cr,
         from_region=from_region,
         to_region=to_region,
-        reason=reason,
+        reason=executed_reason(actor, to_region, reason),
         initiated_by="",
         epoch=epoch,
         timeouts=actor.env.timeouts,
@@ -180,18 +190,22 @@ async def switchover(actor: ContinuumActor, request: SwitchoverRequest) -> Switc
     spec = actor.cr.spec
     from_region = actor.acting_primary()
     failback = request.toRegion == spec.primary_region
-    if failback and not spec.failback.approved:
+    if failback and not spec.failback.require_approval:  # ungated: still announced first
+        await announce_failback_pending(actor, from_region, request.toRegion)
+    elif failback and not spec.failback.approved:
         await announce_failback_pending(actor, from_region, request.toRegion)
         raise _refuse(
             "failback-approval-required",
             f"moving the writer back to {spec.primary_region} needs spec.failback.approved",
             report,
         )
+    if failback:
+        approval_granted(actor)
     sid = start_run(
         actor,
         from_region=from_region,
         to_region=request.toRegion,
-        reason="failback" if failback else (request.reason or "operator-requested"),
+        reason=executed_reason(actor, request.toRegion, request.reason),
         initiated_by=request.initiatedBy or "api",
         unplanned=False,
         from_request=False,

@@ -18,6 +18,7 @@ from continuum.actors.continuum import view
 from continuum.actors.continuum.keeper import WitnessGateway
 from continuum.actors.continuum.leasing import refresh_lease
 from continuum.actors.continuum.limits import JOURNAL_ASK_TIMEOUT
+from continuum.actors.continuum.lua_mirror import mirror_committed_records
 from continuum.actors.continuum.messages import (
     HealthDue,
     StepProgress,
@@ -154,6 +155,7 @@ async def step_progress(actor: ContinuumActor, event: Any) -> None:
     actor.status = msgspec.structs.replace(
         actor.status, switchover=view.journal_from_entry(event.journal)
     )
+    mirror_committed_records(actor, event, ports(actor, writes=False))
     if event.kind in ("starting", "compensating") and not await actor.flush():
         raise ReplyError("the journal could not be persisted; refusing to run the step")
 

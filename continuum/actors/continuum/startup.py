@@ -1,0 +1,72 @@
+"""The start gate: how many ContinuumActors start at once, and how their starts are spread.
+
+A controller starting over thousands of CRs would otherwise run every actor's start-up
+(witness read and acquire, the first status write, the first audit events) at the same
+instant: a burst on the witness and the API server, and every request of the burst
+queued behind all the others, so the *last* lease is acquired late. The gate admits at most
+``concurrency`` start-ups at a time (first come, first served), each after a random delay
+in ``[0, jitter_seconds)`` on the injected clock.
+
+The gate bounds start-ups only: once started, an actor renews on its own timers.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+
+from continuum.ports import Clock
+
+__all__ = ["START_CONCURRENCY", "START_JITTER_SECONDS", "StartGate"]
+
+START_CONCURRENCY = 64
+"""Start-ups in flight at once in one process (each holds a few witness and API requests)."""
+
+START_JITTER_SECONDS = 0.5
+"""Spread of the start-ups of CRs seen together (a controller start, a relist)."""
+
+
+class StartGate:
+    """Admits start-ups: at most ``concurrency`` at once, each after a random delay below
+    ``jitter_seconds`` (0: none). One gate per process, shared by every actor.
+
+    Raises ``ValueError`` for a ``concurrency`` below 1 or a negative jitter."""
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = START_CONCURRENCY,
+        jitter_seconds: float = 0.0,
+        random_fraction: Callable[[], float] = random.random,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"start concurrency must be at least 1, not {concurrency}")
+        if jitter_seconds < 0:
+            raise ValueError(f"start jitter must not be negative, not {jitter_seconds}")
+        self.concurrency = concurrency
+        self.jitter_seconds = jitter_seconds
+        self._fraction = random_fraction
+        self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop
+
+    @property
+    def starting(self) -> int:
+        """Start-ups admitted and not finished."""
+        return 0 if self._limiter is None else int(self._limiter.borrowed_tokens)
+
+    @property
+    def waiting(self) -> int:
+        """Start-ups waiting for admission."""
+        return 0 if self._limiter is None else self._limiter.statistics().tasks_waiting
+
+    @asynccontextmanager
+    async def admitted(self, clock: Clock) -> AsyncIterator[None]:
+        """Wait for the jitter (on ``clock``), then for a free slot; hold it for the block."""
+        if self.jitter_seconds:
+            await clock.sleep(self.jitter_seconds * self._fraction())
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.concurrency)
+        async with self._limiter:  # the borrower is the calling task (one per actor)
+            yield

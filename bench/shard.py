@@ -59,7 +59,9 @@ async def main(args: argparse.Namespace) -> None:
             client = lease_client("nats-kv", nats_server.url, ttl=args.ttl, renew=args.interval)
             await create_crs(emulator.url, NAMESPACE, range(args.crs), client)
             extra = {
-                "CONTINUUM_REGION_CONTEXTS": "",
+                # The emulator's one context serves both names; the stateless CRs never
+                # call their standby region.
+                "CONTINUUM_REGION_CONTEXTS": "region-a=emulator,region-b=emulator",
                 "CONTINUUM_WITNESS_IN_MEMORY": "false",
                 "CONTINUUM_LEADER_LEASE_SECONDS": "15",
                 "CONTINUUM_LEADER_RENEW_DEADLINE": "10",

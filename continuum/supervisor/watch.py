@@ -23,6 +23,12 @@ Resilience: the watch resumes from the last resourceVersion it saw (events and b
 actors); a lost connection → back off on the injected clock (doubling, capped) and resume.
 Spawning is idempotent, so no path duplicates an actor. :attr:`ContinuumWatch.synced` turns
 true once every watched namespace has been listed (readiness).
+
+Sharding (``docs/sharding.md``): with a :class:`~continuum.ports.ShardView`, an actor runs only
+for a CR the view says this replica owns; :meth:`ContinuumWatch.rebalance` (called by the view
+on every change) stops the actors of CRs no longer owned — before the view publishes that —
+and spawns those newly owned. A stop releases nothing: the witness lease stays with the
+region and the next owner's actor renews it.
 """
 
 from __future__ import annotations

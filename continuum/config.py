@@ -300,6 +300,13 @@ class Settings:
         "Elect one active replica per region with a Kubernetes Lease.",
         aliases=("LEADER_ELECT",),
     )
+    sharding: bool = _var(
+        "SHARDING",
+        False,
+        "Share the region's CRs among all its replicas (one membership Lease per replica, "
+        "rendezvous hashing; docs/sharding.md) instead of electing one leader. Uses the "
+        "LEADER_LEASE_* namespace, duration and renew deadline.",
+    )
     leader_lease_name: str = _var(
         "LEADER_LEASE_NAME",
         "continuum-controller.openova.io",

@@ -23,6 +23,8 @@ from continuum.actors.continuum.actor import ContinuumActor
 from continuum.config import Address, Settings
 from continuum.http.readiness import Readiness
 from continuum.leader.elector import LEADERSHIP_LOST_EXIT_CODE, LeaderElector, LeadershipLost
+from continuum.leader.lease_api import lease_namespace, make_identity
+from continuum.leader.membership import Membership
 from continuum.logs import get_logger
 from continuum.messages.crd import Continuum
 from continuum.metrics import unwatch_actors, watch_actors
@@ -192,6 +194,7 @@ def controller_tree(
     sup = Supervisor(clock=clock, shutdown_timeout=settings.shutdown_timeout_seconds)
     conflicts = Conflicts()  # written by the CR watch, read by the API
     tree: SupervisionTree
+    shard: list[Membership] = []  # set by the shard-membership child, read by cr-watch
 
     def clients() -> Clients:
         return tree["clients"]  # type: ignore[no-any-return]
@@ -247,6 +250,23 @@ def controller_tree(
             yield
 
     @asynccontextmanager
+    async def membership() -> AsyncIterator[Membership]:
+        local = clients().kube.for_region(settings.region)
+        member = Membership(
+            local.api,
+            group=settings.leader_lease_name,
+            namespace=lease_namespace(settings.leader_lease_namespace),
+            identity=make_identity(),
+            clock=clock,
+            lease_duration=settings.leader_lease_seconds,
+            renew_deadline=settings.leader_renew_deadline,
+        )
+        readiness.is_leader = True  # every member serves; each runs its own CRs
+        async with member.joined():
+            shard.append(member)
+            yield member
+
+    @asynccontextmanager
     async def actors() -> AsyncIterator[Supervisor]:
         async with sup:
             watch_actors(sup.registry.snapshot)
@@ -270,11 +290,18 @@ def controller_tree(
             namespaces=list(settings.watch_namespaces) or None,
             check=functools.partial(check_serving, facts=serving_facts(edges(), settings)),
             conflicts=conflicts,
+            shard=shard[0] if shard else None,
         )
-        async with running(watch.run):
-            await watch.wait_synced()
-            readiness.watch_synced = True
-            yield watch
+        if shard:
+            shard[0].follow(watch.rebalance)
+        try:
+            async with running(watch.run):
+                await watch.wait_synced()
+                readiness.watch_synced = True
+                yield watch
+        finally:
+            if shard:
+                shard[0].unfollow(watch.rebalance)
 
     tree = SupervisionTree(
         "controller",
@@ -300,6 +327,14 @@ def controller_tree(
                 budget="a server that fails ends the process",
             ),
             Child(
+                name="shard-membership",
+                start=membership,
+                budget="never restarted: renewals failing past the deadline fence it (its "
+                "actors stop) until a renewal succeeds",
+                children=("actor-supervisor", "cr-watch"),
+            )
+            if settings.sharding
+            else Child(
                 name="leader-elector",
                 start=leader,
                 budget="never restarted: leadership lost → exit, Kubernetes restarts the pod",

@@ -384,3 +384,20 @@ class OutboxStore(Protocol):
     async def delete(self, name: str) -> None:
         """Delete record ``name`` (already gone is fine)."""
         ...
+
+
+class ShardView(Protocol):
+    """Which CRs this replica may run, when replicas of a region share the CRs
+    (``docs/sharding.md``). The CR watch runs an actor for a CR only while :meth:`owns`
+    says so, and :meth:`follow` tells it when to look again."""
+
+    def owns(self, key: str) -> bool:
+        """True while this replica may run the actor of ``key`` (``<namespace>/<name>``):
+        it is assigned the key, has published that, and no live peer still claims it."""
+        ...
+
+    def follow(self, rebalance: Callable[[], Awaitable[None]]) -> None:
+        """Have ``rebalance()`` awaited after every change of :meth:`owns`' answers; the
+        view waits for it (it stops the actors of lost keys) before publishing a view in
+        which this replica no longer claims them."""
+        ...

@@ -82,7 +82,13 @@ IPv4 "ip" (port 53) or "ip:port" (values.schema.json enforces the form).
   "CONTINUUM_HEALTH_DELAY_SECONDS" "CONTINUUM_HEALTH_VANTAGES" "CONTINUUM_METRICS_ADDR"
   "CONTINUUM_LOG_LEVEL" "CONTINUUM_LOG_FORMAT" "CONTINUUM_LEADER_ELECTION"
   "CONTINUUM_LEADER_LEASE_NAME" "CONTINUUM_LEADER_LEASE_NAMESPACE" "CONTINUUM_CLUSTER_DOMAIN"
-  "CONTINUUM_SHUTDOWN_TIMEOUT_SECONDS" | toJson -}}
+  "CONTINUUM_SHUTDOWN_TIMEOUT_SECONDS" "CONTINUUM_SHARDING" | toJson -}}
+{{- end -}}
+
+{{/* "true" when the replicas share the Continuums (sharding on and more than one replica). */}}
+{{- define "continuum.sharded" -}}
+{{- $c := .Values.continuum -}}
+{{- and $c.sharding (gt (int $c.replicas) 1) | toString -}}
 {{- end -}}
 
 {{/* Fail rendering early, with the value to fix, when the enabled chart cannot work. */}}
@@ -91,8 +97,8 @@ IPv4 "ip" (port 53) or "ip:port" (values.schema.json enforces the form).
 {{- if not $c.region -}}
 {{- fail "continuum.region is required when continuum.enabled is true: the region this installation runs in" -}}
 {{- end -}}
-{{- if and (gt (int $c.replicas) 1) (not $c.leaderElection.enabled) -}}
-{{- fail "continuum.leaderElection.enabled must be true when continuum.replicas > 1: two active controllers would act on the same Continuum" -}}
+{{- if and (gt (int $c.replicas) 1) (not $c.leaderElection.enabled) (not $c.sharding) -}}
+{{- fail "continuum.leaderElection.enabled (or continuum.sharding) must be true when continuum.replicas > 1: two active controllers would act on the same Continuum" -}}
 {{- end -}}
 {{- $chartEnv := include "continuum.chartEnvNames" . | fromJsonArray -}}
 {{- range $name := keys $c.extraEnv | sortAlpha -}}

@@ -23,6 +23,12 @@ Resilience: the watch resumes from the last resourceVersion it saw (events and b
 actors); a lost connection → back off on the injected clock (doubling, capped) and resume.
 Spawning is idempotent, so no path duplicates an actor. :attr:`ContinuumWatch.synced` turns
 true once every watched namespace has been listed (readiness).
+
+Sharding (``docs/sharding.md``): with a :class:`~continuum.ports.ShardView`, an actor runs only
+for a CR the view says this replica owns; :meth:`ContinuumWatch.rebalance` (called by the view
+on every change) stops the actors of CRs no longer owned — before the view publishes that —
+and spawns those newly owned. A stop releases nothing: the witness lease stays with the
+region and the next owner's actor renews it.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from continuum.messages.status import (
     ContinuumStatus,
     set_condition,
 )
-from continuum.ports import Clock, ContinuumSource
+from continuum.ports import Clock, ContinuumSource, ShardView
 from continuum.supervisor.conflicts import Conflicts
 from continuum.supervisor.supervisor import Supervisor
 
@@ -84,6 +90,7 @@ class WatchStats:
     events: int = 0
     spawned: int = 0
     stopped: int = 0
+    shard_stopped: int = 0
     observed: int = 0
     invalid: int = 0
     conflicts: int = 0
@@ -110,8 +117,11 @@ class ContinuumWatch:
         watch_seconds: int = 300,
         check: Callable[[Continuum], None] | None = None,
         conflicts: Conflicts | None = None,
+        shard: ShardView | None = None,
     ) -> None:
         self._api = api
+        self._shard = shard
+        self._placing = anyio.Lock()
         self.conflicts = conflicts if conflicts is not None else Conflicts()
         self._check = check
         self._sup = supervisor
@@ -272,7 +282,35 @@ class ContinuumWatch:
     def _all_listed(self) -> bool:
         return len(self._listed) == len(self._namespaces)
 
+    def _owns(self, key: str) -> bool:
+        return self._shard is None or self._shard.owns(key)
+
+    async def rebalance(self) -> None:
+        """Converge the running actors to the shard view (``docs/sharding.md``): stop
+        (concurrently, each bounded by the supervisor's shutdown timeout) the actors of CRs
+        not owned, then spawn those of owned CRs as :meth:`_settle_claims` does. Returns once
+        the stops are done. No-op without a view."""
+        if self._shard is None:
+            return
+        async with self._placing:
+            lost = [k for k, e in self._entries.items() if e.spawned and not self._owns(k)]
+            if lost:
+                async with anyio.create_task_group() as tg:
+                    for key in lost:
+                        self._entries[key].spawned = False
+                        tg.start_soon(self._sup.stop, key)
+                self.stats.shard_stopped += len(lost)
+                log.info("shard_actors_stopped", count=len(lost))
+        await self._settle_claims()
+
     async def _settle_claims(self) -> None:
+        if self._shard is None:
+            await self._settle_claims_now()
+        else:
+            async with self._placing:  # not interleaved with a rebalance's stops
+                await self._settle_claims_now()
+
+    async def _settle_claims_now(self) -> None:
         """Recompute ownership over every CR with a valid spec (its latest valid one: a
         running actor keeps acting on it while an edit is invalid), then stop the actors of
         CRs now in conflict, record the changes in status, and spawn every CR that has a
@@ -291,6 +329,7 @@ class ContinuumWatch:
                 and entry.latest is not None
                 and not entry.spawned
                 and self._entries.get(key) is entry
+                and self._owns(key)
             ):
                 # The actor starts from this object: its first status write can build on it.
                 meta = entry.latest.metadata

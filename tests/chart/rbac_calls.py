@@ -34,6 +34,10 @@ CONTROLLER_API_CALLS: frozenset[Call] = frozenset(
         ("get", "coordination.k8s.io", "leases"),
         ("create", "coordination.k8s.io", "leases"),
         ("update", "coordination.k8s.io", "leases"),
+        # Sharding (replicas > 1): the replicas' membership Leases, listed by label, and a
+        # replica's own deleted on a clean exit.
+        ("list", "coordination.k8s.io", "leases"),
+        ("delete", "coordination.k8s.io", "leases"),
         # Witness credentials (Cloudflare Worker token, ...).
         ("get", "", "secrets"),
         # The durable audit outbox: one ConfigMap per pending batch, in the release namespace.

@@ -55,7 +55,27 @@ def test_leader_election_lease_access_is_a_role_in_the_release_namespace(
         ("get", "coordination.k8s.io", "leases"),
         ("create", "coordination.k8s.io", "leases"),
         ("update", "coordination.k8s.io", "leases"),
+        ("list", "coordination.k8s.io", "leases"),
+        ("delete", "coordination.k8s.io", "leases"),
     }
+
+
+@pytest.mark.parametrize(
+    ("override", "verbs"),
+    [
+        ({"replicas": 1}, {"get", "create", "update"}),
+        ({"sharding": False}, {"get", "create", "update"}),
+        ({"replicas": 3}, {"get", "create", "update", "list", "delete"}),
+    ],
+)
+def test_membership_lease_list_and_delete_are_granted_only_when_sharded(
+    render: Render, override: dict[str, object], verbs: set[str]
+) -> None:
+    rendered = render(merge(ENABLED_VALUES, {"continuum": override}))
+    role = rendered.one("Role", "continuum-controller-leader-election")
+    assert {verb for verb, _, _ in grants([role])} == verbs
+    sharded = "list" in verbs
+    assert rendered.env()["CONTINUUM_SHARDING"]["value"] == ("true" if sharded else "false")
 
 
 def test_audit_outbox_configmaps_are_a_role_in_the_release_namespace(

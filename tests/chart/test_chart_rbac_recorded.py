@@ -41,6 +41,8 @@ NOT_EXERCISED: dict[Call, str] = {
     ("get", "coordination.k8s.io", "leases"): "leader election and the k8s-lease witness",
     ("create", "coordination.k8s.io", "leases"): "leader election and the k8s-lease witness",
     ("update", "coordination.k8s.io", "leases"): "leader election and the k8s-lease witness",
+    ("list", "coordination.k8s.io", "leases"): "sharding's membership Leases (tests/shard)",
+    ("delete", "coordination.k8s.io", "leases"): "sharding: a replica's own Lease on a clean exit",
     ("get", "", "secrets"): "witness credentials (cloudflare-kv); nats-kv needs none",
     ("delete", "", "configmaps"): (
         "audit outbox records left by an earlier incarnation are deleted one by one by name;"

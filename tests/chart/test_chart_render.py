@@ -138,7 +138,7 @@ def test_extra_env_cannot_override_a_variable_the_chart_sets(
 def test_several_replicas_without_leader_election_fail(
     chart: helm.Chart, enabled_with: EnabledWith
 ) -> None:
-    values = enabled_with({"continuum": {"leaderElection": {"enabled": False}}})
+    values = enabled_with({"continuum": {"leaderElection": {"enabled": False}, "sharding": False}})
     with pytest.raises(helm.HelmRenderError, match="leaderElection"):
         chart.render(values)
 

@@ -1,0 +1,166 @@
+"""Sharding benchmark: N Continuum CRs over P ``continuum run`` processes of one region.
+
+The Kubernetes API emulator runs as its own process (``continuum sim kube``), the witness is a
+real nats-server (``nats-kv``), and every replica is a ``continuum run`` with
+``CONTINUUM_SHARDING=true`` (membership Lease 15 s, renew deadline 10 s: the defaults).
+Everything is observed from outside (``continuum_sim/sharding.py``): every witness write
+through a plain NATS subscription, and which CRs each replica runs through its
+``GET /v1/continuums``, sampled in rounds.
+
+Reported (printed, never asserted):
+
+1. time until the CRs are split over the P replicas (every CR on exactly one);
+2. over a measured window: the gap between consecutive witness writes of each CR (on time =
+   ≤ ``renewSeconds`` + 1 s), p50/p99/max;
+3. a replica SIGKILLed: the time from the kill to the first witness write of each of its CRs
+   on a survivor (max), and until the survivors listed every CR again;
+4. a fifth replica (P+1) joining: how many CRs changed replica (all must go to the joiner);
+5. double-handled samples: a CR listed by two replicas in two consecutive rounds (never a
+   hand-over, see ``continuum_sim/sharding.py``); and the load average.
+
+    PYTHONPATH=. .venv/bin/python bench/shard.py --crs 2000 --procs 4
+    PYTHONPATH=. .venv/bin/python bench/shard.py --crs 20000 --procs 4 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from _harness import Emulator, create_crs, lease_client, pct
+
+from continuum_sim.nats import NatsServer
+from continuum_sim.sharding import Observed, Replica, observing, until
+
+NAMESPACE = "shard"
+
+
+def partitioned(seen: Observed, names: set[str], crs: int) -> bool:
+    if not seen.rounds or set(seen.rounds[-1]) != names or not all(seen.rounds[-1].values()):
+        return False
+    owners = seen.owners()
+    return len(owners) == crs and all(len(w) == 1 for w in owners.values())
+
+
+async def main(args: argparse.Namespace) -> None:
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-shard-") as tmp:
+        workdir = Path(tmp)
+        emulator = Emulator.start(workdir)
+        nats_server = NatsServer(workdir / "nats")
+        replicas: dict[str, Replica] = {}
+        try:
+            await nats_server.start()
+            client = lease_client("nats-kv", nats_server.url, ttl=args.ttl, renew=args.interval)
+            await create_crs(emulator.url, NAMESPACE, range(args.crs), client)
+            extra = {
+                # The emulator's one context serves both names; the stateless CRs never
+                # call their standby region.
+                "CONTINUUM_REGION_CONTEXTS": "region-a=emulator,region-b=emulator",
+                "CONTINUUM_WITNESS_IN_MEMORY": "false",
+                "CONTINUUM_LEADER_LEASE_SECONDS": "15",
+                "CONTINUUM_LEADER_RENEW_DEADLINE": "10",
+                "CONTINUUM_LEASE_SAFETY_MARGIN_SECONDS": "5",
+                "CONTINUUM_SHUTDOWN_TIMEOUT_SECONDS": "5",
+                "CONTINUUM_LOG_LEVEL": "info",  # the replica logs its API port at info
+            }
+            names = [f"p{i}" for i in range(1, args.procs + 1)]
+            for name in names:
+                replicas[name] = Replica(name, workdir, emulator.kubeconfig, extra=extra)
+            async with observing(nats_server.url, replicas, period=args.sample) as seen:
+                t0 = time.monotonic()
+                for replica in replicas.values():
+                    await replica.start()
+                await until(
+                    lambda: partitioned(seen, set(names), args.crs), timeout=600, what="split"
+                )
+                split = time.monotonic() - t0
+                counts = {n: len(k) for n, k in seen.rounds[-1].items()}
+                lines.append(f"split over {args.procs}: {split:.1f} s, CRs per replica {counts}")
+
+                start = time.time()
+                await asyncio.sleep(args.seconds)
+                end = time.time()
+                gaps = sorted(
+                    b - a
+                    for writes in seen.writes.values()
+                    for (a, _), (b, _) in itertools.pairwise(writes)
+                    if start <= b < end
+                )
+                late = sum(1 for g in gaps if g > args.interval + 1.0)
+                if gaps:
+                    lines.append(
+                        f"window {args.seconds:g} s: {len(gaps)} renewals, gap p50 "
+                        f"{pct(gaps, 0.5):.2f} s p99 {pct(gaps, 0.99):.2f} s max {gaps[-1]:.2f} s "
+                        f"(renewSeconds {args.interval}); late (> +1 s): {late}"
+                    )
+                lines.append(f"load average during the window: {os.getloadavg()}")
+
+                victim = names[1]
+                orphaned = set(seen.rounds[-1][victim])
+                killed = time.time()
+                kill_mono = time.monotonic()
+                replicas[victim].kill()
+                survivors = set(names) - {victim}
+                await until(
+                    lambda: partitioned(seen, survivors, args.crs), timeout=600, what="takeover"
+                )
+                listed = time.monotonic() - kill_mono
+                await until(
+                    lambda: all(seen.first_write_after(k, killed) for k in orphaned),
+                    timeout=600,
+                    what="orphans renewing",
+                )
+                renewing = max((seen.first_write_after(k, killed) or 0) - killed for k in orphaned)
+                lines.append(
+                    f"SIGKILL {victim} ({len(orphaned)} CRs): renewing again on survivors "
+                    f"after ≤ {renewing:.1f} s, listed by survivors after {listed:.1f} s "
+                    f"(membership TTL 15 s, witness TTL {args.ttl} s)"
+                )
+
+                # Back to P replicas, then one more joins.
+                replicas[victim] = Replica(victim, workdir, emulator.kubeconfig, extra=extra)
+                await replicas[victim].start()
+                await until(
+                    lambda: partitioned(seen, set(names), args.crs), timeout=600, what="rejoin"
+                )
+                before = seen.owners()
+                joiner = f"p{args.procs + 1}"
+                replicas[joiner] = Replica(joiner, workdir, emulator.kubeconfig, extra=extra)
+                await replicas[joiner].start()
+                await until(
+                    lambda: partitioned(seen, {*names, joiner}, args.crs), timeout=600, what="join"
+                )
+                after = seen.owners()
+                moved = [k for k in after if before.get(k) != after[k]]
+                to_joiner = sum(1 for k in moved if after[k] == [joiner])
+                lines.append(
+                    f"{joiner} joins: {len(moved)} of {args.crs} CRs moved "
+                    f"({100 * len(moved) / args.crs:.1f} %), {to_joiner} of them to {joiner}"
+                )
+                lines.append(
+                    f"double-handled samples: {len(seen.doubles)} in {len(seen.rounds)} rounds"
+                )
+                lines.append(f"load average at the end: {os.getloadavg()}")
+        finally:
+            for replica in replicas.values():
+                replica.kill()
+            await nats_server.stop()
+            emulator.stop()
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--crs", type=int, default=20_000)
+    parser.add_argument("--procs", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured window")
+    parser.add_argument("--interval", type=int, default=10, help="renewSeconds of every CR")
+    parser.add_argument("--ttl", type=int, default=30, help="ttlSeconds of every CR")
+    parser.add_argument("--sample", type=float, default=1.0, help="seconds between rounds")
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,138 @@
+"""The membership Leases on the wire: one ``coordination.k8s.io/v1`` Lease per replica,
+labelled with its shard group, carrying in an annotation the member set that replica acts
+on. Create, replace (compare-and-set on ``resourceVersion``), list by label, delete. No
+membership logic lives here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import msgspec
+from kubernetes_asyncio import client as k8s
+
+from continuum.messages.coordination import LeaseObject, LeaseRecord
+
+__all__ = [
+    "GROUP_LABEL",
+    "VIEW_ANNOTATION",
+    "MemberLeases",
+    "lease_name_for",
+    "published_view",
+]
+
+GROUP_LABEL: Final = "continuum.openova.io/shard-group"
+VIEW_ANNOTATION: Final = "continuum.openova.io/shard-view"
+"""JSON list of the member identities the replica acts on (its published view)."""
+NAME_PREFIX: Final = "continuum-shard-"
+
+
+class _LeaseList(msgspec.Struct):
+    items: list[LeaseObject] = msgspec.field(default_factory=list)
+
+
+def lease_name_for(identity: str) -> str:
+    """The Lease name of the member ``identity``: a DNS subdomain (lower case, ``[a-z0-9.-]``,
+    at most 253 characters). Raises ``ValueError`` when nothing usable is left."""
+    tail = re.sub(r"[^a-z0-9.-]+", "-", identity.lower()).strip("-.")
+    if not tail:
+        raise ValueError(f"identity {identity!r} yields no valid Lease name")
+    return (NAME_PREFIX + tail)[:253].rstrip("-.")
+
+
+def published_view(lease: LeaseObject) -> tuple[str, ...]:
+    """The member set a peer published in its Lease (empty when absent or malformed: a peer
+    that published nothing readable claims nothing)."""
+    raw = (lease.metadata.get("annotations") or {}).get(VIEW_ANNOTATION)
+    if not isinstance(raw, str):
+        return ()
+    try:
+        view = msgspec.json.decode(raw, type=list[str])
+    except msgspec.DecodeError:
+        return ()
+    return tuple(view)
+
+
+class MemberLeases:
+    """The Leases of shard group ``group`` in ``namespace``.
+
+    Calls return ``(HTTP status, the object as answered or None)``; transport failures raise
+    one of :data:`continuum.leader.lease_api.NETWORK_ERRORS`. Each request is bounded by
+    ``request_timeout`` real seconds.
+    """
+
+    def __init__(
+        self, api: k8s.ApiClient, *, group: str, namespace: str, request_timeout: float
+    ) -> None:
+        self._leases = k8s.CoordinationV1Api(api)
+        self.group = group
+        self.namespace = namespace
+        self._request_timeout = request_timeout
+
+    def body(
+        self, name: str, spec: LeaseRecord, view: tuple[str, ...], metadata: dict[str, Any]
+    ) -> LeaseObject:
+        """``metadata`` (as last answered, or ``{}``) with our name, label and view."""
+        meta = dict(metadata)
+        meta.update(name=name, namespace=self.namespace)
+        meta["labels"] = {**(meta.get("labels") or {}), GROUP_LABEL: self.group}
+        annotations = dict(meta.get("annotations") or {})
+        annotations[VIEW_ANNOTATION] = msgspec.json.encode(list(view)).decode()
+        meta["annotations"] = annotations
+        return LeaseObject(metadata=meta, spec=spec)
+
+    async def create(self, lease: LeaseObject) -> tuple[int, LeaseObject | None]:
+        """Create ``lease`` (409 when it exists)."""
+        return await self._one(
+            self._leases.create_namespaced_lease, self.namespace, msgspec.to_builtins(lease)
+        )
+
+    async def replace(self, lease: LeaseObject) -> tuple[int, LeaseObject | None]:
+        """Replace ``lease`` conditional on its ``resourceVersion`` (409: someone wrote in
+        between; 404: it was deleted)."""
+        name = str(lease.metadata["name"])
+        return await self._one(
+            self._leases.replace_namespaced_lease,
+            name,
+            self.namespace,
+            msgspec.to_builtins(lease),
+        )
+
+    async def list(self) -> tuple[int, list[LeaseObject] | None]:
+        """Every Lease of the group (``None`` on a non-2xx answer)."""
+        status, data = await self._call(
+            self._leases.list_namespaced_lease,
+            self.namespace,
+            label_selector=f"{GROUP_LABEL}={self.group}",
+        )
+        if data is None:
+            return status, None
+        return status, msgspec.json.decode(data, type=_LeaseList).items
+
+    async def delete(self, name: str) -> int:
+        """Delete the Lease ``name``; the HTTP status (404: already gone)."""
+        status, _ = await self._call(self._leases.delete_namespaced_lease, name, self.namespace)
+        return status
+
+    async def _one(
+        self, fn: Callable[..., Awaitable[Any]], *args: Any
+    ) -> tuple[int, LeaseObject | None]:
+        status, data = await self._call(fn, *args)
+        if data is None:
+            return status, None
+        return status, msgspec.json.decode(data, type=LeaseObject)
+
+    async def _call(
+        self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+    ) -> tuple[int, bytes | None]:
+        resp = await fn(
+            *args, _preload_content=False, _request_timeout=self._request_timeout, **kwargs
+        )
+        try:
+            data: bytes = await resp.read()
+            status = int(resp.status)
+        finally:
+            resp.release()
+        return status, data if 200 <= status < 300 else None

@@ -1,0 +1,380 @@
+"""Membership of one replica in its region's shard group, and the shard view the CR watch
+follows (``docs/sharding.md``).
+
+Each replica keeps one Lease of its own (:mod:`continuum.leader.member_leases`), renewed every
+``retry_period``, whose annotation publishes the member set it acts on (its *view*). Every
+round it lists the group's Leases. A peer is *live* while its Lease is fresh: a candidate
+counts a peer's Lease as expired only once its content (``resourceVersion``) has stayed
+unchanged for the Lease's ``leaseDurationSeconds`` on *its own* monotonic clock, measured from
+the moment it first saw that content (the rule of :mod:`continuum.leader.elector`); a deleted
+Lease is gone at once (its owner stopped its actors before deleting it).
+
+The rule that keeps a CR on at most one replica of the region:
+
+1. a replica runs the actor of key ``k`` only while (a) it owns ``k`` (rendezvous hashing,
+   :mod:`continuum.leader.assignment`) under the view it last *published* and under the view
+   it wants to publish next, and (b) no live peer's published view gives ``k`` to that peer.
+   The peers' views it checks were read *after* its own publication (publish, then read: of
+   two replicas that both want ``k``, the later reader sees the other's claim);
+2. before publishing a view in which it no longer owns ``k``, a replica stops ``k``'s actor
+   (it awaits the watch's rebalance first);
+3. a replica that could not renew its Lease for ``renew_deadline`` (< lease duration) is
+   *fenced*: it owns nothing and stops every actor before any peer can count its Lease as
+   expired. It keeps trying, and rejoins through the same rule once a renewal succeeds.
+
+Stopping an actor releases nothing (the witness lease stays with the region; the next
+owner's actor renews it). Raises nothing out of its loop for API or network failures: they
+only delay renewals, and past the renew deadline fence the replica.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+from kubernetes_asyncio import client as k8s
+
+from continuum.leader.assignment import Assignment
+from continuum.leader.lease_api import NETWORK_ERRORS
+from continuum.leader.member_leases import MemberLeases, lease_name_for, published_view
+from continuum.logs import get_logger
+from continuum.messages.coordination import LeaseObject, LeaseRecord, micro_time
+from continuum.ports import Clock
+from continuum.switchover.timeouts import with_timeout
+
+__all__ = ["Membership", "MembershipStatistics", "Peer"]
+
+log = get_logger("continuum.shard")
+
+T = TypeVar("T")
+
+
+@dataclass
+class Peer:
+    """A peer's Lease as this replica last saw it."""
+
+    identity: str
+    resource_version: str
+    observed_at: float
+    duration: float
+    view: Assignment
+
+    def live(self, now: float) -> bool:
+        return now < self.observed_at + self.duration
+
+    def claims(self, key: str) -> bool:
+        return self.view.owns(self.identity, key)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MembershipStatistics:
+    """A snapshot for metrics, tests and benchmarks."""
+
+    fenced: bool
+    members: tuple[str, ...]
+    published: tuple[str, ...]
+    renewals: int
+    failures: int
+    fences: int
+    last_renew: float | None
+    in_flight: bool
+
+
+class Membership:
+    """One replica ``identity`` of the shard group ``group`` (Leases in ``namespace``).
+
+    Requires ``0 < retry_period < renew_deadline < lease_duration`` (``ValueError``
+    otherwise; ``retry_period`` defaults to ``min(lease_duration / 3, renew_deadline / 2)``).
+    Use ``async with membership.joined():`` — it returns after the first round (Lease
+    written or not) and, on exit, deletes this replica's Lease (bounded, shielded) so peers
+    take its CRs over at once. The actors must be stopped before (the supervision tree stops
+    the watch and the supervisor first).
+    """
+
+    def __init__(
+        self,
+        api: k8s.ApiClient,
+        *,
+        group: str,
+        namespace: str,
+        identity: str,
+        clock: Clock,
+        lease_duration: float = 15.0,
+        renew_deadline: float = 10.0,
+        retry_period: float | None = None,
+        request_timeout: float | None = None,
+    ) -> None:
+        retry = (
+            min(lease_duration / 3, renew_deadline / 2) if retry_period is None else retry_period
+        )
+        if not 0 < retry < renew_deadline < lease_duration:
+            raise ValueError(
+                "need 0 < retry_period < renew_deadline < lease_duration, got "
+                f"{retry:g} / {renew_deadline:g} / {lease_duration:g}"
+            )
+        if not identity:
+            raise ValueError("identity must not be empty")
+        self.identity = identity
+        self.lease_name = lease_name_for(identity)
+        self.lease_duration = lease_duration
+        self.renew_deadline = renew_deadline
+        self.retry_period = retry
+        self._clock = clock
+        self._leases = MemberLeases(
+            api,
+            group=group,
+            namespace=namespace,
+            request_timeout=renew_deadline if request_timeout is None else request_timeout,
+        )
+        self._followers: list[Callable[[], Awaitable[None]]] = []
+        self._own: LeaseObject | None = None
+        self._peers: dict[str, Peer] = {}
+        self._desired = Assignment([identity])
+        self._published: Assignment | None = None
+        self._fenced = True
+        self._last_renew: float | None = None
+        self._renewals = 0
+        self._failures = 0
+        self._fences = 0
+        self._in_flight = 0
+
+    # --- the shard view (continuum.ports.ShardView) ----------------------------------------
+
+    def owns(self, key: str) -> bool:
+        """See :class:`continuum.ports.ShardView` and rule 1 of the module docstring."""
+        if self._fenced or self._published is None:
+            return False
+        me = self.identity
+        if not (self._published.owns(me, key) and self._desired.owns(me, key)):
+            return False
+        now = self._clock.monotonic()
+        return not any(p.live(now) and p.claims(key) for p in self._peers.values())
+
+    def follow(self, rebalance: Callable[[], Awaitable[None]]) -> None:
+        """See :class:`continuum.ports.ShardView`."""
+        self._followers.append(rebalance)
+
+    def unfollow(self, rebalance: Callable[[], Awaitable[None]]) -> None:
+        """Stop calling ``rebalance`` (a watch that stops)."""
+        if rebalance in self._followers:
+            self._followers.remove(rebalance)
+
+    @property
+    def fenced(self) -> bool:
+        """True before the first renewal and whenever the renew deadline has passed."""
+        return self._fenced
+
+    def members(self) -> tuple[str, ...]:
+        """The live members as this replica sees them (itself included), sorted."""
+        return tuple(sorted(self._desired.members))
+
+    def statistics(self) -> MembershipStatistics:
+        return MembershipStatistics(
+            fenced=self._fenced,
+            members=self.members(),
+            published=tuple(sorted(self._published.members)) if self._published else (),
+            renewals=self._renewals,
+            failures=self._failures,
+            fences=self._fences,
+            last_renew=self._last_renew,
+            in_flight=self._in_flight > 0,
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def joined(self) -> AsyncIterator[Membership]:
+        """Run the membership for the block (see the class docstring)."""
+        log.info(
+            "shard_membership_started",
+            identity=self.identity,
+            lease=f"{self._leases.namespace}/{self.lease_name}",
+            group=self._leases.group,
+            lease_seconds=self.lease_duration,
+        )
+        next_round = await self._round(self._clock.monotonic())
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._loop, next_round)
+            try:
+                yield self
+            finally:
+                tg.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await self._leave()
+
+    async def _leave(self) -> None:
+        self._fenced = True
+        try:
+            status = await with_timeout(
+                self._clock, self.renew_deadline, lambda: self._leases.delete(self.lease_name)
+            )
+            log.info("shard_membership_left", identity=self.identity, status=status)
+        except (TimeoutError, *NETWORK_ERRORS) as exc:
+            log.warning("shard_leave_failed", identity=self.identity, error=type(exc).__name__)
+
+    async def _loop(self, next_round: float) -> None:
+        while True:
+            await self._clock.sleep_until(next_round)
+            next_round = await self._round(self._clock.monotonic())
+
+    # --- one round ---------------------------------------------------------------------------
+
+    async def _round(self, start: float) -> float:
+        """Renew (publishing the wanted view), read the group, apply; when the wanted view
+        changed, publish and read once more at once (so a gained key waits one round trip,
+        not one period). Returns when the next round is due."""
+        for _ in range(2):
+            if not await self._renew(start):
+                break
+            if not await self._read():
+                break
+            changed = self._recompute()
+            await self._notify()
+            if not changed:
+                break
+            start = self._clock.monotonic()
+        return self._next_due()
+
+    def _deadline(self) -> float:
+        """Until when this replica may act on its last renewal; a fenced replica (acting on
+        nothing) gives each attempt a full renew deadline."""
+        if self._fenced or self._last_renew is None:
+            return self._clock.monotonic() + self.renew_deadline
+        return self._last_renew + self.renew_deadline
+
+    async def _bounded(self, fn: Callable[[], Awaitable[T]]) -> T | None:
+        left = self._deadline() - self._clock.monotonic()
+        if left <= 0:
+            return None
+        self._in_flight += 1
+        try:
+            return await with_timeout(self._clock, left, fn)
+        except (TimeoutError, *NETWORK_ERRORS) as exc:
+            log.warning("shard_api_error", identity=self.identity, error=type(exc).__name__)
+            return None
+        finally:
+            self._in_flight -= 1
+
+    async def _renew(self, start: float) -> bool:
+        view = tuple(sorted(self._desired.members))
+        written = await self._bounded(lambda: self._write(view))
+        if written is None:
+            self._failures += 1
+            await self._maybe_fence()
+            return False
+        self._own = written
+        self._renewals += 1
+        self._last_renew = start
+        self._published = Assignment(view)
+        if self._fenced:
+            self._fenced = False
+            log.info("shard_member_joined", identity=self.identity, view=list(view))
+        return True
+
+    async def _write(self, view: tuple[str, ...]) -> LeaseObject | None:
+        now = micro_time(self._clock.now())
+        spec = LeaseRecord(
+            holder_identity=self.identity,
+            lease_duration_seconds=math.ceil(self.lease_duration),
+            acquire_time=self._own.spec.acquire_time if self._own else now,
+            renew_time=now,
+        )
+        if self._own is not None:
+            status, lease = await self._leases.replace(
+                self._leases.body(self.lease_name, spec, view, self._own.metadata)
+            )
+            if lease is not None:
+                return lease
+            log.warning("shard_renew_refused", identity=self.identity, status=status)
+            self._own = None  # 404 (deleted) or 409: create or re-read next time
+            return None
+        status, lease = await self._leases.create(
+            self._leases.body(self.lease_name, spec, view, {})
+        )
+        if status == 409:  # ours from an attempt whose answer was lost: adopt it
+            for item in await self._read_group() or []:
+                if item.metadata.get("name") == self.lease_name:
+                    self._own = item
+            return None
+        return lease
+
+    async def _read_group(self) -> list[LeaseObject] | None:
+        _, items = await self._leases.list()
+        return items
+
+    async def _read(self) -> bool:
+        items = await self._bounded(self._read_group)
+        if items is None:
+            self._failures += 1
+            await self._maybe_fence()
+            return False
+        now = self._clock.monotonic()
+        seen: dict[str, Peer] = {}
+        for item in items:
+            identity = item.spec.holder_identity or ""
+            if not identity or identity == self.identity:
+                continue
+            rv = str(item.metadata.get("resourceVersion", ""))
+            peer = self._peers.get(identity)
+            if peer is None or peer.resource_version != rv:
+                duration = float(item.spec.lease_duration_seconds or self.lease_duration)
+                peer = Peer(identity, rv, now, duration, Assignment(published_view(item)))
+            seen[identity] = peer
+        self._peers = seen
+        return True
+
+    def _recompute(self) -> bool:
+        """The wanted view from the live peers; True when it changed."""
+        now = self._clock.monotonic()
+        live = {p.identity for p in self._peers.values() if p.live(now)}
+        members = live | {self.identity}
+        if members == self._desired.members:
+            return False
+        log.info(
+            "shard_members_changed",
+            identity=self.identity,
+            members=sorted(members),
+            joined=sorted(members - self._desired.members),
+            left=sorted(self._desired.members - members),
+        )
+        self._desired = Assignment(members)
+        return True
+
+    async def _maybe_fence(self) -> None:
+        if self._fenced or self._clock.monotonic() < self._deadline():
+            return
+        self._fenced = True
+        self._fences += 1
+        log.error(
+            "shard_member_fenced",
+            identity=self.identity,
+            seconds_since_renew=round(self._clock.monotonic() - (self._last_renew or 0.0), 3),
+        )
+        await self._notify()
+
+    async def _notify(self) -> None:
+        for rebalance in list(self._followers):
+            await rebalance()
+
+    def _next_due(self) -> float:
+        """The next round: one period after the last renewal; sooner after a failure (half
+        a period, and exactly at the renew deadline, so the fence is never late) and at the
+        first moment a live peer's Lease expires (so its keys move within its duration)."""
+        now = self._clock.monotonic()
+        due = (self._last_renew if self._last_renew is not None else now) + self.retry_period
+        if self._fenced or due <= now:
+            due = now + self.retry_period / 2
+        if not self._fenced:
+            due = min(due, self._deadline())
+        expiries = [p.observed_at + p.duration for p in self._peers.values() if p.live(now)]
+        if expiries:
+            due = min(due, min(expiries))
+        return max(due, now)
+
+    def describe(self) -> dict[str, Any]:
+        """Log/debug fields."""
+        return {"identity": self.identity, "lease": self.lease_name, "fenced": self._fenced}

@@ -1,0 +1,146 @@
+"""Replicas sharing keys through membership Leases on the emulator, over real HTTP, with fake
+time: every key on exactly one replica once settled, never on two at any moment, reassigned
+within one lease duration (plus one retry period) when a replica dies or cannot renew, and
+few keys moved when one joins."""
+
+from __future__ import annotations
+
+import pytest
+
+from continuum.leader.assignment import Assignment
+from continuum_sim.kube import KubeEmulator
+from tests.shard.shard_harness import KEYS, NAMESPACE, Cluster
+
+pytestmark = pytest.mark.anyio
+
+TTL = 15.0
+RETRY = 5.0
+
+
+def assert_partitioned(cluster: Cluster) -> None:
+    owners = cluster.owners()
+    assert not cluster.doubles
+    assert all(len(who) == 1 for who in owners.values()), owners
+    assert set(owners) == set(KEYS)
+    members = [r.member.identity for r in cluster.replicas]
+    expected = Assignment(members)
+    for key, (who,) in owners.items():
+        assert who == expected.owner(key)
+
+
+async def test_one_replica_owns_everything(cluster: Cluster, kube: KubeEmulator) -> None:
+    a = await cluster.start("a")
+    await cluster.advance(RETRY)
+    assert a.running == set(KEYS)
+    lease = kube.store.get("coordination.k8s.io", "leases", NAMESPACE, a.member.lease_name)
+    assert lease is not None
+    assert lease["spec"]["holderIdentity"] == "a"
+    assert lease["metadata"]["annotations"]["continuum.openova.io/shard-view"] == '["a"]'
+
+
+@pytest.mark.parametrize("replicas", [2, 3])
+async def test_replicas_share_the_keys_and_never_double(cluster: Cluster, replicas: int) -> None:
+    for name in "abc"[:replicas]:
+        await cluster.start(name)
+        await cluster.advance(1)
+    for _ in range(10):
+        await cluster.advance(RETRY / 2)
+        assert not cluster.doubles
+        assert all(len(w) == 1 for w in cluster.owners().values())
+    assert_partitioned(cluster)
+    for r in cluster.replicas:
+        assert len(r.running) >= 0.6 * len(KEYS) / replicas
+
+
+async def test_a_clean_stop_hands_its_keys_over_at_the_next_round(cluster: Cluster) -> None:
+    a, b, c = [await cluster.start(n) for n in "abc"]
+    await cluster.advance(3 * RETRY)
+    assert_partitioned(cluster)
+    await cluster.stop(b)
+    await cluster.advance(RETRY + 1)
+    assert_partitioned(cluster)
+    assert len(a.running) + len(c.running) == len(KEYS)
+
+
+async def test_a_killed_replica_is_taken_over_within_one_lease_duration(
+    cluster: Cluster,
+) -> None:
+    a, b, c = [await cluster.start(n) for n in "abc"]
+    await cluster.advance(3 * RETRY)
+    assert_partitioned(cluster)
+    orphaned = set(b.running)
+    last_renew = b.member.statistics().last_renew
+    assert last_renew is not None
+    await cluster.kill(b)
+    killed_at = cluster.clock.monotonic()
+    # Not before its Lease can have expired from the others' view ...
+    await cluster.advance(TTL - (killed_at - last_renew) - 0.5)
+    assert not (orphaned & (a.running | c.running))
+    # ... and within one lease duration plus one retry period of its last renewal.
+    await cluster.advance(last_renew + TTL + RETRY - cluster.clock.monotonic())
+    assert_partitioned(cluster)
+    taken = [
+        t
+        for r in (a, c)
+        for (t, what, k) in r.moves
+        if what == "start" and k in orphaned and t >= killed_at
+    ]
+    assert taken
+    assert max(taken) - last_renew <= TTL + RETRY
+
+
+async def test_a_replica_whose_renewals_fail_stops_its_keys_before_others_start_them(
+    cluster: Cluster, kube: KubeEmulator
+) -> None:
+    a, b, c = [await cluster.start(n) for n in "abc"]
+    await cluster.advance(3 * RETRY)
+    assert_partitioned(cluster)
+    orphaned = set(b.running)
+    last_renew = b.member.statistics().last_renew
+    assert last_renew is not None
+    kube.faults.fail(method="PUT", resource="leases", name=b.member.lease_name, count=None)
+    failing_from = cluster.clock.monotonic()
+    stopped_at: float | None = None
+    while cluster.clock.monotonic() < last_renew + TTL + RETRY:
+        await cluster.advance(0.5)
+        assert not cluster.doubles
+        if stopped_at is None and not b.running:
+            stopped_at = cluster.clock.monotonic()
+    assert b.member.fenced
+    assert stopped_at is not None
+    assert stopped_at - last_renew <= 10.0  # the renew deadline, before the TTL
+    starts = [
+        t
+        for r in (a, c)
+        for (t, what, k) in r.moves
+        if what == "start" and k in orphaned and t > failing_from
+    ]
+    assert starts
+    assert min(starts) >= last_renew + TTL - RETRY
+    assert max(starts) - last_renew <= TTL + RETRY
+    owners = cluster.owners()
+    assert set(owners) == set(KEYS)
+    assert all(len(w) == 1 for w in owners.values())
+
+    kube.faults.clear()  # renewals work again: b rejoins and gets its share back
+    await cluster.advance(4 * RETRY)
+    assert not b.member.fenced
+    assert_partitioned(cluster)
+
+
+async def test_a_joining_replica_moves_few_keys_and_only_to_itself(cluster: Cluster) -> None:
+    replicas = [await cluster.start(n) for n in "abcd"]
+    await cluster.advance(3 * RETRY)
+    assert_partitioned(cluster)
+    before = {k: w[0] for k, w in cluster.owners().items()}
+    e = await cluster.start("e")
+    for _ in range(8):
+        await cluster.advance(RETRY / 2)
+        assert not cluster.doubles
+    assert_partitioned(cluster)
+    after = {k: w[0] for k, w in cluster.owners().items()}
+    moved = [k for k in KEYS if before[k] != after[k]]
+    assert all(after[k] == "e" for k in moved)
+    assert len(moved) <= 0.3 * len(KEYS)
+    assert e.running == set(moved)
+    assert all(r.running <= {k for k in KEYS if before[k] == r.member.identity} for r in replicas)

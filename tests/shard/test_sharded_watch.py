@@ -1,0 +1,141 @@
+"""The CR watch under a shard view: replicas (each a Membership, a Supervisor and a
+ContinuumWatch with its own client) share the Continuum CRs of one emulated cluster, over
+real HTTP with fake time; an actor of a CR never runs on two replicas at once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import anyio
+import msgspec
+import pytest
+from kubernetes_asyncio import config
+
+from continuum.actors.runtime import Actor
+from continuum.adapters.continuums import ContinuumApi
+from continuum.adapters.kube import KubeClients
+from continuum.clock import FakeClock
+from continuum.leader.membership import Membership
+from continuum.messages.crd import Continuum
+from continuum.supervisor.supervisor import Supervisor
+from continuum.supervisor.watch import ContinuumWatch
+from continuum_sim.kube import KubeEmulator, bundled_crd_paths, write_kubeconfig
+from tests.kube.conftest import autojumping
+from tests.kube.test_kube_continuum_watch import _cr
+from tests.shard.shard_harness import GROUP, NAMESPACE
+
+pytestmark = pytest.mark.anyio
+
+CRS = 30
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Handling:
+    """Which replica runs which CR's actor, and every moment two did."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, set[str]] = {}
+        self.doubles: list[tuple[str, set[str]]] = []
+
+    def started(self, key: str, replica: str) -> None:
+        holders = self.by_key.setdefault(key, set())
+        if holders:
+            self.doubles.append((key, set(holders) | {replica}))
+        holders.add(replica)
+
+    def stopped(self, key: str, replica: str) -> None:
+        self.by_key.get(key, set()).discard(replica)
+
+    def running(self) -> dict[str, set[str]]:
+        return {k: set(v) for k, v in self.by_key.items() if v}
+
+
+class TracedActor(Actor):
+    def __init__(self, cr: Continuum, replica: str, handling: Handling) -> None:
+        self.key, self.replica, self.handling = cr.key, replica, handling
+        handling.started(self.key, replica)
+
+    async def on_message(self, message: msgspec.Struct) -> object:
+        return None
+
+    async def on_stop(self, error: BaseException | None) -> None:
+        self.handling.stopped(self.key, self.replica)
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    with anyio.fail_after(20):
+        while not check():  # noqa: ASYNC110 - polling state fed by real HTTP
+            await anyio.sleep(0.005)
+
+
+@asynccontextmanager
+async def _replica(
+    name: str, kube: KubeEmulator, kubeconfig: Path, clock: FakeClock, handling: Handling
+) -> AsyncIterator[Membership]:
+    async with AsyncExitStack() as stack:
+        api = await config.new_client_from_config(config_file=str(kubeconfig), context="r")
+        stack.push_async_callback(api.close)
+        clients = await KubeClients.from_kubeconfig(str(kubeconfig), {"r": "r"})
+        await stack.enter_async_context(clients)
+        member = Membership(api, group=GROUP, namespace=NAMESPACE, identity=name, clock=clock)
+        await stack.enter_async_context(member.joined())
+        sup = await stack.enter_async_context(Supervisor(clock=clock))
+        watch = ContinuumWatch(
+            ContinuumApi(clients.for_region("r"), clock=clock),
+            sup,
+            lambda cr: TracedActor(cr, name, handling),
+            clock=clock,
+            shard=member,
+        )
+        member.follow(watch.rebalance)
+        stack.callback(member.unfollow, watch.rebalance)
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tg.cancel_scope.cancel)
+        tg.start_soon(watch.run)
+        await watch.wait_synced()
+        yield member
+
+
+async def test_replicas_share_the_crs_and_hand_them_over_without_overlap(
+    tmp_path: Path,
+) -> None:
+    handling = Handling()
+    clock = FakeClock()
+    async with KubeEmulator(region="r", crd_paths=bundled_crd_paths()) as kube:
+        for ns in ("acme", NAMESPACE):
+            kube.ensure_namespace(ns)
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"r": kube})
+        for n in range(CRS):
+            kube.apply(_cr(f"cr-{n:02d}"))
+        keys = {f"acme/cr-{n:02d}" for n in range(CRS)}
+        async with autojumping(clock), _replica("a", kube, kubeconfig, clock, handling):
+            await _until(lambda: set(handling.running()) == keys)
+            async with _replica("b", kube, kubeconfig, clock, handling):
+                # b joins: a hands over b's share, which b starts only after a stopped it.
+                await _until(lambda: any("b" in v for v in handling.running().values()))
+                await _until(lambda: set(handling.running()) == keys)
+                await clock.sleep(30)
+                running = handling.running()
+                assert set(running) == keys
+                assert all(len(v) == 1 for v in running.values())
+                assert {r for v in running.values() for r in v} == {"a", "b"}
+                async with _replica("c", kube, kubeconfig, clock, handling):
+                    await _until(lambda: any("c" in v for v in handling.running().values()))
+                    await clock.sleep(30)
+                    running = handling.running()
+                    assert set(running) == keys
+                    assert {r for v in running.values() for r in v} == {"a", "b", "c"}
+                # c left cleanly (actors stopped, Lease deleted): its CRs come back.
+                await _until(lambda: set(handling.running()) == keys)
+                kube.apply(_cr("late"))  # a CR created while sharded goes to one replica
+                await _until(lambda: "acme/late" in handling.running())
+                await clock.sleep(15)
+            await _until(lambda: set(handling.running()) == keys | {"acme/late"})
+            assert {r for v in handling.running().values() for r in v} == {"a"}
+    assert not handling.doubles

@@ -24,6 +24,7 @@ import anyio
 import pytest
 
 from continuum_sim.stack import SimStack
+from tests.e2e.helpers import last_switchover
 from tests.reliability.harness import (
     ControllerProcess,
     approve_failback,
@@ -37,7 +38,6 @@ from tests.reliability.harness import (
     switch,
     wait_settled,
 )
-from tests.e2e.helpers import last_switchover
 
 pytestmark = pytest.mark.anyio
 
@@ -49,9 +49,7 @@ KILL_WINDOW = (0.0, 1.6)
 # After a restart the instance recovers its journal within about a second: a second (and
 # third) kill lands anywhere in that window.
 RECOVERY_KILL_WINDOW = (0.0, 1.2)
-REPEATED_ITERATIONS = int(
-    os.environ.get("CONTINUUM_RELIABILITY_ITERATIONS", "30" if FULL else "3")
-)
+REPEATED_ITERATIONS = int(os.environ.get("CONTINUUM_RELIABILITY_ITERATIONS", "30" if FULL else "3"))
 # The status follows an observation (every renewal here, 1 s) and a status write; a CR copy
 # may keep saying Ready=True for at most this long after the world stopped agreeing.
 STATUS_GRACE = 5.0

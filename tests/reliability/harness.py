@@ -39,6 +39,7 @@ import nats
 import nats.errors
 import nats.js.errors
 
+from continuum.adapters.cnpg import FENCE_ANNOTATION
 from continuum.messages.audit import AuditEvent, decode_event
 from continuum.witness.codec import decode_lease
 from continuum.witness.nats_kv import DEFAULT_BUCKET, encode_kv_key
@@ -486,12 +487,16 @@ async def checking(
 
 
 def world_disagrees(stack: SimStack, holder: str) -> str:
-    """What the Clusters and every region's HTTPRoute say against "``holder`` writes"
+    """What the Clusters (one primary, the holder's, not fenced) and every region's
+    HTTPRoute say against "``holder`` writes"
     ('' when they agree): read straight from the emulated API servers (DNS is not in it:
     it is checked, with real queries, once settled)."""
     primaries = stack.acting_primaries()
     if primaries != [holder]:
         return f"acting primaries {primaries} != lease holder {holder}"
+    annotations = stack.cluster(holder).get("metadata", {}).get("annotations") or {}
+    if annotations.get(FENCE_ANNOTATION):
+        return f"{holder}'s Cluster is fenced"
     for region in stack.spec.regions:
         serving = stack.serving_regions(region)
         if serving != {holder}:
@@ -558,7 +563,7 @@ async def unsettled(
     primaries = stack.acting_primaries()
     if primaries != [holder]:
         return f"acting primaries {primaries} != lease holder {holder}"
-    if routes and (wrong := world_disagrees(stack, holder)):
+    if (routes or ready) and (wrong := world_disagrees(stack, holder)):
         return wrong
     if not await dns_answers(stack, holder):
         return f"DNS does not answer {holder}"

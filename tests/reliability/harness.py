@@ -634,9 +634,16 @@ async def stored_audit_events(stack: SimStack, *, url: str = "") -> list[AuditEv
 
 
 def assert_stored_once(events: list[AuditEvent]) -> None:
+    """Every ``eventId`` once in the stream; the failure lists each copy of the first few
+    doubled events (type, reason, step, epoch, region, occurredAt, stream position)."""
     ids = [e.eventId for e in events]
-    dupes = {i for i in ids if ids.count(i) > 1}
-    assert not dupes, f"audit events stored more than once: {sorted(dupes)[:5]}"
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    copies = [
+        (pos, e.type.value, e.reason, e.step, e.epoch, e.region, e.occurredAt)
+        for pos, e in enumerate(events)
+        if e.eventId in dupes[:3]
+    ]
+    assert not dupes, f"audit events stored more than once: {dupes[:5]}; copies: {copies}"
 
 
 async def switch(proc: ControllerProcess, to: str) -> httpx.Response:

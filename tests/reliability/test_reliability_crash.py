@@ -50,9 +50,10 @@ KILL_WINDOW = (0.0, 1.6)
 # third) kill lands anywhere in that window.
 RECOVERY_KILL_WINDOW = (0.0, 1.2)
 REPEATED_ITERATIONS = int(os.environ.get("CONTINUUM_RELIABILITY_ITERATIONS", "30" if FULL else "3"))
-# The status follows an observation (every renewal here, 1 s) and a status write; a CR copy
-# may keep saying Ready=True for at most this long after the world stopped agreeing.
-STATUS_GRACE = 5.0
+# A CR copy learns of a handover at its instance's next lease read (every renewal here, 1 s)
+# and says so with the next status write: it may keep saying Ready=True for at most this long
+# after the servers stopped agreeing (3.3 s was the longest seen in 30 iterations at load 4).
+STATUS_GRACE = 8.0
 
 
 @pytest.mark.timeout(60 + 25 * ITERATIONS)

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.anyio
 
 CLUSTERS = ("postgresql.cnpg.io", "clusters")
 ROUTES = ("gateway.networking.k8s.io", "httproutes")
-STATUS_GRACE = 5.0
+STATUS_GRACE = 8.0  # as in test_reliability_crash.py
 
 
 def _edit(

@@ -141,7 +141,6 @@ class ContinuumActor(Actor):
         self.unreachable_streak = 0
         self.lag_streak = 0
         self.lag_tracker = LagBreachTracker.from_spec(cr.spec)
-        self.failback_announced = ""
         self.dryrun_cache: dict[tuple[str, str], tuple[Any, tuple[Any, ...], float]] = {}
         self._reconcile = ReconcileSuccessThrottle(heartbeat=env.reconcile_heartbeat_seconds)
         self._audit_out, self._audit_in = anyio.create_memory_object_stream[AuditEvent](

@@ -133,6 +133,24 @@ async def test_cr_requested_switchover_runs_and_clears_the_request(h: Harness) -
     assert h.count(AuditType.CNPG_PROMOTABLE) == 1
 
 
+async def test_a_pending_failback_is_announced_once_across_a_restart(h: Harness) -> None:
+    """The announcement is remembered in status (``failbackAnnounced``): the instance of B,
+    restarted while the failback still waits for approval, does not announce it again (the
+    same occurrence emitted after JetStream's duplicate window would be stored twice)."""
+    async with h.actor() as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        report = await ref.ask(DryRunRequest(toRegion=B))
+        await ref.ask(SwitchoverRequest(toRegion=B, fingerprint=report.planFingerprint))
+        await settle(h, 15)
+    asked = make_cr(switchover={"requested": True, "targetRegion": A})
+    for _ in range(2):  # B's instance, then B's instance again after a restart
+        async with h.actor(h.with_status(asked), region=B):
+            await settle(h, 25)
+        assert (await h.witness().read(KEY)).holder == B
+        assert h.status.current.failback_announced == f"{asked.metadata.generation}:{B}->{A}"
+    assert h.count(AuditType.FAILBACK_PENDING) == 1
+
+
 async def test_failback_waits_for_approval_then_runs(h: Harness) -> None:
     async with h.actor() as (ref, _):
         await anyio.wait_all_tasks_blocked()

@@ -17,7 +17,9 @@ Invariants (kind → meaning):
   item 4);
 * ``healthy-but-world-disagrees`` — a live region's status says ``Healthy`` (no switchover in
   its journal) while the pair's primary, DNS or a region's route disagree with the lease holder
-  and have since the start of its last observation (or for three observation cadences);
+  and have since the start of the last observation whose reads it took (the reads run in a
+  child task, after its ``ObserveDue``; ``WorldObserved`` brings them back) or for three
+  observation cadences;
 * ``switchover-unfinished`` — after the calm phase a journal or a run is still there;
 * ``world-not-converged`` — after the calm phase nobody holds the lease, or the primary, DNS
   or a region's route disagree with the holder;
@@ -40,7 +42,7 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 
-from continuum.actors.continuum.messages import ObserveDue, SwitchoverDone
+from continuum.actors.continuum.messages import ObserveDue, SwitchoverDone, WorldObserved
 from continuum.actors.mailbox import ReplyError
 from continuum.clock import FakeClock
 from continuum.messages.crd import Continuum
@@ -124,8 +126,11 @@ class _Sim:
         self.disagrees_since: float | None = None
         self.disagrees_from_event = 0
         self.observed_at: dict[str, int] = {}
-        """Per region: the event count when its instance last began an observation (start
-        or ObserveDue)."""
+        """Per region: the event count when its instance began the observation whose result
+        it took last (at start, or the ``ObserveDue`` whose reads ``WorldObserved`` brought
+        back)."""
+        self.reading_since: dict[str, int] = {}
+        """Per region: the event count when the observation whose reads are out began."""
 
     # -- invariants ----------------------------------------------------------------------
 
@@ -251,10 +256,13 @@ class _Sim:
             for node in self.nodes.values():
                 if node.mailbox:
                     message = node.mailbox[0][0]
-                    if isinstance(message, ObserveDue):
-                        self.observed_at[node.region] = self.out.events
+                    began, reading = self.out.events, self._reading(node)
                     with contextlib.suppress(ActorFailed):
                         await node.deliver_one()
+                    if isinstance(message, ObserveDue) and not reading and self._reading(node):
+                        self.reading_since[node.region] = began  # the reads start after this
+                    elif isinstance(message, WorldObserved) and node.region in self.reading_since:
+                        self.observed_at[node.region] = self.reading_since.pop(node.region)
                     if isinstance(message, SwitchoverDone):
                         self.finished(message.result)
                     self.check()
@@ -281,8 +289,13 @@ class _Sim:
                 if not self.nodes[region].deleted:  # a deleted CR has no instance to restart
                     await self._start(self.nodes[region])
 
+    @staticmethod
+    def _reading(node: SimNode) -> bool:
+        return node.actor is not None and node.actor.observing.busy
+
     async def _start(self, node: SimNode) -> None:
-        self.observed_at[node.region] = self.out.events
+        self.observed_at[node.region] = self.out.events  # on_start observes in place
+        self.reading_since.pop(node.region, None)
         with contextlib.suppress(ActorFailed):
             await node.start()
         self.check()

@@ -13,7 +13,9 @@ journal by the rule in ``docs/switchover.md``.
 This module holds the actor's state, lifecycle, message dispatch, status writes and its own
 audit events. The handling itself lives beside it, as functions over the actor:
 ``leasing`` (renew, claim, release), ``spec_changes`` (drift, a new spec), ``observation``
-(the pair, lag, stale primaries, triggers), ``runs`` (the switchover run and its journal),
+(the pair, lag, stale primaries, triggers), ``converging`` (the world beside the pair),
+``background_refresh`` and ``background_observation`` (the witness calls, the observation's
+reads and repairs, in child tasks), ``runs`` (the switchover run and its journal),
 ``health_runs`` (the post-switchover health check) and ``requests`` (the API's answers).
 """
 
@@ -27,6 +29,13 @@ import msgspec
 from continuum import metrics
 from continuum.actors.continuum import quiet, view
 from continuum.actors.continuum import requests as api
+from continuum.actors.continuum.background_observation import (
+    ObservationInFlight,
+    begin_observation,
+    observe_now,
+    world_observed,
+    world_repaired,
+)
 from continuum.actors.continuum.background_refresh import (
     RefreshInFlight,
     begin_refresh,
@@ -48,8 +57,10 @@ from continuum.actors.continuum.messages import (
     SwitchoverCrashed,
     SwitchoverDone,
     WitnessReplied,
+    WorldObserved,
+    WorldRepaired,
 )
-from continuum.actors.continuum.observation import evaluate_triggers, observe, observe_world
+from continuum.actors.continuum.observation import evaluate_triggers
 from continuum.actors.continuum.runs import (
     Running,
     recover_journal,
@@ -133,6 +144,7 @@ class ContinuumActor(Actor):
         self.running: Running | None = None
         self.self_fence = SelfFence()
         self.refresh = RefreshInFlight()
+        self.observing = ObservationInFlight()
         self.health: HealthReport | None = None
         self.world = WorldView()
         self.undo_attempts: dict[str, tuple[int, tuple[StepName, ...], SwitchoverResult]] = {}
@@ -167,7 +179,7 @@ class ContinuumActor(Actor):
         await check_drift(self)
         self.start_timers()
         await recover_journal(self)
-        await observe_world(self)  # the phase reports the world as observed, from the start
+        await observe_now(self)  # the phase reports the world as observed, from the start
         await self.flush()
 
     async def on_stop(self, error: BaseException | None) -> None:
@@ -191,8 +203,16 @@ class ContinuumActor(Actor):
                 if await continue_refresh(self, event):
                     await self._refreshed()
             case ObserveDue():
-                await observe(self)
-                await evaluate_triggers(self)
+                # The reads and the repairs run in child tasks (``background_observation``):
+                # the mailbox keeps answering while an API server or the DNS API hangs.
+                begin_observation(self)
+            case WorldObserved():
+                if await world_observed(self, message):
+                    await evaluate_triggers(self)
+                await self.flush()
+            case WorldRepaired():
+                if await world_repaired(self, message):
+                    await evaluate_triggers(self)
                 await self.flush()
             case SpecObserved(continuum=cr):
                 await spec_observed(self, cr)

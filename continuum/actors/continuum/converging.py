@@ -1,16 +1,18 @@
-"""The shell of the convergence rule (:mod:`continuum.core.converge`): observe the DNS
-records and every region's copy of the route beside the pair, report what disagrees with the
-lease holder, and carry out the actions the rule decides.
+"""The shell of the convergence rule (:mod:`continuum.core.converge`): what to read beside
+the pair (the DNS records and every region's copy of the route), how each part is read and
+written, what disagrees with the lease holder, and what is reported and audited.
 
-Called from the actor's observation (``ObserveDue``) only. Reads are bounded (each region's
-route by its own timeout); a part that cannot be read is reported as not observed (the pair:
-as a ``WriterMismatch``; a route: nothing said about that region's copy), never as
-agreeing. Each action re-checks, right before its write, that this instance still acts as
-writer (the fencing rule: the held lease within ``ttl - safety margin``), is bounded, and is
-logged and audited (``continuum-error``, reason ``converged-<action>``: drift is an anomaly,
-and unlike the ``reconcile-success`` heartbeat an error is never coalesced under audit
-back-pressure) with what was wrong; a failed action is logged and retried at the next
-observation, never raised.
+The reads and the writes run in the observation's child tasks
+(:mod:`~continuum.actors.continuum.background_observation`), never in the mailbox; the
+assessment, the decision and the report run in the mailbox, when their results come back.
+Reads are bounded (each region's route by its own timeout); a part that cannot be read is
+reported as not observed (the pair: as a ``WriterMismatch``; a route: nothing said about
+that region's copy), never as agreeing. Each action is re-checked, right before its write,
+against the fence (this instance still acts as writer — the held lease within ``ttl - safety
+margin`` — and no run is under way), is bounded, and is logged and audited
+(``continuum-error``, reason ``converged-<action>``: drift is an anomaly, and unlike the
+``reconcile-success`` heartbeat an error is never coalesced under audit back-pressure) with
+what was wrong; a failed action is logged and retried at the next observation, never raised.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from continuum.errors import ContinuumError
 from continuum.messages.audit import AuditType
 from continuum.messages.dns import LuaRecord
 from continuum.messages.status import COND_CONVERGED
-from continuum.messages.switchover import PairState, Plan
-from continuum.ports import DnsRecordCheck
+from continuum.messages.switchover import ObjectRef, Plan
+from continuum.ports import DnsRecordCheck, TrafficRoutes
 from continuum.switchover.from_spec import plan_from_spec
 from continuum.switchover.lua import synthesize as lua_synthesize
 from continuum.switchover.plan import lua_params
@@ -35,8 +37,22 @@ from continuum.switchover.timeouts import with_timeout
 
 if TYPE_CHECKING:
     from continuum.actors.continuum.actor import ContinuumActor
+    from continuum.actors.continuum.env import Collaborators
+    from continuum.actors.continuum.messages import WorldReads
 
-__all__ = ["WorldView", "converge_world", "current_disagreement"]
+__all__ = [
+    "WorldQuery",
+    "WorldView",
+    "assess_world",
+    "converged",
+    "current_disagreement",
+    "read_dns",
+    "read_route",
+    "report_repaired",
+    "world_holder",
+    "world_query",
+    "write_world",
+]
 
 
 @dataclass
@@ -61,16 +77,42 @@ class WorldView:
 
 def current_disagreement(actor: ContinuumActor) -> str:
     """What the last observation found disagreeing with the holder this instance knows now."""
-    return actor.world.disagreement(_holder(actor))
+    return actor.world.disagreement(world_holder(actor))
 
 
-def _holder(actor: ContinuumActor) -> str:
+def world_holder(actor: ContinuumActor) -> str:
+    """The holder the world is assessed against: this region while it acts as writer, else
+    the live holder of the lease last seen ("" when unknown, unreadable or free)."""
     if actor.acting():
         return actor.region
     lease = actor.lease_view
     if actor.witness_error or lease is None or lease.is_free_at(actor.clock.now()):
         return ""
     return lease.holder
+
+
+@dataclass(frozen=True)
+class WorldQuery:
+    """What one observation reads beside the pair, and against which holder: fixed in the
+    mailbox when the observation starts, so the reads (in a child task) need nothing else
+    from the actor's state."""
+
+    holder: str
+    """"": no live holder known (nothing is assessed)."""
+    plan: Plan | None = None
+    """The plan converging the world to ``holder`` (its DNS, its route)."""
+    records: tuple[str, list[LuaRecord]] | None = None
+    """The zone and the records naming ``holder`` (``None``: DNS not configured, or the
+    records could not be synthesized)."""
+
+
+def world_query(actor: ContinuumActor) -> WorldQuery:
+    """The query of an observation starting now, against :func:`world_holder`."""
+    holder = world_holder(actor)
+    if not holder:
+        return WorldQuery(holder="")
+    plan = _plan(actor, holder)
+    return WorldQuery(holder=holder, plan=plan, records=_records(actor, plan, holder))
 
 
 def _plan(actor: ContinuumActor, holder: str) -> Plan:
@@ -95,14 +137,15 @@ def _records(actor: ContinuumActor, plan: Plan, holder: str) -> tuple[str, list[
     return plan.dns.zone, records
 
 
-async def _dns_wrong(actor: ContinuumActor, plan: Plan, holder: str) -> tuple[str, ...] | None:
-    dns = actor.collab.dns
-    if not isinstance(dns, DnsRecordCheck):
+async def read_dns(
+    actor: ContinuumActor, collab: Collaborators, query: WorldQuery
+) -> tuple[str, ...] | None:
+    """The hostnames whose records do not name ``query.holder`` (bounded; ``None``: not
+    configured or unreadable). Reads only; called from a child task."""
+    dns = collab.dns
+    if not isinstance(dns, DnsRecordCheck) or query.records is None:
         return None
-    wanted = _records(actor, plan, holder)
-    if wanted is None:
-        return None
-    zone, records = wanted
+    zone, records = query.records
     try:
         return tuple(
             await with_timeout(actor.clock, READ_TIMEOUT, lambda: dns.differing(zone, records))
@@ -112,50 +155,41 @@ async def _dns_wrong(actor: ContinuumActor, plan: Plan, holder: str) -> tuple[st
         return None
 
 
-async def _routes(actor: ContinuumActor, plan: Plan) -> dict[str, dict[str, int] | None]:
-    """Each reachable region's route weights, ``None`` for a copy that could not be read."""
-    ref = plan.route
-    if ref is None:
-        return {}
-    found: dict[str, dict[str, int] | None] = {}
-    for region, routes in actor.collab.region_routes.items():
-        try:
-            found[region] = await with_timeout(
-                actor.clock, READ_TIMEOUT, partial(routes.read_weights, ref)
-            )
-        except (ContinuumError, TimeoutError) as exc:
-            actor.log.warning("route_unreadable", route_region=region, error=str(exc))
-            found[region] = None
-    return found
+async def read_route(
+    actor: ContinuumActor, region: str, routes: TrafficRoutes, route: ObjectRef
+) -> dict[str, int] | None:
+    """``region``'s copy of ``route``'s weights (bounded; ``None``: unreadable). Reads only;
+    called from a child task."""
+    try:
+        return await with_timeout(actor.clock, READ_TIMEOUT, partial(routes.read_weights, route))
+    except (ContinuumError, TimeoutError) as exc:
+        actor.log.warning("route_unreadable", route_region=region, error=str(exc))
+        return None
 
 
-async def converge_world(
-    actor: ContinuumActor, pair: PairState | None, *, pair_error: str = ""
-) -> None:
-    """One observation of the world beside ``pair`` (``None``: not configured, or
-    unreadable with ``pair_error``): assess it against the holder, record the result in
-    ``actor.world`` (the phase and the ``Converged`` condition follow from it), and carry
-    out what the rule decides."""
-    holder = _holder(actor)
+def assess_world(
+    actor: ContinuumActor, query: WorldQuery, reads: WorldReads, *, decide: bool
+) -> tuple[list[rule.Converge], tuple[rule.Mismatch, ...]]:
+    """Assess ``reads`` against the holder they were made for, record the result in
+    ``actor.world`` (the phase and the ``Converged`` condition follow from it) and, with
+    ``decide``, return the actions the rule decides under the fences as they are *now*
+    (this instance acting, no run, no open journal), with the mismatches they answer.
+    No I/O."""
+    holder = query.holder
     if not holder:
         _report(actor, (), holder)
-        return
-    plan = _plan(actor, holder)
-    world = rule.World(
-        holder=holder,
-        regions=tuple(actor.cr.spec.all_regions()),
-        pair=pair,
-        dns_wrong=await _dns_wrong(actor, plan, holder),
-        routes=await _routes(actor, plan),
-    )
+        return [], ()
+    world = _world(actor, holder, reads)
     mismatches = rule.assess(world)
-    if pair is None and pair_error:
+    if reads.pair is None and reads.pair_error:
         mismatches = (
-            rule.Mismatch(kind="WriterMismatch", detail=f"pair unreadable: {pair_error}"),
+            rule.Mismatch(kind="WriterMismatch", detail=f"pair unreadable: {reads.pair_error}"),
             *mismatches,
         )
     previous = frozenset(m.key for m in actor.world.mismatches if actor.world.holder == holder)
     _report(actor, mismatches, holder)
+    if not decide:
+        return [], mismatches
     actions = rule.decide(
         world,
         mismatches,
@@ -163,29 +197,24 @@ async def converge_world(
         acting_region=actor.region if actor.acting() else "",
         quiet=actor.running is None and actor.status.switchover is None,
     )
-    done = [await _carry(actor, action, plan, mismatches) for action in actions]
-    if any(done):
-        # Report the world as it is after the repair, not as it was before it.
-        await _reassess(actor, plan, holder)
+    return actions, mismatches
 
 
-async def _reassess(actor: ContinuumActor, plan: Plan, holder: str) -> None:
-    pair: PairState | None = None
-    port = actor.collab.pair
-    if port is not None and actor.cr.spec.switchover.mechanism == "cnpg-pair":
-        try:
-            pair = await with_timeout(actor.clock, READ_TIMEOUT, port.read_pair)
-        except (ContinuumError, TimeoutError) as exc:
-            actor.log.warning("pair_unreadable", error=str(exc))
-            return  # the last assessment stands until the next observation
-    world = rule.World(
+def report_repaired(actor: ContinuumActor, query: WorldQuery, reads: WorldReads) -> None:
+    """Report the world as read again after a repair, not as it was before it. An unreadable
+    pair leaves the last assessment standing until the next observation. No I/O."""
+    if query.holder and not (reads.pair is None and reads.pair_error):
+        _report(actor, rule.assess(_world(actor, query.holder, reads)), query.holder)
+
+
+def _world(actor: ContinuumActor, holder: str, reads: WorldReads) -> rule.World:
+    return rule.World(
         holder=holder,
         regions=tuple(actor.cr.spec.all_regions()),
-        pair=pair,
-        dns_wrong=await _dns_wrong(actor, plan, holder),
-        routes=await _routes(actor, plan),
+        pair=reads.pair,
+        dns_wrong=reads.dns_wrong,
+        routes=reads.routes,
     )
-    _report(actor, rule.assess(world), holder)
 
 
 def _report(actor: ContinuumActor, mismatches: tuple[rule.Mismatch, ...], holder: str) -> None:
@@ -201,24 +230,20 @@ def _report(actor: ContinuumActor, mismatches: tuple[rule.Mismatch, ...], holder
         actor.condition(COND_CONVERGED, "True", "Agrees", "the world agrees with the lease holder")
 
 
-async def _carry(
+async def converged(
     actor: ContinuumActor,
     action: rule.Converge,
-    plan: Plan,
     mismatches: tuple[rule.Mismatch, ...],
-) -> bool:
-    """Carry ``action`` out; whether it was written."""
+    *,
+    error: str,
+) -> None:
+    """Account for ``action``'s write (``error`` "": made): the metric and the log line,
+    and for a write made, the audit event naming what was wrong. Never raises."""
     wrong = "; ".join(f"{m.kind}: {m.detail}" for m in mismatches)
-    if not actor.acting() or actor.running is not None:
-        return False  # the fence: never write without acting, never beside a run
-    try:
-        await with_timeout(actor.clock, READ_TIMEOUT, lambda: _write(actor, action, plan))
-    except (ContinuumError, TimeoutError) as exc:
+    if error:
         metrics.count_converge(action.action, "failed")
-        actor.log.warning(
-            "converge_failed", action=action.action, wrong=wrong, error=str(exc) or repr(exc)
-        )
-        return False
+        actor.log.warning("converge_failed", action=action.action, wrong=wrong, error=error)
+        return
     metrics.count_converge(action.action, "done")
     actor.log.warning(
         "world_converged",
@@ -241,12 +266,20 @@ async def _carry(
         reason=f"converged-{action.action}",
         message=f"converged to the lease holder {action.towards}: {wrong}"[:1000],
     )
-    return True
 
 
-async def _write(actor: ContinuumActor, action: rule.Converge, plan: Plan) -> None:
+async def write_world(
+    actor: ContinuumActor, collab: Collaborators, action: rule.Converge, query: WorldQuery
+) -> None:
+    """Make ``action``'s write, bounded by ``READ_TIMEOUT``. Raises ``ContinuumError`` or
+    ``TimeoutError``; the caller checks the fence first. Called from a child task."""
+    await with_timeout(actor.clock, READ_TIMEOUT, lambda: _write(collab, action, query))
+
+
+async def _write(collab: Collaborators, action: rule.Converge, query: WorldQuery) -> None:
     holder = action.towards
-    pair, routes = actor.collab.pair, actor.collab.region_routes.get(action.route_region)
+    pair, routes = collab.pair, collab.region_routes.get(action.route_region)
+    route = query.plan.route if query.plan is not None else None
     match action.action:
         case "promote-holder" if pair is not None:
             if action.distributed:
@@ -256,13 +289,12 @@ async def _write(actor: ContinuumActor, action: rule.Converge, plan: Plan) -> No
         case "unfence-holder" if pair is not None:
             await pair.unfence(holder)
         case "restore-dns":
-            wanted = _records(actor, plan, holder)
-            if wanted is not None and actor.collab.dns is not None:
-                await actor.collab.dns.commit(*wanted)
-        case "serve-route" if routes is not None and plan.route is not None:
+            if query.records is not None and collab.dns is not None:
+                await collab.dns.commit(*query.records)
+        case "serve-route" if routes is not None and route is not None:
             # Serve the holder first: no moment with every backend at 0.
-            await routes.shift_to(plan.route, holder)
+            await routes.shift_to(route, holder)
             for region in action.drain:
-                await routes.drain(plan.route, region)
+                await routes.drain(route, region)
         case _:
             pass

@@ -146,8 +146,12 @@ async def call_witness(actor: ContinuumActor, call: rule.CallWitness) -> rule.Ev
 
 async def stop_and_release(actor: ContinuumActor) -> None:
     """Release the held lease unless a switchover is running (its journal must be able to
-    resume under it), then stop the actor. A failed release is logged, never raised."""
+    resume under it), then stop the actor. A convergence write in flight is waited for
+    first (bounded by ``READ_TIMEOUT``; none starts after). A failed release is logged,
+    never raised."""
     if actor.running is None and actor.keeper.holding:
+        # A convergence write in flight lands before the lease is let go (bounded).
+        await actor.observing.repairs_settled()
         try:
             await with_timeout(actor.clock, READ_TIMEOUT, actor.keeper.release)
             actor.log.info("lease_released")

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import msgspec
 
+from continuum.core import converge, observation
 from continuum.core.lease import WitnessAnswered, WitnessRefused
-from continuum.messages.switchover import HealthReport, Plan, StepEvent, SwitchoverResult
+from continuum.messages.replication import ReplicationObservation
+from continuum.messages.switchover import (
+    HealthReport,
+    PairState,
+    Plan,
+    StepEvent,
+    SwitchoverResult,
+)
 
 
 class RenewDue(msgspec.Struct, frozen=True):
@@ -13,7 +21,8 @@ class RenewDue(msgspec.Struct, frozen=True):
 
 
 class ObserveDue(msgspec.Struct, frozen=True):
-    """Time to observe the pair (lag, readiness) and evaluate the triggers."""
+    """Time to observe the world (the pair's lag and readiness, DNS, every region's route):
+    the reads start in a child task; :class:`WorldObserved` brings them back."""
 
 
 class HealthDue(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,3 +64,49 @@ class WitnessReplied(msgspec.Struct, frozen=True, kw_only=True):
     (:class:`~continuum.core.lease.WitnessAnswered` or ``WitnessRefused``)."""
 
     event: WitnessAnswered | WitnessRefused
+
+
+class WorldReads(msgspec.Struct, frozen=True, kw_only=True):
+    """What one observation read, each part bounded on its own.
+
+    ``pair``: the pair as read (``None`` with ``pair_error`` "": not configured; with
+    ``pair_error``: unreadable). ``probe``: ``pg_stat_replication`` on the writer's half
+    (``None``: not configured, not asked or failed). ``dns_wrong``: the hostnames whose
+    records do not name the holder the observation was made for (``None``: not configured or
+    unreadable). ``routes``: by region, that region's copy of the route's weights (``None``:
+    unreadable; absent: not configured).
+    """
+
+    pair: PairState | None = None
+    pair_error: str = ""
+    probe: ReplicationObservation | None = None
+    dns_wrong: tuple[str, ...] | None = None
+    routes: dict[str, dict[str, int] | None] = msgspec.field(default_factory=dict)
+
+
+class WorldObserved(msgspec.Struct, frozen=True, kw_only=True):
+    """The reads of observation ``seq`` (made by a child task) came back; ``reads`` is
+    ``None`` when the child failed unexpectedly (``error`` says how)."""
+
+    seq: int
+    reads: WorldReads | None
+    error: str = ""
+
+
+class Repaired(msgspec.Struct, frozen=True, kw_only=True):
+    """One write of an observation's repair: ``error`` "" when it was made."""
+
+    action: observation.Converge | converge.Converge
+    error: str = ""
+
+
+class WorldRepaired(msgspec.Struct, frozen=True, kw_only=True):
+    """The repair writes observation ``seq`` decided are over (made by a child task):
+    ``done`` holds one entry per write attempted, in order (a write the fence stopped is
+    absent); ``after`` is the world read again once a write of it was made (``None``: not
+    read). ``error``: the child failed unexpectedly."""
+
+    seq: int
+    done: tuple[Repaired, ...] = ()
+    after: WorldReads | None = None
+    error: str = ""

@@ -1,9 +1,11 @@
-"""What a ContinuumActor observes on each ``ObserveDue`` and what it decides from it.
+"""What a ContinuumActor observes of the pair on each ``ObserveDue`` and what it decides
+from it.
 
 The pair's halves (readiness, lag), the optional ``pg_stat_replication`` probe, the fencing
 of a stale primary by the writer, and the switchover triggers (a request, a failback awaiting
-approval, an unreachable primary, a lag breach). Plain functions over the actor, called from
-its message handling only.
+approval, an unreachable primary, a lag breach). The reads (:func:`read_pair`) run in the
+observation's child task (:mod:`~continuum.actors.continuum.background_observation`); the
+rest are plain functions over the actor, called from its message handling only.
 """
 
 from __future__ import annotations
@@ -14,20 +16,19 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from continuum.actors.continuum import failback
-from continuum.actors.continuum.converging import converge_world
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.actors.continuum.runs import start_run
-from continuum.actors.continuum.stale import converge
 from continuum.core import observation as rule
 from continuum.core.observation import ObservationState
 from continuum.errors import ContinuumError
 from continuum.messages.audit import AuditType
+from continuum.messages.replication import ReplicationObservation
 from continuum.messages.status import (
     COND_STANDBY_AVAILABLE,
     ReplicationLag,
     max_replication_lag,
 )
-from continuum.messages.switchover import PairState
+from continuum.messages.switchover import PairHalf, PairState
 from continuum.switchover.lag import derive_posture
 from continuum.switchover.timeouts import with_timeout
 from continuum.switchover.triggers import (
@@ -40,39 +41,76 @@ from continuum.switchover.triggers import (
 
 if TYPE_CHECKING:
     from continuum.actors.continuum.actor import ContinuumActor
+    from continuum.actors.continuum.env import Collaborators
+    from continuum.actors.continuum.messages import WorldReads
 
-__all__ = ["announce_failback_pending", "evaluate_triggers", "observe", "observe_world"]
+__all__ = [
+    "announce_failback_pending",
+    "evaluate_triggers",
+    "pair_configured",
+    "pair_observed",
+    "read_pair",
+]
 
 
-async def observe(actor: ContinuumActor) -> None:
-    """Read the pair (``cnpg-pair`` mechanism only) and carry out what the observation rule
-    (:mod:`continuum.core.observation`) decides: streaks, per-standby lag, standby
-    availability, converging a stale primary. An unreadable pair counts towards the
-    unreachable streak and changes nothing else. Then the world beside the pair (DNS, the
-    route) is assessed against the lease holder and converged to it
-    (:func:`~continuum.actors.continuum.converging.converge_world`)."""
-    pair = actor.collab.pair
-    if pair is None or actor.cr.spec.switchover.mechanism != "cnpg-pair":
-        await converge_world(actor, None)
-        return
+def pair_configured(actor: ContinuumActor) -> bool:
+    """Whether the observation reads the pair (a pair edge and the ``cnpg-pair``
+    mechanism)."""
+    return actor.collab.pair is not None and actor.cr.spec.switchover.mechanism == "cnpg-pair"
+
+
+async def read_pair(
+    actor: ContinuumActor, collab: Collaborators, *, writer: str, probe: bool
+) -> tuple[PairState | None, str, ReplicationObservation | None]:
+    """Read the pair (bounded), then, with ``probe`` and a readable standby half, the
+    optional ``pg_stat_replication`` probe on ``writer``'s half (bounded). Returns the pair
+    (``None``: unreadable), why it is unreadable, and the probe's answer (``None``: not
+    configured, not asked, or failed — a failed probe is never a lag of 0). Reads only;
+    called from a child task (or at start-up)."""
+    assert collab.pair is not None
+    try:
+        state = await with_timeout(actor.clock, READ_TIMEOUT, collab.pair.read_pair)
+    except (ContinuumError, TimeoutError) as exc:
+        actor.log.warning("pair_unreadable", error=str(exc))
+        return None, str(exc) or type(exc).__name__, None
+    sample = collab.replication
+    if not probe or sample is None or _standby(state, writer) is None:
+        return state, "", None
+    try:
+        observed = await with_timeout(actor.clock, READ_TIMEOUT, lambda: sample(writer))
+    except (ContinuumError, TimeoutError, OSError) as exc:
+        actor.log.warning("replication_probe_failed", error=str(exc))
+        return state, "", None
+    return state, "", observed
+
+
+def _standby(state: PairState, writer: str) -> PairHalf | None:
+    return next((h for h in state.halves if h.region != writer and not h.error), None)
+
+
+def pair_observed(
+    actor: ContinuumActor, reads: WorldReads, *, probed_writer: str
+) -> list[rule.Converge]:
+    """Carry out what the observation rule (:mod:`continuum.core.observation`) decides from
+    the pair as read, with the fences as they are now (the writer, this instance acting, a
+    run under way): streaks, per-standby lag (the probe's answer counts only while
+    ``probed_writer`` is still the writer), standby availability. An unreadable pair counts
+    towards the unreachable streak and changes nothing else. Returns the stale primaries to
+    converge (the caller writes them outside the mailbox). No I/O."""
     acting = actor.acting_primary()
     state = ObservationState(
         unreachable_streak=actor.unreachable_streak,
         lag=dict(actor.status.replication_lag),
     )
-    try:
-        pair_state = await with_timeout(actor.clock, READ_TIMEOUT, pair.read_pair)
-    except (ContinuumError, TimeoutError) as exc:
-        actor.log.warning("pair_unreadable", error=str(exc))
-        state, _ = rule.decide(state, rule.PairUnreadable(error=str(exc)))
+    if reads.pair is None:
+        state, _ = rule.decide(state, rule.PairUnreadable(error=reads.pair_error))
         actor.unreachable_streak = state.unreachable_streak
-        await converge_world(actor, None, pair_error=str(exc) or type(exc).__name__)
-        return
+        return []
     now = actor.clock.now()
     state, effects = rule.decide(
         state,
         rule.PairObserved(
-            pair=pair_state,
+            pair=reads.pair,
             region=actor.region,
             writer=acting,
             acting=actor.acting(),
@@ -82,12 +120,9 @@ async def observe(actor: ContinuumActor) -> None:
     )
     actor.unreachable_streak = state.unreachable_streak
     lag = dict(state.lag)
-    for effect in effects:
-        if isinstance(effect, rule.Converge):
-            outcome = await converge(pair, effect, clock=actor.clock, timeout=READ_TIMEOUT)
-            actor.log.warning("stale_primary_demoted", stale=effect.region, outcome=outcome)
-    await converge_world(actor, pair_state)
-    probed = await _probe_replication(actor, acting, pair_state, lag, now)
+    probed = None
+    if reads.probe is not None and probed_writer == acting:
+        probed = _probed_lag(reads.pair, reads.probe, acting, lag, now)
     measured = probed if probed is not None else state.measured_lag
     actor.lag_streak = actor.lag_tracker.observe(measured).streak
     for effect in effects:
@@ -105,44 +140,20 @@ async def observe(actor: ContinuumActor) -> None:
         max_replication_lag=max_replication_lag(lag),
         standby_available=state.standby_available,
     )
+    return [effect for effect in effects if isinstance(effect, rule.Converge)]
 
 
-async def observe_world(actor: ContinuumActor) -> None:
-    """Assess the world against the lease holder only (the pair, DNS, the route), without
-    the streaks, the lag probe or any action beyond what convergence decides — at start, so
-    the first status written reports the world as observed."""
-    pair = actor.collab.pair
-    if pair is None or actor.cr.spec.switchover.mechanism != "cnpg-pair":
-        await converge_world(actor, None)
-        return
-    try:
-        pair_state = await with_timeout(actor.clock, READ_TIMEOUT, pair.read_pair)
-    except (ContinuumError, TimeoutError) as exc:
-        await converge_world(actor, None, pair_error=str(exc) or type(exc).__name__)
-        return
-    await converge_world(actor, pair_state)
-
-
-async def _probe_replication(
-    actor: ContinuumActor,
-    acting: str,
+def _probed_lag(
     state: PairState,
+    observation: ReplicationObservation,
+    acting: str,
     lag: dict[str, ReplicationLag],
     now: datetime,
 ) -> float | None:
-    """Lag of the standby from ``pg_stat_replication`` on the acting primary, when the CR
-    configures the probe; written into ``lag``. ``None``: not configured or not measured
-    (a failed probe is never a lag of 0)."""
-    probe = actor.collab.replication
-    if probe is None:
-        return None
-    standby = next((h for h in state.halves if h.region != acting and not h.error), None)
+    """The standby's lag from the probe's answer, written into ``lag``; ``None``: not
+    measured."""
+    standby = _standby(state, acting)
     if standby is None:
-        return None
-    try:
-        observation = await with_timeout(actor.clock, READ_TIMEOUT, lambda: probe(acting))
-    except (ContinuumError, TimeoutError, OSError) as exc:
-        actor.log.warning("replication_probe_failed", error=str(exc))
         return None
     posture = derive_posture(observation, standby.name)
     if posture.max_lag_seconds is None:

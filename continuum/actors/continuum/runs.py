@@ -125,8 +125,13 @@ def start_run(
         ports(actor, writes=True), on_step=lambda event: _journal_through_actor(actor, event)
     )
     actor.log.info("switchover_started", id=sid, to=to_region, reason=reason, epoch=epoch)
+
+    async def work() -> SwitchoverResult:
+        await actor.observing.repairs_settled()  # never beside a convergence write
+        return await sequencer.execute(plan, switchover_id=sid, fence=fence)
+
     actor.ctx.start_child(
-        lambda: sequencer.execute(plan, switchover_id=sid, fence=fence),
+        work,
         on_result=lambda r: SwitchoverDone(result=r, from_request=from_request),
         on_error=lambda e: SwitchoverCrashed(switchover_id=sid, error=str(e) or repr(e)),
         name=f"switchover:{sid}",
@@ -195,6 +200,7 @@ async def recover_journal(actor: ContinuumActor) -> None:
         resume = decision
 
         async def work() -> SwitchoverResult:
+            await actor.observing.repairs_settled()  # never beside a convergence write
             return await sequencer.resume(
                 entry,
                 from_step=resume.from_step,
@@ -208,6 +214,7 @@ async def recover_journal(actor: ContinuumActor) -> None:
         steps = tuple(dict.fromkeys((*failed, *decision.steps)))
 
         async def work() -> SwitchoverResult:
+            await actor.observing.repairs_settled()
             return await sequencer.compensate(entry, steps)
 
     actor.ctx.start_child(

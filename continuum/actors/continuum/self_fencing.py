@@ -66,6 +66,9 @@ async def after_refresh(actor: ContinuumActor) -> None:
         if actor.keeper.holding and actor.running is None:  # overdue, not handed over
             # The moment the role lapses for want of renewals: fence first, look later.
             lapse = rule.Action(kind="fence", why="renewals overdue")
+            # A convergence write in flight (an unfence, say) must not land after the fence:
+            # no new one starts now that the role lapsed; the one in flight is bounded.
+            await actor.observing.repairs_settled()
             await _apply(actor, pair, memo, lapse, None)
     memo.was_acting = acting
     if not memo.pending:

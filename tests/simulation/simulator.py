@@ -17,7 +17,8 @@ Invariants (kind → meaning):
   item 4);
 * ``healthy-but-world-disagrees`` — a live region's status says ``Healthy`` (no switchover in
   its journal) while the pair's primary, DNS or the route disagree with the lease holder
-  and have since the start of its last observation (or for three observation cadences);
+  and have since the start of its last observation (or for three observation cadences),
+  unless that region's status writes are being refused (see below);
 * ``switchover-unfinished`` — after the calm phase a journal or a run is still there;
 * ``world-not-converged`` — after the calm phase nobody holds the lease, or the primary, DNS
   or the route disagree with the holder;
@@ -27,6 +28,16 @@ Invariants (kind → meaning):
 * ``dryrun-lied`` — a run confirmed on a DryRun without blockers failed its own precondition
   check with no call meeting a fault or a partition in between;
 * ``actor-failed`` — the actor raised (its supervisor would restart it).
+
+A status can only tell the truth once a write of it could land. A region is therefore
+excused from ``healthy-but-world-disagrees`` while its last status write failed (an injected
+``status`` fault: refused, timed out, reply lost; an instance always reaches its own region's
+API server, so a partition refuses none) and one retry backoff has not passed since: 0.5 s
+after the first failure in a row, doubling with each further one, at most one observation
+cadence (10 s). No longer — except while a timer of that region due within the backoff has not
+been fired, or fired and not been handled, by the simulator yet (the clock may jump past it
+inside another call). An instance that does not retry a refused write within its backoff is
+caught.
 """
 
 from __future__ import annotations
@@ -71,6 +82,9 @@ CALM_TICKS = 80
 about three minutes of simulated time)."""
 
 _MAX_DELIVERIES = 20_000
+
+_CADENCE = 10.0
+"""The instances' observation and renewal cadence (``renewSeconds`` of the simulated CR)."""
 
 
 class Violation(msgspec.Struct, frozen=True):
@@ -126,6 +140,8 @@ class _Sim:
         self.observed_at: dict[str, int] = {}
         """Per region: the event count when its instance last began an observation (start
         or ObserveDue)."""
+        self.fired: dict[str, tuple[float, msgspec.Struct]] = {}
+        """Per region: when the timer the simulator fired last was due, and its message."""
 
     # -- invariants ----------------------------------------------------------------------
 
@@ -148,6 +164,21 @@ class _Sim:
             wrong.append(f"route serves {sorted(w.serving())}")
         return ", ".join(wrong)
 
+    def writes_refused(self, region: str) -> bool:
+        """Whether ``region``'s status writes are being refused: its last one failed and one
+        retry backoff has not passed, or its retry has not had its turn (module docstring)."""
+        api, node = self.world.api[region], self.nodes[region]
+        if api.refused == 0:
+            return False
+        deadline = api.refused_at + min(0.5 * 2.0 ** min(api.refused - 1, 32), _CADENCE)
+        if self.clock.monotonic() <= deadline:
+            return True
+        timer = node.next_timer()
+        if timer is not None and timer.due <= deadline:
+            return True  # the clock jumped past it inside another call: not fired yet
+        due, fired = self.fired.get(region, (deadline + 1, None))
+        return due <= deadline and any(m is fired for m, _ in node.mailbox)  # not handled yet
+
     def check(self) -> None:
         self.out.events += 1
         acting = [n for n in self.nodes.values() if n.actor is not None and n.actor.acting()]
@@ -163,7 +194,7 @@ class _Sim:
                         "epoch-reused", f"{node.region} acts at {epoch}; {region} acted at {seen}"
                     )
             self.acted[node.region] = max(self.acted.get(node.region, 0), epoch)
-        cadence = 10.0
+        cadence = _CADENCE
         if (
             not self.world.partitioned
             and self.clock.monotonic() - self.partition_healed_at > cadence + 1
@@ -194,6 +225,8 @@ class _Sim:
                     continue
                 observed = self.observed_at.get(region, -1) >= self.disagrees_from_event
                 if not observed and now - since <= 3 * cadence:
+                    continue
+                if self.writes_refused(region):
                     continue
                 if api.status.phase == "Healthy" and api.status.switchover is None:
                     self.violate(
@@ -282,6 +315,7 @@ class _Sim:
 
     async def _start(self, node: SimNode) -> None:
         self.observed_at[node.region] = self.out.events
+        self.world.api[node.region].refused = 0  # a new process starts its backoff over
         with contextlib.suppress(ActorFailed):
             await node.start()
         self.check()
@@ -301,6 +335,7 @@ class _Sim:
                 await self.deliver_all()
                 return
             self.clock.advance(max(0.0, timer.due - self.clock.monotonic()))
+            self.fired[node.region] = (timer.due, timer.message)
             await node.fire(timer)
         else:
             self.clock.advance(max(0.0, restarts[0] - self.clock.monotonic()))

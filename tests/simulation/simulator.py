@@ -17,8 +17,9 @@ Invariants (kind → meaning):
   item 4);
 * ``healthy-but-world-disagrees`` — a live region's status says ``Healthy`` (no switchover in
   its journal) while the pair's primary, DNS or the route disagree with the lease holder
-  and have since the start of its last observation (or for three observation cadences),
-  unless that region's status writes are being refused (see below);
+  and have since the start of its last observation — and, after a change of holder, of its
+  last lease refresh — (or for three observation cadences), unless that region's status
+  writes are being refused (see below);
 * ``switchover-unfinished`` — after the calm phase a journal or a run is still there;
 * ``world-not-converged`` — after the calm phase nobody holds the lease, or the primary, DNS
   or the route disagree with the holder;
@@ -51,7 +52,7 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 
-from continuum.actors.continuum.messages import ObserveDue, SwitchoverDone
+from continuum.actors.continuum.messages import ObserveDue, RenewDue, SwitchoverDone
 from continuum.actors.mailbox import ReplyError
 from continuum.clock import FakeClock
 from continuum.messages.crd import Continuum
@@ -137,6 +138,13 @@ class _Sim:
         self._seen: set[tuple[str, str]] = set()
         self.disagrees_since: float | None = None
         self.disagrees_from_event = 0
+        self.holder = ""
+        self.holder_from_event = 0
+        """The lease holder at the last check, and the event count when it became that."""
+        self.renewed_at: dict[str, int] = {}
+        """Per region: the event count when its instance began the last lease refresh it
+        finished (start, or a RenewDue whose witness conversation is over)."""
+        self.refresh_began: dict[str, int] = {}
         self.observed_at: dict[str, int] = {}
         """Per region: the event count when its instance last began an observation (start
         or ObserveDue)."""
@@ -163,6 +171,11 @@ class _Sim:
         if w.serving() != {holder}:
             wrong.append(f"route serves {sorted(w.serving())}")
         return ", ".join(wrong)
+
+    @staticmethod
+    def refreshing(node: SimNode) -> bool:
+        """Whether ``node``'s instance waits on the witness for a timer-driven refresh."""
+        return node.actor is not None and node.actor.refresh.waiting
 
     def writes_refused(self, region: str) -> bool:
         """Whether ``region``'s status writes are being refused: its last one failed and one
@@ -208,15 +221,19 @@ class _Sim:
         holder = self.world.lease().holder
         wrong = self.disagreement(holder) if holder else "nobody holds the lease"
         now = self.clock.monotonic()
+        if holder != self.holder:  # a disagreement with a new holder is a new one
+            self.holder, self.holder_from_event = holder, self.out.events
+            self.disagrees_since = None
         if not wrong:
             self.disagrees_since = None
         elif self.disagrees_since is None:
             self.disagrees_since = now
             self.disagrees_from_event = self.out.events
-        # A status reports the instance's last observation: it may lag the world until the
-        # instance next observes (one cadence, unless time jumped inside a slow call), never
-        # beyond an observation made since, nor beyond three cadences. A dead instance
-        # reports nothing.
+        # A status reports the instance's last observation against the holder it last read:
+        # it may lag the world until the instance next observes and, after a change of
+        # holder, next reads the lease (one cadence each, unless time jumped inside a slow
+        # call), never beyond both, nor beyond three cadences. A dead instance reports
+        # nothing.
         since = self.disagrees_since
         if wrong and since is not None:
             for region, api in self.world.api.items():
@@ -224,7 +241,8 @@ class _Sim:
                 if node.deleted or node.actor is None:
                     continue
                 observed = self.observed_at.get(region, -1) >= self.disagrees_from_event
-                if not observed and now - since <= 3 * cadence:
+                learned = self.renewed_at.get(region, -1) >= self.holder_from_event
+                if not (observed and learned) and now - since <= 3 * cadence:
                     continue
                 if self.writes_refused(region):
                     continue
@@ -285,8 +303,13 @@ class _Sim:
                     message = node.mailbox[0][0]
                     if isinstance(message, ObserveDue):
                         self.observed_at[node.region] = self.out.events
+                    refreshing = self.refreshing(node)
+                    if isinstance(message, RenewDue) and not refreshing:
+                        self.refresh_began[node.region] = self.out.events
                     with contextlib.suppress(ActorFailed):
                         await node.deliver_one()
+                    if not self.refreshing(node) and (refreshing or isinstance(message, RenewDue)):
+                        self.renewed_at[node.region] = self.refresh_began[node.region]
                     if isinstance(message, SwitchoverDone):
                         self.finished(message.result)
                     self.check()
@@ -314,7 +337,7 @@ class _Sim:
                     await self._start(self.nodes[region])
 
     async def _start(self, node: SimNode) -> None:
-        self.observed_at[node.region] = self.out.events
+        self.observed_at[node.region] = self.renewed_at[node.region] = self.out.events
         self.world.api[node.region].refused = 0  # a new process starts its backoff over
         with contextlib.suppress(ActorFailed):
             await node.start()

@@ -235,6 +235,29 @@ def test_regression_a_refused_status_write_is_retried_before_the_next_tick() -> 
     assert not _run(schedule).violations
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the writer's assessment skips a standby half it cannot read "
+    "(continuum/core/converge.py assess): Healthy while that region's Cluster is still primary "
+    "(found by the simulator, seeds 4892 and 5715)",
+)
+def test_a_writer_that_cannot_read_the_other_half_does_not_say_healthy() -> None:
+    """Seed 4892, shrunk: A → B, B's instance dies (40 s) and B is cut off; A fails over
+    back (auto-failover). B's Cluster, unreachable and unfenced (its instance is down), is
+    still primary; A cannot read it and reports ``Healthy`` — a part that cannot be read is
+    reported as agreeing, where the pair rule says agreement is never assumed."""
+    schedule: list[Action] = [
+        ArmKill(region=B, writes=2, down=40.0),
+        Switchover(to=B),
+        Tick(),
+        Partition(region=B, cut=True),
+        SetSpec(failback_approved=False, auto_failover=True),
+        SetSpec(failback_approved=False, auto_failover=True),
+        *[Tick()] * 8,
+    ]
+    assert "healthy-but-world-disagrees" not in _run(schedule).kinds()
+
+
 @pytest.mark.parametrize("seed", [3, 8, 137])
 def test_the_world_converges_to_the_lease(seed: int) -> None:
     out = _run(generate(seed))

@@ -145,6 +145,7 @@ class _Sim:
         """Per region: the event count when its instance began the last lease refresh it
         finished (start, or a RenewDue whose witness conversation is over)."""
         self.refresh_began: dict[str, int] = {}
+        """Per region: the event count when its instance began the refresh under way."""
         self.observed_at: dict[str, int] = {}
         """Per region: the event count when its instance last began an observation (start
         or ObserveDue)."""
@@ -309,7 +310,7 @@ class _Sim:
                     with contextlib.suppress(ActorFailed):
                         await node.deliver_one()
                     if not self.refreshing(node) and (refreshing or isinstance(message, RenewDue)):
-                        self.renewed_at[node.region] = self.refresh_began[node.region]
+                        self.renewed_at[node.region] = self.refresh_began.get(node.region, -1)
                     if isinstance(message, SwitchoverDone):
                         self.finished(message.result)
                     self.check()

@@ -28,7 +28,6 @@ from tests.simulation.shrink import shrink
 from tests.simulation.simulator import Outcome, quiet_logs, run_sync
 
 KNOWN = {
-    "healthy-but-world-disagrees": "issue 13",
     "world-not-converged": "issue 13",
     "switchover-unfinished": "issue 13",
     "two-primaries-after-partition": "issue 13 (item 4: no self-fencing)",

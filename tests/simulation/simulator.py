@@ -16,8 +16,10 @@ Invariants (kind → meaning):
   observation cadence after a partition healed (a stale primary nobody fenced: issue 13,
   item 4);
 * ``healthy-but-world-disagrees`` — a live region's status says ``Healthy`` (no switchover in
-  its journal) while the pair's primary, DNS or a region's route disagree with the lease holder
-  and have since the start of its last observation (or for three observation cadences);
+  its journal) while the pair's primary, DNS or a region's route disagree with the lease
+  holder and have since the start of its last observation — and, after a change of holder, of
+  its last lease refresh — (or for three observation cadences), unless that region's status
+  writes are being refused (see below);
 * ``switchover-unfinished`` — after the calm phase a journal or a run is still there;
 * ``world-not-converged`` — after the calm phase nobody holds the lease, or the primary, DNS
   or a region's route disagree with the holder;
@@ -27,6 +29,16 @@ Invariants (kind → meaning):
 * ``dryrun-lied`` — a run confirmed on a DryRun without blockers failed its own precondition
   check with no call meeting a fault or a partition in between;
 * ``actor-failed`` — the actor raised (its supervisor would restart it).
+
+A status can only tell the truth once a write of it could land. A region is therefore
+excused from ``healthy-but-world-disagrees`` while its last status write failed (an injected
+``status`` fault: refused, timed out, reply lost; an instance always reaches its own region's
+API server, so a partition refuses none) and one retry backoff has not passed since: 0.5 s
+after the first failure in a row, doubling with each further one, at most one observation
+cadence (10 s). No longer — except while a timer of that region due within the backoff has not
+been fired, or fired and not been handled, by the simulator yet (the clock may jump past it
+inside another call). An instance that does not retry a refused write within its backoff is
+caught.
 """
 
 from __future__ import annotations
@@ -40,7 +52,7 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 
-from continuum.actors.continuum.messages import ObserveDue, SwitchoverDone
+from continuum.actors.continuum.messages import ObserveDue, RenewDue, SwitchoverDone
 from continuum.actors.mailbox import ReplyError
 from continuum.clock import FakeClock
 from continuum.messages.crd import Continuum
@@ -71,6 +83,9 @@ CALM_TICKS = 80
 about three minutes of simulated time)."""
 
 _MAX_DELIVERIES = 20_000
+
+_CADENCE = 10.0
+"""The instances' observation and renewal cadence (``renewSeconds`` of the simulated CR)."""
 
 
 class Violation(msgspec.Struct, frozen=True):
@@ -123,9 +138,19 @@ class _Sim:
         self._seen: set[tuple[str, str]] = set()
         self.disagrees_since: float | None = None
         self.disagrees_from_event = 0
+        self.holder = ""
+        self.holder_from_event = 0
+        """The lease holder at the last check, and the event count when it became that."""
+        self.renewed_at: dict[str, int] = {}
+        """Per region: the event count when its instance began the last lease refresh it
+        finished (start, or a RenewDue whose witness conversation is over)."""
+        self.refresh_began: dict[str, int] = {}
+        """Per region: the event count when its instance began the refresh under way."""
         self.observed_at: dict[str, int] = {}
         """Per region: the event count when its instance last began an observation (start
         or ObserveDue)."""
+        self.fired: dict[str, tuple[float, msgspec.Struct]] = {}
+        """Per region: when the timer the simulator fired last was due, and its message."""
 
     # -- invariants ----------------------------------------------------------------------
 
@@ -149,6 +174,26 @@ class _Sim:
                 wrong.append(f"route in {region} serves {sorted(serving)}")
         return ", ".join(wrong)
 
+    @staticmethod
+    def refreshing(node: SimNode) -> bool:
+        """Whether ``node``'s instance waits on the witness for a timer-driven refresh."""
+        return node.actor is not None and node.actor.refresh.waiting
+
+    def writes_refused(self, region: str) -> bool:
+        """Whether ``region``'s status writes are being refused: its last one failed and one
+        retry backoff has not passed, or its retry has not had its turn (module docstring)."""
+        api, node = self.world.api[region], self.nodes[region]
+        if api.refused == 0:
+            return False
+        deadline = api.refused_at + min(0.5 * 2.0 ** min(api.refused - 1, 32), _CADENCE)
+        if self.clock.monotonic() <= deadline:
+            return True
+        timer = node.next_timer()
+        if timer is not None and timer.due <= deadline:
+            return True  # the clock jumped past it inside another call: not fired yet
+        due, fired = self.fired.get(region, (deadline + 1, None))
+        return due <= deadline and any(m is fired for m, _ in node.mailbox)  # not handled yet
+
     def check(self) -> None:
         self.out.events += 1
         acting = [n for n in self.nodes.values() if n.actor is not None and n.actor.acting()]
@@ -164,7 +209,7 @@ class _Sim:
                         "epoch-reused", f"{node.region} acts at {epoch}; {region} acted at {seen}"
                     )
             self.acted[node.region] = max(self.acted.get(node.region, 0), epoch)
-        cadence = 10.0
+        cadence = _CADENCE
         if (
             not self.world.partitioned
             and self.clock.monotonic() - self.partition_healed_at > cadence + 1
@@ -178,15 +223,19 @@ class _Sim:
         holder = self.world.lease().holder
         wrong = self.disagreement(holder) if holder else "nobody holds the lease"
         now = self.clock.monotonic()
+        if holder != self.holder:  # a disagreement with a new holder is a new one
+            self.holder, self.holder_from_event = holder, self.out.events
+            self.disagrees_since = None
         if not wrong:
             self.disagrees_since = None
         elif self.disagrees_since is None:
             self.disagrees_since = now
             self.disagrees_from_event = self.out.events
-        # A status reports the instance's last observation: it may lag the world until the
-        # instance next observes (one cadence, unless time jumped inside a slow call), never
-        # beyond an observation made since, nor beyond three cadences. A dead instance
-        # reports nothing.
+        # A status reports the instance's last observation against the holder it last read:
+        # it may lag the world until the instance next observes and, after a change of
+        # holder, next reads the lease (one cadence each, unless time jumped inside a slow
+        # call), never beyond both, nor beyond three cadences. A dead instance reports
+        # nothing.
         since = self.disagrees_since
         if wrong and since is not None:
             for region, api in self.world.api.items():
@@ -194,7 +243,10 @@ class _Sim:
                 if node.deleted or node.actor is None:
                     continue
                 observed = self.observed_at.get(region, -1) >= self.disagrees_from_event
-                if not observed and now - since <= 3 * cadence:
+                learned = self.renewed_at.get(region, -1) >= self.holder_from_event
+                if not (observed and learned) and now - since <= 3 * cadence:
+                    continue
+                if self.writes_refused(region):
                     continue
                 if api.status.phase == "Healthy" and api.status.switchover is None:
                     self.violate(
@@ -253,8 +305,13 @@ class _Sim:
                     message = node.mailbox[0][0]
                     if isinstance(message, ObserveDue):
                         self.observed_at[node.region] = self.out.events
+                    refreshing = self.refreshing(node)
+                    if isinstance(message, RenewDue) and not refreshing:
+                        self.refresh_began[node.region] = self.out.events
                     with contextlib.suppress(ActorFailed):
                         await node.deliver_one()
+                    if not self.refreshing(node) and (refreshing or isinstance(message, RenewDue)):
+                        self.renewed_at[node.region] = self.refresh_began.get(node.region, -1)
                     if isinstance(message, SwitchoverDone):
                         self.finished(message.result)
                     self.check()
@@ -282,7 +339,8 @@ class _Sim:
                     await self._start(self.nodes[region])
 
     async def _start(self, node: SimNode) -> None:
-        self.observed_at[node.region] = self.out.events
+        self.observed_at[node.region] = self.renewed_at[node.region] = self.out.events
+        self.world.api[node.region].refused = 0  # a new process starts its backoff over
         with contextlib.suppress(ActorFailed):
             await node.start()
         self.check()
@@ -302,6 +360,7 @@ class _Sim:
                 await self.deliver_all()
                 return
             self.clock.advance(max(0.0, timer.due - self.clock.monotonic()))
+            self.fired[node.region] = (timer.due, timer.message)
             await node.fire(timer)
         else:
             self.clock.advance(max(0.0, restarts[0] - self.clock.monotonic()))

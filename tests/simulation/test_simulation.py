@@ -50,11 +50,12 @@ nothing finishes or undoes it (no finalizer). Checked and reported, expected to 
 finalizer (or convergence by the remaining region) exists — see
 ``test_deleting_the_cr_mid_switchover_leaves_one_writer``."""
 
-KNOWN = frozenset({"healthy-but-world-disagrees"}) | DELETION
-"""What the seeded schedules still excuse: a status write refused right after an observation
-found the world disagreeing (the stored status says ``Healthy`` until the next write succeeds:
-seed 618), and deletion mid-switchover. ``world-not-converged``, ``switchover-unfinished`` and
-``two-primaries-after-partition`` are no longer excused."""
+KNOWN = DELETION
+"""What the seeded schedules still excuse: deletion mid-switchover. ``world-not-converged``,
+``switchover-unfinished``, ``two-primaries-after-partition`` and
+``healthy-but-world-disagrees`` are no longer excused (the last: a refused status write is
+retried within one backoff, and the invariant excuses a region for exactly that long — see
+``simulator.py``)."""
 
 
 def _run(schedule: list[Action]) -> Outcome:
@@ -129,7 +130,7 @@ def test_regression_compensation_of_the_failed_step_survives_a_kill() -> None:
         *[Tick()] * 8,
     ]
     out = _run(schedule)
-    assert not out.kinds() - {"healthy-but-world-disagrees"}, out.violations
+    assert not out.violations, out.violations
     assert len(out.results) == 1
     result = out.results[0]
     assert result.rolled_back
@@ -170,7 +171,7 @@ def test_regression_a_timeout_clearing_the_spec_request_does_not_crash_the_actor
         *[Tick()] * 6,
     ]
     out = _run(schedule)
-    assert not out.kinds() - {"healthy-but-world-disagrees"}, out.violations
+    assert not out.violations, out.violations
     assert len(out.results) == 1
 
 
@@ -190,6 +191,71 @@ def test_a_stale_primary_is_fenced_even_while_the_new_writer_is_down() -> None:
         Kill(region=B, down=40.0),
     ]
     assert "two-primaries-after-partition" not in _run(schedule).kinds()
+
+
+def test_regression_a_refusal_right_after_an_observation_is_judged_after_one_backoff() -> None:
+    """Seed 618, shrunk: the writer is killed mid-switchover (no Cluster primary), the
+    standby's status writes time out with their replies lost (they land, saying ``Healthy``)
+    and the write of ``Degraded`` after its next observation is refused; the world agreed
+    again in the same instant. The invariant used to judge the region at the refusal itself;
+    a status cannot tell the truth before a write of it could land, so it is judged one retry
+    backoff after the refusal, no sooner (and no later:
+    ``test_regression_a_refused_status_write_is_retried_before_the_next_tick``)."""
+    schedule: list[Action] = [
+        Tick(),
+        Tick(),
+        Tick(),
+        ArmKill(region=A, writes=5, down=5.0),
+        RequestInSpec(to=B),
+        Fail(target="status", op="*", kind="lost-reply", times=3, region=B),
+        Kill(region=B, down=0.0),
+        Tick(),
+        SetSpec(failback_approved=True, auto_failover=False),
+        Fail(target="status", op="*", kind="unavailable", times=1),
+        Tick(),
+    ]
+    assert "healthy-but-world-disagrees" not in _run(schedule).kinds()
+
+
+def test_regression_a_refused_status_write_is_retried_before_the_next_tick() -> None:
+    """Seed 994, shrunk: the writer is killed mid-switchover and stays down for 20 s (no
+    Cluster primary); the standby observes that, and its write of ``Degraded`` is refused
+    once. Without a prompt retry its CR kept saying ``Healthy`` until the next renewal
+    tick, 10 s later; the retry writes ``Degraded`` 0.5 s after the refusal."""
+    schedule: list[Action] = [
+        *[Tick()] * 6,
+        ArmKill(region=A, writes=5, down=20.0),
+        Tick(),
+        Tick(),
+        Switchover(to=B),
+        Tick(),
+        Fail(target="status", op="*", kind="unavailable", times=1),
+        Tick(),
+    ]
+    assert not _run(schedule).violations
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the writer's assessment skips a standby half it cannot read "
+    "(continuum/core/converge.py assess): Healthy while that region's Cluster is still primary "
+    "(found by the simulator: seeds 4892, 5715, 6156, 6254, 6602, 6721, 7642 of 1000..8999)",
+)
+def test_a_writer_that_cannot_read_the_other_half_does_not_say_healthy() -> None:
+    """Seed 4892, shrunk: A → B, B's instance dies (40 s) and B is cut off; A fails over
+    back (auto-failover). B's Cluster, unreachable and unfenced (its instance is down), is
+    still primary; A cannot read it and reports ``Healthy`` — a part that cannot be read is
+    reported as agreeing, where the pair rule says agreement is never assumed."""
+    schedule: list[Action] = [
+        ArmKill(region=B, writes=2, down=40.0),
+        Switchover(to=B),
+        Tick(),
+        Partition(region=B, cut=True),
+        SetSpec(failback_approved=False, auto_failover=True),
+        SetSpec(failback_approved=False, auto_failover=True),
+        *[Tick()] * 8,
+    ]
+    assert "healthy-but-world-disagrees" not in _run(schedule).kinds()
 
 
 @pytest.mark.parametrize("seed", [3, 8, 137])

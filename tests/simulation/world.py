@@ -111,6 +111,11 @@ class RegionApi:
     cr: Continuum
     status: ContinuumStatus = field(default_factory=ContinuumStatus)
     writes: int = 0
+    refused: int = 0
+    """Status writes in a row that failed for the instance (refused, timed out, reply lost)
+    since the last one that landed for it."""
+    refused_at: float = 0.0
+    """When the last of those failed (simulated monotonic seconds)."""
 
 
 class SimWorld:
@@ -472,7 +477,13 @@ class NodeStatus:
             api.status = status
             api.writes += 1
 
-        await self._w.call(self._node, "status", "patch_status", write, write=True)
+        try:
+            await self._w.call(self._node, "status", "patch_status", write, write=True)
+        except Exception:
+            api.refused += 1
+            api.refused_at = self._w.clock.monotonic()
+            raise
+        api.refused = 0
 
     async def clear_switchover_request(self, key: str) -> None:
         api = self._w.api[self._node.region]

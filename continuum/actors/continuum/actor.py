@@ -44,6 +44,7 @@ from continuum.actors.continuum.messages import (
     HealthDue,
     ObserveDue,
     RenewDue,
+    StatusRetryDue,
     StepProgress,
     SwitchoverCrashed,
     SwitchoverDone,
@@ -66,6 +67,7 @@ from continuum.actors.continuum.spec_changes import (
 )
 from continuum.actors.runtime import Actor, ReplyError
 from continuum.audit.outbox import ReconcileSuccessThrottle
+from continuum.core import status_retry
 from continuum.core.lease import LeaseState, fencing_epoch
 from continuum.errors import ContinuumError
 from continuum.logs import get_logger
@@ -117,6 +119,7 @@ class ContinuumActor(Actor):
         self.clock = env.clock
         self.status: ContinuumStatus = cr.status
         self._written: ContinuumStatus = cr.status
+        self._status_retry = status_retry.StatusRetry()
         self.spec_error: tuple[str, str] | None = None
         self.witness: Witness = OpenOnUse(lambda: env.witness_for(cr))
         self.witness_sig = witness_signature(cr)
@@ -193,6 +196,9 @@ class ContinuumActor(Actor):
             case ObserveDue():
                 await observe(self)
                 await evaluate_triggers(self)
+                await self.flush()
+            case StatusRetryDue():
+                self._status_retry_event("fired")
                 await self.flush()
             case SpecObserved(continuum=cr):
                 await spec_observed(self, cr)
@@ -321,7 +327,10 @@ class ContinuumActor(Actor):
 
     async def flush(self) -> bool:
         """Write what changed in status since the last successful write. Never raises;
-        returns whether status is now durable."""
+        returns whether status is now durable. A failed write arms a prompt retry (0.5 s,
+        doubling up to ``renewSeconds``; :mod:`continuum.core.status_retry`), so a refused
+        write does not leave the CR telling an old story until the next tick; nothing is
+        written when nothing changed."""
         now = self.clock.now()
         phase = self._phase()
         lease = self.lease_view
@@ -366,9 +375,21 @@ class ContinuumActor(Actor):
             await self.env.status.patch_status(self.key, durable, previous=self._written)
         except (ContinuumError, TimeoutError) as exc:
             self.log.warning("status_write_failed", error=str(exc))
+            self._status_retry_event("failed")
             return False
         self._written = durable
+        self._status_retry_event("landed")
         return True
+
+    def _status_retry_event(self, event: status_retry.Event) -> None:
+        self._status_retry, timer = status_retry.decide(
+            self._status_retry, event, cap=self.renew_seconds
+        )
+        match timer:
+            case status_retry.Arm(delay=delay):
+                self.ctx.start_timer("status-retry", delay, StatusRetryDue())
+            case status_retry.Disarm():
+                self.ctx.cancel_timer("status-retry")
 
     async def _reconcile_heartbeat(self) -> None:
         """``continuum-reconcile-success`` on a change of (phase, acting, writer) and at most

@@ -16,6 +16,10 @@ class ObserveDue(msgspec.Struct, frozen=True):
     """Time to observe the pair (lag, readiness) and evaluate the triggers."""
 
 
+class StatusRetryDue(msgspec.Struct, frozen=True):
+    """Time to try a refused status write again (:mod:`continuum.core.status_retry`)."""
+
+
 class HealthDue(msgspec.Struct, frozen=True, kw_only=True):
     """Time for the post-switchover health check of run ``switchover_id``."""
 

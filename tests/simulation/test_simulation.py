@@ -235,12 +235,6 @@ def test_regression_a_refused_status_write_is_retried_before_the_next_tick() -> 
     assert not _run(schedule).violations
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the writer's assessment skips a standby half it cannot read "
-    "(continuum/core/converge.py assess): Healthy while that region's Cluster is still primary "
-    "(found by the simulator: seeds 4892, 5715, 6156, 6254, 6602, 6721, 7642 of 1000..8999)",
-)
 def test_a_writer_that_cannot_read_the_other_half_does_not_say_healthy() -> None:
     """Seed 4892, shrunk: A → B, B's instance dies (40 s) and B is cut off; A fails over
     back (auto-failover). B's Cluster, unreachable and unfenced (its instance is down), is

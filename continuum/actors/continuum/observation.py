@@ -47,9 +47,10 @@ __all__ = ["announce_failback_pending", "evaluate_triggers", "observe", "observe
 async def observe(actor: ContinuumActor) -> None:
     """Read the pair (``cnpg-pair`` mechanism only) and carry out what the observation rule
     (:mod:`continuum.core.observation`) decides: streaks, per-standby lag, standby
-    availability, converging a stale primary. An unreadable pair counts towards the
-    unreachable streak and changes nothing else. Then the world beside the pair (DNS, the
-    route) is assessed against the lease holder and converged to it
+    availability through the grace window (``spec.standbyGraceSeconds``; the status keeps
+    the last determination until a new one is made), converging a stale primary. An
+    unreadable pair counts towards the unreachable streak and changes nothing else. Then the
+    world beside the pair (DNS, the route) is assessed against the lease holder and converged to it
     (:func:`~continuum.actors.continuum.converging.converge_world`)."""
     pair = actor.collab.pair
     if pair is None or actor.cr.spec.switchover.mechanism != "cnpg-pair":
@@ -59,6 +60,8 @@ async def observe(actor: ContinuumActor) -> None:
     state = ObservationState(
         unreachable_streak=actor.unreachable_streak,
         lag=dict(actor.status.replication_lag),
+        standby_available=actor.status.standby_available,
+        standby=actor.standby_grace,
     )
     try:
         pair_state = await with_timeout(actor.clock, READ_TIMEOUT, pair.read_pair)
@@ -78,9 +81,12 @@ async def observe(actor: ContinuumActor) -> None:
             acting=actor.acting(),
             run_under_way=actor.running is not None,
             wall=now,
+            mono=actor.clock.monotonic(),
+            grace_seconds=float(actor.cr.spec.standby_grace_seconds),
         ),
     )
     actor.unreachable_streak = state.unreachable_streak
+    actor.standby_grace = state.standby
     lag = dict(state.lag)
     for effect in effects:
         if isinstance(effect, rule.Converge):
@@ -90,20 +96,22 @@ async def observe(actor: ContinuumActor) -> None:
     probed = await _probe_replication(actor, acting, pair_state, lag, now)
     measured = probed if probed is not None else state.measured_lag
     actor.lag_streak = actor.lag_tracker.observe(measured).streak
+    replica = actor.status.standby_replica_cluster
     for effect in effects:
         if isinstance(effect, rule.StandbyAvailability):
-            ok = effect.available
             actor.condition(
                 COND_STANDBY_AVAILABLE,
-                "True" if ok else "False",
-                "StandbyReachable" if ok else "StandbyUnreachable",
-                "standby half is Ready" if ok else "standby half is not Ready",
+                "True" if effect.available else "False",
+                effect.reason,
+                effect.message,
             )
+            replica = effect.replica_cluster or replica
     actor.status = msgspec.structs.replace(
         actor.status,
         replication_lag=lag,
         max_replication_lag=max_replication_lag(lag),
         standby_available=state.standby_available,
+        standby_replica_cluster=replica,
     )
 
 

@@ -3,6 +3,7 @@ grace window (controller.md §5.3), converge."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from continuum.core.observation import (
@@ -103,7 +104,7 @@ GONE = PairHalf(region=B, name="", namespace="ns", error="not found", missing=Tr
 UNREACHABLE = PairHalf(region=B, name="pg-hel", namespace="ns", error="API unreachable")
 
 
-def standby_effects(effects: list[object]) -> list[StandbyAvailability]:
+def standby_effects(effects: Sequence[object]) -> list[StandbyAvailability]:
     return [e for e in effects if isinstance(e, StandbyAvailability)]
 
 

@@ -50,6 +50,7 @@ from continuum.actors.continuum.messages import (
     WitnessReplied,
 )
 from continuum.actors.continuum.observation import evaluate_triggers, observe, observe_world
+from continuum.actors.continuum.role_reassert import RolesWatermark
 from continuum.actors.continuum.runs import (
     Running,
     recover_journal,
@@ -144,6 +145,7 @@ class ContinuumActor(Actor):
             standby_available=cr.status.standby_available,
         )
         """The standby grace window's memory, seeded from status (controller.md §5.3)."""
+        self.roles = RolesWatermark()
         self.lag_streak = 0
         self.lag_tracker = LagBreachTracker.from_spec(cr.spec)
         self.failback_announced = ""

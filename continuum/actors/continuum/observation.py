@@ -16,6 +16,7 @@ import msgspec
 from continuum.actors.continuum import failback
 from continuum.actors.continuum.converging import converge_world
 from continuum.actors.continuum.limits import READ_TIMEOUT
+from continuum.actors.continuum.role_reassert import reassert_roles
 from continuum.actors.continuum.runs import start_run
 from continuum.actors.continuum.stale import converge
 from continuum.core import observation as rule
@@ -49,7 +50,9 @@ async def observe(actor: ContinuumActor) -> None:
     (:mod:`continuum.core.observation`) decides: streaks, per-standby lag, standby
     availability through the grace window (``spec.standbyGraceSeconds``; the status keeps
     the last determination until a new one is made), converging a stale primary. An
-    unreadable pair counts towards the unreachable streak and changes nothing else. Then the
+    unreadable pair counts towards the unreachable streak and changes nothing else. After a
+    change of acting primary the managed-role Secrets are touched
+    (:func:`~continuum.actors.continuum.role_reassert.reassert_roles`). Then the
     world beside the pair (DNS, the route) is assessed against the lease holder and converged to it
     (:func:`~continuum.actors.continuum.converging.converge_world`)."""
     pair = actor.collab.pair
@@ -93,6 +96,7 @@ async def observe(actor: ContinuumActor) -> None:
             outcome = await converge(pair, effect, clock=actor.clock, timeout=READ_TIMEOUT)
             actor.log.warning("stale_primary_demoted", stale=effect.region, outcome=outcome)
     await converge_world(actor, pair_state)
+    await reassert_roles(actor, pair_state)
     probed = await _probe_replication(actor, acting, pair_state, lag, now)
     measured = probed if probed is not None else state.measured_lag
     actor.lag_streak = actor.lag_tracker.observe(measured).streak

@@ -85,6 +85,7 @@ def parse_half(region: str, obj: Mapping[str, Any]) -> PairHalf:
         name=str(meta.get("name", "")),
         namespace=str(meta.get("namespace", "")),
         ready=ready is not None and ready.get("status") == "True",
+        ready_instances=_int_or_none(status.get("readyInstances")),
         replica_enabled=bool(replica.get("enabled", False)),
         replica_primary=str(replica.get("primary") or ""),
         replica_self=str(replica.get("self") or ""),

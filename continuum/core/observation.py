@@ -140,7 +140,8 @@ def standby_signal(pair: PairState, *, writer: str) -> tuple[StandbySignal, str]
     """One tick's raw standby input (controller.md §5.1, §5.3), from the halves other than
     ``writer``'s, with the replica name it concerns:
 
-    * a readable half that is not Ready → UNAVAILABLE (its name);
+    * a readable half that is not serving (not Ready, or ``readyInstances`` published and 0;
+      lag never counts) → UNAVAILABLE (its name);
     * else a half whose Cluster does not exist (``missing``) → UNRESOLVED;
     * else a readable half (all of them Ready) → AVAILABLE (the first one's name);
     * else (every standby's API unreachable) → UNKNOWN: an API that cannot be reached says
@@ -148,7 +149,7 @@ def standby_signal(pair: PairState, *, writer: str) -> tuple[StandbySignal, str]
     """
     standbys = [h for h in pair.halves if h.region != writer]
     readable = [h for h in standbys if not h.error]
-    down = [h for h in readable if not h.ready]
+    down = [h for h in readable if not h.ready or h.ready_instances == 0]
     if down:
         return StandbySignal.UNAVAILABLE, down[0].name
     if any(h.missing for h in standbys):

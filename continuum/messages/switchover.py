@@ -153,6 +153,8 @@ class PairHalf(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     name: str
     namespace: str
     ready: bool = False
+    ready_instances: int | None = None
+    """``status.readyInstances`` (``None``: not published)."""
     replica_enabled: bool = False
     replica_primary: str = ""
     replica_self: str = ""

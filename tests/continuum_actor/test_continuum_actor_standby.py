@@ -43,8 +43,12 @@ async def test_grace_zero_degrades_on_the_first_unready_observation(h: Harness) 
         h.pair.halves[B].ready = False
         await observe(h)
         assert (phase(h), standby(h)) == ("Degraded", ("False", "StandbyUnreachable"))
-    assert h.status.current.standby_available is False
-    assert h.status.current.standby_replica_cluster == STANDBY
+    status = h.status.current
+    assert (status.standby_available, status.standby_replica_cluster) == (False, STANDBY)
+    lease, ready = status.condition("LeaseHeld"), status.condition("Ready")
+    assert lease is not None
+    assert ready is not None
+    assert (lease.status, ready.status) == ("True", "False")  # still the writer, not Ready
 
 
 async def test_grace_holds_the_prior_condition_quietly_then_degrades(h: Harness) -> None:

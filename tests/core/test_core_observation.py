@@ -223,6 +223,13 @@ def test_the_standby_signal_follows_the_halves_other_than_the_writers() -> None:
     assert signal(GONE) == (StandbySignal.UNRESOLVED, "")
     assert signal(UNREACHABLE) == (StandbySignal.UNKNOWN, "")
     assert signal() == (StandbySignal.UNKNOWN, "")
+    # StandbyAvailable semantics: Ready, and at least one ready instance when published;
+    # lag never matters.
+    assert signal(half(B, primary=False, ready_instances=1)) == (StandbySignal.AVAILABLE, "pg-hel")
+    assert signal(half(B, primary=False, ready_instances=0))[0] is StandbySignal.UNAVAILABLE
+    assert signal(half(B, primary=False, lag_seconds=900.0))[0] is StandbySignal.AVAILABLE
+    lagging_down = half(B, primary=False, ready=False, lag_seconds=900.0)
+    assert signal(lagging_down)[0] is StandbySignal.UNAVAILABLE
     third = PairHalf(region="ber", name="pg-ber", namespace="ns", ready=False)
     assert signal(READY, third) == (StandbySignal.UNAVAILABLE, "pg-ber")
     assert signal(READY, GONE) == (StandbySignal.UNRESOLVED, "")

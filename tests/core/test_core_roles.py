@@ -114,3 +114,14 @@ def test_a_primary_without_managed_roles_is_a_touch_of_nothing() -> None:
     state = PairState(halves=(half(A, primary=True, secrets=False), half(B, primary=False)))
     _, touch = decide_roles("", state, region=A, acting=True, run_under_way=False)
     assert touch == TouchRoleSecrets(region=A, namespace="ns", cluster="pg-fsn", secrets=())
+
+
+def test_the_acting_half_is_the_one_whose_live_spec_makes_it_primary() -> None:
+    found = acting_half(pair(A))
+    assert found is not None
+    assert found.region == A
+    found = acting_half(pair(B))
+    assert found is not None
+    assert found.region == B
+    assert acting_half(pair(None, both=True)) is None
+    assert acting_half(pair(None)) is None

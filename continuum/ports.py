@@ -331,6 +331,23 @@ class ClusterPair(Protocol):
         ...
 
 
+class RoleSecrets(Protocol):
+    """The password Secrets of CNPG managed roles (``spec.managed.roles[].passwordSecret``)
+    in one region's API. Used to make CNPG re-apply the roles' passwords after a change of
+    acting primary (controller.md §7): never reads or writes a Secret's data, never runs
+    SQL."""
+
+    async def touch(
+        self, region: str, namespace: str, names: Sequence[str], *, at: datetime
+    ) -> list[str]:
+        """Change each Secret's ``resourceVersion`` without changing its data: set annotation
+        ``catalyst.openova.io/dr-role-reassert-at`` to ``at`` (RFC 3339 UTC, microseconds)
+        by a merge patch. A Secret that does not exist is skipped (a region may mint no role
+        Secrets). Every name is tried; returns the names touched; after trying them all,
+        raises the first other failure (a :class:`~continuum.errors.KubeError` subclass)."""
+        ...
+
+
 class TrafficRoutes(Protocol):
     """Backend weights of Gateway API ``HTTPRoute`` objects, keyed by backend name.
 

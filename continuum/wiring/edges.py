@@ -27,6 +27,7 @@ from continuum.adapters.pdm import PdmClient
 from continuum.adapters.pgprobe import PgReplicationProbe, ProbeUnavailable
 from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
+from continuum.adapters.role_secrets import KubeRoleSecrets
 from continuum.audit import AuditPublisherOptions, run_audit_publisher
 from continuum.cleanup import shielded
 from continuum.config import ConfigError, Settings
@@ -387,6 +388,7 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
 
     verify = _verifier(edges, settings.dns_verify_servers) if settings.dns_verify_servers else None
     local_routes = HttpRoutes(edges.kube.for_region(settings.region))
+    role_secrets = KubeRoleSecrets(edges.kube) if settings.role_reassert else None
     routes_by_region = {
         r: local_routes if r == settings.region else HttpRoutes(edges.kube.for_region(r))
         for r in edges.kube.regions
@@ -415,6 +417,7 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
             latency=latency,
             replication=replication,
             pair=pair,
+            roles=role_secrets if pair is not None else None,
             routes=local_routes if spec.http_route is not None else None,
             region_routes={
                 r: routes_by_region[r] for r in spec.all_regions() if r in routes_by_region

@@ -40,6 +40,9 @@ CONTROLLER_API_CALLS: frozenset[Call] = frozenset(
         ("delete", "coordination.k8s.io", "leases"),
         # Witness credentials (Cloudflare Worker token, ...).
         ("get", "", "secrets"),
+        # Managed-role passwordSecrets of the acting primary's Cluster: one annotation after a
+        # change of acting primary, so CNPG re-applies the passwords.
+        ("patch", "", "secrets"),
         # The durable audit outbox: one ConfigMap per pending batch, in the release namespace.
         ("list", "", "configmaps"),
         ("create", "", "configmaps"),

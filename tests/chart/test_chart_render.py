@@ -14,6 +14,8 @@ EnabledWith = Callable[[dict[str, Any]], dict[str, Any]]
 
 ENABLED_KINDS = [
     "ClusterRole",
+    "ClusterRole",
+    "ClusterRoleBinding",
     "ClusterRoleBinding",
     "Deployment",
     "NetworkPolicy",

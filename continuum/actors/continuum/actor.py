@@ -51,6 +51,7 @@ from continuum.actors.continuum.messages import (
     WitnessReplied,
 )
 from continuum.actors.continuum.observation import evaluate_triggers, observe, observe_world
+from continuum.actors.continuum.role_reassert import RolesWatermark
 from continuum.actors.continuum.runs import (
     Running,
     recover_journal,
@@ -91,7 +92,7 @@ from continuum.messages.status import (
 )
 from continuum.messages.switchover import HealthReport, StepName, SwitchoverResult
 from continuum.ports import Witness
-from continuum.switchover.lag import LagBreachTracker
+from continuum.switchover.lag import GraceMemory, LagBreachTracker
 
 __all__ = ["ContinuumActor"]
 
@@ -142,6 +143,12 @@ class ContinuumActor(Actor):
         """Per run whose undo failed in this process: attempts, the failed undos, and the
         first result (its failure is what lastSwitchover reports)."""
         self.unreachable_streak = 0
+        self.standby_grace = GraceMemory.from_status(
+            standby_replica_cluster=cr.status.standby_replica_cluster,
+            standby_available=cr.status.standby_available,
+        )
+        """The standby grace window's memory, seeded from status (controller.md §5.3)."""
+        self.roles = RolesWatermark()
         self.lag_streak = 0
         self.lag_tracker = LagBreachTracker.from_spec(cr.spec)
         self.dryrun_cache: dict[tuple[str, str], tuple[Any, tuple[Any, ...], float]] = {}

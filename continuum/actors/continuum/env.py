@@ -23,6 +23,7 @@ from continuum.ports import (
     ClusterPair,
     DnsRecords,
     Resolver,
+    RoleSecrets,
     StatusStore,
     TrafficRoutes,
     VerifyDns,
@@ -49,6 +50,9 @@ class Collaborators:
     replication: Callable[[str], Awaitable[ReplicationObservation]] | None = None
     """SQL probe of ``pg_stat_replication`` on a region's primary (``spec.replicationProbe``);
     ``None`` when the CR configures none."""
+    roles: RoleSecrets | None = None
+    """Touches the managed-role password Secrets after a change of acting primary
+    (controller.md §7); ``None``: off (``CONTINUUM_ROLE_REASSERT=false``, or no pair)."""
 
 
 @dataclass(frozen=True, kw_only=True)

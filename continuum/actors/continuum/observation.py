@@ -16,6 +16,7 @@ import msgspec
 from continuum.actors.continuum import failback
 from continuum.actors.continuum.converging import converge_world
 from continuum.actors.continuum.limits import READ_TIMEOUT
+from continuum.actors.continuum.role_reassert import reassert_roles
 from continuum.actors.continuum.runs import start_run
 from continuum.actors.continuum.stale import converge
 from continuum.core import observation as rule
@@ -47,9 +48,12 @@ __all__ = ["announce_failback_pending", "evaluate_triggers", "observe", "observe
 async def observe(actor: ContinuumActor) -> None:
     """Read the pair (``cnpg-pair`` mechanism only) and carry out what the observation rule
     (:mod:`continuum.core.observation`) decides: streaks, per-standby lag, standby
-    availability, converging a stale primary. An unreadable pair counts towards the
-    unreachable streak and changes nothing else. Then the world beside the pair (DNS, the
-    route) is assessed against the lease holder and converged to it
+    availability through the grace window (``spec.standbyGraceSeconds``; the status keeps
+    the last determination until a new one is made), converging a stale primary. An
+    unreadable pair counts towards the unreachable streak and changes nothing else. After a
+    change of acting primary the managed-role Secrets are touched
+    (:func:`~continuum.actors.continuum.role_reassert.reassert_roles`). Then the
+    world beside the pair (DNS, the route) is assessed against the lease holder and converged to it
     (:func:`~continuum.actors.continuum.converging.converge_world`)."""
     pair = actor.collab.pair
     if pair is None or actor.cr.spec.switchover.mechanism != "cnpg-pair":
@@ -59,6 +63,8 @@ async def observe(actor: ContinuumActor) -> None:
     state = ObservationState(
         unreachable_streak=actor.unreachable_streak,
         lag=dict(actor.status.replication_lag),
+        standby_available=actor.status.standby_available,
+        standby=actor.standby_grace,
     )
     try:
         pair_state = await with_timeout(actor.clock, READ_TIMEOUT, pair.read_pair)
@@ -78,32 +84,38 @@ async def observe(actor: ContinuumActor) -> None:
             acting=actor.acting(),
             run_under_way=actor.running is not None,
             wall=now,
+            mono=actor.clock.monotonic(),
+            grace_seconds=float(actor.cr.spec.standby_grace_seconds),
         ),
     )
     actor.unreachable_streak = state.unreachable_streak
+    actor.standby_grace = state.standby
     lag = dict(state.lag)
     for effect in effects:
         if isinstance(effect, rule.Converge):
             outcome = await converge(pair, effect, clock=actor.clock, timeout=READ_TIMEOUT)
             actor.log.warning("stale_primary_demoted", stale=effect.region, outcome=outcome)
     await converge_world(actor, pair_state)
+    await reassert_roles(actor, pair_state)
     probed = await _probe_replication(actor, acting, pair_state, lag, now)
     measured = probed if probed is not None else state.measured_lag
     actor.lag_streak = actor.lag_tracker.observe(measured).streak
+    replica = actor.status.standby_replica_cluster
     for effect in effects:
         if isinstance(effect, rule.StandbyAvailability):
-            ok = effect.available
             actor.condition(
                 COND_STANDBY_AVAILABLE,
-                "True" if ok else "False",
-                "StandbyReachable" if ok else "StandbyUnreachable",
-                "standby half is Ready" if ok else "standby half is not Ready",
+                "True" if effect.available else "False",
+                effect.reason,
+                effect.message,
             )
+            replica = effect.replica_cluster or replica
     actor.status = msgspec.structs.replace(
         actor.status,
         replication_lag=lag,
         max_replication_lag=max_replication_lag(lag),
         standby_available=state.standby_available,
+        standby_replica_cluster=replica,
     )
 
 

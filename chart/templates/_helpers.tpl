@@ -113,3 +113,18 @@ IPv4 "ip" (port 53) or "ip:port" (values.schema.json enforces the form).
 {{- fail "continuum.powerdns.apiKeySecretRef.name is required when continuum.dnsWriter is powerdns" -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+"true" when the managed-role re-assert is on: asked for (managedRoles.reassert) and given
+namespaces to patch Secrets in (managedRoles.secretNamespaces, else watchNamespaces). With no
+namespace listed it is off: a grant of patch on every Secret of the cluster would let the
+controller read them all (a patch answers with the whole object).
+*/}}
+{{- define "continuum.roleReassert" -}}
+{{- $roles := .Values.continuum.managedRoles -}}
+{{- if and $roles.reassert ($roles.secretNamespaces | default .Values.continuum.watchNamespaces) -}}
+true
+{{- else -}}
+false
+{{- end -}}
+{{- end -}}

@@ -14,8 +14,6 @@ EnabledWith = Callable[[dict[str, Any]], dict[str, Any]]
 
 ENABLED_KINDS = [
     "ClusterRole",
-    "ClusterRole",
-    "ClusterRoleBinding",
     "ClusterRoleBinding",
     "Deployment",
     "NetworkPolicy",

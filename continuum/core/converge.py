@@ -121,8 +121,8 @@ def serving_regions(weights: dict[str, int], regions: tuple[str, ...]) -> set[st
 def assess(world: World) -> tuple[Mismatch, ...]:
     """Every way ``world`` disagrees with its holder (empty: it agrees, or the holder is
     unknown). Agreement is never assumed: a pair whose holder half cannot be read is a
-    ``WriterMismatch``; another half, or a region's route copy, that cannot be read is
-    ``Unobserved`` (a route copy absent from ``routes`` — no context for that region, or no
+    ``WriterMismatch``; another half (unless its API says it does not exist), or a region's
+    route copy, that cannot be read is ``Unobserved`` (a route copy absent from ``routes`` — no context for that region, or no
     route configured — is not assessed)."""
     holder = world.holder
     if not holder:
@@ -143,7 +143,8 @@ def assess(world: World) -> tuple[Mismatch, ...]:
         elif mine.fenced:
             found.append(Mismatch(kind="WriterFenced", detail=f"{holder}'s Cluster is fenced"))
         for half in world.pair.halves:
-            if half.region != holder and not half.reachable:
+            # A Cluster the API says does not exist (404) is known not to be primary.
+            if half.region != holder and not half.reachable and not half.missing:
                 found.append(
                     Mismatch(
                         kind="Unobserved",

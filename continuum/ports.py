@@ -197,6 +197,25 @@ class StatusStore(Protocol):
         ...
 
 
+class Finalizers(Protocol):
+    """Adds and removes the controller's finalizer (``FINALIZER`` in
+    ``continuum.messages.crd``) on a CR of the instance's own cluster: the deletion of that
+    copy waits until the instance lets go (``docs/decisions.md`` #20). Each call is one
+    conflict-safe write of ``metadata.finalizers`` that leaves other finalizers untouched."""
+
+    async def add_finalizer(self, key: str) -> None:
+        """Make the CR carry the finalizer; no write when it already does. Raises
+        ``KubeError`` (``NotFound`` when the CR is gone, ``Invalid`` when it is being deleted:
+        the API server refuses new finalizers then)."""
+        ...
+
+    async def remove_finalizer(self, key: str) -> None:
+        """Make the CR not carry the finalizer (the API server then deletes a CR being
+        deleted whose finalizers are all gone). A CR that is gone, or does not carry it, is
+        not an error. Raises ``KubeError``."""
+        ...
+
+
 class AuditSink(Protocol):
     """Where actors hand audit events. Never makes the caller wait on the transport."""
 

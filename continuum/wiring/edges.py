@@ -18,7 +18,7 @@ from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
 from continuum.actors.continuum.startup import START_CONCURRENCY, START_JITTER_SECONDS, StartGate
 from continuum.adapters.audit_outbox import ConfigMapOutboxStore
 from continuum.adapters.cnpg import CnpgPair
-from continuum.adapters.continuums import ContinuumApi, decode_status
+from continuum.adapters.continuums import ContinuumApi, ContinuumFinalizers, decode_status
 from continuum.adapters.httproute import HttpRoutes
 from continuum.adapters.kube import KubeClients
 from continuum.adapters.latency import HttpLatencyProbe
@@ -420,6 +420,7 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
         region=settings.region,
         clock=clock,
         status=StatusStoreAdapter(edges.continuums),
+        finalizers=ContinuumFinalizers(edges.continuums),
         audit=edges.audit,
         witness_for=witness_for,
         collaborators_for=collaborators_for,

@@ -34,7 +34,7 @@ from tests.switchover.fakes import (
     RecordingSink,
 )
 
-__all__ = ["KEY", "A", "B", "Harness", "cr_dict", "make_cr"]
+__all__ = ["KEY", "A", "B", "Harness", "RecordingFinalizers", "cr_dict", "make_cr"]
 
 
 def cr_dict(**spec: Any) -> dict[str, Any]:
@@ -98,6 +98,53 @@ class RecordingStatusStore:
         return out
 
 
+class RecordingFinalizers:
+    """The CR's ``metadata.finalizers`` as the API server keeps it, and the deletion: with the
+    finalizer present a deletion waits for its removal (``gone`` then)."""
+
+    def __init__(self) -> None:
+        self.present = False
+        self.calls = 0
+        self.adds = 0
+        self.removes = 0
+        self.fail = False
+        self.deleting = False
+        self.gone = False
+        self.status: RecordingStatusStore | None = None
+        self.removed_with: ContinuumStatus | None = None
+        """The stored status at the moment the finalizer was removed."""
+
+    async def add_finalizer(self, key: str) -> None:
+        from continuum.errors import Invalid, NotFound, Unavailable
+
+        self.calls += 1
+        if self.fail:
+            raise Unavailable("finalizer write refused", region=A)
+        if self.gone:
+            raise NotFound(f"continuum {key} not found", region=A, status=404)
+        if self.present:
+            return
+        if self.deleting:
+            raise Invalid("no new finalizers can be added", region=A, status=422)
+        self.present = True
+        self.adds += 1
+
+    async def remove_finalizer(self, key: str) -> None:
+        from continuum.errors import Unavailable
+
+        self.calls += 1
+        if self.fail:
+            raise Unavailable("finalizer write refused", region=A)
+        if not self.present:
+            return
+        self.present = False
+        self.removes += 1
+        if self.status is not None:
+            self.removed_with = self.status.current
+        if self.deleting:
+            self.gone = True
+
+
 @dataclass
 class Harness:
     clock: FakeClock
@@ -107,10 +154,12 @@ class Harness:
     dns: FakeDns = field(default_factory=FakeDns)
     sink: RecordingSink = field(default_factory=RecordingSink)
     status: RecordingStatusStore = field(default_factory=RecordingStatusStore)
+    finalizers: RecordingFinalizers = field(default_factory=RecordingFinalizers)
     resolver: FakeResolver = field(default_factory=lambda: FakeResolver([IPS[B][0]]))
     witnesses: list[FaultyWitness] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.finalizers.status = self.status
         # The world as installed: DNS already names the primary region (an empty zone would
         # be drift the actor converges, which is a DNS write no test here expects).
         self.seed_dns(make_cr(), A)
@@ -137,6 +186,7 @@ class Harness:
             "region": region,
             "clock": self.clock,
             "status": self.status,
+            "finalizers": self.finalizers,
             "audit": self.sink,
             "witness_for": self._open_witness,
             "collaborators_for": lambda cr: Collaborators(

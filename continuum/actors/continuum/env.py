@@ -22,6 +22,7 @@ from continuum.ports import (
     Clock,
     ClusterPair,
     DnsRecords,
+    Finalizers,
     Resolver,
     StatusStore,
     TrafficRoutes,
@@ -58,6 +59,8 @@ class ContinuumEnvironment:
     region: str
     clock: Clock
     status: StatusStore
+    finalizers: Finalizers
+    """The finalizer on the CR's copy in this region (``finalizing.py``)."""
     audit: AuditSink
     witness_for: Callable[[Continuum], Awaitable[Witness]]
     collaborators_for: Callable[[Continuum], Collaborators]

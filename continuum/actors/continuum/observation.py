@@ -156,8 +156,8 @@ async def _probe_replication(
 async def evaluate_triggers(actor: ContinuumActor) -> None:
     """Start a run when the trigger rule says so (an unplanned one only by its target
     region's instance), or announce a failback awaiting approval. Nothing while a run is
-    under way or the spec is invalid."""
-    if actor.running is not None or actor.spec_error is not None:
+    under way, the spec is invalid or the CR is being deleted."""
+    if actor.running is not None or actor.spec_error is not None or actor.cr.deleting:
         return
     spec = actor.cr.spec
     decision = decide_trigger(

@@ -15,6 +15,7 @@ import msgspec
 
 from continuum import metrics
 from continuum.actors.continuum import view
+from continuum.actors.continuum.finalizing import release_when_idle
 from continuum.actors.continuum.keeper import WitnessGateway
 from continuum.actors.continuum.leasing import refresh_lease
 from continuum.actors.continuum.limits import JOURNAL_ASK_TIMEOUT
@@ -302,6 +303,7 @@ async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> No
             actor.log.warning("clear_request_failed", error=str(exc))
     await refresh_lease(actor)
     await actor.flush()
+    await release_when_idle(actor)  # a deletion that waited for this run goes on now
 
 
 async def switchover_crashed(actor: ContinuumActor, sid: str, text: str) -> None:
@@ -313,3 +315,4 @@ async def switchover_crashed(actor: ContinuumActor, sid: str, text: str) -> None
     await refresh_lease(actor)
     await recover_journal(actor)
     await actor.flush()
+    await release_when_idle(actor)

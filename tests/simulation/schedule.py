@@ -94,8 +94,11 @@ class RequestInSpec(msgspec.Struct, frozen=True, tag="request"):
 
 
 class Delete(msgspec.Struct, frozen=True, tag="delete"):
-    """The operator deletes ``region``'s Continuum CR (its controller stops the actor: a run
-    under way is cancelled; the CR's status, journal included, is gone). Not restarted."""
+    """The operator deletes ``region``'s Continuum CR. With the controller's finalizer on it
+    the API server only marks it (``deletionTimestamp``): the instance finishes what is in
+    flight, removes the finalizer, and the CR (status included) is gone; without it (the
+    instance never added it) it is gone at once and its instance stopped. Not restarted
+    once gone."""
 
     region: str
 

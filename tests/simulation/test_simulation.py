@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from continuum.actors.continuum import finalizing
 from continuum.actors.continuum.keeper import LeaseKeeper
 from continuum.messages.switchover import StepName
 from tests.simulation.schedule import (
@@ -44,17 +45,16 @@ CONVERGENCE = frozenset(
 compensation that is retried, status from observation); see
 ``test_the_world_converges_to_the_lease``."""
 
-DELETION = frozenset({"deletion-left-world-broken"})
-"""Deleting a CR mid-switchover cancels the run and deletes its journal with the CR's status:
-nothing finishes or undoes it (no finalizer). Checked and reported, expected to fail until a
-finalizer (or convergence by the remaining region) exists — see
-``test_deleting_the_cr_mid_switchover_leaves_one_writer``."""
+DELETION = frozenset({"deletion-left-world-broken", "deletion-dropped-journal", "deletion-hung"})
+"""Deleting a CR mid-switchover: the finalizer keeps the CR (and its journal) until its
+instance finished or compensated the run; then the CR goes, and never later than the calm
+phase (``docs/decisions.md`` #20). No longer excused."""
 
-KNOWN = frozenset({"healthy-but-world-disagrees"}) | DELETION
+KNOWN = frozenset({"healthy-but-world-disagrees"})
 """What the seeded schedules still excuse: a status write refused right after an observation
 found the world disagreeing (the stored status says ``Healthy`` until the next write succeeds:
-seed 618), and deletion mid-switchover. ``world-not-converged``, ``switchover-unfinished`` and
-``two-primaries-after-partition`` are no longer excused."""
+seed 618). ``world-not-converged``, ``switchover-unfinished``,
+``two-primaries-after-partition`` and the deletion invariants are no longer excused."""
 
 
 def _run(schedule: list[Action]) -> Outcome:
@@ -96,6 +96,23 @@ def test_the_net_catches_two_writers(monkeypatch: pytest.MonkeyPatch) -> None:
     caught at the first event."""
     monkeypatch.setattr(LeaseKeeper, "acting", lambda self, **_: True)
     assert "two-actors" in _run([Tick(), Tick()]).kinds()
+
+
+def test_the_net_catches_a_deletion_that_drops_the_journal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a test that cannot fail: an instance that lets go of its CR with a run in flight
+    is caught."""
+    monkeypatch.setattr(finalizing, "in_flight", lambda actor: False)
+    schedule: list[Action] = [
+        Tick(),
+        Tick(),
+        ArmKill(region=A, writes=3, down=5.0),
+        Switchover(to=B),
+        Delete(region=A),
+        *[Tick()] * 4,
+    ]
+    assert "deletion-dropped-journal" in _run(schedule).kinds()
 
 
 def test_a_switchover_under_kills_ends_switched_or_restored() -> None:
@@ -207,18 +224,36 @@ def test_kills_are_injected_and_switchovers_run() -> None:
     _ = Kill  # the schedule vocabulary is part of the module's interface
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no finalizer: deleting the CR mid-switchover cancels the run and deletes its journal "
-    "(found by the simulator, seed 628; related to issue 13)",
-)
 def test_deleting_the_cr_mid_switchover_leaves_one_writer() -> None:
     """Seed 628, shrunk: the writer's instance is killed in the middle of a switchover and
-    its CR is deleted before it restarts; nothing ever finishes or undoes the run."""
+    its CR is deleted before it restarts. Without a finalizer the run was cancelled and its
+    journal deleted with the CR; now the CR waits (``deletionTimestamp``), the restarted
+    instance finishes or compensates the journal, then removes the finalizer."""
     schedule: list[Action] = [
         Switchover(to=B),
         ArmKill(region=A, writes=6, down=40.0),
         Tick(),
         Delete(region=A),
     ]
-    assert not _run(schedule).kinds() & DELETION
+    out = _run(schedule)
+    assert not out.kinds() - KNOWN, out.violations
+    assert len(out.results) == 1  # the journal was taken to an end, not dropped
+
+
+@pytest.mark.parametrize("region", [A, B])
+def test_deleting_a_cr_while_its_run_is_under_way_waits_for_the_run(region: str) -> None:
+    """The CR of either region deleted while A's instance runs A→B (alive, then killed once
+    in the middle): the run ends (switched or restored), every deleted CR is gone by the end
+    of the calm phase, and the world has one writer everyone agrees on."""
+    for writes in (0, 3, 6):
+        schedule: list[Action] = [
+            Tick(),
+            Tick(),
+            *([ArmKill(region=A, writes=writes, down=5.0)] if writes else []),
+            Switchover(to=B),
+            Delete(region=region),
+            *[Tick()] * 4,
+        ]
+        out = _run(schedule)
+        assert not out.kinds() - KNOWN, (writes, out.violations)
+        assert len(out.results) == 1, (writes, out.results)

@@ -34,7 +34,11 @@ from continuum.actors.continuum.background_refresh import (
 )
 from continuum.actors.continuum.converging import WorldView, current_disagreement
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
-from continuum.actors.continuum.finalizing import hold_finalizer, release_when_idle
+from continuum.actors.continuum.finalizing import (
+    hold_finalizer,
+    old_primary_unconfirmed,
+    release_when_idle,
+)
 from continuum.actors.continuum.health_runs import health_crashed, health_done, start_health
 from continuum.actors.continuum.keeper import LeaseKeeper
 from continuum.actors.continuum.leasing import refresh_lease, stop_and_release
@@ -134,7 +138,11 @@ class ContinuumActor(Actor):
         self.running: Running | None = None
         self.finalizer_held = cr.finalized_by_us
         """This region's copy carries the finalizer, as far as this actor knows."""
-        self.deletion_announced = False
+        self.deletion_waits_for = ""
+        self.old_primary_unconfirmed = old_primary_unconfirmed(
+            cr.status.last_switchover, region=env.region
+        )
+        """A Cluster the last failover to this region left uncordoned (``finalizing.py``)."""
         self.self_fence = SelfFence()
         self.refresh = RefreshInFlight()
         self.health: HealthReport | None = None

@@ -10,10 +10,13 @@ once a deletion finds nothing in flight (``docs/decisions.md`` #20).
   found at start is resumed or compensated, the lease is renewed and the world converged as
   usual. No new run starts: a confirmed switchover is refused (``being-deleted``), the
   spec's request and every trigger are ignored, a DryRun reports :data:`DELETING_BLOCKER`.
-- Once no run is under way and no journal is open, the last status is written, the
-  finalizer removed and the actor stops; the API server then deletes the copy. A removal
-  that fails is tried again at the next renewal. The lease is not released (a stop on
-  deletion never released it): it lapses at its TTL unless the journal moved it on.
+- Once no run is under way, no journal is open and no old primary is left unconfirmed (an
+  unplanned failover to this region that could not cordon the lost region's Cluster: only
+  this instance, as the writer, demotes it once it is reachable again, see
+  :func:`old_primary_unconfirmed`), the last status is written, the finalizer removed and
+  the actor stops; the API server then deletes the copy. A removal that fails is tried again
+  at the next renewal. The lease is not released (a stop on deletion never released it): it
+  lapses at its TTL unless the journal moved it on.
 
 Plain functions over the actor, called from its message handling only.
 """
@@ -25,6 +28,8 @@ from typing import TYPE_CHECKING, Final
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.errors import ContinuumError
 from continuum.messages.crd import FINALIZER
+from continuum.messages.status import LastSwitchover
+from continuum.messages.switchover import PairState, StepName
 from continuum.switchover.timeouts import with_timeout
 
 if TYPE_CHECKING:
@@ -35,6 +40,8 @@ __all__ = [
     "DELETING_REFUSAL",
     "hold_finalizer",
     "in_flight",
+    "note_pair",
+    "old_primary_unconfirmed",
     "release_when_idle",
 ]
 
@@ -65,25 +72,57 @@ async def hold_finalizer(actor: ContinuumActor) -> None:
     actor.log.info("finalizer_added", finalizer=FINALIZER)
 
 
-def in_flight(actor: ContinuumActor) -> bool:
-    """A run is under way or a journal is open: a deletion waits."""
-    return actor.running is not None or actor.status.switchover is not None
+def old_primary_unconfirmed(last: LastSwitchover | None, *, region: str) -> str:
+    """The region whose Cluster the last switchover left uncordoned while moving the writer
+    to ``region`` (an unplanned failover skips ``cordon-old-primary`` when the lost region
+    does not answer), or "" when there is none. Pure; from the status alone, so a restarted
+    instance knows it too (until its next observation of the pair confirms the half)."""
+    if (
+        last is None
+        or last.result != "Succeeded"
+        or last.to != region
+        or last.from_ == region
+        or StepName.CORDON_OLD_PRIMARY in last.completed_steps
+    ):
+        return ""
+    return last.from_
+
+
+def note_pair(actor: ContinuumActor, pair: PairState) -> None:
+    """An observation read the pair: the old primary left by a failover is confirmed once
+    its half is readable and no longer writes (a replica, or fenced)."""
+    region = actor.old_primary_unconfirmed
+    half = pair.half(region) if region else None
+    if half is not None and half.reachable and (not half.acts_as_primary or half.fenced):
+        actor.old_primary_unconfirmed = ""
+
+
+def in_flight(actor: ContinuumActor) -> str:
+    """What a deletion waits for ("" when nothing): a run under way, an open journal, or an
+    old primary only this instance would demote."""
+    if actor.running is not None:
+        return f"switchover {actor.running.id} is running"
+    if actor.status.switchover is not None:
+        return f"the journal of switchover {actor.status.switchover.id} is open"
+    if actor.old_primary_unconfirmed and actor.cr.spec.switchover.mechanism == "cnpg-pair":
+        return (
+            f"region {actor.old_primary_unconfirmed}'s Cluster was not cordoned by the "
+            "failover and has not been seen demoted since"
+        )
+    return ""
 
 
 async def release_when_idle(actor: ContinuumActor) -> bool:
-    """While the CR is being deleted and nothing is in flight (no run, no open journal):
+    """While the CR is being deleted and nothing is in flight (:func:`in_flight`):
     write the last status, remove the finalizer and stop the actor. Returns whether it did.
     Never raises: a failed removal is logged, and the next renewal tries again."""
     if not actor.cr.deleting:
         return False
-    if in_flight(actor):
-        if not actor.deletion_announced:
-            actor.deletion_announced = True
-            journal = actor.status.switchover
-            actor.log.info(
-                "deletion_waits_for_switchover",
-                id=actor.running.id if actor.running is not None else journal and journal.id,
-            )
+    waiting = in_flight(actor)
+    if waiting:
+        if actor.deletion_waits_for != waiting:
+            actor.deletion_waits_for = waiting
+            actor.log.info("deletion_waits", why=waiting)
         return False
     await actor.flush()
     try:

@@ -15,6 +15,7 @@ import msgspec
 
 from continuum.actors.continuum import failback
 from continuum.actors.continuum.converging import converge_world
+from continuum.actors.continuum.finalizing import note_pair
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.actors.continuum.runs import start_run
 from continuum.actors.continuum.stale import converge
@@ -68,6 +69,7 @@ async def observe(actor: ContinuumActor) -> None:
         actor.unreachable_streak = state.unreachable_streak
         await converge_world(actor, None, pair_error=str(exc) or type(exc).__name__)
         return
+    note_pair(actor, pair_state)
     now = actor.clock.now()
     state, effects = rule.decide(
         state,

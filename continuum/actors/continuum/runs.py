@@ -15,7 +15,7 @@ import msgspec
 
 from continuum import metrics
 from continuum.actors.continuum import view
-from continuum.actors.continuum.finalizing import release_when_idle
+from continuum.actors.continuum.finalizing import old_primary_unconfirmed, release_when_idle
 from continuum.actors.continuum.keeper import WitnessGateway
 from continuum.actors.continuum.leasing import refresh_lease
 from continuum.actors.continuum.limits import JOURNAL_ASK_TIMEOUT
@@ -274,6 +274,7 @@ async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> No
         duration=duration,
     )
     actor.status = msgspec.structs.replace(actor.status, switchover=None, last_switchover=last)
+    actor.old_primary_unconfirmed = old_primary_unconfirmed(last, region=actor.region)
     metrics.observe_switchover(duration, result=last.result.lower())
     if result.ok and not result.compensated and not result.rolled_back and plan is not None:
         actor.status = msgspec.structs.replace(actor.status, acting_primary=result.to_region)

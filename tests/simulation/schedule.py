@@ -11,6 +11,7 @@ import random
 import msgspec
 
 from tests.simulation.world import REGIONS, FaultKind, Target
+from tests.switchover.fakes import A, B
 
 __all__ = [
     "Action",
@@ -27,6 +28,7 @@ __all__ = [
     "decode",
     "encode",
     "generate",
+    "generate_with_deletion",
 ]
 
 
@@ -172,6 +174,20 @@ def generate(seed: int, length: int = 40) -> list[Action]:
         else:
             actions.append(Delete(region=region))
     return actions
+
+
+def generate_with_deletion(seed: int, length: int = 40) -> list[Action]:
+    """A schedule that deletes a CR while a run is in flight: the writer (A) starts a
+    switchover to B, maybe armed to die a few writes into it, and a random region's CR is
+    deleted at once; then :func:`generate`'s actions for ``seed`` follow."""
+    rng = random.Random(f"delete-{seed}")
+    prefix: list[Action] = [Tick(), Tick()]
+    if rng.random() < 0.7:
+        prefix.append(
+            ArmKill(region=A, writes=rng.randint(1, 8), down=rng.choice((0.0, 5.0, 20.0, 40.0)))
+        )
+    prefix += [Switchover(to=B), Delete(region=rng.choice(REGIONS))]
+    return prefix + generate(seed, max(0, length - len(prefix)))
 
 
 def encode(schedule: list[Action]) -> str:

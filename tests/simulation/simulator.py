@@ -90,6 +90,8 @@ class Outcome:
     events: int = 0
     kills: int = 0
     switchovers: int = 0
+    deletions_mid_run: int = 0
+    """Deletions that found the region's run under way or its journal open."""
     results: list[SwitchoverResult] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
 
@@ -352,7 +354,13 @@ class _Sim:
             case RequestInSpec(to=to):
                 self.request_in_spec(to)
             case Delete(region=region):
-                self.world.delete(self.nodes[region])
+                node, api = self.nodes[region], self.world.api[region]
+                if not api.gone and (
+                    api.status.switchover is not None
+                    or (node.actor is not None and node.actor.running is not None)
+                ):
+                    self.out.deletions_mid_run += 1
+                self.world.delete(node)
                 self.check()
         self.note_kills()
 

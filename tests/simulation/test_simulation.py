@@ -103,7 +103,7 @@ def test_the_net_catches_a_deletion_that_drops_the_journal(
 ) -> None:
     """Not a test that cannot fail: an instance that lets go of its CR with a run in flight
     is caught."""
-    monkeypatch.setattr(finalizing, "in_flight", lambda actor: False)
+    monkeypatch.setattr(finalizing, "in_flight", lambda actor: "")
     schedule: list[Action] = [
         Tick(),
         Tick(),
@@ -238,6 +238,25 @@ def test_deleting_the_cr_mid_switchover_leaves_one_writer() -> None:
     out = _run(schedule)
     assert not out.kinds() - KNOWN, out.violations
     assert len(out.results) == 1  # the journal was taken to an end, not dropped
+
+
+def test_deleting_the_new_writers_cr_after_a_failover_waits_for_the_old_primary() -> None:
+    """Found by the deletion sweep (``bench/simulate.py --deletions``, seed 288), shrunk: A's
+    CR is deleted (its instance lets go) and A is cut off; B fails over automatically and
+    cannot cordon A's Cluster; B's CR is deleted during the failover. B's instance let go as
+    soon as the run ended, so nobody ever demoted A's Cluster: two primaries once A was back.
+    Now B waits until it has seen A's Cluster demoted."""
+    schedule: list[Action] = [
+        Delete(region=A),
+        Partition(region=A, cut=True),
+        *[Tick()] * 6,
+        SetSpec(failback_approved=False, auto_failover=True),
+        Delete(region=B),
+        Tick(),
+    ]
+    out = _run(schedule)
+    assert not out.kinds() - KNOWN, out.violations
+    assert [(r.to_region, r.ok, r.rolled_back) for r in out.results] == [(B, True, False)]
 
 
 @pytest.mark.parametrize("region", [A, B])

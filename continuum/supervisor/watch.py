@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import anyio
@@ -283,7 +283,7 @@ class ContinuumWatch:
                 # The actor acts on its last valid spec: tell it (and a restarted
                 # incarnation, built from ``latest``) of the deletion.
                 stamp = entry.latest.metadata.deletion_timestamp or _parse_time(
-                    str(meta.get("deletionTimestamp"))
+                    str(meta.get("deletionTimestamp")), self._clock
                 )
                 latest_meta = msgspec.structs.replace(
                     entry.latest.metadata, deletion_timestamp=stamp
@@ -556,13 +556,13 @@ class ContinuumWatch:
         return True
 
 
-def _parse_time(text: str) -> datetime:
+def _parse_time(text: str, clock: Clock) -> datetime:
     """A ``metav1.Time`` (RFC 3339); now when unparseable (the deletion began, that is what
     matters)."""
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return datetime.now(UTC)
+        return clock.now()
 
 
 def _conflict_recorded(entry: _Entry) -> bool:

@@ -215,3 +215,32 @@ async def test_a_restarted_instance_compensates_the_open_journal_then_removes_th
     assert h.pair.primaries() == [A]
     assert h.routes.serving() == {A}
     assert (await h.witness().read(KEY)).holder == A
+
+
+async def test_the_finalizer_never_goes_before_the_closed_journal_is_written(
+    h: Harness,
+) -> None:
+    """Found by the deletion sweep (seed 565): the run ended while status writes failed, and
+    the finalizer went with the stored journal still open. Now the removal waits for the
+    write."""
+    cr = make_cr()
+    async with h.actor(cr) as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        sid = await start_switchover(ref)
+        await h.clock.advance_settled(5)  # inside the 10 s drain wait
+        kubectl_delete(h)
+        await ref.tell(SpecObserved(continuum=deleting(cr)))
+        h.status.fail = True
+        await h.clock.advance_settled(30)  # the run ends; its status cannot be written
+        assert h.status.current.switchover is not None
+        assert h.finalizers.present
+        assert not await dead(ref)
+        h.status.fail = False
+        await h.clock.advance_settled(10)  # the next renewal writes it, then lets go
+        assert h.finalizers.gone
+        assert await dead(ref)
+    removed_with = h.finalizers.removed_with
+    assert removed_with is not None
+    assert removed_with.switchover is None
+    assert removed_with.last_switchover is not None
+    assert removed_with.last_switchover.id == sid

@@ -259,6 +259,23 @@ def test_deleting_the_new_writers_cr_after_a_failover_waits_for_the_old_primary(
     assert [(r.to_region, r.ok, r.rolled_back) for r in out.results] == [(B, True, False)]
 
 
+def test_a_deletion_does_not_drop_a_journal_whose_closing_could_not_be_written() -> None:
+    """Found by the deletion sweep (seed 565), shrunk: the run of A's instance ends while its
+    status writes are refused; the finalizer went anyway, with the stored journal open."""
+    schedule: list[Action] = [
+        ArmKill(region=A, writes=4, down=40.0),
+        Switchover(to=B),
+        Delete(region=A),
+        SetSpec(failback_approved=True, auto_failover=True),
+        Tick(),
+        Fail(target="status", op="*", kind="unavailable", times=3, region=A),
+        Kill(region=B, down=40.0),
+        Tick(),
+    ]
+    out = _run(schedule)
+    assert not out.kinds() - KNOWN, out.violations
+
+
 @pytest.mark.parametrize("region", [A, B])
 def test_deleting_a_cr_while_its_run_is_under_way_waits_for_the_run(region: str) -> None:
     """The CR of either region deleted while A's instance runs A→B (alive, then killed once

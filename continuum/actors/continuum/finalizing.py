@@ -115,7 +115,8 @@ def in_flight(actor: ContinuumActor) -> str:
 async def release_when_idle(actor: ContinuumActor) -> bool:
     """While the CR is being deleted and nothing is in flight (:func:`in_flight`):
     write the last status, remove the finalizer and stop the actor. Returns whether it did.
-    Never raises: a failed removal is logged, and the next renewal tries again."""
+    Never raises: when the status write or the removal fails, the next renewal tries again
+    (the finalizer never goes before the closed journal is written)."""
     if not actor.cr.deleting:
         return False
     waiting = in_flight(actor)
@@ -124,7 +125,8 @@ async def release_when_idle(actor: ContinuumActor) -> bool:
             actor.deletion_waits_for = waiting
             actor.log.info("deletion_waits", why=waiting)
         return False
-    await actor.flush()
+    if not await actor.flush():
+        return False  # the closed journal must be written first: the next renewal retries
     try:
         await with_timeout(
             actor.clock, READ_TIMEOUT, lambda: actor.env.finalizers.remove_finalizer(actor.key)

@@ -3,13 +3,16 @@
 The lease is the truth (issue 13, ``docs/architecture.md``, "Convergence"). On each
 observation an instance compares the world with the holder it knows: the CNPG pair (exactly
 one Cluster acts as primary, it is the holder's, and it is not fenced), the DNS records the
-writer holds (they name the holder) and the HTTPRoute this instance reaches (it serves the
-holder's backends and no other region's). :func:`assess` names each disagreement
-(:class:`Mismatch`); any instance reports them as its phase and conditions.
+writer holds (they name the holder) and the HTTPRoute of every region of the pair this
+instance reaches (each region's API server holds its own copy; every copy serves the holder's
+backends and no other region's). :func:`assess` names each disagreement (:class:`Mismatch`,
+with the region of the route it concerns); any instance reports them as its phase and
+conditions.
 
 :func:`decide` turns them into :class:`Converge` actions — only for the acting writer, only
 while no switchover runs and no journal is open (the run and the journal rule own the world
-meanwhile), and only for a disagreement also seen by the previous observation (a transition
+meanwhile), and only for a disagreement (kind, and route region) also seen by the previous
+observation (a transition
 another instance is making — its run between the handover and the promotion, say — is not
 raced; it is settled by then or it is drift). Every action moves the world towards the holder
 and is idempotent, so repeating one after a crash is harmless.
@@ -19,6 +22,7 @@ Never does I/O, never reads a clock, never raises.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import msgspec
@@ -28,6 +32,7 @@ from continuum.messages.switchover import PairState, backend_in_region
 __all__ = [
     "Converge",
     "Mismatch",
+    "MismatchKey",
     "MismatchKind",
     "World",
     "assess",
@@ -43,26 +48,41 @@ Cluster is fenced; ``DnsMismatch``: records name another region; ``RouteDrained`
 sends nothing to the holder; ``RouteSplit``: the route also sends to another region."""
 
 
+MismatchKey = tuple[MismatchKind, str]
+"""What makes two observations' mismatches "the same disagreement": the kind and the region
+of the route it concerns ("" for the pair and DNS)."""
+
+
 class World(msgspec.Struct, frozen=True, kw_only=True):
     """One observation of the world, as one instance made it.
 
     ``holder``: the lease holder this instance knows ("" when unknown or free: nothing is
-    assessed). ``pair``/``dns_wrong``/``route``: ``None`` when not configured or not read
-    this time (nothing is said about that part). ``dns_wrong``: the hostnames whose records do
-    not name the holder. ``route``: the weights of the route this instance reaches, by
-    backend (``<app>-<region>``). ``regions``: the regions of the pair.
+    assessed). ``pair``/``dns_wrong``: ``None`` when not configured or not read this time
+    (nothing is said about that part). ``dns_wrong``: the hostnames whose records do not name
+    the holder. ``routes``: by region, the weights of that region's copy of the route, by
+    backend (``<app>-<region>``); ``None`` or absent when not configured, not reachable from
+    this instance or not read this time (nothing is said about that copy). ``regions``: the
+    regions of the pair.
     """
 
     holder: str
     regions: tuple[str, ...]
     pair: PairState | None = None
     dns_wrong: tuple[str, ...] | None = None
-    route: dict[str, int] | None = None
+    routes: Mapping[str, dict[str, int] | None] = {}
 
 
 class Mismatch(msgspec.Struct, frozen=True, kw_only=True):
+    """One disagreement with the holder; ``region``: the region whose route it concerns
+    (``RouteDrained``/``RouteSplit``), "" otherwise."""
+
     kind: MismatchKind
     detail: str
+    region: str = ""
+
+    @property
+    def key(self) -> MismatchKey:
+        return (self.kind, self.region)
 
 
 class Converge(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,8 +94,9 @@ class Converge(msgspec.Struct, frozen=True, kw_only=True):
       topology (replica-flip: ``spec.replica.enabled`` false);
     * ``unfence-holder``: the holder's Cluster is fenced;
     * ``restore-dns``: commit the records naming ``towards``;
-    * ``serve-route``: make the route serve ``towards``'s backends (weight 0 → 1), then
-      drain the ``drain`` regions — in that order, so no moment has every backend at 0.
+    * ``serve-route``: make the route in region ``route_region`` serve ``towards``'s
+      backends (weight 0 → 1), then drain the ``drain`` regions' backends — in that order, so
+      no moment has every backend at 0.
     """
 
     action: Literal["promote-holder", "unfence-holder", "restore-dns", "serve-route"]
@@ -83,6 +104,7 @@ class Converge(msgspec.Struct, frozen=True, kw_only=True):
     token: str = ""
     distributed: bool = True
     drain: tuple[str, ...] = ()
+    route_region: str = ""
 
 
 def serving_regions(weights: dict[str, int], regions: tuple[str, ...]) -> set[str]:
@@ -123,35 +145,57 @@ def assess(world: World) -> tuple[Mismatch, ...]:
                 detail=f"records not naming {holder}: {', '.join(world.dns_wrong)}",
             )
         )
-    if world.route is not None:
-        serving = serving_regions(world.route, world.regions)
+    for region in _route_order(world):
+        weights = world.routes.get(region)
+        if weights is None:
+            continue
+        serving = serving_regions(weights, world.regions)
         if holder not in serving:
-            found.append(Mismatch(kind="RouteDrained", detail=f"route sends nothing to {holder}"))
+            found.append(
+                Mismatch(
+                    kind="RouteDrained",
+                    detail=f"route in {region} sends nothing to {holder}",
+                    region=region,
+                )
+            )
         others = sorted(serving - {holder})
         if others:
             found.append(
-                Mismatch(kind="RouteSplit", detail=f"route also sends to {', '.join(others)}")
+                Mismatch(
+                    kind="RouteSplit",
+                    detail=f"route in {region} also sends to {', '.join(others)}",
+                    region=region,
+                )
             )
     return tuple(found)
+
+
+def _route_order(world: World) -> list[str]:
+    """The regions whose route is observed: the holder's first, then the pair's order, then
+    any other region named (never silently dropped)."""
+    order = [world.holder, *(r for r in world.regions if r != world.holder)]
+    return [r for r in order if r in world.routes] + sorted(set(world.routes) - set(order))
 
 
 def decide(
     world: World,
     mismatches: tuple[Mismatch, ...],
     *,
-    previous: frozenset[MismatchKind],
+    previous: frozenset[MismatchKey],
     acting_region: str,
     quiet: bool,
 ) -> list[Converge]:
     """The actions converging ``world`` to its holder (module docstring): none unless
     ``acting_region`` (the acting writer's region, "" when this instance does not act) is
-    the holder and the world is ``quiet`` (no run, no open journal); only for mismatch kinds
-    in ``previous`` too. A second primary beside the holder's is not handled here (see
-    :mod:`continuum.core.observation`, ``demote-stale-primary``)."""
+    the holder and the world is ``quiet`` (no run, no open journal); only for mismatches
+    whose :attr:`Mismatch.key` is in ``previous`` too. One ``serve-route`` per disagreeing
+    route, the holder's region's first. A second primary beside the holder's is not handled
+    here (see :mod:`continuum.core.observation`, ``demote-stale-primary``)."""
     holder = world.holder
     if not holder or acting_region != holder or not quiet:
         return []
-    kinds = {m.kind for m in mismatches} & previous
+    seen = {m.key for m in mismatches} & previous
+    kinds = {kind for kind, _ in seen}
     actions: list[Converge] = []
     pair = world.pair
     if pair is not None and "WriterMismatch" in kinds and not pair.acting_primaries():
@@ -175,7 +219,12 @@ def decide(
             actions.append(Converge(action="unfence-holder", towards=holder))
     if "DnsMismatch" in kinds:
         actions.append(Converge(action="restore-dns", towards=holder))
-    if world.route is not None and kinds & {"RouteDrained", "RouteSplit"}:
-        drain = tuple(sorted(serving_regions(world.route, world.regions) - {holder}))
-        actions.append(Converge(action="serve-route", towards=holder, drain=drain))
+    for region in _route_order(world):
+        weights = world.routes.get(region)
+        if weights is None or not seen & {("RouteDrained", region), ("RouteSplit", region)}:
+            continue
+        drain = tuple(sorted(serving_regions(weights, world.regions) - {holder}))
+        actions.append(
+            Converge(action="serve-route", towards=holder, drain=drain, route_region=region)
+        )
     return actions

@@ -191,7 +191,8 @@ class ContinuumStatus(
     differs from ``spec.primaryRegion``); ``primaryRegion`` is a copy of the spec's home
     region. ``leaseHolder`` is cleared when the lease is lost or released.
     ``crCreatedAnnounced`` holds the CR uid once ``continuum-cr-created`` was emitted, so a
-    restart never repeats it.
+    restart never repeats it; ``failbackAnnounced`` likewise the pending failback
+    (``<generation>:<from>-><to>``) once ``continuum-failback-pending`` was emitted.
     """
 
     observed_generation: NonNegInt | None = None
@@ -210,6 +211,7 @@ class ContinuumStatus(
     last_lua_record_at: datetime | None = None
     last_health: LastHealth | None = None
     cr_created_announced: Annotated[str, Meta(max_length=128)] | None = None
+    failback_announced: Annotated[str, Meta(max_length=160)] | None = None
     spec_fingerprint: Annotated[str, Meta(max_length=128)] | None = None
     conditions: list[Condition] = msgspec.field(default_factory=list)
 

@@ -387,6 +387,10 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
 
     verify = _verifier(edges, settings.dns_verify_servers) if settings.dns_verify_servers else None
     local_routes = HttpRoutes(edges.kube.for_region(settings.region))
+    routes_by_region = {
+        r: local_routes if r == settings.region else HttpRoutes(edges.kube.for_region(r))
+        for r in edges.kube.regions
+    }
 
     def collaborators_for(cr: Continuum) -> Collaborators:
         spec = cr.spec
@@ -412,6 +416,11 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
             replication=replication,
             pair=pair,
             routes=local_routes if spec.http_route is not None else None,
+            region_routes={
+                r: routes_by_region[r] for r in spec.all_regions() if r in routes_by_region
+            }
+            if spec.http_route is not None
+            else {},
             dns=edges.dns,
             verify_dns=verify,
         )

@@ -151,6 +151,9 @@ class Harness:
     store: MemoryStore = field(default_factory=MemoryStore)
     pair: FakeClusterPair = field(default_factory=FakeClusterPair)
     routes: FakeRoutes = field(default_factory=FakeRoutes)
+    """Region A's copy of the HTTPRoute."""
+    routes_b: FakeRoutes = field(default_factory=FakeRoutes)
+    """Region B's copy (as installed, both copies send everything to A)."""
     dns: FakeDns = field(default_factory=FakeDns)
     sink: RecordingSink = field(default_factory=RecordingSink)
     status: RecordingStatusStore = field(default_factory=RecordingStatusStore)
@@ -173,6 +176,10 @@ class Harness:
         for record in lua_synthesize(lua_params(plan.dns, region)):
             self.dns.records[record.hostname] = record
 
+    def route_in(self, region: str) -> FakeRoutes:
+        """``region``'s copy of the HTTPRoute."""
+        return self.routes if region == A else self.routes_b
+
     def witness(self) -> FaultyWitness:
         w = FaultyWitness(MemoryWitness(self.store, clock=self.clock))
         self.witnesses.append(w)
@@ -190,7 +197,11 @@ class Harness:
             "audit": self.sink,
             "witness_for": self._open_witness,
             "collaborators_for": lambda cr: Collaborators(
-                pair=self.pair, routes=self.routes, dns=self.dns, verify_dns=self.dns.verify
+                pair=self.pair,
+                routes=self.route_in(region),
+                region_routes={A: self.routes, B: self.routes_b},
+                dns=self.dns,
+                verify_dns=self.dns.verify,
             ),
             "audit_tail": FakeAuditTail(self.sink.events),
             "resolver": self.resolver,

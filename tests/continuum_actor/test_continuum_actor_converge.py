@@ -1,7 +1,8 @@
 """Convergence by the acting instance (issue 13, item 1) and the phase from observation
 (item 3): break one part of the world from outside, with no switchover running; the acting
 writer converges it back to the lease holder and audits it, and status says ``Degraded``
-with a ``Converged`` condition naming what disagreed until it agrees again."""
+with a ``Converged`` condition naming what disagreed until it agrees again. The route is
+converged in every region (each region's API server holds its own copy)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.clock import FakeClock
 from continuum.errors import DnsWriteError, Unavailable
 from continuum.messages.audit import AuditType
@@ -45,10 +47,11 @@ async def make_b_the_writer(h: Harness) -> None:
     """The world after a finished A → B switchover, the lease with B."""
     token = await h.pair.demote(A, new_primary=B)
     await h.pair.promote(B, token=token)
-    h.routes.weights = {"shop-" + A: 0, "shop-" + B: 100}
+    for routes in (h.routes, h.routes_b):
+        routes.weights = {"shop-" + A: 0, "shop-" + B: 100}
     h.seed_dns(make_cr(), B)
     await h.witness().acquire(KEY, B, 30)
-    h.pair.writes = h.routes.writes = h.dns.writes = 0
+    h.pair.writes = h.routes.writes = h.routes_b.writes = h.dns.writes = 0
 
 
 async def demote(h: Harness, holder: str) -> None:
@@ -65,12 +68,19 @@ async def dns_to_other(h: Harness, holder: str) -> None:
 
 
 async def zero_routes(h: Harness, holder: str) -> None:
-    h.routes.weights = {k: 0 for k in h.routes.weights}
+    for routes in (h.routes, h.routes_b):
+        routes.weights = {k: 0 for k in routes.weights}
 
 
 async def route_to_other(h: Harness, holder: str) -> None:
     other = B if holder == A else A
-    h.routes.weights = {"shop-" + holder: 0, "shop-" + other: 100}
+    for routes in (h.routes, h.routes_b):
+        routes.weights = {"shop-" + holder: 0, "shop-" + other: 100}
+
+
+async def other_region_route_to_other(h: Harness, holder: str) -> None:
+    other = B if holder == A else A
+    h.route_in(other).weights = {"shop-" + holder: 0, "shop-" + other: 100}
 
 
 BREAKAGES: dict[str, tuple[Callable[[Harness, str], Awaitable[None]], str, str]] = {
@@ -79,6 +89,11 @@ BREAKAGES: dict[str, tuple[Callable[[Harness, str], Awaitable[None]], str, str]]
     "dns-at-the-standby": (dns_to_other, "DnsMismatch", "converged-restore-dns"),
     "zero-route-weights": (zero_routes, "RouteDrained", "converged-serve-route"),
     "route-at-the-standby": (route_to_other, "RouteDrained", "converged-serve-route"),
+    "other-region-route-at-the-standby": (
+        other_region_route_to_other,
+        "RouteDrained",
+        "converged-serve-route",
+    ),
 }
 
 
@@ -110,7 +125,61 @@ async def test_breakage_from_outside_converges_back_to_the_holder(
     assert not half.fenced
     assert h.dns.primaries() == {holder}
     assert h.routes.serving() == {holder}
+    assert h.routes_b.serving() == {holder}
     assert (await h.witness().read(KEY)).holder == holder
+
+
+async def test_after_a_switchover_the_new_holder_converges_its_own_region_s_route(
+    h: Harness,
+) -> None:
+    """A → B re-weights the route A's instance reaches through its own steps; B's copy still
+    sends everything to A until B's instance, now acting, converges it — and only it."""
+    cr = make_cr(switchover={"drainSeconds": 0})
+    async with h.actor(cr) as (ref, _):
+        await h.clock.advance_settled(1)
+        report = await ref.ask(DryRunRequest(toRegion=B))
+        await ref.ask(SwitchoverRequest(toRegion=B, fingerprint=report.planFingerprint))
+        await h.clock.advance_settled(5)
+    assert (await h.witness().read(KEY)).holder == B
+    assert h.routes.serving() == {B}
+    assert h.routes_b.serving() == {A}
+    writes_a = h.routes.writes
+    async with h.actor(h.with_status(cr), region=B) as (_, actor):
+        await h.clock.advance_settled(3 * CADENCE)
+        assert actor.acting()
+        assert condition(h) == ("True", "Agrees")
+    assert h.routes_b.serving() == {B}
+    assert h.routes.serving() == {B}
+    assert h.routes.writes == writes_a
+    assert converged_events(h) == ["converged-serve-route"]
+    [event] = [e for e in h.sink.events if e.reason == "converged-serve-route"]
+    assert f"route in {B} sends nothing to {B}" in event.message
+    assert f"route in {A}" not in event.message
+
+
+async def test_an_unreadable_route_is_skipped_and_the_readable_one_still_converged(
+    h: Harness,
+) -> None:
+    """Region B's copy never answers (each read times out): nothing is said about it — no
+    false mismatch, no write — while region A's drained copy is still converged."""
+    h.routes_b.faults.add("read_weights", hang=True, times=1_000)
+    async with h.actor() as (_, actor):
+        # Checked just after each observation's read of B has timed out (the actor leaves no
+        # observation half done when it stops).
+        await h.clock.advance_settled(READ_TIMEOUT + 1)
+        assert actor.acting()
+        assert condition(h) == ("True", "Agrees")
+        h.routes.weights = {k: 0 for k in h.routes.weights}
+        await h.clock.advance_settled(CADENCE)
+        assert condition(h) == ("False", "RouteDrained")
+        cond = h.status.current.condition(COND_CONVERGED)
+        assert cond is not None
+        assert B not in cond.message
+        await h.clock.advance_settled(2 * CADENCE)
+        assert condition(h) == ("True", "Agrees")
+    assert h.routes.serving() == {A}
+    assert h.routes_b.writes == 0
+    assert converged_events(h) == ["converged-serve-route"]
 
 
 async def test_a_standby_instance_reports_but_never_converges(h: Harness) -> None:

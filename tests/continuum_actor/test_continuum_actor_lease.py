@@ -202,6 +202,23 @@ async def test_reconcile_success_is_emitted_on_change_and_heartbeat_not_every_ti
         assert h.count(AuditType.RECONCILE_SUCCESS) == 2
 
 
+async def test_a_state_entered_again_is_a_new_reconcile_event_not_a_copy(h: Harness) -> None:
+    """Healthy → Degraded (the writer's Cluster fenced from outside) → Healthy again, in one
+    epoch and well inside one heartbeat: three reconcile-success occurrences, three eventIds
+    (an identity repeated for the second Healthy would be dropped by JetStream as a
+    duplicate, or stored twice beyond its window)."""
+    async with h.actor(reconcile_heartbeat_seconds=3600.0) as (_, actor):
+        await h.clock.advance_settled(10)
+        await h.pair.fence(A)
+        for _ in range(4):  # observed, converged, observed agreeing again
+            await h.clock.advance_settled(10)
+        assert actor.status.phase == "Healthy"
+    events = [e for e in h.sink.events if e.type is AuditType.RECONCILE_SUCCESS]
+    phases = [e.message.rpartition("phase ")[2].rstrip(")") for e in events]
+    assert phases[:3] == ["Healthy", "Degraded", "Healthy"], phases
+    assert len({e.eventId for e in events}) == len(events)
+
+
 async def test_quiet_renewals_write_no_status(h: Harness) -> None:
     async with h.actor() as (_, actor):
         await h.clock.advance_settled(20)

@@ -3,7 +3,7 @@ acting writer does about it."""
 
 from __future__ import annotations
 
-from continuum.core.converge import Converge, Mismatch, World, assess, decide
+from continuum.core.converge import Converge, Mismatch, MismatchKey, World, assess, decide
 from continuum.messages.switchover import PairHalf, PairState
 
 A, B = "fsn", "hel"
@@ -36,15 +36,23 @@ def act(
     w: World, *, acting: str = A, quiet: bool = True, seen_before: bool = True
 ) -> list[Converge]:
     found = assess(w)
-    previous = frozenset(m.kind for m in found) if seen_before else frozenset()
+    previous = frozenset(m.key for m in found) if seen_before else frozenset()
     return decide(w, found, previous=previous, acting_region=acting, quiet=quiet)
 
 
 AGREEING = {"shop-fsn": 100, "shop-hel": 0}
+TO_A = {"shop-fsn": 100, "shop-hel": 0}
+TO_B = {"shop-fsn": 0, "shop-hel": 100}
 
 
 def test_a_world_that_agrees_has_no_mismatch_and_no_action() -> None:
-    w = world(A, half(A, primary=True), half(B, primary=False), dns_wrong=(), route=AGREEING)
+    w = world(
+        A,
+        half(A, primary=True),
+        half(B, primary=False),
+        dns_wrong=(),
+        routes={A: AGREEING, B: AGREEING},
+    )
     assert assess(w) == ()
     assert act(w) == []
 
@@ -88,15 +96,63 @@ def test_dns_naming_another_region_is_restored() -> None:
 
 
 def test_a_drained_route_is_served_and_the_other_region_drained() -> None:
-    w = world(B, route={"shop-fsn": 100, "shop-hel": 0})
+    w = world(B, routes={B: TO_A})
     assert kinds(assess(w)) == {"RouteDrained", "RouteSplit"}
-    assert act(w, acting=B) == [Converge(action="serve-route", towards=B, drain=(A,))]
+    assert act(w, acting=B) == [
+        Converge(action="serve-route", towards=B, drain=(A,), route_region=B)
+    ]
 
 
 def test_every_backend_at_zero_is_served() -> None:
-    w = world(A, route={"shop-fsn": 0, "shop-hel": 0})
+    w = world(A, routes={A: {"shop-fsn": 0, "shop-hel": 0}})
     assert kinds(assess(w)) == {"RouteDrained"}
-    assert act(w) == [Converge(action="serve-route", towards=A, drain=())]
+    assert act(w) == [Converge(action="serve-route", towards=A, drain=(), route_region=A)]
+
+
+def test_both_regions_routes_wrong_are_each_served_the_holder_s_region_first() -> None:
+    w = world(B, routes={A: TO_A, B: {"shop-fsn": 0, "shop-hel": 0}})
+    assert [(m.kind, m.region) for m in assess(w)] == [
+        ("RouteDrained", B),
+        ("RouteDrained", A),
+        ("RouteSplit", A),
+    ]
+    assert act(w, acting=B) == [
+        Converge(action="serve-route", towards=B, drain=(), route_region=B),
+        Converge(action="serve-route", towards=B, drain=(A,), route_region=A),
+    ]
+
+
+def test_only_the_other_region_s_route_wrong_is_the_only_one_served() -> None:
+    """After A → B, A's instance re-weighted A's route; B's copy still sends to A."""
+    w = world(B, routes={A: TO_B, B: TO_A})
+    found = assess(w)
+    assert [m.detail for m in found] == [
+        f"route in {B} sends nothing to {B}",
+        f"route in {B} also sends to {A}",
+    ]
+    assert act(w, acting=B) == [
+        Converge(action="serve-route", towards=B, drain=(A,), route_region=B)
+    ]
+
+
+def test_an_unreadable_route_is_neither_a_mismatch_nor_acted_on() -> None:
+    w = world(B, routes={A: None, B: TO_A})
+    assert {m.region for m in assess(w)} == {B}
+    assert [a.route_region for a in act(w, acting=B)] == [B]
+    unread = world(B, routes={A: None, B: TO_B})
+    assert assess(unread) == ()
+    assert act(unread, acting=B) == []
+
+
+def test_a_route_mismatch_seen_before_only_in_another_region_is_not_acted_on() -> None:
+    """The "seen twice" rule is per route: a disagreement that moved from one region's route
+    to the other's is new."""
+    w = world(B, routes={A: TO_B, B: TO_A})
+    found = assess(w)
+    before_elsewhere: frozenset[MismatchKey] = frozenset({("RouteDrained", A), ("RouteSplit", A)})
+    assert decide(w, found, previous=before_elsewhere, acting_region=B, quiet=True) == []
+    before_here = frozenset(m.key for m in found)
+    assert len(decide(w, found, previous=before_here, acting_region=B, quiet=True)) == 1
 
 
 def test_only_the_acting_holder_acts_only_when_quiet_and_only_on_a_repeated_mismatch() -> None:

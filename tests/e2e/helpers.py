@@ -29,7 +29,7 @@ from continuum.witness.nats_kv import DEFAULT_BUCKET, encode_kv_key, open_nats_k
 from continuum_sim.kube.requestinfo import parse_request_info
 from continuum_sim.stack import SimStack
 from continuum_sim.webserver import LocalWebServer
-from tests.e2e.conftest import Controllers
+from tests.e2e.conftest import Controllers, eventually
 
 __all__ = [
     "AUDIT_STREAM",
@@ -46,6 +46,7 @@ __all__ = [
     "lease_revision",
     "proxied_kubeconfig",
     "set_kv_write_limit",
+    "writer_becomes",
     "writer_is",
     "zone_state",
 ]
@@ -166,21 +167,20 @@ async def zone_state(stack: SimStack) -> Any:
 # --- the whole picture --------------------------------------------------------------------
 
 
-async def writer_is(
-    stack: SimStack, region: str, *, routes: tuple[str, ...] | None = None
-) -> list[str]:
+async def writer_is(stack: SimStack, region: str) -> list[str]:
     """Every way the servers disagree with "``region`` is the one writer": the Cluster specs
-    of both regions (exactly one primary, Ready), the HTTPRoutes of ``routes`` (default:
-    every region's), DNS, the witness lease. Empty when they all agree.
+    of both regions (exactly one primary, Ready), the HTTPRoute at every region's API server,
+    DNS, the witness lease. Empty when they all agree.
 
     A switchover re-weights the route of the region whose instance runs it (the old
-    primary's); the other region's route is not touched."""
+    primary's); the other regions' copies are converged by the new holder's instance at its
+    next observations, so right after a switchover poll with :func:`writer_becomes`."""
     problems: list[str] = []
     if stack.acting_primaries() != [region]:
         problems.append(f"primaries by live spec: {stack.acting_primaries()}")
     if not ready_as_primary(region, stack.cluster(region)):
         problems.append(f"{region} Cluster not Ready as primary: {stack.cluster(region)['status']}")
-    for where in stack.spec.regions if routes is None else routes:
+    for where in stack.spec.regions:
         if stack.serving_regions(where) != {region}:
             problems.append(f"route in {where}: {stack.route_weights(where)}")
     if not await dns_answers(stack, region):
@@ -189,6 +189,22 @@ async def writer_is(
     if held.holder != region:
         problems.append(f"lease holder {held.holder!r} (gen {held.generation})")
     return problems
+
+
+async def writer_becomes(stack: SimStack, region: str, *, timeout: float) -> None:
+    """Poll :func:`writer_is` until the servers agree on ``region``; AssertionError naming
+    what still disagreed after ``timeout`` real seconds."""
+    problems: list[str] = []
+
+    async def agrees() -> bool:
+        nonlocal problems
+        problems = await writer_is(stack, region)
+        return not problems
+
+    try:
+        await eventually(agrees, timeout=timeout, what=f"{region} the one writer")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {problems}") from None
 
 
 # --- the API --------------------------------------------------------------------------------

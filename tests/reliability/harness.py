@@ -10,7 +10,11 @@ Invariants (``docs/reliability.md``):
   consecutive revisions is either a handover (generation + 1) or an acquire after the
   previous lease expired (a change across an unsampled revision is counted, not judged);
 * once settled: DNS answer = lease holder = acting primary; no journal left
-  (``status.switchover`` empty on every CR copy);
+  (``status.switchover`` empty on every CR copy); with ``routes=True``, the HTTPRoute of
+  every region serves the holder's backend only;
+* with ``status_grace``: no CR copy says ``Ready=True`` (phase Healthy/FailedOver) for
+  longer than the grace while the servers disagree with the lease holder (two or no
+  primaries, the primary not the holder's, a route that does not serve only the holder);
 * audit: every ``eventId`` stored exactly once in the stream.
 """
 
@@ -35,6 +39,7 @@ import nats
 import nats.errors
 import nats.js.errors
 
+from continuum.adapters.cnpg import FENCE_ANNOTATION
 from continuum.messages.audit import AuditEvent, decode_event
 from continuum.witness.codec import decode_lease
 from continuum.witness.nats_kv import DEFAULT_BUCKET, encode_kv_key
@@ -356,12 +361,19 @@ class InvariantChecker:
     stack: SimStack
     interval: float = 0.05
     blind: set[str] = field(default_factory=set)
+    status_grace: float | None = None
+    """Seconds a CR copy may still say ``Ready=True`` after the servers stopped agreeing
+    with the lease holder (the status follows an observation; ``None``: not checked)."""
     samples: int = 0
     lease_reads: int = 0
     unjudged_gaps: int = 0
     violations: list[str] = field(default_factory=list)
     leases: list[LeaseSample] = field(default_factory=list)
     primaries_seen: set[tuple[str, ...]] = field(default_factory=set)
+    ready_while_wrong: dict[str, float] = field(default_factory=dict)
+    """Region → monotonic time since its CR copy has said Ready=True while the world
+    disagreed (cleared when either stops)."""
+    longest_ready_while_wrong: float = 0.0
 
     async def run(self) -> None:
         nc = await nats.connect(
@@ -382,6 +394,8 @@ class InvariantChecker:
                         with anyio.fail_after(1):
                             entry = await kv.get(key)
                         self._sample_lease(entry.revision, entry.value)
+                if self.status_grace is not None:
+                    self._sample_status()
                 self.samples += 1
                 await anyio.sleep(self.interval)
         finally:
@@ -427,6 +441,24 @@ class InvariantChecker:
                     self.violations.append(f"lease taken while live: {last} -> {sample}")
         self.leases.append(sample)
 
+    def _sample_status(self) -> None:
+        holder = self.leases[-1].holder if self.leases else ""
+        wrong = world_disagrees(self.stack, holder) if holder else "no lease holder sampled"
+        now = time.monotonic()
+        for region in self.stack.spec.regions:
+            if region in self.blind or not wrong or not says_ready(self.stack, region):
+                self.ready_while_wrong.pop(region, None)
+                continue
+            since = self.ready_while_wrong.setdefault(region, now)
+            lasted = now - since
+            self.longest_ready_while_wrong = max(self.longest_ready_while_wrong, lasted)
+            assert self.status_grace is not None
+            if lasted > self.status_grace:
+                self.violations.append(
+                    f"{region}'s CR says Ready=True for {lasted:.1f}s while {wrong}"
+                )
+                self.ready_while_wrong.pop(region)
+
     def holders(self) -> list[str]:
         """The distinct holders in the order they held the lease."""
         out: list[str] = []
@@ -437,10 +469,12 @@ class InvariantChecker:
 
 
 @contextlib.asynccontextmanager
-async def checking(stack: SimStack) -> AsyncIterator[InvariantChecker]:
+async def checking(
+    stack: SimStack, *, status_grace: float | None = None
+) -> AsyncIterator[InvariantChecker]:
     """Run an :class:`InvariantChecker` in the background for the block; fails the block
     with every violation it saw."""
-    checker = InvariantChecker(stack)
+    checker = InvariantChecker(stack, status_grace=status_grace)
     async with anyio.create_task_group() as tg:
         tg.start_soon(checker.run)
         yield checker
@@ -450,6 +484,37 @@ async def checking(stack: SimStack) -> AsyncIterator[InvariantChecker]:
 
 
 # --- settled-state checks ----------------------------------------------------------------
+
+
+def world_disagrees(stack: SimStack, holder: str) -> str:
+    """What the Clusters (one primary, the holder's, not fenced) and every region's
+    HTTPRoute say against "``holder`` writes"
+    ('' when they agree): read straight from the emulated API servers (DNS is not in it:
+    it is checked, with real queries, once settled)."""
+    primaries = stack.acting_primaries()
+    if primaries != [holder]:
+        return f"acting primaries {primaries} != lease holder {holder}"
+    annotations = stack.cluster(holder).get("metadata", {}).get("annotations") or {}
+    if annotations.get(FENCE_ANNOTATION):
+        return f"{holder}'s Cluster is fenced"
+    for region in stack.spec.regions:
+        serving = stack.serving_regions(region)
+        if serving != {holder}:
+            return f"route in {region} serves {sorted(serving)}, not only {holder}"
+    return ""
+
+
+def condition(stack: SimStack, region: str, type_: str) -> dict[str, Any]:
+    """The condition ``type_`` of ``region``'s CR copy (empty when absent)."""
+    for cond in stack.continuum_status(region).get("conditions") or ():
+        if cond.get("type") == type_:
+            return dict(cond)
+    return {}
+
+
+def says_ready(stack: SimStack, region: str) -> bool:
+    """Whether ``region``'s CR copy reports ``Ready=True`` (phase Healthy or FailedOver)."""
+    return condition(stack, region, "Ready").get("status") == "True"
 
 
 async def read_lease(stack: SimStack) -> tuple[str, int, datetime | None]:
@@ -474,10 +539,18 @@ def journals(stack: SimStack) -> dict[str, Any]:
     return out
 
 
-async def unsettled(stack: SimStack, procs: dict[str, ControllerProcess] | None = None) -> str:
+async def unsettled(
+    stack: SimStack,
+    procs: dict[str, ControllerProcess] | None = None,
+    *,
+    routes: bool = False,
+    ready: bool = False,
+) -> str:
     """Why the run has not settled yet ('' once settled): a journal left, no live lease,
-    the lease holder is not the only acting primary, DNS does not answer the holder, or
-    (with ``procs``) the holder's controller does not say it is acting."""
+    the lease holder is not the only acting primary, (``routes``) a region's HTTPRoute does
+    not serve only the holder, DNS does not answer the holder, (``ready``) the holder's CR
+    copy does not say ``Ready=True`` and ``Converged=True``, or (with ``procs``) the
+    holder's controller does not say it is acting."""
     left = journals(stack)
     if left:
         return f"journal left: {sorted(left)}"
@@ -490,8 +563,15 @@ async def unsettled(stack: SimStack, procs: dict[str, ControllerProcess] | None 
     primaries = stack.acting_primaries()
     if primaries != [holder]:
         return f"acting primaries {primaries} != lease holder {holder}"
+    if (routes or ready) and (wrong := world_disagrees(stack, holder)):
+        return wrong
     if not await dns_answers(stack, holder):
         return f"DNS does not answer {holder}"
+    if ready:
+        for type_ in ("Ready", "Converged"):
+            cond = condition(stack, holder, type_)
+            if cond.get("status") != "True":
+                return f"{holder}'s CR: {type_}={cond.get('status')} ({cond.get('message')})"
     if procs is not None and holder in procs:
         ns, name = stack.spec.namespace, stack.spec.name
         try:
@@ -508,13 +588,15 @@ async def wait_settled(
     procs: dict[str, ControllerProcess] | None = None,
     *,
     timeout: float = 40,
+    routes: bool = False,
+    ready: bool = False,
 ) -> str:
-    """Poll the servers until the run settles; return the lease holder. Raises
-    AssertionError with the last reason after ``timeout`` seconds."""
+    """Poll the servers until the run settles (:func:`unsettled`); return the lease
+    holder. Raises AssertionError with the last reason after ``timeout`` seconds."""
     why = "not checked"
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        why = await unsettled(stack, procs)
+        why = await unsettled(stack, procs, routes=routes, ready=ready)
         if not why:
             return (await read_lease(stack))[0]
         await anyio.sleep(0.1)
@@ -552,9 +634,16 @@ async def stored_audit_events(stack: SimStack, *, url: str = "") -> list[AuditEv
 
 
 def assert_stored_once(events: list[AuditEvent]) -> None:
+    """Every ``eventId`` once in the stream; the failure lists each copy of the first few
+    doubled events (type, reason, step, epoch, region, occurredAt, stream position)."""
     ids = [e.eventId for e in events]
-    dupes = {i for i in ids if ids.count(i) > 1}
-    assert not dupes, f"audit events stored more than once: {sorted(dupes)[:5]}"
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    copies = [
+        (pos, e.type.value, e.reason, e.step, e.epoch, e.region, e.occurredAt)
+        for pos, e in enumerate(events)
+        if e.eventId in dupes[:3]
+    ]
+    assert not dupes, f"audit events stored more than once: {dupes[:5]}; copies: {copies}"
 
 
 async def switch(proc: ControllerProcess, to: str) -> httpx.Response:

@@ -25,6 +25,7 @@ from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
 from continuum.actors.mailbox import ReplyError
 from continuum.messages.crd import Continuum
 from tests.simulation.world import (
+    REGIONS,
     Crash,
     NodeAudit,
     NodeDns,
@@ -190,7 +191,8 @@ class SimNode:
 
     def environment(self) -> ContinuumEnvironment:
         world = self.world
-        pair, routes, dns = NodePair(world, self), NodeRoutes(world, self), NodeDns(world, self)
+        pair, dns = NodePair(world, self), NodeDns(world, self)
+        routes = {region: NodeRoutes(world, self, region) for region in REGIONS}
         witness = NodeWitness(world, self)
 
         async def witness_for(cr: Continuum) -> NodeWitness:
@@ -204,7 +206,11 @@ class SimNode:
             audit=NodeAudit(world, self),
             witness_for=witness_for,
             collaborators_for=lambda cr: Collaborators(
-                pair=pair, routes=routes, dns=dns, verify_dns=dns.verify
+                pair=pair,
+                routes=routes[self.region],
+                region_routes=routes,
+                dns=dns,
+                verify_dns=dns.verify,
             ),
             health_delay_seconds=self.health_delay,
         )

@@ -16,14 +16,14 @@ Invariants (kind → meaning):
   observation cadence after a partition healed (a stale primary nobody fenced: issue 13,
   item 4);
 * ``healthy-but-world-disagrees`` — a live region's status says ``Healthy`` (no switchover in
-  its journal) while the pair's primary, DNS or the route disagree with the lease holder
+  its journal) while the pair's primary, DNS or a region's route disagree with the lease holder
   and have since the start of its last observation (or for three observation cadences);
 * ``switchover-unfinished`` — after the calm phase a journal or a run is still there;
 * ``world-not-converged`` — after the calm phase nobody holds the lease, or the primary, DNS
-  or the route disagree with the holder;
+  or a region's route disagree with the holder;
 * ``deletion-left-world-broken`` — after a region's CR was deleted (with the finalizer: once
   its instance finished or compensated what was in flight) the calm phase ends without one
-  writer the pair, DNS and the route agree on;
+  writer the pair, DNS and the routes agree on;
 * ``deletion-dropped-journal`` — a region's CR went away while its journal was open or its
   instance's run was under way;
 * ``deletion-hung`` — after the calm phase a region's CR is still being deleted (its
@@ -150,8 +150,9 @@ class _Sim:
             wrong.append(f"primaries={w.primaries()}")
         if not w.dns_regions() <= {holder}:
             wrong.append(f"dns={sorted(w.dns_regions())}")
-        if w.serving() != {holder}:
-            wrong.append(f"route serves {sorted(w.serving())}")
+        for region, serving in w.serving().items():
+            if serving != {holder}:
+                wrong.append(f"route in {region} serves {sorted(serving)}")
         return ", ".join(wrong)
 
     def check(self) -> None:

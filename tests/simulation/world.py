@@ -2,7 +2,8 @@
 command.
 
 One witness (the project's in-memory witness over one :class:`MemoryStore`), the CNPG pair of
-the two regions, the authoritative DNS records, one HTTPRoute, the audit stream (deduplicated
+the two regions, the authoritative DNS records, each region's copy of the HTTPRoute (on
+that region's API server), the audit stream (deduplicated
 by ``eventId``, as JetStream's duplicate window does) and each region's Continuum CR (spec and
 status, as its own API server keeps them). Time is a :class:`FakeClock`.
 
@@ -165,7 +166,8 @@ class SimWorld:
         self.store = MemoryStore()
         self.witness = MemoryWitness(self.store, clock=clock)
         self.pair = FakeClusterPair()
-        self.routes = FakeRoutes()
+        self.routes = {region: FakeRoutes() for region in REGIONS}
+        """Each region's copy of the HTTPRoute (as installed, both send everything to A)."""
         self.dns = FakeDns()
         self.audit: dict[str, AuditEvent] = {}
         self.audit_collisions: list[tuple[AuditEvent, AuditEvent]] = []
@@ -182,7 +184,7 @@ class SimWorld:
         """Whether ``caller``'s instance reaches ``target`` (``half``: that region's API)."""
         if target in ("witness", "dns", "audit"):
             return caller not in self.partitioned
-        if target in ("pair", "status") and half is not None and half != caller:
+        if target in ("pair", "status", "routes") and half is not None and half != caller:
             return caller not in self.partitioned and half not in self.partitioned
         return True
 
@@ -283,8 +285,9 @@ class SimWorld:
     def dns_regions(self) -> set[str]:
         return self.dns.primaries()
 
-    def serving(self) -> set[str]:
-        return self.routes.serving()
+    def serving(self) -> dict[str, set[str]]:
+        """By region, the regions its copy of the route sends traffic to."""
+        return {region: routes.serving() for region, routes in self.routes.items()}
 
     def store_audit(self, event: AuditEvent) -> None:
         """The stream: the first event with an ``eventId`` is stored; a redelivery of the same
@@ -430,21 +433,31 @@ class NodePair:
 
 
 class NodeRoutes:
-    def __init__(self, world: SimWorld, node: SimNode) -> None:
-        self._w, self._node = world, node
+    """``region``'s copy of the route, as ``node``'s instance reaches it (through that
+    region's API server: cut off by a partition of either region)."""
+
+    def __init__(self, world: SimWorld, node: SimNode, region: str) -> None:
+        self._w, self._node, self._region = world, node, region
+        self._routes = world.routes[region]
 
     async def read_weights(self, route: ObjectRef) -> dict[str, int]:
         return await self._w.call(
             self._node,
             "routes",
             "read_weights",
-            lambda: self._w.routes.read_weights(route),
+            lambda: self._routes.read_weights(route),
             write=False,
+            half=self._region,
         )
 
     async def drain(self, route: ObjectRef, region: str) -> dict[str, int]:
         return await self._w.call(
-            self._node, "routes", "drain", lambda: self._w.routes.drain(route, region), write=True
+            self._node,
+            "routes",
+            "drain",
+            lambda: self._routes.drain(route, region),
+            write=True,
+            half=self._region,
         )
 
     async def restore(self, route: ObjectRef, prior: dict[str, int]) -> None:
@@ -452,8 +465,9 @@ class NodeRoutes:
             self._node,
             "routes",
             "restore",
-            lambda: self._w.routes.restore(route, prior),
+            lambda: self._routes.restore(route, prior),
             write=True,
+            half=self._region,
         )
 
     async def shift_to(self, route: ObjectRef, region: str) -> dict[str, int]:
@@ -461,8 +475,9 @@ class NodeRoutes:
             self._node,
             "routes",
             "shift_to",
-            lambda: self._w.routes.shift_to(route, region),
+            lambda: self._routes.shift_to(route, region),
             write=True,
+            half=self._region,
         )
 
 

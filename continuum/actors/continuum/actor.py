@@ -153,7 +153,6 @@ class ContinuumActor(Actor):
         self.unreachable_streak = 0
         self.lag_streak = 0
         self.lag_tracker = LagBreachTracker.from_spec(cr.spec)
-        self.failback_announced = ""
         self.dryrun_cache: dict[tuple[str, str], tuple[Any, tuple[Any, ...], float]] = {}
         self._reconcile = ReconcileSuccessThrottle(heartbeat=env.reconcile_heartbeat_seconds)
         self._audit_out, self._audit_in = anyio.create_memory_object_stream[AuditEvent](
@@ -395,14 +394,16 @@ class ContinuumActor(Actor):
         """``continuum-reconcile-success`` on a change of (phase, acting, writer) and at most
         once per heartbeat otherwise — never on every tick, which would flood the audit stream
         with one event per CR per 10 s saying nothing new. Only the acting instance reports
-        it."""
+        it. Each emission is its own occurrence (its instant is in the identity): a state
+        entered again later is a new event, never a copy JetStream would drop inside its
+        duplicate window or store twice beyond it."""
         state = (self.status.phase, self.acting(), self.acting_primary())
         now = self.clock.monotonic()
         if not self._reconcile.should_emit(state, now=now) or not self.acting():
             return
         await self.emit(
             AuditType.RECONCILE_SUCCESS,
-            identity=("reconcile", *state, int(now // self._reconcile.heartbeat)),
+            identity=("reconcile", *state, self.epoch, self.clock.now().isoformat()),
             toPrimary=self.acting_primary(),
             reason="ok",
             message=f"reconcile loop healthy (phase {self.status.phase})",

@@ -1,9 +1,10 @@
 """The shell of the convergence rule (:mod:`continuum.core.converge`): observe the DNS
-records and the route beside the pair, report what disagrees with the lease holder, and carry
-out the actions the rule decides.
+records and every region's copy of the route beside the pair, report what disagrees with the
+lease holder, and carry out the actions the rule decides.
 
-Called from the actor's observation (``ObserveDue``) only. Reads are bounded; a part that
-cannot be read is reported as not observed (the pair: as a ``WriterMismatch``), never as
+Called from the actor's observation (``ObserveDue``) only. Reads are bounded (each region's
+route by its own timeout); a part that cannot be read is reported as not observed (the pair:
+as a ``WriterMismatch``; a route: nothing said about that region's copy), never as
 agreeing. Each action re-checks, right before its write, that this instance still acts as
 writer (the fencing rule: the held lease within ``ttl - safety margin``), is bounded, and is
 logged and audited (``continuum-error``, reason ``converged-<action>``: drift is an anomaly,
@@ -15,6 +16,7 @@ observation, never raised.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from continuum import metrics
@@ -110,15 +112,21 @@ async def _dns_wrong(actor: ContinuumActor, plan: Plan, holder: str) -> tuple[st
         return None
 
 
-async def _route(actor: ContinuumActor, plan: Plan) -> dict[str, int] | None:
-    routes, ref = actor.collab.routes, plan.route
-    if routes is None or ref is None:
-        return None
-    try:
-        return await with_timeout(actor.clock, READ_TIMEOUT, lambda: routes.read_weights(ref))
-    except (ContinuumError, TimeoutError) as exc:
-        actor.log.warning("route_unreadable", error=str(exc))
-        return None
+async def _routes(actor: ContinuumActor, plan: Plan) -> dict[str, dict[str, int] | None]:
+    """Each reachable region's route weights, ``None`` for a copy that could not be read."""
+    ref = plan.route
+    if ref is None:
+        return {}
+    found: dict[str, dict[str, int] | None] = {}
+    for region, routes in actor.collab.region_routes.items():
+        try:
+            found[region] = await with_timeout(
+                actor.clock, READ_TIMEOUT, partial(routes.read_weights, ref)
+            )
+        except (ContinuumError, TimeoutError) as exc:
+            actor.log.warning("route_unreadable", route_region=region, error=str(exc))
+            found[region] = None
+    return found
 
 
 async def converge_world(
@@ -138,7 +146,7 @@ async def converge_world(
         regions=tuple(actor.cr.spec.all_regions()),
         pair=pair,
         dns_wrong=await _dns_wrong(actor, plan, holder),
-        route=await _route(actor, plan),
+        routes=await _routes(actor, plan),
     )
     mismatches = rule.assess(world)
     if pair is None and pair_error:
@@ -146,7 +154,7 @@ async def converge_world(
             rule.Mismatch(kind="WriterMismatch", detail=f"pair unreadable: {pair_error}"),
             *mismatches,
         )
-    previous = frozenset(m.kind for m in actor.world.mismatches if actor.world.holder == holder)
+    previous = frozenset(m.key for m in actor.world.mismatches if actor.world.holder == holder)
     _report(actor, mismatches, holder)
     actions = rule.decide(
         world,
@@ -175,7 +183,7 @@ async def _reassess(actor: ContinuumActor, plan: Plan, holder: str) -> None:
         regions=tuple(actor.cr.spec.all_regions()),
         pair=pair,
         dns_wrong=await _dns_wrong(actor, plan, holder),
-        route=await _route(actor, plan),
+        routes=await _routes(actor, plan),
     )
     _report(actor, rule.assess(world), holder)
 
@@ -212,10 +220,23 @@ async def _carry(
         )
         return False
     metrics.count_converge(action.action, "done")
-    actor.log.warning("world_converged", action=action.action, towards=action.towards, wrong=wrong)
+    actor.log.warning(
+        "world_converged",
+        action=action.action,
+        towards=action.towards,
+        route_region=action.route_region,
+        wrong=wrong,
+    )
     await actor.emit(
         AuditType.ERROR,
-        identity=("converge", action.action, action.towards, actor.epoch, str(actor.clock.now())),
+        identity=(
+            "converge",
+            action.action,
+            action.towards,
+            action.route_region,
+            actor.epoch,
+            str(actor.clock.now()),
+        ),
         toPrimary=action.towards,
         reason=f"converged-{action.action}",
         message=f"converged to the lease holder {action.towards}: {wrong}"[:1000],
@@ -225,7 +246,7 @@ async def _carry(
 
 async def _write(actor: ContinuumActor, action: rule.Converge, plan: Plan) -> None:
     holder = action.towards
-    pair, routes = actor.collab.pair, actor.collab.routes
+    pair, routes = actor.collab.pair, actor.collab.region_routes.get(action.route_region)
     match action.action:
         case "promote-holder" if pair is not None:
             if action.distributed:

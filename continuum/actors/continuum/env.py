@@ -6,7 +6,7 @@ per-CR collaborators from the CR's spec (its witness kind, its pair, its route, 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from continuum.actors.continuum.startup import StartGate
@@ -39,6 +39,11 @@ class Collaborators:
 
     pair: ClusterPair | None = None
     routes: TrafficRoutes | None = None
+    """The route in this instance's own region: the one the switchover's steps re-weight."""
+    region_routes: Mapping[str, TrafficRoutes] = field(default_factory=dict)
+    """Each region's copy of the route, for every region of the pair this process has a
+    kubeconfig context for (the own region's included): what convergence observes and
+    repairs. Empty when the CR configures no route."""
     dns: DnsRecords | None = None
     verify_dns: VerifyDns | None = None
     latency: Callable[[str], Awaitable[float]] | None = None

@@ -230,11 +230,13 @@ async def evaluate_triggers(actor: ContinuumActor) -> None:
 async def announce_failback_pending(
     actor: ContinuumActor, from_region: str, to_region: str
 ) -> None:
-    """Audit ``FAILBACK_PENDING`` once per (generation, direction)."""
+    """Audit ``FAILBACK_PENDING`` once per (generation, direction), remembered in status
+    (``failbackAnnounced``) so a restarted instance does not announce it again: the same
+    occurrence re-emitted after JetStream's duplicate window would be stored twice."""
     ident = f"{actor.cr.metadata.generation}:{from_region}->{to_region}"
-    if actor.failback_announced == ident:
+    if actor.status.failback_announced == ident:
         return
-    actor.failback_announced = ident
+    actor.status = msgspec.structs.replace(actor.status, failback_announced=ident)
     actor.log.info("failback_pending", to=to_region)
     await actor.emit(
         AuditType.FAILBACK_PENDING,

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from continuum.messages.audit import AuditAck, AuditDelivery, AuditEvent, AuditType, OutboxRecord
-from continuum.messages.crd import RawList
+from continuum.messages.crd import CopyState, RawList
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
 from continuum.messages.status import ContinuumStatus
@@ -213,6 +213,17 @@ class Finalizers(Protocol):
         """Make the CR not carry the finalizer (the API server then deletes a CR being
         deleted whose finalizers are all gone). A CR that is gone, or does not carry it, is
         not an error. Raises ``KubeError``."""
+        ...
+
+
+class ContinuumCopies(Protocol):
+    """Reads a Continuum's copy in any region of the pair: whether an instance there manages
+    it, and what its journal says (``docs/decisions.md`` #20)."""
+
+    async def read_copy(self, region: str, key: str) -> CopyState:
+        """The copy of ``key`` in ``region``; a copy that is gone is ``exists=False``, not an
+        error. Raises ``KubeError`` (``Unavailable`` when the region's API does not answer
+        or no context is configured for it)."""
         ...
 
 

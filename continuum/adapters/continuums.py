@@ -17,7 +17,7 @@ Reads come back raw (``dict``, for the watch, which must see invalid CRs too) or
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC
 from typing import Any, Final
 
@@ -25,7 +25,7 @@ import msgspec
 
 from continuum.adapters.kube import RegionClient
 from continuum.clock import SystemClock
-from continuum.errors import Conflict, NotFound
+from continuum.errors import Conflict, NotFound, Unavailable
 from continuum.messages.crd import (
     API_GROUP,
     API_VERSION,
@@ -33,6 +33,7 @@ from continuum.messages.crd import (
     KIND,
     PLURAL,
     Continuum,
+    CopyState,
     RawList,
     decode_continuum,
 )
@@ -480,3 +481,27 @@ class ContinuumFinalizers:
     async def remove_finalizer(self, key: str) -> None:
         namespace, name = key.split("/", 1)
         await self._api.set_finalizer(namespace, name, FINALIZER, present=False)
+
+
+class ContinuumCopiesReader:
+    """:class:`~continuum.ports.ContinuumCopies` over one :class:`ContinuumApi` per region."""
+
+    def __init__(self, apis: Mapping[str, ContinuumApi]) -> None:
+        self._apis = dict(apis)
+
+    async def read_copy(self, region: str, key: str) -> CopyState:
+        api = self._apis.get(region)
+        if api is None:
+            raise Unavailable("no kubeconfig context is configured for this region", region=region)
+        namespace, name = key.split("/", 1)
+        try:
+            raw = await api.get_raw(namespace, name)
+        except NotFound:
+            return CopyState(exists=False)
+        meta = raw.get("metadata") or {}
+        journal = (raw.get("status") or {}).get("switchover") or {}
+        return CopyState(
+            exists=True,
+            deleting=bool(meta.get("deletionTimestamp")),
+            journal_to=str(journal.get("to") or "") if isinstance(journal, dict) else "",
+        )

@@ -343,6 +343,17 @@ class Continuum(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
         return FINALIZER in self.metadata.finalizers
 
 
+class CopyState(msgspec.Struct, frozen=True, kw_only=True):
+    """What one region's copy of a Continuum says about who manages it there (read from that
+    region's API server)."""
+
+    exists: bool
+    deleting: bool = False
+    """``metadata.deletionTimestamp`` is set: that region's instance is letting go."""
+    journal_to: str = ""
+    """``status.switchover.to`` while a journal is open there ("" when none)."""
+
+
 def lease_key(namespace: str, name: str) -> str:
     """The witness slot of a CR: ``<namespace>/<name>``."""
     return f"{namespace}/{name}"

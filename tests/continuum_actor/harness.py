@@ -14,7 +14,7 @@ from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
 from continuum.actors.runtime import ActorRef, run_actor
 from continuum.clock import FakeClock
 from continuum.messages.audit import AuditType
-from continuum.messages.crd import Continuum, decode_continuum
+from continuum.messages.crd import Continuum, CopyState, decode_continuum
 from continuum.messages.status import ContinuumStatus
 from continuum.switchover.from_spec import plan_from_spec
 from continuum.switchover.lua import synthesize as lua_synthesize
@@ -34,7 +34,16 @@ from tests.switchover.fakes import (
     RecordingSink,
 )
 
-__all__ = ["KEY", "A", "B", "Harness", "RecordingFinalizers", "cr_dict", "make_cr"]
+__all__ = [
+    "KEY",
+    "A",
+    "B",
+    "FakeCopies",
+    "Harness",
+    "RecordingFinalizers",
+    "cr_dict",
+    "make_cr",
+]
 
 
 def cr_dict(**spec: Any) -> dict[str, Any]:
@@ -145,6 +154,24 @@ class RecordingFinalizers:
             self.gone = True
 
 
+class FakeCopies:
+    """Every region's copy of the CR as its API server would answer (``copies[region]``;
+    absent: the copy exists, nobody deletes it, no journal)."""
+
+    def __init__(self) -> None:
+        self.copies: dict[str, CopyState] = {}
+        self.reads: list[str] = []
+        self.fail = False
+
+    async def read_copy(self, region: str, key: str) -> CopyState:
+        from continuum.errors import Unavailable
+
+        self.reads.append(region)
+        if self.fail:
+            raise Unavailable("copy read refused", region=region)
+        return self.copies.get(region, CopyState(exists=True))
+
+
 @dataclass
 class Harness:
     clock: FakeClock
@@ -158,6 +185,7 @@ class Harness:
     sink: RecordingSink = field(default_factory=RecordingSink)
     status: RecordingStatusStore = field(default_factory=RecordingStatusStore)
     finalizers: RecordingFinalizers = field(default_factory=RecordingFinalizers)
+    copies: FakeCopies = field(default_factory=FakeCopies)
     resolver: FakeResolver = field(default_factory=lambda: FakeResolver([IPS[B][0]]))
     witnesses: list[FaultyWitness] = field(default_factory=list)
 
@@ -194,6 +222,7 @@ class Harness:
             "clock": self.clock,
             "status": self.status,
             "finalizers": self.finalizers,
+            "copies": self.copies,
             "audit": self.sink,
             "witness_for": self._open_witness,
             "collaborators_for": lambda cr: Collaborators(

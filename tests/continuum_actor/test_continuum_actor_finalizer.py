@@ -11,13 +11,18 @@ import anyio
 import msgspec
 import pytest
 
-from continuum.actors.continuum.finalizing import DELETING_BLOCKER, DELETING_REFUSAL
+from continuum.actors.continuum.finalizing import (
+    CONVERGE_GRACE_RENEWALS,
+    DELETING_BLOCKER,
+    DELETING_REFUSAL,
+)
 from continuum.actors.replies import SwitchoverRefused
 from continuum.actors.runtime import ActorDead, ActorRef
 from continuum.clock import FakeClock
 from continuum.messages.commands import DeletionObserved, SpecObserved
-from continuum.messages.crd import FINALIZER, Continuum
+from continuum.messages.crd import FINALIZER, Continuum, CopyState
 from continuum.messages.requests import DryRunRequest, StatusRequest, SwitchoverRequest
+from continuum.messages.status import COND_CONVERGED
 from continuum.messages.switchover import DryRunReport
 from tests.continuum_actor.harness import KEY, A, B, Harness, make_cr
 
@@ -244,3 +249,112 @@ async def test_the_finalizer_never_goes_before_the_closed_journal_is_written(
     assert removed_with.switchover is None
     assert removed_with.last_switchover is not None
     assert removed_with.last_switchover.id == sid
+
+
+# --- the writer role never goes to a copy nobody manages; the new writer converges first ---
+
+
+async def test_a_run_toward_a_region_whose_copy_is_being_deleted_is_compensated(
+    h: Harness,
+) -> None:
+    """The DryRun blocks it; a copy deleted after the preview is caught right before the
+    handover (after the journal names ``swap-lease``): the run compensates, A stays."""
+    h.copies.copies[B] = CopyState(exists=True, deleting=True)
+    async with h.actor() as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        blocked = await ref.ask(DryRunRequest(toRegion=B))
+        assert any("being deleted" in b and b.startswith("step-5") for b in blocked.blockers)
+        h.copies.copies[B] = CopyState(exists=True)
+        sid = await start_switchover(ref)
+        await h.clock.advance_settled(5)  # inside the 10 s drain wait
+        h.copies.copies[B] = CopyState(exists=True, deleting=True)
+        await h.clock.advance_settled(20)
+    last = h.status.current.last_switchover
+    assert last is not None
+    assert last.id == sid
+    assert last.failed_at_step == "swap-lease"
+    assert last.result == "Compensated"
+    assert (await h.witness().read(KEY)).holder == A
+    assert h.pair.primaries() == [A]
+    assert h.routes.serving() == {A}
+
+
+async def test_a_run_toward_a_region_without_a_copy_is_blocked(h: Harness) -> None:
+    h.copies.copies[B] = CopyState(exists=False)
+    async with h.actor() as (ref, _):
+        await anyio.wait_all_tasks_blocked()
+        report = await ref.ask(DryRunRequest(toRegion=B))
+        assert any("has no copy" in b for b in report.blockers)
+        with pytest.raises(SwitchoverRefused) as refused:
+            await ref.ask(SwitchoverRequest(toRegion=B, fingerprint=report.planFingerprint))
+        assert refused.value.detail.reason == "blockers"
+
+
+async def a_to_b(h: Harness) -> Continuum:
+    """A → B run by A's instance (drain 0); B's route still serves A (convergence is B's)."""
+    cr = make_cr(switchover={"drainSeconds": 0})
+    async with h.actor(cr) as (ref, _):
+        await h.clock.advance_settled(1)
+        await start_switchover(ref)
+        await h.clock.advance_settled(5)
+    assert (await h.witness().read(KEY)).holder == B
+    assert h.routes_b.serving() == {A}
+    return cr
+
+
+async def test_the_new_writer_converges_before_its_deleted_copy_lets_go(h: Harness) -> None:
+    cr = await a_to_b(h)
+    kubectl_delete(h)
+    h.finalizers.present = True
+    async with h.actor(h.with_status(deleting(cr)), region=B) as (ref, actor):
+        await h.clock.advance_settled(1)
+        assert actor.acting()
+        assert not h.finalizers.gone  # its region's route still serves A
+        await h.clock.advance_settled(40)
+        assert h.finalizers.gone
+        assert await dead(ref)
+    assert h.routes_b.serving() == {B}
+    assert h.routes.serving() == {B}
+    removed_with = h.finalizers.removed_with
+    assert removed_with is not None
+    converged = removed_with.condition(COND_CONVERGED)
+    assert converged is not None
+    assert converged.status == "True"
+
+
+async def test_a_world_the_writer_cannot_repair_holds_a_deletion_only_for_the_grace(
+    h: Harness,
+) -> None:
+    cr = await a_to_b(h)
+    kubectl_delete(h)
+    h.finalizers.present = True
+    h.routes_b.forbidden = True  # RBAC refuses the write that would converge it
+    async with h.actor(h.with_status(deleting(cr)), region=B) as (ref, actor):
+        await h.clock.advance_settled(10)
+        assert actor.acting()
+        await h.clock.advance_settled(CONVERGE_GRACE_RENEWALS * 10 - 20)
+        assert not h.finalizers.gone
+        await h.clock.advance_settled(30)
+        assert h.finalizers.gone
+        assert await dead(ref)
+    assert h.routes_b.serving() == {A}
+
+
+async def test_a_standby_waits_while_the_holders_region_runs_a_switchover_to_it(
+    h: Harness,
+) -> None:
+    await h.witness().acquire(KEY, A, 30)
+    h.copies.copies[A] = CopyState(exists=True, journal_to=B)
+    kubectl_delete(h)
+    h.finalizers.present = True
+    async with h.actor(deleting(make_cr()), region=B) as (ref, _):
+        await h.clock.advance_settled(25)
+        assert not h.finalizers.gone
+        assert not await dead(ref)
+        assert A in h.copies.reads
+        # A's run ended (compensated: the lease stays with A): nothing comes to B.
+        h.copies.copies[A] = CopyState(exists=True)
+        await h.witness().renew(await h.witness().read(KEY))
+        await h.clock.advance_settled(10)
+        assert h.finalizers.gone
+        assert await dead(ref)

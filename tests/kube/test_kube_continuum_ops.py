@@ -11,10 +11,15 @@ import msgspec
 import pytest
 import yaml
 
-from continuum.adapters.continuums import ContinuumApi, ContinuumFinalizers, decode_status
+from continuum.adapters.continuums import (
+    ContinuumApi,
+    ContinuumCopiesReader,
+    ContinuumFinalizers,
+    decode_status,
+)
 from continuum.clock import FakeClock
 from continuum.errors import InvalidSpec
-from continuum.messages.crd import FINALIZER
+from continuum.messages.crd import FINALIZER, CopyState
 from continuum.messages.status import Condition, ContinuumStatus, LastHealth, set_condition
 from tests.kube.conftest import FIXTURES, REGION_A, Regions
 
@@ -245,3 +250,39 @@ async def test_a_deletion_waits_for_the_finalizer_and_its_removal_deletes_the_cr
     await finalizers.remove_finalizer("acme/minimal")  # gone: not an error
     with pytest.raises(NotFound):
         await finalizers.add_finalizer("acme/minimal")
+
+
+async def test_a_copy_is_read_in_any_region_with_its_deletion_and_journal(
+    regions: Regions,
+) -> None:
+    body = _load("continuum-minimal.yaml")
+    body["metadata"]["finalizers"] = [FINALIZER]  # type: ignore[index]
+    regions.a.apply(body)
+    apis = {
+        region: ContinuumApi(regions.clients.for_region(region))
+        for region in regions.clients.regions
+    }
+    reader = ContinuumCopiesReader(apis)
+    other = next(r for r in regions.clients.regions if r != REGION_A)
+    assert await reader.read_copy(other, "acme/minimal") == CopyState(exists=False)
+    assert await reader.read_copy(REGION_A, "acme/minimal") == CopyState(exists=True)
+    journal = {
+        "id": "run-1",
+        "step": "drain-http",
+        "stepIndex": 3,
+        "from": REGION_A,
+        "to": other,
+        "epoch": 1,
+        "startedAt": "2026-01-01T12:00:00Z",
+    }
+    await apis[REGION_A].update_status(
+        "acme",
+        "minimal",
+        lambda s: msgspec.convert({**msgspec.to_builtins(s), "switchover": journal}, type(s)),
+    )
+    await regions.clients.for_region(REGION_A).custom.delete_namespaced_custom_object(
+        "dr.openova.io", "v1", "acme", "continuums", "minimal"
+    )
+    assert await reader.read_copy(REGION_A, "acme/minimal") == CopyState(
+        exists=True, deleting=True, journal_to=other
+    )

@@ -28,6 +28,7 @@ from tests.simulation.world import (
     REGIONS,
     Crash,
     NodeAudit,
+    NodeCopies,
     NodeDns,
     NodeFinalizers,
     NodePair,
@@ -203,6 +204,7 @@ class SimNode:
             clock=world.clock,
             status=NodeStatus(world, self),
             finalizers=NodeFinalizers(world, self),
+            copies=NodeCopies(world, self),
             audit=NodeAudit(world, self),
             witness_for=witness_for,
             collaborators_for=lambda cr: Collaborators(

@@ -103,7 +103,11 @@ def test_the_net_catches_a_deletion_that_drops_the_journal(
 ) -> None:
     """Not a test that cannot fail: an instance that lets go of its CR with a run in flight
     is caught."""
-    monkeypatch.setattr(finalizing, "in_flight", lambda actor: "")
+
+    async def nothing(actor: object) -> str:
+        return ""
+
+    monkeypatch.setattr(finalizing, "in_flight", nothing)
     schedule: list[Action] = [
         Tick(),
         Tick(),

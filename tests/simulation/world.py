@@ -36,7 +36,7 @@ from continuum.errors import (
 )
 from continuum.messages.audit import AuditEvent
 from continuum.messages.commands import SpecObserved
-from continuum.messages.crd import FINALIZER, Continuum, ContinuumSpec
+from continuum.messages.crd import FINALIZER, Continuum, ContinuumSpec, CopyState
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
 from continuum.messages.status import ContinuumStatus
@@ -53,6 +53,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "NodeAudit",
+    "NodeCopies",
     "NodeDns",
     "NodeFinalizers",
     "NodePair",
@@ -552,6 +553,29 @@ class NodeFinalizers:
                 self._node.deleted = api.gone
 
         await self._w.call(self._node, "status", "remove_finalizer", write, write=True)
+
+
+class NodeCopies:
+    """Every region's CR copy as ``node`` reads it (the other region's API is unreachable
+    across a partition)."""
+
+    def __init__(self, world: SimWorld, node: SimNode) -> None:
+        self._w, self._node = world, node
+
+    async def read_copy(self, region: str, key: str) -> CopyState:
+        api = self._w.api[region]
+
+        async def read() -> CopyState:
+            if api.gone:
+                return CopyState(exists=False)
+            journal = api.status.switchover
+            return CopyState(
+                exists=True,
+                deleting=api.cr.deleting,
+                journal_to=journal.to if journal is not None else "",
+            )
+
+        return await self._w.call(self._node, "status", "read_copy", read, write=False, half=region)
 
 
 class NodeStatus:

@@ -139,6 +139,9 @@ class ContinuumActor(Actor):
         self.finalizer_held = cr.finalized_by_us
         """This region's copy carries the finalizer, as far as this actor knows."""
         self.deletion_waits_for = ""
+        self.deletion_grace: dict[str, float] = {}
+        """Per kind of wait (``finalizing.py``): when a deletion stops waiting for it."""
+        self.deletion_grace_spent: set[str] = set()
         self.old_primary_unconfirmed = old_primary_unconfirmed(
             cr.status.last_switchover, region=env.region
         )

@@ -21,6 +21,7 @@ from continuum.ports import (
     AuditTail,
     Clock,
     ClusterPair,
+    ContinuumCopies,
     DnsRecords,
     Finalizers,
     Resolver,
@@ -70,6 +71,8 @@ class ContinuumEnvironment:
     witness_for: Callable[[Continuum], Awaitable[Witness]]
     collaborators_for: Callable[[Continuum], Collaborators]
     audit_tail: AuditTail | None = None
+    copies: ContinuumCopies | None = None
+    """The CR's copies in the other regions (``finalizing.py``); ``None``: not checked."""
     resolver: Resolver | None = None
     health_delay_seconds: float = DEFAULTS.health_delay_seconds
     safety_margin_seconds: float = DEFAULTS.lease_safety_margin_seconds

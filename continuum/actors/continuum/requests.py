@@ -14,7 +14,11 @@ import msgspec
 
 from continuum import metrics
 from continuum.actors.continuum.failback import approval_granted
-from continuum.actors.continuum.finalizing import DELETING_BLOCKER, DELETING_REFUSAL
+from continuum.actors.continuum.finalizing import (
+    DELETING_BLOCKER,
+    DELETING_REFUSAL,
+    target_copy_refusal,
+)
 from continuum.actors.continuum.health_runs import health_options
 from continuum.actors.continuum.observation import announce_failback_pending
 from continuum.actors.continuum.runs import ports, start_run
@@ -106,8 +110,12 @@ async def compute_dry_run(
         report = await run_dry_run(plan, ports(actor, writes=False), epoch=epoch)
     except InvalidSpec as exc:
         raise BadRequest(f"dry-run: {exc}", field=exc.field or "body") from None
-    if actor.cr.deleting:
-        report = msgspec.structs.replace(report, blockers=[*report.blockers, DELETING_BLOCKER])
+    extra = [DELETING_BLOCKER] if actor.cr.deleting else []
+    refusal = await target_copy_refusal(actor, to_region)
+    if refusal:
+        extra.append(f"step-5: {refusal}")
+    if extra:
+        report = msgspec.structs.replace(report, blockers=[*report.blockers, *extra])
     actor.dryrun_cache[key] = (report, token, now)
     metrics.count_dryrun(blocked=bool(report.blockers))
     return report

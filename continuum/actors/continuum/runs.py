@@ -15,7 +15,11 @@ import msgspec
 
 from continuum import metrics
 from continuum.actors.continuum import view
-from continuum.actors.continuum.finalizing import old_primary_unconfirmed, release_when_idle
+from continuum.actors.continuum.finalizing import (
+    old_primary_unconfirmed,
+    release_when_idle,
+    target_copy_refusal,
+)
 from continuum.actors.continuum.keeper import WitnessGateway
 from continuum.actors.continuum.leasing import refresh_lease
 from continuum.actors.continuum.limits import JOURNAL_ASK_TIMEOUT
@@ -159,6 +163,12 @@ async def step_progress(actor: ContinuumActor, event: Any) -> None:
     mirror_committed_records(actor, event, ports(actor, writes=False))
     if event.kind in ("starting", "compensating") and not await actor.flush():
         raise ReplyError("the journal could not be persisted; refusing to run the step")
+    if event.kind == "starting" and event.step is StepName.SWAP_LEASE:
+        # After the journal names the handover: a target whose deletion began before this
+        # read is refused here, one that begins after it sees the journal and waits.
+        refusal = await target_copy_refusal(actor, event.journal.plan.to_region)
+        if refusal:
+            raise ReplyError(f"refusing to hand the writer role over: {refusal}")
 
 
 async def recover_journal(actor: ContinuumActor) -> None:

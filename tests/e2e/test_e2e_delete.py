@@ -6,9 +6,10 @@ through kubernetes-asyncio to region A's emulated API server), with both control
   ``being-deleted``, the DryRun blocks);
 - once the run has ended, the copy is gone within seconds, and its last state recorded the
   finished run (the journal was closed before the finalizer went);
-- the servers agree on one writer, B;
-- region B's copy, deleted while its instance is idle, is gone at once (``kubectl delete``
-  does not hang while the controller runs).
+- the servers agree on one writer, B (B's instance adopts the lease and converges its
+  region's route);
+- region B's copy, deleted while its instance is idle and the world agrees with it, is gone
+  at once (``kubectl delete`` does not hang while the controller runs).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from continuum.messages.crd import API_GROUP, FINALIZER, PLURAL
 from continuum_sim.kube.watch import WatchEvent
 from continuum_sim.stack import SimStack, StackSpec
 from tests.e2e.conftest import controllers, eventually
-from tests.e2e.helpers import A, B, confirm, dry_run, writer_is
+from tests.e2e.helpers import A, B, confirm, dry_run, writer_becomes, writer_is
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +53,7 @@ async def _kubectl_delete(stack: SimStack, region: str) -> None:
 async def test_deleting_the_cr_mid_switchover_waits_for_the_run_then_it_is_gone(
     tmp_path: Path,
 ) -> None:
-    spec = StackSpec(drain_seconds=3)
+    spec = StackSpec(drain_seconds=3, renew_seconds=2, ttl_seconds=10)
     async with SimStack(tmp_path, spec=spec) as stack:
         seen: dict[str, Any] = {}
         """Region A's copy as its API server committed it: when the journal closed, and the
@@ -110,10 +111,8 @@ async def test_deleting_the_cr_mid_switchover_waits_for_the_run_then_it_is_gone(
             assert finished["id"] == sid
             assert finished["result"] == "Succeeded", finished
 
-            async def one_writer() -> bool:
-                return await writer_is(stack, B) == []
-
-            await eventually(one_writer, timeout=15, what="the servers agree on B")
+            # B's instance adopts the lease and converges its own region's route.
+            await writer_becomes(stack, B, timeout=3 * spec.renew_seconds + 5)
 
             # An idle instance lets go at once: kubectl delete returns and the CR is gone.
             await _kubectl_delete(stack, B)

@@ -18,7 +18,12 @@ from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
 from continuum.actors.continuum.startup import START_CONCURRENCY, START_JITTER_SECONDS, StartGate
 from continuum.adapters.audit_outbox import ConfigMapOutboxStore
 from continuum.adapters.cnpg import CnpgPair
-from continuum.adapters.continuums import ContinuumApi, decode_status
+from continuum.adapters.continuums import (
+    ContinuumApi,
+    ContinuumCopiesReader,
+    ContinuumFinalizers,
+    decode_status,
+)
 from continuum.adapters.httproute import HttpRoutes
 from continuum.adapters.kube import KubeClients
 from continuum.adapters.latency import HttpLatencyProbe
@@ -432,6 +437,15 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
         region=settings.region,
         clock=clock,
         status=StatusStoreAdapter(edges.continuums),
+        finalizers=ContinuumFinalizers(edges.continuums),
+        copies=ContinuumCopiesReader(
+            {
+                r: edges.continuums
+                if r == settings.region
+                else ContinuumApi(edges.kube.for_region(r), clock=clock)
+                for r in edges.kube.regions
+            }
+        ),
         audit=edges.audit,
         witness_for=witness_for,
         collaborators_for=collaborators_for,

@@ -15,7 +15,8 @@ Call = tuple[str, str, str]  # (verb, API group ("" = core), resource or resourc
 
 CONTROLLER_API_CALLS: frozenset[Call] = frozenset(
     {
-        # The Continuum resources: list + watch (with resume), read, clear the request flag.
+        # The Continuum resources: list + watch (with resume), read, clear the request flag,
+        # add and remove the controller's finalizer (merge patches of the CR itself).
         ("get", "dr.openova.io", "continuums"),
         ("list", "dr.openova.io", "continuums"),
         ("watch", "dr.openova.io", "continuums"),

@@ -23,8 +23,13 @@ Invariants (kind → meaning):
 * ``switchover-unfinished`` — after the calm phase a journal or a run is still there;
 * ``world-not-converged`` — after the calm phase nobody holds the lease, or the primary, DNS
   or a region's route disagree with the holder;
-* ``deletion-left-world-broken`` — after a CR was deleted (its run cancelled, its journal
-  gone) the calm phase ends without one writer the pair, DNS and the route agree on;
+* ``deletion-left-world-broken`` — after a region's CR was deleted (with the finalizer: once
+  its instance finished or compensated what was in flight) the calm phase ends without one
+  writer the pair, DNS and the routes agree on;
+* ``deletion-dropped-journal`` — a region's CR went away while its journal was open or its
+  instance's run was under way;
+* ``deletion-hung`` — after the calm phase a region's CR is still being deleted (its
+  instance never let go of the finalizer);
 * ``audit-collision`` — two different audit events share one ``eventId`` (one is lost);
 * ``dryrun-lied`` — a run confirmed on a DryRun without blockers failed its own precondition
   check with no call meeting a fault or a partition in between;
@@ -57,7 +62,6 @@ from continuum.actors.mailbox import ReplyError
 from continuum.clock import FakeClock
 from continuum.messages.crd import Continuum
 from continuum.messages.requests import DryRunRequest, SwitchoverAccepted, SwitchoverRequest
-from continuum.messages.status import ContinuumStatus
 from continuum.messages.switchover import DryRunReport, SwitchoverResult
 from tests.continuum_actor.harness import make_cr
 from tests.simulation.node import ActorFailed, SimNode
@@ -101,6 +105,8 @@ class Outcome:
     events: int = 0
     kills: int = 0
     switchovers: int = 0
+    deletions_mid_run: int = 0
+    """Deletions that found the region's run under way or its journal open."""
     results: list[SwitchoverResult] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
 
@@ -220,6 +226,9 @@ class _Sim:
             # down), nothing else fences it yet (issue 13, item 4: no self-fencing).
             kind = "two-primaries-after-partition" if self.ever_partitioned else "two-primaries"
             self.violate(kind, f"primaries={self.world.primaries()}")
+        for region, api in self.world.api.items():
+            if api.dropped_journal:
+                self.violate("deletion-dropped-journal", f"{region}: {api.dropped_journal}")
         holder = self.world.lease().holder
         wrong = self.disagreement(holder) if holder else "nobody holds the lease"
         now = self.clock.monotonic()
@@ -257,6 +266,8 @@ class _Sim:
         for region, node in self.nodes.items():
             if node.deleted:
                 continue
+            if self.world.api[region].cr.deleting:
+                self.violate("deletion-hung", f"{region} CR still being deleted")
             journal = self.world.api[region].status.switchover
             if journal is not None:
                 self.violate("switchover-unfinished", f"{region} journal {journal.state}")
@@ -403,10 +414,13 @@ class _Sim:
             case RequestInSpec(to=to):
                 self.request_in_spec(to)
             case Delete(region=region):
-                node = self.nodes[region]
-                node.kill()
-                node.deleted = True
-                self.world.api[region].status = ContinuumStatus()
+                node, api = self.nodes[region], self.world.api[region]
+                if not api.gone and (
+                    api.status.switchover is not None
+                    or (node.actor is not None and node.actor.running is not None)
+                ):
+                    self.out.deletions_mid_run += 1
+                self.world.delete(node)
                 self.check()
         self.note_kills()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from continuum.actors.continuum import finalizing
 from continuum.actors.continuum.keeper import LeaseKeeper
 from continuum.messages.switchover import StepName
 from tests.simulation.schedule import (
@@ -44,18 +45,15 @@ CONVERGENCE = frozenset(
 compensation that is retried, status from observation); see
 ``test_the_world_converges_to_the_lease``."""
 
-DELETION = frozenset({"deletion-left-world-broken"})
-"""Deleting a CR mid-switchover cancels the run and deletes its journal with the CR's status:
-nothing finishes or undoes it (no finalizer). Checked and reported, expected to fail until a
-finalizer (or convergence by the remaining region) exists — see
-``test_deleting_the_cr_mid_switchover_leaves_one_writer``."""
+DELETION = frozenset({"deletion-left-world-broken", "deletion-dropped-journal", "deletion-hung"})
+"""Deleting a CR mid-switchover: the finalizer keeps the CR (and its journal) until its
+instance finished or compensated the run; then the CR goes, and never later than the calm
+phase (``docs/decisions.md`` #20). No longer excused."""
 
-KNOWN = DELETION
-"""What the seeded schedules still excuse: deletion mid-switchover. ``world-not-converged``,
-``switchover-unfinished``, ``two-primaries-after-partition`` and
-``healthy-but-world-disagrees`` are no longer excused (the last: a refused status write is
-retried within one backoff, and the invariant excuses a region for exactly that long — see
-``simulator.py``)."""
+KNOWN: frozenset[str] = frozenset()
+"""What the seeded schedules still excuse: nothing. ``healthy-but-world-disagrees`` excuses a
+region for exactly one status-write retry backoff after a refused write (see
+``simulator.py``), and the deletion invariants hold since the finalizer."""
 
 
 def _run(schedule: list[Action]) -> Outcome:
@@ -97,6 +95,27 @@ def test_the_net_catches_two_writers(monkeypatch: pytest.MonkeyPatch) -> None:
     caught at the first event."""
     monkeypatch.setattr(LeaseKeeper, "acting", lambda self, **_: True)
     assert "two-actors" in _run([Tick(), Tick()]).kinds()
+
+
+def test_the_net_catches_a_deletion_that_drops_the_journal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a test that cannot fail: an instance that lets go of its CR with a run in flight
+    is caught."""
+
+    async def nothing(actor: object) -> str:
+        return ""
+
+    monkeypatch.setattr(finalizing, "in_flight", nothing)
+    schedule: list[Action] = [
+        Tick(),
+        Tick(),
+        ArmKill(region=A, writes=3, down=5.0),
+        Switchover(to=B),
+        Delete(region=A),
+        *[Tick()] * 4,
+    ]
+    assert "deletion-dropped-journal" in _run(schedule).kinds()
 
 
 def test_a_switchover_under_kills_ends_switched_or_restored() -> None:
@@ -267,18 +286,75 @@ def test_kills_are_injected_and_switchovers_run() -> None:
     _ = Kill  # the schedule vocabulary is part of the module's interface
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no finalizer: deleting the CR mid-switchover cancels the run and deletes its journal "
-    "(found by the simulator, seed 628; related to issue 13)",
-)
 def test_deleting_the_cr_mid_switchover_leaves_one_writer() -> None:
     """Seed 628, shrunk: the writer's instance is killed in the middle of a switchover and
-    its CR is deleted before it restarts; nothing ever finishes or undoes the run."""
+    its CR is deleted before it restarts. Without a finalizer the run was cancelled and its
+    journal deleted with the CR; now the CR waits (``deletionTimestamp``), the restarted
+    instance finishes or compensates the journal, then removes the finalizer."""
     schedule: list[Action] = [
         Switchover(to=B),
         ArmKill(region=A, writes=6, down=40.0),
         Tick(),
         Delete(region=A),
     ]
-    assert not _run(schedule).kinds() & DELETION
+    out = _run(schedule)
+    assert not out.kinds() - KNOWN, out.violations
+    assert len(out.results) == 1  # the journal was taken to an end, not dropped
+
+
+def test_deleting_the_new_writers_cr_after_a_failover_waits_for_the_old_primary() -> None:
+    """Found by the deletion sweep (``bench/simulate.py --deletions``, seed 288), shrunk: A's
+    CR is deleted (its instance lets go) and A is cut off; B fails over automatically and
+    cannot cordon A's Cluster; then B's CR is deleted while A is still cut off. B's instance
+    let go at once, so nobody ever demoted A's Cluster: two primaries once A was back. Now B
+    waits until it has seen A's Cluster demoted."""
+    schedule: list[Action] = [
+        Delete(region=A),
+        Partition(region=A, cut=True),
+        *[Tick()] * 6,
+        SetSpec(failback_approved=False, auto_failover=True),
+        *[Tick()] * 10,  # the failover runs (B's copy is not being deleted yet)
+        Delete(region=B),
+        Tick(),
+    ]
+    out = _run(schedule)
+    assert not out.kinds() - KNOWN, out.violations
+    [result] = out.results
+    assert (result.to_region, result.ok, result.rolled_back) == (B, True, False)
+    assert StepName.CORDON_OLD_PRIMARY in result.skipped
+
+
+def test_a_deletion_does_not_drop_a_journal_whose_closing_could_not_be_written() -> None:
+    """Found by the deletion sweep (seed 565), shrunk: the run of A's instance ends while its
+    status writes are refused; the finalizer went anyway, with the stored journal open."""
+    schedule: list[Action] = [
+        ArmKill(region=A, writes=4, down=40.0),
+        Switchover(to=B),
+        Delete(region=A),
+        SetSpec(failback_approved=True, auto_failover=True),
+        Tick(),
+        Fail(target="status", op="*", kind="unavailable", times=3, region=A),
+        Kill(region=B, down=40.0),
+        Tick(),
+    ]
+    out = _run(schedule)
+    assert not out.kinds() - KNOWN, out.violations
+
+
+@pytest.mark.parametrize("region", [A, B])
+def test_deleting_a_cr_while_its_run_is_under_way_waits_for_the_run(region: str) -> None:
+    """The CR of either region deleted while A's instance runs A→B (alive, then killed once
+    in the middle): the run ends (switched or restored), every deleted CR is gone by the end
+    of the calm phase, and the world has one writer everyone agrees on."""
+    for writes in (0, 3, 6):
+        schedule: list[Action] = [
+            Tick(),
+            Tick(),
+            *([ArmKill(region=A, writes=writes, down=5.0)] if writes else []),
+            Switchover(to=B),
+            Delete(region=region),
+            *[Tick()] * 4,
+        ]
+        out = _run(schedule)
+        assert not out.kinds() - KNOWN, (writes, out.violations)
+        assert len(out.results) == 1, (writes, out.results)

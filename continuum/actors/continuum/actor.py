@@ -34,6 +34,11 @@ from continuum.actors.continuum.background_refresh import (
 )
 from continuum.actors.continuum.converging import WorldView, current_disagreement
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
+from continuum.actors.continuum.finalizing import (
+    hold_finalizer,
+    old_primary_unconfirmed,
+    release_when_idle,
+)
 from continuum.actors.continuum.health_runs import health_crashed, health_done, start_health
 from continuum.actors.continuum.keeper import LeaseKeeper
 from continuum.actors.continuum.leasing import refresh_lease, stop_and_release
@@ -73,7 +78,7 @@ from continuum.core.lease import LeaseState, fencing_epoch
 from continuum.errors import ContinuumError
 from continuum.logs import get_logger
 from continuum.messages.audit import AuditEvent, AuditType, new_event
-from continuum.messages.commands import SpecInvalid, SpecObserved, Stop
+from continuum.messages.commands import DeletionObserved, SpecInvalid, SpecObserved, Stop
 from continuum.messages.crd import Continuum
 from continuum.messages.lease import Lease
 from continuum.messages.requests import (
@@ -135,6 +140,16 @@ class ContinuumActor(Actor):
             safety_margin=env.safety_margin_seconds,
         )
         self.running: Running | None = None
+        self.finalizer_held = cr.finalized_by_us
+        """This region's copy carries the finalizer, as far as this actor knows."""
+        self.deletion_waits_for = ""
+        self.deletion_grace: dict[str, float] = {}
+        """Per kind of wait (``finalizing.py``): when a deletion stops waiting for it."""
+        self.deletion_grace_spent: set[str] = set()
+        self.old_primary_unconfirmed = old_primary_unconfirmed(
+            cr.status.last_switchover, region=env.region
+        )
+        """A Cluster the last failover to this region left uncordoned (``finalizing.py``)."""
         self.self_fence = SelfFence()
         self.refresh = RefreshInFlight()
         self.health: HealthReport | None = None
@@ -173,12 +188,14 @@ class ContinuumActor(Actor):
         async with self.env.start_gate.admitted(self.clock):
             await refresh_lease(self, startup=True)
         await after_refresh(self)  # fence or demote the own Cluster before anything else
+        await hold_finalizer(self)
         await announce_created(self)
         await check_drift(self)
         self.start_timers()
         await recover_journal(self)
         await observe_world(self)  # the phase reports the world as observed, from the start
         await self.flush()
+        await release_when_idle(self)  # a CR being deleted with nothing in flight: let go
 
     async def on_stop(self, error: BaseException | None) -> None:
         metrics.forget_continuum(self.key)
@@ -209,6 +226,10 @@ class ContinuumActor(Actor):
                 await self.flush()
             case SpecObserved(continuum=cr):
                 await spec_observed(self, cr)
+            case DeletionObserved(deletion_timestamp=stamp):
+                meta = msgspec.structs.replace(self.cr.metadata, deletion_timestamp=stamp)
+                self.cr = msgspec.structs.replace(self.cr, metadata=meta)
+                await release_when_idle(self)
             case SpecInvalid(field=field, message=text):
                 self.spec_error = (field, text)
                 self.condition(COND_SPEC_VALID, "False", "Invalid", f"{field}: {text}")
@@ -247,8 +268,10 @@ class ContinuumActor(Actor):
         # An undecided journal (witness unreadable at start, say) is decided again on every
         # renewal until the rule can tell: never left behind.
         await recover_journal(self)
+        await hold_finalizer(self)  # writes only while the finalizer is not held yet
         await self.flush()
         await self._reconcile_heartbeat()
+        await release_when_idle(self)  # retried while a deletion waits (last: it may stop)
 
     # --- the lease, as this instance knows it ------------------------------------------
 

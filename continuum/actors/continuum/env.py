@@ -21,7 +21,9 @@ from continuum.ports import (
     AuditTail,
     Clock,
     ClusterPair,
+    ContinuumCopies,
     DnsRecords,
+    Finalizers,
     Resolver,
     RoleSecrets,
     StatusStore,
@@ -67,10 +69,14 @@ class ContinuumEnvironment:
     region: str
     clock: Clock
     status: StatusStore
+    finalizers: Finalizers
+    """The finalizer on the CR's copy in this region (``finalizing.py``)."""
     audit: AuditSink
     witness_for: Callable[[Continuum], Awaitable[Witness]]
     collaborators_for: Callable[[Continuum], Collaborators]
     audit_tail: AuditTail | None = None
+    copies: ContinuumCopies | None = None
+    """The CR's copies in the other regions (``finalizing.py``); ``None``: not checked."""
     resolver: Resolver | None = None
     health_delay_seconds: float = DEFAULTS.health_delay_seconds
     safety_margin_seconds: float = DEFAULTS.lease_safety_margin_seconds

@@ -15,6 +15,7 @@ import msgspec
 
 from continuum.actors.continuum import failback
 from continuum.actors.continuum.converging import converge_world
+from continuum.actors.continuum.finalizing import note_pair
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.actors.continuum.role_reassert import reassert_roles
 from continuum.actors.continuum.runs import start_run
@@ -74,6 +75,7 @@ async def observe(actor: ContinuumActor) -> None:
         actor.unreachable_streak = state.unreachable_streak
         await converge_world(actor, None, pair_error=str(exc) or type(exc).__name__)
         return
+    note_pair(actor, pair_state)
     now = actor.clock.now()
     state, effects = rule.decide(
         state,
@@ -168,8 +170,8 @@ async def _probe_replication(
 async def evaluate_triggers(actor: ContinuumActor) -> None:
     """Start a run when the trigger rule says so (an unplanned one only by its target
     region's instance), or announce a failback awaiting approval. Nothing while a run is
-    under way or the spec is invalid."""
-    if actor.running is not None or actor.spec_error is not None:
+    under way, the spec is invalid or the CR is being deleted."""
+    if actor.running is not None or actor.spec_error is not None or actor.cr.deleting:
         return
     spec = actor.cr.spec
     decision = decide_trigger(

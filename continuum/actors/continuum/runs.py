@@ -15,6 +15,11 @@ import msgspec
 
 from continuum import metrics
 from continuum.actors.continuum import view
+from continuum.actors.continuum.finalizing import (
+    old_primary_unconfirmed,
+    release_when_idle,
+    target_copy_refusal,
+)
 from continuum.actors.continuum.keeper import WitnessGateway
 from continuum.actors.continuum.leasing import refresh_lease
 from continuum.actors.continuum.limits import JOURNAL_ASK_TIMEOUT
@@ -158,6 +163,12 @@ async def step_progress(actor: ContinuumActor, event: Any) -> None:
     mirror_committed_records(actor, event, ports(actor, writes=False))
     if event.kind in ("starting", "compensating") and not await actor.flush():
         raise ReplyError("the journal could not be persisted; refusing to run the step")
+    if event.kind == "starting" and event.step is StepName.SWAP_LEASE:
+        # After the journal names the handover: a target whose deletion began before this
+        # read is refused here, one that begins after it sees the journal and waits.
+        refusal = await target_copy_refusal(actor, event.journal.plan.to_region)
+        if refusal:
+            raise ReplyError(f"refusing to hand the writer role over: {refusal}")
 
 
 async def recover_journal(actor: ContinuumActor) -> None:
@@ -273,6 +284,7 @@ async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> No
         duration=duration,
     )
     actor.status = msgspec.structs.replace(actor.status, switchover=None, last_switchover=last)
+    actor.old_primary_unconfirmed = old_primary_unconfirmed(last, region=actor.region)
     metrics.observe_switchover(duration, result=last.result.lower())
     if result.ok and not result.compensated and not result.rolled_back and plan is not None:
         actor.status = msgspec.structs.replace(actor.status, acting_primary=result.to_region)
@@ -302,6 +314,7 @@ async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> No
             actor.log.warning("clear_request_failed", error=str(exc))
     await refresh_lease(actor)
     await actor.flush()
+    await release_when_idle(actor)  # a deletion that waited for this run goes on now
 
 
 async def switchover_crashed(actor: ContinuumActor, sid: str, text: str) -> None:
@@ -313,3 +326,4 @@ async def switchover_crashed(actor: ContinuumActor, sid: str, text: str) -> None
     await refresh_lease(actor)
     await recover_journal(actor)
     await actor.flush()
+    await release_when_idle(actor)

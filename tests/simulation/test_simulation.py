@@ -159,6 +159,33 @@ def test_regression_a_journal_undecided_at_start_is_decided_once_the_witness_ans
     assert out.results[0].rolled_back
 
 
+def test_regression_a_journal_superseded_by_a_failover_is_closed() -> None:
+    """Seed 2888, shrunk: B's instance is down, A's is killed at its third write of a
+    switchover A → B (the journal stands at ``cordon-old-primary``) and A is cut off; B
+    fails over (auto-failover) and holds the lease. A's journal, found with the lease on its
+    target before its own ``swap-lease``, was ``Undecided`` ("lease moved outside this run")
+    on every renewal: it stayed ``running`` forever. It is now closed (``Superseded``),
+    acting on nothing; B's convergence owns the world."""
+    schedule: list[Action] = [
+        Kill(region=B, down=20.0),
+        ArmKill(region=A, writes=3, down=40.0),
+        Switchover(to=B),
+        Tick(),
+        Tick(),
+        Partition(region=A, cut=True),
+        Tick(),
+        Tick(),
+        SetSpec(failback_approved=False, auto_failover=True),
+        Tick(),
+        Tick(),
+        Tick(),
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    # Only B's failover ended through a run; A's journal was closed, not resumed or undone.
+    assert [(r.to_region, r.ok, r.rolled_back) for r in out.results] == [(B, True, False)]
+
+
 def test_regression_a_timeout_clearing_the_spec_request_does_not_crash_the_actor() -> None:
     """Found by the simulator (seed 1002): clearing ``spec.switchover.requested`` after a
     run timed out; only ``ContinuumError`` was caught, so the actor crashed, restarted, saw

@@ -40,11 +40,12 @@ class Finished(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Superseded(msgspec.Struct, frozen=True, kw_only=True):
-    """The lease reached the run's target by another path (a failover) before this run's
-    ``swap-lease``: close the journal as it stands and act on nothing — neither resume (this
-    run no longer holds the lease its steps are fenced by) nor undo (that would pull the
-    world away from the holder). The holder converges the world (``core/converge.py``).
-    ``holder`` and ``generation`` are the lease as observed, for the record."""
+    """The lease reached the run's target by another path (a failover, a later run) and not
+    by this run's ``swap-lease``: close the journal as it stands and act on nothing — neither
+    resume (this run no longer holds the lease its steps are fenced by) nor undo, even when
+    the run was compensating (that would pull the world away from the holder). The holder
+    converges the world (``core/converge.py``). ``holder`` and ``generation`` are the lease
+    as observed, for the record."""
 
     holder: str
     generation: int
@@ -73,13 +74,26 @@ def _undo_order(entry: JournalEntry, *, in_flight: StepName | None) -> tuple[Ste
     return tuple(steps)
 
 
+def _lease_may_be_ours(entry: JournalEntry) -> bool:
+    """Whether this run may have put the lease on its target: its ``swap-lease`` completed or
+    was in flight (forward, or its undo) and has not been undone since."""
+    swap = StepName.SWAP_LEASE
+    if swap in entry.compensated:
+        return False
+    return swap in entry.completed or entry.step is swap
+
+
 def decide(entry: JournalEntry, lease: Lease | None) -> Decision:
     """The rule. ``lease`` is the witness slot as read now (``None``: could not be read).
 
     * phase ``done`` → :class:`Finished`;
-    * phase ``compensating`` → :class:`Compensate` the journaled step (the undo in flight,
-      which may be the failed forward step) and the completed steps not yet undone
-      (the decision to undo was already taken);
+    * lease unreadable → :class:`Undecided`;
+    * phase ``compensating``, lease on ``from`` or free, or on ``to`` by this run's own
+      ``swap-lease`` (completed or in flight, not undone) → :class:`Compensate` the journaled
+      step (the undo in flight, which may be the failed forward step) and the completed
+      steps not yet undone (the decision to undo was already taken);
+    * phase ``compensating``, lease on ``to`` by another path → :class:`Superseded`: the
+      undo would pull the world away from the holder (a later run or failover);
     * phase ``forward``, lease on ``to`` → :class:`Resume`: from the journaled step if
       ``swap-lease`` completed; from ``promote-new-primary`` if ``swap-lease`` was in flight
       (its compare-and-set landed; the new epoch is the observed generation);
@@ -92,13 +106,17 @@ def decide(entry: JournalEntry, lease: Lease | None) -> Decision:
     """
     if entry.phase == "done":
         return Finished()
-    if entry.phase == "compensating":
-        # ``step`` is the undo that was about to run (or failed): not yet in ``compensated``,
-        # and possibly the failed forward step, which is not in ``completed`` either.
-        return Compensate(steps=_undo_order(entry, in_flight=entry.step))
     if lease is None:
         return Undecided(reason="witness unreadable: cannot tell whether the lease moved")
     plan = entry.plan
+    if entry.phase == "compensating":
+        # ``step`` is the undo that was about to run (or failed): not yet in ``compensated``,
+        # and possibly the failed forward step, which is not in ``completed`` either.
+        if lease.holder == plan.to_region and not _lease_may_be_ours(entry):
+            return Superseded(holder=lease.holder, generation=lease.generation)
+        if lease.holder not in ("", plan.from_region, plan.to_region):
+            return Undecided(reason=f"lease held by third party {lease.holder!r}")
+        return Compensate(steps=_undo_order(entry, in_flight=entry.step))
     swapped = StepName.SWAP_LEASE in entry.completed
     if lease.holder == plan.to_region:
         if swapped:

@@ -224,15 +224,18 @@ async def recover_journal(actor: ContinuumActor) -> None:
 def _close_superseded(
     actor: ContinuumActor, entry: JournalEntry, decision: journal_rule.Superseded
 ) -> None:
-    """Close a journal whose lease reached the target by another path (a failover): the
-    journal is cleared and ``lastSwitchover`` records the run ``Failed`` at its journaled step,
-    with what was observed (holder, generation). Nothing is resumed or undone; the holder's
-    convergence brings the world to it."""
+    """Close a journal whose lease reached the target by another path (a failover, a later
+    run), forward or compensating: the journal is cleared and ``lastSwitchover`` records the
+    run ``Failed`` at its journaled step, with what was observed (holder, generation).
+    Nothing is resumed or undone; the holder's convergence brings the world to it."""
+    doing = "undoing" if entry.phase == "compensating" else "at"
     why = (
         f"superseded: the lease moved to {decision.holder!r} (generation {decision.generation}) "
-        f"by another path (a failover) while this run stood at {entry.step.value!r}, before "
-        "its swap-lease; closed without acting, the holder converges the world"
+        f"by another path (a failover or a later run) while this run stood {doing} "
+        f"{entry.step.value!r}, not by its own swap-lease; closed without acting, the holder "
+        "converges the world"
     )
+    actor.undo_attempts.pop(entry.id, None)
     actor.log.warning(
         "journal_superseded",
         id=entry.id,

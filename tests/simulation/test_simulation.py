@@ -178,6 +178,73 @@ def test_regression_a_journal_undecided_at_start_is_decided_once_the_witness_ans
     assert out.results[0].rolled_back
 
 
+def test_regression_a_journal_superseded_by_a_failover_is_closed() -> None:
+    """Seed 2888, shrunk: B's instance is down, A's is killed at its third write of a
+    switchover A → B (the journal stands at ``cordon-old-primary``) and A is cut off; B
+    fails over (auto-failover) and holds the lease. A's journal, found with the lease on its
+    target before its own ``swap-lease``, was ``Undecided`` ("lease moved outside this run")
+    on every renewal: it stayed ``running`` forever. It is now closed (``Superseded``),
+    acting on nothing; B's convergence owns the world."""
+    schedule: list[Action] = [
+        Kill(region=B, down=20.0),
+        ArmKill(region=A, writes=3, down=40.0),
+        Switchover(to=B),
+        Tick(),
+        Tick(),
+        Partition(region=A, cut=True),
+        Tick(),
+        Tick(),
+        SetSpec(failback_approved=False, auto_failover=True),
+        Tick(),
+        Tick(),
+        Tick(),
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    # Only B's failover ended through a run; A's journal was closed, not resumed or undone.
+    assert [(r.to_region, r.ok, r.rolled_back) for r in out.results] == [(B, True, False)]
+
+
+def test_regression_a_compensating_journal_superseded_by_a_later_run_is_not_undone() -> None:
+    """Seed 2742, shrunk: A is cut off; B's instance fails over (unplanned A → B), is killed
+    at ``cordon-old-primary`` and its undo (promote A) times out, and it is killed again.
+    A's instance returns, re-acquires and runs a requested switchover A → B that succeeds.
+    When B's instance returns, holding the lease, it found its old journal ``compensating``
+    and undid ``cordon-old-primary`` whatever the lease: it promoted A beside B's own primary
+    (two primaries until the next observation demoted A). A compensating journal whose lease
+    reached its target by another path is now closed (``Superseded``), never undone."""
+    schedule: list[Action] = [
+        Tick(),
+        Tick(),
+        Tick(),
+        Partition(region=A, cut=True),
+        Tick(),
+        ArmKill(region=A, writes=3, down=20.0),
+        Tick(),
+        SetSpec(failback_approved=False, auto_failover=True),
+        Kill(region=B, down=5.0),
+        *[Tick()] * 4,
+        ArmKill(region=B, writes=3, down=20.0),
+        ArmKill(region=A, writes=2, down=20.0),
+        *[Tick()] * 3,
+        RequestInSpec(to=B),
+        ArmKill(region=A, writes=2, down=20.0),
+        Tick(),
+        Tick(),
+        ArmKill(region=B, writes=1, down=40.0),
+        Tick(),
+        Tick(),
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    # B's failover was rolled back once (its undo failed), never completed as a rollback
+    # after A's run moved the lease: only A's requested run switched.
+    assert [(r.to_region, r.ok, r.rolled_back) for r in out.results] == [
+        (B, False, True),
+        (B, True, False),
+    ]
+
+
 def test_regression_a_timeout_clearing_the_spec_request_does_not_crash_the_actor() -> None:
     """Found by the simulator (seed 1002): clearing ``spec.switchover.requested`` after a
     run timed out; only ``ContinuumError`` was caught, so the actor crashed, restarted, saw

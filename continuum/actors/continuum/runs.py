@@ -32,9 +32,9 @@ from continuum.actors.continuum.messages import (
 )
 from continuum.actors.runtime import ReplyError
 from continuum.errors import ContinuumError
-from continuum.messages.audit import AuditDelivery, AuditEvent
+from continuum.messages.audit import AuditDelivery, AuditEvent, format_timestamp
 from continuum.messages.status import COND_AUDIT_DELIVERED
-from continuum.messages.switchover import Plan, StepName, SwitchoverResult
+from continuum.messages.switchover import JournalEntry, Plan, StepName, SwitchoverResult
 from continuum.switchover import journal as journal_rule
 from continuum.switchover.from_spec import plan_from_spec
 from continuum.switchover.sequencer import Sequencer
@@ -190,6 +190,9 @@ async def recover_journal(actor: ContinuumActor) -> None:
     if isinstance(decision, journal_rule.Undecided):
         actor.log.warning("journal_undecided", id=entry.id, why=decision.reason)
         return
+    if isinstance(decision, journal_rule.Superseded):
+        _close_superseded(actor, entry, decision)
+        return
     fence = Fence(holder=entry.plan.from_region, epoch=entry.epoch)
     actor.keeper.observers.append(fence.note_own_write)
     actor.running = Running(
@@ -227,6 +230,48 @@ async def recover_journal(actor: ContinuumActor) -> None:
         on_error=lambda e: SwitchoverCrashed(switchover_id=entry.id, error=str(e) or repr(e)),
         name=f"recover:{entry.id}",
     )
+
+
+def _close_superseded(
+    actor: ContinuumActor, entry: JournalEntry, decision: journal_rule.Superseded
+) -> None:
+    """Close a journal whose lease reached the target by another path (a failover, a later
+    run), forward or compensating: the journal is cleared and ``lastSwitchover`` records the
+    run ``Failed`` at its journaled step, with what was observed (holder, generation).
+    Nothing is resumed or undone; the holder's convergence brings the world to it."""
+    doing = "undoing" if entry.phase == "compensating" else "at"
+    why = (
+        f"superseded: the lease moved to {decision.holder!r} (generation {decision.generation}) "
+        f"by another path (a failover or a later run) while this run stood {doing} "
+        f"{entry.step.value!r}, not by its own swap-lease; closed without acting, the holder "
+        "converges the world"
+    )
+    actor.undo_attempts.pop(entry.id, None)
+    actor.log.warning(
+        "journal_superseded",
+        id=entry.id,
+        step=entry.step.value,
+        holder=decision.holder,
+        generation=decision.generation,
+    )
+    result = SwitchoverResult(
+        id=entry.id,
+        from_region=entry.plan.from_region,
+        to_region=entry.plan.to_region,
+        ok=False,
+        started_at=entry.started_at,
+        finished_at=format_timestamp(actor.clock.now()),
+        steps_completed=entry.completed,
+        failed_step=entry.step,
+        error=why,
+        skipped=entry.skipped,
+        new_epoch=entry.epoch,
+    )
+    last = view.last_switchover(
+        result, reason=entry.plan.reason, initiated_by=entry.plan.initiated_by, duration=0.0
+    )
+    actor.status = msgspec.structs.replace(actor.status, switchover=None, last_switchover=last)
+    metrics.observe_switchover(0.0, result=last.result.lower())
 
 
 COMPENSATION_ATTEMPTS = 3

@@ -122,8 +122,8 @@ def assess(world: World) -> tuple[Mismatch, ...]:
     """Every way ``world`` disagrees with its holder (empty: it agrees, or the holder is
     unknown). Agreement is never assumed: a pair whose holder half cannot be read is a
     ``WriterMismatch``; another half (unless its API says it does not exist), or a region's
-    route copy, that cannot be read is ``Unobserved`` (a route copy absent from ``routes`` — no context for that region, or no
-    route configured — is not assessed)."""
+    route copy, that cannot be read is ``Unobserved`` (a route copy absent from ``routes`` —
+    no context for that region, or no route configured — is not assessed)."""
     holder = world.holder
     if not holder:
         return ()

@@ -6,6 +6,7 @@ kind (with the first seeds of each). One seed replays exactly; ``--shrink`` redu
 seed's schedule to a short one and prints it.
 
     PYTHONPATH=. python bench/simulate.py --schedules 100000 [--start 0] [--length 40]
+    PYTHONPATH=. python bench/simulate.py --schedules 300 --deletions   # a deletion mid-run first
     PYTHONPATH=. python bench/simulate.py --seed 1234 [--shrink] [--verbose]
     PYTHONPATH=. python bench/simulate.py --replay '<schedule JSON>'
 
@@ -23,16 +24,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.simulation.schedule import Action, decode, encode, generate
+from tests.simulation.schedule import (
+    Action,
+    Delete,
+    decode,
+    encode,
+    generate,
+    generate_with_deletion,
+)
 from tests.simulation.shrink import shrink
 from tests.simulation.simulator import Outcome, quiet_logs, run_sync
 
 KNOWN = {
-    "healthy-but-world-disagrees": "issue 13",
     "world-not-converged": "issue 13",
     "switchover-unfinished": "issue 13",
     "two-primaries-after-partition": "issue 13 (item 4: no self-fencing)",
-    "deletion-left-world-broken": "no finalizer (new; see the purecore note)",
 }
 
 
@@ -78,6 +84,11 @@ def main() -> int:
     parser.add_argument("--schedules", type=int, default=1000)
     parser.add_argument("--start", type=int, default=0, help="first seed")
     parser.add_argument("--length", type=int, default=40, help="actions per schedule")
+    parser.add_argument(
+        "--deletions",
+        action="store_true",
+        help="start each schedule with a switchover A->B and a CR deletion while it runs",
+    )
     parser.add_argument("--seed", type=int, help="run this seed alone and print what happened")
     parser.add_argument("--replay", help="run this schedule (JSON) alone")
     parser.add_argument("--shrink", action="store_true", help="with --seed: shrink a failure")
@@ -93,11 +104,16 @@ def main() -> int:
         return _one(args.seed, args.length, do_shrink=args.shrink, verbose=args.verbose)
     kinds: Counter[str] = Counter()
     first: dict[str, list[int]] = {}
-    events = kills = switchovers = 0
+    events = kills = switchovers = deletions = mid_run = 0
+    seeds = range(args.start, args.start + args.schedules)
+    make = generate_with_deletion if args.deletions else generate
     started = time.perf_counter()
     with quiet_logs():
-        for seed in range(args.start, args.start + args.schedules):
-            out = run_sync(generate(seed, args.length))
+        for seed in seeds:
+            schedule = make(seed, args.length)
+            deletions += sum(isinstance(a, Delete) for a in schedule)
+            out = run_sync(schedule)
+            mid_run += out.deletions_mid_run
             events += out.events
             kills += out.kills
             switchovers += out.switchovers
@@ -105,15 +121,17 @@ def main() -> int:
                 kinds[kind] += 1
                 first.setdefault(kind, []).append(seed)
     elapsed = time.perf_counter() - started
-    n = args.schedules
+    n = len(seeds)
     print(
-        f"schedules:            {n} (seeds {args.start}..{args.start + n - 1}, "
+        f"schedules:            {n} (seeds {seeds[0]}..{seeds[-1]}"
+        f"{', each deleting a CR mid-switchover first' if args.deletions else ''}, "
         f"{args.length} actions + calm phase)"
     )
     print(f"elapsed:              {elapsed:.1f} s  ({n / elapsed:.1f} schedules/s)")
     print(f"events simulated:     {events}  ({events / elapsed:.0f}/s)")
     print(f"kills injected:       {kills}")
     print(f"switchovers confirmed:{switchovers:>7}")
+    print(f"CR deletions:         {deletions} ({mid_run} with a run or a journal in flight)")
     print(f"violations:           {sum(kinds.values())} schedule(s) with a violation")
     for kind, count in kinds.most_common():
         known = f" [known: {KNOWN[kind]}]" if kind in KNOWN else " [NEW]"

@@ -174,6 +174,13 @@ class Settings:
         "Namespaces whose Continuums are watched, comma-separated; empty = all namespaces.",
         check=_namespaces,
     )
+    role_reassert: bool = _var(
+        "ROLE_REASSERT",
+        True,
+        "After a change of acting primary, touch the new primary's CNPG managed-role "
+        "passwordSecrets (an annotation, never the data) so CNPG re-applies the passwords; "
+        "needs `patch` on Secrets in the pairs' namespaces.",
+    )
     nats_url: str = _var(
         "NATS_URL",
         "",

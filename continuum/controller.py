@@ -20,6 +20,7 @@ import anyio
 
 from continuum import metrics
 from continuum.actors.continuum.actor import ContinuumActor
+from continuum.adapters.continuums import ContinuumFinalizers
 from continuum.config import Address, Settings
 from continuum.http.readiness import Readiness
 from continuum.leader.elector import LEADERSHIP_LOST_EXIT_CODE, LeaderElector, LeadershipLost
@@ -291,6 +292,7 @@ def controller_tree(
             check=functools.partial(check_serving, facts=serving_facts(edges(), settings)),
             conflicts=conflicts,
             shard=shard[0] if shard else None,
+            finalizers=ContinuumFinalizers(clients().continuums),
         )
         if shard:
             shard[0].follow(watch.rebalance)

@@ -169,7 +169,14 @@ def forget_continuum(continuum: str) -> None:
             WORLD_DISAGREES.remove(continuum, kind)
 
 
-WORLD_KINDS: Final = ("WriterMismatch", "WriterFenced", "DnsMismatch", "RouteDrained", "RouteSplit")
+WORLD_KINDS: Final = (
+    "WriterMismatch",
+    "WriterFenced",
+    "DnsMismatch",
+    "RouteDrained",
+    "RouteSplit",
+    "Unobserved",
+)
 
 
 def set_world(continuum: str, kinds: set[str]) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from continuum.messages.audit import AuditAck, AuditDelivery, AuditEvent, AuditType, OutboxRecord
-from continuum.messages.crd import RawList
+from continuum.messages.crd import CopyState, RawList
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
 from continuum.messages.status import ContinuumStatus
@@ -197,6 +197,36 @@ class StatusStore(Protocol):
         ...
 
 
+class Finalizers(Protocol):
+    """Adds and removes the controller's finalizer (``FINALIZER`` in
+    ``continuum.messages.crd``) on a CR of the instance's own cluster: the deletion of that
+    copy waits until the instance lets go (``docs/decisions.md`` #20). Each call is one
+    conflict-safe write of ``metadata.finalizers`` that leaves other finalizers untouched."""
+
+    async def add_finalizer(self, key: str) -> None:
+        """Make the CR carry the finalizer; no write when it already does. Raises
+        ``KubeError`` (``NotFound`` when the CR is gone, ``Invalid`` when it is being deleted:
+        the API server refuses new finalizers then)."""
+        ...
+
+    async def remove_finalizer(self, key: str) -> None:
+        """Make the CR not carry the finalizer (the API server then deletes a CR being
+        deleted whose finalizers are all gone). A CR that is gone, or does not carry it, is
+        not an error. Raises ``KubeError``."""
+        ...
+
+
+class ContinuumCopies(Protocol):
+    """Reads a Continuum's copy in any region of the pair: whether an instance there manages
+    it, and what its journal says (``docs/decisions.md`` #20)."""
+
+    async def read_copy(self, region: str, key: str) -> CopyState:
+        """The copy of ``key`` in ``region``; a copy that is gone is ``exists=False``, not an
+        error. Raises ``KubeError`` (``Unavailable`` when the region's API does not answer
+        or no context is configured for it)."""
+        ...
+
+
 class AuditSink(Protocol):
     """Where actors hand audit events. Never makes the caller wait on the transport."""
 
@@ -328,6 +358,23 @@ class ClusterPair(Protocol):
     async def wait_ready_as_primary(self, region: str, timeout: float) -> None:
         """Return once ``region``'s Cluster acts as primary (live spec) and is Ready.
         Raises ``TimeoutError`` when that has not happened within ``timeout`` seconds."""
+        ...
+
+
+class RoleSecrets(Protocol):
+    """The password Secrets of CNPG managed roles (``spec.managed.roles[].passwordSecret``)
+    in one region's API. Used to make CNPG re-apply the roles' passwords after a change of
+    acting primary (controller.md §7): never reads or writes a Secret's data, never runs
+    SQL."""
+
+    async def touch(
+        self, region: str, namespace: str, names: Sequence[str], *, at: datetime
+    ) -> list[str]:
+        """Change each Secret's ``resourceVersion`` without changing its data: set annotation
+        ``catalyst.openova.io/dr-role-reassert-at`` to ``at`` (RFC 3339 UTC, microseconds)
+        by a merge patch. A Secret that does not exist is skipped (a region may mint no role
+        Secrets). Every name is tried; returns the names touched; after trying them all,
+        raises the first other failure (a :class:`~continuum.errors.KubeError` subclass)."""
         ...
 
 

@@ -82,7 +82,7 @@ IPv4 "ip" (port 53) or "ip:port" (values.schema.json enforces the form).
   "CONTINUUM_HEALTH_DELAY_SECONDS" "CONTINUUM_HEALTH_VANTAGES" "CONTINUUM_METRICS_ADDR"
   "CONTINUUM_LOG_LEVEL" "CONTINUUM_LOG_FORMAT" "CONTINUUM_LEADER_ELECTION"
   "CONTINUUM_LEADER_LEASE_NAME" "CONTINUUM_LEADER_LEASE_NAMESPACE" "CONTINUUM_CLUSTER_DOMAIN"
-  "CONTINUUM_SHUTDOWN_TIMEOUT_SECONDS" "CONTINUUM_SHARDING" | toJson -}}
+  "CONTINUUM_SHUTDOWN_TIMEOUT_SECONDS" "CONTINUUM_SHARDING" "CONTINUUM_ROLE_REASSERT" | toJson -}}
 {{- end -}}
 
 {{/* "true" when the replicas share the Continuums (sharding on and more than one replica). */}}
@@ -111,5 +111,20 @@ IPv4 "ip" (port 53) or "ip:port" (values.schema.json enforces the form).
 {{- end -}}
 {{- if and (eq $c.dnsWriter "powerdns") (not $c.powerdns.apiKeySecretRef.name) -}}
 {{- fail "continuum.powerdns.apiKeySecretRef.name is required when continuum.dnsWriter is powerdns" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+"true" when the managed-role re-assert is on: asked for (managedRoles.reassert) and given
+namespaces to patch Secrets in (managedRoles.secretNamespaces, else watchNamespaces). With no
+namespace listed it is off: a grant of patch on every Secret of the cluster would let the
+controller read them all (a patch answers with the whole object).
+*/}}
+{{- define "continuum.roleReassert" -}}
+{{- $roles := .Values.continuum.managedRoles -}}
+{{- if and $roles.reassert ($roles.secretNamespaces | default .Values.continuum.watchNamespaces) -}}
+true
+{{- else -}}
+false
 {{- end -}}
 {{- end -}}

@@ -60,6 +60,19 @@ def is_fenced(obj: Mapping[str, Any]) -> bool:
     return value.strip() not in ("", "[]")
 
 
+def managed_role_password_secrets(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``spec.managed.roles[].passwordSecret.name`` of a raw Cluster, de-duplicated in
+    spec order; roles without a secret are skipped, no roles give ``()``."""
+    roles = ((obj.get("spec") or {}).get("managed") or {}).get("roles") or ()
+    names: list[str] = []
+    for role in roles:
+        secret = (role.get("passwordSecret") or {}) if isinstance(role, Mapping) else {}
+        name = secret.get("name") if isinstance(secret, Mapping) else None
+        if isinstance(name, str) and name and name not in names:
+            names.append(name)
+    return tuple(names)
+
+
 def parse_half(region: str, obj: Mapping[str, Any]) -> PairHalf:
     """A :class:`PairHalf` from a raw Cluster; missing fields read as zero values."""
     meta = obj.get("metadata") or {}
@@ -72,6 +85,7 @@ def parse_half(region: str, obj: Mapping[str, Any]) -> PairHalf:
         name=str(meta.get("name", "")),
         namespace=str(meta.get("namespace", "")),
         ready=ready is not None and ready.get("status") == "True",
+        ready_instances=_int_or_none(status.get("readyInstances")),
         replica_enabled=bool(replica.get("enabled", False)),
         replica_primary=str(replica.get("primary") or ""),
         replica_self=str(replica.get("self") or ""),
@@ -80,6 +94,7 @@ def parse_half(region: str, obj: Mapping[str, Any]) -> PairHalf:
         fenced=is_fenced(obj),
         timeline_id=_int_or_none(status.get("timelineID")),
         phase=str(status.get("phase") or ""),
+        role_secrets=managed_role_password_secrets(obj),
     )
 
 
@@ -187,7 +202,8 @@ class CnpgPair:
         raise AssertionError("unreachable")
 
     async def read_half(self, region: str) -> PairHalf:
-        """``region``'s half; an unreadable half comes back with ``error`` set."""
+        """``region``'s half; an unreadable half comes back with ``error`` set (and
+        ``missing`` when the API answered that the Cluster does not exist)."""
         try:
             return parse_half(region, await self.get_cluster(region))
         except KubeError as exc:
@@ -196,6 +212,7 @@ class CnpgPair:
                 name=self._names.get(region, ""),
                 namespace=self.pair.namespace,
                 error=str(exc),
+                missing=isinstance(exc, NotFound),
             )
 
     async def read_pair(self) -> PairState:

@@ -9,13 +9,15 @@ Reads come back raw (``dict``, for the watch, which must see invalid CRs too) or
   field the caller did not change is never sent, so a concurrent writer's fields survive
   (conditions are merged by type for the same reason);
 * ``spec.switchover.requested`` is cleared by a merge patch with a ``resourceVersion``
-  precondition, re-read and retried on 409.
+  precondition, re-read and retried on 409;
+* ``metadata.finalizers`` is written the same way (the whole list, under the version it was
+  read at), so another controller's finalizer is never lost.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC
 from typing import Any, Final
 
@@ -23,13 +25,15 @@ import msgspec
 
 from continuum.adapters.kube import RegionClient
 from continuum.clock import SystemClock
-from continuum.errors import Conflict, NotFound
+from continuum.errors import Conflict, NotFound, Unavailable
 from continuum.messages.crd import (
     API_GROUP,
     API_VERSION,
+    FINALIZER,
     KIND,
     PLURAL,
     Continuum,
+    CopyState,
     RawList,
     decode_continuum,
 )
@@ -355,6 +359,68 @@ class ContinuumApi:
             status=409,
         )
 
+    # --- metadata: finalizers -------------------------------------------------------------
+
+    async def set_finalizer(
+        self, namespace: str, name: str, finalizer: str, *, present: bool
+    ) -> bool:
+        """Make ``metadata.finalizers`` of the CR contain ``finalizer`` (``present``) or not.
+
+        Reads the CR, and only when it differs sends one merge patch of the whole list under
+        a resourceVersion precondition (so a finalizer another controller adds or removes
+        meanwhile is never lost: the 409 re-reads and retries). Returns True when this call
+        changed the list. Removing from a CR that is gone is not an error (returns False);
+        adding to it raises ``NotFound``. Raises ``Invalid`` when adding to a CR being
+        deleted, ``Conflict`` after the configured number of attempts."""
+        what = f"{'add' if present else 'remove'} finalizer of continuum {namespace}/{name}"
+        for _ in range(self._attempts):
+            try:
+                raw = await self.get_raw(namespace, name)
+            except NotFound:
+                if present:
+                    raise
+                return False
+            meta = raw.get("metadata") or {}
+            current = [str(f) for f in meta.get("finalizers") or ()]
+            if (finalizer in current) == present:
+                return False
+            wanted = [*current, finalizer] if present else [f for f in current if f != finalizer]
+            body = {
+                "metadata": {
+                    "resourceVersion": str(meta["resourceVersion"]),
+                    "finalizers": wanted or None,
+                }
+            }
+            try:
+                obj = await self.client.call(
+                    self.client.custom.patch_namespaced_custom_object,
+                    API_GROUP,
+                    VERSION,
+                    namespace,
+                    PLURAL,
+                    name,
+                    body,
+                    _content_type=MERGE_PATCH,
+                    what=what,
+                )
+            except Conflict:
+                continue
+            except NotFound:
+                if present:
+                    raise
+                return False
+            version = (obj.get("metadata") or {}).get("resourceVersion") if obj else None
+            if version:
+                # The status is as our last status write left it: the next one builds on this
+                # version instead of meeting a 409 first.
+                self._versions[(namespace, name)] = str(version)
+            return True
+        raise Conflict(
+            f"{what}: still conflicting after {self._attempts} attempts",
+            region=self.region,
+            status=409,
+        )
+
     # --- events --------------------------------------------------------------------------
 
     async def record_event(
@@ -398,4 +464,44 @@ class ContinuumApi:
             meta.namespace,
             body,
             what=f"record event {reason} for continuum {meta.namespace}/{meta.name}",
+        )
+
+
+class ContinuumFinalizers:
+    """:class:`~continuum.ports.Finalizers` for :data:`~continuum.messages.crd.FINALIZER`
+    over :class:`ContinuumApi` (keys are ``<namespace>/<name>``)."""
+
+    def __init__(self, api: ContinuumApi) -> None:
+        self._api = api
+
+    async def add_finalizer(self, key: str) -> None:
+        namespace, name = key.split("/", 1)
+        await self._api.set_finalizer(namespace, name, FINALIZER, present=True)
+
+    async def remove_finalizer(self, key: str) -> None:
+        namespace, name = key.split("/", 1)
+        await self._api.set_finalizer(namespace, name, FINALIZER, present=False)
+
+
+class ContinuumCopiesReader:
+    """:class:`~continuum.ports.ContinuumCopies` over one :class:`ContinuumApi` per region."""
+
+    def __init__(self, apis: Mapping[str, ContinuumApi]) -> None:
+        self._apis = dict(apis)
+
+    async def read_copy(self, region: str, key: str) -> CopyState:
+        api = self._apis.get(region)
+        if api is None:
+            raise Unavailable("no kubeconfig context is configured for this region", region=region)
+        namespace, name = key.split("/", 1)
+        try:
+            raw = await api.get_raw(namespace, name)
+        except NotFound:
+            return CopyState(exists=False)
+        meta = raw.get("metadata") or {}
+        journal = (raw.get("status") or {}).get("switchover") or {}
+        return CopyState(
+            exists=True,
+            deleting=bool(meta.get("deletionTimestamp")),
+            journal_to=str(journal.get("to") or "") if isinstance(journal, dict) else "",
         )

@@ -41,11 +41,13 @@ __all__ = [
 ]
 
 MismatchKind = Literal[
-    "WriterMismatch", "WriterFenced", "DnsMismatch", "RouteDrained", "RouteSplit"
+    "WriterMismatch", "WriterFenced", "DnsMismatch", "RouteDrained", "RouteSplit", "Unobserved"
 ]
 """``WriterMismatch``: not exactly one primary, the holder's; ``WriterFenced``: the holder's
 Cluster is fenced; ``DnsMismatch``: records name another region; ``RouteDrained``: the route
-sends nothing to the holder; ``RouteSplit``: the route also sends to another region."""
+sends nothing to the holder; ``RouteSplit``: the route also sends to another region;
+``Unobserved``: a part this instance should see could not be read (another region's Cluster,
+a region's route), so agreement cannot be claimed — reported, never acted on."""
 
 
 MismatchKey = tuple[MismatchKind, str]
@@ -60,9 +62,9 @@ class World(msgspec.Struct, frozen=True, kw_only=True):
     assessed). ``pair``/``dns_wrong``: ``None`` when not configured or not read this time
     (nothing is said about that part). ``dns_wrong``: the hostnames whose records do not name
     the holder. ``routes``: by region, the weights of that region's copy of the route, by
-    backend (``<app>-<region>``); ``None`` or absent when not configured, not reachable from
-    this instance or not read this time (nothing is said about that copy). ``regions``: the
-    regions of the pair.
+    backend (``<app>-<region>``); absent when not configured or no context reaches that
+    region (nothing is said about that copy); ``None`` when the read failed (``Unobserved``).
+    ``regions``: the regions of the pair.
     """
 
     holder: str
@@ -73,8 +75,8 @@ class World(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Mismatch(msgspec.Struct, frozen=True, kw_only=True):
-    """One disagreement with the holder; ``region``: the region whose route it concerns
-    (``RouteDrained``/``RouteSplit``), "" otherwise."""
+    """One disagreement with the holder; ``region``: the region whose route (or, for
+    ``Unobserved``, whose Cluster or route) it concerns, "" otherwise."""
 
     kind: MismatchKind
     detail: str
@@ -118,8 +120,10 @@ def serving_regions(weights: dict[str, int], regions: tuple[str, ...]) -> set[st
 
 def assess(world: World) -> tuple[Mismatch, ...]:
     """Every way ``world`` disagrees with its holder (empty: it agrees, or the holder is
-    unknown). A pair whose holder half cannot be read is a ``WriterMismatch``: agreement is
-    never assumed."""
+    unknown). Agreement is never assumed: a pair whose holder half cannot be read is a
+    ``WriterMismatch``; another half (unless its API says it does not exist), or a region's
+    route copy, that cannot be read is ``Unobserved`` (a route copy absent from ``routes`` —
+    no context for that region, or no route configured — is not assessed)."""
     holder = world.holder
     if not holder:
         return ()
@@ -138,6 +142,16 @@ def assess(world: World) -> tuple[Mismatch, ...]:
             )
         elif mine.fenced:
             found.append(Mismatch(kind="WriterFenced", detail=f"{holder}'s Cluster is fenced"))
+        for half in world.pair.halves:
+            # A Cluster the API says does not exist (404) is known not to be primary.
+            if half.region != holder and not half.reachable and not half.missing:
+                found.append(
+                    Mismatch(
+                        kind="Unobserved",
+                        detail=f"{half.region}'s Cluster unreadable: cannot tell it is not primary",
+                        region=half.region,
+                    )
+                )
     if world.dns_wrong:
         found.append(
             Mismatch(
@@ -148,6 +162,9 @@ def assess(world: World) -> tuple[Mismatch, ...]:
     for region in _route_order(world):
         weights = world.routes.get(region)
         if weights is None:
+            found.append(
+                Mismatch(kind="Unobserved", detail=f"route in {region} unreadable", region=region)
+            )
             continue
         serving = serving_regions(weights, world.regions)
         if holder not in serving:

@@ -3,11 +3,12 @@
 ``decide(state, event) -> (state, effects)``: the event is an observation result
 (:class:`PairObserved`, or :class:`PairUnreadable` when the pair could not be read); the state
 is what observations accumulate (:class:`ObservationState`: the streak of observations with
-the writer's half down, the per-standby lag, whether a standby is available). Effects are
-:class:`Converge` actions that bring the world back to the lease — today one kind, demoting a
-half that still acts as primary beside the writer's (``stale.py``'s rule); the convergence of
-issue 13 (DNS, routes, promoting the holder's half) adds its kinds here — and
-:class:`StandbyAvailability`, the condition to set.
+the writer's half down, the per-standby lag, whether a standby is available and the memory of
+the standby grace window). Effects are :class:`Converge` actions that bring the world back to
+the lease — today one kind, demoting a half that still acts as primary beside the writer's
+(``stale.py``'s rule) — and :class:`StandbyAvailability`, the standby determination to write
+(condition ``StandbyAvailable``, ``standbyAvailable``, ``standbyReplicaCluster``), made through
+the grace window of controller.md §5.3 (:func:`~continuum.switchover.lag.fold_standby`).
 
 Never does I/O, never reads a clock.
 """
@@ -21,6 +22,12 @@ import msgspec
 
 from continuum.messages.status import ReplicationLag
 from continuum.messages.switchover import PairState
+from continuum.switchover.lag import (
+    REASON_ABSENT,
+    GraceMemory,
+    StandbySignal,
+    fold_standby,
+)
 from continuum.switchover.triggers import next_streak
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "StandbyAvailability",
     "decide",
     "stale_primaries",
+    "standby_signal",
 ]
 
 
@@ -41,6 +49,10 @@ class ObservationState(msgspec.Struct, frozen=True, kw_only=True):
     lag: dict[str, ReplicationLag] = msgspec.field(default_factory=dict)
     """Per standby region: the last lag measured (kept when a half could not be read)."""
     standby_available: bool | None = None
+    """The standby availability to report: the last determination's, kept while a tick
+    makes none (within the grace window, or nothing readable) — never reset to "unknown"."""
+    standby: GraceMemory = msgspec.field(default_factory=GraceMemory)
+    """The grace window's memory (last replica seen, current unavailable episode)."""
     measured_lag: float | None = None
     """The worst standby lag of the last observation (``None``: not measured)."""
 
@@ -48,7 +60,8 @@ class ObservationState(msgspec.Struct, frozen=True, kw_only=True):
 class PairObserved(msgspec.Struct, frozen=True, kw_only=True):
     """The pair as read now. ``writer``: the region holding the writer role as this instance
     knows it; ``acting``: this instance acts as writer; ``run_under_way``: a switchover of
-    this instance is running (it owns the roles meanwhile)."""
+    this instance is running (it owns the roles meanwhile). ``mono``: the monotonic instant
+    of the observation; ``grace_seconds``: ``spec.standbyGraceSeconds``."""
 
     pair: PairState
     region: str
@@ -56,6 +69,8 @@ class PairObserved(msgspec.Struct, frozen=True, kw_only=True):
     acting: bool
     run_under_way: bool
     wall: datetime
+    mono: float
+    grace_seconds: float
 
 
 class PairUnreadable(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,7 +93,30 @@ class Converge(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StandbyAvailability(msgspec.Struct, frozen=True, kw_only=True):
+    """A standby determination: ``available`` or not; ``gone`` when the replica Cluster can
+    no longer be found; ``replica_cluster`` names it; ``reason`` is the condition reason
+    (``StandbyReachable``, ``StandbyUnreachable``, ``StandbyAbsent``)."""
+
     available: bool
+    reason: str
+    replica_cluster: str = ""
+    gone: bool = False
+
+    @property
+    def message(self) -> str:
+        """The ``StandbyAvailable`` condition message (stable while the determination is)."""
+        name = f'standby Cluster "{self.replica_cluster}"' if self.replica_cluster else "standby"
+        if self.available:
+            return f"{name} is Ready and following the primary"
+        if self.reason == REASON_ABSENT:
+            return (
+                f"{name} can no longer be found in its region: the pair has no hot standby, "
+                "a switchover or failover has nowhere to go"
+            )
+        return (
+            f"{name} is not Ready: writes are not protected by a ready hot standby, "
+            "a switchover to it would not complete"
+        )
 
 
 Effect = Converge | StandbyAvailability
@@ -98,17 +136,42 @@ def stale_primaries(state: PairState, *, writer: str) -> list[str]:
     ]
 
 
+def standby_signal(pair: PairState, *, writer: str) -> tuple[StandbySignal, str]:
+    """One tick's raw standby input (controller.md §5.1, §5.3), from the halves other than
+    ``writer``'s, with the replica name it concerns:
+
+    * a readable half that is not serving (not Ready, or ``readyInstances`` published and 0;
+      lag never counts) → UNAVAILABLE (its name);
+    * else a half whose Cluster does not exist (``missing``) → UNRESOLVED;
+    * else a readable half (all of them Ready) → AVAILABLE (the first one's name);
+    * else (every standby's API unreachable) → UNKNOWN: an API that cannot be reached says
+      nothing about the database behind it.
+    """
+    standbys = [h for h in pair.halves if h.region != writer]
+    readable = [h for h in standbys if not h.error]
+    down = [h for h in readable if not h.ready or h.ready_instances == 0]
+    if down:
+        return StandbySignal.UNAVAILABLE, down[0].name
+    if any(h.missing for h in standbys):
+        return StandbySignal.UNRESOLVED, ""
+    if readable:
+        return StandbySignal.AVAILABLE, readable[0].name
+    return StandbySignal.UNKNOWN, ""
+
+
 def decide(state: ObservationState, event: Event) -> tuple[ObservationState, list[Effect]]:
     """One observation. An unreadable pair only lengthens the unreachable streak. Otherwise:
     the writer's half down (unreadable or not Ready) lengthens the streak, else resets it;
-    each readable standby's lag is recorded; a standby is available while every readable
-    standby is Ready; and the acting writer with no run under way converges every stale
-    primary towards itself."""
+    each readable standby's lag is recorded; the standby signal (:func:`standby_signal`)
+    goes through the grace window (:func:`~continuum.switchover.lag.fold_standby`) and a
+    determination, when there is one, becomes a :class:`StandbyAvailability` — none while
+    a run of this instance is under way (its steps demote and promote the halves; the
+    episode clock is left alone); and the acting writer with no run under way converges
+    every stale primary towards itself."""
     if isinstance(event, PairUnreadable):
         streak = next_streak(state.unreachable_streak, True)
         return msgspec.structs.replace(state, unreachable_streak=streak), []
     lag = dict(state.lag)
-    standby_ok: bool | None = None
     primary_down = False
     worst = 0.0
     for half in event.pair.halves:
@@ -117,7 +180,6 @@ def decide(state: ObservationState, event: Event) -> tuple[ObservationState, lis
             continue
         if half.error:
             continue
-        standby_ok = bool(standby_ok is not False and half.ready)
         if half.lag_seconds is not None:
             lag[half.region] = ReplicationLag(
                 seconds=half.lag_seconds, bytes=half.lag_bytes, observed_at=event.wall
@@ -135,14 +197,32 @@ def decide(state: ObservationState, event: Event) -> tuple[ObservationState, lis
             )
             for region in stale_primaries(event.pair, writer=event.region)
         ]
-    if standby_ok is not None:
-        effects.append(StandbyAvailability(available=standby_ok))
+    signal, name = (
+        (StandbySignal.UNKNOWN, "")
+        if event.run_under_way
+        else standby_signal(event.pair, writer=event.writer)
+    )
+    memory, verdict = fold_standby(
+        state.standby, signal, name, now=event.mono, grace_seconds=event.grace_seconds
+    )
+    available = state.standby_available
+    if verdict.known:
+        available = verdict.available
+        effects.append(
+            StandbyAvailability(
+                available=verdict.available,
+                reason=verdict.reason,
+                replica_cluster=verdict.replica_cluster,
+                gone=verdict.gone,
+            )
+        )
     measured = worst if any(h.lag_seconds is not None for h in event.pair.halves) else None
     state = msgspec.structs.replace(
         state,
         unreachable_streak=next_streak(state.unreachable_streak, primary_down),
         lag=lag,
-        standby_available=standby_ok,
+        standby_available=available,
+        standby=memory,
         measured_lag=measured,
     )
     return state, effects

@@ -11,12 +11,18 @@ The contract, per CR key ``<namespace>/<name>``:
 * :class:`SpecInvalid` says the CR's current spec is invalid: the actor keeps acting on the
   last valid spec it has (it keeps renewing its lease) until the next ``SpecObserved`` or
   its stop;
-* the actor is stopped (graceful ``Supervisor.stop``) when the CR is deleted or replaced
-  by a new object (new uid) under the same key. :class:`Stop` is the message form of that
+* :class:`DeletionObserved` says the CR is being deleted while its spec is invalid (a valid
+  one arrives as ``SpecObserved`` with ``metadata.deletionTimestamp`` set): the actor
+  finishes what is in flight, removes its finalizer and stops itself;
+* the actor is stopped (graceful ``Supervisor.stop``) when the CR is gone, no longer carries
+  the finalizer while being deleted, or is replaced by a new object (new uid) under the same
+  key. :class:`Stop` is the message form of that
   request for actors that want to run their own shutdown (release the lease if still held).
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import msgspec
 
@@ -38,8 +44,15 @@ class SpecInvalid(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
+class DeletionObserved(msgspec.Struct, frozen=True, kw_only=True):
+    """The CR is being deleted (since ``deletion_timestamp``); its current spec is invalid,
+    so no ``SpecObserved`` carries the news."""
+
+    deletion_timestamp: datetime
+
+
 class Stop(msgspec.Struct, frozen=True, kw_only=True):
     """Stop acting for this CR (release the lease only if still held as self)."""
 
 
-__all__ = ["SpecInvalid", "SpecObserved", "Stop"]
+__all__ = ["DeletionObserved", "SpecInvalid", "SpecObserved", "Stop"]

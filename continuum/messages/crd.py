@@ -32,6 +32,10 @@ API_GROUP: Final = "dr.openova.io"
 API_VERSION: Final = "dr.openova.io/v1"
 KIND: Final = "Continuum"
 PLURAL: Final = "continuums"
+FINALIZER: Final = "dr.openova.io/switchover-journal"
+"""The finalizer each region's instance keeps on its own region's copy of a Continuum, so a
+deletion waits until no switchover is in flight and no journal is open
+(``docs/decisions.md`` #20)."""
 
 #: A region name: one DNS label. (The reference demanded >= 4 dash tokens because it derived
 #: probe hosts from the 2nd token; probe hosts are explicit now, see ``regions[].probeHost``.)
@@ -308,6 +312,10 @@ class ObjectMeta(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit
     labels: dict[str, str] = msgspec.field(default_factory=dict)
     annotations: dict[str, str] = msgspec.field(default_factory=dict)
     creation_timestamp: datetime | None = None
+    deletion_timestamp: datetime | None = None
+    """Set by the API server once the object is being deleted; it stays until the last
+    finalizer is removed."""
+    finalizers: tuple[str, ...] = ()
 
 
 class Continuum(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -323,6 +331,27 @@ class Continuum(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     def key(self) -> str:
         """``<namespace>/<name>``: the registry key and the witness slot."""
         return lease_key(self.metadata.namespace, self.metadata.name)
+
+    @property
+    def deleting(self) -> bool:
+        """The object is being deleted (``metadata.deletionTimestamp`` is set)."""
+        return self.metadata.deletion_timestamp is not None
+
+    @property
+    def finalized_by_us(self) -> bool:
+        """The object carries :data:`FINALIZER`."""
+        return FINALIZER in self.metadata.finalizers
+
+
+class CopyState(msgspec.Struct, frozen=True, kw_only=True):
+    """What one region's copy of a Continuum says about who manages it there (read from that
+    region's API server)."""
+
+    exists: bool
+    deleting: bool = False
+    """``metadata.deletionTimestamp`` is set: that region's instance is letting go."""
+    journal_to: str = ""
+    """``status.switchover.to`` while a journal is open there ("" when none)."""
 
 
 def lease_key(namespace: str, name: str) -> str:

@@ -193,6 +193,9 @@ class ContinuumStatus(
     ``crCreatedAnnounced`` holds the CR uid once ``continuum-cr-created`` was emitted, so a
     restart never repeats it; ``failbackAnnounced`` likewise the pending failback
     (``<generation>:<from>-><to>``) once ``continuum-failback-pending`` was emitted.
+    ``standbyAvailable`` and ``standbyReplicaCluster`` are the last standby determination
+    (written only when one is made, after ``spec.standbyGraceSeconds`` of continuous
+    unavailability); a restarted controller seeds its grace window from them.
     """
 
     observed_generation: NonNegInt | None = None
@@ -205,6 +208,7 @@ class ContinuumStatus(
     replication_lag: dict[str, ReplicationLag] = msgspec.field(default_factory=dict)
     max_replication_lag: Annotated[str, Meta(max_length=32)] | None = None
     standby_available: bool | None = None
+    standby_replica_cluster: Annotated[str, Meta(max_length=253)] | None = None
     switchover: SwitchoverJournal | None = None
     last_switchover: LastSwitchover | None = None
     last_lua_record: LuaRecordMirror | None = None

@@ -141,15 +141,20 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 class PairHalf(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """One CNPG ``Cluster`` of the pair, from its live spec and status.
 
-    ``error`` is non-empty when this half could not be read (its region's API is down); the
-    other fields are then zero values. ``replica_primary``/``replica_self`` are the
-    distributed-topology ``spec.replica.primary``/``spec.replica.self`` ("" when unset).
+    ``error`` is non-empty when this half could not be read (its region's API is down, or
+    the Cluster is not there); the other fields are then zero values, and ``missing`` tells
+    the second case (the API answered that no such Cluster exists: deleted, or not created
+    yet). ``replica_primary``/``replica_self`` are the distributed-topology
+    ``spec.replica.primary``/``spec.replica.self`` ("" when unset). ``role_secrets``: the
+    ``spec.managed.roles[].passwordSecret.name`` of the Cluster, de-duplicated, in spec order.
     """
 
     region: str
     name: str
     namespace: str
     ready: bool = False
+    ready_instances: int | None = None
+    """``status.readyInstances`` (``None``: not published)."""
     replica_enabled: bool = False
     replica_primary: str = ""
     replica_self: str = ""
@@ -161,6 +166,8 @@ class PairHalf(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     lag_bytes: int | None = None
     phase: str = ""
     error: str = ""
+    missing: bool = False
+    role_secrets: tuple[str, ...] = ()
 
     @property
     def reachable(self) -> bool:

@@ -10,7 +10,16 @@ Per CR key ``<namespace>/<name>`` (see :mod:`continuum.messages.commands` for th
   names the field; no actor is spawned for it, and a running actor is told
   :class:`~continuum.messages.commands.SpecInvalid` and keeps its last valid spec (it keeps
   renewing its lease: an edit with a typo must not cost the region its writer role);
-* deletion, or a new object (uid) under the same key → ``Supervisor.stop(key)``;
+* deletion (``metadata.deletionTimestamp`` set) of a CR carrying the controller's finalizer →
+  ``tell(SpecObserved)`` (``tell(DeletionObserved)`` while its spec is invalid), never a stop:
+  the actor finishes what is in flight, removes the finalizer and stops itself
+  (``actors/continuum/finalizing.py``); a restarted process spawns it again for the same
+  purpose. A CR being deleted that can have no actor here (invalid spec, in conflict) has
+  its finalizer removed by the watch, unless its status holds an open journal: that waits
+  for a fix or the runbook's escape hatch (logged);
+* the object gone (``DELETED``), a CR being deleted that no longer carries the finalizer (the
+  actor let go of it, or an operator removed it by hand), or a new object (uid) under the same
+  key → ``Supervisor.stop(key)`` (a no-op when the actor already stopped itself);
 * ownership (:mod:`continuum.core.ownership`): a CR that names a pair, route or hostname an
   earlier CR (creationTimestamp, then uid) already names is in conflict: condition
   ``Conflict=True`` naming the owner, phase ``Failed``, and no actor (a running one is
@@ -36,6 +45,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
 import anyio
@@ -46,8 +56,8 @@ from anyio.abc import TaskGroup
 from continuum.actors.runtime import Actor, ActorDead, MailboxFull
 from continuum.core.ownership import Conflict, claimant_of, resolve
 from continuum.errors import InvalidSpec, KubeError, WatchExpired
-from continuum.messages.commands import SpecInvalid, SpecObserved
-from continuum.messages.crd import Continuum, decode_continuum, lease_key
+from continuum.messages.commands import DeletionObserved, SpecInvalid, SpecObserved
+from continuum.messages.crd import FINALIZER, Continuum, decode_continuum, lease_key
 from continuum.messages.status import (
     COND_CONFLICT,
     COND_SPEC_VALID,
@@ -55,7 +65,7 @@ from continuum.messages.status import (
     ContinuumStatus,
     set_condition,
 )
-from continuum.ports import Clock, ContinuumSource, ShardView
+from continuum.ports import Clock, ContinuumSource, Finalizers, ShardView
 from continuum.supervisor.conflicts import Conflicts
 from continuum.supervisor.supervisor import Supervisor
 
@@ -78,6 +88,11 @@ class _Entry:
     invalid: tuple[str, str] | None = None
     spawned: bool = False
     conflict: Conflict | None = None
+    deleting: bool = False
+    deletion_told: bool = False
+    """The actor was told of the deletion (``SpecObserved`` or ``DeletionObserved``)."""
+    deletion_blocked: bool = False
+    """Logged once: a deletion waits on an open journal nobody here can finish."""
 
 
 @dataclass
@@ -118,8 +133,10 @@ class ContinuumWatch:
         check: Callable[[Continuum], None] | None = None,
         conflicts: Conflicts | None = None,
         shard: ShardView | None = None,
+        finalizers: Finalizers | None = None,
     ) -> None:
         self._api = api
+        self._finalizers = finalizers
         self._shard = shard
         self._placing = anyio.Lock()
         self.conflicts = conflicts if conflicts is not None else Conflicts()
@@ -213,7 +230,8 @@ class ContinuumWatch:
         meta = obj.get("metadata") or {}
         namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
         key = lease_key(namespace, name)
-        if type_ == "DELETED":
+        deleting = bool(meta.get("deletionTimestamp"))
+        if type_ == "DELETED" or (deleting and FINALIZER not in (meta.get("finalizers") or ())):
             await self._forget(key)
             return
         uid, generation = str(meta.get("uid", "")), int(meta.get("generation") or 0)
@@ -221,17 +239,24 @@ class ContinuumWatch:
         if entry is not None and entry.uid != uid:
             await self._forget(key)
             entry = None
-        changed = entry is None or entry.generation != generation
+        # The API server moves the generation on when a deletion begins; a deletion is news
+        # to the actor even where it does not.
+        changed = (
+            entry is None or entry.generation != generation or (deleting and not entry.deleting)
+        )
         if entry is None:
             entry = _Entry(namespace=namespace, uid=uid, generation=generation)
             self._entries[key] = entry
         entry.generation = generation
+        entry.deleting = deleting
         try:
             cr = decode_continuum(obj)
             if self._check is not None:
                 self._check(cr)
         except InvalidSpec as err:
             await self._on_invalid(key, entry, obj, err, changed=changed)
+            if deleting:
+                await self._deleting(key, entry, obj, valid=False)
             return
         was_invalid = entry.invalid is not None
         entry.latest, entry.invalid = cr, None
@@ -242,9 +267,50 @@ class ContinuumWatch:
             await self._settle_claims()
         if spawned_before and entry.spawned and (changed or was_invalid):
             self.stats.observed += 1
+            entry.deletion_told = deleting
             await self._deliver(key, SpecObserved(continuum=cr))
         if was_invalid:
             await self._write_valid(namespace, name, generation, reset_phase=entry.conflict is None)
+        if deleting:
+            await self._deleting(key, entry, obj, valid=True)
+
+    async def _deleting(self, key: str, entry: _Entry, obj: dict[str, Any], *, valid: bool) -> None:
+        """A CR being deleted that carries the finalizer: make sure whoever can let go of it
+        knows (module docstring)."""
+        meta = obj.get("metadata") or {}
+        if entry.spawned:
+            if not valid and not entry.deletion_told and entry.latest is not None:
+                # The actor acts on its last valid spec: tell it (and a restarted
+                # incarnation, built from ``latest``) of the deletion.
+                stamp = entry.latest.metadata.deletion_timestamp or _parse_time(
+                    str(meta.get("deletionTimestamp")), self._clock
+                )
+                latest_meta = msgspec.structs.replace(
+                    entry.latest.metadata, deletion_timestamp=stamp
+                )
+                entry.latest = msgspec.structs.replace(entry.latest, metadata=latest_meta)
+                entry.deletion_told = True
+                await self._deliver(key, DeletionObserved(deletion_timestamp=stamp))
+            return
+        if (valid and entry.conflict is None) or not self._owns(key) or self._finalizers is None:
+            return  # its actor is (about to be) spawned, here or on another replica
+        if ((obj.get("status") or {}).get("switchover")) is not None:
+            if not entry.deletion_blocked:
+                entry.deletion_blocked = True
+                log.warning(
+                    "continuum_deletion_blocked",
+                    continuum=key,
+                    why="an open switchover journal and no actor to finish it "
+                    "(invalid spec or conflict); fix the CR, or see docs/runbook.md",
+                )
+            return
+        try:
+            await self._finalizers.remove_finalizer(key)
+        except KubeError as exc:
+            self.stats.errors.append(str(exc))
+            log.warning("continuum_finalizer_remove_failed", continuum=key, error=str(exc))
+            return
+        log.info("continuum_finalizer_removed", continuum=key, why="no actor can run it")
 
     async def _on_invalid(
         self,
@@ -488,6 +554,15 @@ class ContinuumWatch:
             )
             return False
         return True
+
+
+def _parse_time(text: str, clock: Clock) -> datetime:
+    """A ``metav1.Time`` (RFC 3339); now when unparseable (the deletion began, that is what
+    matters)."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return clock.now()
 
 
 def _conflict_recorded(entry: _Entry) -> bool:

@@ -3,8 +3,11 @@
 The rule turns on one fact: who holds the lease now. Once the lease is on ``to`` the target
 owns the write role (DNS already points at it — ``flip-dns`` precedes ``swap-lease``), so
 the run is finished forward; before that, nothing irreversible happened and the run is
-undone. Anything the rule cannot explain (witness unreadable, a third holder, a lease that
-left the target) is ``Undecided``: the owner retries later and never guesses.
+undone. A lease that reached the target by another path (a failover while the run was
+stopped) :class:`Superseded` the run: it is closed as it stands, acting on nothing, since the
+holder's convergence owns the world now. Anything else the rule cannot explain (witness
+unreadable, a third holder, a lease that left the target) is ``Undecided``: the owner retries
+later and never guesses.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import msgspec
 from continuum.messages.lease import Lease
 from continuum.messages.switchover import STEP_ORDER, JournalEntry, StepName
 
-__all__ = ["Compensate", "Decision", "Finished", "Resume", "Undecided", "decide"]
+__all__ = ["Compensate", "Decision", "Finished", "Resume", "Superseded", "Undecided", "decide"]
 
 
 class Resume(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,13 +39,25 @@ class Finished(msgspec.Struct, frozen=True, kw_only=True):
     """Nothing left to do."""
 
 
+class Superseded(msgspec.Struct, frozen=True, kw_only=True):
+    """The lease reached the run's target by another path (a failover, a later run) and not
+    by this run's ``swap-lease``: close the journal as it stands and act on nothing — neither
+    resume (this run no longer holds the lease its steps are fenced by) nor undo, even when
+    the run was compensating (that would pull the world away from the holder). The holder
+    converges the world (``core/converge.py``). ``holder`` and ``generation`` are the lease
+    as observed, for the record."""
+
+    holder: str
+    generation: int
+
+
 class Undecided(msgspec.Struct, frozen=True, kw_only=True):
     """The observed state does not say; retry later (never guess)."""
 
     reason: str
 
 
-Decision = Resume | Compensate | Finished | Undecided
+Decision = Resume | Compensate | Finished | Superseded | Undecided
 
 
 def _undo_order(entry: JournalEntry, *, in_flight: StepName | None) -> tuple[StepName, ...]:
@@ -59,29 +74,49 @@ def _undo_order(entry: JournalEntry, *, in_flight: StepName | None) -> tuple[Ste
     return tuple(steps)
 
 
+def _lease_may_be_ours(entry: JournalEntry) -> bool:
+    """Whether this run may have put the lease on its target: its ``swap-lease`` completed or
+    was in flight (forward, or its undo) and has not been undone since."""
+    swap = StepName.SWAP_LEASE
+    if swap in entry.compensated:
+        return False
+    return swap in entry.completed or entry.step is swap
+
+
 def decide(entry: JournalEntry, lease: Lease | None) -> Decision:
     """The rule. ``lease`` is the witness slot as read now (``None``: could not be read).
 
     * phase ``done`` → :class:`Finished`;
-    * phase ``compensating`` → :class:`Compensate` the journaled step (the undo in flight,
-      which may be the failed forward step) and the completed steps not yet undone
-      (the decision to undo was already taken);
+    * lease unreadable → :class:`Undecided`;
+    * phase ``compensating``, lease on ``from`` or free, or on ``to`` by this run's own
+      ``swap-lease`` (completed or in flight, not undone) → :class:`Compensate` the journaled
+      step (the undo in flight, which may be the failed forward step) and the completed
+      steps not yet undone (the decision to undo was already taken);
+    * phase ``compensating``, lease on ``to`` by another path → :class:`Superseded`: the
+      undo would pull the world away from the holder (a later run or failover);
     * phase ``forward``, lease on ``to`` → :class:`Resume`: from the journaled step if
       ``swap-lease`` completed; from ``promote-new-primary`` if ``swap-lease`` was in flight
       (its compare-and-set landed; the new epoch is the observed generation);
+    * phase ``forward``, lease on ``to``, ``swap-lease`` neither completed nor in flight →
+      :class:`Superseded` (the journal is written before each step starts, so this run's
+      compare-and-set cannot have run: another path — a failover — moved the lease);
     * phase ``forward``, lease on ``from`` or free, ``swap-lease`` not completed →
       :class:`Compensate` the in-flight step and the completed ones, newest first;
     * otherwise → :class:`Undecided`.
     """
     if entry.phase == "done":
         return Finished()
-    if entry.phase == "compensating":
-        # ``step`` is the undo that was about to run (or failed): not yet in ``compensated``,
-        # and possibly the failed forward step, which is not in ``completed`` either.
-        return Compensate(steps=_undo_order(entry, in_flight=entry.step))
     if lease is None:
         return Undecided(reason="witness unreadable: cannot tell whether the lease moved")
     plan = entry.plan
+    if entry.phase == "compensating":
+        # ``step`` is the undo that was about to run (or failed): not yet in ``compensated``,
+        # and possibly the failed forward step, which is not in ``completed`` either.
+        if lease.holder == plan.to_region and not _lease_may_be_ours(entry):
+            return Superseded(holder=lease.holder, generation=lease.generation)
+        if lease.holder not in ("", plan.from_region, plan.to_region):
+            return Undecided(reason=f"lease held by third party {lease.holder!r}")
+        return Compensate(steps=_undo_order(entry, in_flight=entry.step))
     swapped = StepName.SWAP_LEASE in entry.completed
     if lease.holder == plan.to_region:
         if swapped:
@@ -92,7 +127,7 @@ def decide(entry: JournalEntry, lease: Lease | None) -> Decision:
                 epoch=lease.generation,
                 completed=(*entry.completed, StepName.SWAP_LEASE),
             )
-        return Undecided(reason=f"lease moved to {plan.to_region!r} outside this run")
+        return Superseded(holder=lease.holder, generation=lease.generation)
     if lease.holder in ("", plan.from_region):
         if swapped:
             return Undecided(reason="lease left the target after the handover")

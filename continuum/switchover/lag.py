@@ -4,7 +4,9 @@
   :class:`StandbyPosture` (integrations.md §5).
 * :class:`LagBreachTracker` turns lag samples into a breach only after N consecutive samples
   above the CR's threshold — never on one sample (one slow sample must not move the writer).
-* :class:`StandbyGrace` applies the grace window of controller.md §5.3 on the injected clock.
+* :func:`fold_standby` applies the grace window of controller.md §5.3 to one tick's signal,
+  over a :class:`GraceMemory` (pure: the caller passes the monotonic instant);
+  :class:`StandbyGrace` is the same rule on an injected clock.
 
 No I/O here: the adapter (``continuum.adapters.pgprobe``) measures, these judge. Throughout,
 ``None`` means "not measured" and is never read as ``0``.
@@ -22,6 +24,7 @@ from continuum.messages.replication import ReplicationObservation, WalSender
 from continuum.ports import Clock
 
 __all__ = [
+    "GraceMemory",
     "LagBreachTracker",
     "LagVerdict",
     "StandbyDetermination",
@@ -29,6 +32,7 @@ __all__ = [
     "StandbyPosture",
     "StandbySignal",
     "derive_posture",
+    "fold_standby",
     "lag_threshold_seconds",
     "signal_from_posture",
 ]
@@ -231,22 +235,80 @@ def signal_from_posture(posture: StandbyPosture | None) -> tuple[StandbySignal, 
     return StandbySignal.UNAVAILABLE, ""
 
 
-class StandbyGrace:
-    """The grace window before a standby is declared unavailable or gone.
+class GraceMemory(msgspec.Struct, frozen=True, kw_only=True):
+    """What the grace rule remembers between ticks.
 
-    Memory: the last replica name seen available, and the start (``clock.monotonic()``) of
-    the current unavailable episode. :meth:`observe` rules, per controller.md §5.3:
+    ``seen_replica``: the last replica name seen (``""``: none yet). ``episode_start``: the
+    monotonic instant the current unavailable episode started (``None``: no episode).
+    ``grace_served``: the current episode's grace counts as served already (restart seeding
+    over a status that says ``standbyAvailable: false``)."""
+
+    seen_replica: str = ""
+    episode_start: float | None = None
+    grace_served: bool = False
+
+    @classmethod
+    def from_status(
+        cls, *, standby_replica_cluster: str | None, standby_available: bool | None
+    ) -> GraceMemory:
+        """Restart seeding (controller.md §5.3): remember ``status.standbyReplicaCluster``;
+        when status already says ``standbyAvailable: false`` the grace counts as served (a
+        restart never turns a degraded CR green); otherwise a fresh window starts with the
+        next episode."""
+        seen = standby_replica_cluster or ""
+        return cls(seen_replica=seen, grace_served=bool(seen) and standby_available is False)
+
+
+def fold_standby(
+    memory: GraceMemory,
+    signal: StandbySignal,
+    replica_cluster: str = "",
+    *,
+    now: float,
+    grace_seconds: float,
+) -> tuple[GraceMemory, StandbyDetermination]:
+    """Fold one tick's ``signal`` (observed at monotonic instant ``now``) into a
+    determination, per controller.md §5.3:
 
     * AVAILABLE: passed through at once; the name is remembered; the episode ends.
-    * UNAVAILABLE: with ``grace == 0`` passed through at once; otherwise the episode starts
-      (if not running) and the result is "no determination" until ``grace`` seconds have
-      passed since its start, then known / unavailable / not gone.
+    * UNAVAILABLE: with ``grace_seconds == 0`` passed through at once; otherwise the episode
+      starts (if not running) and the result is "no determination" until ``grace_seconds``
+      have passed since its start, then known / unavailable / not gone.
     * UNRESOLVED: never a determination while no replica was ever seen (provisioning may be
       in flight); once one was, the same episode clock, then known / unavailable / gone with
       the remembered name (reason ``StandbyAbsent``).
-    * UNKNOWN (probe failed): never a determination, never a degrade; the episode clock is
-      neither started, stopped nor reset (a failed probe is no evidence either way).
-    """
+    * UNKNOWN (nothing could be read): never a determination, never a degrade; the episode
+      clock is neither started, stopped nor reset (no evidence either way).
+
+    Pure: never reads a clock."""
+    if signal is StandbySignal.UNKNOWN:
+        return memory, NO_DETERMINATION
+    if signal is StandbySignal.AVAILABLE:
+        seen = replica_cluster or memory.seen_replica
+        return GraceMemory(seen_replica=seen), StandbyDetermination(
+            known=True, available=True, replica_cluster=seen, reason=REASON_REACHABLE
+        )
+    gone = signal is StandbySignal.UNRESOLVED
+    if gone and not memory.seen_replica:
+        return memory, NO_DETERMINATION
+    name = replica_cluster or memory.seen_replica
+    if grace_seconds > 0 and not memory.grace_served:
+        start = memory.episode_start if memory.episode_start is not None else now
+        memory = msgspec.structs.replace(memory, episode_start=start)
+        if now - start < grace_seconds:
+            return memory, NO_DETERMINATION
+    return memory, StandbyDetermination(
+        known=True,
+        available=False,
+        gone=gone,
+        replica_cluster=name,
+        reason=REASON_ABSENT if gone else REASON_UNREACHABLE,
+    )
+
+
+class StandbyGrace:
+    """:func:`fold_standby` on an injected clock (``clock.monotonic()``), with its memory
+    kept here between calls."""
 
     def __init__(
         self,
@@ -258,8 +320,7 @@ class StandbyGrace:
     ) -> None:
         self._clock = clock
         self.grace_seconds = grace_seconds
-        self._seen = seen_replica
-        self._episode_start: float | None = -math.inf if grace_served else None
+        self._memory = GraceMemory(seen_replica=seen_replica, grace_served=grace_served)
 
     @classmethod
     def from_status(
@@ -270,50 +331,28 @@ class StandbyGrace:
         standby_replica_cluster: str | None,
         standby_available: bool | None,
     ) -> StandbyGrace:
-        """Restart seeding: remember ``status.standbyReplicaCluster``; when status already
-        says ``standbyAvailable: false`` the grace counts as served (a restart never turns
-        a degraded CR green); otherwise a fresh window starts with the next episode."""
-        seen = standby_replica_cluster or ""
+        """Restart seeding, as :meth:`GraceMemory.from_status`."""
+        memory = GraceMemory.from_status(
+            standby_replica_cluster=standby_replica_cluster, standby_available=standby_available
+        )
         return cls(
             clock=clock,
             grace_seconds=grace_seconds,
-            seen_replica=seen,
-            grace_served=bool(seen) and standby_available is False,
+            seen_replica=memory.seen_replica,
+            grace_served=memory.grace_served,
         )
 
     @property
     def seen_replica(self) -> str:
-        return self._seen
+        return self._memory.seen_replica
 
     def observe(self, signal: StandbySignal, replica_cluster: str = "") -> StandbyDetermination:
-        """Fold one tick's signal into a determination (see the class docstring)."""
-        if signal is StandbySignal.UNKNOWN:
-            return NO_DETERMINATION
-        if signal is StandbySignal.AVAILABLE:
-            if replica_cluster:
-                self._seen = replica_cluster
-            self._episode_start = None
-            return StandbyDetermination(
-                known=True, available=True, replica_cluster=self._seen, reason=REASON_REACHABLE
-            )
-        gone = signal is StandbySignal.UNRESOLVED
-        if gone and not self._seen:
-            return NO_DETERMINATION
-        name = replica_cluster or self._seen
-        if not self._grace_over():
-            return NO_DETERMINATION
-        return StandbyDetermination(
-            known=True,
-            available=False,
-            gone=gone,
-            replica_cluster=name,
-            reason=REASON_ABSENT if gone else REASON_UNREACHABLE,
+        """Fold one tick's signal into a determination (see :func:`fold_standby`)."""
+        self._memory, verdict = fold_standby(
+            self._memory,
+            signal,
+            replica_cluster,
+            now=self._clock.monotonic(),
+            grace_seconds=self.grace_seconds,
         )
-
-    def _grace_over(self) -> bool:
-        if self.grace_seconds <= 0:
-            return True
-        now = self._clock.monotonic()
-        if self._episode_start is None:
-            self._episode_start = now
-        return now - self._episode_start >= self.grace_seconds
+        return verdict

@@ -18,7 +18,12 @@ from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
 from continuum.actors.continuum.startup import START_CONCURRENCY, START_JITTER_SECONDS, StartGate
 from continuum.adapters.audit_outbox import ConfigMapOutboxStore
 from continuum.adapters.cnpg import CnpgPair
-from continuum.adapters.continuums import ContinuumApi, decode_status
+from continuum.adapters.continuums import (
+    ContinuumApi,
+    ContinuumCopiesReader,
+    ContinuumFinalizers,
+    decode_status,
+)
 from continuum.adapters.httproute import HttpRoutes
 from continuum.adapters.kube import KubeClients
 from continuum.adapters.latency import HttpLatencyProbe
@@ -27,6 +32,7 @@ from continuum.adapters.pdm import PdmClient
 from continuum.adapters.pgprobe import PgReplicationProbe, ProbeUnavailable
 from continuum.adapters.powerdns import PowerDnsApi
 from continuum.adapters.resolver import AiodnsResolver
+from continuum.adapters.role_secrets import KubeRoleSecrets
 from continuum.audit import AuditPublisherOptions, run_audit_publisher
 from continuum.cleanup import shielded
 from continuum.config import ConfigError, Settings
@@ -387,6 +393,7 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
 
     verify = _verifier(edges, settings.dns_verify_servers) if settings.dns_verify_servers else None
     local_routes = HttpRoutes(edges.kube.for_region(settings.region))
+    role_secrets = KubeRoleSecrets(edges.kube) if settings.role_reassert else None
     routes_by_region = {
         r: local_routes if r == settings.region else HttpRoutes(edges.kube.for_region(r))
         for r in edges.kube.regions
@@ -415,6 +422,7 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
             latency=latency,
             replication=replication,
             pair=pair,
+            roles=role_secrets if pair is not None else None,
             routes=local_routes if spec.http_route is not None else None,
             region_routes={
                 r: routes_by_region[r] for r in spec.all_regions() if r in routes_by_region
@@ -429,6 +437,15 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
         region=settings.region,
         clock=clock,
         status=StatusStoreAdapter(edges.continuums),
+        finalizers=ContinuumFinalizers(edges.continuums),
+        copies=ContinuumCopiesReader(
+            {
+                r: edges.continuums
+                if r == settings.region
+                else ContinuumApi(edges.kube.for_region(r), clock=clock)
+                for r in edges.kube.regions
+            }
+        ),
         audit=edges.audit,
         witness_for=witness_for,
         collaborators_for=collaborators_for,

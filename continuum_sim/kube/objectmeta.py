@@ -142,6 +142,16 @@ def spec_part(obj: dict[str, Any], rt: ResourceType) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in skipped}
 
 
+def mark_deleting(meta: dict[str, Any], now: datetime) -> None:
+    """What the API server does to an object it cannot delete yet (finalizers remain): set
+    ``deletionTimestamp`` and a zero grace period, and move ``generation`` on (when it has
+    one) the first time, so a controller that acts on generation changes sees the deletion."""
+    if not meta.get("deletionTimestamp") and int(meta.get("generation") or 0) > 0:
+        meta["generation"] = int(meta["generation"]) + 1
+    meta["deletionTimestamp"] = timestamp(now)
+    meta["deletionGracePeriodSeconds"] = 0
+
+
 def check_finalizers(rt: ResourceType, new_meta: dict[str, Any], old_meta: dict[str, Any]) -> None:
     """422 when finalizers are added to an object that is being deleted."""
     if not old_meta.get("deletionTimestamp"):

@@ -220,8 +220,7 @@ class Store:
             if old["metadata"].get("deletionTimestamp"):
                 return WriteResult(old)
             new = om.clone(old)
-            new["metadata"]["deletionTimestamp"] = om.timestamp(self.clock.now())
-            new["metadata"]["deletionGracePeriodSeconds"] = 0
+            om.mark_deleting(new["metadata"], self.clock.now())
             if not options.dry_run:
                 self._commit(rt.group_resource, key, new, old, "MODIFIED")
             return WriteResult(new)
@@ -451,7 +450,7 @@ class Store:
                 if old["metadata"].get("finalizers"):
                     if not old["metadata"].get("deletionTimestamp"):
                         new = om.clone(old)
-                        new["metadata"]["deletionTimestamp"] = om.timestamp(self.clock.now())
+                        om.mark_deleting(new["metadata"], self.clock.now())
                         self._commit(gr, key, new, old, "MODIFIED")
                 else:
                     self._commit(gr, key, None, old, "DELETED")

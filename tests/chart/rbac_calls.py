@@ -15,7 +15,8 @@ Call = tuple[str, str, str]  # (verb, API group ("" = core), resource or resourc
 
 CONTROLLER_API_CALLS: frozenset[Call] = frozenset(
     {
-        # The Continuum resources: list + watch (with resume), read, clear the request flag.
+        # The Continuum resources: list + watch (with resume), read, clear the request flag,
+        # add and remove the controller's finalizer (merge patches of the CR itself).
         ("get", "dr.openova.io", "continuums"),
         ("list", "dr.openova.io", "continuums"),
         ("watch", "dr.openova.io", "continuums"),
@@ -40,6 +41,9 @@ CONTROLLER_API_CALLS: frozenset[Call] = frozenset(
         ("delete", "coordination.k8s.io", "leases"),
         # Witness credentials (Cloudflare Worker token, ...).
         ("get", "", "secrets"),
+        # Managed-role passwordSecrets of the acting primary's Cluster: one annotation after a
+        # change of acting primary, so CNPG re-applies the passwords.
+        ("patch", "", "secrets"),
         # The durable audit outbox: one ConfigMap per pending batch, in the release namespace.
         ("list", "", "configmaps"),
         ("create", "", "configmaps"),

@@ -23,8 +23,13 @@ def rendered(render: Render) -> Rendered:
     return render(ENABLED_VALUES)
 
 
-def test_chart_grants_exactly_the_calls_the_controller_makes(rendered: Rendered) -> None:
-    granted = grants(rendered.objects)
+ALL_FEATURES = {"continuum": {"managedRoles": {"secretNamespaces": ["apps"]}}}
+"""The enabled chart with every feature that needs a grant on (the role re-assert is off
+until its namespaces are listed)."""
+
+
+def test_chart_grants_exactly_the_calls_the_controller_makes(render: Render) -> None:
+    granted = grants(render(merge(ENABLED_VALUES, ALL_FEATURES)).objects)
     assert sorted(granted - CONTROLLER_API_CALLS) == [], "granted beyond what the controller uses"
     assert sorted(CONTROLLER_API_CALLS - granted) == [], "controller calls the chart does not grant"
 
@@ -39,7 +44,7 @@ def test_no_rule_uses_a_wildcard_or_a_resource_name_escape(rendered: Rendered) -
 
 def test_secrets_are_readable_only_in_the_witness_secret_namespace(render: Render) -> None:
     rendered = render(merge(ENABLED_VALUES, {"continuum": {"witness": {"secretNamespace": "w"}}}))
-    assert not any(call[2] == "secrets" for call in grants(rendered.all("ClusterRole")))
+    assert ("get", "", "secrets") not in grants(rendered.all("ClusterRole"))
     holders = [r for r in rendered.all("Role") if ("get", "", "secrets") in grants([r])]
     assert [r["metadata"]["namespace"] for r in holders] == ["w"]
     binding = rendered.one("RoleBinding", holders[0]["metadata"]["name"])
@@ -93,11 +98,12 @@ def test_audit_outbox_configmaps_are_a_role_in_the_release_namespace(
 
 
 def test_every_binding_binds_its_role_to_the_controller_service_account(
-    rendered: Rendered,
+    render: Render,
 ) -> None:
+    rendered = render(merge(ENABLED_VALUES, ALL_FEATURES))
     account = rendered.one("ServiceAccount")["metadata"]
     bindings = rendered.all("RoleBinding") + rendered.all("ClusterRoleBinding")
-    assert len(bindings) == 4
+    assert len(bindings) == 5
     for binding in bindings:
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
@@ -105,6 +111,62 @@ def test_every_binding_binds_its_role_to_the_controller_service_account(
         role_kind = "ClusterRole" if binding["kind"] == "ClusterRoleBinding" else "Role"
         assert binding["roleRef"]["kind"] == role_kind
         rendered.one(role_kind, binding["roleRef"]["name"])
+
+
+ROLE_SECRETS = "continuum-controller-role-secrets"
+PATCH_SECRETS = ("patch", "", "secrets")
+
+
+def _secret_patchers(rendered: Rendered) -> list[tuple[str, str]]:
+    """(kind, namespace) of every Role/ClusterRole granting patch on Secrets."""
+    return [
+        (obj["kind"], obj["metadata"].get("namespace", ""))
+        for obj in rendered.all("Role") + rendered.all("ClusterRole")
+        if PATCH_SECRETS in grants([obj])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({}, []),
+        ({"watchNamespaces": ["apps"]}, [("Role", "apps")]),
+        (
+            {"watchNamespaces": ["apps"], "managedRoles": {"secretNamespaces": ["pg-a", "pg-b"]}},
+            [("Role", "pg-a"), ("Role", "pg-b")],
+        ),
+        ({"managedRoles": {"reassert": False, "secretNamespaces": ["pg-a"]}}, []),
+    ],
+    ids=["no-namespace-listed-is-off", "watch-namespaces", "listed-namespaces", "off"],
+)
+def test_role_secrets_are_patchable_only_where_the_pairs_live(
+    render: Render, override: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    rendered = render(merge(ENABLED_VALUES, {"continuum": override}))
+    assert sorted(_secret_patchers(rendered)) == expected
+    for kind, namespace in expected:
+        role = next(
+            r
+            for r in rendered.all(kind)
+            if r["metadata"]["name"] == ROLE_SECRETS
+            and r["metadata"].get("namespace", "") == namespace
+        )
+        assert grants([role]) == {PATCH_SECRETS}  # never get/list: the data is not read
+        binding_kind = "RoleBinding" if kind == "Role" else "ClusterRoleBinding"
+        [binding] = [
+            b
+            for b in rendered.all(binding_kind)
+            if b["metadata"]["name"] == ROLE_SECRETS
+            and b["metadata"].get("namespace", "") == namespace
+        ]
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": kind,
+            "name": ROLE_SECRETS,
+        }
+    # On only where it may patch: never a cluster-wide grant (patch answers with the whole
+    # Secret, so it would read every Secret of the cluster).
+    assert rendered.env()["CONTINUUM_ROLE_REASSERT"]["value"] == str(bool(expected)).lower()
 
 
 def test_recorded_calls_outside_the_list_are_reported() -> None:

@@ -44,6 +44,10 @@ NOT_EXERCISED: dict[Call, str] = {
     ("list", "coordination.k8s.io", "leases"): "sharding's membership Leases (tests/shard)",
     ("delete", "coordination.k8s.io", "leases"): "sharding: a replica's own Lease on a clean exit",
     ("get", "", "secrets"): "witness credentials (cloudflare-kv); nats-kv needs none",
+    ("patch", "", "secrets"): (
+        "managed-role re-assert: the stack's Clusters declare no managed roles"
+        " (tests/kube/test_kube_role_reassert.py touches them over the emulators)"
+    ),
     ("delete", "", "configmaps"): (
         "audit outbox records left by an earlier incarnation are deleted one by one by name;"
         " a fresh process settles its own records by deletecollection"

@@ -14,7 +14,7 @@ from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
 from continuum.actors.runtime import ActorRef, run_actor
 from continuum.clock import FakeClock
 from continuum.messages.audit import AuditType
-from continuum.messages.crd import Continuum, decode_continuum
+from continuum.messages.crd import Continuum, CopyState, decode_continuum
 from continuum.messages.status import ContinuumStatus
 from continuum.switchover.from_spec import plan_from_spec
 from continuum.switchover.lua import synthesize as lua_synthesize
@@ -34,7 +34,16 @@ from tests.switchover.fakes import (
     RecordingSink,
 )
 
-__all__ = ["KEY", "A", "B", "Harness", "cr_dict", "make_cr"]
+__all__ = [
+    "KEY",
+    "A",
+    "B",
+    "FakeCopies",
+    "Harness",
+    "RecordingFinalizers",
+    "cr_dict",
+    "make_cr",
+]
 
 
 def cr_dict(**spec: Any) -> dict[str, Any]:
@@ -98,6 +107,71 @@ class RecordingStatusStore:
         return out
 
 
+class RecordingFinalizers:
+    """The CR's ``metadata.finalizers`` as the API server keeps it, and the deletion: with the
+    finalizer present a deletion waits for its removal (``gone`` then)."""
+
+    def __init__(self) -> None:
+        self.present = False
+        self.calls = 0
+        self.adds = 0
+        self.removes = 0
+        self.fail = False
+        self.deleting = False
+        self.gone = False
+        self.status: RecordingStatusStore | None = None
+        self.removed_with: ContinuumStatus | None = None
+        """The stored status at the moment the finalizer was removed."""
+
+    async def add_finalizer(self, key: str) -> None:
+        from continuum.errors import Invalid, NotFound, Unavailable
+
+        self.calls += 1
+        if self.fail:
+            raise Unavailable("finalizer write refused", region=A)
+        if self.gone:
+            raise NotFound(f"continuum {key} not found", region=A, status=404)
+        if self.present:
+            return
+        if self.deleting:
+            raise Invalid("no new finalizers can be added", region=A, status=422)
+        self.present = True
+        self.adds += 1
+
+    async def remove_finalizer(self, key: str) -> None:
+        from continuum.errors import Unavailable
+
+        self.calls += 1
+        if self.fail:
+            raise Unavailable("finalizer write refused", region=A)
+        if not self.present:
+            return
+        self.present = False
+        self.removes += 1
+        if self.status is not None:
+            self.removed_with = self.status.current
+        if self.deleting:
+            self.gone = True
+
+
+class FakeCopies:
+    """Every region's copy of the CR as its API server would answer (``copies[region]``;
+    absent: the copy exists, nobody deletes it, no journal)."""
+
+    def __init__(self) -> None:
+        self.copies: dict[str, CopyState] = {}
+        self.reads: list[str] = []
+        self.fail = False
+
+    async def read_copy(self, region: str, key: str) -> CopyState:
+        from continuum.errors import Unavailable
+
+        self.reads.append(region)
+        if self.fail:
+            raise Unavailable("copy read refused", region=region)
+        return self.copies.get(region, CopyState(exists=True))
+
+
 @dataclass
 class Harness:
     clock: FakeClock
@@ -110,10 +184,13 @@ class Harness:
     dns: FakeDns = field(default_factory=FakeDns)
     sink: RecordingSink = field(default_factory=RecordingSink)
     status: RecordingStatusStore = field(default_factory=RecordingStatusStore)
+    finalizers: RecordingFinalizers = field(default_factory=RecordingFinalizers)
+    copies: FakeCopies = field(default_factory=FakeCopies)
     resolver: FakeResolver = field(default_factory=lambda: FakeResolver([IPS[B][0]]))
     witnesses: list[FaultyWitness] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.finalizers.status = self.status
         # The world as installed: DNS already names the primary region (an empty zone would
         # be drift the actor converges, which is a DNS write no test here expects).
         self.seed_dns(make_cr(), A)
@@ -144,6 +221,8 @@ class Harness:
             "region": region,
             "clock": self.clock,
             "status": self.status,
+            "finalizers": self.finalizers,
+            "copies": self.copies,
             "audit": self.sink,
             "witness_for": self._open_witness,
             "collaborators_for": lambda cr: Collaborators(

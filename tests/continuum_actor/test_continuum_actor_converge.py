@@ -160,23 +160,24 @@ async def test_after_a_switchover_the_new_holder_converges_its_own_region_s_rout
 async def test_an_unreadable_route_is_skipped_and_the_readable_one_still_converged(
     h: Harness,
 ) -> None:
-    """Region B's copy never answers (each read times out): nothing is said about it — no
-    false mismatch, no write — while region A's drained copy is still converged."""
+    """Region B's copy never answers (each read times out): it is reported ``Unobserved``
+    (never "agrees"), never written, while region A's drained copy is still converged."""
     h.routes_b.faults.add("read_weights", hang=True, times=1_000)
     async with h.actor() as (_, actor):
         # Checked just after each observation's read of B has timed out (the actor leaves no
         # observation half done when it stops).
         await h.clock.advance_settled(READ_TIMEOUT + 1)
         assert actor.acting()
-        assert condition(h) == ("True", "Agrees")
+        assert condition(h) == ("False", "Unobserved")
+        assert h.status.current.phase == "Degraded"
         h.routes.weights = {k: 0 for k in h.routes.weights}
         await h.clock.advance_settled(CADENCE)
         assert condition(h) == ("False", "RouteDrained")
         cond = h.status.current.condition(COND_CONVERGED)
         assert cond is not None
-        assert B not in cond.message
+        assert f"route in {B} unreadable" in cond.message
         await h.clock.advance_settled(2 * CADENCE)
-        assert condition(h) == ("True", "Agrees")
+        assert condition(h) == ("False", "Unobserved")
     assert h.routes.serving() == {A}
     assert h.routes_b.writes == 0
     assert converged_events(h) == ["converged-serve-route"]

@@ -135,13 +135,26 @@ def test_only_the_other_region_s_route_wrong_is_the_only_one_served() -> None:
     ]
 
 
-def test_an_unreadable_route_is_neither_a_mismatch_nor_acted_on() -> None:
+def test_an_unreadable_route_is_unobserved_never_acted_on() -> None:
+    """A copy that could not be read is ``Unobserved`` (agreement is never assumed) and no
+    action touches it; the readable copy is still assessed and repaired."""
     w = world(B, routes={A: None, B: TO_A})
-    assert {m.region for m in assess(w)} == {B}
+    assert {(m.kind, m.region) for m in assess(w)} >= {("Unobserved", A)}
     assert [a.route_region for a in act(w, acting=B)] == [B]
     unread = world(B, routes={A: None, B: TO_B})
-    assert assess(unread) == ()
+    assert [(m.kind, m.region) for m in assess(unread)] == [("Unobserved", A)]
     assert act(unread, acting=B) == []
+    no_context = world(B, routes={B: TO_B})
+    assert assess(no_context) == ()
+
+
+def test_an_unreadable_other_half_is_unobserved_never_acted_on() -> None:
+    """Simulator seed 4892: the writer cannot read the other region's Cluster (its region
+    cut off, its instance down, its Cluster perhaps still primary): it must not say the world
+    agrees, and it must not act on what it cannot see."""
+    w = world(A, half(A, primary=True), half(B, primary=False, error="503"))
+    assert [(m.kind, m.region) for m in assess(w)] == [("Unobserved", B)]
+    assert act(w, acting=A) == []
 
 
 def test_a_route_mismatch_seen_before_only_in_another_region_is_not_acted_on() -> None:

@@ -1,7 +1,9 @@
-"""The observation rule as a pure function: streaks, lag, standby availability, converge."""
+"""The observation rule as a pure function: streaks, lag, standby availability through the
+grace window (controller.md §5.3), converge."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from continuum.core.observation import (
@@ -11,8 +13,10 @@ from continuum.core.observation import (
     PairUnreadable,
     StandbyAvailability,
     decide,
+    standby_signal,
 )
 from continuum.messages.switchover import PairHalf, PairState
+from continuum.switchover.lag import GraceMemory, StandbySignal
 
 A, B = "fsn", "hel"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -31,7 +35,13 @@ def half(region: str, *, primary: bool, ready: bool = True, **kw: object) -> Pai
     )
 
 
-def observed(*halves: PairHalf, acting: bool = True, running: bool = False) -> PairObserved:
+def observed(
+    *halves: PairHalf,
+    acting: bool = True,
+    running: bool = False,
+    at: float = 0.0,
+    grace: float = 30.0,
+) -> PairObserved:
     return PairObserved(
         pair=PairState(halves=halves),
         region=A,
@@ -39,6 +49,8 @@ def observed(*halves: PairHalf, acting: bool = True, running: bool = False) -> P
         acting=acting,
         run_under_way=running,
         wall=NOW,
+        mono=at,
+        grace_seconds=grace,
     )
 
 
@@ -63,7 +75,9 @@ def test_standby_lag_is_recorded_and_availability_reported() -> None:
     assert state.lag[B].seconds == 2.5
     assert state.measured_lag == 2.5
     assert state.standby_available is True
-    assert effects == [StandbyAvailability(available=True)]
+    assert effects == [
+        StandbyAvailability(available=True, reason="StandbyReachable", replica_cluster="pg-hel")
+    ]
 
 
 def test_the_acting_writer_converges_a_stale_primary_but_never_during_a_run() -> None:
@@ -79,3 +93,143 @@ def test_the_acting_writer_converges_a_stale_primary_but_never_during_a_run() ->
 def test_nothing_is_stale_while_the_writer_half_is_not_primary() -> None:
     _, effects = decide(ObservationState(), observed(half(A, primary=False), half(B, primary=True)))
     assert not [e for e in effects if isinstance(e, Converge)]
+
+
+# --- the standby posture: the grace window wired into the rule -------------------------------
+
+PRIMARY = half(A, primary=True)
+READY = half(B, primary=False)
+NOT_READY = half(B, primary=False, ready=False)
+GONE = PairHalf(region=B, name="", namespace="ns", error="not found", missing=True)
+UNREACHABLE = PairHalf(region=B, name="pg-hel", namespace="ns", error="API unreachable")
+
+
+def standby_effects(effects: Sequence[object]) -> list[StandbyAvailability]:
+    return [e for e in effects if isinstance(e, StandbyAvailability)]
+
+
+def run_ticks(
+    state: ObservationState, standby: PairHalf, times: list[float], *, grace: float = 30.0
+) -> tuple[ObservationState, list[list[StandbyAvailability]]]:
+    verdicts = []
+    for at in times:
+        state, effects = decide(state, observed(PRIMARY, standby, at=at, grace=grace))
+        verdicts.append(standby_effects(effects))
+    return state, verdicts
+
+
+def test_grace_zero_degrades_on_the_first_unready_observation() -> None:
+    state, [verdict] = run_ticks(ObservationState(standby_available=True), NOT_READY, [0], grace=0)
+    assert state.standby_available is False
+    assert verdict == [
+        StandbyAvailability(available=False, reason="StandbyUnreachable", replica_cluster="pg-hel")
+    ]
+
+
+def test_grace_holds_the_prior_determination_until_it_has_passed_then_degrades() -> None:
+    state, _ = run_ticks(ObservationState(), READY, [0])
+    assert state.standby_available is True
+    state, verdicts = run_ticks(state, NOT_READY, [10, 20, 30, 39.9])
+    assert verdicts == [[], [], [], []]
+    assert state.standby_available is True  # the prior determination is kept, not reset
+    state, [verdict] = run_ticks(state, NOT_READY, [40])
+    assert [(v.available, v.reason) for v in verdict] == [(False, "StandbyUnreachable")]
+    assert state.standby_available is False
+
+
+def test_one_available_observation_recovers_at_once_and_ends_the_episode() -> None:
+    state, _ = run_ticks(ObservationState(), NOT_READY, [0, 30], grace=30)
+    assert state.standby_available is False
+    state, [verdict] = run_ticks(state, READY, [31])
+    assert [(v.available, v.reason) for v in verdict] == [(True, "StandbyReachable")]
+    assert state.standby_available is True
+    state, verdicts = run_ticks(state, NOT_READY, [41, 70])  # a new episode: a new grace
+    assert verdicts == [[], []]
+    assert state.standby_available is True
+
+
+def test_while_unavailable_no_tick_without_a_determination_resets_availability() -> None:
+    state, _ = run_ticks(ObservationState(), NOT_READY, [0], grace=0)
+    for standby in (UNREACHABLE, NOT_READY, UNREACHABLE):
+        state, effects = decide(state, observed(PRIMARY, standby, at=5, grace=0))
+        assert state.standby_available is False
+    state, effects = decide(state, PairUnreadable(error="timeout"))
+    assert state.standby_available is False
+    assert effects == []
+
+
+def test_a_replica_never_seen_that_cannot_be_resolved_never_degrades() -> None:
+    state, verdicts = run_ticks(ObservationState(), GONE, [float(t) for t in range(0, 1000, 10)])
+    assert all(v == [] for v in verdicts)
+    assert state.standby_available is None
+
+
+def test_a_replica_seen_then_deleted_is_gone_after_grace_with_its_remembered_name() -> None:
+    state, _ = run_ticks(ObservationState(), READY, [0])
+    state, verdicts = run_ticks(state, GONE, [10, 20, 30])
+    assert verdicts == [[], [], []]
+    state, [verdict] = run_ticks(state, GONE, [40])
+    assert verdict == [
+        StandbyAvailability(
+            available=False, reason="StandbyAbsent", replica_cluster="pg-hel", gone=True
+        )
+    ]
+    assert "can no longer be found" in verdict[0].message
+
+
+def test_an_unreachable_standby_api_is_no_determination_and_leaves_the_episode_running() -> None:
+    state, _ = run_ticks(ObservationState(), READY, [0])
+    state, _ = run_ticks(state, NOT_READY, [10])  # the episode starts
+    state, verdicts = run_ticks(state, UNREACHABLE, [20, 30, 100])
+    assert verdicts == [[], [], []]
+    assert state.standby_available is True
+    state, [verdict] = run_ticks(state, NOT_READY, [101])  # the episode kept running
+    assert [v.available for v in verdict] == [False]
+
+
+def test_restart_over_a_degraded_status_counts_the_grace_as_served() -> None:
+    seeded = ObservationState(
+        standby_available=False,
+        standby=GraceMemory.from_status(standby_replica_cluster="pg-hel", standby_available=False),
+    )
+    state, [verdict] = run_ticks(seeded, GONE, [0])
+    assert [(v.reason, v.replica_cluster) for v in verdict] == [("StandbyAbsent", "pg-hel")]
+    assert state.standby_available is False
+
+
+def test_restart_over_a_green_status_starts_a_fresh_grace() -> None:
+    seeded = ObservationState(
+        standby_available=True,
+        standby=GraceMemory.from_status(standby_replica_cluster="pg-hel", standby_available=True),
+    )
+    state, verdicts = run_ticks(seeded, GONE, [0, 29])
+    assert verdicts == [[], []]
+    state, [verdict] = run_ticks(state, GONE, [30])
+    assert [v.gone for v in verdict] == [True]
+
+
+def test_no_determination_while_a_run_of_this_instance_is_under_way() -> None:
+    state, _ = run_ticks(ObservationState(), READY, [0])
+    _, effects = decide(state, observed(PRIMARY, NOT_READY, at=100, grace=0, running=True))
+    assert standby_effects(effects) == []
+
+
+def test_the_standby_signal_follows_the_halves_other_than_the_writers() -> None:
+    def signal(*standbys: PairHalf) -> tuple[StandbySignal, str]:
+        return standby_signal(PairState(halves=(PRIMARY, *standbys)), writer=A)
+
+    assert signal(READY) == (StandbySignal.AVAILABLE, "pg-hel")
+    assert signal(NOT_READY) == (StandbySignal.UNAVAILABLE, "pg-hel")
+    assert signal(GONE) == (StandbySignal.UNRESOLVED, "")
+    assert signal(UNREACHABLE) == (StandbySignal.UNKNOWN, "")
+    assert signal() == (StandbySignal.UNKNOWN, "")
+    # StandbyAvailable semantics: Ready, and at least one ready instance when published;
+    # lag never matters.
+    assert signal(half(B, primary=False, ready_instances=1)) == (StandbySignal.AVAILABLE, "pg-hel")
+    assert signal(half(B, primary=False, ready_instances=0))[0] is StandbySignal.UNAVAILABLE
+    assert signal(half(B, primary=False, lag_seconds=900.0))[0] is StandbySignal.AVAILABLE
+    lagging_down = half(B, primary=False, ready=False, lag_seconds=900.0)
+    assert signal(lagging_down)[0] is StandbySignal.UNAVAILABLE
+    third = PairHalf(region="ber", name="pg-ber", namespace="ns", ready=False)
+    assert signal(READY, third) == (StandbySignal.UNAVAILABLE, "pg-ber")
+    assert signal(READY, GONE) == (StandbySignal.UNRESOLVED, "")

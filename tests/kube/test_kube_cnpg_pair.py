@@ -166,6 +166,7 @@ async def test_an_unreachable_region_is_reported_in_its_half_not_raised(
         half_b = state.half(REGION_B)
         assert half_b is not None
         assert REGION_B in half_b.error
+        assert not half_b.missing  # unreachable is not "does not exist"
         assert state.acting_primaries() == [REGION_A]
         regions.b.faults.clear()
         await op.set_unreachable(REGION_A)
@@ -188,6 +189,31 @@ async def test_a_missing_half_is_not_found_naming_the_region(regions: Regions) -
     with pytest.raises(NotFound, match=REGION_B):
         await pair.locate(REGION_B)
     assert await pair.locate(REGION_A) == NAMES[REGION_A]
+    half_b = (await pair.read_pair()).half(REGION_B)
+    assert half_b is not None
+    assert (half_b.missing, REGION_B in half_b.error) == (True, True)
+
+
+async def test_a_half_deleted_after_it_was_seen_reads_as_missing(regions: Regions) -> None:
+    async with _pair(regions) as (pair, _, _):
+        half_b = (await pair.read_pair()).half(REGION_B)
+        assert half_b is not None
+        assert (half_b.missing, half_b.error, half_b.ready_instances) == (False, "", 2)
+        assert regions.b.store.get("postgresql.cnpg.io", "clusters", "acme", NAMES[REGION_B])
+        client = regions.clients.for_region(REGION_B)
+        await client.call(
+            client.custom.delete_namespaced_custom_object,
+            "postgresql.cnpg.io",
+            "v1",
+            "acme",
+            "clusters",
+            NAMES[REGION_B],
+            what="delete the standby Cluster",
+        )
+        half_b = (await pair.read_pair()).half(REGION_B)
+        assert half_b is not None
+        assert half_b.missing
+        assert not half_b.ready
 
 
 async def test_write_probe_names_the_region_whose_api_refuses_writes_and_writes_nothing(

@@ -3,15 +3,23 @@ patches that never clobber other writers, the conflict-safe switchover-request c
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import pytest
 import yaml
 
-from continuum.adapters.continuums import ContinuumApi, decode_status
+from continuum.adapters.continuums import (
+    ContinuumApi,
+    ContinuumCopiesReader,
+    ContinuumFinalizers,
+    decode_status,
+)
 from continuum.clock import FakeClock
 from continuum.errors import InvalidSpec
+from continuum.messages.crd import FINALIZER, CopyState
 from continuum.messages.status import Condition, ContinuumStatus, LastHealth, set_condition
 from tests.kube.conftest import FIXTURES, REGION_A, Regions
 
@@ -163,3 +171,118 @@ async def test_an_event_is_recorded_about_the_cr(regions: Regions) -> None:
 
 def _status_patches(regions: Regions) -> int:
     return sum(1 for r in regions.a.requests if r.method == "PATCH" and r.subresource == "status")
+
+
+def _main_writes(regions: Regions, name: str) -> int:
+    """Writes to the CR itself (not /status), as the emulator answered them."""
+    return sum(
+        1
+        for r in regions.a.requests.writes()
+        if r.resource == "continuums" and not r.subresource and r.name == name
+    )
+
+
+async def test_the_finalizer_is_added_once_beside_the_others_and_decoded(
+    regions: Regions,
+) -> None:
+    body = _load("continuum-minimal.yaml")
+    body["metadata"]["finalizers"] = ["other.io/keep"]  # type: ignore[index]
+    regions.a.apply(body)
+    api = ContinuumApi(regions.clients.for_region(REGION_A))
+    assert await api.set_finalizer("acme", "minimal", FINALIZER, present=True)
+    assert not await api.set_finalizer("acme", "minimal", FINALIZER, present=True)
+    assert _main_writes(regions, "minimal") == 1  # the second call only read
+    cr = await api.get("acme", "minimal")
+    assert cr.metadata.finalizers == ("other.io/keep", FINALIZER)
+    assert cr.finalized_by_us
+    assert not cr.deleting
+    assert cr.metadata.generation == 1  # metadata is not spec
+
+
+async def test_a_conflicting_finalizer_write_rereads_and_keeps_the_concurrent_one(
+    regions: Regions,
+) -> None:
+    """Another controller adds its finalizer between our read and our write: our write
+    meets a real 409 (stale resourceVersion), re-reads, and lands beside it."""
+    regions.a.apply(_load("continuum-minimal.yaml"))
+
+    class RacedApi(ContinuumApi):
+        raced = False
+
+        async def get_raw(self, namespace: str, name: str) -> dict[str, Any]:
+            obj = await super().get_raw(namespace, name)
+            if not self.raced:
+                self.raced = True
+                concurrent = copy.deepcopy(obj)
+                concurrent["metadata"]["finalizers"] = ["other.io/added-meanwhile"]
+                regions.a.apply(concurrent)
+            return obj
+
+    api = RacedApi(regions.clients.for_region(REGION_A))
+    assert await api.set_finalizer("acme", "minimal", FINALIZER, present=True)
+    statuses = [r.status for r in regions.a.requests.writes() if r.resource == "continuums"]
+    assert statuses == [409, 200]
+    cr = await api.get("acme", "minimal")
+    assert cr.metadata.finalizers == ("other.io/added-meanwhile", FINALIZER)
+
+
+async def test_a_deletion_waits_for_the_finalizer_and_its_removal_deletes_the_cr(
+    regions: Regions,
+) -> None:
+    from continuum.errors import Invalid, NotFound
+
+    regions.a.apply(_load("continuum-minimal.yaml"))
+    api = ContinuumApi(regions.clients.for_region(REGION_A))
+    finalizers = ContinuumFinalizers(api)
+    await finalizers.add_finalizer("acme/minimal")
+    await regions.clients.for_region(REGION_A).custom.delete_namespaced_custom_object(
+        "dr.openova.io", "v1", "acme", "continuums", "minimal"
+    )
+    held = await api.get("acme", "minimal")
+    assert held.deleting
+    assert held.metadata.deletion_timestamp is not None
+    assert held.metadata.generation == 2  # the API server moves it on when deletion begins
+    with pytest.raises(Invalid):  # no new finalizer on a CR being deleted
+        await api.set_finalizer("acme", "minimal", "other.io/late", present=True)
+    await finalizers.remove_finalizer("acme/minimal")
+    with pytest.raises(NotFound):
+        await api.get_raw("acme", "minimal")
+    await finalizers.remove_finalizer("acme/minimal")  # gone: not an error
+    with pytest.raises(NotFound):
+        await finalizers.add_finalizer("acme/minimal")
+
+
+async def test_a_copy_is_read_in_any_region_with_its_deletion_and_journal(
+    regions: Regions,
+) -> None:
+    body = _load("continuum-minimal.yaml")
+    body["metadata"]["finalizers"] = [FINALIZER]  # type: ignore[index]
+    regions.a.apply(body)
+    apis = {
+        region: ContinuumApi(regions.clients.for_region(region))
+        for region in regions.clients.regions
+    }
+    reader = ContinuumCopiesReader(apis)
+    other = next(r for r in regions.clients.regions if r != REGION_A)
+    assert await reader.read_copy(other, "acme/minimal") == CopyState(exists=False)
+    assert await reader.read_copy(REGION_A, "acme/minimal") == CopyState(exists=True)
+    journal = {
+        "id": "run-1",
+        "step": "drain-http",
+        "stepIndex": 3,
+        "from": REGION_A,
+        "to": other,
+        "epoch": 1,
+        "startedAt": "2026-01-01T12:00:00Z",
+    }
+    await apis[REGION_A].update_status(
+        "acme",
+        "minimal",
+        lambda s: msgspec.convert({**msgspec.to_builtins(s), "switchover": journal}, type(s)),
+    )
+    await regions.clients.for_region(REGION_A).custom.delete_namespaced_custom_object(
+        "dr.openova.io", "v1", "acme", "continuums", "minimal"
+    )
+    assert await reader.read_copy(REGION_A, "acme/minimal") == CopyState(
+        exists=True, deleting=True, journal_to=other
+    )

@@ -1,5 +1,6 @@
 """The CR watch drives the supervisor: spawn on first sight, SpecObserved on a spec change,
-stop on delete; it survives a killed connection and a 410 without losing or duplicating
+stop once the CR is gone (a deletion the finalizer holds is told to the actor instead); it
+survives a killed connection and a 410 without losing or duplicating
 actors; an invalid CR is reported in its status and never gets an actor."""
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import pytest
 import yaml
 
 from continuum.actors.runtime import Actor
-from continuum.adapters.continuums import ContinuumApi, decode_status
+from continuum.adapters.continuums import ContinuumApi, ContinuumFinalizers, decode_status
 from continuum.adapters.kube import KubeClients
 from continuum.clock import FakeClock
-from continuum.messages.commands import SpecInvalid, SpecObserved
-from continuum.messages.crd import Continuum
+from continuum.messages.commands import DeletionObserved, SpecInvalid, SpecObserved
+from continuum.messages.crd import FINALIZER, Continuum
 from continuum.supervisor.supervisor import Supervisor
 from continuum.supervisor.watch import ContinuumWatch
 from continuum_sim.kube import KubeEmulator, bundled_crd_paths, write_kubeconfig
@@ -84,6 +85,7 @@ async def _watching(
             clock=clock,
             namespaces=namespaces,
             backoff_initial=1.0,
+            finalizers=ContinuumFinalizers(api),
         )
         tg.start_soon(watch.run)
         await watch.wait_synced()
@@ -228,3 +230,124 @@ async def test_running_actor_is_told_spec_invalid_and_keeps_running(regions: Reg
         kube.apply(_cr("live", rto="30s"))
         await _until(lambda: _count(log, "SpecObserved", "acme/live") == 1)
         assert _count(log, "stop", "acme/live") == 0
+
+
+def _stored(kube: KubeEmulator, name: str) -> dict[str, Any] | None:
+    return kube.store.get("dr.openova.io", "continuums", "acme", name)
+
+
+def _delete(kube: KubeEmulator, name: str) -> None:
+    kube.store.delete(kube.resource_type("dr.openova.io", "v1", "continuums"), "acme", name)
+
+
+def _invalid(name: str, **metadata: Any) -> dict[str, Any]:
+    bad = _cr(name)
+    bad["metadata"].update(metadata)
+    # The CRD's CEL rule refuses it; stored as an older CRD would have let it through.
+    bad["spec"]["leaseClient"]["config"] = {"ttlSeconds": 30, "renewSeconds": 20}
+    return bad
+
+
+async def test_a_deletion_held_by_the_finalizer_is_told_to_the_actor_which_is_not_stopped(
+    regions: Regions,
+) -> None:
+    kube = regions.a
+    body = _cr("held")
+    body["metadata"]["finalizers"] = [FINALIZER]
+    kube.apply(body)
+    async with _watching(kube, regions.clients) as (_, sup, log, _c):
+        await _until(lambda: "acme/held" in sup.registry)
+        ref = sup.registry.get("acme/held")
+        _delete(kube, "held")
+        await _until(lambda: _count(log, "SpecObserved", "acme/held") == 1)
+        observed = next(m for k, _, m in log if k == "SpecObserved")
+        assert isinstance(observed, SpecObserved)
+        assert observed.continuum.deleting
+        assert observed.continuum.finalized_by_us
+        assert ref is not None
+        assert ref.alive
+        assert _count(log, "stop", "acme/held") == 0
+        # What the actor does once nothing is in flight: the CR goes, the actor is stopped.
+        api = ContinuumApi(regions.clients.for_region(REGION_A))
+        await ContinuumFinalizers(api).remove_finalizer("acme/held")
+        await _until(lambda: "acme/held" not in sup.registry)
+        assert _stored(kube, "held") is None
+    assert _count(log, "stop", "acme/held") == 1
+    assert _count(log, "spawn", "acme/held") == 1
+
+
+async def test_a_cr_being_deleted_without_the_finalizer_has_its_actor_stopped(
+    regions: Regions,
+) -> None:
+    """Another controller's finalizer keeps the CR; ours is not on it (never added, or let
+    go): nothing of ours holds it, so its actor stops and is not spawned again."""
+    kube = regions.a
+    body = _cr("other")
+    body["metadata"]["finalizers"] = ["other.io/keep"]
+    kube.apply(body)
+    async with _watching(kube, regions.clients) as (_, sup, log, _c):
+        await _until(lambda: "acme/other" in sup.registry)
+        _delete(kube, "other")
+        await _until(lambda: "acme/other" not in sup.registry)
+        stored = _stored(kube, "other")
+        assert stored is not None
+        assert stored["metadata"]["deletionTimestamp"]
+    assert _count(log, "stop", "acme/other") == 1
+    assert _count(log, "spawn", "acme/other") == 1
+
+
+async def test_a_running_actor_whose_cr_turned_invalid_is_told_of_the_deletion(
+    regions: Regions,
+) -> None:
+    kube = regions.a
+    body = _cr("live")
+    body["metadata"]["finalizers"] = [FINALIZER]
+    kube.apply(body)
+    async with _watching(kube, regions.clients) as (_, sup, log, _c):
+        await _until(lambda: "acme/live" in sup.registry)
+        kube.apply(_invalid("live", finalizers=[FINALIZER]), validate=False)
+        await _until(lambda: _count(log, "SpecInvalid", "acme/live") == 1)
+        _delete(kube, "live")
+        await _until(lambda: _count(log, "DeletionObserved", "acme/live") == 1)
+        told = next(m for k, _, m in log if k == "DeletionObserved")
+        assert isinstance(told, DeletionObserved)
+        assert _count(log, "stop", "acme/live") == 0
+        assert _stored(kube, "live") is not None  # the actor lets go, not the watch
+
+
+async def test_a_cr_that_can_have_no_actor_is_let_go_by_the_watch_unless_a_journal_is_open(
+    regions: Regions,
+) -> None:
+    """Invalid since before this process started, but carrying our finalizer (an earlier
+    process ran it): no actor here can finish anything, so the watch removes the finalizer
+    — unless the status holds an open journal, which waits for a fix or the runbook."""
+    kube = regions.a
+    kube.apply(_invalid("idle", finalizers=[FINALIZER]), validate=False)
+    kube.apply(_invalid("journal", finalizers=[FINALIZER]), validate=False)
+    journal = {
+        "id": "run-1",
+        "step": "drain-http",
+        "stepIndex": 3,
+        "from": REGION_A,
+        "to": "region-b",
+        "epoch": 1,
+        "startedAt": "2026-01-01T12:00:00Z",
+    }
+    kube.store.patch(
+        kube.resource_type("dr.openova.io", "v1", "continuums"),
+        "acme",
+        "journal",
+        {"status": {"switchover": journal}},
+        content_type="application/merge-patch+json",
+        subresource="status",
+    )
+    assert (_stored(kube, "journal") or {})["status"]["switchover"]["id"] == "run-1"
+    async with _watching(kube, regions.clients) as (watch, sup, _l, _c):
+        await _until(lambda: watch.stats.invalid == 2)
+        _delete(kube, "journal")
+        _delete(kube, "idle")  # handled after the first: once it is gone, both were seen
+        await _until(lambda: _stored(kube, "idle") is None)
+        assert len(sup.registry) == 0
+        stored = _stored(kube, "journal")
+        assert stored is not None
+        assert stored["metadata"]["finalizers"] == [FINALIZER]

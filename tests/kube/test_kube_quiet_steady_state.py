@@ -7,7 +7,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from continuum.adapters.continuums import ContinuumApi, decode_status
+from continuum.adapters.continuums import ContinuumApi, ContinuumFinalizers, decode_status
 from continuum.clock import FakeClock
 from continuum.messages.requests import ContinuumSummary, StatusRequest
 from continuum.wiring.edges import StatusStoreAdapter
@@ -28,6 +28,14 @@ def _status_writes(regions: Regions) -> int:
     )
 
 
+def _metadata_writes(regions: Regions) -> int:
+    return sum(
+        1
+        for r in regions.a.requests.writes()
+        if r.resource == "continuums" and not r.subresource and r.name == NAME
+    )
+
+
 def _stored(regions: Regions) -> dict[str, object]:
     stored = regions.a.store.get("dr.openova.io", "continuums", NAMESPACE, NAME)
     assert stored is not None
@@ -43,8 +51,12 @@ async def test_an_idle_continuum_writes_at_most_once_per_cr_per_five_minutes(
     regions.a.apply(cr_dict())
     clock = FakeClock()
     h = Harness(clock=clock)
-    store = StatusStoreAdapter(ContinuumApi(regions.clients.for_region(REGION_A)))
-    async with autojumping(clock), h.actor(make_cr(), region=A, status=store) as (ref, _):
+    api = ContinuumApi(regions.clients.for_region(REGION_A))
+    store, finalizers = StatusStoreAdapter(api), ContinuumFinalizers(api)
+    async with (
+        autojumping(clock),
+        h.actor(make_cr(), region=A, status=store, finalizers=finalizers) as (ref, _),
+    ):
         with anyio.fail_after(30):  # real seconds: start-up writes reach the emulator
             while _stored(regions).get("phase") != "Healthy":
                 await clock.sleep(1)
@@ -53,11 +65,13 @@ async def test_an_idle_continuum_writes_at_most_once_per_cr_per_five_minutes(
         generation_before = (await h.witness().read(KEY)).generation
         await clock.sleep(QUIET_WINDOW)
         writes = _status_writes(regions) - writes_before
+        metadata_writes = _metadata_writes(regions)
         live = await ref.ask(StatusRequest())
     renewals = (await h.witness().read(KEY)).generation - generation_before
     assert renewals >= QUIET_WINDOW / 10 - 2  # the lease kept being renewed
     assert writes <= QUIET_WINDOW / 300  # the target: at most one write per 5 minutes
     assert writes == 0  # and with nothing measured (no replication probe): none at all
+    assert metadata_writes == 1  # the finalizer, added once at start, never per renewal
     stored = decode_status({"status": _stored(regions)})
     assert stored.lease_holder == A
     assert isinstance(live, ContinuumSummary)

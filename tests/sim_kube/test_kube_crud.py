@@ -196,10 +196,14 @@ async def test_finalizers_hold_deletion_until_the_last_one_is_removed(
 ) -> None:
     body = continuum("a")
     body["metadata"]["finalizers"] = ["x.io/one", "x.io/two"]
-    await create_cr(crs, body)
+    created = await create_cr(crs, body)
     await delete_cr(crs, "a")
     held = await get_cr(crs, "a")
     assert held["metadata"]["deletionTimestamp"]
+    # As the API server's markAsDeleting does: the first deletion moves the generation on.
+    assert held["metadata"]["generation"] == created["metadata"]["generation"] + 1
+    await delete_cr(crs, "a")
+    assert (await get_cr(crs, "a"))["metadata"]["generation"] == held["metadata"]["generation"]
     await patch_cr(crs, "a", {"metadata": {"finalizers": ["x.io/two"]}}, content_type=MERGE)
     assert await get_cr(crs, "a")
     with pytest.raises(ApiException) as added:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from continuum.messages.crd import FINALIZER
 from continuum_sim.kube import KubeEmulator
 from continuum_sim.kube.emulator import BUNDLED_CRDS_DIR
 from tests.sim_kube.kube_helpers import GROUP, KUBECTL, PLURAL, Kubectl, continuum
@@ -94,3 +95,39 @@ async def test_kubectl_create_reports_schema_errors(kubectl: Kubectl, tmp_path: 
     out = await kubectl("create", "-f", str(tmp_path / "bad.json"), ok=False)
     assert "spec.rto" in out
     assert "is invalid" in out
+
+
+async def test_the_runbooks_escape_hatch_removes_the_controllers_finalizer(
+    kube: KubeEmulator, tmp_path: Path
+) -> None:
+    """``docs/runbook.md`` section 5, verbatim: with the controller gone, a deleted CR held
+    by its finalizer is released by a JSON patch whose ``test`` guards the index."""
+    body = continuum("held")
+    body["metadata"]["finalizers"] = ["other.io/keep", FINALIZER]
+    kube.apply(body)
+    kubectl = Kubectl(kube, tmp_path)
+    await kubectl("delete", "continuum", "held", "--wait=false")
+    held = kube.store.get(GROUP, PLURAL, "default", "held")
+    assert held is not None
+    assert held["metadata"]["deletionTimestamp"]
+    listed = await kubectl("get", "continuum", "held", "-o", "jsonpath={.metadata.finalizers}")
+    index = json.loads(listed).index(FINALIZER)
+    assert index == 1
+
+    def hatch(at: int) -> str:
+        return json.dumps(
+            [
+                {"op": "test", "path": f"/metadata/finalizers/{at}", "value": FINALIZER},
+                {"op": "remove", "path": f"/metadata/finalizers/{at}"},
+            ]
+        )
+
+    # The wrong index: the test operation fails, nothing is removed.
+    await kubectl("patch", "continuum", "held", "--type=json", "-p", hatch(0), ok=False)
+    still = kube.store.get(GROUP, PLURAL, "default", "held")
+    assert still is not None
+    assert still["metadata"]["finalizers"] == ["other.io/keep", FINALIZER]
+    await kubectl("patch", "continuum", "held", "--type=json", "-p", hatch(index))
+    left = kube.store.get(GROUP, PLURAL, "default", "held")
+    assert left is not None  # the other controller's finalizer still holds it
+    assert left["metadata"]["finalizers"] == ["other.io/keep"]

@@ -28,7 +28,9 @@ from tests.simulation.world import (
     REGIONS,
     Crash,
     NodeAudit,
+    NodeCopies,
     NodeDns,
+    NodeFinalizers,
     NodePair,
     NodeRoutes,
     NodeStatus,
@@ -201,6 +203,8 @@ class SimNode:
             region=self.region,
             clock=world.clock,
             status=NodeStatus(world, self),
+            finalizers=NodeFinalizers(world, self),
+            copies=NodeCopies(world, self),
             audit=NodeAudit(world, self),
             witness_for=witness_for,
             collaborators_for=lambda cr: Collaborators(
@@ -225,6 +229,19 @@ class SimNode:
         actor.ctx = _SimContext(self)  # type: ignore[assignment]
         self.actor = actor
         await self._guard(actor.on_start())
+        self._stopped_if_asked(actor)
+
+    def _stopped_if_asked(self, actor: ContinuumActor) -> None:
+        """The actor asked to stop (``ctx.stop()``) while handling what just ran."""
+        if self.stopping and self.actor is actor:
+            self.actor = None
+            self.incarnation += 1
+            self.timers.clear()
+            # The mailbox is closed: what was queued is never handled (asks fail).
+            for _, future in self.mailbox:
+                if future is not None and not future.done():
+                    future.set_exception(Crash(f"{self.region} stopped"))
+            self.mailbox.clear()
 
     async def _guard(self, work: Awaitable[Any]) -> Any:
         incarnation = self.incarnation
@@ -257,10 +274,7 @@ class SimNode:
                 future.set_result(result)
             else:
                 future.set_exception(Crash(f"{self.region} killed"))
-        if self.stopping and self.actor is actor:
-            self.actor = None
-            self.incarnation += 1
-            self.timers.clear()
+        self._stopped_if_asked(actor)
         return True
 
     async def ask(self, message: msgspec.Struct) -> Any:

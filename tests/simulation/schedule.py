@@ -11,6 +11,7 @@ import random
 import msgspec
 
 from tests.simulation.world import REGIONS, FaultKind, Target
+from tests.switchover.fakes import A, B
 
 __all__ = [
     "Action",
@@ -27,6 +28,7 @@ __all__ = [
     "decode",
     "encode",
     "generate",
+    "generate_with_deletion",
 ]
 
 
@@ -94,8 +96,11 @@ class RequestInSpec(msgspec.Struct, frozen=True, tag="request"):
 
 
 class Delete(msgspec.Struct, frozen=True, tag="delete"):
-    """The operator deletes ``region``'s Continuum CR (its controller stops the actor: a run
-    under way is cancelled; the CR's status, journal included, is gone). Not restarted."""
+    """The operator deletes ``region``'s Continuum CR. With the controller's finalizer on it
+    the API server only marks it (``deletionTimestamp``): the instance finishes what is in
+    flight, removes the finalizer, and the CR (status included) is gone; without it (the
+    instance never added it) it is gone at once and its instance stopped. Not restarted
+    once gone."""
 
     region: str
 
@@ -169,6 +174,20 @@ def generate(seed: int, length: int = 40) -> list[Action]:
         else:
             actions.append(Delete(region=region))
     return actions
+
+
+def generate_with_deletion(seed: int, length: int = 40) -> list[Action]:
+    """A schedule that deletes a CR while a run is in flight: the writer (A) starts a
+    switchover to B, maybe armed to die a few writes into it, and a random region's CR is
+    deleted at once; then :func:`generate`'s actions for ``seed`` follow."""
+    rng = random.Random(f"delete-{seed}")
+    prefix: list[Action] = [Tick(), Tick()]
+    if rng.random() < 0.7:
+        prefix.append(
+            ArmKill(region=A, writes=rng.randint(1, 8), down=rng.choice((0.0, 5.0, 20.0, 40.0)))
+        )
+    prefix += [Switchover(to=B), Delete(region=rng.choice(REGIONS))]
+    return prefix + generate(seed, max(0, length - len(prefix)))
 
 
 def encode(schedule: list[Action]) -> str:

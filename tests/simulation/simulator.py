@@ -16,19 +16,35 @@ Invariants (kind → meaning):
   observation cadence after a partition healed (a stale primary nobody fenced: issue 13,
   item 4);
 * ``healthy-but-world-disagrees`` — a live region's status says ``Healthy`` (no switchover in
-  its journal) while the pair's primary, DNS or a region's route disagree with the lease holder
-  and have since the start of the last observation whose reads it took (the reads run in a
-  child task, after its ``ObserveDue``; ``WorldObserved`` brings them back) or for three
-  observation cadences;
+  its journal) while the pair's primary, DNS or a region's route disagree with the lease
+  holder and have since the start of the last observation whose reads it took (the reads run
+  in a child task, after its ``ObserveDue``; ``WorldObserved`` brings them back) — and, after
+  a change of holder, of its last lease refresh — (or for three observation cadences), unless
+  that region's status writes are being refused (see below);
 * ``switchover-unfinished`` — after the calm phase a journal or a run is still there;
 * ``world-not-converged`` — after the calm phase nobody holds the lease, or the primary, DNS
   or a region's route disagree with the holder;
-* ``deletion-left-world-broken`` — after a CR was deleted (its run cancelled, its journal
-  gone) the calm phase ends without one writer the pair, DNS and the route agree on;
+* ``deletion-left-world-broken`` — after a region's CR was deleted (with the finalizer: once
+  its instance finished or compensated what was in flight) the calm phase ends without one
+  writer the pair, DNS and the routes agree on;
+* ``deletion-dropped-journal`` — a region's CR went away while its journal was open or its
+  instance's run was under way;
+* ``deletion-hung`` — after the calm phase a region's CR is still being deleted (its
+  instance never let go of the finalizer);
 * ``audit-collision`` — two different audit events share one ``eventId`` (one is lost);
 * ``dryrun-lied`` — a run confirmed on a DryRun without blockers failed its own precondition
   check with no call meeting a fault or a partition in between;
 * ``actor-failed`` — the actor raised (its supervisor would restart it).
+
+A status can only tell the truth once a write of it could land. A region is therefore
+excused from ``healthy-but-world-disagrees`` while its last status write failed (an injected
+``status`` fault: refused, timed out, reply lost; an instance always reaches its own region's
+API server, so a partition refuses none) and one retry backoff has not passed since: 0.5 s
+after the first failure in a row, doubling with each further one, at most one observation
+cadence (10 s). No longer — except while a timer of that region due within the backoff has not
+been fired, or fired and not been handled, by the simulator yet (the clock may jump past it
+inside another call). An instance that does not retry a refused write within its backoff is
+caught.
 """
 
 from __future__ import annotations
@@ -42,12 +58,16 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 
-from continuum.actors.continuum.messages import ObserveDue, SwitchoverDone, WorldObserved
+from continuum.actors.continuum.messages import (
+    ObserveDue,
+    RenewDue,
+    SwitchoverDone,
+    WorldObserved,
+)
 from continuum.actors.mailbox import ReplyError
 from continuum.clock import FakeClock
 from continuum.messages.crd import Continuum
 from continuum.messages.requests import DryRunRequest, SwitchoverAccepted, SwitchoverRequest
-from continuum.messages.status import ContinuumStatus
 from continuum.messages.switchover import DryRunReport, SwitchoverResult
 from tests.continuum_actor.harness import make_cr
 from tests.simulation.node import ActorFailed, SimNode
@@ -74,6 +94,9 @@ about three minutes of simulated time)."""
 
 _MAX_DELIVERIES = 20_000
 
+_CADENCE = 10.0
+"""The instances' observation and renewal cadence (``renewSeconds`` of the simulated CR)."""
+
 
 class Violation(msgspec.Struct, frozen=True):
     kind: str
@@ -88,6 +111,8 @@ class Outcome:
     events: int = 0
     kills: int = 0
     switchovers: int = 0
+    deletions_mid_run: int = 0
+    """Deletions that found the region's run under way or its journal open."""
     results: list[SwitchoverResult] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
 
@@ -125,12 +150,22 @@ class _Sim:
         self._seen: set[tuple[str, str]] = set()
         self.disagrees_since: float | None = None
         self.disagrees_from_event = 0
+        self.holder = ""
+        self.holder_from_event = 0
+        """The lease holder at the last check, and the event count when it became that."""
+        self.renewed_at: dict[str, int] = {}
+        """Per region: the event count when its instance began the last lease refresh it
+        finished (start, or a RenewDue whose witness conversation is over)."""
+        self.refresh_began: dict[str, int] = {}
+        """Per region: the event count when its instance began the refresh under way."""
         self.observed_at: dict[str, int] = {}
         """Per region: the event count when its instance began the observation whose result
         it took last (at start, or the ``ObserveDue`` whose reads ``WorldObserved`` brought
         back)."""
         self.reading_since: dict[str, int] = {}
         """Per region: the event count when the observation whose reads are out began."""
+        self.fired: dict[str, tuple[float, msgspec.Struct]] = {}
+        """Per region: when the timer the simulator fired last was due, and its message."""
 
     # -- invariants ----------------------------------------------------------------------
 
@@ -154,6 +189,26 @@ class _Sim:
                 wrong.append(f"route in {region} serves {sorted(serving)}")
         return ", ".join(wrong)
 
+    @staticmethod
+    def refreshing(node: SimNode) -> bool:
+        """Whether ``node``'s instance waits on the witness for a timer-driven refresh."""
+        return node.actor is not None and node.actor.refresh.waiting
+
+    def writes_refused(self, region: str) -> bool:
+        """Whether ``region``'s status writes are being refused: its last one failed and one
+        retry backoff has not passed, or its retry has not had its turn (module docstring)."""
+        api, node = self.world.api[region], self.nodes[region]
+        if api.refused == 0:
+            return False
+        deadline = api.refused_at + min(0.5 * 2.0 ** min(api.refused - 1, 32), _CADENCE)
+        if self.clock.monotonic() <= deadline:
+            return True
+        timer = node.next_timer()
+        if timer is not None and timer.due <= deadline:
+            return True  # the clock jumped past it inside another call: not fired yet
+        due, fired = self.fired.get(region, (deadline + 1, None))
+        return due <= deadline and any(m is fired for m, _ in node.mailbox)  # not handled yet
+
     def check(self) -> None:
         self.out.events += 1
         acting = [n for n in self.nodes.values() if n.actor is not None and n.actor.acting()]
@@ -169,7 +224,7 @@ class _Sim:
                         "epoch-reused", f"{node.region} acts at {epoch}; {region} acted at {seen}"
                     )
             self.acted[node.region] = max(self.acted.get(node.region, 0), epoch)
-        cadence = 10.0
+        cadence = _CADENCE
         if (
             not self.world.partitioned
             and self.clock.monotonic() - self.partition_healed_at > cadence + 1
@@ -180,18 +235,25 @@ class _Sim:
             # down), nothing else fences it yet (issue 13, item 4: no self-fencing).
             kind = "two-primaries-after-partition" if self.ever_partitioned else "two-primaries"
             self.violate(kind, f"primaries={self.world.primaries()}")
+        for region, api in self.world.api.items():
+            if api.dropped_journal:
+                self.violate("deletion-dropped-journal", f"{region}: {api.dropped_journal}")
         holder = self.world.lease().holder
         wrong = self.disagreement(holder) if holder else "nobody holds the lease"
         now = self.clock.monotonic()
+        if holder != self.holder:  # a disagreement with a new holder is a new one
+            self.holder, self.holder_from_event = holder, self.out.events
+            self.disagrees_since = None
         if not wrong:
             self.disagrees_since = None
         elif self.disagrees_since is None:
             self.disagrees_since = now
             self.disagrees_from_event = self.out.events
-        # A status reports the instance's last observation: it may lag the world until the
-        # instance next observes (one cadence, unless time jumped inside a slow call), never
-        # beyond an observation made since, nor beyond three cadences. A dead instance
-        # reports nothing.
+        # A status reports the instance's last observation against the holder it last read:
+        # it may lag the world until the instance next observes and, after a change of
+        # holder, next reads the lease (one cadence each, unless time jumped inside a slow
+        # call), never beyond both, nor beyond three cadences. A dead instance reports
+        # nothing.
         since = self.disagrees_since
         if wrong and since is not None:
             for region, api in self.world.api.items():
@@ -199,7 +261,10 @@ class _Sim:
                 if node.deleted or node.actor is None:
                     continue
                 observed = self.observed_at.get(region, -1) >= self.disagrees_from_event
-                if not observed and now - since <= 3 * cadence:
+                learned = self.renewed_at.get(region, -1) >= self.holder_from_event
+                if not (observed and learned) and now - since <= 3 * cadence:
+                    continue
+                if self.writes_refused(region):
                     continue
                 if api.status.phase == "Healthy" and api.status.switchover is None:
                     self.violate(
@@ -210,6 +275,8 @@ class _Sim:
         for region, node in self.nodes.items():
             if node.deleted:
                 continue
+            if self.world.api[region].cr.deleting:
+                self.violate("deletion-hung", f"{region} CR still being deleted")
             journal = self.world.api[region].status.switchover
             if journal is not None:
                 self.violate("switchover-unfinished", f"{region} journal {journal.state}")
@@ -257,8 +324,13 @@ class _Sim:
                 if node.mailbox:
                     message = node.mailbox[0][0]
                     began, reading = self.out.events, self._reading(node)
+                    refreshing = self.refreshing(node)
+                    if isinstance(message, RenewDue) and not refreshing:
+                        self.refresh_began[node.region] = self.out.events
                     with contextlib.suppress(ActorFailed):
                         await node.deliver_one()
+                    if not self.refreshing(node) and (refreshing or isinstance(message, RenewDue)):
+                        self.renewed_at[node.region] = self.refresh_began.get(node.region, -1)
                     if isinstance(message, ObserveDue) and not reading and self._reading(node):
                         self.reading_since[node.region] = began  # the reads start after this
                     elif isinstance(message, WorldObserved) and node.region in self.reading_since:
@@ -294,8 +366,10 @@ class _Sim:
         return node.actor is not None and node.actor.observing.busy
 
     async def _start(self, node: SimNode) -> None:
-        self.observed_at[node.region] = self.out.events  # on_start observes in place
+        # on_start refreshes the lease and observes in place
+        self.observed_at[node.region] = self.renewed_at[node.region] = self.out.events
         self.reading_since.pop(node.region, None)
+        self.world.api[node.region].refused = 0  # a new process starts its backoff over
         with contextlib.suppress(ActorFailed):
             await node.start()
         self.check()
@@ -315,6 +389,7 @@ class _Sim:
                 await self.deliver_all()
                 return
             self.clock.advance(max(0.0, timer.due - self.clock.monotonic()))
+            self.fired[node.region] = (timer.due, timer.message)
             await node.fire(timer)
         else:
             self.clock.advance(max(0.0, restarts[0] - self.clock.monotonic()))
@@ -357,10 +432,13 @@ class _Sim:
             case RequestInSpec(to=to):
                 self.request_in_spec(to)
             case Delete(region=region):
-                node = self.nodes[region]
-                node.kill()
-                node.deleted = True
-                self.world.api[region].status = ContinuumStatus()
+                node, api = self.nodes[region], self.world.api[region]
+                if not api.gone and (
+                    api.status.switchover is not None
+                    or (node.actor is not None and node.actor.running is not None)
+                ):
+                    self.out.deletions_mid_run += 1
+                self.world.delete(node)
                 self.check()
         self.note_kills()
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import msgspec
@@ -28,12 +29,14 @@ from continuum.errors import (
     AuditUnavailable,
     Conflict,
     DnsWriteError,
+    Invalid,
+    NotFound,
     Unavailable,
     WitnessUnavailable,
 )
 from continuum.messages.audit import AuditEvent
 from continuum.messages.commands import SpecObserved
-from continuum.messages.crd import Continuum, ContinuumSpec
+from continuum.messages.crd import FINALIZER, Continuum, ContinuumSpec, CopyState
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
 from continuum.messages.status import ContinuumStatus
@@ -50,7 +53,9 @@ __all__ = [
     "Fault",
     "FaultKind",
     "NodeAudit",
+    "NodeCopies",
     "NodeDns",
+    "NodeFinalizers",
     "NodePair",
     "NodeRoutes",
     "NodeStatus",
@@ -106,11 +111,57 @@ def _error(target: Target, kind: FaultKind, op: str, region: str) -> Exception:
 
 @dataclass
 class RegionApi:
-    """One region's Kubernetes API as far as the Continuum CR goes: spec and status."""
+    """One region's Kubernetes API as far as the Continuum CR goes: spec, metadata
+    (finalizers, deletionTimestamp) and status, with the API server's deletion rule: a CR
+    with finalizers is only marked (``deletionTimestamp``, the generation moves on) and is
+    removed once the last finalizer goes."""
 
     cr: Continuum
     status: ContinuumStatus = field(default_factory=ContinuumStatus)
     writes: int = 0
+    refused: int = 0
+    """Status writes in a row that failed for the instance (refused, timed out, reply lost)
+    since the last one that landed for it."""
+    refused_at: float = 0.0
+    """When the last of those failed (simulated monotonic seconds)."""
+    gone: bool = False
+    dropped_journal: str = ""
+    """The id of an open journal the CR's removal took with it (a finding)."""
+
+    def mark_deleting(self, now: datetime) -> bool:
+        """``kubectl delete``: True when the CR is gone at once (no finalizers)."""
+        meta = self.cr.metadata
+        if not meta.finalizers:
+            self.remove()
+            return True
+        if meta.deletion_timestamp is None:
+            meta = msgspec.structs.replace(
+                meta, deletion_timestamp=now, generation=(meta.generation or 1) + 1
+            )
+            self.cr = msgspec.structs.replace(self.cr, metadata=meta)
+        return False
+
+    def set_finalizer(self, finalizer: str, *, present: bool) -> None:
+        meta = self.cr.metadata
+        if (finalizer in meta.finalizers) == present:
+            return
+        if present and meta.deletion_timestamp is not None:
+            raise Invalid("no new finalizers can be added while deleting", status=422)
+        finalizers = (
+            (*meta.finalizers, finalizer)
+            if present
+            else tuple(f for f in meta.finalizers if f != finalizer)
+        )
+        meta = msgspec.structs.replace(meta, finalizers=finalizers)
+        self.cr = msgspec.structs.replace(self.cr, metadata=meta)
+        if meta.deletion_timestamp is not None and not finalizers:
+            self.remove()
+
+    def remove(self) -> None:
+        if self.status.switchover is not None:
+            self.dropped_journal = self.status.switchover.id
+        self.gone = True
+        self.status = ContinuumStatus()
 
 
 class SimWorld:
@@ -202,11 +253,31 @@ class SimWorld:
         """A spec change in ``node``'s region's CR (the generation moves on); its watch
         delivers ``SpecObserved`` to a live instance."""
         api = self.api[node.region]
+        if api.gone:
+            return
         generation = (api.cr.metadata.generation or 1) + 1
         meta = msgspec.structs.replace(api.cr.metadata, generation=generation)
         api.cr = msgspec.structs.replace(api.cr, spec=spec, metadata=meta)
-        if node.actor is not None and not node.deleted:
+        self.observed(node)
+
+    def observed(self, node: SimNode) -> None:
+        """What the watch does after a change of ``node``'s region's CR: ``SpecObserved`` to
+        a live instance; a CR gone, or being deleted without the finalizer, stops it."""
+        api = self.api[node.region]
+        if api.gone or (api.cr.deleting and not api.cr.finalized_by_us):
+            node.deleted = api.gone
+            node.kill()
+            return
+        if node.actor is not None:
             node.mailbox.append((SpecObserved(continuum=api.cr), None))
+
+    def delete(self, node: SimNode) -> None:
+        """The operator deletes ``node``'s region's CR."""
+        api = self.api[node.region]
+        if api.gone:
+            return
+        api.mark_deleting(self.clock.now())
+        self.observed(node)
 
     # -- what the invariants look at -----------------------------------------------------
 
@@ -457,6 +528,61 @@ class NodeAudit:
         return None
 
 
+class NodeFinalizers:
+    """``node``'s own region's CR: its finalizer (the watch stops the instance once the CR
+    is gone)."""
+
+    def __init__(self, world: SimWorld, node: SimNode) -> None:
+        self._w, self._node = world, node
+
+    async def add_finalizer(self, key: str) -> None:
+        api = self._w.api[self._node.region]
+
+        async def write() -> None:
+            if api.gone:
+                raise NotFound(f"continuum {key} is gone", status=404)
+            api.set_finalizer(FINALIZER, present=True)
+
+        await self._w.call(self._node, "status", "add_finalizer", write, write=True)
+
+    async def remove_finalizer(self, key: str) -> None:
+        api = self._w.api[self._node.region]
+
+        async def write() -> None:
+            actor = self._node.actor
+            if actor is not None and actor.running is not None and api.cr.deleting:
+                api.dropped_journal = actor.running.id
+            if not api.gone:
+                api.set_finalizer(FINALIZER, present=False)
+                # The watch's DELETED: the instance stops (it is stopping itself already).
+                self._node.deleted = api.gone
+
+        await self._w.call(self._node, "status", "remove_finalizer", write, write=True)
+
+
+class NodeCopies:
+    """Every region's CR copy as ``node`` reads it (the other region's API is unreachable
+    across a partition)."""
+
+    def __init__(self, world: SimWorld, node: SimNode) -> None:
+        self._w, self._node = world, node
+
+    async def read_copy(self, region: str, key: str) -> CopyState:
+        api = self._w.api[region]
+
+        async def read() -> CopyState:
+            if api.gone:
+                return CopyState(exists=False)
+            journal = api.status.switchover
+            return CopyState(
+                exists=True,
+                deleting=api.cr.deleting,
+                journal_to=journal.to if journal is not None else "",
+            )
+
+        return await self._w.call(self._node, "status", "read_copy", read, write=False, half=region)
+
+
 class NodeStatus:
     """``node``'s own region's CR: status writes and clearing the switchover request."""
 
@@ -469,10 +595,18 @@ class NodeStatus:
         api = self._w.api[self._node.region]
 
         async def write() -> None:
+            if api.gone:
+                raise NotFound(f"continuum {key} is gone", status=404)
             api.status = status
             api.writes += 1
 
-        await self._w.call(self._node, "status", "patch_status", write, write=True)
+        try:
+            await self._w.call(self._node, "status", "patch_status", write, write=True)
+        except Exception:
+            api.refused += 1
+            api.refused_at = self._w.clock.monotonic()
+            raise
+        api.refused = 0
 
     async def clear_switchover_request(self, key: str) -> None:
         api = self._w.api[self._node.region]

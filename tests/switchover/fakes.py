@@ -98,6 +98,7 @@ class Half:
     demotion_token: str = ""
     promotion_token: str = ""
     fenced: bool = False
+    role_secrets: tuple[str, ...] = ()
 
     def view(self, namespace: str) -> PairHalf:
         return PairHalf(
@@ -111,6 +112,7 @@ class Half:
             demotion_token=self.demotion_token,
             fenced=self.fenced,
             phase="Cluster in healthy state" if self.ready else "Setting up primary",
+            role_secrets=self.role_secrets,
         )
 
 
@@ -130,6 +132,8 @@ class FakeClusterPair:
             else:
                 half.replica_enabled = half.region != A
         self.unreachable: set[str] = set()
+        # Regions whose Cluster does not exist (deleted, or not created yet): reads say so.
+        self.missing: set[str] = set()
         # Regions whose API refuses this controller's writes (RBAC 403): reads still work,
         # a write and a dry-run write are refused.
         self.forbidden: set[str] = set()
@@ -156,7 +160,17 @@ class FakeClusterPair:
         await self.faults.check("read_pair")
         views = []
         for region, half in self.halves.items():
-            if region in self.unreachable:
+            if region in self.missing:
+                views.append(
+                    PairHalf(
+                        region=region,
+                        name="",
+                        namespace=self.namespace,
+                        error=f"[{region}] cnpg pair: no Cluster labelled",
+                        missing=True,
+                    )
+                )
+            elif region in self.unreachable:
                 views.append(
                     PairHalf(
                         region=region,

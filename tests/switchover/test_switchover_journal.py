@@ -10,7 +10,14 @@ import pytest
 from continuum.clock import FakeClock
 from continuum.messages.lease import Lease
 from continuum.messages.switchover import STEP_ORDER, JournalEntry, StepEvent, StepName
-from continuum.switchover.journal import Compensate, Finished, Resume, Undecided, decide
+from continuum.switchover.journal import (
+    Compensate,
+    Finished,
+    Resume,
+    Superseded,
+    Undecided,
+    decide,
+)
 from continuum.switchover.sequencer import Sequencer
 from tests.switchover.fakes import KEY, A, B, World, autojumping, make_world
 
@@ -76,6 +83,38 @@ def test_a_compensating_journal_keeps_compensating_what_is_left() -> None:
     )
 
 
+def test_a_compensating_journal_whose_lease_another_path_moved_to_the_target_is_superseded() -> (
+    None
+):
+    """Seed 2742: the undo of ``cordon-old-primary`` (promote ``from``) found after a later
+    run handed the lease to ``to`` would make two primaries; the journal is closed instead."""
+    e = entry(StepName.CORDON_OLD_PRIMARY, phase="compensating", completed=STEP_ORDER[:1])
+    assert decide(e, lease(B, 6)) == Superseded(holder=B, generation=6)
+    undone = entry(
+        StepName.FLIP_DNS,
+        phase="compensating",
+        completed=STEP_ORDER[: SWAP + 1],
+        compensated=(StepName.SWAP_LEASE,),
+    )
+    assert decide(undone, lease(B, 9)) == Superseded(holder=B, generation=9)
+
+
+@pytest.mark.parametrize(
+    "journal",
+    [
+        entry(StepName.SWAP_LEASE, phase="compensating"),
+        entry(StepName.PROMOTE_NEW_PRIMARY, phase="compensating", epoch=6),
+    ],
+    ids=["swap-in-flight", "swap-completed"],
+)
+def test_a_compensating_journal_whose_own_swap_moved_the_lease_keeps_compensating(
+    journal: JournalEntry,
+) -> None:
+    decision = decide(journal, lease(B, 6))
+    assert isinstance(decision, Compensate)
+    assert StepName.SWAP_LEASE in decision.steps
+
+
 def test_done_is_finished() -> None:
     assert decide(entry(StepName.AUDIT_EMIT, phase="done"), None) == Finished()
 
@@ -85,15 +124,30 @@ def test_done_is_finished() -> None:
     [
         (entry(StepName.FLIP_DNS), None),
         (entry(StepName.FLIP_DNS), lease("third", 7)),
-        (entry(StepName.FLIP_DNS), lease(B, 7)),
         (entry(StepName.PROMOTE_NEW_PRIMARY, epoch=6), lease(A, 8)),
+        (entry(StepName.DRAIN_HTTP, phase="compensating"), None),
+        (entry(StepName.DRAIN_HTTP, phase="compensating"), lease("third", 7)),
     ],
-    ids=["unreadable", "third-party", "moved-outside-run", "left-target"],
+    ids=[
+        "unreadable",
+        "third-party",
+        "left-target",
+        "compensating-unreadable",
+        "compensating-third-party",
+    ],
 )
 def test_states_the_rule_cannot_explain_are_undecided(
     journal: JournalEntry, seen: Lease | None
 ) -> None:
     assert isinstance(decide(journal, seen), Undecided)
+
+
+@pytest.mark.parametrize("step", STEP_ORDER[:SWAP])
+def test_a_lease_moved_to_the_target_by_a_failover_supersedes_the_run(step: StepName) -> None:
+    """Before its ``swap-lease`` the run cannot have moved the lease (the journal names each
+    step before it starts): the lease on ``to`` came by another path, and the journal is
+    closed with what was observed, neither resumed nor undone."""
+    assert decide(entry(step), lease(B, 7)) == Superseded(holder=B, generation=7)
 
 
 async def _crash_and_recover(world: World, *, at: StepName, mid_step: bool) -> str:

@@ -43,6 +43,11 @@ from continuum.actors.continuum.background_refresh import (
 )
 from continuum.actors.continuum.converging import WorldView, current_disagreement
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
+from continuum.actors.continuum.finalizing import (
+    hold_finalizer,
+    old_primary_unconfirmed,
+    release_when_idle,
+)
 from continuum.actors.continuum.health_runs import health_crashed, health_done, start_health
 from continuum.actors.continuum.keeper import LeaseKeeper
 from continuum.actors.continuum.leasing import refresh_lease, stop_and_release
@@ -53,6 +58,7 @@ from continuum.actors.continuum.messages import (
     HealthDue,
     ObserveDue,
     RenewDue,
+    StatusRetryDue,
     StepProgress,
     SwitchoverCrashed,
     SwitchoverDone,
@@ -61,6 +67,7 @@ from continuum.actors.continuum.messages import (
     WorldRepaired,
 )
 from continuum.actors.continuum.observation import evaluate_triggers
+from continuum.actors.continuum.role_reassert import RolesWatermark
 from continuum.actors.continuum.runs import (
     Running,
     recover_journal,
@@ -77,11 +84,12 @@ from continuum.actors.continuum.spec_changes import (
 )
 from continuum.actors.runtime import Actor, ReplyError
 from continuum.audit.outbox import ReconcileSuccessThrottle
+from continuum.core import status_retry
 from continuum.core.lease import LeaseState, fencing_epoch
 from continuum.errors import ContinuumError
 from continuum.logs import get_logger
 from continuum.messages.audit import AuditEvent, AuditType, new_event
-from continuum.messages.commands import SpecInvalid, SpecObserved, Stop
+from continuum.messages.commands import DeletionObserved, SpecInvalid, SpecObserved, Stop
 from continuum.messages.crd import Continuum
 from continuum.messages.lease import Lease
 from continuum.messages.requests import (
@@ -100,7 +108,7 @@ from continuum.messages.status import (
 )
 from continuum.messages.switchover import HealthReport, StepName, SwitchoverResult
 from continuum.ports import Witness
-from continuum.switchover.lag import LagBreachTracker
+from continuum.switchover.lag import GraceMemory, LagBreachTracker
 
 __all__ = ["ContinuumActor"]
 
@@ -128,6 +136,7 @@ class ContinuumActor(Actor):
         self.clock = env.clock
         self.status: ContinuumStatus = cr.status
         self._written: ContinuumStatus = cr.status
+        self._status_retry = status_retry.StatusRetry()
         self.spec_error: tuple[str, str] | None = None
         self.witness: Witness = OpenOnUse(lambda: env.witness_for(cr))
         self.witness_sig = witness_signature(cr)
@@ -142,6 +151,16 @@ class ContinuumActor(Actor):
             safety_margin=env.safety_margin_seconds,
         )
         self.running: Running | None = None
+        self.finalizer_held = cr.finalized_by_us
+        """This region's copy carries the finalizer, as far as this actor knows."""
+        self.deletion_waits_for = ""
+        self.deletion_grace: dict[str, float] = {}
+        """Per kind of wait (``finalizing.py``): when a deletion stops waiting for it."""
+        self.deletion_grace_spent: set[str] = set()
+        self.old_primary_unconfirmed = old_primary_unconfirmed(
+            cr.status.last_switchover, region=env.region
+        )
+        """A Cluster the last failover to this region left uncordoned (``finalizing.py``)."""
         self.self_fence = SelfFence()
         self.refresh = RefreshInFlight()
         self.observing = ObservationInFlight()
@@ -151,6 +170,12 @@ class ContinuumActor(Actor):
         """Per run whose undo failed in this process: attempts, the failed undos, and the
         first result (its failure is what lastSwitchover reports)."""
         self.unreachable_streak = 0
+        self.standby_grace = GraceMemory.from_status(
+            standby_replica_cluster=cr.status.standby_replica_cluster,
+            standby_available=cr.status.standby_available,
+        )
+        """The standby grace window's memory, seeded from status (controller.md §5.3)."""
+        self.roles = RolesWatermark()
         self.lag_streak = 0
         self.lag_tracker = LagBreachTracker.from_spec(cr.spec)
         self.dryrun_cache: dict[tuple[str, str], tuple[Any, tuple[Any, ...], float]] = {}
@@ -175,12 +200,14 @@ class ContinuumActor(Actor):
         async with self.env.start_gate.admitted(self.clock):
             await refresh_lease(self, startup=True)
         await after_refresh(self)  # fence or demote the own Cluster before anything else
+        await hold_finalizer(self)
         await announce_created(self)
         await check_drift(self)
         self.start_timers()
         await recover_journal(self)
         await observe_now(self)  # the phase reports the world as observed, from the start
         await self.flush()
+        await release_when_idle(self)  # a CR being deleted with nothing in flight: let go
 
     async def on_stop(self, error: BaseException | None) -> None:
         metrics.forget_continuum(self.key)
@@ -207,15 +234,18 @@ class ContinuumActor(Actor):
                 # the mailbox keeps answering while an API server or the DNS API hangs.
                 begin_observation(self)
             case WorldObserved():
-                if await world_observed(self, message):
-                    await evaluate_triggers(self)
-                await self.flush()
+                await self._observed(over=await world_observed(self, message))
             case WorldRepaired():
-                if await world_repaired(self, message):
-                    await evaluate_triggers(self)
+                await self._observed(over=await world_repaired(self, message))
+            case StatusRetryDue():
+                self._status_retry_event("fired")
                 await self.flush()
             case SpecObserved(continuum=cr):
                 await spec_observed(self, cr)
+            case DeletionObserved(deletion_timestamp=stamp):
+                meta = msgspec.structs.replace(self.cr.metadata, deletion_timestamp=stamp)
+                self.cr = msgspec.structs.replace(self.cr, metadata=meta)
+                await release_when_idle(self)
             case SpecInvalid(field=field, message=text):
                 self.spec_error = (field, text)
                 self.condition(COND_SPEC_VALID, "False", "Invalid", f"{field}: {text}")
@@ -249,13 +279,25 @@ class ContinuumActor(Actor):
                 raise ReplyError(f"ContinuumActor does not handle {type(message).__name__}")
         return None
 
+    async def _observed(self, *, over: bool) -> None:
+        """After an observation's reads or repairs were taken: once it is over, the triggers
+        (as after every observation); the status; then a deletion that waited for the world
+        to agree goes on."""
+        if over:
+            await evaluate_triggers(self)
+        await self.flush()
+        if over:
+            await release_when_idle(self)
+
     async def _refreshed(self) -> None:
         await after_refresh(self)
         # An undecided journal (witness unreadable at start, say) is decided again on every
         # renewal until the rule can tell: never left behind.
         await recover_journal(self)
+        await hold_finalizer(self)  # writes only while the finalizer is not held yet
         await self.flush()
         await self._reconcile_heartbeat()
+        await release_when_idle(self)  # retried while a deletion waits (last: it may stop)
 
     # --- the lease, as this instance knows it ------------------------------------------
 
@@ -341,7 +383,10 @@ class ContinuumActor(Actor):
 
     async def flush(self) -> bool:
         """Write what changed in status since the last successful write. Never raises;
-        returns whether status is now durable."""
+        returns whether status is now durable. A failed write arms a prompt retry (0.5 s,
+        doubling up to ``renewSeconds``; :mod:`continuum.core.status_retry`), so a refused
+        write does not leave the CR telling an old story until the next tick; nothing is
+        written when nothing changed."""
         now = self.clock.now()
         phase = self._phase()
         lease = self.lease_view
@@ -386,9 +431,21 @@ class ContinuumActor(Actor):
             await self.env.status.patch_status(self.key, durable, previous=self._written)
         except (ContinuumError, TimeoutError) as exc:
             self.log.warning("status_write_failed", error=str(exc))
+            self._status_retry_event("failed")
             return False
         self._written = durable
+        self._status_retry_event("landed")
         return True
+
+    def _status_retry_event(self, event: status_retry.Event) -> None:
+        self._status_retry, timer = status_retry.decide(
+            self._status_retry, event, cap=self.renew_seconds
+        )
+        match timer:
+            case status_retry.Arm(delay=delay):
+                self.ctx.start_timer("status-retry", delay, StatusRetryDue())
+            case status_retry.Disarm():
+                self.ctx.cancel_timer("status-retry")
 
     async def _reconcile_heartbeat(self) -> None:
         """``continuum-reconcile-success`` on a change of (phase, acting, writer) and at most

@@ -13,7 +13,8 @@ run under way, this instance no longer acting, a lease, journal, finished run or
 changed while the reads were out — any of these and nothing is written (the assessment is
 still reported, against the holder the reads were made for; the next observation reads
 again). What the rules decide to write (demoting a stale primary, promoting or unfencing the
-holder's Cluster, restoring DNS, re-weighting a route) runs in a second child task, each
+holder's Cluster, restoring DNS, re-weighting a route, touching the managed-role Secrets after
+a change of acting primary) runs in a second child task, each
 write re-checking the fence (acting, no run) right before it is made; it ends with the world
 read again, and :class:`~continuum.actors.continuum.messages.WorldRepaired` brings the
 outcome back, to be logged, audited and reported from the mailbox. Meanwhile the actor
@@ -51,8 +52,10 @@ from continuum.actors.continuum.converging import (
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.actors.continuum.messages import Repaired, WorldObserved, WorldReads, WorldRepaired
 from continuum.actors.continuum.observation import pair_configured, pair_observed, read_pair
+from continuum.actors.continuum.role_reassert import decide_touch, roles_touched, touch_roles
 from continuum.core import converge as world_rule
 from continuum.core import observation as pair_rule
+from continuum.core.roles import TouchRoleSecrets
 from continuum.errors import ContinuumError
 from continuum.messages.replication import ReplicationObservation
 from continuum.messages.switchover import ObjectRef, PairState
@@ -69,7 +72,7 @@ __all__ = [
     "world_repaired",
 ]
 
-Write = pair_rule.Converge | world_rule.Converge
+Write = pair_rule.Converge | world_rule.Converge | TouchRoleSecrets
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,11 @@ class ObservationInFlight:
     def busy(self) -> bool:
         """An observation is in flight (its reads or its writes)."""
         return self.cycle is not None
+
+    @property
+    def repairing(self) -> bool:
+        """An observation's repair writes are under way."""
+        return self._repairing is not None and not self._repairing.done.is_set()
 
     async def repairs_settled(self) -> None:
         """Return once no repair write is being made; no further write of the repair under
@@ -191,13 +199,14 @@ async def world_observed(actor: ContinuumActor, message: WorldObserved) -> bool:
     if reads.pair is not None or reads.pair_error:
         stale_halves = pair_observed(actor, reads, probed_writer=cycle.writer)
     actions, mismatches = assess_world(actor, cycle.query, reads, decide=True)
-    writes: tuple[Write, ...] = (*stale_halves, *actions)
+    touch = decide_touch(actor, reads.pair) if reads.pair is not None else None
+    writes: tuple[Write, ...] = (*stale_halves, *actions, *([touch] if touch else []))
     if not writes:
         flight.cycle = None
         return True
     if _fence(actor) != cycle.fence:
         # The world may have moved while it was read: never act on it; look again next time.
-        actor.log.info("observation_outdated", writes=[w.action for w in writes])
+        actor.log.info("observation_outdated", writes=[_name(w) for w in writes])
         flight.cycle = None
         return True
     cycle = flight.cycle = _Cycle(
@@ -243,6 +252,8 @@ async def world_repaired(actor: ContinuumActor, message: WorldRepaired) -> bool:
         if isinstance(done.action, pair_rule.Converge):
             outcome = done.error or "demoted"
             actor.log.warning("stale_primary_demoted", stale=done.action.region, outcome=outcome)
+        elif isinstance(done.action, TouchRoleSecrets):
+            roles_touched(actor, done.action, touched=done.touched, error=done.error)
         else:
             await converged(actor, done.action, cycle.mismatches, error=done.error)
     if message.after is not None:
@@ -315,6 +326,14 @@ async def _repair(
             )
             done.append(Repaired(action=write, error="" if outcome == "demoted" else outcome))
             continue
+        if isinstance(write, TouchRoleSecrets):
+            try:
+                touched = await touch_roles(actor, collab, write)
+            except (ContinuumError, TimeoutError) as exc:
+                done.append(Repaired(action=write, error=str(exc) or type(exc).__name__))
+                continue
+            done.append(Repaired(action=write, touched=touched))
+            continue
         try:
             await write_world(actor, collab, write, cycle.query)
         except (ContinuumError, TimeoutError) as exc:
@@ -325,6 +344,10 @@ async def _repair(
     if any(isinstance(d.action, world_rule.Converge) and not d.error for d in done):
         after = await _read(actor, collab, cycle.query, cycle.writer, pair=with_pair, probe=False)
     return WorldRepaired(seq=cycle.seq, done=tuple(done), after=after)
+
+
+def _name(write: Write) -> str:
+    return "touch-role-secrets" if isinstance(write, TouchRoleSecrets) else write.action
 
 
 def _text(exc: BaseException) -> str:

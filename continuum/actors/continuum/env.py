@@ -21,8 +21,11 @@ from continuum.ports import (
     AuditTail,
     Clock,
     ClusterPair,
+    ContinuumCopies,
     DnsRecords,
+    Finalizers,
     Resolver,
+    RoleSecrets,
     StatusStore,
     TrafficRoutes,
     VerifyDns,
@@ -49,6 +52,9 @@ class Collaborators:
     replication: Callable[[str], Awaitable[ReplicationObservation]] | None = None
     """SQL probe of ``pg_stat_replication`` on a region's primary (``spec.replicationProbe``);
     ``None`` when the CR configures none."""
+    roles: RoleSecrets | None = None
+    """Touches the managed-role password Secrets after a change of acting primary
+    (controller.md §7); ``None``: off (``CONTINUUM_ROLE_REASSERT=false``, or no pair)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,10 +69,14 @@ class ContinuumEnvironment:
     region: str
     clock: Clock
     status: StatusStore
+    finalizers: Finalizers
+    """The finalizer on the CR's copy in this region (``finalizing.py``)."""
     audit: AuditSink
     witness_for: Callable[[Continuum], Awaitable[Witness]]
     collaborators_for: Callable[[Continuum], Collaborators]
     audit_tail: AuditTail | None = None
+    copies: ContinuumCopies | None = None
+    """The CR's copies in the other regions (``finalizing.py``); ``None``: not checked."""
     resolver: Resolver | None = None
     health_delay_seconds: float = DEFAULTS.health_delay_seconds
     safety_margin_seconds: float = DEFAULTS.lease_safety_margin_seconds

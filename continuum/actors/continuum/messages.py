@@ -6,6 +6,7 @@ import msgspec
 
 from continuum.core import converge, observation
 from continuum.core.lease import WitnessAnswered, WitnessRefused
+from continuum.core.roles import TouchRoleSecrets
 from continuum.messages.replication import ReplicationObservation
 from continuum.messages.switchover import (
     HealthReport,
@@ -23,6 +24,10 @@ class RenewDue(msgspec.Struct, frozen=True):
 class ObserveDue(msgspec.Struct, frozen=True):
     """Time to observe the world (the pair's lag and readiness, DNS, every region's route):
     the reads start in a child task; :class:`WorldObserved` brings them back."""
+
+
+class StatusRetryDue(msgspec.Struct, frozen=True):
+    """Time to try a refused status write again (:mod:`continuum.core.status_retry`)."""
 
 
 class HealthDue(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,10 +99,12 @@ class WorldObserved(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Repaired(msgspec.Struct, frozen=True, kw_only=True):
-    """One write of an observation's repair: ``error`` "" when it was made."""
+    """One write of an observation's repair: ``error`` "" when it was made; ``touched``: the
+    Secrets a role touch touched."""
 
-    action: observation.Converge | converge.Converge
+    action: observation.Converge | converge.Converge | TouchRoleSecrets
     error: str = ""
+    touched: tuple[str, ...] = ()
 
 
 class WorldRepaired(msgspec.Struct, frozen=True, kw_only=True):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from continuum.actors.continuum import failback
+from continuum.actors.continuum.finalizing import note_pair
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.actors.continuum.runs import start_run
 from continuum.core import observation as rule
@@ -94,18 +95,23 @@ def pair_observed(
     """Carry out what the observation rule (:mod:`continuum.core.observation`) decides from
     the pair as read, with the fences as they are now (the writer, this instance acting, a
     run under way): streaks, per-standby lag (the probe's answer counts only while
-    ``probed_writer`` is still the writer), standby availability. An unreadable pair counts
-    towards the unreachable streak and changes nothing else. Returns the stale primaries to
-    converge (the caller writes them outside the mailbox). No I/O."""
+    ``probed_writer`` is still the writer), standby availability through the grace window
+    (``spec.standbyGraceSeconds``; the status keeps the last determination until a new one is
+    made). An unreadable pair counts towards the unreachable streak and changes nothing else.
+    Returns the stale primaries to converge (the caller writes them outside the mailbox).
+    No I/O."""
     acting = actor.acting_primary()
     state = ObservationState(
         unreachable_streak=actor.unreachable_streak,
         lag=dict(actor.status.replication_lag),
+        standby_available=actor.status.standby_available,
+        standby=actor.standby_grace,
     )
     if reads.pair is None:
         state, _ = rule.decide(state, rule.PairUnreadable(error=reads.pair_error))
         actor.unreachable_streak = state.unreachable_streak
         return []
+    note_pair(actor, reads.pair)
     now = actor.clock.now()
     state, effects = rule.decide(
         state,
@@ -116,29 +122,34 @@ def pair_observed(
             acting=actor.acting(),
             run_under_way=actor.running is not None,
             wall=now,
+            mono=actor.clock.monotonic(),
+            grace_seconds=float(actor.cr.spec.standby_grace_seconds),
         ),
     )
     actor.unreachable_streak = state.unreachable_streak
+    actor.standby_grace = state.standby
     lag = dict(state.lag)
     probed = None
     if reads.probe is not None and probed_writer == acting:
         probed = _probed_lag(reads.pair, reads.probe, acting, lag, now)
     measured = probed if probed is not None else state.measured_lag
     actor.lag_streak = actor.lag_tracker.observe(measured).streak
+    replica = actor.status.standby_replica_cluster
     for effect in effects:
         if isinstance(effect, rule.StandbyAvailability):
-            ok = effect.available
             actor.condition(
                 COND_STANDBY_AVAILABLE,
-                "True" if ok else "False",
-                "StandbyReachable" if ok else "StandbyUnreachable",
-                "standby half is Ready" if ok else "standby half is not Ready",
+                "True" if effect.available else "False",
+                effect.reason,
+                effect.message,
             )
+            replica = effect.replica_cluster or replica
     actor.status = msgspec.structs.replace(
         actor.status,
         replication_lag=lag,
         max_replication_lag=max_replication_lag(lag),
         standby_available=state.standby_available,
+        standby_replica_cluster=replica,
     )
     return [effect for effect in effects if isinstance(effect, rule.Converge)]
 
@@ -167,8 +178,8 @@ def _probed_lag(
 async def evaluate_triggers(actor: ContinuumActor) -> None:
     """Start a run when the trigger rule says so (an unplanned one only by its target
     region's instance), or announce a failback awaiting approval. Nothing while a run is
-    under way or the spec is invalid."""
-    if actor.running is not None or actor.spec_error is not None:
+    under way, the spec is invalid or the CR is being deleted."""
+    if actor.running is not None or actor.spec_error is not None or actor.cr.deleting:
         return
     spec = actor.cr.spec
     decision = decide_trigger(

@@ -10,8 +10,15 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from continuum import metrics
 from continuum.actors.continuum.failback import approval_granted
+from continuum.actors.continuum.finalizing import (
+    DELETING_BLOCKER,
+    DELETING_REFUSAL,
+    target_copy_refusal,
+)
 from continuum.actors.continuum.health_runs import health_options
 from continuum.actors.continuum.observation import announce_failback_pending
 from continuum.actors.continuum.runs import ports, start_run
@@ -70,6 +77,7 @@ def _cache_token(actor: ContinuumActor) -> tuple[Any, ...]:
         actor.status.replication_lag and tuple(sorted(actor.status.replication_lag)),
         actor.status.standby_available,
         actor.running is not None,
+        actor.cr.deleting,
     )
 
 
@@ -102,6 +110,12 @@ async def compute_dry_run(
         report = await run_dry_run(plan, ports(actor, writes=False), epoch=epoch)
     except InvalidSpec as exc:
         raise BadRequest(f"dry-run: {exc}", field=exc.field or "body") from None
+    extra = [DELETING_BLOCKER] if actor.cr.deleting else []
+    refusal = await target_copy_refusal(actor, to_region)
+    if refusal:
+        extra.append(f"step-5: {refusal}")
+    if extra:
+        report = msgspec.structs.replace(report, blockers=[*report.blockers, *extra])
     actor.dryrun_cache[key] = (report, token, now)
     metrics.count_dryrun(blocked=bool(report.blockers))
     return report
@@ -167,9 +181,16 @@ def _refuse(reason: str, message: str, report: DryRunReport | None = None) -> Sw
 
 
 async def switchover(actor: ContinuumActor, request: SwitchoverRequest) -> SwitchoverAccepted:
-    """Start a switchover (Confirm Switchover). Refused unless this instance is the acting
-    writer, none is running, the fingerprint matches a fresh DryRun without blockers, and a
-    failback to ``primaryRegion`` is approved in the spec."""
+    """Start a switchover (Confirm Switchover). Refused unless the CR is not being deleted,
+    this instance is the acting writer, none is running, the fingerprint matches a fresh
+    DryRun without blockers, and a failback to ``primaryRegion`` is approved in the spec."""
+    if actor.cr.deleting:
+        raise _refuse(
+            DELETING_REFUSAL,
+            f"{actor.key} is being deleted in {actor.region} (metadata.deletionTimestamp is "
+            "set): no new switchover starts; the controller removes its finalizer once no "
+            "run is in flight",
+        )
     if actor.running is not None:
         raise _refuse("already-running", f"switchover {actor.running.id} is running")
     if not actor.acting():

@@ -15,6 +15,11 @@ import msgspec
 
 from continuum import metrics
 from continuum.actors.continuum import view
+from continuum.actors.continuum.finalizing import (
+    old_primary_unconfirmed,
+    release_when_idle,
+    target_copy_refusal,
+)
 from continuum.actors.continuum.keeper import WitnessGateway
 from continuum.actors.continuum.leasing import refresh_lease
 from continuum.actors.continuum.limits import JOURNAL_ASK_TIMEOUT
@@ -27,9 +32,9 @@ from continuum.actors.continuum.messages import (
 )
 from continuum.actors.runtime import ReplyError
 from continuum.errors import ContinuumError
-from continuum.messages.audit import AuditDelivery, AuditEvent
+from continuum.messages.audit import AuditDelivery, AuditEvent, format_timestamp
 from continuum.messages.status import COND_AUDIT_DELIVERED
-from continuum.messages.switchover import Plan, StepName, SwitchoverResult
+from continuum.messages.switchover import JournalEntry, Plan, StepName, SwitchoverResult
 from continuum.switchover import journal as journal_rule
 from continuum.switchover.from_spec import plan_from_spec
 from continuum.switchover.sequencer import Sequencer
@@ -163,6 +168,12 @@ async def step_progress(actor: ContinuumActor, event: Any) -> None:
     mirror_committed_records(actor, event, ports(actor, writes=False))
     if event.kind in ("starting", "compensating") and not await actor.flush():
         raise ReplyError("the journal could not be persisted; refusing to run the step")
+    if event.kind == "starting" and event.step is StepName.SWAP_LEASE:
+        # After the journal names the handover: a target whose deletion began before this
+        # read is refused here, one that begins after it sees the journal and waits.
+        refusal = await target_copy_refusal(actor, event.journal.plan.to_region)
+        if refusal:
+            raise ReplyError(f"refusing to hand the writer role over: {refusal}")
 
 
 async def recover_journal(actor: ContinuumActor) -> None:
@@ -183,6 +194,9 @@ async def recover_journal(actor: ContinuumActor) -> None:
         return
     if isinstance(decision, journal_rule.Undecided):
         actor.log.warning("journal_undecided", id=entry.id, why=decision.reason)
+        return
+    if isinstance(decision, journal_rule.Superseded):
+        _close_superseded(actor, entry, decision)
         return
     fence = Fence(holder=entry.plan.from_region, epoch=entry.epoch)
     actor.keeper.observers.append(fence.note_own_write)
@@ -223,6 +237,48 @@ async def recover_journal(actor: ContinuumActor) -> None:
         on_error=lambda e: SwitchoverCrashed(switchover_id=entry.id, error=str(e) or repr(e)),
         name=f"recover:{entry.id}",
     )
+
+
+def _close_superseded(
+    actor: ContinuumActor, entry: JournalEntry, decision: journal_rule.Superseded
+) -> None:
+    """Close a journal whose lease reached the target by another path (a failover, a later
+    run), forward or compensating: the journal is cleared and ``lastSwitchover`` records the
+    run ``Failed`` at its journaled step, with what was observed (holder, generation).
+    Nothing is resumed or undone; the holder's convergence brings the world to it."""
+    doing = "undoing" if entry.phase == "compensating" else "at"
+    why = (
+        f"superseded: the lease moved to {decision.holder!r} (generation {decision.generation}) "
+        f"by another path (a failover or a later run) while this run stood {doing} "
+        f"{entry.step.value!r}, not by its own swap-lease; closed without acting, the holder "
+        "converges the world"
+    )
+    actor.undo_attempts.pop(entry.id, None)
+    actor.log.warning(
+        "journal_superseded",
+        id=entry.id,
+        step=entry.step.value,
+        holder=decision.holder,
+        generation=decision.generation,
+    )
+    result = SwitchoverResult(
+        id=entry.id,
+        from_region=entry.plan.from_region,
+        to_region=entry.plan.to_region,
+        ok=False,
+        started_at=entry.started_at,
+        finished_at=format_timestamp(actor.clock.now()),
+        steps_completed=entry.completed,
+        failed_step=entry.step,
+        error=why,
+        skipped=entry.skipped,
+        new_epoch=entry.epoch,
+    )
+    last = view.last_switchover(
+        result, reason=entry.plan.reason, initiated_by=entry.plan.initiated_by, duration=0.0
+    )
+    actor.status = msgspec.structs.replace(actor.status, switchover=None, last_switchover=last)
+    metrics.observe_switchover(0.0, result=last.result.lower())
 
 
 COMPENSATION_ATTEMPTS = 3
@@ -280,6 +336,7 @@ async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> No
         duration=duration,
     )
     actor.status = msgspec.structs.replace(actor.status, switchover=None, last_switchover=last)
+    actor.old_primary_unconfirmed = old_primary_unconfirmed(last, region=actor.region)
     metrics.observe_switchover(duration, result=last.result.lower())
     if result.ok and not result.compensated and not result.rolled_back and plan is not None:
         actor.status = msgspec.structs.replace(actor.status, acting_primary=result.to_region)
@@ -309,6 +366,7 @@ async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> No
             actor.log.warning("clear_request_failed", error=str(exc))
     await refresh_lease(actor)
     await actor.flush()
+    await release_when_idle(actor)  # a deletion that waited for this run goes on now
 
 
 async def switchover_crashed(actor: ContinuumActor, sid: str, text: str) -> None:
@@ -320,3 +378,4 @@ async def switchover_crashed(actor: ContinuumActor, sid: str, text: str) -> None
     await refresh_lease(actor)
     await recover_journal(actor)
     await actor.flush()
+    await release_when_idle(actor)

@@ -12,6 +12,7 @@ import msgspec
 
 from continuum.actors.continuum import view
 from continuum.actors.continuum.env import OpenOnUse
+from continuum.actors.continuum.finalizing import release_when_idle
 from continuum.actors.continuum.keeper import LeaseKeeper
 from continuum.actors.continuum.leasing import refresh_lease
 from continuum.actors.continuum.limits import READ_TIMEOUT
@@ -40,9 +41,11 @@ def witness_signature(cr: Continuum) -> bytes:
 async def spec_observed(actor: ContinuumActor, cr: Continuum) -> None:
     """Adopt ``cr`` as the current spec (valid by the time it arrives): the witness client is
     rebuilt when its identity changed and no run is under way, then drift, triggers and
-    status follow."""
+    status follow. A CR now being deleted with nothing in flight is let go
+    (``finalizing.py``)."""
     old = actor.cr
     actor.cr = cr
+    actor.finalizer_held = actor.finalizer_held or cr.finalized_by_us
     actor.spec_error = None
     actor.condition(COND_SPEC_VALID, "True", "Valid", "spec is valid")
     actor.dryrun_cache.clear()
@@ -55,6 +58,7 @@ async def spec_observed(actor: ContinuumActor, cr: Continuum) -> None:
     await check_drift(actor)
     await evaluate_triggers(actor)
     await actor.flush()
+    await release_when_idle(actor)
 
 
 async def _rebuild_witness(actor: ContinuumActor, cr: Continuum) -> None:

@@ -1,0 +1,246 @@
+"""The CR's finalizer: held while this instance manages its region's copy of the CR, let go
+once a deletion finds nothing in flight (``docs/decisions.md`` #20).
+
+- When the actor starts managing a CR it makes the copy in its own region carry
+  :data:`~continuum.messages.crd.FINALIZER`: one write, only when the copy does not carry it
+  yet and is not being deleted (the API server refuses new finalizers then). A failed write
+  is tried again at the next renewal; a CR at rest costs nothing.
+- A switchover never hands the writer role to a region whose copy is gone or being deleted
+  (:func:`target_copy_refusal`: a DryRun blocker, and the check right before ``swap-lease``
+  that makes the run compensate): nobody there would take it over.
+- While the copy is being deleted (``metadata.deletionTimestamp``) the actor runs on: the run
+  under way goes to its end (switched, or compensated by the journal rule), an open journal
+  found at start is resumed or compensated, the lease is renewed and the world converged as
+  usual. No new run starts: a confirmed switchover is refused (``being-deleted``), the
+  spec's request and every trigger are ignored, a DryRun reports :data:`DELETING_BLOCKER`.
+- Once no run is under way, no journal is open, no old primary is left unconfirmed (an
+  unplanned failover to this region that could not cordon the lost region's Cluster: only
+  this instance, as the writer, demotes it once it is reachable again, see
+  :func:`old_primary_unconfirmed`), and — for the writer — its last observation found the
+  world agreeing with it, or — for another region's instance — no switchover toward it is
+  under way in the holder's region and the lease does not name it (each bounded by
+  :data:`CONVERGE_GRACE_RENEWALS` renewals where it may never come), the last status is
+  written, the finalizer removed and the actor stops;
+  the API server then deletes the copy. A removal that fails is tried again at the next
+  renewal. The lease is not released (a stop on deletion never released it): it
+  lapses at its TTL unless the journal moved it on.
+
+Plain functions over the actor, called from its message handling only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from continuum.actors.continuum.converging import current_disagreement
+from continuum.actors.continuum.limits import READ_TIMEOUT
+from continuum.errors import ContinuumError
+from continuum.messages.crd import FINALIZER
+from continuum.messages.status import LastSwitchover
+from continuum.messages.switchover import PairState, StepName
+from continuum.switchover.timeouts import with_timeout
+
+if TYPE_CHECKING:
+    from continuum.actors.continuum.actor import ContinuumActor
+
+__all__ = [
+    "CONVERGE_GRACE_RENEWALS",
+    "DELETING_BLOCKER",
+    "DELETING_REFUSAL",
+    "hold_finalizer",
+    "in_flight",
+    "note_pair",
+    "old_primary_unconfirmed",
+    "release_when_idle",
+    "target_copy_refusal",
+]
+
+DELETING_BLOCKER: Final = (
+    "the Continuum is being deleted (metadata.deletionTimestamp is set): no switchover "
+    "starts; a run under way finishes first, then the controller removes its finalizer"
+)
+"""The blocker a DryRun reports while the CR is being deleted."""
+
+CONVERGE_GRACE_RENEWALS: Final = 6
+"""How many renewal periods a deletion waits for what may never come: a writer for the
+world to agree with it (a convergence needs two observations one period apart), a standby
+for the holder's copy or the witness to answer."""
+
+DELETING_REFUSAL: Final = "being-deleted"
+"""The reason of the 409 that refuses a switchover while the CR is being deleted."""
+
+
+async def hold_finalizer(actor: ContinuumActor) -> None:
+    """Make this region's copy carry the finalizer unless it does (as far as the actor
+    knows) or is being deleted. Never raises: a failure is logged and tried again by the
+    next call (each renewal calls this; it writes nothing once the finalizer is held)."""
+    if actor.finalizer_held or actor.cr.deleting:
+        return
+    try:
+        await with_timeout(
+            actor.clock, READ_TIMEOUT, lambda: actor.env.finalizers.add_finalizer(actor.key)
+        )
+    except (ContinuumError, TimeoutError) as exc:
+        actor.log.warning("finalizer_add_failed", finalizer=FINALIZER, error=str(exc))
+        return
+    actor.finalizer_held = True
+    actor.log.info("finalizer_added", finalizer=FINALIZER)
+
+
+def old_primary_unconfirmed(last: LastSwitchover | None, *, region: str) -> str:
+    """The region whose Cluster the last switchover left uncordoned while moving the writer
+    to ``region`` (an unplanned failover skips ``cordon-old-primary`` when the lost region
+    does not answer), or "" when there is none. Pure; from the status alone, so a restarted
+    instance knows it too (until its next observation of the pair confirms the half)."""
+    if (
+        last is None
+        or last.result != "Succeeded"
+        or last.to != region
+        or last.from_ == region
+        or StepName.CORDON_OLD_PRIMARY in last.completed_steps
+    ):
+        return ""
+    return last.from_
+
+
+def note_pair(actor: ContinuumActor, pair: PairState) -> None:
+    """An observation read the pair: the old primary left by a failover is confirmed once
+    its half is readable and no longer writes (a replica, or fenced)."""
+    region = actor.old_primary_unconfirmed
+    half = pair.half(region) if region else None
+    if half is not None and half.reachable and (not half.acts_as_primary or half.fenced):
+        actor.old_primary_unconfirmed = ""
+
+
+async def in_flight(actor: ContinuumActor) -> str:
+    """What a deletion waits for ("" when nothing): a run under way, an open journal, an old
+    primary only this instance would demote, a convergence write under way; as the writer, a
+    world that does not agree with it yet; otherwise, a switchover toward this region under
+    way in the holder's region."""
+    if actor.running is not None:
+        return f"switchover {actor.running.id} is running"
+    if actor.status.switchover is not None:
+        return f"the journal of switchover {actor.status.switchover.id} is open"
+    if actor.old_primary_unconfirmed and actor.cr.spec.switchover.mechanism == "cnpg-pair":
+        return (
+            f"region {actor.old_primary_unconfirmed}'s Cluster was not cordoned by the "
+            "failover and has not been seen demoted since"
+        )
+    if actor.observing.repairing:
+        return "a convergence write is under way"
+    if actor.acting():
+        # The other regions' routes follow a switchover only by the writer's convergence.
+        disagreement = current_disagreement(actor)
+        return _within_grace(
+            actor,
+            "converge",
+            disagreement and f"the world disagrees with the lease ({disagreement})",
+        )
+    return await _handover_pending(actor)
+
+
+async def _handover_pending(actor: ContinuumActor) -> str:
+    """Not the writer: the holder's region may be handing the writer role to this one. Its
+    journal is read first, then the lease: the holder closes its journal only after the
+    handover, so a closed journal and a lease not naming this region mean no handover is
+    coming from that run (and a new run checks this copy before it hands over:
+    :func:`target_copy_refusal`)."""
+    copies = actor.env.copies
+    if copies is None:
+        return ""
+    holder = actor.acting_primary()
+    if holder and holder != actor.region:
+        try:
+            state = await with_timeout(
+                actor.clock, READ_TIMEOUT, lambda: copies.read_copy(holder, actor.key)
+            )
+        except (ContinuumError, TimeoutError) as exc:
+            return _within_grace(actor, "copy", f"region {holder}'s copy cannot be read ({exc})")
+        if state.exists and state.journal_to == actor.region:
+            return f"region {holder} is running a switchover to this region"
+    try:
+        lease = await with_timeout(actor.clock, READ_TIMEOUT, lambda: actor.witness.read(actor.key))
+    except (ContinuumError, TimeoutError) as exc:
+        return _within_grace(actor, "witness", f"the witness cannot be read ({exc})")
+    if lease.holder == actor.region:
+        # Live or lapsed, the lease names this region as the last writer: it takes the role
+        # over (adopts, or re-acquires) and converges the world before it lets go.
+        return _within_grace(
+            actor, "adopt", "the lease names this region: it takes the writer role over first"
+        )
+    return ""
+
+
+def _within_grace(actor: ContinuumActor, kind: str, reason: str) -> str:
+    """``reason`` while the deletion's grace for ``kind`` lasts
+    (:data:`CONVERGE_GRACE_RENEWALS` renewals from the first wait of that kind), then "": a
+    world that cannot be repaired or read (its objects deleted with the namespace, a region
+    gone) never holds a deletion for good. Each kind has its own grace: a writer that had to
+    wait for the witness still gets its full time to converge."""
+    if not reason:
+        return ""
+    now = actor.clock.monotonic()
+    until = actor.deletion_grace.setdefault(
+        kind, now + CONVERGE_GRACE_RENEWALS * actor.renew_seconds
+    )
+    if now < until:
+        return reason
+    if kind not in actor.deletion_grace_spent:
+        actor.deletion_grace_spent.add(kind)
+        actor.log.warning("deletion_lets_go_after_grace", why=reason)
+    return ""
+
+
+async def target_copy_refusal(actor: ContinuumActor, to_region: str) -> str:
+    """Why the writer role must not be handed to ``to_region`` ("" when it may): that
+    region's copy of the CR is gone or being deleted (no instance there would take the role
+    over and converge its part of the world), or cannot be read. Read-only; checked by the
+    DryRun and, after the journal names ``swap-lease``, right before the handover."""
+    copies = actor.env.copies
+    if copies is None or to_region == actor.region:
+        return ""
+    try:
+        state = await with_timeout(
+            actor.clock, READ_TIMEOUT, lambda: copies.read_copy(to_region, actor.key)
+        )
+    except (ContinuumError, TimeoutError) as exc:
+        return f"region {to_region}'s copy of {actor.key} cannot be read: {exc}"
+    if not state.exists:
+        return (
+            f"region {to_region} has no copy of {actor.key}: no instance there would take "
+            "the writer role over"
+        )
+    if state.deleting:
+        return (
+            f"region {to_region}'s copy of {actor.key} is being deleted: no instance there "
+            "would take the writer role over"
+        )
+    return ""
+
+
+async def release_when_idle(actor: ContinuumActor) -> bool:
+    """While the CR is being deleted and nothing is in flight (:func:`in_flight`):
+    write the last status, remove the finalizer and stop the actor. Returns whether it did.
+    Never raises: when the status write or the removal fails, the next renewal tries again
+    (the finalizer never goes before the closed journal is written)."""
+    if not actor.cr.deleting:
+        return False
+    waiting = await in_flight(actor)
+    if waiting:
+        if actor.deletion_waits_for != waiting:
+            actor.deletion_waits_for = waiting
+            actor.log.info("deletion_waits", why=waiting)
+        return False
+    if not await actor.flush():
+        return False  # the closed journal must be written first: the next renewal retries
+    try:
+        await with_timeout(
+            actor.clock, READ_TIMEOUT, lambda: actor.env.finalizers.remove_finalizer(actor.key)
+        )
+    except (ContinuumError, TimeoutError) as exc:
+        actor.log.warning("finalizer_remove_failed", finalizer=FINALIZER, error=str(exc))
+        return False
+    actor.finalizer_held = False
+    actor.log.info("finalizer_removed", finalizer=FINALIZER)
+    actor.ctx.stop()
+    return True

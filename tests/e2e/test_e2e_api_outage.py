@@ -5,8 +5,9 @@ instance still answers at once. Its observation reads that API server every seco
 always in flight during the measurement; before the reads left the mailbox, a request
 queued behind one for up to 5 s.
 
-The bound asserted (p99 under 0.5 s, every request under 1 s) leaves room for a loaded
-machine; the measured figures are in ``docs/benchmarks.md`` (``bench/api_outage.py``).
+What is asserted is the claim, not a speed: no request waited on a read — every one answered
+in under half of the read's 5 s bound (a request queued behind a hung read waits for it).
+The measured figures (p99 a few ms) are in ``docs/benchmarks.md`` (``bench/api_outage.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum_sim.stack import SimStack, StackSpec
 from tests.e2e.conftest import controllers, eventually
 from tests.e2e.helpers import A, B
@@ -60,8 +62,7 @@ async def test_the_summary_answers_while_the_other_region_s_api_server_hangs(
             f"p50={took[len(took) // 2] * 1000:.1f} ms p99={p99 * 1000:.1f} ms "
             f"max={took[-1] * 1000:.1f} ms"
         )
-        assert p99 < 0.5
-        assert took[-1] < 1.0
+        assert took[-1] < READ_TIMEOUT / 2, "a request waited on a hung read"
         # The hung reads were reported, never taken as agreement.
         await eventually(
             lambda: stack.continuum_status(A).get("phase") == "Healthy",

@@ -222,6 +222,22 @@ class ContinuumApi:
             self._versions[(namespace, name)] = str(version)
         return obj
 
+    async def _merge_patch(
+        self, namespace: str, name: str, body: dict[str, Any], *, what: str
+    ) -> Any:
+        """One JSON merge patch of the CR itself (not its status); the API's answer."""
+        return await self.client.call(
+            self.client.custom.patch_namespaced_custom_object,
+            API_GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            body,
+            _content_type=MERGE_PATCH,
+            what=what,
+        )
+
     async def _patch_status_call(self, namespace: str, name: str, patch: bytes) -> dict[str, Any]:
         obj = await self.client.call(
             self.client.custom.patch_namespaced_custom_object_status,
@@ -337,15 +353,10 @@ class ContinuumApi:
                 "spec": {"switchover": {"requested": False}},
             }
             try:
-                await self.client.call(
-                    self.client.custom.patch_namespaced_custom_object,
-                    API_GROUP,
-                    VERSION,
+                await self._merge_patch(
                     namespace,
-                    PLURAL,
                     name,
                     body,
-                    _content_type=MERGE_PATCH,
                     what=f"clear switchover request of continuum {namespace}/{name}",
                 )
             except Conflict:
@@ -392,17 +403,7 @@ class ContinuumApi:
                 }
             }
             try:
-                obj = await self.client.call(
-                    self.client.custom.patch_namespaced_custom_object,
-                    API_GROUP,
-                    VERSION,
-                    namespace,
-                    PLURAL,
-                    name,
-                    body,
-                    _content_type=MERGE_PATCH,
-                    what=what,
-                )
+                obj = await self._merge_patch(namespace, name, body, what=what)
             except Conflict:
                 continue
             except NotFound:

@@ -353,3 +353,35 @@ async def test_an_unanswered_write_probe_is_a_warning_and_a_refusal_a_blocker() 
         'step-2: Cluster "shop-pg-fsn" in region "hz-fsn-rtz-prod" would refuse writes: '
         "[hz-fsn-rtz-prod] patch clusters: HTTP 403: forbidden"
     ]
+
+
+async def test_a_caller_cancelled_before_the_call_gets_no_report_and_nothing_is_read() -> None:
+    """TestDryRun_CtxCancel: DryRun honours its caller's cancellation before the first read."""
+    world = await make_world(FakeClock())
+    writes = world.writes()
+    reports: list[object] = []
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        reports.append(await report_for(world))
+    assert scope.cancelled_caught
+    assert reports == []
+    assert world.writes() == writes
+    assert world.sink.events == []
+
+
+async def test_a_caller_cancelled_while_a_read_hangs_gets_no_report_and_no_write() -> None:
+    world = await make_world(FakeClock())
+    writes = world.writes()
+    world.pair.faults.add("read_pair", hang=True)
+    reports: list[object] = []
+
+    async def preview() -> None:
+        reports.append(await report_for(world))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(preview)
+        await anyio.wait_all_tasks_blocked()
+        tg.cancel_scope.cancel()
+    assert reports == []
+    assert world.writes() == writes
+    assert world.sink.events == []

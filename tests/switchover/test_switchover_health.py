@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from continuum.clock import FakeClock
@@ -205,3 +206,81 @@ def test_an_errored_health_run_is_unknown_with_the_error_in_the_message() -> Non
     )
     assert summarize_error("")[2] == "PostSwitchoverHealth errored: unknown error"
     assert len(summarize_error("x" * 5000)[2]) == 900
+
+
+async def test_a_caller_cancelled_before_the_call_gets_no_report_and_queries_nothing() -> None:
+    """TestPostSwitchoverHealth_CtxCancel: the health run honours its caller's cancellation
+    before its first check, and while a check waits on a vantage."""
+    world, plan, tail, resolver = await switched()
+    reports: list[object] = []
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        reports.append(
+            await post_switchover_health(plan, options(world, tail, resolver), switchover_id="x")
+        )
+    assert scope.cancelled_caught
+    assert reports == []
+    assert resolver.queries == []
+
+
+async def test_a_caller_cancelled_while_a_vantage_hangs_gets_no_report() -> None:
+    world, plan, tail, resolver = await switched()
+    resolver.answers[("web.example.com", VANTAGES[0])] = "hang"
+    reports: list[object] = []
+
+    async def check() -> None:
+        reports.append(
+            await post_switchover_health(plan, options(world, tail, resolver), switchover_id="x")
+        )
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(check)
+        await anyio.wait_all_tasks_blocked()
+        assert resolver.queries  # the run is waiting on a vantage
+        tg.cancel_scope.cancel()
+    assert reports == []
+
+
+@pytest.mark.parametrize(
+    ("pair_down", "dns", "audit", "latency"),
+    [  # every value of every source at least once, and the all-failing and all-absent runs
+        (False, "answers", "posted", "fast"),
+        (True, "refuses", "missing", "raises"),
+        (True, "answers", "unreachable", "unconfigured"),
+        (False, "refuses", "unconfigured", "fast"),
+        (False, "unconfigured", "missing", "raises"),
+        (True, "unconfigured", "unconfigured", "unconfigured"),
+        (True, "refuses", "unreachable", "raises"),
+    ],
+)
+async def test_every_run_reports_exactly_the_four_checks_in_order(
+    pair_down: bool, dns: str, audit: str, latency: str
+) -> None:
+    """TestPostSwitchoverHealth_AlwaysFourChecks: whatever each source does, the report has
+    the four named checks, in order, and nothing else."""
+    world, plan, tail, resolver = await switched()
+    if pair_down:
+        world.pair.unreachable.add(A)
+    used_resolver: FakeResolver | None = resolver
+    if dns == "refuses":
+        resolver.default = ResolverUnavailable("refused")  # type: ignore[assignment]
+    elif dns == "unconfigured":
+        used_resolver = None
+    used_tail: FakeAuditTail | None = tail
+    if audit == "missing":
+        used_tail = FakeAuditTail([])
+    elif audit == "unreachable":
+        tail.available = False
+    elif audit == "unconfigured":
+        used_tail = None
+
+    async def fast(region: str) -> float:
+        return 0.05
+
+    async def broken(region: str) -> float:
+        raise OSError("latency probe down")
+
+    source = {"fast": fast, "raises": broken, "unconfigured": None}[latency]
+    report = await run_health(world, plan, options(world, used_tail, used_resolver, latency=source))
+    assert [c.name for c in report.checks] == list(CHECK_NAMES)
+    assert len(CHECK_NAMES) == 4

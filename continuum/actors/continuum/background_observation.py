@@ -60,7 +60,7 @@ from continuum.core.dns_serving import ServedAnswer
 from continuum.core.roles import TouchRoleSecrets
 from continuum.errors import ContinuumError
 from continuum.messages.replication import ReplicationObservation
-from continuum.messages.switchover import ObjectRef, PairState
+from continuum.messages.switchover import ObjectRef, PairState, RouteState
 
 if TYPE_CHECKING:
     from continuum.actors.continuum.actor import ContinuumActor
@@ -276,7 +276,7 @@ async def _read(
     pair_read: tuple[PairState | None, str, ReplicationObservation | None] = (None, "", None)
     dns_wrong: tuple[str, ...] | None = None
     answers: tuple[ServedAnswer, ...] | None = None
-    routes: dict[str, dict[str, int] | None] = {}
+    routes: dict[str, RouteState | None] = {}
 
     async def the_pair() -> None:
         nonlocal pair_read
@@ -310,7 +310,16 @@ async def _read(
         probe=sample,
         dns_wrong=dns_wrong,
         answers=answers,
-        routes={region: routes[region] for region in collab.region_routes if region in routes},
+        routes={
+            region: (read.weights if (read := routes[region]) is not None else None)
+            for region in collab.region_routes
+            if region in routes
+        },
+        route_records={
+            region: read.before_drain
+            for region in collab.region_routes
+            if (read := routes.get(region)) is not None and read.before_drain is not None
+        },
     )
 
 

@@ -29,7 +29,7 @@ from continuum.errors import ContinuumError
 from continuum.messages.audit import AuditType
 from continuum.messages.dns import LuaRecord
 from continuum.messages.status import COND_CONVERGED, COND_DNS_SERVES_HOLDER
-from continuum.messages.switchover import ObjectRef, Plan
+from continuum.messages.switchover import ObjectRef, Plan, RouteState
 from continuum.ports import DnsRecordCheck, TrafficRoutes
 from continuum.switchover.from_spec import plan_from_spec
 from continuum.switchover.lua import probe_url_for
@@ -190,11 +190,11 @@ async def read_answers(
 
 async def read_route(
     actor: ContinuumActor, region: str, routes: TrafficRoutes, route: ObjectRef
-) -> dict[str, int] | None:
-    """``region``'s copy of ``route``'s weights (bounded; ``None``: unreadable). Reads only;
-    called from a child task."""
+) -> RouteState | None:
+    """``region``'s copy of ``route``: its weights and the record of its last emptying drain
+    (bounded; ``None``: unreadable). Reads only; called from a child task."""
     try:
-        return await with_timeout(actor.clock, READ_TIMEOUT, partial(routes.read_weights, route))
+        return await with_timeout(actor.clock, READ_TIMEOUT, partial(routes.read_state, route))
     except (ContinuumError, TimeoutError) as exc:
         actor.log.warning("route_unreadable", route_region=region, error=str(exc))
         return None
@@ -248,6 +248,7 @@ def _world(actor: ContinuumActor, holder: str, reads: WorldReads) -> rule.World:
         pair=reads.pair,
         dns_wrong=reads.dns_wrong,
         routes=reads.routes,
+        route_records=reads.route_records,
     )
 
 
@@ -364,6 +365,9 @@ async def _write(collab: Collaborators, action: rule.Converge, query: WorldQuery
         case "restore-dns":
             if query.records is not None and collab.dns is not None:
                 await collab.dns.commit(*query.records)
+        case "serve-route" if routes is not None and route is not None and action.weights:
+            # The weights recorded before the drain, in one write (they serve the holder).
+            await routes.restore(route, dict(action.weights))
         case "serve-route" if routes is not None and route is not None:
             # Serve the holder first: no moment with every backend at 0.
             await routes.shift_to(route, holder)

@@ -144,6 +144,13 @@ WORLD_DISAGREES: Final = Gauge(
     ["continuum", "kind"],
     registry=REGISTRY,
 )
+DNS_SERVING_FALLBACK: Final = Gauge(
+    "continuum_dns_serving_fallback",
+    "1 while the authoritative DNS answers another region's addresses although the records "
+    "name the lease holder first (its health URL fails: ifurlup's fallback); 0 otherwise.",
+    ["continuum"],
+    registry=REGISTRY,
+)
 CONVERGE_ACTIONS: Final = Counter(
     "continuum_converge_actions_total",
     "Actions the acting writer took to converge the world to the lease, by action and outcome.",
@@ -167,6 +174,8 @@ def forget_continuum(continuum: str) -> None:
     for kind in WORLD_KINDS:
         with contextlib.suppress(KeyError):
             WORLD_DISAGREES.remove(continuum, kind)
+    with contextlib.suppress(KeyError):
+        DNS_SERVING_FALLBACK.remove(continuum)
 
 
 WORLD_KINDS: Final = (
@@ -183,6 +192,11 @@ def set_world(continuum: str, kinds: set[str]) -> None:
     """Record which kinds of disagreement with the lease holder ``continuum`` shows now."""
     for kind in WORLD_KINDS:
         WORLD_DISAGREES.labels(continuum, kind).set(1 if kind in kinds else 0)
+
+
+def set_dns_fallback(continuum: str, *, falling_back: bool) -> None:
+    """Record whether ``continuum``'s hostnames are served the standby group now."""
+    DNS_SERVING_FALLBACK.labels(continuum).set(1 if falling_back else 0)
 
 
 def count_converge(action: str, outcome: str) -> None:

@@ -16,7 +16,7 @@ from continuum.messages.crd import CopyState, RawList
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
 from continuum.messages.status import ContinuumStatus
-from continuum.messages.switchover import ObjectRef, PairState
+from continuum.messages.switchover import ObjectRef, PairState, RouteState
 
 
 @runtime_checkable
@@ -391,11 +391,19 @@ class TrafficRoutes(Protocol):
         """Every backend's weight, name-keyed. Never writes."""
         ...
 
+    async def read_state(self, route: ObjectRef) -> RouteState:
+        """Every backend's weight, and the weights recorded before the last drain that left
+        the route serving nothing (see :meth:`drain`). Never writes."""
+        ...
+
     async def drain(self, route: ObjectRef, region: str) -> dict[str, int]:
         """Set weight 0 on every backend of ``region`` and only those; return their prior
         weights (name-keyed). No backend of ``region`` → ``NoBackendForRegion``, nothing
         written (never "drain everything": a wrong region name must not take all traffic
-        away). Idempotent."""
+        away). A drain that changes a weight and leaves no backend above 0 records, in the
+        same write, every backend's weight as it found them (what :meth:`read_state` returns
+        as ``before_drain``, until the next such drain): what convergence restores when the
+        route is left serving nothing. Idempotent."""
         ...
 
     async def restore(self, route: ObjectRef, prior: dict[str, int]) -> None:

@@ -9,6 +9,12 @@ as 1 (Gateway API default).
 A write replaces ``spec.rules`` with a JSON merge patch under a ``resourceVersion``
 precondition; on 409 the route is re-read and the change recomputed. A write that would
 change nothing is not sent.
+
+A drain that leaves no backend above 0 also writes, in the same patch, the annotation
+``dr.openova.io/weights-before-drain``: every backend's weight as the drain found them (JSON,
+name-keyed). It stays until the next such drain replaces it; convergence reads it to give a
+route left serving nothing its weights back (``docs/decisions.md`` #22). A malformed
+annotation reads as no record.
 """
 
 from __future__ import annotations
@@ -16,15 +22,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+import msgspec
+
 from continuum.adapters.kube import RegionClient
 from continuum.errors import Conflict, NoBackendForRegion
-from continuum.messages.switchover import ObjectRef, backend_in_region
+from continuum.messages.switchover import ObjectRef, RouteState, backend_in_region
 
 GROUP: Final = "gateway.networking.k8s.io"
 VERSION: Final = "v1"
 PLURAL: Final = "httproutes"
 DEFAULT_WEIGHT: Final = 1
 DEFAULT_ATTEMPTS: Final = 8
+BEFORE_DRAIN_ANNOTATION: Final = "dr.openova.io/weights-before-drain"
 
 #: Given the current name → weight map, the new weights of the backends to change.
 Change = Callable[[dict[str, int]], dict[str, int]]
@@ -43,6 +52,19 @@ def weights_of(route: dict[str, Any]) -> dict[str, int]:
     for ref in _backends(route):
         out.setdefault(str(ref.get("name", "")), int(ref.get("weight", DEFAULT_WEIGHT)))
     return out
+
+
+def before_drain_of(route: dict[str, Any]) -> dict[str, int] | None:
+    """The weights recorded by the last drain that left ``route`` serving nothing (``None``:
+    no record, or one that is not a name → non-negative integer map)."""
+    raw = ((route.get("metadata") or {}).get("annotations") or {}).get(BEFORE_DRAIN_ANNOTATION)
+    if not isinstance(raw, str):
+        return None
+    try:
+        record = msgspec.json.decode(raw, type=dict[str, int])
+    except msgspec.DecodeError:
+        return None
+    return record if all(w >= 0 for w in record.values()) else None
 
 
 class HttpRoutes:
@@ -69,6 +91,12 @@ class HttpRoutes:
         """Every backend's weight, name-keyed. Never writes."""
         return weights_of(await self._get(route))
 
+    async def read_state(self, route: ObjectRef) -> RouteState:
+        """Every backend's weight and the record of the last drain that left the route
+        serving nothing. One read; never writes."""
+        obj = await self._get(route)
+        return RouteState(weights=weights_of(obj), before_drain=before_drain_of(obj))
+
     async def probe_write(self, route: ObjectRef) -> None:
         """A dry-run merge patch of ``route`` that changes nothing: raises ``KubeError`` when
         the API server would refuse a weight write (RBAC 403, admission). Never writes."""
@@ -85,9 +113,13 @@ class HttpRoutes:
             what=f"write (dry-run) httproute {route.namespace}/{route.name}",
         )
 
-    async def _apply(self, route: ObjectRef, change: Change) -> dict[str, int]:
+    async def _apply(
+        self, route: ObjectRef, change: Change, *, record_emptying: bool = False
+    ) -> dict[str, int]:
         """Set the weights ``change`` asks for; return the prior weights of the backends it
-        actually changed. ``change`` may raise to refuse (nothing is written)."""
+        actually changed. ``change`` may raise to refuse (nothing is written). With
+        ``record_emptying``, a change leaving no backend above 0 records the weights it
+        found (the module's annotation) in the same patch."""
         for _ in range(self._attempts):
             obj = await self._get(route)
             current = weights_of(obj)
@@ -100,10 +132,12 @@ class HttpRoutes:
                 for ref in rule.get("backendRefs") or ():
                     if ref.get("name") in prior:
                         ref["weight"] = wanted[ref["name"]]
-            body = {
-                "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
-                "spec": {"rules": rules},
-            }
+            metadata: dict[str, Any] = {"resourceVersion": obj["metadata"]["resourceVersion"]}
+            after = {**current, **wanted}
+            if record_emptying and all(w == 0 for w in after.values()):
+                record = msgspec.json.encode(dict(sorted(current.items()))).decode()
+                metadata["annotations"] = {BEFORE_DRAIN_ANNOTATION: record}
+            body = {"metadata": metadata, "spec": {"rules": rules}}
             try:
                 await self.client.call(
                     self.client.custom.patch_namespaced_custom_object,
@@ -139,9 +173,12 @@ class HttpRoutes:
     async def drain(self, route: ObjectRef, region: str) -> dict[str, int]:
         """Weight 0 for every backend of ``region`` and only those; returns the prior
         weights of the backends changed (``{}`` when already drained). No backend of
-        ``region`` → ``NoBackendForRegion`` and nothing written (never "drain all")."""
+        ``region`` → ``NoBackendForRegion`` and nothing written (never "drain all"). When
+        it leaves no backend above 0, the weights it found are recorded (module doc)."""
         return await self._apply(
-            route, lambda cur: dict.fromkeys(self._of_region(route, cur, region), 0)
+            route,
+            lambda cur: dict.fromkeys(self._of_region(route, cur, region), 0),
+            record_emptying=True,
         )
 
     async def restore(self, route: ObjectRef, prior: dict[str, int]) -> None:

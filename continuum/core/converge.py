@@ -37,6 +37,7 @@ __all__ = [
     "World",
     "assess",
     "decide",
+    "restorable",
     "serving_regions",
 ]
 
@@ -64,7 +65,8 @@ class World(msgspec.Struct, frozen=True, kw_only=True):
     the holder. ``routes``: by region, the weights of that region's copy of the route, by
     backend (``<app>-<region>``); absent when not configured or no context reaches that
     region (nothing is said about that copy); ``None`` when the read failed (``Unobserved``).
-    ``regions``: the regions of the pair.
+    ``regions``: the regions of the pair. ``route_records``: by region, the weights recorded
+    on that copy by the last drain that left it serving nothing (absent: none recorded).
     """
 
     holder: str
@@ -72,6 +74,7 @@ class World(msgspec.Struct, frozen=True, kw_only=True):
     pair: PairState | None = None
     dns_wrong: tuple[str, ...] | None = None
     routes: Mapping[str, dict[str, int] | None] = {}
+    route_records: Mapping[str, dict[str, int]] = {}
 
 
 class Mismatch(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,9 +99,12 @@ class Converge(msgspec.Struct, frozen=True, kw_only=True):
       topology (replica-flip: ``spec.replica.enabled`` false);
     * ``unfence-holder``: the holder's Cluster is fenced;
     * ``restore-dns``: commit the records naming ``towards``;
-    * ``serve-route``: make the route in region ``route_region`` serve ``towards``'s
-      backends (weight 0 → 1), then drain the ``drain`` regions' backends — in that order, so
-      no moment has every backend at 0.
+    * ``serve-route``: make the route in region ``route_region`` serve ``towards``. With
+      ``weights`` (the weights recorded before the drain that left that copy serving nothing,
+      when they fit the holder: :func:`restorable`): give every backend its recorded weight,
+      in one write. Otherwise, the last resort: ``towards``'s backends at weight 0 get 1,
+      then the ``drain`` regions' backends get 0 — in that order, so no moment has every
+      backend at 0.
     """
 
     action: Literal["promote-holder", "unfence-holder", "restore-dns", "serve-route"]
@@ -107,6 +113,7 @@ class Converge(msgspec.Struct, frozen=True, kw_only=True):
     distributed: bool = True
     drain: tuple[str, ...] = ()
     route_region: str = ""
+    weights: tuple[tuple[str, int], ...] = ()
 
 
 def serving_regions(weights: dict[str, int], regions: tuple[str, ...]) -> set[str]:
@@ -116,6 +123,22 @@ def serving_regions(weights: dict[str, int], regions: tuple[str, ...]) -> set[st
         for region in regions
         if any(w > 0 for b, w in weights.items() if backend_in_region(b, region))
     }
+
+
+def restorable(
+    record: Mapping[str, int] | None,
+    weights: Mapping[str, int],
+    *,
+    regions: tuple[str, ...],
+    holder: str,
+) -> bool:
+    """Whether ``record`` (weights recorded before a drain) can be given back to a copy now
+    weighted ``weights`` with ``holder`` holding the lease: it names exactly the backends the
+    route has now, and serves ``holder`` and no other region. A record of another holder's
+    tenure, or of a route since changed, is not restored."""
+    if not record or set(record) != set(weights):
+        return False
+    return serving_regions(dict(record), regions) == {holder}
 
 
 def assess(world: World) -> tuple[Mismatch, ...]:
@@ -206,8 +229,9 @@ def decide(
     ``acting_region`` (the acting writer's region, "" when this instance does not act) is
     the holder and the world is ``quiet`` (no run, no open journal); only for mismatches
     whose :attr:`Mismatch.key` is in ``previous`` too. One ``serve-route`` per disagreeing
-    route, the holder's region's first. A second primary beside the holder's is not handled
-    here (see :mod:`continuum.core.observation`, ``demote-stale-primary``)."""
+    route, the holder's region's first: the recorded weights when :func:`restorable`, else
+    the holder's backends at 1 and the others at 0. A second primary beside the holder's is
+    not handled here (see :mod:`continuum.core.observation`, ``demote-stale-primary``)."""
     holder = world.holder
     if not holder or acting_region != holder or not quiet:
         return []
@@ -239,6 +263,18 @@ def decide(
     for region in _route_order(world):
         weights = world.routes.get(region)
         if weights is None or not seen & {("RouteDrained", region), ("RouteSplit", region)}:
+            continue
+        record = world.route_records.get(region)
+        if restorable(record, weights, regions=world.regions, holder=holder):
+            assert record is not None
+            actions.append(
+                Converge(
+                    action="serve-route",
+                    towards=holder,
+                    route_region=region,
+                    weights=tuple(sorted(record.items())),
+                )
+            )
             continue
         drain = tuple(sorted(serving_regions(weights, world.regions) - {holder}))
         actions.append(

@@ -59,6 +59,7 @@ COND_SPEC_VALID: Final = "SpecValid"
 COND_STANDBY_AVAILABLE: Final = "StandbyAvailable"
 COND_CONVERGED: Final = "Converged"
 COND_CONFLICT: Final = "Conflict"
+COND_DNS_SERVES_HOLDER: Final = "DnsServesHolder"
 #: The condition types the controller writes.
 CONDITION_TYPES: Final[tuple[str, ...]] = (
     COND_READY,
@@ -69,6 +70,7 @@ CONDITION_TYPES: Final[tuple[str, ...]] = (
     COND_STANDBY_AVAILABLE,
     COND_CONVERGED,
     COND_CONFLICT,
+    COND_DNS_SERVES_HOLDER,
 )
 
 _CONDITION_TYPE = r"^[A-Za-z]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"

@@ -214,6 +214,16 @@ def backend_in_region(backend: str, region: str) -> bool:
     return bool(region) and backend.endswith("-" + region)
 
 
+class RouteState(msgspec.Struct, frozen=True, kw_only=True):
+    """One copy of an HTTPRoute as read: ``weights`` by backend name, and ``before_drain``,
+    the weights recorded on it by the last drain that left it serving nothing (``None``:
+    none recorded, or the record unreadable). A record is a fact about the past, not a
+    wish: whether it fits the holder now is for the reader to judge."""
+
+    weights: dict[str, int]
+    before_drain: dict[str, int] | None = None
+
+
 # --- the journal and the result ---------------------------------------------------------------
 
 JournalPhase = Literal["forward", "compensating", "done"]
@@ -385,6 +395,7 @@ __all__ = [
     "PairState",
     "Plan",
     "ProbeResult",
+    "RouteState",
     "StepEvent",
     "StepName",
     "StepReport",

@@ -36,7 +36,8 @@ from continuum.adapters.role_secrets import KubeRoleSecrets
 from continuum.audit import AuditPublisherOptions, run_audit_publisher
 from continuum.cleanup import shielded
 from continuum.config import ConfigError, Settings
-from continuum.errors import ContinuumError, DnsWriteError
+from continuum.core.dns_serving import ServedAnswer
+from continuum.errors import ContinuumError, DnsWriteError, ResolverUnavailable
 from continuum.leader.lease_api import lease_namespace
 from continuum.logs import get_logger
 from continuum.messages.audit import AuditEvent, AuditPublisherStatus, encode_event
@@ -332,6 +333,35 @@ def _verifier(
     return verify
 
 
+def _answers_reader(
+    resolver: Resolver, servers: Sequence[str], *, timeout: float
+) -> Callable[[Sequence[str]], Awaitable[list[ServedAnswer]]]:
+    """What each of ``servers`` answers for each hostname, asked concurrently, each query
+    bounded by ``timeout``; a server that does not answer gives an answer with its error.
+    Never raises :class:`~continuum.errors.ResolverUnavailable`."""
+
+    async def read(hostnames: Sequence[str]) -> list[ServedAnswer]:
+        pairs = [(host, server) for host in hostnames for server in servers]
+        found: list[ServedAnswer | None] = [None] * len(pairs)
+
+        async def one(index: int, host: str, server: str) -> None:
+            try:
+                addresses = await resolver.resolve_a(host, nameserver=server, timeout=timeout)
+            except ResolverUnavailable as exc:
+                found[index] = ServedAnswer(hostname=host, server=server, error=str(exc))
+                return
+            found[index] = ServedAnswer(
+                hostname=host, server=server, addresses=tuple(sorted(addresses))
+            )
+
+        async with anyio.create_task_group() as tg:
+            for index, (host, server) in enumerate(pairs):
+                tg.start_soon(one, index, host, server)
+        return [answer for answer in found if answer is not None]
+
+    return read
+
+
 def _replication_probe(
     edges: Edges, cr: Continuum, *, region: str
 ) -> Callable[[str], Awaitable[ReplicationObservation]]:
@@ -392,6 +422,13 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
         )
 
     verify = _verifier(edges, settings.dns_verify_servers) if settings.dns_verify_servers else None
+    answers = (
+        _answers_reader(
+            edges.resolver, settings.dns_verify_servers, timeout=settings.health_probe_timeout
+        )
+        if settings.dns_verify_servers
+        else None
+    )
     local_routes = HttpRoutes(edges.kube.for_region(settings.region))
     role_secrets = KubeRoleSecrets(edges.kube) if settings.role_reassert else None
     routes_by_region = {
@@ -431,6 +468,7 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
             else {},
             dns=edges.dns,
             verify_dns=verify,
+            dns_answers=answers if edges.dns is not None else None,
         )
 
     return ContinuumEnvironment(

@@ -16,6 +16,7 @@ from continuum.errors import DnsWriteError, Unavailable
 from continuum.messages.audit import AuditType
 from continuum.messages.requests import DryRunRequest, SwitchoverRequest
 from continuum.messages.status import COND_CONVERGED
+from continuum.messages.switchover import ObjectRef
 from tests.continuum_actor.harness import KEY, A, B, Harness, make_cr
 
 pytestmark = pytest.mark.anyio
@@ -221,3 +222,28 @@ async def test_an_undo_that_fails_is_journaled_and_retried_until_the_world_is_re
     assert h.routes.serving() == {A}
     assert h.pair.primaries() == [A]
     assert (await h.witness().read(KEY)).holder == A
+
+
+async def test_a_route_left_drained_gets_its_recorded_weights_back_not_weight_one(
+    h: Harness,
+) -> None:
+    """A drain that left A's copy serving nothing (as ``drain-http`` does before its
+    ``shift_to``; the undo never ran) recorded the weights it found: convergence gives those
+    back (100), in one write. B's copy, zeroed from outside, has no record: the last resort,
+    A's backend at 1 and the others at 0. Never a moment with every backend at 0 after."""
+    route = ObjectRef(name="shop", namespace="shop")
+    async with h.actor(region=A) as (_, actor):
+        await h.clock.advance_settled(CADENCE)
+        assert condition(h) == ("True", "Agrees")
+        await h.routes.drain(route, A)
+        assert h.routes.before_drain == {"shop-" + A: 100, "shop-" + B: 0}
+        h.routes_b.weights = {k: 0 for k in h.routes_b.weights}
+        await h.clock.advance_settled(CADENCE)
+        assert condition(h) == ("False", "RouteDrained")
+        await h.clock.advance_settled(CADENCE)
+        await h.clock.advance_settled(CADENCE)
+        assert condition(h) == ("True", "Agrees")
+        assert actor.acting()
+    assert h.routes.weights == {"shop-" + A: 100, "shop-" + B: 0}
+    assert h.routes_b.weights == {"shop-" + A: 1, "shop-" + B: 0}
+    assert converged_events(h).count("converged-serve-route") == 2

@@ -175,3 +175,56 @@ def test_only_the_acting_holder_acts_only_when_quiet_and_only_on_a_repeated_mism
     assert act(w, quiet=False) == []
     assert act(w, seen_before=False) == []
     assert act(w) != []
+
+
+ZERO = {"shop-fsn": 0, "shop-hel": 0}
+
+
+def test_a_route_left_serving_nothing_gets_the_weights_recorded_before_its_drain() -> None:
+    """Convergence is the last resort after the journaled undo: the weights the drain found
+    (100, not the 1 of the fallback) come back, in one write."""
+    w = world(A, routes={A: ZERO}, route_records={A: {"shop-fsn": 100, "shop-hel": 0}})
+    assert act(w) == [
+        Converge(
+            action="serve-route",
+            towards=A,
+            route_region=A,
+            weights=(("shop-fsn", 100), ("shop-hel", 0)),
+        )
+    ]
+
+
+def test_without_a_record_the_holder_gets_weight_one_and_the_others_zero() -> None:
+    w = world(A, routes={A: ZERO})
+    (action,) = act(w)
+    assert action.weights == ()
+    assert (action.drain, action.towards) == ((), A)
+
+
+def test_a_record_that_does_not_fit_the_holder_is_not_restored() -> None:
+    """A record of the other region's tenure, one that also serves another region, one
+    naming other backends than the route has now, and one serving nothing: the fallback."""
+    for record in (
+        {"shop-fsn": 0, "shop-hel": 100},  # serves B; A holds
+        {"shop-fsn": 50, "shop-hel": 50},  # split
+        {"shop-fsn": 100},  # the route has another backend since
+        {"shop-fsn": 100, "shop-hel": 0, "shop-old": 5},  # names a backend no longer there
+        {"shop-fsn": 0, "shop-hel": 0},  # nothing to give back
+    ):
+        w = world(A, routes={A: ZERO}, route_records={A: record})
+        (action,) = act(w)
+        assert action.weights == (), record
+        assert action.action == "serve-route"
+
+
+def test_a_record_is_used_only_for_the_copy_it_was_read_from() -> None:
+    w = world(
+        A,
+        routes={A: ZERO, B: ZERO},
+        route_records={B: {"shop-fsn": 7, "shop-hel": 0}},
+    )
+    actions = act(w)
+    assert [(a.route_region, a.weights) for a in actions] == [
+        (A, ()),
+        (B, (("shop-fsn", 7), ("shop-hel", 0))),
+    ]

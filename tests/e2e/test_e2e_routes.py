@@ -14,6 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from continuum.adapters.httproute import BEFORE_DRAIN_ANNOTATION
 from continuum.messages.audit import AuditType
 from continuum.messages.switchover import backend_in_region
 from continuum_sim.stack import SimStack, StackSpec
@@ -142,3 +143,44 @@ async def test_after_an_auto_failover_both_regions_routes_serve_the_new_holder(
         assert _routes(stack) == {A: {B}, B: {B}}
         repairs = await _route_repairs(stack)
         assert any(f"route in {A} sends nothing to {B}" in m for m in repairs), repairs
+
+
+async def test_a_route_a_drain_left_serving_nothing_gets_its_recorded_weights_back(
+    tmp_path: Path,
+) -> None:
+    """A's copy as ``drain-http`` leaves it before its ``shift_to`` (a crash in between,
+    the undo never run): every backend at 0 and the weights found recorded on it. The
+    holder's instance gives the recorded weights back (100, not the fallback's 1); B's copy,
+    zeroed from outside with no record, gets the fallback: A's backend at 1."""
+    async with SimStack(tmp_path, spec=_spec()) as stack, controllers(stack):
+        await eventually(lambda: stack.continuum_status(A).get("phase") == "Healthy")
+        for region in (A, B):
+            emu = stack.emulators[region]
+            route = emu.store.get(
+                "gateway.networking.k8s.io", "httproutes", stack.spec.namespace, stack.spec.app
+            )
+            assert route is not None
+            body = msgspec.json.decode(msgspec.json.encode(route))
+            found: dict[str, int] = {}
+            for rule in body["spec"]["rules"]:
+                for ref in rule["backendRefs"]:
+                    found[ref["name"]] = ref["weight"]
+                    ref["weight"] = 0
+            if region == A:
+                body["metadata"].setdefault("annotations", {})[BEFORE_DRAIN_ANNOTATION] = (
+                    msgspec.json.encode(found).decode()
+                )
+            emu.apply(body)
+        assert _routes(stack) == {A: set(), B: set()}
+        await eventually(
+            lambda: _routes(stack) == {A: {A}, B: {A}},
+            timeout=CONVERGE_WITHIN,
+            what="both copies serve A again",
+        )
+        assert stack.route_weights(A) == {f"{stack.spec.app}-{A}": 100, f"{stack.spec.app}-{B}": 0}
+        assert stack.route_weights(B) == {f"{stack.spec.app}-{A}": 1, f"{stack.spec.app}-{B}": 0}
+
+        async def both_audited() -> bool:
+            return len(await _route_repairs(stack)) == 2
+
+        await eventually(both_audited, what="both repairs audited")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from continuum.adapters.httproute import HttpRoutes
+from continuum.adapters.httproute import BEFORE_DRAIN_ANNOTATION, HttpRoutes
 from continuum.errors import KubeError, NoBackendForRegion, NotFound
 from continuum.messages.switchover import ObjectRef
 from tests.kube.conftest import REGION_A, Regions
@@ -123,3 +123,48 @@ async def test_a_fault_for_real_writes_only_lets_the_dry_run_probe_through(
     with pytest.raises(KubeError, match="HTTP 500"):
         await routes.drain(ROUTE, "fsn")
     assert _stored_weights(regions) == [("shop-fsn", 100), ("shop-hel", 0)]
+
+
+def _annotations(regions: Regions) -> dict[str, str]:
+    obj = regions.a.store.get("gateway.networking.k8s.io", "httproutes", "acme", "shop")
+    assert obj is not None
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
+async def test_a_drain_leaving_nothing_served_records_the_weights_it_found(
+    regions: Regions,
+) -> None:
+    """In the same write: the emulator stores one write, the weights drained and the record
+    (the annotation) together; ``read_state`` gives both back."""
+    regions.a.apply(_route([[("shop-fsn", 100), ("shop-hel", 0)]]))
+    routes = HttpRoutes(regions.clients.for_region(REGION_A))
+    assert (await routes.read_state(ROUTE)).before_drain is None
+    before = _route_writes(regions)
+    await routes.drain(ROUTE, "fsn")
+    assert _route_writes(regions) == before + 1
+    assert _annotations(regions) == {BEFORE_DRAIN_ANNOTATION: '{"shop-fsn":100,"shop-hel":0}'}
+    state = await routes.read_state(ROUTE)
+    assert state.weights == {"shop-fsn": 0, "shop-hel": 0}
+    assert state.before_drain == {"shop-fsn": 100, "shop-hel": 0}
+    # The switchover's shift_to and a drain that leaves a backend serving keep the record.
+    await routes.shift_to(ROUTE, "hel")
+    await routes.restore(ROUTE, {"shop-fsn": 100})
+    await routes.drain(ROUTE, "hel")
+    assert (await routes.read_state(ROUTE)).before_drain == {"shop-fsn": 100, "shop-hel": 0}
+
+
+async def test_a_drain_leaving_a_backend_served_records_nothing(regions: Regions) -> None:
+    regions.a.apply(_route([[("shop-fsn", 3), ("shop-hel", 7)]]))
+    routes = HttpRoutes(regions.clients.for_region(REGION_A))
+    await routes.drain(ROUTE, "fsn")
+    assert BEFORE_DRAIN_ANNOTATION not in _annotations(regions)
+    assert (await routes.read_state(ROUTE)).before_drain is None
+
+
+async def test_a_malformed_record_reads_as_none(regions: Regions) -> None:
+    body = _route([[("shop-fsn", 0), ("shop-hel", 0)]])
+    for bad in ("not json", '{"shop-fsn": -1}', '["shop-fsn"]'):
+        body["metadata"]["annotations"] = {BEFORE_DRAIN_ANNOTATION: bad}
+        regions.a.apply(body)
+        state = await HttpRoutes(regions.clients.for_region(REGION_A)).read_state(ROUTE)
+        assert state.before_drain is None, bad

@@ -40,7 +40,7 @@ from continuum.messages.crd import FINALIZER, Continuum, ContinuumSpec, CopyStat
 from continuum.messages.dns import LuaRecord
 from continuum.messages.lease import Lease
 from continuum.messages.status import ContinuumStatus
-from continuum.messages.switchover import ObjectRef, PairHalf, PairState
+from continuum.messages.switchover import ObjectRef, PairHalf, PairState, RouteState
 from continuum.witness.memory import MemoryStore, MemoryWitness
 from tests.switchover.fakes import KEY, A, B, FakeClusterPair, FakeDns, FakeRoutes
 
@@ -452,6 +452,16 @@ class NodeRoutes:
             "routes",
             "read_weights",
             lambda: self._routes.read_weights(route),
+            write=False,
+            half=self._region,
+        )
+
+    async def read_state(self, route: ObjectRef) -> RouteState:
+        return await self._w.call(
+            self._node,
+            "routes",
+            "read_weights",  # the same read of the route: its faults apply to both
+            lambda: self._routes.read_state(route),
             write=False,
             half=self._region,
         )

@@ -36,6 +36,7 @@ from continuum.messages.switchover import (
     PairHalf,
     PairState,
     Plan,
+    RouteState,
     backend_in_region,
 )
 from continuum.switchover.preconditions import in_zone
@@ -230,10 +231,12 @@ class FakeClusterPair:
 
 
 class FakeRoutes:
-    """One HTTPRoute's backends, name-keyed; restore is by name."""
+    """One HTTPRoute's backends, name-keyed; restore is by name. A drain leaving nothing
+    above 0 records the weights it found in ``before_drain`` (the adapter's annotation)."""
 
     def __init__(self, weights: dict[str, int] | None = None) -> None:
         self.weights = dict(weights if weights is not None else {"shop-" + A: 100, "shop-" + B: 0})
+        self.before_drain: dict[str, int] | None = None
         self.faults = Faults()
         self.writes = 0
         self.forbidden = False  # RBAC refuses writes (and dry-run writes) to the route
@@ -250,6 +253,11 @@ class FakeRoutes:
         await self.faults.check("read_weights")
         return dict(self.weights)
 
+    async def read_state(self, route: ObjectRef) -> RouteState:
+        weights = await self.read_weights(route)
+        record = dict(self.before_drain) if self.before_drain is not None else None
+        return RouteState(weights=weights, before_drain=record)
+
     def _match(self, region: str) -> list[str]:
         found = [b for b in self.weights if backend_in_region(b, region)]
         if not found:
@@ -260,9 +268,12 @@ class FakeRoutes:
         await self.faults.check("drain", region)
         self._check_allowed()
         prior = {b: self.weights[b] for b in self._match(region)}
+        found = dict(self.weights)
         self.writes += 1
         for backend in prior:
             self.weights[backend] = 0
+        if any(w > 0 for w in prior.values()) and not any(self.weights.values()):
+            self.before_drain = found
         return prior
 
     async def restore(self, route: ObjectRef, prior: dict[str, int]) -> None:

@@ -41,7 +41,11 @@ from continuum.actors.continuum.background_refresh import (
     begin_refresh,
     continue_refresh,
 )
-from continuum.actors.continuum.converging import WorldView, current_disagreement
+from continuum.actors.continuum.converging import (
+    WorldView,
+    current_disagreement,
+    serving_fallback,
+)
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
 from continuum.actors.continuum.finalizing import (
     hold_finalizer,
@@ -85,6 +89,7 @@ from continuum.actors.continuum.spec_changes import (
 from continuum.actors.runtime import Actor, ReplyError
 from continuum.audit.outbox import ReconcileSuccessThrottle
 from continuum.core import status_retry
+from continuum.core.dns_serving import ServingState
 from continuum.core.lease import LeaseState, fencing_epoch
 from continuum.errors import ContinuumError
 from continuum.logs import get_logger
@@ -166,6 +171,8 @@ class ContinuumActor(Actor):
         self.observing = ObservationInFlight()
         self.health: HealthReport | None = None
         self.world = WorldView()
+        self.serving = ServingState()
+        """What PowerDNS serves, judged against the holder (``DnsServesHolder``)."""
         self.undo_attempts: dict[str, tuple[int, tuple[StepName, ...], SwitchoverResult]] = {}
         """Per run whose undo failed in this process: attempts, the failed undos, and the
         first result (its failure is what lastSwitchover reports)."""
@@ -379,6 +386,7 @@ class ContinuumActor(Actor):
             home_region=self.cr.spec.primary_region,
             standby_available=self.status.standby_available,
             disagreement=current_disagreement(self),
+            dns_fallback=serving_fallback(self),
         )
 
     async def flush(self) -> bool:
@@ -403,9 +411,8 @@ class ContinuumActor(Actor):
                 )
             ),
         )
-        ready = view.ready_condition(
-            phase, f"writer: {self.acting_primary()}. {current_disagreement(self)}".strip(". ")
-        )
+        wrong = "; ".join(w for w in (current_disagreement(self), serving_fallback(self)) if w)
+        ready = view.ready_condition(phase, f"writer: {self.acting_primary()}. {wrong}".strip(". "))
         self.condition(ready.type, ready.status, ready.reason, ready.message)
         fields: dict[str, Any] = {"phase": phase, "primary_region": self.cr.spec.primary_region}
         if lease is not None and not self.witness_error:

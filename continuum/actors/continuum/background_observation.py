@@ -1,13 +1,13 @@
 """Timer-driven observations whose reads and repair writes run outside the actor's mailbox.
 
 An observation reads the CNPG pair (and the ``pg_stat_replication`` probe), the DNS records
-and every region's copy of the HTTPRoute, each read bounded by ``READ_TIMEOUT``. Made inside
-the message handler, a hanging API server (or pdns API) held the mailbox for several bounds
-in a row, and every request queued behind it (``GET /v1/continuums/{ns}/{name}``, issue 13
-item 5). Here the reads run in one child task, concurrently with each other (the pair then
-its probe; DNS; each region's route), and come back as one
-:class:`~continuum.actors.continuum.messages.WorldObserved`. The mailbox then assesses them
-and decides, with the pure rules (:mod:`continuum.core.observation`,
+(and what the authoritative servers answer) and every region's copy of the HTTPRoute, each
+read bounded by ``READ_TIMEOUT``. Made inside the message handler, a hanging API server (or
+pdns API) held the mailbox for several bounds in a row, and every request queued behind it
+(``GET /v1/continuums/{ns}/{name}``, issue 13 item 5). Here the reads run in one child task,
+concurrently with each other (the pair then its probe; DNS; each region's route), and come
+back as one :class:`~continuum.actors.continuum.messages.WorldObserved`. The mailbox then
+assesses them and decides, with the pure rules (:mod:`continuum.core.observation`,
 :mod:`continuum.core.converge`), under the fences as they are *when the result arrives*: a
 run under way, this instance no longer acting, a lease, journal, finished run or spec that
 changed while the reads were out — any of these and nothing is written (the assessment is
@@ -42,6 +42,7 @@ from continuum.actors.continuum.converging import (
     WorldQuery,
     assess_world,
     converged,
+    read_answers,
     read_dns,
     read_route,
     report_repaired,
@@ -55,10 +56,11 @@ from continuum.actors.continuum.observation import pair_configured, pair_observe
 from continuum.actors.continuum.role_reassert import decide_touch, roles_touched, touch_roles
 from continuum.core import converge as world_rule
 from continuum.core import observation as pair_rule
+from continuum.core.dns_serving import ServedAnswer
 from continuum.core.roles import TouchRoleSecrets
 from continuum.errors import ContinuumError
 from continuum.messages.replication import ReplicationObservation
-from continuum.messages.switchover import ObjectRef, PairState
+from continuum.messages.switchover import ObjectRef, PairState, RouteState
 
 if TYPE_CHECKING:
     from continuum.actors.continuum.actor import ContinuumActor
@@ -273,7 +275,8 @@ async def _read(
     """Every read of one observation, concurrently, each bounded on its own."""
     pair_read: tuple[PairState | None, str, ReplicationObservation | None] = (None, "", None)
     dns_wrong: tuple[str, ...] | None = None
-    routes: dict[str, dict[str, int] | None] = {}
+    answers: tuple[ServedAnswer, ...] | None = None
+    routes: dict[str, RouteState | None] = {}
 
     async def the_pair() -> None:
         nonlocal pair_read
@@ -282,6 +285,10 @@ async def _read(
     async def the_dns() -> None:
         nonlocal dns_wrong
         dns_wrong = await read_dns(actor, collab, query)
+
+    async def the_answers() -> None:
+        nonlocal answers
+        answers = await read_answers(actor, collab, query)
 
     async def one_route(region: str, route: ObjectRef) -> None:
         routes[region] = await read_route(actor, region, collab.region_routes[region], route)
@@ -292,6 +299,7 @@ async def _read(
             tg.start_soon(the_pair)
         if query.holder:
             tg.start_soon(the_dns)
+            tg.start_soon(the_answers)
             if route is not None:
                 for region in collab.region_routes:
                     tg.start_soon(one_route, region, route)
@@ -301,7 +309,17 @@ async def _read(
         pair_error=pair_error,
         probe=sample,
         dns_wrong=dns_wrong,
-        routes={region: routes[region] for region in collab.region_routes if region in routes},
+        answers=answers,
+        routes={
+            region: (read.weights if (read := routes[region]) is not None else None)
+            for region in collab.region_routes
+            if region in routes
+        },
+        route_records={
+            region: read.before_drain
+            for region in collab.region_routes
+            if (read := routes.get(region)) is not None and read.before_drain is not None
+        },
     )
 
 

@@ -24,13 +24,15 @@ from typing import TYPE_CHECKING
 from continuum import metrics
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.core import converge as rule
+from continuum.core import dns_serving
 from continuum.errors import ContinuumError
 from continuum.messages.audit import AuditType
 from continuum.messages.dns import LuaRecord
-from continuum.messages.status import COND_CONVERGED
-from continuum.messages.switchover import ObjectRef, Plan
+from continuum.messages.status import COND_CONVERGED, COND_DNS_SERVES_HOLDER
+from continuum.messages.switchover import ObjectRef, Plan, RouteState
 from continuum.ports import DnsRecordCheck, TrafficRoutes
 from continuum.switchover.from_spec import plan_from_spec
+from continuum.switchover.lua import probe_url_for
 from continuum.switchover.lua import synthesize as lua_synthesize
 from continuum.switchover.plan import lua_params
 from continuum.switchover.timeouts import with_timeout
@@ -46,9 +48,11 @@ __all__ = [
     "assess_world",
     "converged",
     "current_disagreement",
+    "read_answers",
     "read_dns",
     "read_route",
     "report_repaired",
+    "serving_fallback",
     "world_holder",
     "world_query",
     "write_world",
@@ -104,6 +108,9 @@ class WorldQuery:
     records: tuple[str, list[LuaRecord]] | None = None
     """The zone and the records naming ``holder`` (``None``: DNS not configured, or the
     records could not be synthesized)."""
+    serving: dns_serving.ServingQuery | None = None
+    """What the served answers are judged against (``None``: no records, or no
+    authoritative server to ask)."""
 
 
 def world_query(actor: ContinuumActor) -> WorldQuery:
@@ -112,7 +119,16 @@ def world_query(actor: ContinuumActor) -> WorldQuery:
     if not holder:
         return WorldQuery(holder="")
     plan = _plan(actor, holder)
-    return WorldQuery(holder=holder, plan=plan, records=_records(actor, plan, holder))
+    records = _records(actor, plan, holder)
+    serving = None
+    if records is not None and plan.dns is not None and actor.collab.dns_answers is not None:
+        serving = dns_serving.ServingQuery(
+            holder=holder,
+            region_ips=dict(plan.dns.region_ips),
+            hostnames=tuple(plan.dns.hostnames),
+            health_url=probe_url_for(lua_params(plan.dns, holder)),
+        )
+    return WorldQuery(holder=holder, plan=plan, records=records, serving=serving)
 
 
 def _plan(actor: ContinuumActor, holder: str) -> Plan:
@@ -155,13 +171,30 @@ async def read_dns(
         return None
 
 
+async def read_answers(
+    actor: ContinuumActor, collab: Collaborators, query: WorldQuery
+) -> tuple[dns_serving.ServedAnswer, ...] | None:
+    """What the authoritative servers answer for ``query``'s hostnames (bounded; ``None``:
+    not observed, or not answered within ``READ_TIMEOUT``). Reads only; called from a child
+    task."""
+    answers = collab.dns_answers
+    if answers is None or query.serving is None:
+        return None
+    hostnames = query.serving.hostnames
+    try:
+        return tuple(await with_timeout(actor.clock, READ_TIMEOUT, lambda: answers(hostnames)))
+    except TimeoutError:
+        actor.log.warning("dns_answers_unread", error="timed out")
+        return None
+
+
 async def read_route(
     actor: ContinuumActor, region: str, routes: TrafficRoutes, route: ObjectRef
-) -> dict[str, int] | None:
-    """``region``'s copy of ``route``'s weights (bounded; ``None``: unreadable). Reads only;
-    called from a child task."""
+) -> RouteState | None:
+    """``region``'s copy of ``route``: its weights and the record of its last emptying drain
+    (bounded; ``None``: unreadable). Reads only; called from a child task."""
     try:
-        return await with_timeout(actor.clock, READ_TIMEOUT, partial(routes.read_weights, route))
+        return await with_timeout(actor.clock, READ_TIMEOUT, partial(routes.read_state, route))
     except (ContinuumError, TimeoutError) as exc:
         actor.log.warning("route_unreadable", route_region=region, error=str(exc))
         return None
@@ -188,6 +221,7 @@ def assess_world(
         )
     previous = frozenset(m.key for m in actor.world.mismatches if actor.world.holder == holder)
     _report(actor, mismatches, holder)
+    _judge_serving(actor, query, reads)
     if not decide:
         return [], mismatches
     actions = rule.decide(
@@ -214,6 +248,7 @@ def _world(actor: ContinuumActor, holder: str, reads: WorldReads) -> rule.World:
         pair=reads.pair,
         dns_wrong=reads.dns_wrong,
         routes=reads.routes,
+        route_records=reads.route_records,
     )
 
 
@@ -228,6 +263,45 @@ def _report(actor: ContinuumActor, mismatches: tuple[rule.Mismatch, ...], holder
         )
     else:
         actor.condition(COND_CONVERGED, "True", "Agrees", "the world agrees with the lease holder")
+
+
+def _judge_serving(actor: ContinuumActor, query: WorldQuery, reads: WorldReads) -> None:
+    """Fold what PowerDNS served into ``actor.serving`` (:mod:`continuum.core.dns_serving`)
+    and write its verdict as ``DnsServesHolder``; a change is logged. Never a repair: the
+    records already agree. No I/O."""
+    before = actor.serving
+    actor.serving, verdict = dns_serving.decide(
+        before,
+        query.serving,
+        reads.answers,
+        records_wrong=reads.dns_wrong,
+        run_under_way=actor.running is not None,
+    )
+    metrics.set_dns_fallback(actor.key, falling_back=actor.serving.falling_back)
+    if verdict is None:
+        return
+    actor.condition(
+        COND_DNS_SERVES_HOLDER,
+        "True" if verdict.serving else "False",
+        verdict.reason,
+        verdict.message[:900],
+    )
+    if actor.serving.reported != before.reported:
+        if verdict.serving:
+            actor.log.info("dns_serving_holder", holder=query.holder)
+        else:
+            actor.log.warning("dns_serving_fallback", holder=query.holder, detail=verdict.message)
+
+
+def serving_fallback(actor: ContinuumActor) -> str:
+    """The fallback reported now, as one line ("" when PowerDNS serves the holder, or when
+    the holder this instance knows is not the one the answers were judged against)."""
+    serving = actor.serving
+    if not serving.reported or serving.holder != world_holder(actor):
+        return ""
+    return "DnsServingFallback: " + ", ".join(
+        f"{f.hostname} served {', '.join(f.addresses)}" for f in serving.reported
+    )
 
 
 async def converged(
@@ -291,6 +365,9 @@ async def _write(collab: Collaborators, action: rule.Converge, query: WorldQuery
         case "restore-dns":
             if query.records is not None and collab.dns is not None:
                 await collab.dns.commit(*query.records)
+        case "serve-route" if routes is not None and route is not None and action.weights:
+            # The weights recorded before the drain, in one write (they serve the holder).
+            await routes.restore(route, dict(action.weights))
         case "serve-route" if routes is not None and route is not None:
             # Serve the holder first: no moment with every backend at 0.
             await routes.shift_to(route, holder)

@@ -6,11 +6,12 @@ per-CR collaborators from the CR's spec (its witness kind, its pair, its route, 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from continuum.actors.continuum.startup import StartGate
 from continuum.config import DEFAULTS
+from continuum.core.dns_serving import ServedAnswer
 from continuum.errors import ContinuumError, WitnessUnavailable
 from continuum.messages.crd import Continuum
 from continuum.messages.lease import Lease
@@ -48,6 +49,11 @@ class Collaborators:
     repairs. Empty when the CR configures no route."""
     dns: DnsRecords | None = None
     verify_dns: VerifyDns | None = None
+    dns_answers: Callable[[Sequence[str]], Awaitable[list[ServedAnswer]]] | None = None
+    """What the authoritative servers (``CONTINUUM_DNS_VERIFY_SERVERS``) answer now for
+    each hostname, one :class:`~continuum.core.dns_serving.ServedAnswer` per (hostname,
+    server), a server that does not answer included (with its error); never raises.
+    ``None``: no server configured (what DNS serves is not observed)."""
     latency: Callable[[str], Awaitable[float]] | None = None
     replication: Callable[[str], Awaitable[ReplicationObservation]] | None = None
     """SQL probe of ``pg_stat_replication`` on a region's primary (``spec.replicationProbe``);

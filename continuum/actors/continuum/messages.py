@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from continuum.core import converge, observation
+from continuum.core.dns_serving import ServedAnswer
 from continuum.core.lease import WitnessAnswered, WitnessRefused
 from continuum.core.roles import TouchRoleSecrets
 from continuum.messages.replication import ReplicationObservation
@@ -79,7 +80,10 @@ class WorldReads(msgspec.Struct, frozen=True, kw_only=True):
     (``None``: not configured, not asked or failed). ``dns_wrong``: the hostnames whose
     records do not name the holder the observation was made for (``None``: not configured or
     unreadable). ``routes``: by region, that region's copy of the route's weights (``None``:
-    unreadable; absent: not configured).
+    unreadable; absent: not configured). ``answers``: what the authoritative servers answered
+    for each hostname (``None``: not observed — no server configured, or not read in time).
+    ``route_records``: by region, the weights recorded on that copy of the route before its
+    last drain (absent: none recorded, or the copy unreadable).
     """
 
     pair: PairState | None = None
@@ -87,6 +91,8 @@ class WorldReads(msgspec.Struct, frozen=True, kw_only=True):
     probe: ReplicationObservation | None = None
     dns_wrong: tuple[str, ...] | None = None
     routes: dict[str, dict[str, int] | None] = msgspec.field(default_factory=dict)
+    answers: tuple[ServedAnswer, ...] | None = None
+    route_records: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
 
 
 class WorldObserved(msgspec.Struct, frozen=True, kw_only=True):

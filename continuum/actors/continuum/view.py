@@ -82,11 +82,14 @@ def compute_phase(
     home_region: str,
     standby_available: bool | None,
     disagreement: str = "",
+    dns_fallback: str = "",
 ) -> Phase:
     """The phase, by the first rule that applies: invalid spec → Failed; a switchover under
     way → SwitchingOver; lease never read → Pending; witness unreachable, or nobody holds a
     live lease → Degraded; the world observed disagreeing with the holder
-    (``disagreement``, :mod:`continuum.core.converge`) → Degraded; standby known
+    (``disagreement``, :mod:`continuum.core.converge`), or PowerDNS answering another
+    region's addresses while the records name the holder (``dns_fallback``,
+    :mod:`continuum.core.dns_serving`) → Degraded; standby known
     unavailable → Degraded; writer away from ``primaryRegion`` → FailedOver; else
     Healthy."""
     if spec_invalid:
@@ -97,7 +100,7 @@ def compute_phase(
         return "Degraded" if witness_error else "Pending"
     if witness_error or lease.is_free_at(now):
         return "Degraded"
-    if disagreement or standby_available is False:
+    if disagreement or dns_fallback or standby_available is False:
         return "Degraded"
     return "Healthy" if lease.holder == home_region else "FailedOver"
 

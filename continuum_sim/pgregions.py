@@ -74,7 +74,7 @@ class PgRegions(AsyncStartStop):
         self.rewinds: list[Rewind] = []
         self.transitions: list[Transition] = []
         """Every role change carried out on an instance, in order, stamped with ``clock``'s
-        monotonic time once it took effect (a promotion: when ``pg_promote`` was asked)."""
+        monotonic time once it took effect (a promotion, an unfence: when it was asked)."""
 
     def instance(self, region: str) -> PgInstance:
         return self.instances[region]
@@ -180,9 +180,12 @@ class PgRegions(AsyncStartStop):
         self._record(region, "fenced")
 
     async def unfence(self, region: str) -> None:
-        """Start ``region``'s instance again in the role its files say."""
+        """Start ``region``'s instance again in the role its files say. Recorded as of the
+        start request: the instance may accept a write before :meth:`PgInstance.start`
+        returns (as a promotion is recorded as of ``pg_promote``)."""
+        asked = self._clock.monotonic()
         await self.instances[region].start()
-        self._record(region, "unfenced")
+        self._record(region, "unfenced", at=asked)
 
     async def lose(self, region: str) -> None:
         """SIGKILL ``region``'s instance (the region's database is gone)."""

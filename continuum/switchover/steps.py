@@ -215,9 +215,20 @@ async def cordon_old_primary(run: Run) -> None:
 
 
 async def uncordon_old_primary(run: Run) -> None:
+    """Make the old primary's Cluster the writer again — only while its region holds the
+    lease, live. An expired, moved or unreadable lease (a witness outage that outlasted the
+    lease) raises: the undo stays in the journal, and the lease holder's instance, once the
+    witness answers, brings the pair to the holder (the journal rule, then convergence);
+    the old primary never writes after its lease lapsed."""
     if not _cnpg(run):
         return
     plan, pair = run.plan, run.pair()
+    lease = await run.witness().read(plan.lease_key)
+    if not lease.is_held_by(plan.from_region, run.ports.clock.now()):
+        raise EpochChanged(
+            f"lease is {lease.holder!r} gen {lease.generation}, not held by "
+            f"{plan.from_region!r}: refusing to make its Cluster the writer again"
+        )
     if plan.cnpg_mode is CnpgMode.REPLICA_FLIP:
         await pair.unfence(plan.from_region)
         return

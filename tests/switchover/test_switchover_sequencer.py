@@ -287,3 +287,29 @@ async def test_unplanned_failover_skips_the_lost_region_and_promotes_the_survivo
     assert (await world.read_lease()).holder == B
     assert world.pair.halves[B].replica_primary in ("", world.pair.halves[B].name)
     assert world.dns.primaries() == {B}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("witness", ["lapsed", "unreadable"])
+async def test_the_old_primary_is_not_made_the_writer_again_without_its_lease(
+    mode: CnpgMode, witness: str
+) -> None:
+    """A witness outage that outlasts the lease during a switchover: the undo of
+    cordon-old-primary refuses to promote (or unfence) the old primary, so it never writes
+    after its lease lapsed; the failure is reported and left to the journal rule."""
+    world = await make_world(FakeClock(), mode=mode)
+    world.routes.faults.add("shift_to", Unavailable("api down"))
+
+    async def on_step(event: StepEvent) -> None:
+        if event.kind == "compensating" and event.step is StepName.CORDON_OLD_PRIMARY:
+            if witness == "lapsed":
+                world.clock.advance(31)  # past the 30 s lease
+            else:
+                world.witness.faults.add("read", WitnessUnavailable("witness down"))
+
+    result = await run(world, on_step=on_step)
+    assert result.failed_step is StepName.DRAIN_HTTP
+    assert "cordon-old-primary" in result.compensation_failures
+    assert StepName.CORDON_OLD_PRIMARY not in result.compensated
+    halves = world.pair.halves
+    assert [r for r in world.pair.primaries() if not halves[r].fenced] == []  # no writer

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Final
 
 from continuum.actors.continuum.converging import current_disagreement
 from continuum.actors.continuum.limits import READ_TIMEOUT
+from continuum.core import deletion_grace
 from continuum.errors import ContinuumError
 from continuum.messages.crd import FINALIZER
 from continuum.messages.status import LastSwitchover
@@ -117,6 +118,9 @@ async def in_flight(actor: ContinuumActor) -> str:
     primary only this instance would demote, a convergence write under way; as the writer, a
     world that does not agree with it yet; otherwise, a switchover toward this region under
     way in the holder's region."""
+    if not actor.acting():
+        # The writer's grace to converge is counted per tenure (core/deletion_grace.py).
+        actor.deletion_grace = deletion_grace.not_acting(actor.deletion_grace)
     if actor.running is not None:
         return f"switchover {actor.running.id} is running"
     if actor.status.switchover is not None:
@@ -133,7 +137,7 @@ async def in_flight(actor: ContinuumActor) -> str:
         disagreement = current_disagreement(actor)
         return _within_grace(
             actor,
-            "converge",
+            deletion_grace.CONVERGE,
             disagreement and f"the world disagrees with the lease ({disagreement})",
         )
     return await _handover_pending(actor)
@@ -155,9 +159,13 @@ async def _handover_pending(actor: ContinuumActor) -> str:
                 actor.clock, READ_TIMEOUT, lambda: copies.read_copy(holder, actor.key)
             )
         except (ContinuumError, TimeoutError) as exc:
-            return _within_grace(actor, "copy", f"region {holder}'s copy cannot be read ({exc})")
-        if state.exists and state.journal_to == actor.region:
-            return f"region {holder} is running a switchover to this region"
+            waiting = _within_grace(actor, "copy", f"region {holder}'s copy cannot be read ({exc})")
+            if waiting:
+                return waiting
+            # The copy's grace ran out: the lease may still name this region (seed 2873).
+        else:
+            if state.exists and state.journal_to == actor.region:
+                return f"region {holder} is running a switchover to this region"
     try:
         lease = await with_timeout(actor.clock, READ_TIMEOUT, lambda: actor.witness.read(actor.key))
     except (ContinuumError, TimeoutError) as exc:
@@ -173,20 +181,24 @@ async def _handover_pending(actor: ContinuumActor) -> str:
 
 def _within_grace(actor: ContinuumActor, kind: str, reason: str) -> str:
     """``reason`` while the deletion's grace for ``kind`` lasts
-    (:data:`CONVERGE_GRACE_RENEWALS` renewals from the first wait of that kind), then "": a
-    world that cannot be repaired or read (its objects deleted with the namespace, a region
-    gone) never holds a deletion for good. Each kind has its own grace: a writer that had to
-    wait for the witness still gets its full time to converge."""
+    (:data:`CONVERGE_GRACE_RENEWALS` renewals from the first wait of that kind; the
+    writer's wait to converge from the first of its current tenure:
+    :mod:`continuum.core.deletion_grace`), then "": a world that cannot be repaired or read
+    (its objects deleted with the namespace, a region gone) never holds a deletion for good.
+    Each kind has its own grace: a writer that had to wait for the witness still gets its
+    full time to converge, and a copy that cannot be read still leaves the lease to read."""
     if not reason:
         return ""
-    now = actor.clock.monotonic()
-    until = actor.deletion_grace.setdefault(
-        kind, now + CONVERGE_GRACE_RENEWALS * actor.renew_seconds
+    actor.deletion_grace, verdict = deletion_grace.waiting(
+        actor.deletion_grace,
+        kind,
+        now=actor.clock.monotonic(),
+        period=actor.renew_seconds,
+        renewals=CONVERGE_GRACE_RENEWALS,
     )
-    if now < until:
+    if verdict == deletion_grace.WAIT:
         return reason
-    if kind not in actor.deletion_grace_spent:
-        actor.deletion_grace_spent.add(kind)
+    if verdict == deletion_grace.RAN_OUT:
         actor.log.warning("deletion_lets_go_after_grace", why=reason)
     return ""
 

@@ -425,3 +425,93 @@ def test_deleting_a_cr_while_its_run_is_under_way_waits_for_the_run(region: str)
         out = _run(schedule)
         assert not out.kinds() - KNOWN, (writes, out.violations)
         assert len(out.results) == 1, (writes, out.results)
+
+
+def test_regression_a_deleting_standby_reads_the_lease_once_the_holders_copy_grace_ran_out() -> (
+    None
+):
+    """Seed 2873, shrunk: A hands the writer role to B, and B is cut off before its instance
+    learns of it; B's CR is deleted. B's instance, taking A for the holder, could not read
+    A's copy; once that wait's grace ran out it let go at once, never reading the lease,
+    which named B: nobody converged B's route (still serving A). It now goes on to the lease
+    (each wait on its own grace); the partition heals, B takes the role over, converges,
+    and only then lets go."""
+    schedule: list[Action] = [
+        Switchover(to=B),
+        Tick(),
+        ArmKill(region=A, writes=4, down=20.0),
+        SetSpec(failback_approved=False, auto_failover=True),
+        Partition(region=B, cut=True),
+        Delete(region=B),
+        Tick(),
+        Tick(),
+        SetSpec(failback_approved=True, auto_failover=True),
+        Tick(),
+        SetSpec(failback_approved=True, auto_failover=False),
+        *[Tick()] * 4,
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    assert out.let_go_cut_off == []  # not excused: B let go with the world agreeing
+
+
+def test_regression_a_writer_taking_its_role_back_gets_its_full_grace_to_converge() -> None:
+    """Seed 3279, shrunk: A → B succeeds; B's failback to A is confirmed and B's CR deleted
+    at once; B's instance is killed mid-run, compensates on restart, waits for the world to
+    agree (its route still serves A), and is cut off. When the partition healed it took the
+    lease back and let go at once: its grace to converge had run out while it was cut off
+    and could converge nothing. The grace to converge now counts per tenure as the writer
+    (``continuum/core/deletion_grace.py``)."""
+    schedule: list[Action] = [
+        Tick(),
+        Tick(),
+        SetSpec(failback_approved=True, auto_failover=False),
+        Tick(),
+        Tick(),
+        RequestInSpec(to=B),
+        Tick(),
+        Tick(),
+        Switchover(to=A),
+        Delete(region=B),
+        ArmKill(region=B, writes=7, down=5.0),
+        Tick(),
+        Tick(),
+        Tick(),
+        Partition(region=B, cut=True),
+        *[Tick()] * 6,
+        SetSpec(failback_approved=True, auto_failover=False),
+        Tick(),
+        Tick(),
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    assert out.let_go_cut_off == []
+    assert [(r.to_region, r.ok, r.rolled_back) for r in out.results] == [
+        (B, True, False),
+        (A, True, True),
+    ]
+
+
+def test_a_deletion_cut_off_from_the_witness_lets_go_after_its_grace_and_is_reported() -> None:
+    """Seed 2873, shrunk once its two bugs were fixed: B, the new writer, is cut off from
+    the witness from before its first convergence until after its CR's deletion waited six
+    renewals for the witness. It lets go (decision #20 bounds that wait: it cannot tell
+    whether the lease names it) and its route still serves A: the one case the checker
+    excuses, and only because the let-go happened cut off with that grace spent."""
+    schedule: list[Action] = [
+        RequestInSpec(to=B),
+        Tick(),
+        Tick(),
+        ArmKill(region=A, writes=4, down=20.0),
+        Partition(region=B, cut=True),
+        Tick(),
+        Delete(region=B),
+        *[Tick()] * 4,
+        SetSpec(failback_approved=True, auto_failover=True),
+        Tick(),
+        SetSpec(failback_approved=True, auto_failover=False),
+        *[Tick()] * 4,
+    ]
+    out = _run(schedule)
+    assert out.let_go_cut_off == [B]
+    assert not out.violations, out.violations

@@ -492,12 +492,13 @@ def test_regression_a_writer_taking_its_role_back_gets_its_full_grace_to_converg
     ]
 
 
-def test_a_deletion_cut_off_from_the_witness_lets_go_after_its_grace_and_is_reported() -> None:
+def test_a_new_writer_cut_off_through_its_deletion_leaves_one_writer() -> None:
     """Seed 2873, shrunk once its two bugs were fixed: B, the new writer, is cut off from
-    the witness from before its first convergence until after its CR's deletion waited six
-    renewals for the witness. It lets go (decision #20 bounds that wait: it cannot tell
-    whether the lease names it) and its route still serves A: the one case the checker
-    excuses, and only because the let-go happened cut off with that grace spent."""
+    the witness from before its first convergence through its CR's deletion. Its Cluster,
+    promoted by a handover it never saw, is fenced and must be seen settled before B lets
+    go (seed 6602's rule), so B outlasts the partition and converges. Had every grace run out
+    cut off, the let-go would be reported (``Outcome.let_go_cut_off``) and excused: decision
+    #20 bounds those waits."""
     schedule: list[Action] = [
         RequestInSpec(to=B),
         Tick(),
@@ -513,5 +514,32 @@ def test_a_deletion_cut_off_from_the_witness_lets_go_after_its_grace_and_is_repo
         *[Tick()] * 4,
     ]
     out = _run(schedule)
-    assert out.let_go_cut_off == [B]
     assert not out.violations, out.violations
+    assert out.let_go_cut_off == []
+
+
+def test_regression_a_deleting_instance_cut_off_settles_its_own_cluster_before_it_lets_go() -> None:
+    """Seed 6602, shrunk: A hands the writer role to B (promoting B's Cluster) and B is cut
+    off before its instance sees the handover; B's CR is deleted. B's instance, settled as a
+    standby since start-up, never looked at its own Cluster again, and let go as soon as the
+    partition healed; A had failed over meanwhile (auto-failover, B's Cluster uncordoned)
+    and was then killed: two primaries until A's restart. Now a refresh that cannot reach
+    the witness while not acting re-arms the self-fence check (B fences its Cluster), and a
+    deletion waits until the own Cluster is seen settled (B rejoins it as a replica)."""
+    schedule: list[Action] = [
+        Tick(),
+        Tick(),
+        Tick(),
+        Switchover(to=B),
+        Tick(),
+        Tick(),
+        Partition(region=B, cut=True),
+        Delete(region=B),
+        *[Tick()] * 7,
+        SetSpec(failback_approved=False, auto_failover=True),
+        *[Tick()] * 4,
+        Kill(region=A, down=20.0),
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    assert [(r.to_region, r.ok) for r in out.results] == [(B, True), (A, True)]

@@ -16,7 +16,8 @@ once a deletion finds nothing in flight (``docs/decisions.md`` #20).
 - Once no run is under way, no journal is open, no old primary is left unconfirmed (an
   unplanned failover to this region that could not cordon the lost region's Cluster: only
   this instance, as the writer, demotes it once it is reachable again, see
-  :func:`old_primary_unconfirmed`), and — for the writer — its last observation found the
+  :func:`old_primary_unconfirmed`), its own Cluster has been seen settled by the self-fence
+  check (a replica, or the writer's: never a stale primary left behind), and — for the writer — its last observation found the
   world agreeing with it, or — for another region's instance — no switchover toward it is
   under way in the holder's region and the lease does not name it (each bounded by
   :data:`CONVERGE_GRACE_RENEWALS` renewals where it may never come), the last status is
@@ -130,6 +131,18 @@ async def in_flight(actor: ContinuumActor) -> str:
             f"region {actor.old_primary_unconfirmed}'s Cluster was not cordoned by the "
             "failover and has not been seen demoted since"
         )
+    if actor.self_fence.pending and actor.cr.spec.switchover.mechanism == "cnpg-pair":
+        # The own Cluster may be a stale primary (promoted by a handover this instance never
+        # saw, fenced while cut off): only this instance rejoins it as a replica once the
+        # witness names the writer (seed 6602).
+        waiting = _within_grace(
+            actor,
+            "own-cluster",
+            f"region {actor.region}'s Cluster has not been seen settled (a replica, or the "
+            "writer's) since this instance last looked",
+        )
+        if waiting:
+            return waiting
     if actor.observing.repairing:
         return "a convergence write is under way"
     if actor.acting():

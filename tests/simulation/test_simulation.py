@@ -425,3 +425,121 @@ def test_deleting_a_cr_while_its_run_is_under_way_waits_for_the_run(region: str)
         out = _run(schedule)
         assert not out.kinds() - KNOWN, (writes, out.violations)
         assert len(out.results) == 1, (writes, out.results)
+
+
+def test_regression_a_deleting_standby_reads_the_lease_once_the_holders_copy_grace_ran_out() -> (
+    None
+):
+    """Seed 2873, shrunk: A hands the writer role to B, and B is cut off before its instance
+    learns of it; B's CR is deleted. B's instance, taking A for the holder, could not read
+    A's copy; once that wait's grace ran out it let go at once, never reading the lease,
+    which named B: nobody converged B's route (still serving A). It now goes on to the lease
+    (each wait on its own grace); the partition heals, B takes the role over, converges,
+    and only then lets go."""
+    schedule: list[Action] = [
+        Switchover(to=B),
+        Tick(),
+        ArmKill(region=A, writes=4, down=20.0),
+        SetSpec(failback_approved=False, auto_failover=True),
+        Partition(region=B, cut=True),
+        Delete(region=B),
+        Tick(),
+        Tick(),
+        SetSpec(failback_approved=True, auto_failover=True),
+        Tick(),
+        SetSpec(failback_approved=True, auto_failover=False),
+        *[Tick()] * 4,
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    assert out.let_go_cut_off == []  # not excused: B let go with the world agreeing
+
+
+def test_regression_a_writer_taking_its_role_back_gets_its_full_grace_to_converge() -> None:
+    """Seed 3279, shrunk: A → B succeeds; B's failback to A is confirmed and B's CR deleted
+    at once; B's instance is killed mid-run, compensates on restart, waits for the world to
+    agree (its route still serves A), and is cut off. When the partition healed it took the
+    lease back and let go at once: its grace to converge had run out while it was cut off
+    and could converge nothing. The grace to converge now counts per tenure as the writer
+    (``continuum/core/deletion_grace.py``)."""
+    schedule: list[Action] = [
+        Tick(),
+        Tick(),
+        SetSpec(failback_approved=True, auto_failover=False),
+        Tick(),
+        Tick(),
+        RequestInSpec(to=B),
+        Tick(),
+        Tick(),
+        Switchover(to=A),
+        Delete(region=B),
+        ArmKill(region=B, writes=7, down=5.0),
+        Tick(),
+        Tick(),
+        Tick(),
+        Partition(region=B, cut=True),
+        *[Tick()] * 6,
+        SetSpec(failback_approved=True, auto_failover=False),
+        Tick(),
+        Tick(),
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    assert out.let_go_cut_off == []
+    assert [(r.to_region, r.ok, r.rolled_back) for r in out.results] == [
+        (B, True, False),
+        (A, True, True),
+    ]
+
+
+def test_a_new_writer_cut_off_through_its_deletion_leaves_one_writer() -> None:
+    """Seed 2873, shrunk once its two bugs were fixed: B, the new writer, is cut off from
+    the witness from before its first convergence through its CR's deletion. Its Cluster,
+    promoted by a handover it never saw, is fenced and must be seen settled before B lets
+    go (seed 6602's rule), so B outlasts the partition and converges. Had every grace run out
+    cut off, the let-go would be reported (``Outcome.let_go_cut_off``) and excused: decision
+    #20 bounds those waits."""
+    schedule: list[Action] = [
+        RequestInSpec(to=B),
+        Tick(),
+        Tick(),
+        ArmKill(region=A, writes=4, down=20.0),
+        Partition(region=B, cut=True),
+        Tick(),
+        Delete(region=B),
+        *[Tick()] * 4,
+        SetSpec(failback_approved=True, auto_failover=True),
+        Tick(),
+        SetSpec(failback_approved=True, auto_failover=False),
+        *[Tick()] * 4,
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    assert out.let_go_cut_off == []
+
+
+def test_regression_a_deleting_instance_cut_off_settles_its_own_cluster_before_it_lets_go() -> None:
+    """Seed 6602, shrunk: A hands the writer role to B (promoting B's Cluster) and B is cut
+    off before its instance sees the handover; B's CR is deleted. B's instance, settled as a
+    standby since start-up, never looked at its own Cluster again, and let go as soon as the
+    partition healed; A had failed over meanwhile (auto-failover, B's Cluster uncordoned)
+    and was then killed: two primaries until A's restart. Now a refresh that cannot reach
+    the witness while not acting re-arms the self-fence check (B fences its Cluster), and a
+    deletion waits until the own Cluster is seen settled (B rejoins it as a replica)."""
+    schedule: list[Action] = [
+        Tick(),
+        Tick(),
+        Tick(),
+        Switchover(to=B),
+        Tick(),
+        Tick(),
+        Partition(region=B, cut=True),
+        Delete(region=B),
+        *[Tick()] * 7,
+        SetSpec(failback_approved=False, auto_failover=True),
+        *[Tick()] * 4,
+        Kill(region=A, down=20.0),
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    assert [(r.to_region, r.ok) for r in out.results] == [(B, True), (A, True)]

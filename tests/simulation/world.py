@@ -127,6 +127,10 @@ class RegionApi:
     gone: bool = False
     dropped_journal: str = ""
     """The id of an open journal the CR's removal took with it (a finding)."""
+    let_go_cut_off: bool = False
+    """The instance removed the finalizer while its region was cut off, once its grace for
+    reading the witness had run out: the wait ``docs/decisions.md`` #20 bounds (it cannot
+    tell whether the lease names it), which may leave the world unconverged."""
 
     def mark_deleting(self, now: datetime) -> bool:
         """``kubectl delete``: True when the CR is gone at once (no finalizers)."""
@@ -562,6 +566,8 @@ class NodeFinalizers:
             actor = self._node.actor
             if actor is not None and actor.running is not None and api.cr.deleting:
                 api.dropped_journal = actor.running.id
+            if actor is not None and self._node.region in self._w.partitioned:
+                api.let_go_cut_off = "witness" in actor.deletion_grace.spent
             if not api.gone:
                 api.set_finalizer(FINALIZER, present=False)
                 # The watch's DELETED: the instance stops (it is stopping itself already).

@@ -89,6 +89,7 @@ from continuum.actors.continuum.spec_changes import (
 from continuum.actors.runtime import Actor, ReplyError
 from continuum.audit.outbox import ReconcileSuccessThrottle
 from continuum.core import status_retry
+from continuum.core.deletion_grace import DeletionGrace
 from continuum.core.dns_serving import ServingState
 from continuum.core.lease import LeaseState, fencing_epoch
 from continuum.errors import ContinuumError
@@ -159,9 +160,8 @@ class ContinuumActor(Actor):
         self.finalizer_held = cr.finalized_by_us
         """This region's copy carries the finalizer, as far as this actor knows."""
         self.deletion_waits_for = ""
-        self.deletion_grace: dict[str, float] = {}
+        self.deletion_grace = DeletionGrace()
         """Per kind of wait (``finalizing.py``): when a deletion stops waiting for it."""
-        self.deletion_grace_spent: set[str] = set()
         self.old_primary_unconfirmed = old_primary_unconfirmed(
             cr.status.last_switchover, region=env.region
         )

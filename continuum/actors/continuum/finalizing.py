@@ -16,7 +16,8 @@ once a deletion finds nothing in flight (``docs/decisions.md`` #20).
 - Once no run is under way, no journal is open, no old primary is left unconfirmed (an
   unplanned failover to this region that could not cordon the lost region's Cluster: only
   this instance, as the writer, demotes it once it is reachable again, see
-  :func:`old_primary_unconfirmed`), and — for the writer — its last observation found the
+  :func:`old_primary_unconfirmed`), its own Cluster has been seen settled by the self-fence
+  check (a replica, or the writer's: never a stale primary left behind), and — for the writer — its last observation found the
   world agreeing with it, or — for another region's instance — no switchover toward it is
   under way in the holder's region and the lease does not name it (each bounded by
   :data:`CONVERGE_GRACE_RENEWALS` renewals where it may never come), the last status is
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Final
 
 from continuum.actors.continuum.converging import current_disagreement
 from continuum.actors.continuum.limits import READ_TIMEOUT
+from continuum.core import deletion_grace
 from continuum.errors import ContinuumError
 from continuum.messages.crd import FINALIZER
 from continuum.messages.status import LastSwitchover
@@ -117,6 +119,9 @@ async def in_flight(actor: ContinuumActor) -> str:
     primary only this instance would demote, a convergence write under way; as the writer, a
     world that does not agree with it yet; otherwise, a switchover toward this region under
     way in the holder's region."""
+    if not actor.acting():
+        # The writer's grace to converge is counted per tenure (core/deletion_grace.py).
+        actor.deletion_grace = deletion_grace.not_acting(actor.deletion_grace)
     if actor.running is not None:
         return f"switchover {actor.running.id} is running"
     if actor.status.switchover is not None:
@@ -126,6 +131,18 @@ async def in_flight(actor: ContinuumActor) -> str:
             f"region {actor.old_primary_unconfirmed}'s Cluster was not cordoned by the "
             "failover and has not been seen demoted since"
         )
+    if actor.self_fence.pending and actor.cr.spec.switchover.mechanism == "cnpg-pair":
+        # The own Cluster may be a stale primary (promoted by a handover this instance never
+        # saw, fenced while cut off): only this instance rejoins it as a replica once the
+        # witness names the writer (seed 6602).
+        waiting = _within_grace(
+            actor,
+            "own-cluster",
+            f"region {actor.region}'s Cluster has not been seen settled (a replica, or the "
+            "writer's) since this instance last looked",
+        )
+        if waiting:
+            return waiting
     if actor.observing.repairing:
         return "a convergence write is under way"
     if actor.acting():
@@ -133,7 +150,7 @@ async def in_flight(actor: ContinuumActor) -> str:
         disagreement = current_disagreement(actor)
         return _within_grace(
             actor,
-            "converge",
+            deletion_grace.CONVERGE,
             disagreement and f"the world disagrees with the lease ({disagreement})",
         )
     return await _handover_pending(actor)
@@ -155,9 +172,13 @@ async def _handover_pending(actor: ContinuumActor) -> str:
                 actor.clock, READ_TIMEOUT, lambda: copies.read_copy(holder, actor.key)
             )
         except (ContinuumError, TimeoutError) as exc:
-            return _within_grace(actor, "copy", f"region {holder}'s copy cannot be read ({exc})")
-        if state.exists and state.journal_to == actor.region:
-            return f"region {holder} is running a switchover to this region"
+            waiting = _within_grace(actor, "copy", f"region {holder}'s copy cannot be read ({exc})")
+            if waiting:
+                return waiting
+            # The copy's grace ran out: the lease may still name this region (seed 2873).
+        else:
+            if state.exists and state.journal_to == actor.region:
+                return f"region {holder} is running a switchover to this region"
     try:
         lease = await with_timeout(actor.clock, READ_TIMEOUT, lambda: actor.witness.read(actor.key))
     except (ContinuumError, TimeoutError) as exc:
@@ -173,20 +194,24 @@ async def _handover_pending(actor: ContinuumActor) -> str:
 
 def _within_grace(actor: ContinuumActor, kind: str, reason: str) -> str:
     """``reason`` while the deletion's grace for ``kind`` lasts
-    (:data:`CONVERGE_GRACE_RENEWALS` renewals from the first wait of that kind), then "": a
-    world that cannot be repaired or read (its objects deleted with the namespace, a region
-    gone) never holds a deletion for good. Each kind has its own grace: a writer that had to
-    wait for the witness still gets its full time to converge."""
+    (:data:`CONVERGE_GRACE_RENEWALS` renewals from the first wait of that kind; the
+    writer's wait to converge from the first of its current tenure:
+    :mod:`continuum.core.deletion_grace`), then "": a world that cannot be repaired or read
+    (its objects deleted with the namespace, a region gone) never holds a deletion for good.
+    Each kind has its own grace: a writer that had to wait for the witness still gets its
+    full time to converge, and a copy that cannot be read still leaves the lease to read."""
     if not reason:
         return ""
-    now = actor.clock.monotonic()
-    until = actor.deletion_grace.setdefault(
-        kind, now + CONVERGE_GRACE_RENEWALS * actor.renew_seconds
+    actor.deletion_grace, verdict = deletion_grace.waiting(
+        actor.deletion_grace,
+        kind,
+        now=actor.clock.monotonic(),
+        period=actor.renew_seconds,
+        renewals=CONVERGE_GRACE_RENEWALS,
     )
-    if now < until:
+    if verdict == deletion_grace.WAIT:
         return reason
-    if kind not in actor.deletion_grace_spent:
-        actor.deletion_grace_spent.add(kind)
+    if verdict == deletion_grace.RAN_OUT:
         actor.log.warning("deletion_lets_go_after_grace", why=reason)
     return ""
 

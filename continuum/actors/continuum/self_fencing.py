@@ -2,8 +2,10 @@
 instance's own region's Cluster when it is not (or no longer) the writer.
 
 Cheap in the steady state: the pair is read only while a check is *pending* — from start-up
-until the own Cluster has been seen settled, and again from the moment the writer role
-lapses. A demotion is carried out only after a second read of the witness made after the
+until the own Cluster has been seen settled, again from the moment the writer role lapses,
+and after every refresh that could not reach the witness while not acting (a handover this
+instance has not seen may have promoted its Cluster: found by the simulator, seed 6602).
+A demotion is carried out only after a second read of the witness made after the
 pair was read: a planned switchover hands the lease over before it promotes the new
 writer's Cluster, so a Cluster seen primary followed by a lease seen held by another region
 is a stale primary, never one just promoted by a handover this instance has not seen yet.
@@ -71,6 +73,10 @@ async def after_refresh(actor: ContinuumActor) -> None:
             await actor.observing.repairs_settled()
             await _apply(actor, pair, memo, lapse, None)
     memo.was_acting = acting
+    if not acting and actor.witness_error:
+        # Cut off from the witness: a handover this instance never saw may have made its
+        # Cluster primary (seed 6602); look, and fence it while nobody is known to hold.
+        memo.pending = True
     if not memo.pending:
         return
     try:

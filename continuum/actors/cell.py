@@ -32,6 +32,7 @@ from continuum.ports import Clock
 if TYPE_CHECKING:
     from continuum.actors.runtime import Actor
 
+
 T = TypeVar("T")
 
 log = structlog.get_logger("continuum.actors")
@@ -43,12 +44,17 @@ class ActorCell:
     """One actor incarnation: mailbox, loop, timers, children and lifecycle."""
 
     __slots__ = (
+        "_busy",
         "_children",
         "_closed",
         "_current",
         "_done_waiters",
+        "_idle_waiters",
         "_receive",
         "_timers",
+        "_view",
+        "_view_taken",
+        "_view_wanted",
         "actor",
         "clock",
         "finished",
@@ -93,6 +99,12 @@ class ActorCell:
         self._timers: dict[str, anyio.CancelScope] | None = None
         self._children: set[ChildTask] | None = None
         self._done_waiters: list[Callable[[], object]] | None = None
+        # Views (see ``view``): busy from the start until the loop waits for a message.
+        self._busy = True
+        self._view: object = None
+        self._view_taken = False
+        self._view_wanted = actor.serves_views
+        self._idle_waiters: list[Callable[[], object]] | None = None
         actor.ctx = ActorContext(self)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -166,10 +178,16 @@ class ActorCell:
     async def _serve(self) -> None:
         receive = self._receive
         while not self.stopping:
+            self._idle()
             try:
                 item = await receive.receive()
             except anyio.EndOfStream:
                 return
+            if self._view_wanted:
+                # The state between two messages, for readers while this one is handled.
+                self._view = self.actor.view()
+                self._view_taken = True
+            self._busy = True
             if type(item) is AskEnvelope:
                 await self._answer(item)
             elif type(item) is CallbackFailed:
@@ -183,6 +201,35 @@ class ActorCell:
                 self.processed += 1
             # An idle actor must not keep its last message (and an asker's scope) alive.
             del item
+
+    def _idle(self) -> None:
+        self._busy = False
+        waiters, self._idle_waiters = self._idle_waiters, None
+        for wake in waiters or ():
+            wake()
+
+    async def view(self, timeout: float) -> Any:
+        if self.stopping:
+            raise self.dead()
+        self._view_wanted = True
+        if not self._busy:
+            return self.actor.view()
+        if self._view_taken:
+            return self._view
+        # Still starting (or an actor without a view of its own): wait for it to be between
+        # messages.
+        with anyio.CancelScope() as scope:
+            if self._idle_waiters is None:
+                self._idle_waiters = []
+            self._idle_waiters.append(scope.cancel)
+            await self.clock.sleep(timeout)
+        if self.stopping:
+            raise self.dead()
+        if not self._busy:
+            return self.actor.view()
+        if self._view_taken:
+            return self._view
+        raise AskTimeout(f"{self.name!r} did not become idle for a view in {timeout}s")
 
     async def _answer(self, envelope: AskEnvelope) -> None:
         self._current = envelope
@@ -224,6 +271,7 @@ class ActorCell:
             scope.cancel()
         for child in self._children or ():
             child.cancel()
+        self._idle()  # wakes readers waiting for a view: they find the actor dead
 
     # --- ask -------------------------------------------------------------------------------
 

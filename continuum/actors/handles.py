@@ -94,6 +94,21 @@ class ActorRef:
         """
         return await self._cell.ask(message, timeout)
 
+    async def view(self, *, timeout: float = 5.0) -> Any:
+        """The actor's :meth:`~continuum.actors.runtime.Actor.view`, without entering its
+        mailbox: taken now when the actor is between messages, otherwise the one taken when
+        the message it is handling began. So a reader never waits behind a message that
+        awaits I/O, and never sees a state half-way through a message.
+
+        A call waits, bounded by ``timeout`` seconds of the actor's clock, for the actor to
+        be between messages only when no view was taken at the start of the current one:
+        during ``on_start``, and, for an actor without ``serves_views``, the first time
+        anybody reads one. Raises
+        :class:`ActorDead` if the actor is stopping or stopped, :class:`AskTimeout` past
+        ``timeout``.
+        """
+        return await self._cell.view(timeout)
+
     def statistics(self) -> ActorStatistics:
         """Mailbox depth, processed count, last error, liveness, restarts: see the Struct."""
         return self._cell.statistics()

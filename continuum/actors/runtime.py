@@ -67,6 +67,11 @@ class Actor:
     mailbox_size: ClassVar[int] = 100
     """Capacity of the mailbox; a ``tell`` to a full mailbox waits (back-pressure)."""
 
+    serves_views: ClassVar[bool] = False
+    """Take a :meth:`view` at the start of every message, so that readers
+    (``ActorRef.view``) never wait behind one — the first reader in an incident included.
+    Without it a view is taken only once somebody has read one."""
+
     ctx: ActorContext
 
     async def on_start(self) -> None:
@@ -81,6 +86,16 @@ class Actor:
 
     async def on_stop(self, error: BaseException | None) -> None:
         """Called once, last. ``error`` is why the actor stopped (``None``: asked to stop)."""
+
+    def view(self) -> object:
+        """A snapshot of the state for readers outside the mailbox (``ActorRef.view``).
+
+        Called by the runtime only while no hook is running (between two messages), from the
+        actor's task or a reader's; must not await, block, fail or change anything, and must
+        return a value later messages cannot change (a new or immutable object). Default:
+        ``None``.
+        """
+        return None
 
 
 @asynccontextmanager

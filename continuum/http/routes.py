@@ -34,7 +34,6 @@ from continuum.messages.requests import (
     DryRunRequest,
     HealthRequest,
     RefusalDetail,
-    StatusRequest,
     SwitchoverAccepted,
     SwitchoverRequest,
 )
@@ -255,7 +254,7 @@ class ContinuumRoutes:
             conflict = self._conflict(ns, name)
             if conflict is not None:
                 return self._conflict_summary(ns, name, conflict)
-            summary: ContinuumSummary = await self._ask(ns, name, StatusRequest())
+            summary: ContinuumSummary = await self._actor(ns, name).view(timeout=self._ask_timeout)
             return summary
 
         @post(
@@ -337,7 +336,7 @@ class ContinuumRoutes:
                 if ref is None:
                     return
                 try:
-                    results[index] = await ref.ask(StatusRequest(), timeout=self._ask_timeout)
+                    results[index] = await ref.view(timeout=self._ask_timeout)
                 except (ActorDead, AskTimeout, ReplyError):
                     ns, _, name = key.partition("/")
                     results[index] = ContinuumSummary(

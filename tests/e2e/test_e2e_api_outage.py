@@ -68,3 +68,45 @@ async def test_the_summary_answers_while_the_other_region_s_api_server_hangs(
             lambda: stack.continuum_status(A).get("phase") == "Healthy",
             what="healthy again once B answers",
         )
+
+
+async def test_the_summary_answers_while_the_own_status_writes_hang(tmp_path: Path) -> None:
+    """The status write is awaited inside the actor's mailbox (bounded by the Kubernetes
+    client's 10 s request timeout): with every status PATCH to the own API server held, a
+    summary is still served at once — from the state the actor had before the message that
+    is writing (``ActorRef.view``), not from behind it. The other region's API server hangs
+    too, so the observation keeps changing what status says and a write is nearly always
+    in flight."""
+    spec = StackSpec(drain_seconds=0, ttl_seconds=10, renew_seconds=1)
+    async with SimStack(tmp_path, spec=spec) as stack, controllers(stack, (A,)) as run:
+        await eventually(lambda: stack.continuum_status(A).get("phase") == "Healthy")
+        writes = stack.emulators[A].faults.hang(
+            count=None, method="PATCH", resource="continuums", path_regex="/status"
+        )
+        stack.emulators[B].faults.hang(count=None)
+        await eventually(lambda: writes.hits >= 1, what="a status write is held")
+        path = f"/v1/continuums/{stack.spec.namespace}/{stack.spec.name}"
+        took: list[float] = []
+        try:
+            async with run.client(A) as client:
+                for _ in range(REQUESTS // 2):
+                    started = time.perf_counter()
+                    answer = await client.get(path)
+                    took.append(time.perf_counter() - started)
+                    assert answer.status_code == 200, answer.text
+                    assert answer.json()["acting"]
+                    await anyio.sleep(PACE)
+            assert writes.hits >= 1
+        finally:
+            stack.emulators[A].faults.clear()
+            stack.emulators[B].faults.clear()
+        took.sort()
+        print(
+            f"\nGET summary while {A}'s status writes hang: n={len(took)} "
+            f"p50={took[len(took) // 2] * 1000:.1f} ms max={took[-1] * 1000:.1f} ms"
+        )
+        assert took[-1] < READ_TIMEOUT / 2, "a request waited on a hung status write"
+        await eventually(
+            lambda: stack.continuum_status(A).get("phase") == "Healthy",
+            what="healthy again once both API servers answer",
+        )

@@ -106,9 +106,16 @@ class CannedState:
 class FakeContinuum(Actor):
     """Answers DryRunRequest, HealthRequest, StatusRequest and SwitchoverRequest."""
 
+    serves_views = True
+
     def __init__(self, state: CannedState) -> None:
         self.state = state
         self.report = dry_run_report(blockers=state.blockers)
+
+    def view(self) -> ContinuumSummary:
+        """The summary, as the real actor serves it: outside the mailbox, whatever a message
+        in flight is doing."""
+        return self.state.summary()
 
     async def on_message(self, message: msgspec.Struct) -> object:
         state = self.state

@@ -9,6 +9,7 @@ import pytest
 from continuum.core.ownership import Claim, Conflict
 from continuum.supervisor.conflicts import Conflicts
 from tests.http.conftest import AUTH, running_api
+from tests.http.fake_continuum import STANDBY
 
 pytestmark = pytest.mark.anyio
 
@@ -51,10 +52,15 @@ async def test_a_cr_in_conflict_is_answered_with_its_conflict_on_every_route() -
         assert health.status_code == 409
         assert "team-a/orders" in health.json()["error"]
 
-        # The owner has an actor and is answered by it.
+        # The owner has an actor and is answered by it (its view; its DryRun by a message).
         owner = await api.client.get("/v1/continuums/team-a/orders", headers=AUTH)
         assert owner.status_code == 200
         assert owner.json()["phase"] != "Failed"
+        assert owner.json()["leaseGeneration"] == 7  # the canned actor's own summary
+        dry = await api.client.post(
+            "/v1/continuums/team-a/orders/dry-run", json={"toRegion": STANDBY}, headers=AUTH
+        )
+        assert dry.status_code == 200
         assert api.states["team-a/orders"].received
 
 

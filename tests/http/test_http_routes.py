@@ -108,7 +108,11 @@ async def test_list_asks_every_actor_and_returns_summaries_in_registry_order() -
 
 async def test_list_shows_an_actor_that_cannot_answer_with_phase_unknown() -> None:
     async with running_api(crs=["team-a/orders", "team-b/billing"]) as api:
-        api.states["team-b/billing"].mode = "not-ready"
+        api.states["team-b/billing"].mode = "crash"
+        crashed = await api.client.post(
+            "/v1/continuums/team-b/billing/dry-run", json={"toRegion": STANDBY}, headers=AUTH
+        )
+        assert crashed.status_code == 503
         response = await api.client.get("/v1/continuums", headers=AUTH)
     assert response.status_code == 200
     by_key = {f"{s['namespace']}/{s['name']}": s for s in response.json()}
@@ -214,7 +218,7 @@ async def test_spec_not_valid_reply_is_409(api: ApiUnderTest) -> None:
 
 async def test_not_ready_reply_is_503_with_retry_after(api: ApiUnderTest) -> None:
     api.states["team-a/orders"].mode = "not-ready"
-    response = await api.client.get(CR, headers=AUTH)
+    response = await api.client.post(f"{CR}/dry-run", json={"toRegion": STANDBY}, headers=AUTH)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.json()["error"] == "witness not read yet"
@@ -222,8 +226,9 @@ async def test_not_ready_reply_is_503_with_retry_after(api: ApiUnderTest) -> Non
 
 async def test_dead_actor_is_503_with_retry_after(api: ApiUnderTest) -> None:
     api.states["team-a/orders"].mode = "crash"
-    crashed = await api.client.get(CR, headers=AUTH)
-    # The supervisor's restart backoff runs on the fake clock: the key stays on the dead ref.
+    crashed = await api.client.post(f"{CR}/dry-run", json={"toRegion": STANDBY}, headers=AUTH)
+    # The supervisor's restart backoff runs on the fake clock: the key stays on the dead ref,
+    # whose view is gone with it.
     after = await api.client.get(CR, headers=AUTH)
     for response in (crashed, after):
         assert response.status_code == 503
@@ -239,7 +244,8 @@ async def test_actor_that_does_not_answer_within_the_ask_timeout_is_504() -> Non
             responses = []
 
             async def call() -> None:
-                responses.append(await api.client.get(CR, headers=AUTH))
+                body = {"toRegion": STANDBY}
+                responses.append(await api.client.post(f"{CR}/dry-run", json=body, headers=AUTH))
 
             tg.start_soon(call)
             with anyio.fail_after(5):
@@ -250,6 +256,28 @@ async def test_actor_that_does_not_answer_within_the_ask_timeout_is_504() -> Non
         "error": "the Continuum's actor did not answer in time",
         "detail": None,
     }
+
+
+async def test_the_summary_is_served_while_the_actor_is_stuck_in_a_message() -> None:
+    """``GET`` reads the actor's view, never its mailbox: a message awaiting a hung server
+    (here a DryRun) does not hold it."""
+    async with running_api(ask_timeout=5.0) as api:
+        state = api.states["team-a/orders"]
+        state.mode = "hang"
+        async with anyio.create_task_group() as tg:
+            body = {"toRegion": STANDBY}
+
+            async def preview() -> None:
+                await api.client.post(f"{CR}/dry-run", json=body, headers=AUTH)
+
+            tg.start_soon(preview)
+            with anyio.fail_after(5):
+                await state.hanging.wait()
+            with anyio.fail_after(5):
+                got = await api.client.get(CR, headers=AUTH)
+            assert got.status_code == 200
+            assert got.json()["acting"] is True
+            state.release.set()
 
 
 async def test_non_leader_answers_every_v1_route_with_503_and_retry_after() -> None:

@@ -99,6 +99,7 @@ from continuum.messages.commands import DeletionObserved, SpecInvalid, SpecObser
 from continuum.messages.crd import Continuum
 from continuum.messages.lease import Lease
 from continuum.messages.requests import (
+    ContinuumSummary,
     DryRunRequest,
     HealthRequest,
     StatusRequest,
@@ -223,6 +224,13 @@ class ContinuumActor(Actor):
                 await self.witness.aclose()
             except Exception as exc:  # a failing close must not mask the stop
                 self.log.warning("witness_close_failed", error=str(exc))
+
+    serves_views = True
+
+    def view(self) -> ContinuumSummary:
+        """The status summary (``GET /v1/continuums``), read without entering the mailbox:
+        a status write, DryRun or observation awaiting a slow server never delays it."""
+        return api.summary(self)
 
     async def on_message(self, message: msgspec.Struct) -> object:
         match message:

@@ -18,8 +18,8 @@ once a deletion finds nothing in flight (``docs/decisions.md`` #20).
   this instance, as the writer, demotes it once it is reachable again, see
   :func:`old_primary_unconfirmed`), its own Cluster has been seen settled by the self-fence
   check (a replica, or the writer's: never a stale primary left behind), and — for the
-  writer — its last observation found the world agreeing with it, or — for another region's instance — no switchover toward it is
-  under way in the holder's region and the lease does not name it (each bounded by
+  writer — its last observation found the world agreeing with it, or — for another
+  region's instance — no switchover toward it is under way in the holder's region and the lease does not name it (each bounded by
   :data:`CONVERGE_GRACE_RENEWALS` renewals where it may never come), the last status is
   written, the finalizer removed and the actor stops;
   the API server then deletes the copy. A removal that fails is tried again at the next

@@ -13,18 +13,17 @@ once a deletion finds nothing in flight (``docs/decisions.md`` #20).
   found at start is resumed or compensated, the lease is renewed and the world converged as
   usual. No new run starts: a confirmed switchover is refused (``being-deleted``), the
   spec's request and every trigger are ignored, a DryRun reports :data:`DELETING_BLOCKER`.
-- Once no run is under way, no journal is open, no old primary is left unconfirmed (an
-  unplanned failover to this region that could not cordon the lost region's Cluster: only
-  this instance, as the writer, demotes it once it is reachable again, see
-  :func:`old_primary_unconfirmed`), its own Cluster has been seen settled by the self-fence
-  check (a replica, or the writer's: never a stale primary left behind), and — for the
-  writer — its last observation found the world agreeing with it, or — for another
-  region's instance — no switchover toward it is under way in the holder's region and the lease does not name it (each bounded by
-  :data:`CONVERGE_GRACE_RENEWALS` renewals where it may never come), the last status is
-  written, the finalizer removed and the actor stops;
-  the API server then deletes the copy. A removal that fails is tried again at the next
-  renewal. The lease is not released (a stop on deletion never released it): it
-  lapses at its TTL unless the journal moved it on.
+- Once no run is under way, no journal is open, no old primary is left unconfirmed (an unplanned
+  failover to this region that could not cordon the lost region's Cluster: only this instance, as
+  the writer, demotes it once it is reachable again, see :func:`old_primary_unconfirmed`), its own
+  Cluster has been seen settled by the self-fence check (a replica, or the writer's: never a stale
+  primary left behind), and — for the writer — its last observation found the world agreeing with
+  it, or — for another region's instance — no switchover toward it is under way in the holder's
+  region and the lease does not name it (each bounded by :data:`CONVERGE_GRACE_RENEWALS` renewals
+  where it may never come), the last status is written, the finalizer removed and the actor stops;
+  the API server then deletes the copy. A removal that fails is tried again at the next renewal. The
+  lease is not released (a stop on deletion never released it): it lapses at its TTL unless the
+  journal moved it on.
 
 Plain functions over the actor, called from its message handling only.
 """

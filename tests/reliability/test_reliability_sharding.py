@@ -1,7 +1,14 @@
 """Sharding with real processes: three ``continuum run`` replicas of one region share 24 CRs;
 one is SIGKILLed while renewing, its CRs renew again on the survivors within one witness TTL
 (the region never loses a lease) and no CR is ever run by two replicas; a fourth joins and
-takes only its share. Observed from outside only (``tests/reliability/sharding.py``)."""
+takes only its share. Observed from outside only (``continuum_sim/sharding.py``).
+
+And during a switchover (the embedded stack's sample application, two sharded replicas in
+region A, region B's controller): the replica running the CR is SIGKILLed, or a replica the
+hash gives the CR joins, while the run goes on (see the comment above that test).
+CI runs one kill and one join; ``CONTINUUM_RELIABILITY_FULL=1`` runs eight of each
+(``CONTINUUM_RELIABILITY_ITERATIONS`` overrides); ``CONTINUUM_RELIABILITY_SEED`` replays a
+schedule."""
 
 from __future__ import annotations
 

@@ -67,7 +67,12 @@ def cr_body(index: int, nats_url: str) -> dict[str, Any]:
 
 
 class Replica:
-    """One ``continuum run`` process; output to ``<workdir>/replica-<name>.log``."""
+    """One ``continuum run`` process; output to ``<workdir>/replica-<name>.log``.
+
+    ``identity``: its shard member identity (default: the product's own, ``<host>_<8 hex>``),
+    so a test can tell from the rendezvous hash which CRs a joiner will take before it
+    starts. Set by replacing ``make_identity`` in the child process before ``run`` starts
+    (nothing else of the product is changed)."""
 
     def __init__(
         self,
@@ -76,8 +81,10 @@ class Replica:
         kubeconfig: Path,
         *,
         extra: dict[str, str] | None = None,
+        identity: str = "",
     ) -> None:
         self.name = name
+        self.identity = identity
         self.log_path = workdir / f"replica-{name}.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
         self.env.update(
@@ -116,11 +123,24 @@ class Replica:
     def _spawn(self) -> subprocess.Popen[bytes]:
         with self.log_path.open("ab") as log:
             return subprocess.Popen(
-                dies_with_parent([sys.executable, "-m", "continuum", "run"]),
+                dies_with_parent(self._command()),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+
+    def _command(self) -> list[str]:
+        if not self.identity:
+            return [sys.executable, "-m", "continuum", "run"]
+        script = (
+            "import sys\n"
+            "import continuum.controller as controller\n"
+            "from continuum.cli.entry import main\n"
+            "identity = sys.argv[1]\n"
+            "controller.make_identity = lambda pod_name=None: identity\n"
+            "sys.exit(main(['run']))\n"
+        )
+        return [sys.executable, "-c", script, self.identity]
 
     def _read_port(self, offset: int) -> None:
         with self.log_path.open("rb") as log:

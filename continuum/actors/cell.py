@@ -46,6 +46,7 @@ class ActorCell:
     __slots__ = (
         "_busy",
         "_children",
+        "_children_ended",
         "_closed",
         "_current",
         "_done_waiters",
@@ -98,6 +99,7 @@ class ActorCell:
         self._current: AskEnvelope | None = None
         self._timers: dict[str, anyio.CancelScope] | None = None
         self._children: set[ChildTask] | None = None
+        self._children_ended: Callable[[], object] | None = None
         self._done_waiters: list[Callable[[], object]] | None = None
         # Views (see ``view``): busy from the start until the loop waits for a message.
         self._busy = True
@@ -111,7 +113,13 @@ class ActorCell:
 
     async def run(self) -> BaseException | None:
         """Run the actor to its end. Returns the crash error, or ``None`` after a requested
-        stop (or a kill). Never raises an actor's exception."""
+        stop (or a kill). Never raises an actor's exception.
+
+        It ends (``finished``, :meth:`wait_finished`) only once every child task has ended
+        too: children are cancelled at the stop, and one inside a shielded section (a
+        switchover compensation, bounded by its own timeout) is waited for, even after a
+        kill. So nothing the actor started still writes once its stop has returned, and a
+        successor started after that stop (a shard hand-over) never runs beside it."""
         error: BaseException | None = None
         try:
             with self.scope:
@@ -130,11 +138,21 @@ class ActorCell:
                     log.error("actor_on_stop_failed", actor=self.name, error=self.last_error)
         finally:
             self._close()
+            if self._children:
+                with anyio.CancelScope(shield=True):
+                    await self._wait_children_ended()
             self.finished = True
             waiters, self._done_waiters = self._done_waiters, None
             for wake in waiters or ():
                 wake()
         return error
+
+    async def _wait_children_ended(self) -> None:
+        with anyio.CancelScope() as scope:
+            self._children_ended = scope.cancel
+            if self._children:
+                await anyio.sleep_forever()  # the last child's end cancels the scope
+        self._children_ended = None
 
     def request_stop(self) -> None:
         """Close the mailbox now; the loop ends after the current message. Idempotent."""
@@ -404,6 +422,8 @@ class ActorCell:
             child._done = True
             if self._children is not None:
                 self._children.discard(child)
+                if not self._children and self._children_ended is not None:
+                    self._children_ended()
 
     # --- observability ---------------------------------------------------------------------
 

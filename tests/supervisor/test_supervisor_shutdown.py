@@ -176,3 +176,52 @@ async def test_escalation_cancels_only_the_block_not_the_other_actors_mid_messag
         await scenario()
     assert sorted(journal[:2]) == ["start fragile", "start steady"]
     assert journal[2:] == ["stop fragile", "stop steady"]
+
+
+class Undoing(Actor):
+    """Starts a child that, once inside a shielded section (as a switchover compensation
+    is), writes ``undone`` only after ``gate`` opens."""
+
+    def __init__(self, journal: list[str], gate: anyio.Event) -> None:
+        self.journal = journal
+        self.gate = gate
+        self.inside = anyio.Event()
+
+    async def on_start(self) -> None:
+        self.ctx.start_child(self._undo, on_result=lambda _: Hello(), on_error=lambda _: Hello())
+
+    async def _undo(self) -> None:
+        with anyio.CancelScope(shield=True):
+            self.inside.set()
+            await self.gate.wait()
+            self.journal.append("undone")
+
+    async def on_message(self, message: msgspec.Struct) -> object:
+        return None
+
+
+async def test_stop_returns_only_after_a_shielded_child_section_ended(
+    fake_clock: FakeClock,
+) -> None:
+    """A stopped actor's child still in a shielded section (a compensation) ends before
+    ``stop`` returns: whoever starts the CR's next actor after the stop (a shard hand-over)
+    never runs beside a write of the previous one. Holds past the shutdown timeout too (the
+    kill cancels, and a shield outlives a cancel)."""
+    journal: list[str] = []
+    gate = anyio.Event()
+    actor = Undoing(journal, gate)
+    async with Supervisor(clock=fake_clock, shutdown_timeout=5) as sup:
+        await sup.spawn("ns/a", lambda: actor)
+        await actor.inside.wait()
+        async with anyio.create_task_group() as tg:
+
+            async def stop() -> None:
+                await sup.stop("ns/a")
+                journal.append("stopped")
+
+            tg.start_soon(stop)
+            await fake_clock.advance_settled(10)  # past the shutdown timeout: killed
+            before_gate = list(journal)
+            gate.set()
+    assert before_gate == []
+    assert journal == ["undone", "stopped"]

@@ -94,6 +94,13 @@ class ActorRef:
         """
         return await self._cell.ask(message, timeout)
 
+    @property
+    def serves_views(self) -> bool:
+        """Whether the actor takes a view at the start of every message
+        (:attr:`~continuum.actors.runtime.Actor.serves_views`): :meth:`view` never waits
+        behind a message then."""
+        return self._cell.actor.serves_views
+
     async def view(self, *, timeout: float = 5.0) -> Any:
         """The actor's :meth:`~continuum.actors.runtime.Actor.view`, without entering its
         mailbox: taken now when the actor is between messages, otherwise the one taken when

@@ -34,6 +34,7 @@ from continuum.messages.requests import (
     DryRunRequest,
     HealthRequest,
     RefusalDetail,
+    StatusRequest,
     SwitchoverAccepted,
     SwitchoverRequest,
 )
@@ -230,6 +231,15 @@ class ContinuumRoutes:
     async def _ask(self, ns: str, name: str, message: msgspec.Struct) -> Any:
         return await self._actor(ns, name).ask(message, timeout=self._ask_timeout)
 
+    async def _summary(self, ref: ActorRef) -> ContinuumSummary:
+        """The actor's summary: its view when it serves views (never behind a message in
+        flight), otherwise a ``StatusRequest`` through its mailbox."""
+        if ref.serves_views:
+            summary: ContinuumSummary = await ref.view(timeout=self._ask_timeout)
+        else:
+            summary = await ref.ask(StatusRequest(), timeout=self._ask_timeout)
+        return summary
+
     def handlers(self) -> list[HTTPRouteHandler]:
         """The ``/v1`` route handlers (paths relative to ``/v1``)."""
         common: dict[str, Any] = {
@@ -254,8 +264,7 @@ class ContinuumRoutes:
             conflict = self._conflict(ns, name)
             if conflict is not None:
                 return self._conflict_summary(ns, name, conflict)
-            summary: ContinuumSummary = await self._actor(ns, name).view(timeout=self._ask_timeout)
-            return summary
+            return await self._summary(self._actor(ns, name))
 
         @post(
             "/continuums/{ns:str}/{name:str}/dry-run",
@@ -336,7 +345,7 @@ class ContinuumRoutes:
                 if ref is None:
                     return
                 try:
-                    results[index] = await ref.view(timeout=self._ask_timeout)
+                    results[index] = await self._summary(ref)
                 except (ActorDead, AskTimeout, ReplyError):
                     ns, _, name = key.partition("/")
                     results[index] = ContinuumSummary(

@@ -168,7 +168,7 @@ JOINS = KILLS
 DRAIN = 4  # seconds: a run takes DRAIN + ~2 s here
 # A kill lands anywhere in a run. A join must land while the run goes on, whatever the
 # machine's load (a joiner's process takes seconds to start): region A's API server holds
-# the run's route writes (every PATCH of an HTTPRoute hangs) from the Confirm until the
+# the run's route writes (every real PATCH of an HTTPRoute hangs) from the Confirm until the
 # joiner runs the CR, so the run cannot end before the hand-over — asserted through the
 # joiner's recovery of the journal.
 KILL_WINDOW = (0.0, DRAIN + 2.5)
@@ -316,8 +316,8 @@ async def test_kill_and_join_during_a_switchover_end_with_one_writer_and_no_cr_r
                         if owner(key, [*members, f"j{i}-{n}"]) == f"j{i}-{n}"
                     )
                     _, gen_before, _ = await read_lease(stack)
-                    held = stack.emulators[A].faults.hang(
-                        count=None, method="PATCH", resource="httproutes"
+                    held = stack.emulators[A].faults.hang(  # the run's, not DryRun's checks
+                        count=None, method="PATCH", resource="httproutes", dry_run=False
                     )
                     try:
                         answer = await _replica_switch(replicas[runner], ns, name, B)

@@ -27,7 +27,8 @@ from typing import Literal
 
 import msgspec
 
-from continuum.messages.switchover import PairState, backend_in_region
+from continuum.messages.switchover import PairState
+from continuum.switchover.undrain import restorable, serving_regions
 
 __all__ = [
     "Converge",
@@ -114,31 +115,6 @@ class Converge(msgspec.Struct, frozen=True, kw_only=True):
     drain: tuple[str, ...] = ()
     route_region: str = ""
     weights: tuple[tuple[str, int], ...] = ()
-
-
-def serving_regions(weights: dict[str, int], regions: tuple[str, ...]) -> set[str]:
-    """The regions with a backend of non-zero weight."""
-    return {
-        region
-        for region in regions
-        if any(w > 0 for b, w in weights.items() if backend_in_region(b, region))
-    }
-
-
-def restorable(
-    record: Mapping[str, int] | None,
-    weights: Mapping[str, int],
-    *,
-    regions: tuple[str, ...],
-    holder: str,
-) -> bool:
-    """Whether ``record`` (weights recorded before a drain) can be given back to a copy now
-    weighted ``weights`` with ``holder`` holding the lease: it names exactly the backends the
-    route has now, and serves ``holder`` and no other region. A record of another holder's
-    tenure, or of a route since changed, is not restored."""
-    if not record or set(record) != set(weights):
-        return False
-    return serving_regions(dict(record), regions) == {holder}
 
 
 def assess(world: World) -> tuple[Mismatch, ...]:

@@ -12,12 +12,24 @@ later and never guesses.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import msgspec
 
 from continuum.messages.lease import Lease
 from continuum.messages.switchover import STEP_ORDER, JournalEntry, StepName
 
-__all__ = ["Compensate", "Decision", "Finished", "Resume", "Superseded", "Undecided", "decide"]
+__all__ = [
+    "UNDONE_WHEN_SKIPPED",
+    "Compensate",
+    "Decision",
+    "Finished",
+    "Resume",
+    "Superseded",
+    "Undecided",
+    "decide",
+    "undo_order",
+]
 
 
 class Resume(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,18 +72,47 @@ class Undecided(msgspec.Struct, frozen=True, kw_only=True):
 Decision = Resume | Compensate | Finished | Superseded | Undecided
 
 
-def _undo_order(entry: JournalEntry, *, in_flight: StepName | None) -> tuple[StepName, ...]:
+UNDONE_WHEN_SKIPPED: frozenset[StepName] = frozenset({StepName.DRAIN_HTTP})
+"""The steps a rollback undoes even when a failover skipped them. A skipped step failed, and a
+failure may be a write that landed with its answer lost. ``drain-http`` acts on the acting
+instance's own copy of the route and its undo needs nothing of the lost region (it restores
+the weights recorded on the route when its answer never came: ``undrain.py``); left out, a
+rolled-back failover could leave its own region's route serving nothing (seed 110649).
+``cordon-old-primary`` is not undone: its undo needs the lost region's live lease, which an
+unplanned rollback never has; the holder's convergence promotes its Cluster if none is
+primary."""
+
+
+def undo_order(
+    *,
+    completed: Iterable[StepName],
+    skipped: Iterable[StepName] = (),
+    compensated: Iterable[StepName] = (),
+    in_flight: StepName | None = None,
+) -> tuple[StepName, ...]:
+    """The steps a rollback undoes, in order: ``in_flight`` first (it may have written), then
+    the completed steps and the skipped ones of :data:`UNDONE_WHEN_SKIPPED`, newest first
+    (by :data:`STEP_ORDER`); none twice, none already ``compensated``, no other skipped
+    step."""
+    skipped = set(skipped)
+    done = set(compensated) | (skipped - UNDONE_WHEN_SKIPPED)
+    attempted = set(completed) | (skipped & UNDONE_WHEN_SKIPPED)
     order = [in_flight] if in_flight is not None else []
-    order += list(reversed(entry.completed))
-    done = set(entry.compensated) | set(entry.skipped)
-    seen: set[StepName] = set()
-    steps = []
+    order += sorted(attempted, key=STEP_ORDER.index, reverse=True)
+    steps: list[StepName] = []
     for step in order:
-        if step in done or step in seen:
-            continue
-        seen.add(step)
-        steps.append(step)
+        if step not in done and step not in steps:
+            steps.append(step)
     return tuple(steps)
+
+
+def _undo_order(entry: JournalEntry, *, in_flight: StepName | None) -> tuple[StepName, ...]:
+    return undo_order(
+        completed=entry.completed,
+        skipped=entry.skipped,
+        compensated=entry.compensated,
+        in_flight=in_flight,
+    )
 
 
 def _lease_may_be_ours(entry: JournalEntry) -> bool:
@@ -91,7 +132,8 @@ def decide(entry: JournalEntry, lease: Lease | None) -> Decision:
     * phase ``compensating``, lease on ``from`` or free, or on ``to`` by this run's own
       ``swap-lease`` (completed or in flight, not undone) → :class:`Compensate` the journaled
       step (the undo in flight, which may be the failed forward step) and the completed
-      steps not yet undone (the decision to undo was already taken);
+      steps (and skipped ones of :data:`UNDONE_WHEN_SKIPPED`) not yet undone (the decision
+      to undo was already taken);
     * phase ``compensating``, lease on ``to`` by another path → :class:`Superseded`: the
       undo would pull the world away from the holder (a later run or failover);
     * phase ``forward``, lease on ``to`` → :class:`Resume`: from the journaled step if
@@ -101,7 +143,8 @@ def decide(entry: JournalEntry, lease: Lease | None) -> Decision:
       :class:`Superseded` (the journal is written before each step starts, so this run's
       compare-and-set cannot have run: another path — a failover — moved the lease);
     * phase ``forward``, lease on ``from`` or free, ``swap-lease`` not completed →
-      :class:`Compensate` the in-flight step and the completed ones, newest first;
+      :class:`Compensate` the in-flight step and the completed ones (and skipped ones of
+      :data:`UNDONE_WHEN_SKIPPED`), newest first (:func:`undo_order`);
     * otherwise → :class:`Undecided`.
     """
     if entry.phase == "done":

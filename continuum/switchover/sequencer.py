@@ -7,8 +7,10 @@ Guarantees:
 * the owner's ``on_step`` callback is awaited with the journal entry BEFORE each step and
   each compensation (an exception from it fails the step before it acts);
 * every action runs under its own bound on the clock; on a failure the completed steps (and
-  the failed one, where it may have written) are compensated in reverse order, each shielded
-  from cancellation and bounded; every compensation failure is reported in the result;
+  the failed one, where it may have written, and a skipped one whose undo needs nothing of
+  the lost region: ``journal.UNDONE_WHEN_SKIPPED``) are compensated in reverse order, each
+  shielded from cancellation and bounded; every compensation failure is reported in the
+  result;
 * a cancellation is not a failure: the run stops at once, compensates nothing and re-raises,
   leaving the last journal entry for :func:`continuum.switchover.journal.decide`;
 * ``audit-emit`` never fails a run (the data plane has already moved; undoing it because a
@@ -39,6 +41,7 @@ from continuum.messages.switchover import (
     backend_in_region,
     step_number,
 )
+from continuum.switchover.journal import UNDONE_WHEN_SKIPPED, undo_order
 from continuum.switchover.plan import prepare
 from continuum.switchover.preconditions import evaluate
 from continuum.switchover.snapshot import Observed, SwitchoverPorts, observe
@@ -191,7 +194,11 @@ class Sequencer:
                     continue
                 else:
                     self._record(name, "failed", seconds, _describe(exc))
-                    undo = ([name] if step.compensate_failed else []) + run.completed[::-1]
+                    undo = undo_order(
+                        completed=run.completed,
+                        skipped=run.skipped,
+                        in_flight=name if step.compensate_failed else None,
+                    )
                     return await self._fail(run, name, _describe(exc), compensate=undo)
             seconds = clock.monotonic() - t0
             self._durations[name.value] = seconds
@@ -212,7 +219,8 @@ class Sequencer:
         clock, bound = self._ports.clock, run.plan.timeouts.compensation
         for name in steps:
             step = _BY_NAME[name]
-            if step.compensate is None or name in run.compensated or name in run.skipped:
+            skipped = name in run.skipped and name not in UNDONE_WHEN_SKIPPED
+            if step.compensate is None or name in run.compensated or skipped:
                 continue
             undo = step.compensate
             t0 = clock.monotonic()

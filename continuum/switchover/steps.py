@@ -44,6 +44,7 @@ from continuum.switchover.preconditions import (
 )
 from continuum.switchover.snapshot import SwitchoverPorts, records_for
 from continuum.switchover.timeouts import with_timeout
+from continuum.switchover.undrain import undo_drain
 
 __all__ = [
     "STEPS",
@@ -258,9 +259,24 @@ async def drain_http(run: Run) -> None:
 
 
 async def restore_http(run: Run) -> None:
-    if run.plan.route is None or not run.prior_weights:
+    """Give the route back the weights the drain found. When the drain's answer never came
+    (a reply lost, a crash while it was in flight: no prior weights known), read the route:
+    a copy left serving nothing gets the weights recorded on it before the drain, or the
+    source region's backends at 1 (``undrain.undo_drain``); a copy still serving is left as
+    it is. Never leaves every backend at 0 when it found them so. Idempotent."""
+    plan = run.plan
+    if plan.route is None:
         return
-    await run.routes().restore(run.plan.route, dict(run.prior_weights))
+    routes = run.routes()
+    if run.prior_weights:
+        await routes.restore(plan.route, dict(run.prior_weights))
+        return
+    regions = (plan.from_region, plan.to_region)
+    weights = undo_drain(
+        await routes.read_state(plan.route), regions=regions, towards=plan.from_region
+    )
+    if weights is not None:
+        await routes.restore(plan.route, weights)
 
 
 # --- 4 flip-dns ----------------------------------------------------------------------------

@@ -543,3 +543,36 @@ def test_regression_a_deleting_instance_cut_off_settles_its_own_cluster_before_i
     out = _run(schedule)
     assert not out.violations, out.violations
     assert [(r.to_region, r.ok) for r in out.results] == [(B, True), (A, True)]
+
+
+def test_regression_a_rolled_back_failover_gives_its_own_route_back() -> None:
+    """Seed 110649, shrunk: A's CR is deleted and its instance lets go; A is cut off and B's
+    instance fails over (auto-failover). The drain of B's own route lands but its answer is
+    lost, so the step is skipped (unplanned) with no prior weights known; the promotion is
+    refused and the run rolls back to A. A skipped step was never undone, and the undo of a
+    drain with no prior weights did nothing: B's route served nothing, and A's instance, gone,
+    could never converge it. A skipped drain is now undone (``journal.UNDONE_WHEN_SKIPPED``)
+    from the weights recorded on the route (``switchover/undrain.py``)."""
+    schedule: list[Action] = [
+        Delete(region=A),
+        Tick(),
+        Tick(),
+        Tick(),
+        Kill(region=B, down=0.0),
+        Fail(target="routes", op="drain", kind="lost-reply", times=3),
+        Partition(region=A, cut=True),
+        Tick(),
+        Tick(),
+        Tick(),
+        Fail(target="pair", op="promote", kind="conflict", times=1),
+        Tick(),
+        Tick(),
+        SetSpec(failback_approved=True, auto_failover=True),
+        Tick(),
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    [result] = out.results
+    assert (result.to_region, result.ok, result.rolled_back) == (B, False, True)
+    assert StepName.DRAIN_HTTP in result.skipped
+    assert StepName.DRAIN_HTTP in result.compensated

@@ -17,6 +17,7 @@ from continuum.switchover.journal import (
     Superseded,
     Undecided,
     decide,
+    undo_order,
 )
 from continuum.switchover.sequencer import Sequencer
 from tests.switchover.fakes import KEY, A, B, World, autojumping, make_world
@@ -329,3 +330,37 @@ async def test_a_second_crash_during_recovery_still_ends_switched_or_restored(
     writer = await world.writer()
     assert writer == (B if STEP_ORDER.index(at) > SWAP else A)
     assert result.rolled_back == (writer == A)
+
+
+def test_a_skipped_drain_is_undone_in_its_place_a_skipped_cordon_is_not() -> None:
+    """Seed 110649: a failover skipped ``drain-http`` (its write landed, its answer was
+    lost) and ``cordon-old-primary``; a crash while compensating leaves the drain's undo to
+    the rule, newest first among the attempted steps. The cordon's undo needs the lost
+    region's lease: never run for a skipped cordon."""
+    skipped = (StepName.CORDON_OLD_PRIMARY, StepName.DRAIN_HTTP)
+    completed = (StepName.VALIDATE_LEASE, StepName.FLIP_DNS, StepName.SWAP_LEASE)
+    assert undo_order(
+        completed=completed,
+        skipped=skipped,
+        in_flight=StepName.PROMOTE_NEW_PRIMARY,
+    ) == (
+        StepName.PROMOTE_NEW_PRIMARY,
+        StepName.SWAP_LEASE,
+        StepName.FLIP_DNS,
+        StepName.DRAIN_HTTP,
+        StepName.VALIDATE_LEASE,
+    )
+    journal = entry(
+        StepName.FLIP_DNS,
+        phase="compensating",
+        completed=completed,
+        skipped=skipped,
+        compensated=(StepName.PROMOTE_NEW_PRIMARY, StepName.SWAP_LEASE),
+    )
+    decision = decide(journal, lease("", 7))
+    assert decision == Compensate(
+        steps=(StepName.FLIP_DNS, StepName.DRAIN_HTTP, StepName.VALIDATE_LEASE)
+    )
+    done = undo_order(completed=completed, skipped=skipped, compensated=(StepName.DRAIN_HTTP,))
+    assert StepName.DRAIN_HTTP not in done
+    assert StepName.CORDON_OLD_PRIMARY not in done

@@ -290,6 +290,38 @@ async def test_unplanned_failover_skips_the_lost_region_and_promotes_the_survivo
 
 
 @pytest.mark.parametrize("mode", MODES)
+async def test_a_rolled_back_failover_undoes_a_skipped_drain_whose_answer_was_lost(
+    mode: CnpgMode,
+) -> None:
+    """Seed 110649: a failover's drain lands but its answer is lost, so the step is skipped
+    with no prior weights known; the promotion then fails and the run rolls back. The route
+    was left serving nothing. The undo now reads the route and gives back the weights the
+    drain recorded on it."""
+    clock = FakeClock()
+    world = await make_world(clock, mode=mode)
+    world.pair.unreachable.add(A)
+    drain = world.routes.drain
+
+    async def lost_reply(route: object, region: str) -> dict[str, int]:
+        await drain(route, region)  # type: ignore[arg-type]
+        raise TimeoutError("drain: answer lost")
+
+    world.routes.drain = lost_reply  # type: ignore[method-assign]
+    op = "promote" if mode is CnpgMode.DISTRIBUTED else "set_replica_enabled"
+    world.pair.faults.add(op, Unavailable("api down", region=B), region=B)
+    clock.advance(31)  # A's lease expires
+    lease = await world.read_lease()
+    plan = world.plan(unplanned=True, reason="auto-failover", epoch=lease.generation)
+    result = await run(world, plan)
+    assert not result.ok
+    assert result.rolled_back
+    assert StepName.DRAIN_HTTP in result.skipped
+    assert StepName.DRAIN_HTTP in result.compensated
+    assert StepName.CORDON_OLD_PRIMARY not in result.compensated
+    assert world.routes.weights == {"shop-" + A: 100, "shop-" + B: 0}
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("witness", ["lapsed", "unreadable"])
 async def test_the_old_primary_is_not_made_the_writer_again_without_its_lease(
     mode: CnpgMode, witness: str

@@ -105,6 +105,7 @@ from continuum.messages.status import (
     Condition,
     ContinuumStatus,
     Phase,
+    find_condition,
     set_condition,
 )
 from continuum.messages.switchover import HealthReport, StepName, SwitchoverResult
@@ -356,13 +357,25 @@ class ContinuumActor(Actor):
     # --- status and audit ----------------------------------------------------------------
 
     def condition(self, type_: str, status: str, reason: str, message: str) -> None:
-        """Set condition ``type_`` in ``status`` (the next :meth:`flush` writes it)."""
+        """Set condition ``type_`` in ``status`` (the next :meth:`flush` writes it). Setting
+        it to what it already says changes nothing (not even ``status``'s identity)."""
+        generation = self.cr.metadata.generation or None
+        old = find_condition(self.status.conditions, type_)
+        if (
+            old is not None
+            and old.status == status
+            and old.reason == reason
+            and old.message == message
+            and old.observed_generation == generation
+            and old.last_transition_time is not None
+        ):
+            return  # what set_condition would rebuild, equal to what is there
         cond = Condition(
             type=type_,
             status=status,  # type: ignore[arg-type]
             reason=reason,
             message=message,
-            observed_generation=self.cr.metadata.generation or None,
+            observed_generation=generation,
         )
         self.status = msgspec.structs.replace(
             self.status, conditions=set_condition(self.status.conditions, cond, self.clock.now())

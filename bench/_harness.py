@@ -93,6 +93,8 @@ def continuum_command(
         probes["BENCH_KUBE_TRUST_ENV"] = "off"
     if snapshot is not None:
         probes["BENCH_TRACEMALLOC"] = str(snapshot)
+    if os.environ.get("BENCH_GC_LOG"):
+        probes["BENCH_GC_LOG"] = os.environ["BENCH_GC_LOG"]
     env = {
         **probes,
         **os.environ,
@@ -122,7 +124,9 @@ def run_probed() -> None:
       ``trust_env=False`` (it hard-codes True: every request then reads proxy variables and
       looks up ~/.netrc in a worker thread) — what the controller would cost without that;
     * ``BENCH_TRACEMALLOC=PATH``: allocations are traced, and SIGUSR1 writes the live memory
-      by file and by line (top 30 each) to PATH.
+      by file and by line (top 30 each) to PATH;
+    * ``BENCH_GC_LOG=PATH`` (from the bench's own environment): every collection of the
+      oldest generation is appended to PATH (wall time taken, objects tracked after it).
     """
     import signal as signals
     import tracemalloc
@@ -136,6 +140,29 @@ def run_probed() -> None:
 
         patched = types.SimpleNamespace(**{**vars(aiohttp), "ClientSession": session})
         setattr(rest, "aiohttp", patched)  # noqa: B010 - mypy: the module is untyped
+    gc_log = os.environ.get("BENCH_GC_LOG")
+    if gc_log:
+        import collections
+        import gc
+
+        began: list[float] = [0.0]
+
+        def timed(phase: str, info: dict[str, int]) -> None:
+            if info["generation"] != 2:
+                return
+            if phase == "start":
+                began[0] = time.perf_counter()
+                return
+            took = time.perf_counter() - began[0]
+            tracked = gc.get_objects()
+            with open(gc_log, "a") as out:
+                out.write(f"{time.time():.3f} gen2 {took * 1000:.1f} ms")
+                out.write(f" collected={info['collected']} tracked={len(tracked)}\n")
+                kinds = collections.Counter(type(o).__qualname__ for o in tracked)
+                out.write("  " + ", ".join(f"{k}={n}" for k, n in kinds.most_common(12)) + "\n")
+            del tracked
+
+        gc.callbacks.append(timed)
     dump = os.environ.get("BENCH_TRACEMALLOC")
     if dump:
         tracemalloc.start(1)

@@ -17,11 +17,10 @@ leaks into the project's metric set.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -34,12 +33,6 @@ _SWITCHOVER_BUCKETS: Final = (1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 60
 
 # --- lease -----------------------------------------------------------------------------------
 
-LEASE_HELD: Final = Gauge(
-    "continuum_lease_held",
-    "1 while this instance holds the witness lease of the Continuum, else 0.",
-    ["continuum"],
-    registry=REGISTRY,
-)
 LEASE_RENEW_DURATION: Final = Histogram(
     "continuum_lease_renew_duration_seconds",
     "Latency of lease renewals at the witness, by result (ok, error).",
@@ -137,20 +130,6 @@ API_DENIED: Final = Counter(
 )
 
 
-WORLD_DISAGREES: Final = Gauge(
-    "continuum_world_disagrees",
-    "1 while this instance observes the world disagreeing with the lease holder, by kind "
-    "(WriterMismatch, WriterFenced, DnsMismatch, RouteDrained, RouteSplit); 0 otherwise.",
-    ["continuum", "kind"],
-    registry=REGISTRY,
-)
-DNS_SERVING_FALLBACK: Final = Gauge(
-    "continuum_dns_serving_fallback",
-    "1 while the authoritative DNS answers another region's addresses although the records "
-    "name the lease holder first (its health URL fails: ifurlup's fallback); 0 otherwise.",
-    ["continuum"],
-    registry=REGISTRY,
-)
 CONVERGE_ACTIONS: Final = Counter(
     "continuum_converge_actions_total",
     "Actions the acting writer took to converge the world to the lease, by action and outcome.",
@@ -164,18 +143,14 @@ CONVERGE_ACTIONS: Final = Counter(
 
 def set_lease_held(continuum: str, held: bool) -> None:
     """Record whether this instance holds the lease of ``continuum`` (``namespace/name``)."""
-    LEASE_HELD.labels(continuum).set(1 if held else 0)
+    _PER_CR.lease_held[continuum] = held
 
 
 def forget_continuum(continuum: str) -> None:
     """Drop the per-CR series of a deleted Continuum (no error if it had none)."""
-    with contextlib.suppress(KeyError):
-        LEASE_HELD.remove(continuum)
-    for kind in WORLD_KINDS:
-        with contextlib.suppress(KeyError):
-            WORLD_DISAGREES.remove(continuum, kind)
-    with contextlib.suppress(KeyError):
-        DNS_SERVING_FALLBACK.remove(continuum)
+    _PER_CR.lease_held.pop(continuum, None)
+    _PER_CR.world.pop(continuum, None)
+    _PER_CR.dns_fallback.pop(continuum, None)
 
 
 WORLD_KINDS: Final = (
@@ -190,13 +165,79 @@ WORLD_KINDS: Final = (
 
 def set_world(continuum: str, kinds: set[str]) -> None:
     """Record which kinds of disagreement with the lease holder ``continuum`` shows now."""
-    for kind in WORLD_KINDS:
-        WORLD_DISAGREES.labels(continuum, kind).set(1 if kind in kinds else 0)
+    _PER_CR.world[continuum] = frozenset(kinds) if kinds else _NO_KINDS
+
+
+_NO_KINDS: Final[frozenset[str]] = frozenset()
+
+
+class PerContinuumCollector(Collector):
+    """The per-CR gauges, kept as plain values and turned into samples at scrape time:
+
+    * ``continuum_lease_held{continuum}`` — 1 while this instance holds the witness lease of
+      the Continuum, else 0;
+    * ``continuum_world_disagrees{continuum,kind}`` — 1 while this instance observes the world
+      disagreeing with the lease holder, by kind (one sample per kind of
+      :data:`WORLD_KINDS`), else 0;
+    * ``continuum_dns_serving_fallback{continuum}`` — 1 while the authoritative DNS answers
+      another region's addresses although the records name the lease holder first (its
+      health URL fails: ``ifurlup``'s fallback), else 0 (a series once it was observed).
+
+    The same series a labelled ``Gauge`` would expose, without a metric object per CR and
+    label value (about 4 KiB per CR, and a lock and six label look-ups per observation)."""
+
+    def __init__(self) -> None:
+        self.lease_held: dict[str, bool] = {}
+        self.world: dict[str, frozenset[str]] = {}
+        self.dns_fallback: dict[str, bool] = {}
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        held, disagrees, fallback = self._families()
+        for key, value in list(self.lease_held.items()):
+            held.add_metric([key], 1.0 if value else 0.0)
+        for key, kinds in list(self.world.items()):
+            for kind in WORLD_KINDS:
+                disagrees.add_metric([key, kind], 1.0 if kind in kinds else 0.0)
+        for key, value in list(self.dns_fallback.items()):
+            fallback.add_metric([key], 1.0 if value else 0.0)
+        yield held
+        yield disagrees
+        yield fallback
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        held = GaugeMetricFamily(
+            "continuum_lease_held",
+            "1 while this instance holds the witness lease of the Continuum, else 0.",
+            labels=["continuum"],
+        )
+        disagrees = GaugeMetricFamily(
+            "continuum_world_disagrees",
+            "1 while this instance observes the world disagreeing with the lease holder, by "
+            "kind (WriterMismatch, WriterFenced, DnsMismatch, RouteDrained, RouteSplit); "
+            "0 otherwise.",
+            labels=["continuum", "kind"],
+        )
+        fallback = GaugeMetricFamily(
+            "continuum_dns_serving_fallback",
+            "1 while the authoritative DNS answers another region's addresses although the "
+            "records name the lease holder first (its health URL fails: ifurlup's fallback); "
+            "0 otherwise.",
+            labels=["continuum"],
+        )
+        return held, disagrees, fallback
+
+
+_PER_CR: Final = PerContinuumCollector()
+REGISTRY.register(_PER_CR)
 
 
 def set_dns_fallback(continuum: str, *, falling_back: bool) -> None:
     """Record whether ``continuum``'s hostnames are served the standby group now."""
-    DNS_SERVING_FALLBACK.labels(continuum).set(1 if falling_back else 0)
+    _PER_CR.dns_fallback[continuum] = falling_back
 
 
 def count_converge(action: str, outcome: str) -> None:

@@ -1,9 +1,10 @@
 """The machinery under an actor: its cell (mailbox, loop, timers, children, lifecycle).
 
 One :class:`ActorCell` per actor incarnation: a bounded anyio memory stream as the mailbox and
-one task running :meth:`ActorCell.run`. Timers and child tasks are created lazily, each a task
-in the cell's :class:`ActorHost` with its own cancel scope, so an idle actor costs one task and
-one stream. Supervisors build on this module; actor authors use ``continuum.actors.runtime``.
+one task running :meth:`ActorCell.run`. Child tasks are created lazily, each a task in the
+cell's :class:`ActorHost` with its own cancel scope; timers are entries in the host's one
+:class:`~continuum.actors.timers.TimerQueue`, so an idle actor costs one task and one stream.
+Supervisors build on this module; actor authors use ``continuum.actors.runtime``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from continuum.actors.mailbox import (
     ReplyError,
     describe,
 )
+from continuum.actors.timers import Timer
 from continuum.ports import Clock
 
 if TYPE_CHECKING:
@@ -97,7 +99,7 @@ class ActorCell:
         self.finished = False
         self._closed = False
         self._current: AskEnvelope | None = None
-        self._timers: dict[str, anyio.CancelScope] | None = None
+        self._timers: dict[str, Timer] | None = None
         self._children: set[ChildTask] | None = None
         self._children_ended: Callable[[], object] | None = None
         self._done_waiters: list[Callable[[], object]] | None = None
@@ -285,8 +287,8 @@ class ActorCell:
             if type(item) is AskEnvelope:
                 item.fail(self.dead())
         self._receive.close()
-        for scope in (self._timers or {}).values():
-            scope.cancel()
+        for timer in (self._timers or {}).values():
+            timer.cancel()
         for child in self._children or ():
             child.cancel()
         self._idle()  # wakes readers waiting for a view: they find the actor dead
@@ -346,39 +348,20 @@ class ActorCell:
         self.cancel_timer(key)
         if self._timers is None:
             self._timers = {}
-        scope = self._timers[key] = anyio.CancelScope()
-        deadline = self.clock.monotonic() + delay
-        self.host.start_soon(self._run_timer, key, scope, deadline, delay, message, repeat)
+        timer = self.host.timer_queue(self.clock).start(
+            self.send, delay=delay, message=message, repeat=repeat
+        )
+        if not repeat:
+            timer.on_done = lambda: self._timer_over(key, timer)
+        self._timers[key] = timer
 
     def cancel_timer(self, key: str) -> None:
-        if self._timers is not None and (scope := self._timers.pop(key, None)) is not None:
-            scope.cancel()
+        if self._timers is not None and (timer := self._timers.pop(key, None)) is not None:
+            timer.cancel()
 
-    async def _run_timer(
-        self,
-        key: str,
-        scope: anyio.CancelScope,
-        deadline: float,
-        delay: float,
-        message: msgspec.Struct,
-        repeat: bool,
-    ) -> None:
-        clock = self.clock
-        try:
-            with scope:
-                while True:
-                    await clock.sleep_until(deadline)
-                    await self.send.send(message)
-                    if not repeat:
-                        break
-                    deadline += delay
-                    if deadline <= (now := clock.monotonic()):
-                        deadline = now + delay
-        except _SendFailed:
-            pass
-        finally:
-            if self._timers is not None and self._timers.get(key) is scope:
-                del self._timers[key]
+    def _timer_over(self, key: str, timer: Timer) -> None:
+        if self._timers is not None and self._timers.get(key) is timer:
+            del self._timers[key]
 
     def start_child(
         self,

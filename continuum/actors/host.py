@@ -9,6 +9,9 @@ from typing import Any, TypeVarTuple
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
+from continuum.actors.timers import TimerQueue
+from continuum.ports import Clock
+
 Ts = TypeVarTuple("Ts")
 
 
@@ -25,6 +28,15 @@ class ActorHost:
         self._outer: TaskGroup | None = None
         self._inner: TaskGroup | None = None
         self._release = anyio.Event()
+        self._timers: dict[int, TimerQueue] = {}
+
+    def timer_queue(self, clock: Clock) -> TimerQueue:
+        """The queue serving every timer of this host's actors on ``clock`` (one task for all
+        of them; see :mod:`continuum.actors.timers`)."""
+        queue = self._timers.get(id(clock))
+        if queue is None:
+            queue = self._timers[id(clock)] = TimerQueue(self, clock)
+        return queue
 
     async def __aenter__(self) -> ActorHost:
         outer = anyio.create_task_group()

@@ -225,6 +225,7 @@ def _run_main(args: argparse.Namespace, *, demo: bool) -> int:
     from continuum.clock import SystemClock
     from continuum.config import ConfigError, Settings
     from continuum.controller import run_controller
+    from continuum.heap import tending_heap
     from continuum.lifecycle import run_until_signal
     from continuum.supervisor import SupervisorEscalation
 
@@ -248,7 +249,9 @@ def _run_main(args: argparse.Namespace, *, demo: bool) -> int:
                     scenario=args.scenario, api_port=args.api_port, workdir=workdir
                 )
             )
-        return await run_controller(settings, clock=SystemClock())
+        clock = SystemClock()
+        async with tending_heap(clock):
+            return await run_controller(settings, clock=clock)
 
     try:
         return anyio.run(run_until_signal, main)

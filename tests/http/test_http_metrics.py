@@ -171,3 +171,17 @@ async def test_metrics_listener_answers_404_outside_metrics(metrics_url: str) ->
     async with httpx.AsyncClient() as client:
         response = await client.get(f"{metrics_url}/")
     assert response.status_code == 404
+
+
+def test_world_disagrees_reports_every_kind_per_continuum_until_forgotten() -> None:
+    metrics.set_world("team-b/pay", {"DnsMismatch"})
+    metrics.set_lease_held("team-b/pay", False)
+    text = metrics.exposition()
+    for kind in metrics.WORLD_KINDS:
+        value = "1.0" if kind == "DnsMismatch" else "0.0"
+        assert f'continuum_world_disagrees{{continuum="team-b/pay",kind="{kind}"}} {value}' in text
+    assert 'continuum_lease_held{continuum="team-b/pay"} 0.0' in text
+    metrics.set_world("team-b/pay", set())
+    assert 'kind="DnsMismatch"} 0.0' in metrics.exposition()
+    metrics.forget_continuum("team-b/pay")
+    assert 'continuum="team-b/pay"' not in metrics.exposition()

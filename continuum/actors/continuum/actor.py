@@ -21,6 +21,7 @@ reads and repairs, in child tasks), ``runs`` (the switchover run and its journal
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import anyio
@@ -111,6 +112,7 @@ from continuum.messages.status import (
     Condition,
     ContinuumStatus,
     Phase,
+    find_condition,
     set_condition,
 )
 from continuum.messages.switchover import HealthReport, StepName, SwitchoverResult
@@ -188,21 +190,18 @@ class ContinuumActor(Actor):
         self.lag_tracker = LagBreachTracker.from_spec(cr.spec)
         self.dryrun_cache: dict[tuple[str, str], tuple[Any, tuple[Any, ...], float]] = {}
         self._reconcile = ReconcileSuccessThrottle(heartbeat=env.reconcile_heartbeat_seconds)
-        self._audit_out, self._audit_in = anyio.create_memory_object_stream[AuditEvent](
-            AUDIT_BACKLOG
-        )
+        self._audit_queue: deque[AuditEvent] | None = None
+        """Events handed to :meth:`emit` and not yet to the publisher (created on first use)."""
+        self._audit_pumping = False
+        """A pump task is draining ``_audit_queue`` (it starts with an event, ends empty)."""
+        self._audit_room: anyio.Event | None = None
+        """Set when the queue gets room again (only while an emitter waits for it)."""
         self._audit_error = ""
         self.log = log.bind(continuum=self.key, region=self.region)
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        self.ctx.start_child(
-            self._pump_audit,
-            on_result=lambda _: _AuditPumpEnded(error=""),
-            on_error=lambda e: _AuditPumpEnded(error=str(e) or repr(e)),
-            name="audit-pump",
-        )
         # The gate covers the witness round trips only: every lease is settled before the
         # start-up status writes, which the Kubernetes client's connection pool bounds.
         async with self.env.start_gate.admitted(self.clock):
@@ -288,8 +287,9 @@ class ContinuumActor(Actor):
             case Stop():
                 await stop_and_release(self)
             case _AuditPumpEnded(error=text):
-                # Only an actor being stopped ends its pump; anything else is a crash.
-                raise RuntimeError(f"audit pump ended: {text or 'closed'}")
+                # A pump ends when its queue is empty; one that failed is a crash.
+                if text:
+                    raise RuntimeError(f"audit pump failed: {text}")
             case _:
                 raise ReplyError(f"ContinuumActor does not handle {type(message).__name__}")
         return None
@@ -372,13 +372,25 @@ class ContinuumActor(Actor):
     # --- status and audit ----------------------------------------------------------------
 
     def condition(self, type_: str, status: str, reason: str, message: str) -> None:
-        """Set condition ``type_`` in ``status`` (the next :meth:`flush` writes it)."""
+        """Set condition ``type_`` in ``status`` (the next :meth:`flush` writes it). Setting
+        it to what it already says changes nothing (not even ``status``'s identity)."""
+        generation = self.cr.metadata.generation or None
+        old = find_condition(self.status.conditions, type_)
+        if (
+            old is not None
+            and old.status == status
+            and old.reason == reason
+            and old.message == message
+            and old.observed_generation == generation
+            and old.last_transition_time is not None
+        ):
+            return  # what set_condition would rebuild, equal to what is there
         cond = Condition(
             type=type_,
             status=status,  # type: ignore[arg-type]
             reason=reason,
             message=message,
-            observed_generation=self.cr.metadata.generation or None,
+            observed_generation=generation,
         )
         self.status = msgspec.structs.replace(
             self.status, conditions=set_condition(self.status.conditions, cond, self.clock.now())
@@ -493,22 +505,47 @@ class ContinuumActor(Actor):
             region=self.region,
             **fields,
         )
-        try:
-            self._audit_out.send_nowait(event)
-        except anyio.WouldBlock:
+        queue = self._audit_queue
+        if queue is None:
+            queue = self._audit_queue = deque()
+        while len(queue) >= AUDIT_BACKLOG:
             # Past AUDIT_BACKLOG queued events: wait (back-pressure), never drop.
-            await self._audit_out.send(event)
+            if self._audit_room is None:
+                self._audit_room = anyio.Event()
+            await self._audit_room.wait()
+        queue.append(event)
+        if not self._audit_pumping:
+            self._audit_pumping = True
+            self.ctx.start_child(
+                self._pump_audit,
+                on_result=lambda _: _AuditPumpEnded(error=""),
+                on_error=lambda e: _AuditPumpEnded(error=str(e) or repr(e)),
+                name="audit-pump",
+            )
 
     async def _pump_audit(self) -> None:
-        """The actor's own events, handed to the publisher in order by one child task, so a
-        slow or full publisher never stalls lease renewal."""
-        async for event in self._audit_in:
-            try:
-                await self.env.audit.emit(event)
-                self._audit_error = ""
-            except Exception as exc:
-                self._audit_error = str(exc) or type(exc).__name__
-                self.log.warning("audit_emit_failed", type=event.type.value, error=str(exc))
+        """The actor's own events, handed to the publisher in order by one child task at a
+        time, so a slow or full publisher never stalls lease renewal. It runs while there
+        are events and ends when the queue is empty (no task for an actor with nothing to
+        say); :meth:`emit` starts the next one."""
+        queue = self._audit_queue
+        assert queue is not None
+        try:
+            while queue:
+                event = queue.popleft()
+                if self._audit_room is not None:
+                    self._audit_room.set()
+                    self._audit_room = None
+                try:
+                    await self.env.audit.emit(event)
+                    self._audit_error = ""
+                except Exception as exc:
+                    self._audit_error = str(exc) or type(exc).__name__
+                    self.log.warning("audit_emit_failed", type=event.type.value, error=str(exc))
+        finally:
+            # No await between the empty queue and this: an emit either saw the pump
+            # running (and its event is drained above) or starts a new one.
+            self._audit_pumping = False
 
     def _audit_condition(self) -> None:
         state = self.env.audit.delivery_state(self.key)

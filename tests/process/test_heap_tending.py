@@ -1,0 +1,48 @@
+"""The controller process tends the collector's heap on a schedule (continuum.heap)."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+
+from continuum import heap
+from continuum.clock import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+def test_the_schedule_doubles_from_the_first_tending_up_to_the_period() -> None:
+    assert heap.schedule(first=30, every=600) == [30, 60, 120, 240, 480, 600]
+    assert heap.schedule(first=600, every=600) == [600, 600]
+
+
+async def test_tendings_run_on_the_schedule_while_the_block_runs(fake_clock: FakeClock) -> None:
+    at: list[float] = []
+    async with heap.tending_heap(fake_clock, run=lambda: at.append(fake_clock.monotonic())):
+        await fake_clock.advance_settled(30 + 60 + 120 + 240 + 480 + 600 + 600)
+    started = 1_000.0
+    assert [t - started for t in at] == [30, 90, 210, 450, 930, 1530, 2130]
+    await fake_clock.advance_settled(3_000)
+    assert len(at) == 7  # stopped with the block
+
+
+def test_a_tending_collects_cyclic_garbage_and_freezes_the_survivors() -> None:
+    class Node:
+        other: object = None
+
+    try:
+        survivor = Node()
+        alive = weakref.ref(survivor)
+        dead_a, dead_b = Node(), Node()
+        dead_a.other, dead_b.other = dead_b, dead_a
+        heap.tend()  # the cycle is still referenced here: frozen with the rest
+        assert gc.get_freeze_count() > 0
+        gone = weakref.ref(dead_a)
+        del dead_a, dead_b
+        heap.tend()  # unfreezes, collects the now unreachable cycle, freezes again
+        assert gone() is None
+        assert alive() is survivor
+    finally:
+        gc.unfreeze()

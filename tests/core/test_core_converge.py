@@ -157,6 +157,20 @@ def test_an_unreadable_other_half_is_unobserved_never_acted_on() -> None:
     assert act(w, acting=A) == []
 
 
+def test_a_standby_that_cannot_read_the_holder_s_cluster_reports_a_writer_mismatch() -> None:
+    """Simulator seed 125657: the holder's region is cut off after a failed compensation left
+    no Cluster primary. The standby, assessing against the holder, cannot read the holder's
+    Cluster: a ``WriterMismatch`` (never agreement), and it acts on nothing (not acting). Read
+    again, no primary at all is a ``WriterMismatch`` too."""
+    cut_off = PairHalf(region=A, name="pg-fsn", namespace="ns", error="timeout")
+    w = world(A, cut_off, half(B, primary=False))
+    assert [m.kind for m in assess(w)] == ["WriterMismatch"]
+    assert act(w, acting="") == []
+    none_primary = world(A, half(A, primary=False), half(B, primary=False))
+    assert [m.kind for m in assess(none_primary)] == ["WriterMismatch"]
+    assert act(none_primary, acting="") == []
+
+
 def test_a_route_mismatch_seen_before_only_in_another_region_is_not_acted_on() -> None:
     """The "seen twice" rule is per route: a disagreement that moved from one region's route
     to the other's is new."""

@@ -19,8 +19,10 @@ Invariants (kind → meaning):
   its journal) while the pair's primary, DNS or a region's route disagree with the lease
   holder and have since the start of the last observation whose reads it took (the reads run
   in a child task, after its ``ObserveDue``; ``WorldObserved`` brings them back) — and, after
-  a change of holder, of its last lease refresh — (or for three observation cadences), unless
-  that region's status writes are being refused (see below);
+  a change of holder, of its last lease refresh — (or for three observation cadences, once
+  every timer of that region due within them has fired and been handled: the clock may jump
+  past a timer inside another call, and real time would have run it), unless that region's
+  status writes are being refused (see below);
 * ``switchover-unfinished`` — after the calm phase a journal or a run is still there;
 * ``world-not-converged`` — after the calm phase nobody holds the lease, or the primary, DNS
   or a region's route disagree with the holder;
@@ -203,17 +205,24 @@ class _Sim:
     def writes_refused(self, region: str) -> bool:
         """Whether ``region``'s status writes are being refused: its last one failed and one
         retry backoff has not passed, or its retry has not had its turn (module docstring)."""
-        api, node = self.world.api[region], self.nodes[region]
+        api = self.world.api[region]
         if api.refused == 0:
             return False
         deadline = api.refused_at + min(0.5 * 2.0 ** min(api.refused - 1, 32), _CADENCE)
-        if self.clock.monotonic() <= deadline:
-            return True
+        return self.clock.monotonic() <= deadline or self.behind(region, deadline)
+
+    def behind(self, region: str, deadline: float) -> bool:
+        """Whether ``region``'s instance has not yet had a turn that real time would have
+        given it by ``deadline``: a timer of it due by then not fired yet (the clock jumped
+        past it inside a call, while the simulator, running one call at a time, could not
+        fire it), or fired and its message not handled yet. Once the simulator gives it that
+        turn, this is over."""
+        node = self.nodes[region]
         timer = node.next_timer()
-        if timer is not None and timer.due <= deadline:
-            return True  # the clock jumped past it inside another call: not fired yet
+        if timer is not None and timer.due <= min(deadline, self.clock.monotonic()):
+            return True
         due, fired = self.fired.get(region, (deadline + 1, None))
-        return due <= deadline and any(m is fired for m, _ in node.mailbox)  # not handled yet
+        return due <= deadline and any(m is fired for m, _ in node.mailbox)
 
     def check(self) -> None:
         self.out.events += 1
@@ -258,8 +267,9 @@ class _Sim:
         # A status reports the instance's last observation against the holder it last read:
         # it may lag the world until the instance next observes and, after a change of
         # holder, next reads the lease (one cadence each, unless time jumped inside a slow
-        # call), never beyond both, nor beyond three cadences. A dead instance reports
-        # nothing.
+        # call), never beyond both, nor beyond three cadences of the instance's own turns
+        # (a timer of it the clock jumped past inside a call has not had its turn yet). A
+        # dead instance reports nothing.
         since = self.disagrees_since
         if wrong and since is not None:
             for region, api in self.world.api.items():
@@ -268,7 +278,9 @@ class _Sim:
                     continue
                 observed = self.observed_at.get(region, -1) >= self.disagrees_from_event
                 learned = self.renewed_at.get(region, -1) >= self.holder_from_event
-                if not (observed and learned) and now - since <= 3 * cadence:
+                if not (observed and learned) and (
+                    now - since <= 3 * cadence or self.behind(region, since + 3 * cadence)
+                ):
                     continue
                 if self.writes_refused(region):
                     continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from continuum.actors.continuum import finalizing
+from continuum.actors.continuum import converging, finalizing
 from continuum.actors.continuum.keeper import LeaseKeeper
 from continuum.messages.switchover import StepName
 from tests.simulation.schedule import (
@@ -336,6 +336,48 @@ def test_a_writer_that_cannot_read_the_other_half_does_not_say_healthy() -> None
         *[Tick()] * 8,
     ]
     assert "healthy-but-world-disagrees" not in _run(schedule).kinds()
+
+
+SEED_125657: list[Action] = [
+    *[Tick()] * 4,
+    Fail(target="pair", op="promote", kind="server-error", times=3, region=A),
+    RequestInSpec(to=B),
+    Tick(),
+    Tick(),
+    Partition(region=A, cut=True),
+    Tick(),
+]
+"""Seed 125657, shrunk: a switchover A → B fails at cordon and the compensation's promotion
+of A is refused (5xx), so no Cluster is primary; then A is cut off. A's observation and the
+run it starts again wait out one timed-out call after another (the other half, the witness),
+and the clock jumps 30 s inside them while B's observation timer, due 10 s after the break,
+has not been fired."""
+
+
+def test_regression_a_standby_is_judged_once_its_own_observation_had_its_turn() -> None:
+    """Seed 125657: B's status said ``Healthy`` from before the break, 40 s on, and the
+    invariant's three-cadence bound flagged it; but B never had a turn in those 40 s (in real
+    time its ``ObserveDue`` fires 10 s after the break and its reads are bounded). B is
+    judged once its overdue timers have fired and been handled, and then it is ``Degraded``
+    (it cannot read A's Cluster, and none is primary)."""
+    out = _run(SEED_125657)
+    assert not out.violations, out.violations
+    first = out.results[0]  # the schedule's own story: the rollback that left no primary
+    assert (first.to_region, first.ok, first.rolled_back) == (B, False, True)
+    assert "cordon-old-primary" in first.compensation_failures
+
+
+def test_the_net_catches_a_standby_that_never_assesses_the_world(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a test that cannot fail: the excuse for a turn not yet had ends with that turn.
+    A standby that never assesses the world against the holder (it keeps saying ``Healthy``)
+    is caught in seed 125657's schedule."""
+    monkeypatch.setattr(
+        converging, "world_holder", lambda actor: actor.region if actor.acting() else ""
+    )
+    violations = [v for v in _run(SEED_125657).violations if v.detail.startswith(B)]
+    assert "healthy-but-world-disagrees" in {v.kind for v in violations}
 
 
 @pytest.mark.parametrize("seed", [3, 8, 137])

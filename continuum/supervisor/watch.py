@@ -75,6 +75,8 @@ REASON_INVALID: Final = "Invalid"
 REASON_VALID: Final = "Valid"
 REASON_CLAIMED: Final = "ClaimedByAnother"
 REASON_NO_CONFLICT: Final = "NoConflict"
+SPAWN_BATCH: Final = 64
+"""Spawns in one go before the watch yields to the event loop."""
 
 
 @dataclass
@@ -370,11 +372,10 @@ class ContinuumWatch:
         await self._settle_claims()
 
     async def _settle_claims(self) -> None:
-        if self._shard is None:
+        # One pass at a time (a pass yields between spawn batches), and never interleaved
+        # with a rebalance's stops.
+        async with self._placing:
             await self._settle_claims_now()
-        else:
-            async with self._placing:  # not interleaved with a rebalance's stops
-                await self._settle_claims_now()
 
     async def _settle_claims_now(self) -> None:
         """Recompute ownership over every CR with a valid spec (its latest valid one: a
@@ -386,6 +387,7 @@ class ContinuumWatch:
         claimants = [claimant_of(e.latest) for e in self._entries.values() if e.latest]
         found = resolve(claimants)
         self.conflicts.replace(found)
+        spawned = 0
         for key, entry in list(self._entries.items()):
             conflict = found.get(key)
             if conflict != entry.conflict or (conflict is None and _conflict_recorded(entry)):
@@ -403,6 +405,12 @@ class ContinuumWatch:
                 entry.spawned = True
                 await self._sup.spawn(key, self._factory_for(entry))
                 self.stats.spawned += 1
+                spawned += 1
+                if spawned % SPAWN_BATCH == 0:
+                    # Let the rest of the loop (the shard membership's renewals above all)
+                    # run between batches; a view that changed meanwhile is asked again
+                    # for every key that follows.
+                    await anyio.lowlevel.checkpoint()
 
     async def _on_conflict_change(self, key: str, entry: _Entry, conflict: Conflict | None) -> None:
         assert entry.latest is not None

@@ -8,6 +8,11 @@ queued behind all the others, so the *last* lease is acquired late. The gate adm
 in ``[0, jitter_seconds)`` on the injected clock.
 
 The gate bounds start-ups only: once started, an actor renews on its own timers.
+
+With sharding the gate can be *held* (:meth:`StartGate.hold`): the shard membership holds it
+while its renewals run late, so start-ups (admitted or not) never keep the event loop from
+renewing the replica's membership (``docs/decisions.md`` #23). Start-ups already admitted
+finish; new ones wait until the hold is lifted.
 """
 
 from __future__ import annotations
@@ -50,6 +55,27 @@ class StartGate:
         self.jitter_seconds = jitter_seconds
         self._fraction = random_fraction
         self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop
+        self._held = False
+        self._resumed: anyio.Event | None = None
+        self.holds = 0
+        """How many times the gate was held (metrics, tests)."""
+
+    @property
+    def held(self) -> bool:
+        """New start-ups wait (:meth:`hold`)."""
+        return self._held
+
+    def hold(self, held: bool) -> None:
+        """Hold (``True``) or reopen (``False``) admission. Idempotent; callable from any
+        task of the event loop (not from other threads)."""
+        if held == self._held:
+            return
+        self._held = held
+        if held:
+            self.holds += 1
+        elif self._resumed is not None:
+            self._resumed.set()
+            self._resumed = None
 
     @property
     def starting(self) -> int:
@@ -63,9 +89,14 @@ class StartGate:
 
     @asynccontextmanager
     async def admitted(self, clock: Clock) -> AsyncIterator[None]:
-        """Wait for the jitter (on ``clock``), then for a free slot; hold it for the block."""
+        """Wait for the jitter (on ``clock``), then for the gate not to be held, then for a
+        free slot; hold the slot for the block."""
         if self.jitter_seconds:
             await clock.sleep(self.jitter_seconds * self._fraction())
+        while self._held:
+            if self._resumed is None:
+                self._resumed = anyio.Event()
+            await self._resumed.wait()
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.concurrency)
         async with self._limiter:  # the borrower is the calling task (one per actor)

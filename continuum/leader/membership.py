@@ -89,7 +89,9 @@ class MembershipStatistics:
     fences: int
     last_renew: float | None
     in_flight: bool
-    """A request is under way, or the followers have work pending."""
+    """A request is under way."""
+    following: bool
+    """The followers have a change to apply, or are applying one."""
     pressed: bool
     rejoin_backoff: float
     """The back-off the next rejoin waits after a fence (0: none pending)."""
@@ -217,7 +219,8 @@ class Membership:
             failures=self._failures,
             fences=self._fences,
             last_renew=self._last_renew,
-            in_flight=self._in_flight > 0 or self._following,
+            in_flight=self._in_flight > 0,
+            following=self._following,
             pressed=self._pressed,
             rejoin_backoff=self._rejoin_backoff() if self._fenced and self._fences else 0.0,
         )

@@ -26,8 +26,9 @@ The renewals never wait for the actors (``docs/decisions.md`` #23): the follower
 watch's rebalance) run in a task of their own, and a view that drops keys is published only
 once a rebalance that began under it has finished (until then the renewals keep publishing
 the previous view, which still claims the keys being stopped). A round that starts late or
-takes long reports *pressure* (``on_pressure(True)``; the controller holds actor start-ups
-while it lasts). A fenced replica waits a growing, bounded back-off before it tries to rejoin.
+takes long reports *pressure* (``on_pressure(True)``; the controller slows actor start-ups
+to a trickle while it lasts). A fenced replica waits a growing, bounded back-off before it
+tries to rejoin.
 
 Stopping an actor releases nothing (the witness lease stays with the region; the next
 owner's actor renews it). Raises nothing out of its loop for API or network failures: they
@@ -107,10 +108,10 @@ class Membership:
     take its CRs over at once. The actors must be stopped before (the supervision tree stops
     the watch and the supervisor first).
 
-    ``on_pressure(pressed)`` is called when a round starts or ends more than ``slack``
-    (default a quarter of ``retry_period``) later than due (``True``), and again when a
-    round is on time (``False``). After a fence, renewals resume only after
-    ``retry_period · 2^(n-1)`` (n: fences in a row, capped at ``rejoin_backoff_max``,
+    ``on_pressure(pressed)`` is called with ``True`` when a round's lateness plus its
+    duration exceeds ``slack`` (default half the margin ``renew_deadline − retry_period``),
+    and with ``False`` once a round's is within half of it. After a fence, renewals resume
+    only after ``retry_period · 2^(n-1)`` (n: fences in a row, capped at ``rejoin_backoff_max``,
     default four lease durations); n resets once the replica has stayed joined for
     ``rejoin_backoff_max``.
     """
@@ -165,7 +166,7 @@ class Membership:
         self._fences = 0
         self._in_flight = 0
         self._on_pressure = on_pressure
-        self._slack = retry / 4 if slack is None else slack
+        self._slack = (renew_deadline - retry) / 2 if slack is None else slack
         self._pressed = False
         self._backoff_max = 4 * lease_duration if rejoin_backoff_max is None else rejoin_backoff_max
         self._fences_in_a_row = 0
@@ -270,7 +271,10 @@ class Membership:
             next_round = await self._round(start)
             if not self._fenced:
                 took = self._clock.monotonic() - start
-                self._set_pressure(late > self._slack or took > self._slack, late, took)
+                behind = late + took
+                # Hysteresis: held past the slack, released at half of it.
+                pressed = behind > self._slack if not self._pressed else behind > self._slack / 2
+                self._set_pressure(pressed, late, took)
 
     def _set_pressure(self, pressed: bool, late: float, took: float) -> None:
         if pressed == self._pressed:
@@ -282,7 +286,7 @@ class Membership:
                 identity=self.identity,
                 late_seconds=round(late, 3),
                 round_seconds=round(took, 3),
-                why="the event loop or the API server is slow: actor start-ups are held",
+                why="the event loop or the API server is slow: actor start-ups trickle",
             )
         else:
             log.info("shard_renewal_on_time", identity=self.identity)

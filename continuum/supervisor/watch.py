@@ -263,9 +263,9 @@ class ContinuumWatch:
         was_invalid = entry.invalid is not None
         entry.latest, entry.invalid = cr, None
         spawned_before = entry.spawned
-        if changed or was_invalid or not spawned_before:
-            # Claims change only with the spec; the actors' own status writes (most events)
-            # skip the O(CRs) ownership pass.
+        if changed or was_invalid or (not spawned_before and self._may_spawn(key, entry)):
+            # Claims change only with the spec; the actors' own status writes (most events,
+            # and with sharding mostly other replicas' CRs) skip the O(CRs) ownership pass.
             await self._settle_claims()
         if spawned_before and entry.spawned and (changed or was_invalid):
             self.stats.observed += 1
@@ -349,6 +349,12 @@ class ContinuumWatch:
 
     def _all_listed(self) -> bool:
         return len(self._listed) == len(self._namespaces)
+
+    def _may_spawn(self, key: str, entry: _Entry) -> bool:
+        """A settle pass could spawn this unchanged CR: it is ours and not in conflict (a
+        conflict changes only with a spec or a deletion, which settle anyway; a CR another
+        replica owns is spawned by :meth:`rebalance` when it becomes ours)."""
+        return entry.conflict is None and self._owns(key)
 
     def _owns(self, key: str) -> bool:
         return self._shard is None or self._shard.owns(key)

@@ -111,6 +111,8 @@ class WatchStats:
     observed: int = 0
     invalid: int = 0
     conflicts: int = 0
+    event_settles: int = 0
+    """Ownership passes over every CR (each O(CRs)) that a watch event asked for."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -266,6 +268,7 @@ class ContinuumWatch:
         if changed or was_invalid or (not spawned_before and self._may_spawn(key, entry)):
             # Claims change only with the spec; the actors' own status writes (most events,
             # and with sharding mostly other replicas' CRs) skip the O(CRs) ownership pass.
+            self.stats.event_settles += 1
             await self._settle_claims()
         if spawned_before and entry.spawned and (changed or was_invalid):
             self.stats.observed += 1

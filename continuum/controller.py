@@ -25,6 +25,7 @@ from continuum.config import Address, Settings
 from continuum.http.readiness import Readiness
 from continuum.leader.elector import LEADERSHIP_LOST_EXIT_CODE, LeaderElector, LeadershipLost
 from continuum.leader.lease_api import lease_namespace, make_identity
+from continuum.leader.member_leases import own_client
 from continuum.leader.membership import Membership
 from continuum.logs import get_logger
 from continuum.messages.crd import Continuum
@@ -42,6 +43,7 @@ from continuum.wiring.edges import (
     audit_options,
     edges_of,
     environment,
+    new_start_gate,
     open_audit,
     open_clients,
     serving_facts,
@@ -196,6 +198,7 @@ def controller_tree(
     conflicts = Conflicts()  # written by the CR watch, read by the API
     tree: SupervisionTree
     shard: list[Membership] = []  # set by the shard-membership child, read by cr-watch
+    gate = new_start_gate()  # held by the membership while its renewals run late
 
     def clients() -> Clients:
         return tree["clients"]  # type: ignore[no-any-return]
@@ -253,19 +256,28 @@ def controller_tree(
     @asynccontextmanager
     async def membership() -> AsyncIterator[Membership]:
         local = clients().kube.for_region(settings.region)
-        member = Membership(
-            local.api,
-            group=settings.leader_lease_name,
-            namespace=lease_namespace(settings.leader_lease_namespace),
-            identity=make_identity(),
-            clock=clock,
-            lease_duration=settings.leader_lease_seconds,
-            renew_deadline=settings.leader_renew_deadline,
-        )
-        readiness.is_leader = True  # every member serves; each runs its own CRs
-        async with member.joined():
-            shard.append(member)
-            yield member
+        # A connection pool of its own: the renewals never queue behind the actors'
+        # requests (docs/decisions.md #23).
+        own = own_client(local.api)
+        try:
+            member = Membership(
+                own,
+                group=settings.leader_lease_name,
+                namespace=lease_namespace(settings.leader_lease_namespace),
+                identity=make_identity(),
+                clock=clock,
+                lease_duration=settings.leader_lease_seconds,
+                renew_deadline=settings.leader_renew_deadline,
+                on_pressure=gate.hold,
+            )
+            readiness.is_leader = True  # every member serves; each runs its own CRs
+            async with member.joined():
+                shard.append(member)
+                yield member
+        finally:
+            gate.hold(False)
+            with anyio.CancelScope(shield=True):
+                await own.close()
 
     @asynccontextmanager
     async def actors() -> AsyncIterator[Supervisor]:
@@ -278,7 +290,7 @@ def controller_tree(
 
     @asynccontextmanager
     async def cr_watch() -> AsyncIterator[ContinuumWatch]:
-        env = environment(edges(), settings)
+        env = environment(edges(), settings, start_gate=gate)
 
         def factory(cr: Continuum) -> ContinuumActor:
             return ContinuumActor(cr, env)

@@ -22,6 +22,14 @@ The rule that keeps a CR on at most one replica of the region:
    *fenced*: it owns nothing and stops every actor before any peer can count its Lease as
    expired. It keeps trying, and rejoins through the same rule once a renewal succeeds.
 
+The renewals never wait for the actors (``docs/decisions.md`` #23): the followers (the CR
+watch's rebalance) run in a task of their own, and a view that drops keys is published only
+once a rebalance that began under it has finished (until then the renewals keep publishing
+the previous view, which still claims the keys being stopped). A round that starts late or
+takes long reports *pressure* (``on_pressure(True)``; the controller slows actor start-ups
+to a trickle while it lasts). A fenced replica waits a growing, bounded back-off before it
+tries to rejoin.
+
 Stopping an actor releases nothing (the witness lease stays with the region; the next
 owner's actor renews it). Raises nothing out of its loop for API or network failures: they
 only delay renewals, and past the renew deadline fence the replica.
@@ -82,6 +90,12 @@ class MembershipStatistics:
     fences: int
     last_renew: float | None
     in_flight: bool
+    """A request is under way."""
+    following: bool
+    """The followers have a change to apply, or are applying one."""
+    pressed: bool
+    rejoin_backoff: float
+    """The back-off the next rejoin waits after a fence (0: none pending)."""
 
 
 class Membership:
@@ -93,6 +107,13 @@ class Membership:
     written or not) and, on exit, deletes this replica's Lease (bounded, shielded) so peers
     take its CRs over at once. The actors must be stopped before (the supervision tree stops
     the watch and the supervisor first).
+
+    ``on_pressure(pressed)`` is called with ``True`` when a round's lateness plus its
+    duration exceeds ``slack`` (default half the margin ``renew_deadline − retry_period``),
+    and with ``False`` once a round's is within half of it. After a fence, renewals resume
+    only after ``retry_period · 2^(n-1)`` (n: fences in a row, capped at ``rejoin_backoff_max``,
+    default four lease durations); n resets once the replica has stayed joined for
+    ``rejoin_backoff_max``.
     """
 
     def __init__(
@@ -107,6 +128,9 @@ class Membership:
         renew_deadline: float = 10.0,
         retry_period: float | None = None,
         request_timeout: float | None = None,
+        on_pressure: Callable[[bool], None] | None = None,
+        slack: float | None = None,
+        rejoin_backoff_max: float | None = None,
     ) -> None:
         retry = (
             min(lease_duration / 3, renew_deadline / 2) if retry_period is None else retry_period
@@ -141,6 +165,21 @@ class Membership:
         self._failures = 0
         self._fences = 0
         self._in_flight = 0
+        self._on_pressure = on_pressure
+        self._slack = (renew_deadline - retry) / 2 if slack is None else slack
+        self._pressed = False
+        self._backoff_max = 4 * lease_duration if rejoin_backoff_max is None else rejoin_backoff_max
+        self._fences_in_a_row = 0
+        self._fenced_at: float | None = None
+        self._joined_at: float | None = None
+        # The followers' side: a change of owns()' answers bumps _version when it may take
+        # keys away (desired view, fence); _released is the version a finished rebalance
+        # began under. A view is published only when the two agree.
+        self._version = 0
+        self._released = 0
+        self._dirty: anyio.Event | None = None
+        self._following = False
+        self._sleep_scope: anyio.CancelScope | None = None
 
     # --- the shard view (continuum.ports.ShardView) ----------------------------------------
 
@@ -182,6 +221,9 @@ class Membership:
             fences=self._fences,
             last_renew=self._last_renew,
             in_flight=self._in_flight > 0,
+            following=self._following,
+            pressed=self._pressed,
+            rejoin_backoff=self._rejoin_backoff() if self._fenced and self._fences else 0.0,
         )
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -196,9 +238,11 @@ class Membership:
             group=self._leases.group,
             lease_seconds=self.lease_duration,
         )
+        self._dirty = anyio.Event()
         next_round = await self._round(self._clock.monotonic())
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._loop, next_round)
+            tg.start_soon(self._follow)
             try:
                 yield self
             finally:
@@ -218,25 +262,83 @@ class Membership:
 
     async def _loop(self, next_round: float) -> None:
         while True:
-            await self._clock.sleep_until(next_round)
-            next_round = await self._round(self._clock.monotonic())
+            with anyio.CancelScope() as scope:  # cancelled by _wake: publish at once
+                self._sleep_scope = scope
+                await self._clock.sleep_until(next_round)
+            self._sleep_scope = None
+            start = self._clock.monotonic()
+            late = 0.0 if scope.cancel_called else max(0.0, start - next_round)
+            next_round = await self._round(start)
+            if not self._fenced:
+                took = self._clock.monotonic() - start
+                behind = late + took
+                # Hysteresis: held past the slack, released at half of it.
+                pressed = behind > self._slack if not self._pressed else behind > self._slack / 2
+                self._set_pressure(pressed, late, took)
+
+    def _set_pressure(self, pressed: bool, late: float, took: float) -> None:
+        if pressed == self._pressed:
+            return
+        self._pressed = pressed
+        if pressed:
+            log.warning(
+                "shard_renewal_late",
+                identity=self.identity,
+                late_seconds=round(late, 3),
+                round_seconds=round(took, 3),
+                why="the event loop or the API server is slow: actor start-ups trickle",
+            )
+        else:
+            log.info("shard_renewal_on_time", identity=self.identity)
+        if self._on_pressure is not None:
+            self._on_pressure(pressed)
+
+    def _wake(self) -> None:
+        """Run a round now (a view is ready to publish)."""
+        if self._sleep_scope is not None:
+            self._sleep_scope.cancel()
+
+    # --- the followers -----------------------------------------------------------------------
+
+    def _mark_dirty(self) -> None:
+        if self._dirty is not None:
+            self._following = True
+            self._dirty.set()
+
+    async def _follow(self) -> None:
+        """Run the followers after every change, one pass at a time, never inside a round;
+        then have a round publish the view the pass released, if it changed."""
+        assert self._dirty is not None
+        while True:
+            await self._dirty.wait()
+            self._dirty = anyio.Event()
+            version = self._version
+            for rebalance in list(self._followers):
+                await rebalance()
+            self._released = version
+            if not self._dirty.is_set():
+                self._following = False
+            if self._ready_to_publish() and not self._fenced:
+                self._wake()
+
+    def _ready_to_publish(self) -> bool:
+        """The desired view may be published and differs from the one published."""
+        return self._released == self._version and (
+            self._published is None or self._published.members != self._desired.members
+        )
 
     # --- one round ---------------------------------------------------------------------------
 
     async def _round(self, start: float) -> float:
-        """Renew (publishing the wanted view), read the group, apply; when the wanted view
-        changed, publish and read once more at once (so a gained key waits one round trip,
-        not one period). Returns when the next round is due."""
-        for _ in range(2):
-            if not await self._renew(start):
-                break
-            if not await self._read():
-                break
-            changed = self._recompute()
-            await self._notify()
-            if not changed:
-                break
-            start = self._clock.monotonic()
+        """Renew (publishing the released view), read the group, recompute the wanted view
+        and hand the followers the change (without waiting for them: once they released a
+        changed view, :meth:`_follow` wakes the next round at once, so a gained key waits a
+        rebalance and one round trip, not one period). Returns when the next round is due."""
+        if await self._renew(start) and await self._read():
+            self._unfence(start)
+            if self._recompute():
+                self._version += 1
+            self._mark_dirty()
         return self._next_due()
 
     def _deadline(self) -> float:
@@ -260,7 +362,10 @@ class Membership:
             self._in_flight -= 1
 
     async def _renew(self, start: float) -> bool:
-        view = tuple(sorted(self._desired.members))
+        if self._released == self._version or self._published is None:
+            view = tuple(sorted(self._desired.members))
+        else:  # the lost keys' actors are still stopping: keep claiming them
+            view = tuple(sorted(self._published.members))
         written = await self._bounded(lambda: self._write(view))
         if written is None:
             self._failures += 1
@@ -270,10 +375,23 @@ class Membership:
         self._renewals += 1
         self._last_renew = start
         self._published = Assignment(view)
-        if self._fenced:
-            self._fenced = False
-            log.info("shard_member_joined", identity=self.identity, view=list(view))
+        if not self._fenced and (
+            self._fences_in_a_row
+            and self._joined_at is not None
+            and start - self._joined_at >= self._backoff_max
+        ):
+            self._fences_in_a_row = 0
         return True
+
+    def _unfence(self, start: float) -> None:
+        """Joined again: only after a renewal *and* a read of the peers since, so owns()
+        never answers from peers' views read before the fence."""
+        if not self._fenced:
+            return
+        self._fenced = False
+        self._joined_at = start
+        view = sorted(self._published.members) if self._published else []
+        log.info("shard_member_joined", identity=self.identity, view=view)
 
     async def _write(self, view: tuple[str, ...]) -> LeaseObject | None:
         now = micro_time(self._clock.now())
@@ -349,16 +467,23 @@ class Membership:
             return
         self._fenced = True
         self._fences += 1
+        self._fences_in_a_row += 1
+        self._fenced_at = self._clock.monotonic()
+        self._version += 1
+        self._mark_dirty()  # owns() is already False everywhere; the followers stop them
         log.error(
             "shard_member_fenced",
             identity=self.identity,
             seconds_since_renew=round(self._clock.monotonic() - (self._last_renew or 0.0), 3),
+            rejoin_after_seconds=self._rejoin_backoff(),
+            fences_in_a_row=self._fences_in_a_row,
+            why="no renewal within the renew deadline; every actor stops, and the rejoin "
+            "waits a growing back-off so a replica that cannot keep up does not thrash",
         )
-        await self._notify()
 
-    async def _notify(self) -> None:
-        for rebalance in list(self._followers):
-            await rebalance()
+    def _rejoin_backoff(self) -> float:
+        n = max(self._fences_in_a_row, 1)
+        return float(min(self.retry_period * 2 ** (n - 1), self._backoff_max))
 
     def _next_due(self) -> float:
         """The next round: one period after the last renewal; sooner after a failure (half
@@ -373,6 +498,8 @@ class Membership:
         expiries = [p.observed_at + p.duration for p in self._peers.values() if p.live(now)]
         if expiries:
             due = min(due, min(expiries))
+        if self._fenced and self._fenced_at is not None:
+            due = max(due, self._fenced_at + self._rejoin_backoff())
         return max(due, now)
 
     def describe(self) -> dict[str, Any]:

@@ -75,6 +75,8 @@ REASON_INVALID: Final = "Invalid"
 REASON_VALID: Final = "Valid"
 REASON_CLAIMED: Final = "ClaimedByAnother"
 REASON_NO_CONFLICT: Final = "NoConflict"
+SPAWN_BATCH: Final = 64
+"""Spawns in one go before the watch yields to the event loop."""
 
 
 @dataclass
@@ -109,6 +111,8 @@ class WatchStats:
     observed: int = 0
     invalid: int = 0
     conflicts: int = 0
+    event_settles: int = 0
+    """Ownership passes over every CR (each O(CRs)) that a watch event asked for."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -261,9 +265,10 @@ class ContinuumWatch:
         was_invalid = entry.invalid is not None
         entry.latest, entry.invalid = cr, None
         spawned_before = entry.spawned
-        if changed or was_invalid or not spawned_before:
-            # Claims change only with the spec; the actors' own status writes (most events)
-            # skip the O(CRs) ownership pass.
+        if changed or was_invalid or (not spawned_before and self._may_spawn(key, entry)):
+            # Claims change only with the spec; the actors' own status writes (most events,
+            # and with sharding mostly other replicas' CRs) skip the O(CRs) ownership pass.
+            self.stats.event_settles += 1
             await self._settle_claims()
         if spawned_before and entry.spawned and (changed or was_invalid):
             self.stats.observed += 1
@@ -348,6 +353,12 @@ class ContinuumWatch:
     def _all_listed(self) -> bool:
         return len(self._listed) == len(self._namespaces)
 
+    def _may_spawn(self, key: str, entry: _Entry) -> bool:
+        """A settle pass could spawn this unchanged CR: it is ours and not in conflict (a
+        conflict changes only with a spec or a deletion, which settle anyway; a CR another
+        replica owns is spawned by :meth:`rebalance` when it becomes ours)."""
+        return entry.conflict is None and self._owns(key)
+
     def _owns(self, key: str) -> bool:
         return self._shard is None or self._shard.owns(key)
 
@@ -370,11 +381,10 @@ class ContinuumWatch:
         await self._settle_claims()
 
     async def _settle_claims(self) -> None:
-        if self._shard is None:
+        # One pass at a time (a pass yields between spawn batches), and never interleaved
+        # with a rebalance's stops.
+        async with self._placing:
             await self._settle_claims_now()
-        else:
-            async with self._placing:  # not interleaved with a rebalance's stops
-                await self._settle_claims_now()
 
     async def _settle_claims_now(self) -> None:
         """Recompute ownership over every CR with a valid spec (its latest valid one: a
@@ -386,6 +396,7 @@ class ContinuumWatch:
         claimants = [claimant_of(e.latest) for e in self._entries.values() if e.latest]
         found = resolve(claimants)
         self.conflicts.replace(found)
+        spawned = 0
         for key, entry in list(self._entries.items()):
             conflict = found.get(key)
             if conflict != entry.conflict or (conflict is None and _conflict_recorded(entry)):
@@ -403,6 +414,12 @@ class ContinuumWatch:
                 entry.spawned = True
                 await self._sup.spawn(key, self._factory_for(entry))
                 self.stats.spawned += 1
+                spawned += 1
+                if spawned % SPAWN_BATCH == 0:
+                    # Let the rest of the loop (the shard membership's renewals above all)
+                    # run between batches; a view that changed meanwhile is asked again
+                    # for every key that follows.
+                    await anyio.lowlevel.checkpoint()
 
     async def _on_conflict_change(self, key: str, entry: _Entry, conflict: Conflict | None) -> None:
         assert entry.latest is not None

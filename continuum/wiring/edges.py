@@ -400,9 +400,12 @@ def serving_facts(edges: Edges, settings: Settings) -> ServingFacts:
     )
 
 
-def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
+def environment(
+    edges: Edges, settings: Settings, *, start_gate: StartGate | None = None
+) -> ContinuumEnvironment:
     """The environment every ContinuumActor of this process gets: ``edges``' clients and the
-    values of ``settings`` (the same settings ``edges`` was opened from)."""
+    values of ``settings`` (the same settings ``edges`` was opened from). ``start_gate``:
+    the process's gate (a :func:`new_start_gate` by default)."""
     clock = edges.clock
     options = witness_options(settings)
     secrets = _secret_reader(edges, settings.region)
@@ -493,5 +496,10 @@ def environment(edges: Edges, settings: Settings) -> ContinuumEnvironment:
         safety_margin_seconds=settings.lease_safety_margin_seconds,
         vantages=settings.health_vantages,
         probe_timeout_seconds=settings.health_probe_timeout,
-        start_gate=StartGate(concurrency=START_CONCURRENCY, jitter_seconds=START_JITTER_SECONDS),
+        start_gate=start_gate if start_gate is not None else new_start_gate(),
     )
+
+
+def new_start_gate() -> StartGate:
+    """The start gate of a controller process (``actors/continuum/startup.py``)."""
+    return StartGate(concurrency=START_CONCURRENCY, jitter_seconds=START_JITTER_SECONDS)

@@ -32,8 +32,12 @@ class Replica:
         self.scope = anyio.CancelScope()
         self.alive = False
         self.moves: list[tuple[float, str, str]] = []  # (time, "start"|"stop", key)
+        self.blocked: anyio.Event | None = None
+        """While set (and not yet set()), a rebalance waits for it: actors slow to stop."""
 
     async def rebalance(self) -> None:
+        if self.blocked is not None:
+            await self.blocked.wait()
         now = self.member._clock.monotonic()  # the fake clock all replicas share
         for key in sorted(self.running):
             if not self.member.owns(key):
@@ -46,6 +50,11 @@ class Replica:
                         self.cluster.doubles.append((key, self.member.identity))
                 self.running.add(key)
                 self.moves.append((now, "start", key))
+
+    @property
+    def stalled(self) -> bool:
+        """Its rebalance waits on :attr:`blocked`."""
+        return self.blocked is not None and not self.blocked.is_set()
 
     async def run(self) -> None:
         self.alive = True
@@ -101,8 +110,10 @@ class Cluster:
 
         def idle() -> bool:
             alive = [r for r in self.replicas if r.alive]
-            if any(r.member.statistics().in_flight for r in alive):
-                return False
+            for r in alive:
+                stats = r.member.statistics()
+                if stats.in_flight or (stats.following and not r.stalled):
+                    return False
             return self.clock.pending == len(alive)
 
         await wait_for(idle)

@@ -76,7 +76,12 @@ async def _until(check: Callable[[], bool]) -> None:
 
 @asynccontextmanager
 async def _replica(
-    name: str, kube: KubeEmulator, kubeconfig: Path, clock: FakeClock, handling: Handling
+    name: str,
+    kube: KubeEmulator,
+    kubeconfig: Path,
+    clock: FakeClock,
+    handling: Handling,
+    watches: dict[str, ContinuumWatch] | None = None,
 ) -> AsyncIterator[Membership]:
     async with AsyncExitStack() as stack:
         api = await config.new_client_from_config(config_file=str(kubeconfig), context="r")
@@ -95,6 +100,8 @@ async def _replica(
         )
         member.follow(watch.rebalance)
         stack.callback(member.unfollow, watch.rebalance)
+        if watches is not None:
+            watches[name] = watch
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
         tg.start_soon(watch.run)
@@ -138,4 +145,49 @@ async def test_replicas_share_the_crs_and_hand_them_over_without_overlap(
                 await clock.sleep(15)
             await _until(lambda: set(handling.running()) == keys | {"acme/late"})
             assert {r for v in handling.running().values() for r in v} == {"a"}
+    assert not handling.doubles
+
+
+async def test_events_of_another_replicas_crs_cost_no_ownership_pass(tmp_path: Path) -> None:
+    """What saturated a joining replica: every event of a CR another replica runs (its actor's
+    status writes) ran an O(CRs) ownership pass here. Such an event needs none."""
+    handling = Handling()
+    clock = FakeClock()
+    watches: dict[str, ContinuumWatch] = {}
+    async with KubeEmulator(region="r", crd_paths=bundled_crd_paths()) as kube:
+        for ns in ("acme", NAMESPACE):
+            kube.ensure_namespace(ns)
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"r": kube})
+        for n in range(CRS):
+            kube.apply(_cr(f"cr-{n:02d}"))
+        keys = {f"acme/cr-{n:02d}" for n in range(CRS)}
+        async with (
+            autojumping(clock),
+            _replica("a", kube, kubeconfig, clock, handling, watches),
+            _replica("b", kube, kubeconfig, clock, handling, watches),
+        ):
+            await _until(
+                lambda: (
+                    set(handling.running()) == keys
+                    and {r for v in handling.running().values() for r in v} == {"a", "b"}
+                )
+            )
+            a = watches["a"]
+            theirs = sorted(k for k, v in handling.running().items() if v == {"b"})
+            ours = sorted(k for k, v in handling.running().items() if v == {"a"})
+            assert theirs
+            assert ours
+            events, settles = a.stats.events, a.stats.event_settles
+            for key in theirs:  # a metadata-only change: an event, no new generation
+                body = _cr(key.split("/")[1])
+                body["metadata"]["annotations"] = {"touched": "yes"}
+                kube.apply(body)
+            await _until(lambda: a.stats.events >= events + len(theirs))
+            assert a.stats.event_settles == settles
+            events = a.stats.events
+            body = _cr(ours[0].split("/")[1])
+            body["metadata"]["annotations"] = {"touched": "yes"}
+            kube.apply(body)  # ours and running: no pass either
+            await _until(lambda: a.stats.events >= events + 1)
+            assert a.stats.event_settles == settles
     assert not handling.doubles

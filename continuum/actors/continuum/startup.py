@@ -8,6 +8,12 @@ queued behind all the others, so the *last* lease is acquired late. The gate adm
 in ``[0, jitter_seconds)`` on the injected clock.
 
 The gate bounds start-ups only: once started, an actor renews on its own timers.
+
+With sharding the gate can be *held* (:meth:`StartGate.hold`): the shard membership holds it
+while its renewals run late, and admission then trickles (``held_concurrency`` at once,
+default a sixteenth of ``concurrency``) so start-ups cannot keep the event loop from
+renewing the replica's membership, yet never stop altogether (``docs/decisions.md`` #23).
+Start-ups already admitted finish.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ START_JITTER_SECONDS = 0.5
 
 
 class StartGate:
-    """Admits start-ups: at most ``concurrency`` at once, each after a random delay below
-    ``jitter_seconds`` (0: none). One gate per process, shared by every actor.
+    """Admits start-ups: at most ``concurrency`` at once (``held_concurrency`` while held),
+    each after a random delay below ``jitter_seconds`` (0: none). One gate per process,
+    shared by every actor.
 
-    Raises ``ValueError`` for a ``concurrency`` below 1 or a negative jitter."""
+    Raises ``ValueError`` for a ``concurrency`` below 1, a negative jitter or a
+    ``held_concurrency`` outside ``1..concurrency``."""
 
     def __init__(
         self,
@@ -41,6 +49,7 @@ class StartGate:
         concurrency: int = START_CONCURRENCY,
         jitter_seconds: float = 0.0,
         random_fraction: Callable[[], float] = random.random,
+        held_concurrency: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"start concurrency must be at least 1, not {concurrency}")
@@ -49,7 +58,35 @@ class StartGate:
         self.concurrency = concurrency
         self.jitter_seconds = jitter_seconds
         self._fraction = random_fraction
+        self.held_concurrency = (
+            max(1, concurrency // 16) if held_concurrency is None else held_concurrency
+        )
+        if not 1 <= self.held_concurrency <= concurrency:
+            raise ValueError(
+                f"held concurrency must be within 1..{concurrency}, not {self.held_concurrency}"
+            )
         self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop
+        self._held = False
+        self.holds = 0
+        """How many times the gate was held (metrics, tests)."""
+
+    @property
+    def held(self) -> bool:
+        """Admission trickles (:meth:`hold`)."""
+        return self._held
+
+    def hold(self, held: bool) -> None:
+        """Hold (``True``: at most ``held_concurrency`` start-ups at once from now on) or
+        reopen (``False``) admission. Idempotent; call it from the event loop's thread."""
+        if held == self._held:
+            return
+        self._held = held
+        self.holds += held
+        if self._limiter is not None:
+            self._limiter.total_tokens = self._capacity()
+
+    def _capacity(self) -> int:
+        return self.held_concurrency if self._held else self.concurrency
 
     @property
     def starting(self) -> int:
@@ -67,6 +104,6 @@ class StartGate:
         if self.jitter_seconds:
             await clock.sleep(self.jitter_seconds * self._fraction())
         if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.concurrency)
+            self._limiter = anyio.CapacityLimiter(self._capacity())
         async with self._limiter:  # the borrower is the calling task (one per actor)
             yield

@@ -20,7 +20,7 @@ import pytest
 
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum_sim.stack import SimStack, StackSpec
-from tests.e2e.conftest import controllers, eventually
+from tests.e2e.conftest import Controllers, controllers, eventually
 from tests.e2e.helpers import A, B
 
 pytestmark = pytest.mark.anyio
@@ -29,6 +29,21 @@ REQUESTS = 200
 PACE = 0.03
 """Real seconds between requests: 200 of them span more than one read's 5 s bound, so the
 measurement covers an observation timing out and the next one hanging again."""
+
+
+async def _summary_timings(run: Controllers, path: str, requests: int) -> list[float]:
+    """``requests`` summary GETs to region A's API, ``PACE`` apart; each must be a 200 naming
+    the acting instance. Returns their durations (real seconds), sorted."""
+    took: list[float] = []
+    async with run.client(A) as client:
+        for _ in range(requests):
+            started = time.perf_counter()
+            answer = await client.get(path)
+            took.append(time.perf_counter() - started)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["acting"]
+            await anyio.sleep(PACE)
+    return sorted(took)
 
 
 async def test_the_summary_answers_while_the_other_region_s_api_server_hangs(
@@ -40,22 +55,13 @@ async def test_the_summary_answers_while_the_other_region_s_api_server_hangs(
         hang = stack.emulators[B].faults.hang(count=None)
         await eventually(lambda: hang.hits >= 2, what="the observation's reads of B hang")
         path = f"/v1/continuums/{stack.spec.namespace}/{stack.spec.name}"
-        took: list[float] = []
         hits = hang.hits
         try:
-            async with run.client(A) as client:
-                for _ in range(REQUESTS):
-                    started = time.perf_counter()
-                    answer = await client.get(path)
-                    took.append(time.perf_counter() - started)
-                    assert answer.status_code == 200, answer.text
-                    assert answer.json()["acting"]
-                    await anyio.sleep(PACE)
+            took = await _summary_timings(run, path, REQUESTS)
             # A later observation's reads hung too (the first timed out meanwhile).
             assert hang.hits - hits >= 2
         finally:
             stack.emulators[B].faults.clear()
-        took.sort()
         p99 = took[int(0.99 * len(took)) - 1]
         print(
             f"\nGET summary while {B}'s API hangs: n={len(took)} "
@@ -86,21 +92,12 @@ async def test_the_summary_answers_while_the_own_status_writes_hang(tmp_path: Pa
         stack.emulators[B].faults.hang(count=None)
         await eventually(lambda: writes.hits >= 1, what="a status write is held")
         path = f"/v1/continuums/{stack.spec.namespace}/{stack.spec.name}"
-        took: list[float] = []
         try:
-            async with run.client(A) as client:
-                for _ in range(REQUESTS // 2):
-                    started = time.perf_counter()
-                    answer = await client.get(path)
-                    took.append(time.perf_counter() - started)
-                    assert answer.status_code == 200, answer.text
-                    assert answer.json()["acting"]
-                    await anyio.sleep(PACE)
+            took = await _summary_timings(run, path, REQUESTS // 2)
             assert writes.hits >= 1
         finally:
             stack.emulators[A].faults.clear()
             stack.emulators[B].faults.clear()
-        took.sort()
         print(
             f"\nGET summary while {A}'s status writes hang: n={len(took)} "
             f"p50={took[len(took) // 2] * 1000:.1f} ms max={took[-1] * 1000:.1f} ms"

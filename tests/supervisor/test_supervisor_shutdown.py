@@ -87,14 +87,43 @@ async def test_registry_lists_keys_in_spawn_order_with_statistics(fake_clock: Fa
     assert len(sup.registry) == 0
 
 
-async def test_shutdown_stops_every_actor_in_reverse_spawn_order(fake_clock: FakeClock) -> None:
+async def test_shutdown_stops_every_actor(fake_clock: FakeClock) -> None:
     journal: list[str] = []
     async with Supervisor(clock=fake_clock) as sup:
         for name in ("a", "b", "c"):
             await sup.spawn(f"ns/{name}", lambda name=name: Member(name, journal))
         await anyio.wait_all_tasks_blocked()
     assert sorted(journal[:3]) == ["start a", "start b", "start c"]  # concurrent on_start
-    assert journal[3:] == ["stop c", "stop b", "stop a"]
+    assert sorted(journal[3:]) == ["stop a", "stop b", "stop c"]
+
+
+async def test_shutdown_takes_one_bound_whatever_the_number_of_slow_actors(
+    fake_clock: FakeClock,
+) -> None:
+    """Every actor is asked to stop at once: 200 actors each stuck in ``on_stop`` are all
+    killed when one ``shutdown_timeout`` has passed, not one after the other (200 × 10 s)."""
+    journal: list[str] = []
+    never = anyio.Event()
+    members = [Member(f"m{i}", journal, gate=never) for i in range(200)]
+    ended: list[float] = []
+
+    async def run() -> None:
+        async with Supervisor(clock=fake_clock, shutdown_timeout=10) as sup:
+            for i, member in enumerate(members):
+                await sup.spawn(f"ns/m{i}", lambda member=member: member)
+            await anyio.wait_all_tasks_blocked()
+        ended.append(fake_clock.monotonic())
+
+    started = fake_clock.monotonic()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        for member in members:
+            await member.stopping.wait()  # every one was asked at once
+        await fake_clock.advance_settled(9.9)
+        assert ended == []
+        await fake_clock.advance_settled(0.1)
+    assert ended == [started + 10]
+    assert sorted(journal) == sorted(f"start m{i}" for i in range(200))  # every on_stop cut
 
 
 async def test_shutdown_kills_an_actor_that_overruns_shutdown_timeout_and_goes_on(
@@ -115,11 +144,11 @@ async def test_shutdown_kills_an_actor_that_overruns_shutdown_timeout_and_goes_o
         tg.start_soon(run)
         await stuck.stopping.wait()
         await anyio.wait_all_tasks_blocked()
-        assert journal[-1] == "stop c"
+        assert sorted(journal[3:]) == ["stop a", "stop c"]  # the others did not wait for it
         await fake_clock.advance_settled(9.9)
-        assert journal[-1] == "stop c"  # still waiting within the bound
+        assert len(journal) == 5  # still waiting within the bound
         await fake_clock.advance_settled(0.1)
-    assert journal[3:] == ["stop c", "stop a"]  # "stuck" was cut short, "a" still stopped
+    assert sorted(journal[3:]) == ["stop a", "stop c"]  # "stuck" was cut short
 
 
 async def test_shutdown_survives_a_second_cancellation_and_runs_every_on_stop(
@@ -146,7 +175,9 @@ async def test_shutdown_survives_a_second_cancellation_and_runs_every_on_stop(
                     inner.cancel()  # first cancellation: the block unwinds, shutdown starts
                     await anyio.sleep_forever()
     assert sorted(journal[:3]) == ["start a", "start b", "start c"]  # concurrent on_start
-    assert journal[3:] == ["stop c", "stop b", "stop a"]
+    # Every on_stop ran to its end; c's, held by its gate past the second cancellation, last.
+    assert sorted(journal[3:5]) == ["stop a", "stop b"]
+    assert journal[5:] == ["stop c"]
 
 
 async def test_escalation_cancels_only_the_block_not_the_other_actors_mid_message(

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Final
 from continuum.actors.continuum.converging import current_disagreement
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.core import deletion_grace
+from continuum.core.admission import DELETING_REFUSAL
 from continuum.errors import ContinuumError
 from continuum.messages.crd import FINALIZER
 from continuum.messages.status import LastSwitchover
@@ -66,9 +67,6 @@ CONVERGE_GRACE_RENEWALS: Final = 6
 """How many renewal periods a deletion waits for what may never come: a writer for the
 world to agree with it (a convergence needs two observations one period apart), a standby
 for the holder's copy or the witness to answer."""
-
-DELETING_REFUSAL: Final = "being-deleted"
-"""The reason of the 409 that refuses a switchover while the CR is being deleted."""
 
 
 async def hold_finalizer(actor: ContinuumActor) -> None:

@@ -14,15 +14,12 @@ import msgspec
 
 from continuum import metrics
 from continuum.actors.continuum.failback import approval_granted
-from continuum.actors.continuum.finalizing import (
-    DELETING_BLOCKER,
-    DELETING_REFUSAL,
-    target_copy_refusal,
-)
+from continuum.actors.continuum.finalizing import DELETING_BLOCKER, target_copy_refusal
 from continuum.actors.continuum.health_runs import health_options
 from continuum.actors.continuum.observation import announce_failback_pending
 from continuum.actors.continuum.runs import ports, start_run
 from continuum.actors.replies import BadRequest, NotReady, SpecNotValid, SwitchoverRefused
+from continuum.core import admission
 from continuum.errors import InvalidSpec
 from continuum.messages.lease import Lease
 from continuum.messages.requests import (
@@ -58,12 +55,11 @@ def _check_target(actor: ContinuumActor, to_region: str) -> str:
 
 
 def executed_reason(actor: ContinuumActor, to_region: str, requested: str) -> str:
-    """The reason a confirmed switchover to ``to_region`` runs with: ``failback`` for a move
-    back to ``primaryRegion``, else ``requested`` or ``operator-requested``. The DryRun plans
-    with it too, so the plan Execute runs has the fingerprint that was confirmed."""
-    if to_region == actor.cr.spec.primary_region:
-        return "failback"
-    return requested or "operator-requested"
+    """The reason a confirmed switchover to ``to_region`` runs with
+    (:func:`continuum.core.admission.executed_reason`)."""
+    return admission.executed_reason(
+        to_region=to_region, primary_region=actor.cr.spec.primary_region, requested=requested
+    )
 
 
 def _cache_token(actor: ContinuumActor) -> tuple[Any, ...]:
@@ -176,65 +172,70 @@ def summary(actor: ContinuumActor) -> ContinuumSummary:
     )
 
 
-def _refuse(reason: str, message: str, report: DryRunReport | None = None) -> SwitchoverRefused:
-    return SwitchoverRefused(RefusalDetail(reason=reason, message=message, report=report))
+def _facts(actor: ContinuumActor) -> admission.AdmissionFacts:
+    spec = actor.cr.spec
+    return admission.AdmissionFacts(
+        key=actor.key,
+        region=actor.region,
+        primary_region=spec.primary_region,
+        acting_primary=actor.acting_primary(),
+        acting=actor.acting(),
+        deleting=actor.cr.deleting,
+        running_id=actor.running.id if actor.running is not None else "",
+        require_approval=spec.failback.require_approval,
+        approved=spec.failback.approved,
+    )
+
+
+def _refuse(refused: admission.Refused, report: DryRunReport | None = None) -> SwitchoverRefused:
+    return SwitchoverRefused(
+        RefusalDetail(
+            reason=refused.reason,
+            message=refused.message,
+            report=report if refused.with_report else None,
+        )
+    )
 
 
 async def switchover(actor: ContinuumActor, request: SwitchoverRequest) -> SwitchoverAccepted:
-    """Start a switchover (Confirm Switchover). Refused unless the CR is not being deleted,
-    this instance is the acting writer, none is running, the fingerprint matches a fresh
-    DryRun without blockers, and a failback to ``primaryRegion`` is approved in the spec."""
-    if actor.cr.deleting:
-        raise _refuse(
-            DELETING_REFUSAL,
-            f"{actor.key} is being deleted in {actor.region} (metadata.deletionTimestamp is "
-            "set): no new switchover starts; the controller removes its finalizer once no "
-            "run is in flight",
-        )
-    if actor.running is not None:
-        raise _refuse("already-running", f"switchover {actor.running.id} is running")
-    if not actor.acting():
-        raise _refuse(
-            "not-acting",
-            f"region {actor.region} is not the acting writer; ask the instance of "
-            f"{actor.acting_primary()}",
-        )
+    """Start a switchover (Confirm Switchover) as :func:`continuum.core.admission.admit`
+    decides: refused (409, ``SwitchoverRefused``) unless the CR is not being deleted, this
+    instance is the acting writer, none is running, the fingerprint matches a fresh DryRun
+    without blockers, and a failback to ``primaryRegion`` is approved in the spec. A DryRun
+    that cannot be made answers as :func:`compute_dry_run` does (400 for a no-op target)."""
+    ask = admission.SwitchoverAsk(
+        to_region=request.toRegion,
+        fingerprint=request.fingerprint,
+        reason=request.reason,
+        initiated_by=request.initiatedBy,
+    )
+    decision = admission.admit(_facts(actor), ask, None)
+    if isinstance(decision, admission.Refused):
+        raise _refuse(decision)
     report = await compute_dry_run(actor, request.toRegion, request.reason, use_cache=False)
-    if report.planFingerprint != request.fingerprint:
-        raise _refuse(
-            "fingerprint-mismatch",
-            "the plan changed since it was previewed; review the new DryRun and confirm again",
-            report,
-        )
-    if report.blockers:
-        raise _refuse("blockers", "; ".join(report.blockers), report)
-    spec = actor.cr.spec
-    from_region = actor.acting_primary()
-    failback = request.toRegion == spec.primary_region
-    if failback and not spec.failback.require_approval:  # ungated: still announced first
-        await announce_failback_pending(actor, from_region, request.toRegion)
-    elif failback and not spec.failback.approved:
-        await announce_failback_pending(actor, from_region, request.toRegion)
-        raise _refuse(
-            "failback-approval-required",
-            f"moving the writer back to {spec.primary_region} needs spec.failback.approved",
-            report,
-        )
-    if failback:
+    preview = admission.Preview(fingerprint=report.planFingerprint, blockers=tuple(report.blockers))
+    decision = admission.admit(_facts(actor), ask, preview)
+    if isinstance(decision, admission.NeedsPreview):  # pragma: no cover - admit's contract
+        raise AssertionError("admission asked for a DryRun it was given")
+    if decision.announce_failback:
+        await announce_failback_pending(actor, actor.acting_primary(), request.toRegion)
+    if isinstance(decision, admission.Refused):
+        raise _refuse(decision, report)
+    if decision.failback:
         approval_granted(actor)
     sid = start_run(
         actor,
-        from_region=from_region,
-        to_region=request.toRegion,
-        reason=executed_reason(actor, request.toRegion, request.reason),
-        initiated_by=request.initiatedBy or "api",
+        from_region=decision.from_region,
+        to_region=decision.to_region,
+        reason=decision.reason,
+        initiated_by=decision.initiated_by,
         unplanned=False,
         from_request=False,
     )
     await actor.flush()
     return SwitchoverAccepted(
         id=sid,
-        fromRegion=from_region,
-        toRegion=request.toRegion,
+        fromRegion=decision.from_region,
+        toRegion=decision.to_region,
         planFingerprint=report.planFingerprint,
     )

@@ -93,6 +93,7 @@ from continuum.core import status_retry
 from continuum.core.deletion_grace import DeletionGrace
 from continuum.core.dns_serving import ServingState
 from continuum.core.lease import LeaseState, fencing_epoch
+from continuum.core.runs import UndoAttempts
 from continuum.errors import ContinuumError
 from continuum.logs import get_logger
 from continuum.messages.audit import AuditEvent, AuditType, new_event
@@ -115,7 +116,7 @@ from continuum.messages.status import (
     find_condition,
     set_condition,
 )
-from continuum.messages.switchover import HealthReport, StepName, SwitchoverResult
+from continuum.messages.switchover import HealthReport
 from continuum.ports import Witness
 from continuum.switchover.lag import GraceMemory, LagBreachTracker
 
@@ -176,7 +177,7 @@ class ContinuumActor(Actor):
         self.world = WorldView()
         self.serving = ServingState()
         """What PowerDNS serves, judged against the holder (``DnsServesHolder``)."""
-        self.undo_attempts: dict[str, tuple[int, tuple[StepName, ...], SwitchoverResult]] = {}
+        self.undo_attempts: dict[str, UndoAttempts] = {}
         """Per run whose undo failed in this process: attempts, the failed undos, and the
         first result (its failure is what lastSwitchover reports)."""
         self.unreachable_streak = 0

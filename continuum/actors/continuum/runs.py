@@ -31,11 +31,11 @@ from continuum.actors.continuum.messages import (
     SwitchoverDone,
 )
 from continuum.actors.runtime import ReplyError
+from continuum.core import runs as core_runs
 from continuum.errors import ContinuumError
-from continuum.messages.audit import AuditDelivery, AuditEvent, format_timestamp
+from continuum.messages.audit import AuditDelivery, AuditEvent
 from continuum.messages.status import COND_AUDIT_DELIVERED
 from continuum.messages.switchover import JournalEntry, Plan, StepName, SwitchoverResult
-from continuum.switchover import journal as journal_rule
 from continuum.switchover.from_spec import plan_from_spec
 from continuum.switchover.sequencer import Sequencer
 from continuum.switchover.snapshot import SwitchoverPorts
@@ -177,25 +177,34 @@ async def step_progress(actor: ContinuumActor, event: Any) -> None:
 
 
 async def recover_journal(actor: ContinuumActor) -> None:
-    """Resume, compensate, drop or leave an unfinished journal found in status, by the rule
-    in ``continuum.switchover.journal`` (``docs/switchover.md``). Nothing while a run is
-    under way."""
+    """Resume, compensate, drop, close or leave an unfinished journal found in status, as
+    :func:`continuum.core.runs.recover` decides (the journal rule of
+    ``continuum.switchover.journal``, ``docs/switchover.md``). Nothing while a run is under
+    way."""
     journal = actor.status.switchover
-    if journal is None or actor.running is not None:
+    entry = view.entry_from_journal(journal) if journal is not None else None
+    decision = core_runs.recover(
+        journal_id=journal.id if journal is not None else None,
+        entry=entry,
+        running=actor.running is not None,
+        lease=None if actor.witness_error else actor.lease_view,
+        attempts=actor.undo_attempts.get(entry.id) if entry is not None else None,
+        now=actor.clock.now(),
+    )
+    if isinstance(decision, core_runs.Leave):
         return
-    entry = view.entry_from_journal(journal)
-    if entry is None:
-        actor.log.error("journal_unresumable", id=journal.id)
+    if isinstance(decision, core_runs.Unresumable):
+        actor.log.error("journal_unresumable", id=decision.id)
         return
-    decision = journal_rule.decide(entry, None if actor.witness_error else actor.lease_view)
-    actor.log.warning("journal_found", id=entry.id, decision=type(decision).__name__)
-    if isinstance(decision, journal_rule.Finished):
+    assert entry is not None
+    actor.log.warning("journal_found", id=entry.id, decision=_decision_name(decision))
+    if isinstance(decision, core_runs.DropJournal):
         actor.status = msgspec.structs.replace(actor.status, switchover=None)
         return
-    if isinstance(decision, journal_rule.Undecided):
+    if isinstance(decision, core_runs.Wait):
         actor.log.warning("journal_undecided", id=entry.id, why=decision.reason)
         return
-    if isinstance(decision, journal_rule.Superseded):
+    if isinstance(decision, core_runs.CloseSuperseded):
         _close_superseded(actor, entry, decision)
         return
     fence = Fence(holder=entry.plan.from_region, epoch=entry.epoch)
@@ -210,7 +219,7 @@ async def recover_journal(actor: ContinuumActor) -> None:
     sequencer = Sequencer(
         ports(actor, writes=True), on_step=lambda event: _journal_through_actor(actor, event)
     )
-    if isinstance(decision, journal_rule.Resume):
+    if isinstance(decision, core_runs.Resume):
         resume = decision
 
         async def work() -> SwitchoverResult:
@@ -222,10 +231,7 @@ async def recover_journal(actor: ContinuumActor) -> None:
                 completed=resume.completed,
             )
     else:
-        # Undos that failed in this process come first: a failed forward step's undo is not
-        # in the journal's ``completed``, and the journal's ``step`` has moved on since.
-        failed = actor.undo_attempts[entry.id][1] if entry.id in actor.undo_attempts else ()
-        steps = tuple(dict.fromkeys((*failed, *decision.steps)))
+        steps = decision.steps
 
         async def work() -> SwitchoverResult:
             await actor.observing.repairs_settled()
@@ -239,20 +245,27 @@ async def recover_journal(actor: ContinuumActor) -> None:
     )
 
 
+_DECISION_NAMES: dict[type, str] = {
+    core_runs.DropJournal: "Finished",
+    core_runs.Wait: "Undecided",
+    core_runs.CloseSuperseded: "Superseded",
+    core_runs.Resume: "Resume",
+    core_runs.Compensate: "Compensate",
+}
+
+
+def _decision_name(decision: core_runs.Recovery) -> str:
+    """The journal rule's name for ``decision`` (the ``journal_found`` log line keeps it)."""
+    return _DECISION_NAMES.get(type(decision), type(decision).__name__)
+
+
 def _close_superseded(
-    actor: ContinuumActor, entry: JournalEntry, decision: journal_rule.Superseded
+    actor: ContinuumActor, entry: JournalEntry, decision: core_runs.CloseSuperseded
 ) -> None:
     """Close a journal whose lease reached the target by another path (a failover, a later
     run), forward or compensating: the journal is cleared and ``lastSwitchover`` records the
     run ``Failed`` at its journaled step, with what was observed (holder, generation).
     Nothing is resumed or undone; the holder's convergence brings the world to it."""
-    doing = "undoing" if entry.phase == "compensating" else "at"
-    why = (
-        f"superseded: the lease moved to {decision.holder!r} (generation {decision.generation}) "
-        f"by another path (a failover or a later run) while this run stood {doing} "
-        f"{entry.step.value!r}, not by its own swap-lease; closed without acting, the holder "
-        "converges the world"
-    )
     actor.undo_attempts.pop(entry.id, None)
     actor.log.warning(
         "journal_superseded",
@@ -261,35 +274,14 @@ def _close_superseded(
         holder=decision.holder,
         generation=decision.generation,
     )
-    result = SwitchoverResult(
-        id=entry.id,
-        from_region=entry.plan.from_region,
-        to_region=entry.plan.to_region,
-        ok=False,
-        started_at=entry.started_at,
-        finished_at=format_timestamp(actor.clock.now()),
-        steps_completed=entry.completed,
-        failed_step=entry.step,
-        error=why,
-        skipped=entry.skipped,
-        new_epoch=entry.epoch,
-    )
     last = view.last_switchover(
-        result, reason=entry.plan.reason, initiated_by=entry.plan.initiated_by, duration=0.0
+        decision.result,
+        reason=entry.plan.reason,
+        initiated_by=entry.plan.initiated_by,
+        duration=0.0,
     )
     actor.status = msgspec.structs.replace(actor.status, switchover=None, last_switchover=last)
     metrics.observe_switchover(0.0, result=last.result.lower())
-
-
-COMPENSATION_ATTEMPTS = 3
-"""How many times one process undoes a run whose undo failed before it closes the journal
-as ``Failed`` and leaves the world to convergence (``converging.py``)."""
-
-
-def _undo_failed(result: SwitchoverResult) -> bool:
-    return result.rolled_back and any(
-        not key.startswith("journal:") for key in result.compensation_failures
-    )
 
 
 async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> None:
@@ -298,35 +290,31 @@ async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> No
 
     A rollback whose undo failed keeps its journal (``compensating``, the failed undo not
     in ``compensated``): the journal rule undoes it again at the next renewal, up to
-    :data:`COMPENSATION_ATTEMPTS` times per process; then the journal is closed ``Failed``
+    :data:`~continuum.core.runs.COMPENSATION_ATTEMPTS` times per process
+    (:func:`continuum.core.runs.run_ended` decides); then the journal is closed ``Failed``
     and convergence, no longer blocked by it, brings the world to the lease holder."""
     run = actor.running
     actor.running = None
     if run is not None and run.fence.note_own_write in actor.keeper.observers:
         actor.keeper.observers.remove(run.fence.note_own_write)
-    if _undo_failed(result) and actor.status.switchover is not None:
-        attempts, _, first = actor.undo_attempts.get(result.id, (0, (), result))
-        attempts += 1
-        failed = tuple(
-            StepName(key) for key in result.compensation_failures if not key.startswith("journal:")
+    kept, outcome = core_runs.run_ended(
+        actor.undo_attempts.pop(result.id, None),
+        result,
+        journal_open=actor.status.switchover is not None,
+        run_known=run is not None,
+    )
+    if kept is not None:
+        actor.undo_attempts[result.id] = kept
+    if isinstance(outcome, core_runs.RetryUndo):
+        actor.log.warning(
+            "compensation_retry_due",
+            id=result.id,
+            attempt=outcome.attempts.attempts,
+            failures=sorted(result.compensation_failures),
         )
-        actor.undo_attempts[result.id] = (attempts, failed, first)
-        if attempts < COMPENSATION_ATTEMPTS:
-            actor.log.warning(
-                "compensation_retry_due",
-                id=result.id,
-                attempt=attempts,
-                failures=sorted(result.compensation_failures),
-            )
-            await actor.flush()
-            return
-    retried = actor.undo_attempts.pop(result.id, None)
-    if retried is not None and result.failed_step is None:
-        # A retried undo reports the run's original failure, not an empty one.
-        first = retried[2]
-        result = msgspec.structs.replace(
-            result, failed_step=first.failed_step, error=first.error or result.error
-        )
+        await actor.flush()
+        return
+    result = outcome.result
     plan = run.plan if run is not None else None
     duration = actor.clock.monotonic() - run.started if run is not None else 0.0
     last = view.last_switchover(
@@ -338,7 +326,7 @@ async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> No
     actor.status = msgspec.structs.replace(actor.status, switchover=None, last_switchover=last)
     actor.old_primary_unconfirmed = old_primary_unconfirmed(last, region=actor.region)
     metrics.observe_switchover(duration, result=last.result.lower())
-    if result.ok and not result.compensated and not result.rolled_back and plan is not None:
+    if outcome.switched and plan is not None:
         actor.status = msgspec.structs.replace(actor.status, acting_primary=result.to_region)
         actor.lease_view = None
         actor.unreachable_streak = actor.lag_streak = 0

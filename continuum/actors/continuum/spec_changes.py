@@ -17,6 +17,8 @@ from continuum.actors.continuum.keeper import LeaseKeeper
 from continuum.actors.continuum.leasing import refresh_lease
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.actors.continuum.observation import evaluate_triggers
+from continuum.core import spec_change
+from continuum.core.spec_change import witness_signature
 from continuum.errors import WitnessError
 from continuum.messages.audit import AuditType
 from continuum.messages.crd import Continuum
@@ -30,14 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["announce_created", "check_drift", "spec_observed", "witness_signature"]
 
 
-def witness_signature(cr: Continuum) -> bytes:
-    """What identifies the witness client: kind and config, except the timing (a TTL or
-    renew change applies to the same witness)."""
-    client = cr.spec.lease_client
-    config = msgspec.structs.replace(client.config, ttl_seconds=30, renew_seconds=10)
-    return msgspec.json.encode((client.kind, config))
-
-
 async def spec_observed(actor: ContinuumActor, cr: Continuum) -> None:
     """Adopt ``cr`` as the current spec (valid by the time it arrives): the witness client is
     rebuilt when its identity changed and no run is under way, then drift, triggers and
@@ -49,9 +43,12 @@ async def spec_observed(actor: ContinuumActor, cr: Continuum) -> None:
     actor.spec_error = None
     actor.condition(COND_SPEC_VALID, "True", "Valid", "spec is valid")
     actor.dryrun_cache.clear()
-    if witness_signature(cr) != actor.witness_sig and actor.running is None:
+    change = spec_change.spec_changed(
+        old=old, new=cr, witness_sig=actor.witness_sig, run_under_way=actor.running is not None
+    )
+    if change.rebuild_witness:
         await _rebuild_witness(actor, cr)
-    if cr.spec.lease_client.config.renew_seconds != old.spec.lease_client.config.renew_seconds:
+    if change.restart_timers:
         actor.start_timers()
     actor.collab = actor.env.collaborators_for(cr)
     actor.lag_tracker = LagBreachTracker.from_spec(cr.spec)
@@ -83,37 +80,39 @@ async def _rebuild_witness(actor: ContinuumActor, cr: Continuum) -> None:
 
 
 async def announce_created(actor: ContinuumActor) -> None:
-    """Audit ``CR_CREATED`` once per CR uid (remembered in status across restarts)."""
-    uid = actor.cr.metadata.uid or actor.key
-    if actor.status.cr_created_announced == uid:
+    """Audit ``CR_CREATED`` once per CR uid (remembered in status across restarts), as
+    :func:`continuum.core.spec_change.created` decides."""
+    announce = spec_change.created(
+        announced=actor.status.cr_created_announced,
+        uid=actor.cr.metadata.uid or actor.key,
+        spec=actor.cr.spec,
+    )
+    if announce is None:
         return
-    spec = actor.cr.spec
     await actor.emit(
         AuditType.CR_CREATED,
-        identity=("created", uid),
-        toPrimary=spec.primary_region,
+        identity=announce.identity,
+        toPrimary=announce.to_primary,
         reason="cr-observed",
-        message=f"per-CR actor started; primaryRegion={spec.primary_region} "
-        f"hotStandby=[{', '.join(spec.hot_standby_regions)}]",
+        message=announce.message,
     )
-    actor.status = msgspec.structs.replace(actor.status, cr_created_announced=uid)
+    actor.status = msgspec.structs.replace(actor.status, cr_created_announced=announce.uid)
 
 
 async def check_drift(actor: ContinuumActor) -> None:
     """Record the spec fingerprint; audit ``CONFIG_CHANGED`` when it differs from the one
-    status remembers."""
+    status remembers (:func:`continuum.core.spec_change.drift`)."""
     current = view.spec_fingerprint(actor.cr.spec)
-    previous = actor.status.spec_fingerprint
-    if previous is not None and previous != current:
-        spec = actor.cr.spec
-        actor.log.info("config_changed", previous=previous, current=current)
+    changed = spec_change.drift(
+        previous=actor.status.spec_fingerprint, current=current, spec=actor.cr.spec
+    )
+    if changed is not None:
+        actor.log.info("config_changed", previous=changed.previous, current=changed.current)
         await actor.emit(
             AuditType.CONFIG_CHANGED,
-            identity=("config", previous, current),
-            toPrimary=spec.primary_region,
+            identity=changed.identity,
+            toPrimary=changed.to_primary,
             reason="config-drift",
-            message=f"switchover-relevant spec changed: prev={previous} cur={current} "
-            f"(primaryRegion={spec.primary_region}, "
-            f"hotStandby=[{', '.join(spec.hot_standby_regions)}])",
+            message=changed.message,
         )
     actor.status = msgspec.structs.replace(actor.status, spec_fingerprint=current)

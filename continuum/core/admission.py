@@ -13,10 +13,10 @@ because the DryRun in between is I/O the shell does:
    when a failback to ``primaryRegion`` needs ``spec.failback.approved`` and lacks it
    (``failback-approval-required``); otherwise :class:`Accepted`.
 
-A failback (a move back to ``primaryRegion``) is announced (``continuum-failback-pending``)
-before it runs in the ungated mode (``requireApproval: false``) and when it is refused for
-want of approval: the decision says so (``announce_failback``), the shell emits it (once per
-generation and direction).
+A failback (a move back to ``primaryRegion``) refused for want of approval is announced
+(``continuum-failback-pending``): the refusal says so (``announce_failback``), the shell emits
+it (once per generation and direction). One that is accepted goes through the failback gate
+(``continuum/core/failback.py``), which announces it first in the ungated mode.
 
 In the shell the ``no-op`` refusal is never reached: the DryRun of a plan whose two regions
 are the same already answers 400 (``plan: FromRegion == ToRegion``), and that answer is kept.
@@ -109,15 +109,16 @@ class Refused(msgspec.Struct, frozen=True, kw_only=True):
 
 class Accepted(msgspec.Struct, frozen=True, kw_only=True):
     """Start the run ``from_region`` → ``to_region`` with ``reason``
-    (:func:`executed_reason`) by ``initiated_by``. ``failback``: condition
-    ``FailbackApproval`` turns True; ``announce_failback``: announce it first (ungated)."""
+    (:func:`executed_reason`) by ``initiated_by``. ``failback``: a move back to
+    ``primaryRegion``, which goes through the failback gate as it starts
+    (:class:`continuum.core.failback.Runs`: condition ``FailbackApproval`` True, announced
+    first when ungated)."""
 
     from_region: str
     to_region: str
     reason: str
     initiated_by: str
     failback: bool = False
-    announce_failback: bool = False
 
 
 Admission = NeedsPreview | Refused | Accepted
@@ -194,5 +195,4 @@ def admit(facts: AdmissionFacts, ask: SwitchoverAsk, preview: Preview | None) ->
         ),
         initiated_by=ask.initiated_by or "api",
         failback=failback,
-        announce_failback=failback and not facts.require_approval,
     )

@@ -141,7 +141,7 @@ def test_a_clean_switchover_is_accepted_from_the_acting_primary() -> None:
     )
 
 
-def test_an_approved_failback_runs_as_failback_without_announcing() -> None:
+def test_an_approved_failback_runs_as_failback() -> None:
     decision = admit(_with(approved=True), TO_A, CLEAN)
     assert decision == Accepted(
         from_region="region-b",
@@ -149,14 +149,13 @@ def test_an_approved_failback_runs_as_failback_without_announcing() -> None:
         reason="failback",
         initiated_by="api",
         failback=True,
-        announce_failback=False,
     )
 
 
-def test_an_ungated_failback_runs_and_is_announced_first() -> None:
+def test_an_ungated_failback_runs_without_approval() -> None:
     decision = admit(_with(require_approval=False), TO_A, CLEAN)
     assert isinstance(decision, Accepted)
-    assert (decision.failback, decision.announce_failback) == (True, True)
+    assert decision.failback is True
 
 
 @pytest.mark.parametrize(
@@ -226,7 +225,6 @@ def test_an_accepted_switchover_always_passed_every_check(
         failback = to_region == "region-a"
         assert decision.failback == failback
         assert not failback or approved or not require_approval
-        assert decision.announce_failback == (failback and not require_approval)
 
 
 def _with(**changes: object) -> AdmissionFacts:

@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from continuum.actors.continuum.messages import WorldReads
 
 __all__ = [
-    "announce_failback_pending",
     "evaluate_triggers",
     "pair_configured",
     "pair_observed",
@@ -205,19 +204,14 @@ async def evaluate_triggers(actor: ContinuumActor) -> None:
         )
     )
     if isinstance(decision, FailbackPending):
-        if failback.gave_up(actor):
-            return
-        await announce_failback_pending(actor, decision.from_region, decision.to_region)
-        failback.awaiting_approval(actor, decision.from_region, decision.to_region)
+        await failback.failback_waits(actor, decision.from_region, decision.to_region)
     elif isinstance(decision, FailbackExpired):
-        await failback.approval_timed_out(
+        await failback.failback_timed_out(
             actor, decision.from_region, decision.to_region, decision.waited_seconds
         )
     elif isinstance(decision, RunSwitchover):
         if decision.reason == "failback":
-            if not spec.failback.require_approval:  # ungated: still announced first
-                await announce_failback_pending(actor, decision.from_region, decision.to_region)
-            failback.approval_granted(actor)
+            await failback.failback_runs(actor, decision.from_region, decision.to_region)
         if decision.unplanned and decision.to_region != actor.region:
             return
         if decision.reason == "lag-breach":
@@ -245,24 +239,3 @@ async def evaluate_triggers(actor: ContinuumActor) -> None:
             unplanned=decision.unplanned,
             from_request=spec.switchover.requested,
         )
-
-
-async def announce_failback_pending(
-    actor: ContinuumActor, from_region: str, to_region: str
-) -> None:
-    """Audit ``FAILBACK_PENDING`` once per (generation, direction), remembered in status
-    (``failbackAnnounced``) so a restarted instance does not announce it again: the same
-    occurrence re-emitted after JetStream's duplicate window would be stored twice."""
-    ident = f"{actor.cr.metadata.generation}:{from_region}->{to_region}"
-    if actor.status.failback_announced == ident:
-        return
-    actor.status = msgspec.structs.replace(actor.status, failback_announced=ident)
-    actor.log.info("failback_pending", to=to_region)
-    await actor.emit(
-        AuditType.FAILBACK_PENDING,
-        identity=("failback-pending", ident),
-        fromPrimary=from_region,
-        toPrimary=to_region,
-        reason="approval-pending",
-        message="failback awaiting operator approval (spec.failback.approved)",
-    )

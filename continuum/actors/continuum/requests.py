@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from continuum import metrics
-from continuum.actors.continuum.failback import approval_granted
+from continuum.actors.continuum.failback import announce_failback_pending, failback_runs
 from continuum.actors.continuum.finalizing import DELETING_BLOCKER, target_copy_refusal
 from continuum.actors.continuum.health_runs import health_options
-from continuum.actors.continuum.observation import announce_failback_pending
 from continuum.actors.continuum.runs import ports, start_run
 from continuum.actors.replies import BadRequest, NotReady, SpecNotValid, SwitchoverRefused
 from continuum.core import admission
@@ -217,12 +216,12 @@ async def switchover(actor: ContinuumActor, request: SwitchoverRequest) -> Switc
     decision = admission.admit(_facts(actor), ask, preview)
     if isinstance(decision, admission.NeedsPreview):  # pragma: no cover - admit's contract
         raise AssertionError("admission asked for a DryRun it was given")
-    if decision.announce_failback:
-        await announce_failback_pending(actor, actor.acting_primary(), request.toRegion)
     if isinstance(decision, admission.Refused):
+        if decision.announce_failback:
+            await announce_failback_pending(actor, actor.acting_primary(), request.toRegion)
         raise _refuse(decision, report)
     if decision.failback:
-        approval_granted(actor)
+        await failback_runs(actor, decision.from_region, decision.to_region)
     sid = start_run(
         actor,
         from_region=decision.from_region,

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Final
 
 from continuum.actors.continuum.converging import current_disagreement
 from continuum.actors.continuum.limits import READ_TIMEOUT
-from continuum.core import deletion_grace
+from continuum.core import deletion_grace, deletion_wait
 from continuum.core.admission import DELETING_REFUSAL
 from continuum.errors import ContinuumError
 from continuum.messages.crd import FINALIZER
@@ -112,44 +112,30 @@ def note_pair(actor: ContinuumActor, pair: PairState) -> None:
 
 
 async def in_flight(actor: ContinuumActor) -> str:
-    """What a deletion waits for ("" when nothing): a run under way, an open journal, an old
-    primary only this instance would demote, a convergence write under way; as the writer, a
-    world that does not agree with it yet; otherwise, a switchover toward this region under
-    way in the holder's region."""
+    """What a deletion waits for ("" when nothing), as :mod:`continuum.core.deletion_wait`
+    decides: a run under way, an open journal, an old primary only this instance would
+    demote, a convergence write under way; as the writer, a world that does not agree with
+    it yet; otherwise, a switchover toward this region under way in the holder's region."""
     if not actor.acting():
         # The writer's grace to converge is counted per tenure (core/deletion_grace.py).
         actor.deletion_grace = deletion_grace.not_acting(actor.deletion_grace)
-    if actor.running is not None:
-        return f"switchover {actor.running.id} is running"
-    if actor.status.switchover is not None:
-        return f"the journal of switchover {actor.status.switchover.id} is open"
-    if actor.old_primary_unconfirmed and actor.cr.spec.switchover.mechanism == "cnpg-pair":
-        return (
-            f"region {actor.old_primary_unconfirmed}'s Cluster was not cordoned by the "
-            "failover and has not been seen demoted since"
-        )
-    if actor.self_fence.pending and actor.cr.spec.switchover.mechanism == "cnpg-pair":
-        # The own Cluster may be a stale primary (promoted by a handover this instance never
-        # saw, fenced while cut off): only this instance rejoins it as a replica once the
-        # witness names the writer (seed 6602).
-        waiting = _within_grace(
-            actor,
-            "own-cluster",
-            f"region {actor.region}'s Cluster has not been seen settled (a replica, or the "
-            "writer's) since this instance last looked",
-        )
-        if waiting:
-            return waiting
-    if actor.observing.repairing:
-        return "a convergence write is under way"
-    if actor.acting():
+    acting = actor.acting()
+    facts = deletion_wait.DeletionFacts(
+        region=actor.region,
+        acting=acting,
+        cnpg_pair=actor.cr.spec.switchover.mechanism == "cnpg-pair",
+        running_id=actor.running.id if actor.running is not None else "",
+        journal_id=actor.status.switchover.id if actor.status.switchover is not None else "",
+        old_primary_unconfirmed=actor.old_primary_unconfirmed,
+        self_fence_pending=actor.self_fence.pending,
+        repairing=actor.observing.repairing,
         # The other regions' routes follow a switchover only by the writer's convergence.
-        disagreement = current_disagreement(actor)
-        return _within_grace(
-            actor,
-            deletion_grace.CONVERGE,
-            disagreement and f"the world disagrees with the lease ({disagreement})",
-        )
+        disagreement=current_disagreement(actor) if acting else "",
+    )
+    local = deletion_wait.local(facts)
+    waiting = _first_holding(actor, local.waits)
+    if waiting or not local.ask_holder:
+        return waiting
     return await _handover_pending(actor)
 
 
@@ -158,7 +144,9 @@ async def _handover_pending(actor: ContinuumActor) -> str:
     journal is read first, then the lease: the holder closes its journal only after the
     handover, so a closed journal and a lease not naming this region mean no handover is
     coming from that run (and a new run checks this copy before it hands over:
-    :func:`target_copy_refusal`)."""
+    :func:`target_copy_refusal`). What each answer asks for is decided by
+    :func:`continuum.core.deletion_wait.holder_copy` and
+    :func:`~continuum.core.deletion_wait.lease_read`."""
     copies = actor.env.copies
     if copies is None:
         return ""
@@ -169,23 +157,37 @@ async def _handover_pending(actor: ContinuumActor) -> str:
                 actor.clock, READ_TIMEOUT, lambda: copies.read_copy(holder, actor.key)
             )
         except (ContinuumError, TimeoutError) as exc:
-            waiting = _within_grace(actor, "copy", f"region {holder}'s copy cannot be read ({exc})")
-            if waiting:
-                return waiting
-            # The copy's grace ran out: the lease may still name this region (seed 2873).
+            waits = deletion_wait.holder_copy(
+                region=actor.region, holder=holder, copy=None, error=str(exc)
+            )
         else:
-            if state.exists and state.journal_to == actor.region:
-                return f"region {holder} is running a switchover to this region"
+            waits = deletion_wait.holder_copy(
+                region=actor.region, holder=holder, copy=state, error=""
+            )
+        # A copy whose grace ran out: the lease may still name this region (seed 2873).
+        waiting = _first_holding(actor, waits)
+        if waiting:
+            return waiting
     try:
         lease = await with_timeout(actor.clock, READ_TIMEOUT, lambda: actor.witness.read(actor.key))
     except (ContinuumError, TimeoutError) as exc:
-        return _within_grace(actor, "witness", f"the witness cannot be read ({exc})")
-    if lease.holder == actor.region:
-        # Live or lapsed, the lease names this region as the last writer: it takes the role
+        waits = deletion_wait.lease_read(region=actor.region, lease=None, error=str(exc))
+    else:
+        # Live or lapsed, a lease naming this region as the last writer: it takes the role
         # over (adopts, or re-acquires) and converges the world before it lets go.
-        return _within_grace(
-            actor, "adopt", "the lease names this region: it takes the writer role over first"
-        )
+        waits = deletion_wait.lease_read(region=actor.region, lease=lease, error="")
+    return _first_holding(actor, waits)
+
+
+def _first_holding(actor: ContinuumActor, waits: tuple[deletion_wait.Wait, ...]) -> str:
+    """The reason of the first of ``waits`` that holds ("" when none): one without grace
+    always holds, one with a grace kind only while that grace lasts (:func:`_within_grace`)."""
+    for wait in waits:
+        if wait.grace is None:
+            return wait.reason
+        waiting = _within_grace(actor, wait.grace, wait.reason)
+        if waiting:
+            return waiting
     return ""
 
 

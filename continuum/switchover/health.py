@@ -35,8 +35,6 @@ __all__ = [
     "HealthOptions",
     "LatencySource",
     "post_switchover_health",
-    "summarize",
-    "summarize_error",
 ]
 
 CHECK_NAMES = ("replicas-healthy", "dns-probes", "latency-normal", "audit-posted")
@@ -296,43 +294,3 @@ async def _audit_posted(plan: Plan, options: HealthOptions, switchover_id: str) 
         f"(from={plan.from_region} to={plan.to_region})",
         [],
     )
-
-
-# --- the LastSwitchoverHealthy condition ----------------------------------------------------
-
-
-def summarize(report: HealthReport) -> tuple[str, str, str]:
-    """``(status, reason, message)`` for condition ``LastSwitchoverHealthy``: status
-    ``True``/``False``/``Unknown``, reason ``PostSwitchoverHealth``, message
-    ``<verdict>: P passed, F failed[, U unknown], D deferred (new primary=<r>[; failed: …])``."""
-    deferred = [c for c in report.checks if c.deferred]
-    counted = [c for c in report.checks if not c.deferred]
-    passed = [c.name for c in counted if c.status == "pass"]
-    failed = [c.name for c in counted if c.status == "fail"]
-    unknown = [c.name for c in counted if c.status == "unknown"]
-    label = {"healthy": "healthy", "unhealthy": "UNHEALTHY", "unknown": "unknown"}[report.verdict]
-    counts = f"{len(passed)} passed, {len(failed)} failed"
-    if unknown:
-        counts += f", {len(unknown)} unknown"
-    counts += f", {len(deferred)} deferred"
-    tail = f"new primary={report.newPrimaryRegion}"
-    if failed:
-        tail += f"; failed: {', '.join(failed)}"
-    if unknown:
-        tail += f"; unknown: {', '.join(unknown)}"
-    status = {"healthy": "True", "unhealthy": "False", "unknown": "Unknown"}[report.verdict]
-    return status, "PostSwitchoverHealth", f"{label}: {counts} ({tail})"
-
-
-HEALTH_ERROR_MESSAGE_MAX = 900
-"""Characters of a health run's error kept in the condition message."""
-
-
-def summarize_error(error: str) -> tuple[str, str, str]:
-    """``(status, reason, message)`` for condition ``LastSwitchoverHealthy`` when the health
-    run itself failed (no report): ``Unknown``, ``HealthCheckErrored``,
-    ``PostSwitchoverHealth errored: <first line of error>`` (at most
-    :data:`HEALTH_ERROR_MESSAGE_MAX` characters; ``unknown error`` when empty)."""
-    first = next((line.strip() for line in error.splitlines() if line.strip()), "")
-    message = f"PostSwitchoverHealth errored: {first or 'unknown error'}"
-    return "Unknown", "HealthCheckErrored", message[:HEALTH_ERROR_MESSAGE_MAX]

@@ -6,6 +6,7 @@ import anyio
 import pytest
 
 from continuum.clock import FakeClock
+from continuum.core.health_record import summarize, summarize_error
 from continuum.errors import AuditUnavailable, ResolverUnavailable
 from continuum.messages.audit import AuditType, new_event
 from continuum.messages.switchover import Mechanism, Plan
@@ -13,8 +14,6 @@ from continuum.switchover.health import (
     CHECK_NAMES,
     HealthOptions,
     post_switchover_health,
-    summarize,
-    summarize_error,
 )
 from continuum.switchover.sequencer import Sequencer
 from tests.switchover.fakes import (

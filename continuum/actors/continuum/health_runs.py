@@ -12,14 +12,10 @@ import msgspec
 
 from continuum import metrics
 from continuum.actors.continuum.messages import HealthCrashed, HealthDone
-from continuum.messages.status import COND_LAST_SWITCHOVER_HEALTHY, LastHealth
+from continuum.core import health_record
+from continuum.messages.status import COND_LAST_SWITCHOVER_HEALTHY
 from continuum.messages.switchover import HealthReport, Plan
-from continuum.switchover.health import (
-    HealthOptions,
-    post_switchover_health,
-    summarize,
-    summarize_error,
-)
+from continuum.switchover.health import HealthOptions, post_switchover_health
 
 if TYPE_CHECKING:
     from continuum.actors.continuum.actor import ContinuumActor
@@ -59,37 +55,26 @@ def start_health(actor: ContinuumActor, plan: Plan, sid: str) -> None:
 
 async def health_done(actor: ContinuumActor, sid: str, report: HealthReport) -> None:
     """Keep ``report`` (served by the API), and write ``lastHealth`` and the
-    ``LastSwitchoverHealthy`` condition."""
+    ``LastSwitchoverHealthy`` condition as :func:`continuum.core.health_record.landed`
+    records it."""
     actor.health = report
     metrics.count_health_run(report.verdict)
-    status, reason, message = summarize(report)
-    actor.log.info("health_checked", id=sid, verdict=report.verdict, summary=message)
-    actor.condition(COND_LAST_SWITCHOVER_HEALTHY, status, reason, message)
-    actor.status = msgspec.structs.replace(
-        actor.status,
-        last_health=LastHealth(
-            checked_at=actor.clock.now(),
-            switchover_id=sid,
-            to_region=report.newPrimaryRegion,
-            verdict=report.verdict,
-            summary=message,
-            checks=[
-                {
-                    "name": c.name,
-                    "status": c.status,
-                    "deferred": c.deferred,
-                    "detail": c.detail[:900],
-                }  # type: ignore[misc]
-                for c in report.checks
-            ],
-        ),
-    )
+    record = health_record.landed(report, switchover_id=sid, now=actor.clock.now())
+    actor.log.info("health_checked", id=sid, verdict=report.verdict, summary=record.message)
+    _record(actor, record)
     await actor.flush()
 
 
 async def health_crashed(actor: ContinuumActor, text: str) -> None:
     """The health task failed: ``LastSwitchoverHealthy`` becomes Unknown, its message
-    ``PostSwitchoverHealth errored: <error>`` (``summarize_error``)."""
+    ``PostSwitchoverHealth errored: <error>``
+    (:func:`continuum.core.health_record.crashed`)."""
     actor.log.warning("health_errored", error=text)
-    actor.condition(COND_LAST_SWITCHOVER_HEALTHY, *summarize_error(text))
+    _record(actor, health_record.crashed(text))
     await actor.flush()
+
+
+def _record(actor: ContinuumActor, record: health_record.HealthRecord) -> None:
+    actor.condition(COND_LAST_SWITCHOVER_HEALTHY, record.status, record.reason, record.message)
+    if record.last_health is not None:
+        actor.status = msgspec.structs.replace(actor.status, last_health=record.last_health)

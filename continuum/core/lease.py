@@ -56,7 +56,9 @@ Refusal = Literal["lost", "held-by-another", "unavailable"]
 
 def fencing_epoch(held: Lease | None, seen: Lease | None) -> int:
     """The fencing epoch this instance acts (and stamps its audit events) under: the
-    generation of the lease it holds, else of the lease it last saw, else 0."""
+    generation of the lease it holds, else of the lease it last saw, else 0. The one
+    definition: the shell reads it only through ``ContinuumActor.epoch`` (runs, DryRun,
+    convergence, self-fencing and audit events alike)."""
     lease = held if held is not None else seen
     return lease.generation if lease is not None else 0
 
@@ -97,12 +99,6 @@ class LeaseState(msgspec.Struct, frozen=True, kw_only=True):
         if not self.holding or self.last_renewed is None:
             return False
         return now - self.last_renewed < max(0.0, self.ttl - self.safety_margin)
-
-    @property
-    def epoch(self) -> int:
-        """The fencing epoch (:func:`fencing_epoch`)."""
-        return fencing_epoch(self.held, self.seen)
-
 
 # --- events --------------------------------------------------------------------------------
 

@@ -65,7 +65,6 @@ def test_the_fencing_epoch_is_the_held_lease_else_the_seen_one_else_zero() -> No
     assert fencing_epoch(lease(A, 7), lease(B, 9)) == 7
     assert fencing_epoch(None, lease(B, 9)) == 9
     assert fencing_epoch(None, None) == 0
-    assert state(held=lease(A, 3)).epoch == 3
 
 
 def test_a_holder_renews_and_keeps_acting() -> None:

@@ -100,6 +100,7 @@ class LeaseState(msgspec.Struct, frozen=True, kw_only=True):
             return False
         return now - self.last_renewed < max(0.0, self.ttl - self.safety_margin)
 
+
 # --- events --------------------------------------------------------------------------------
 
 

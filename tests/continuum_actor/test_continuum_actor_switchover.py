@@ -54,6 +54,20 @@ async def test_dry_run_to_an_unknown_region_is_a_bad_request(h: Harness) -> None
         assert caught.value.field == "body.toRegion"
 
 
+async def test_a_switchover_to_the_acting_primary_is_a_bad_request_from_its_dryrun(
+    h: Harness,
+) -> None:
+    """The admission rule's ``no-op`` refusal is never reached from the API: the DryRun of a
+    plan whose two regions are the same answers 400 first, and nothing runs."""
+    async with h.actor() as (ref, actor):
+        await anyio.wait_all_tasks_blocked()
+        writes = h.store.writes, h.pair.writes, h.routes.writes, h.dns.writes
+        with pytest.raises(BadRequest, match="no-op"):
+            await ref.ask(SwitchoverRequest(toRegion=A, fingerprint="0123456789abcdef"))
+        assert actor.running is None
+        assert (h.store.writes, h.pair.writes, h.routes.writes, h.dns.writes) == writes
+
+
 async def test_confirmed_switchover_runs_seven_steps_and_health_follows_after_delay(
     h: Harness,
 ) -> None:

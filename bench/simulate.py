@@ -7,7 +7,7 @@ seed's schedule to a short one and prints it.
 
     PYTHONPATH=. python bench/simulate.py --schedules 100000 [--start 0] [--length 40]
     PYTHONPATH=. python bench/simulate.py --schedules 300 --deletions   # a deletion mid-run first
-    PYTHONPATH=. python bench/simulate.py --seed 1234 [--shrink] [--verbose]
+    PYTHONPATH=. python bench/simulate.py --seed 1234 [--deletions] [--shrink] [--verbose]
     PYTHONPATH=. python bench/simulate.py --replay '<schedule JSON>'
 
 The model, the invariants and the reproduction steps: ``docs/architecture.md`` ("Core and
@@ -55,8 +55,8 @@ def _print_outcome(label: str, out: Outcome, schedule: list[Action]) -> None:
         print(f"  VIOLATION {v.kind} at t={v.at:g}: {v.detail}")
 
 
-def _one(seed: int, length: int, *, do_shrink: bool, verbose: bool) -> int:
-    schedule = generate(seed, length)
+def _one(seed: int, length: int, *, deletions: bool, do_shrink: bool, verbose: bool) -> int:
+    schedule = (generate_with_deletion if deletions else generate)(seed, length)
     with quiet_logs():
         out = run_sync(schedule)
     _print_outcome(f"seed {seed}", out, schedule)
@@ -98,7 +98,13 @@ def main() -> int:
         _print_outcome("replay", out, schedule)
         return 1 if out.violations else 0
     if args.seed is not None:
-        return _one(args.seed, args.length, do_shrink=args.shrink, verbose=args.verbose)
+        return _one(
+            args.seed,
+            args.length,
+            deletions=args.deletions,
+            do_shrink=args.shrink,
+            verbose=args.verbose,
+        )
     kinds: Counter[str] = Counter()
     first: dict[str, list[int]] = {}
     events = kills = switchovers = deletions = mid_run = 0

@@ -3,8 +3,11 @@ invariants after every event.
 
 ``run(schedule)`` is deterministic: one asyncio loop, the fake clock, in-memory edges, and the
 simulator choosing what happens next (mailboxes in region order, timers in clock order).
-After the schedule comes a calm phase (faults healed, partitions healed, dead instances
-restarted, only time passing) at the end of which the liveness invariants must hold.
+Every timer due by the clock fires at once, in (due, arming) order, and a repeating timer
+that fell behind skips its missed ticks, as the actor runtime's ``TimerQueue`` does. After the
+schedule comes a calm phase (faults healed, partitions healed, dead instances restarted, only
+time passing: ``CALM_SECONDS`` of simulated time) at the end of which the liveness invariants
+must hold.
 
 Invariants (kind → meaning):
 
@@ -91,11 +94,14 @@ from tests.simulation.schedule import (
 )
 from tests.simulation.world import REGIONS, Fault, SimWorld
 
-__all__ = ["CALM_TICKS", "Outcome", "Violation", "quiet_logs", "run", "run_sync"]
+__all__ = ["CALM_SECONDS", "Outcome", "Violation", "quiet_logs", "run", "run_sync"]
 
-CALM_TICKS = 80
-"""Timer firings after the schedule with no faults (two instances, two timers each at 10 s:
-about three minutes of simulated time)."""
+CALM_SECONDS = 200.0
+"""Simulated time after the schedule with no faults: long enough for every switchover to
+end (each step and undo bounded, six renewals of deletion grace) once the faults stop."""
+
+_MAX_CALM_TICKS = 2_000
+"""A bound on the calm phase's ticks (timers at ``renewSeconds`` need about 80)."""
 
 _MAX_DELIVERIES = 20_000
 
@@ -172,8 +178,9 @@ class _Sim:
         back)."""
         self.reading_since: dict[str, int] = {}
         """Per region: the event count when the observation whose reads are out began."""
-        self.fired: dict[str, tuple[float, msgspec.Struct]] = {}
-        """Per region: when the timer the simulator fired last was due, and its message."""
+        self.fired: dict[str, list[tuple[float, msgspec.Struct]]] = {}
+        """Per region: the timers the simulator fired last (all at one instant), each with
+        when it was due and its message."""
 
     # -- invariants ----------------------------------------------------------------------
 
@@ -221,8 +228,10 @@ class _Sim:
         timer = node.next_timer()
         if timer is not None and timer.due <= min(deadline, self.clock.monotonic()):
             return True
-        due, fired = self.fired.get(region, (deadline + 1, None))
-        return due <= deadline and any(m is fired for m, _ in node.mailbox)
+        return any(
+            due <= deadline and any(m is fired for m, _ in node.mailbox)
+            for due, fired in self.fired.get(region, ())
+        )
 
     def check(self) -> None:
         self.out.events += 1
@@ -392,27 +401,40 @@ class _Sim:
             await node.start()
         self.check()
 
-    async def tick(self) -> None:
+    def next_at(self) -> float | None:
+        """When the next thing happens by itself: a timer falls due or a dead instance
+        restarts (``None``: nothing will)."""
+        times = [t.due for n in self.nodes.values() if (t := n.next_timer()) is not None]
+        times += self.down_until.values()
+        return min(times) if times else None
+
+    async def tick(self) -> bool:
+        """Deliver what is pending, then move the clock to the next timer or restart and
+        let it happen: every timer due by then fires at once, in (due, arming) order, as
+        the actor runtime's ``TimerQueue`` sends them. ``False`` when nothing was left to
+        happen."""
         await self.restart_due()
         await self.deliver_all()
-        timers = [(t, n) for n in self.nodes.values() if (t := n.next_timer()) is not None]
-        restarts = sorted(self.down_until.values())
-        if not timers and not restarts:
-            return
-        if timers:
-            timer, node = min(timers, key=lambda tn: (tn[0].due, tn[0].seq))
-            if restarts and restarts[0] < timer.due:
-                self.clock.advance(max(0.0, restarts[0] - self.clock.monotonic()))
-                await self.restart_due()
-                await self.deliver_all()
-                return
-            self.clock.advance(max(0.0, timer.due - self.clock.monotonic()))
-            self.fired[node.region] = (timer.due, timer.message)
-            await node.fire(timer)
-        else:
-            self.clock.advance(max(0.0, restarts[0] - self.clock.monotonic()))
-            await self.restart_due()
+        at = self.next_at()
+        if at is None:
+            return False
+        self.clock.advance(max(0.0, at - self.clock.monotonic()))
+        await self.restart_due()
+        self.fire_due()
         await self.deliver_all()
+        return True
+
+    def fire_due(self) -> None:
+        now = self.clock.monotonic()
+        due = sorted(
+            ((t, n) for n in self.nodes.values() for t in n.due_timers(now)),
+            key=lambda tn: (tn[0].due, tn[0].seq),
+        )
+        if due:
+            self.fired = {}
+        for timer, node in due:
+            self.fired.setdefault(node.region, []).append((timer.due, timer.message))
+            node.fire(timer)
 
     def note_kills(self) -> None:
         for region, node in self.nodes.items():
@@ -518,8 +540,13 @@ class _Sim:
             self.partition_healed_at = self.clock.monotonic()
         for node in self.nodes.values():
             node.crash_after_writes = 0
-        for _ in range(CALM_TICKS):
+        until = self.clock.monotonic() + CALM_SECONDS
+        for _ in range(_MAX_CALM_TICKS):
+            at = self.next_at()
+            if at is None or at > until:
+                break
             await self.tick()
+        await self.deliver_all()
         self.check_end()
 
     async def main(self) -> Outcome:

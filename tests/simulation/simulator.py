@@ -16,8 +16,9 @@ Invariants (kind → meaning):
   already acted under;
 * ``two-primaries`` — both Clusters act as primary while both regions are reachable, in a run
   that never had a partition; ``two-primaries-after-partition`` — the same beyond one
-  observation cadence after a partition healed (a stale primary nobody fenced: issue 13,
-  item 4);
+  observation cadence after a partition healed, or after an instance that was down at the
+  heal restarted (a stale primary nobody fenced: issue 13, item 4; the writer's observation
+  fences it, and a writer that is down observes nothing);
 * ``healthy-but-world-disagrees`` — a live region's status says ``Healthy`` (no switchover in
   its journal) while the pair's primary, DNS or a region's route disagree with the lease
   holder and have since the start of the last observation whose reads it took (the reads run
@@ -159,6 +160,12 @@ class _Sim:
         self.out = Outcome()
         self.acted: dict[str, int] = {}
         self.partition_healed_at = -1e9
+        """When the last partition healed, or later: when an instance that was down at the
+        heal restarted (the stale primary waits for the writer's observation, and a writer
+        that is down observes nothing)."""
+        self.down_at_heal: set[str] = set()
+        """The regions whose instance was down when the last partition healed, until it
+        restarts."""
         self.ever_partitioned = False
         self.confirmed: dict[str, int] = {}
         self._seen: set[tuple[str, str]] = set()
@@ -392,7 +399,14 @@ class _Sim:
     def _reading(node: SimNode) -> bool:
         return node.actor is not None and node.actor.observing.busy
 
+    def healed(self) -> None:
+        self.partition_healed_at = self.clock.monotonic()
+        self.down_at_heal = {r for r, n in self.nodes.items() if n.actor is None and not n.deleted}
+
     async def _start(self, node: SimNode) -> None:
+        if node.region in self.down_at_heal:
+            self.down_at_heal.discard(node.region)
+            self.partition_healed_at = self.clock.monotonic()
         # on_start refreshes the lease and observes in place
         self.observed_at[node.region] = self.renewed_at[node.region] = self.out.events
         self.reading_since.pop(node.region, None)
@@ -464,7 +478,7 @@ class _Sim:
                     self.ever_partitioned = True
                 elif region in self.world.partitioned:
                     self.world.partitioned.discard(region)
-                    self.partition_healed_at = self.clock.monotonic()
+                    self.healed()
             case Switchover(to=to):
                 await self.switchover(to)
             case SetSpec(failback_approved=approved, auto_failover=auto):
@@ -535,9 +549,9 @@ class _Sim:
 
     async def calm(self) -> None:
         self.world.faults.clear()
-        for region in list(self.world.partitioned):
-            self.world.partitioned.discard(region)
-            self.partition_healed_at = self.clock.monotonic()
+        if self.world.partitioned:
+            self.world.partitioned.clear()
+            self.healed()
         for node in self.nodes.values():
             node.crash_after_writes = 0
         until = self.clock.monotonic() + CALM_SECONDS

@@ -243,10 +243,18 @@ class ContinuumActor(Actor):
             case WitnessReplied(event=event):
                 if await continue_refresh(self, event):
                     await self._refreshed()
+                    if self.observing.deferred:
+                        self.observing.deferred = False
+                        begin_observation(self)
             case ObserveDue():
                 # The reads and the repairs run in child tasks (``background_observation``):
-                # the mailbox keeps answering while an API server or the DNS API hangs.
-                begin_observation(self)
+                # the mailbox keeps answering while an API server or the DNS API hangs. A
+                # refresh waiting on the witness may change the holder or this instance's
+                # role: the observation starts once it is over, against what it found.
+                if self.refresh.waiting:
+                    self.observing.deferred = True
+                else:
+                    begin_observation(self)
             case WorldObserved():
                 await self._observed(over=await world_observed(self, message))
             case WorldRepaired():

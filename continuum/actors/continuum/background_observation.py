@@ -22,7 +22,9 @@ answers requests from its state and keeps renewing.
 
 Guarantees: at most one observation in flight per actor, from its ``ObserveDue`` until its
 last write is over (a tick that finds one in flight is skipped: the observation under way is
-the newer news); a repair write never runs beside a switchover (a run started meanwhile
+the newer news); an observation never begins while a timer-driven lease refresh waits on the
+witness (the tick waits for that refresh to end, so the observation is made for the holder
+and the role the refresh found); a repair write never runs beside a switchover (a run started meanwhile
 waits for :meth:`ObservationInFlight.repairs_settled` before its first step, and no write
 starts once it is under way), nor after this instance stops acting (a stop and the lapse
 fence wait for the write in flight, bounded by ``READ_TIMEOUT``); a child task that fails
@@ -107,6 +109,10 @@ class ObservationInFlight:
         self.cycle: _Cycle | None = None
         self.seq = 0
         self._repairing: _Repairing | None = None
+        self.deferred = False
+        """An observation tick came while a lease refresh waited on the witness: it starts
+        once that refresh is over (the refresh may change the holder or this instance's
+        role; an observation begun before would decide on the old ones)."""
 
     @property
     def busy(self) -> bool:

@@ -131,6 +131,10 @@ class Outcome:
     """The regions whose instance let go of a deleted CR while cut off, its grace for reading
     the witness run out (excused from ``deletion-left-world-broken``)."""
 
+    left_broken: str = ""
+    """After a deletion: what of the world the calm phase left disagreeing with the one
+    primary ("" when it agrees), excused or not."""
+
     def kinds(self) -> set[str]:
         return {v.kind for v in self.violations}
 
@@ -327,6 +331,7 @@ class _Sim:
             # deletion left behind must still be one writer everyone agrees on.
             primaries = self.world.primaries()
             wrong = self.disagreement(primaries[0]) if len(primaries) == 1 else "no one primary"
+            self.out.left_broken = wrong
             if wrong and not any(api.let_go_cut_off for api in self.world.api.values()):
                 self.violate("deletion-left-world-broken", wrong)
             return

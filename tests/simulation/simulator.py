@@ -22,7 +22,8 @@ Invariants (kind → meaning):
 * ``healthy-but-world-disagrees`` — a live region's status says ``Healthy`` (no switchover in
   its journal) while the pair's primary, DNS or a region's route disagree with the lease
   holder and have since the start of the last observation whose reads it took (the reads run
-  in a child task, after its ``ObserveDue``; ``WorldObserved`` brings them back) — and, after
+  in a child task, after its tick, ``RenewDue(observe=True)``, and the refresh that tick
+  started; ``WorldObserved`` brings them back) — and, after
   a change of holder, of its last lease refresh — (or for three observation cadences, once
   every timer of that region due within them has fired and been handled: the clock may jump
   past a timer inside another call, and real time would have run it), unless that region's
@@ -68,7 +69,6 @@ import msgspec
 import structlog
 
 from continuum.actors.continuum.messages import (
-    ObserveDue,
     RenewDue,
     SwitchoverDone,
     WorldObserved,
@@ -185,8 +185,7 @@ class _Sim:
         """Per region: the event count when its instance began the refresh under way."""
         self.observed_at: dict[str, int] = {}
         """Per region: the event count when its instance began the observation whose result
-        it took last (at start, or the ``ObserveDue`` whose reads ``WorldObserved`` brought
-        back)."""
+        it took last (at start, or the tick whose reads ``WorldObserved`` brought back)."""
         self.reading_since: dict[str, int] = {}
         """Per region: the event count when the observation whose reads are out began."""
         self.fired: dict[str, list[tuple[float, msgspec.Struct]]] = {}
@@ -363,6 +362,7 @@ class _Sim:
                 if node.mailbox:
                     message = node.mailbox[0][0]
                     began, reading = self.out.events, self._reading(node)
+                    observations = self._observations(node)
                     refreshing = self.refreshing(node)
                     if isinstance(message, RenewDue) and not refreshing:
                         self.refresh_began[node.region] = self.out.events
@@ -370,8 +370,13 @@ class _Sim:
                         await node.deliver_one()
                     if not self.refreshing(node) and (refreshing or isinstance(message, RenewDue)):
                         self.renewed_at[node.region] = self.refresh_began.get(node.region, -1)
-                    if isinstance(message, ObserveDue) and not reading and self._reading(node):
-                        self.reading_since[node.region] = began  # the reads start after this
+                    if self._observations(node) > observations and not reading:
+                        # An observation began (a tick, or the refresh it waited for ended):
+                        # its reads start after this; one with nothing to read is over.
+                        if self._reading(node):
+                            self.reading_since[node.region] = began
+                        else:
+                            self.observed_at[node.region] = began
                     elif isinstance(message, WorldObserved) and node.region in self.reading_since:
                         self.observed_at[node.region] = self.reading_since.pop(node.region)
                     if isinstance(message, SwitchoverDone):
@@ -399,6 +404,10 @@ class _Sim:
                 del self.down_until[region]
                 if not self.nodes[region].deleted:  # a deleted CR has no instance to restart
                     await self._start(self.nodes[region])
+
+    @staticmethod
+    def _observations(node: SimNode) -> int:
+        return node.actor.observing.seq if node.actor is not None else 0
 
     @staticmethod
     def _reading(node: SimNode) -> bool:

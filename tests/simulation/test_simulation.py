@@ -318,7 +318,7 @@ retry of the undo lands before the break.)"""
 def test_regression_a_standby_is_judged_once_its_own_observation_had_its_turn() -> None:
     """Seed 125657: B's status said ``Healthy`` from before the break, 40 s on, and the
     invariant's three-cadence bound flagged it; but B never had a turn in those 40 s (in real
-    time its ``ObserveDue`` fires 10 s after the break and its reads are bounded). B is
+    time its observation tick fires 10 s after the break and its reads are bounded). B is
     judged once its overdue timers have fired and been handled, and then it is ``Degraded``
     (it cannot read A's Cluster, and none is primary)."""
     out = _run(SEED_125657)

@@ -20,16 +20,19 @@ read again, and :class:`~continuum.actors.continuum.messages.WorldRepaired` brin
 outcome back, to be logged, audited and reported from the mailbox. Meanwhile the actor
 answers requests from its state and keeps renewing.
 
-Guarantees: at most one observation in flight per actor, from its ``ObserveDue`` until its
-last write is over (a tick that finds one in flight is skipped: the observation under way is
-the newer news); an observation never begins while a timer-driven lease refresh waits on the
-witness (the tick waits for that refresh to end, so the observation is made for the holder
-and the role the refresh found); a repair write never runs beside a switchover (a run started meanwhile
-waits for :meth:`ObservationInFlight.repairs_settled` before its first step, and no write
-starts once it is under way), nor after this instance stops acting (a stop and the lapse
-fence wait for the write in flight, bounded by ``READ_TIMEOUT``); a child task that fails
-unexpectedly crashes the actor when its message arrives, as a failure in the handler did.
-The start-up observation (:func:`observe_now`) reads in place and decides nothing.
+Observations ride on the renewal tick (``RenewDue(observe=True)``, one repeating timer per
+actor at ``renewSeconds``): each tick refreshes the lease, then observes.
+
+Guarantees: at most one observation in flight per actor, from its tick until its last write
+is over (a tick that finds one in flight is skipped: the observation under way is the newer
+news); an observation never begins while a timer-driven lease refresh waits on the witness
+(the tick waits for that refresh to end, so the observation is made for the holder and the
+role the refresh found); a repair write never runs beside a switchover (a run started
+meanwhile waits for :meth:`ObservationInFlight.repairs_settled` before its first step, and
+no write starts once it is under way), nor after this instance stops acting (a stop and the
+lapse fence wait for the write in flight, bounded by ``READ_TIMEOUT``); a child task that
+fails unexpectedly crashes the actor when its message arrives, as a failure in the handler
+did. The start-up observation (:func:`observe_now`) reads in place and decides nothing.
 """
 
 from __future__ import annotations
@@ -151,12 +154,15 @@ def _fence(actor: ContinuumActor) -> tuple[object, ...]:
     )
 
 
-def begin_observation(actor: ContinuumActor) -> bool:
+def begin_observation(actor: ContinuumActor) -> WorldObserved | None:
     """Start an observation: its reads run in a child task and come back as
-    ``WorldObserved``. Returns ``False`` (and does nothing) when one is already in flight."""
+    ``WorldObserved``. An observation with nothing to read (no pair configured and no live
+    holder known) starts no task: its ``WorldObserved`` is returned at once, for the caller
+    to take as it would the child's. Returns ``None`` otherwise, and does nothing when one
+    is already in flight."""
     flight = actor.observing
     if flight.cycle is not None:
-        return False
+        return None
     flight.seq += 1
     seq = flight.seq
     cycle = flight.cycle = _Cycle(
@@ -164,6 +170,8 @@ def begin_observation(actor: ContinuumActor) -> bool:
     )
     collab = actor.collab
     with_pair = pair_configured(actor)
+    if not with_pair and not cycle.query.holder:
+        return WorldObserved(seq=seq, reads=WorldReads())
 
     async def observe() -> WorldReads:
         return await _read(actor, collab, cycle.query, cycle.writer, pair=with_pair, probe=True)
@@ -174,7 +182,7 @@ def begin_observation(actor: ContinuumActor) -> bool:
         on_error=lambda exc: WorldObserved(seq=seq, reads=None, error=_text(exc)),
         name="observe",
     )
-    return True
+    return None
 
 
 async def observe_now(actor: ContinuumActor) -> None:

@@ -18,13 +18,13 @@ from continuum.messages.switchover import (
 )
 
 
-class RenewDue(msgspec.Struct, frozen=True):
-    """Time to renew (as holder) or to read the lease (as standby)."""
+class RenewDue(msgspec.Struct, frozen=True, kw_only=True):
+    """Time to renew (as holder) or to read the lease (as standby). With ``observe`` (the
+    repeating tick at ``renewSeconds``), then to observe the world (the pair's lag and
+    readiness, DNS, every region's route) once that refresh is over: the reads start in a
+    child task; :class:`WorldObserved` brings them back. One timer per actor does both."""
 
-
-class ObserveDue(msgspec.Struct, frozen=True):
-    """Time to observe the world (the pair's lag and readiness, DNS, every region's route):
-    the reads start in a child task; :class:`WorldObserved` brings them back."""
+    observe: bool = False
 
 
 class StatusRetryDue(msgspec.Struct, frozen=True):

@@ -289,6 +289,7 @@ async def _read(
     """Every read of one observation, concurrently, each bounded on its own."""
     pair_read: tuple[PairState | None, str, ReplicationObservation | None] = (None, "", None)
     dns_wrong: tuple[str, ...] | None = None
+    dns_error = ""
     answers: tuple[ServedAnswer, ...] | None = None
     routes: dict[str, RouteState | None] = {}
 
@@ -297,8 +298,8 @@ async def _read(
         pair_read = await read_pair(actor, collab, writer=writer, probe=probe)
 
     async def the_dns() -> None:
-        nonlocal dns_wrong
-        dns_wrong = await read_dns(actor, collab, query)
+        nonlocal dns_wrong, dns_error
+        dns_wrong, dns_error = await read_dns(actor, collab, query)
 
     async def the_answers() -> None:
         nonlocal answers
@@ -323,6 +324,7 @@ async def _read(
         pair_error=pair_error,
         probe=sample,
         dns_wrong=dns_wrong,
+        dns_error=dns_error,
         answers=answers,
         routes={
             region: (read.weights if (read := routes[region]) is not None else None)

@@ -155,20 +155,20 @@ def _records(actor: ContinuumActor, plan: Plan, holder: str) -> tuple[str, list[
 
 async def read_dns(
     actor: ContinuumActor, collab: Collaborators, query: WorldQuery
-) -> tuple[str, ...] | None:
-    """The hostnames whose records do not name ``query.holder`` (bounded; ``None``: not
-    configured or unreadable). Reads only; called from a child task."""
+) -> tuple[tuple[str, ...] | None, str]:
+    """The hostnames whose records do not name ``query.holder`` (bounded), and why they
+    could not be read: ``(None, "")`` when not configured, ``(None, error)`` when
+    unreadable. Reads only; called from a child task."""
     dns = collab.dns
     if not isinstance(dns, DnsRecordCheck) or query.records is None:
-        return None
+        return None, ""
     zone, records = query.records
     try:
-        return tuple(
-            await with_timeout(actor.clock, READ_TIMEOUT, lambda: dns.differing(zone, records))
-        )
+        wrong = await with_timeout(actor.clock, READ_TIMEOUT, lambda: dns.differing(zone, records))
     except (ContinuumError, TimeoutError) as exc:
         actor.log.warning("dns_unreadable", error=str(exc))
-        return None
+        return None, str(exc) or type(exc).__name__
+    return tuple(wrong), ""
 
 
 async def read_answers(
@@ -247,6 +247,7 @@ def _world(actor: ContinuumActor, holder: str, reads: WorldReads) -> rule.World:
         regions=tuple(actor.cr.spec.all_regions()),
         pair=reads.pair,
         dns_wrong=reads.dns_wrong,
+        dns_unreadable=bool(reads.dns_error),
         routes=reads.routes,
         route_records=reads.route_records,
     )

@@ -25,6 +25,7 @@ from tests.simulation.schedule import (
     Tick,
     encode,
     generate,
+    generate_with_deletion,
 )
 from tests.simulation.shrink import shrink
 from tests.simulation.simulator import Outcome, quiet_logs, run_sync
@@ -79,6 +80,32 @@ def test_seeded_schedules_keep_the_safety_invariants(chunk: int) -> None:
     for seed in range(chunk * per, (chunk + 1) * per):
         kinds = _run(generate(seed)).kinds() - KNOWN
         assert not kinds, _explain(seed, kinds)
+
+
+SWEEP_SEEDS: dict[int, str] = {
+    3126: "unreadable DNS records taken for agreement",
+    3744: "a deleting standby waiting for good on an old primary that retook the lease",
+    300597: "a deleting writer letting go on an observation of its previous tenure",
+}
+"""Seeds of ``bench/simulate.py`` sweeps beyond the CI range that found a bug (each also
+has a unit test), kept as regressions."""
+
+DELETION_SWEEP_SEEDS: dict[int, str] = {
+    310849: "a writer re-acquiring after a heal observed as a standby (as seed 967)",
+}
+"""The same for ``bench/simulate.py --deletions``."""
+
+
+@pytest.mark.parametrize("seed", sorted(SWEEP_SEEDS))
+def test_regression_seeds_found_by_the_sweeps(seed: int) -> None:
+    out = _run(generate(seed))
+    assert not out.violations, (SWEEP_SEEDS[seed], out.violations)
+
+
+@pytest.mark.parametrize("seed", sorted(DELETION_SWEEP_SEEDS))
+def test_regression_seeds_found_by_the_deletion_sweeps(seed: int) -> None:
+    out = _run(generate_with_deletion(seed))
+    assert not out.violations, (DELETION_SWEEP_SEEDS[seed], out.violations)
 
 
 def test_a_seed_replays_exactly() -> None:

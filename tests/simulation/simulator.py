@@ -157,7 +157,7 @@ def _sim_cr() -> Continuum:
 class _Sim:
     def __init__(self, schedule: list[Action]) -> None:
         self.schedule = schedule
-        self.clock = FakeClock()
+        self.clock = FakeClock(alarms=True)  # bounded calls without a watchdog task each
         self.world = SimWorld(self.clock, _sim_cr())
         self.nodes = {r: SimNode(self.world, r) for r in REGIONS}
         self.down_until: dict[str, float] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -46,12 +47,19 @@ class FakeClock:
         *,
         start: float = 1_000.0,
         wall_start: datetime = datetime(2026, 1, 1, tzinfo=UTC),
+        alarms: bool = False,
     ) -> None:
+        self.alarms = alarms
+        """Bounded calls on this clock (:func:`~continuum.switchover.timeouts.with_timeout`)
+        arm an alarm (:meth:`call_at`) instead of a watchdog task: no task per call, and a
+        deadline the clock jumps past cancels the call at once rather than one loop turn
+        later. For the deterministic simulator, whose every step makes bounded calls; tests
+        that interleave fake time with real I/O keep the watchdog's scheduling."""
         self._start = start
         self._now = start
         self._wall_start = wall_start
         self._seq = itertools.count()
-        self._sleepers: list[tuple[float, int, anyio.Event]] = []
+        self._sleepers: list[tuple[float, int, anyio.Event | _Alarm]] = []
 
     def monotonic(self) -> float:
         return self._now
@@ -76,6 +84,25 @@ class FakeClock:
                 # Cancelled before waking: drop our entry so it never counts as pending.
                 self._sleepers.remove(entry)
                 heapq.heapify(self._sleepers)
+
+    def call_at(self, deadline: float, callback: Callable[[], object]) -> _Alarm:
+        """Call ``callback`` (synchronously, from :meth:`advance` and its kin) once the clock
+        reaches ``deadline``, unless the returned alarm is cancelled first. It counts as a
+        sleeper (:attr:`pending`, :meth:`next_deadline`) until it fires or is cancelled: what
+        :func:`~continuum.switchover.timeouts.with_timeout` waits on instead of a watchdog
+        task, so a bounded call on fake time costs no task."""
+        alarm = _Alarm(self, callback)
+        if deadline <= self._now:
+            alarm.entry = None
+            callback()
+            return alarm
+        alarm.entry = (deadline, next(self._seq), alarm)
+        heapq.heappush(self._sleepers, alarm.entry)
+        return alarm
+
+    def _drop(self, entry: tuple[float, int, anyio.Event | _Alarm]) -> None:
+        self._sleepers.remove(entry)
+        heapq.heapify(self._sleepers)
 
     @property
     def pending(self) -> int:
@@ -124,4 +151,28 @@ class FakeClock:
     def _wake_due(self) -> None:
         while self._sleepers and self._sleepers[0][0] <= self._now:
             _, _, event = heapq.heappop(self._sleepers)
-            event.set()
+            if isinstance(event, _Alarm):
+                event.fire()
+            else:
+                event.set()
+
+
+class _Alarm:
+    """A callback due at a deadline of a :class:`FakeClock` (:meth:`FakeClock.call_at`)."""
+
+    __slots__ = ("_callback", "_clock", "entry")
+
+    def __init__(self, clock: FakeClock, callback: Callable[[], object]) -> None:
+        self._clock = clock
+        self._callback = callback
+        self.entry: tuple[float, int, anyio.Event | _Alarm] | None = None
+
+    def fire(self) -> None:
+        self.entry = None
+        self._callback()
+
+    def cancel(self) -> None:
+        """Never call back. Idempotent; nothing once it fired."""
+        if self.entry is not None:
+            self._clock._drop(self.entry)
+            self.entry = None

@@ -1,9 +1,10 @@
 """One task for the timers of every actor of a host: a heap of deadlines instead of a task each.
 
-A controller with N Continuums has about 2N repeating timers (renew, observe). As a task each,
-every timer cost a task, a coroutine frame and a cancel scope (about 3 KiB), and every tick a
-task switch and a sleep. :class:`TimerQueue` keeps them in one heap, served by one task that
-sleeps until the earliest deadline and puts each due timer's message in its actor's mailbox.
+A controller with N Continuums has N repeating timers (each actor's renew-then-observe tick).
+As a task each, every timer cost a task, a coroutine frame and a cancel scope (about 3 KiB),
+and every tick a task switch and a sleep. :class:`TimerQueue` keeps them in one heap, served
+by one task that sleeps until the earliest deadline and puts each due timer's message in its
+actor's mailbox.
 
 Semantics are those of a task per timer (``ActorContext.start_timer``): the message is sent at
 the deadline by the clock; a repeating timer's next deadline is the previous one plus its

@@ -49,7 +49,7 @@ MismatchKind = Literal[
 Cluster is fenced; ``DnsMismatch``: records name another region; ``RouteDrained``: the route
 sends nothing to the holder; ``RouteSplit``: the route also sends to another region;
 ``Unobserved``: a part this instance should see could not be read (another region's Cluster,
-a region's route), so agreement cannot be claimed — reported, never acted on."""
+a region's route, the DNS records), so agreement cannot be claimed — reported, never acted on."""
 
 
 MismatchKey = tuple[MismatchKind, str]
@@ -74,6 +74,9 @@ class World(msgspec.Struct, frozen=True, kw_only=True):
     regions: tuple[str, ...]
     pair: PairState | None = None
     dns_wrong: tuple[str, ...] | None = None
+    dns_unreadable: bool = False
+    """The records are configured but could not be read this time: ``Unobserved`` (never
+    taken for agreement)."""
     routes: Mapping[str, dict[str, int] | None] = {}
     route_records: Mapping[str, dict[str, int]] = {}
 
@@ -120,9 +123,10 @@ class Converge(msgspec.Struct, frozen=True, kw_only=True):
 def assess(world: World) -> tuple[Mismatch, ...]:
     """Every way ``world`` disagrees with its holder (empty: it agrees, or the holder is
     unknown). Agreement is never assumed: a pair whose holder half cannot be read is a
-    ``WriterMismatch``; another half (unless its API says it does not exist), or a region's
-    route copy, that cannot be read is ``Unobserved`` (a route copy absent from ``routes`` —
-    no context for that region, or no route configured — is not assessed)."""
+    ``WriterMismatch``; another half (unless its API says it does not exist), a region's
+    route copy, or DNS records that cannot be read are ``Unobserved`` (a route copy absent
+    from ``routes`` — no context for that region, or no route configured — is not
+    assessed)."""
     holder = world.holder
     if not holder:
         return ()
@@ -151,7 +155,13 @@ def assess(world: World) -> tuple[Mismatch, ...]:
                         region=half.region,
                     )
                 )
-    if world.dns_wrong:
+    if world.dns_unreadable:
+        found.append(
+            Mismatch(
+                kind="Unobserved", detail=f"DNS records unreadable: cannot tell they name {holder}"
+            )
+        )
+    elif world.dns_wrong:
         found.append(
             Mismatch(
                 kind="DnsMismatch",

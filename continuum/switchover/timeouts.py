@@ -4,7 +4,8 @@
 does not move; :func:`with_timeout` races the work against ``clock.sleep`` instead, so a 60 s
 bound takes no real time in tests. On the :class:`~continuum.clock.SystemClock` (whose time is
 the loop's) it uses a cancel scope deadline: no watchdog task per call, which every renewal of
-every CR would otherwise pay for.
+every CR would otherwise pay for; on a :class:`~continuum.clock.FakeClock` with ``alarms`` an
+alarm (:meth:`~continuum.clock.FakeClock.call_at`) cancels the scope, no task either.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TypeVar
 
 import anyio
 
-from continuum.clock import SystemClock
+from continuum.clock import FakeClock, SystemClock
 from continuum.ports import Clock
 
 T = TypeVar("T")
@@ -37,6 +38,23 @@ async def with_timeout(clock: Clock, seconds: float, fn: Callable[[], Awaitable[
     scope = anyio.CancelScope()
     outcome: list[T] = []
     failure: list[Exception] = []
+    if isinstance(clock, FakeClock) and clock.alarms:
+        # The bound as an alarm on the fake clock: no watchdog task per call (the
+        # deterministic simulator makes hundreds of thousands of bounded calls).
+        alarm = clock.call_at(clock.monotonic() + seconds, scope.cancel)
+        try:
+            with scope:
+                try:
+                    outcome.append(await fn())
+                except Exception as exc:
+                    failure.append(exc)
+        finally:
+            alarm.cancel()
+        if failure:
+            raise failure[0]
+        if outcome:
+            return outcome[0]
+        raise TimeoutError(f"timed out after {seconds:g}s")
 
     async def watchdog() -> None:
         await clock.sleep(seconds)

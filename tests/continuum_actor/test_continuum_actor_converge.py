@@ -7,9 +7,11 @@ converged in every region (each region's API server holds its own copy)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import pytest
 
+from continuum.actors.continuum.converging import WorldView
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.clock import FakeClock
 from continuum.errors import DnsWriteError, Unavailable
@@ -247,3 +249,16 @@ async def test_a_route_left_drained_gets_its_recorded_weights_back_not_weight_on
     assert h.routes.weights == {"shop-" + A: 100, "shop-" + B: 0}
     assert h.routes_b.weights == {"shop-" + A: 1, "shop-" + B: 0}
     assert converged_events(h).count("converged-serve-route") == 2
+
+
+def test_an_observation_counts_only_for_the_tenure_it_was_made_in() -> None:
+    """Seed 300597: B, the writer, observed a world agreeing with it, handed the role to A
+    and got it back; its CR being deleted, it let go on that old observation while its
+    route served A. What was observed in one tenure of a holder says nothing of the next."""
+    first = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    again = datetime(2026, 1, 1, 12, 1, tzinfo=UTC)
+    agreed = WorldView(mismatches=(), holder=B, tenure=first)
+    assert agreed.disagreement(B, first) == ""
+    assert agreed.disagreement(B, again).startswith("NotObserved")
+    assert agreed.disagreement(A, first).startswith("NotObserved")
+    assert agreed.disagreement("", again) == ""  # no holder known: nothing to say

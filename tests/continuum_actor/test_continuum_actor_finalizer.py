@@ -22,8 +22,8 @@ from continuum.clock import FakeClock
 from continuum.messages.commands import DeletionObserved, SpecObserved
 from continuum.messages.crd import FINALIZER, Continuum, CopyState
 from continuum.messages.requests import DryRunRequest, StatusRequest, SwitchoverRequest
-from continuum.messages.status import COND_CONVERGED
-from continuum.messages.switchover import DryRunReport
+from continuum.messages.status import COND_CONVERGED, LastSwitchover
+from continuum.messages.switchover import DryRunReport, StepName
 from tests.continuum_actor.harness import KEY, A, B, Harness, make_cr
 
 pytestmark = pytest.mark.anyio
@@ -358,3 +358,36 @@ async def test_a_standby_waits_while_the_holders_region_runs_a_switchover_to_it(
         await h.clock.advance_settled(10)
         assert h.finalizers.gone
         assert await dead(ref)
+
+
+async def test_a_deleting_standby_does_not_wait_on_an_old_primary_that_retook_the_lease(
+    h: Harness,
+) -> None:
+    """Seed 3744: B failed over from A (cut off: ``cordon-old-primary`` skipped), so B's
+    instance had to see A's Cluster demoted before letting go of its deleted copy; but A
+    took the lease back once the partition healed, and A's Cluster, rightly primary again,
+    was never going to be demoted: the deletion waited for good. The lease naming A again
+    settles it."""
+    await h.witness().acquire(KEY, A, 30)
+    failover = LastSwitchover(
+        id="failover-1",
+        from_=A,
+        to=B,
+        result="Succeeded",
+        completed_steps=[s for s in StepName if s is not StepName.CORDON_OLD_PRIMARY],
+        started_at=DELETED_AT,
+        finished_at=DELETED_AT,
+        duration_seconds=1.0,
+    )
+    cr = deleting(make_cr())
+    cr = msgspec.structs.replace(
+        cr, status=msgspec.structs.replace(cr.status, last_switchover=failover)
+    )
+    kubectl_delete(h)
+    h.finalizers.present = True
+    async with h.actor(cr, region=B) as (ref, actor):
+        await h.clock.advance_settled(10)
+        assert h.finalizers.gone
+        assert await dead(ref)
+        assert actor.old_primary_unconfirmed == ""
+    assert h.pair.writes == 0  # A's Cluster, the writer's, untouched

@@ -72,7 +72,7 @@ async def test_lag_measured_by_the_sql_probe_lands_in_status_for_the_standby_reg
         await pg.pause_replay()
         try:
             await pg.write_rows(200)
-            await h.clock.advance_settled(10)  # one ObserveDue
+            await h.clock.advance_settled(10)  # one observation tick
         finally:
             await pg.resume_replay()
     lag = h.status.current.replication_lag

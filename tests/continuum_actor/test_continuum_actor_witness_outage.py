@@ -114,3 +114,30 @@ async def test_the_writer_role_lapses_on_time_and_fences_while_the_witness_hangs
             tg.start_soon(h.clock.autojump)  # let the bounded hanging calls time out
         tg.cancel_scope.cancel()
     assert (await MemoryWitness(h.store, clock=h.clock).read(KEY)).holder == A
+
+
+async def test_an_observation_due_while_a_refresh_waits_on_the_witness_starts_after_it(
+    h: Harness,
+) -> None:
+    """Seed 967: a writer cut off lost its role; once the partition healed, its renewal
+    re-acquired the lease while the observation of the same tick, begun before the witness
+    answered, was made for a standby: the stale primary beside it stayed one cadence more.
+    The observation now starts once the refresh in flight is over."""
+    witness = HeldWitness(MemoryWitness(h.store, clock=h.clock))
+
+    async def open_witness(cr: Continuum) -> HeldWitness:
+        return witness
+
+    async with h.actor(witness_for=open_witness) as (_, actor):
+        await anyio.wait_all_tasks_blocked()
+        assert actor.observing.seq == 0  # the start-up observation reads in place
+        witness.gate = anyio.Event()
+        await h.clock.advance_settled(10)  # renewal and observation due: the renewal waits
+        assert witness.pending == 1
+        assert actor.observing.seq == 0  # the observation has not begun...
+        assert actor.observing.deferred
+        witness.gate.set()
+        await anyio.wait_all_tasks_blocked()
+        assert actor.observing.seq == 1  # ...and begins once the refresh is over
+        assert not actor.observing.deferred
+        assert not actor.observing.busy

@@ -157,6 +157,20 @@ def test_an_unreadable_other_half_is_unobserved_never_acted_on() -> None:
     assert act(w, acting=A) == []
 
 
+def test_unreadable_dns_records_are_unobserved_never_agreement() -> None:
+    """Simulator seed 3126: DNS records configured but unreadable at the observation that
+    followed a rollback (records still naming the target) were taken as nothing to say, and
+    the standby said ``Healthy``. They are ``Unobserved`` now, and nothing is acted on;
+    records not configured (``dns_wrong`` ``None`` without an error) are still not assessed."""
+    agreeing = (half(A, primary=True), half(B, primary=False))
+    w = world(A, *agreeing, dns_unreadable=True)
+    assert [(m.kind, m.region) for m in assess(w)] == [("Unobserved", "")]
+    assert act(w, acting=A) == []
+    assert assess(world(A, *agreeing)) == ()
+    stale = world(A, *agreeing, dns_wrong=("shop.example.com",), dns_unreadable=True)
+    assert kinds(assess(stale)) == {"Unobserved"}  # what was not read says nothing wrong
+
+
 def test_a_standby_that_cannot_read_the_holder_s_cluster_reports_a_writer_mismatch() -> None:
     """Simulator seed 125657: the holder's region is cut off after a failed compensation left
     no Cluster primary. The standby, assessing against the holder, cannot read the holder's

@@ -124,9 +124,8 @@ class _SimContext:
         node = self._node
         if not node.alive(self._incarnation):
             return
-        node.seq += 1
         due = node.world.clock.monotonic() + delay
-        node.timers[key] = _Timer(due, node.seq, message, delay if repeat else None)
+        node.timers[key] = _Timer(due, node.world.next_seq(), message, delay if repeat else None)
 
     def cancel_timer(self, key: str) -> None:
         if self._node.alive(self._incarnation):
@@ -147,7 +146,6 @@ class SimNode:
         self.mailbox: deque[tuple[msgspec.Struct, asyncio.Future[Any] | None]] = deque()
         self.timers: dict[str, _Timer] = {}
         self.tasks: set[asyncio.Task[None]] = set()
-        self.seq = 0
         self.stopping = False
         self.crash_after_writes = 0
         self.kills = 0
@@ -288,15 +286,27 @@ class SimNode:
             return None
         return min(self.timers.values(), key=lambda t: (t.due, t.seq))
 
-    async def fire(self, timer: _Timer) -> None:
-        """Deliver ``timer``'s message (the clock is at its due time)."""
+    def due_timers(self, now: float) -> list[_Timer]:
+        """The timers due by ``now`` (none for a dead instance)."""
+        if self.actor is None:
+            return []
+        return [t for t in self.timers.values() if t.due <= now]
+
+    def fire(self, timer: _Timer) -> None:
+        """Deliver ``timer``'s message (the clock is at or past its due time). A repeating
+        timer is re-armed as ``TimerQueue`` does (``continuum/actors/timers.py``): its next
+        deadline is the previous one plus its period, and one already in the past is
+        skipped (next = now + period), never bunched."""
         for key, value in list(self.timers.items()):
             if value is timer:
                 if timer.every is None:
                     del self.timers[key]
                 else:
-                    self.seq += 1
                     now = self.world.clock.monotonic()
                     due = timer.due + timer.every
-                    self.timers[key] = _Timer(max(due, now), self.seq, timer.message, timer.every)
+                    if due <= now:
+                        due = now + timer.every
+                    self.timers[key] = _Timer(
+                        due, self.world.next_seq(), timer.message, timer.every
+                    )
         self.mailbox.append((timer.message, None))

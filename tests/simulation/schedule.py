@@ -33,7 +33,8 @@ __all__ = [
 
 
 class Tick(msgspec.Struct, frozen=True, tag="tick"):
-    """Deliver every pending message, then fire the next timer (time moves to it)."""
+    """Deliver every pending message, then move time to the next timer (or restart) and
+    fire every timer due by then."""
 
 
 class Kill(msgspec.Struct, frozen=True, tag="kill"):

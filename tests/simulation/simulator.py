@@ -3,8 +3,11 @@ invariants after every event.
 
 ``run(schedule)`` is deterministic: one asyncio loop, the fake clock, in-memory edges, and the
 simulator choosing what happens next (mailboxes in region order, timers in clock order).
-After the schedule comes a calm phase (faults healed, partitions healed, dead instances
-restarted, only time passing) at the end of which the liveness invariants must hold.
+Every timer due by the clock fires at once, in (due, arming) order, and a repeating timer
+that fell behind skips its missed ticks, as the actor runtime's ``TimerQueue`` does. After the
+schedule comes a calm phase (faults healed, partitions healed, dead instances restarted, only
+time passing: ``CALM_SECONDS`` of simulated time) at the end of which the liveness invariants
+must hold.
 
 Invariants (kind → meaning):
 
@@ -13,12 +16,14 @@ Invariants (kind → meaning):
   already acted under;
 * ``two-primaries`` — both Clusters act as primary while both regions are reachable, in a run
   that never had a partition; ``two-primaries-after-partition`` — the same beyond one
-  observation cadence after a partition healed (a stale primary nobody fenced: issue 13,
-  item 4);
+  observation cadence after a partition healed, or after an instance that was down at the
+  heal restarted (a stale primary nobody fenced: issue 13, item 4; the writer's observation
+  fences it, and a writer that is down observes nothing);
 * ``healthy-but-world-disagrees`` — a live region's status says ``Healthy`` (no switchover in
   its journal) while the pair's primary, DNS or a region's route disagree with the lease
   holder and have since the start of the last observation whose reads it took (the reads run
-  in a child task, after its ``ObserveDue``; ``WorldObserved`` brings them back) — and, after
+  in a child task, after its tick, ``RenewDue(observe=True)``, and the refresh that tick
+  started; ``WorldObserved`` brings them back) — and, after
   a change of holder, of its last lease refresh — (or for three observation cadences, once
   every timer of that region due within them has fired and been handled: the clock may jump
   past a timer inside another call, and real time would have run it), unless that region's
@@ -64,7 +69,6 @@ import msgspec
 import structlog
 
 from continuum.actors.continuum.messages import (
-    ObserveDue,
     RenewDue,
     SwitchoverDone,
     WorldObserved,
@@ -91,11 +95,14 @@ from tests.simulation.schedule import (
 )
 from tests.simulation.world import REGIONS, Fault, SimWorld
 
-__all__ = ["CALM_TICKS", "Outcome", "Violation", "quiet_logs", "run", "run_sync"]
+__all__ = ["CALM_SECONDS", "Outcome", "Violation", "quiet_logs", "run", "run_sync"]
 
-CALM_TICKS = 80
-"""Timer firings after the schedule with no faults (two instances, two timers each at 10 s:
-about three minutes of simulated time)."""
+CALM_SECONDS = 200.0
+"""Simulated time after the schedule with no faults: long enough for every switchover to
+end (each step and undo bounded, six renewals of deletion grace) once the faults stop."""
+
+_MAX_CALM_TICKS = 2_000
+"""A bound on the calm phase's ticks (timers at ``renewSeconds`` need about 80)."""
 
 _MAX_DELIVERIES = 20_000
 
@@ -124,6 +131,10 @@ class Outcome:
     """The regions whose instance let go of a deleted CR while cut off, its grace for reading
     the witness run out (excused from ``deletion-left-world-broken``)."""
 
+    left_broken: str = ""
+    """After a deletion: what of the world the calm phase left disagreeing with the one
+    primary ("" when it agrees), excused or not."""
+
     def kinds(self) -> set[str]:
         return {v.kind for v in self.violations}
 
@@ -146,13 +157,19 @@ def _sim_cr() -> Continuum:
 class _Sim:
     def __init__(self, schedule: list[Action]) -> None:
         self.schedule = schedule
-        self.clock = FakeClock()
+        self.clock = FakeClock(alarms=True)  # bounded calls without a watchdog task each
         self.world = SimWorld(self.clock, _sim_cr())
         self.nodes = {r: SimNode(self.world, r) for r in REGIONS}
         self.down_until: dict[str, float] = {}
         self.out = Outcome()
         self.acted: dict[str, int] = {}
         self.partition_healed_at = -1e9
+        """When the last partition healed, or later: when an instance that was down at the
+        heal restarted (the stale primary waits for the writer's observation, and a writer
+        that is down observes nothing)."""
+        self.down_at_heal: set[str] = set()
+        """The regions whose instance was down when the last partition healed, until it
+        restarts."""
         self.ever_partitioned = False
         self.confirmed: dict[str, int] = {}
         self._seen: set[tuple[str, str]] = set()
@@ -168,12 +185,12 @@ class _Sim:
         """Per region: the event count when its instance began the refresh under way."""
         self.observed_at: dict[str, int] = {}
         """Per region: the event count when its instance began the observation whose result
-        it took last (at start, or the ``ObserveDue`` whose reads ``WorldObserved`` brought
-        back)."""
+        it took last (at start, or the tick whose reads ``WorldObserved`` brought back)."""
         self.reading_since: dict[str, int] = {}
         """Per region: the event count when the observation whose reads are out began."""
-        self.fired: dict[str, tuple[float, msgspec.Struct]] = {}
-        """Per region: when the timer the simulator fired last was due, and its message."""
+        self.fired: dict[str, list[tuple[float, msgspec.Struct]]] = {}
+        """Per region: the timers the simulator fired last (all at one instant), each with
+        when it was due and its message."""
 
     # -- invariants ----------------------------------------------------------------------
 
@@ -221,8 +238,10 @@ class _Sim:
         timer = node.next_timer()
         if timer is not None and timer.due <= min(deadline, self.clock.monotonic()):
             return True
-        due, fired = self.fired.get(region, (deadline + 1, None))
-        return due <= deadline and any(m is fired for m, _ in node.mailbox)
+        return any(
+            due <= deadline and any(m is fired for m, _ in node.mailbox)
+            for due, fired in self.fired.get(region, ())
+        )
 
     def check(self) -> None:
         self.out.events += 1
@@ -311,6 +330,7 @@ class _Sim:
             # deletion left behind must still be one writer everyone agrees on.
             primaries = self.world.primaries()
             wrong = self.disagreement(primaries[0]) if len(primaries) == 1 else "no one primary"
+            self.out.left_broken = wrong
             if wrong and not any(api.let_go_cut_off for api in self.world.api.values()):
                 self.violate("deletion-left-world-broken", wrong)
             return
@@ -342,6 +362,7 @@ class _Sim:
                 if node.mailbox:
                     message = node.mailbox[0][0]
                     began, reading = self.out.events, self._reading(node)
+                    observations = self._observations(node)
                     refreshing = self.refreshing(node)
                     if isinstance(message, RenewDue) and not refreshing:
                         self.refresh_began[node.region] = self.out.events
@@ -349,8 +370,13 @@ class _Sim:
                         await node.deliver_one()
                     if not self.refreshing(node) and (refreshing or isinstance(message, RenewDue)):
                         self.renewed_at[node.region] = self.refresh_began.get(node.region, -1)
-                    if isinstance(message, ObserveDue) and not reading and self._reading(node):
-                        self.reading_since[node.region] = began  # the reads start after this
+                    if self._observations(node) > observations and not reading:
+                        # An observation began (a tick, or the refresh it waited for ended):
+                        # its reads start after this; one with nothing to read is over.
+                        if self._reading(node):
+                            self.reading_since[node.region] = began
+                        else:
+                            self.observed_at[node.region] = began
                     elif isinstance(message, WorldObserved) and node.region in self.reading_since:
                         self.observed_at[node.region] = self.reading_since.pop(node.region)
                     if isinstance(message, SwitchoverDone):
@@ -380,10 +406,21 @@ class _Sim:
                     await self._start(self.nodes[region])
 
     @staticmethod
+    def _observations(node: SimNode) -> int:
+        return node.actor.observing.seq if node.actor is not None else 0
+
+    @staticmethod
     def _reading(node: SimNode) -> bool:
         return node.actor is not None and node.actor.observing.busy
 
+    def healed(self) -> None:
+        self.partition_healed_at = self.clock.monotonic()
+        self.down_at_heal = {r for r, n in self.nodes.items() if n.actor is None and not n.deleted}
+
     async def _start(self, node: SimNode) -> None:
+        if node.region in self.down_at_heal:
+            self.down_at_heal.discard(node.region)
+            self.partition_healed_at = self.clock.monotonic()
         # on_start refreshes the lease and observes in place
         self.observed_at[node.region] = self.renewed_at[node.region] = self.out.events
         self.reading_since.pop(node.region, None)
@@ -392,27 +429,40 @@ class _Sim:
             await node.start()
         self.check()
 
-    async def tick(self) -> None:
+    def next_at(self) -> float | None:
+        """When the next thing happens by itself: a timer falls due or a dead instance
+        restarts (``None``: nothing will)."""
+        times = [t.due for n in self.nodes.values() if (t := n.next_timer()) is not None]
+        times += self.down_until.values()
+        return min(times) if times else None
+
+    async def tick(self) -> bool:
+        """Deliver what is pending, then move the clock to the next timer or restart and
+        let it happen: every timer due by then fires at once, in (due, arming) order, as
+        the actor runtime's ``TimerQueue`` sends them. ``False`` when nothing was left to
+        happen."""
         await self.restart_due()
         await self.deliver_all()
-        timers = [(t, n) for n in self.nodes.values() if (t := n.next_timer()) is not None]
-        restarts = sorted(self.down_until.values())
-        if not timers and not restarts:
-            return
-        if timers:
-            timer, node = min(timers, key=lambda tn: (tn[0].due, tn[0].seq))
-            if restarts and restarts[0] < timer.due:
-                self.clock.advance(max(0.0, restarts[0] - self.clock.monotonic()))
-                await self.restart_due()
-                await self.deliver_all()
-                return
-            self.clock.advance(max(0.0, timer.due - self.clock.monotonic()))
-            self.fired[node.region] = (timer.due, timer.message)
-            await node.fire(timer)
-        else:
-            self.clock.advance(max(0.0, restarts[0] - self.clock.monotonic()))
-            await self.restart_due()
+        at = self.next_at()
+        if at is None:
+            return False
+        self.clock.advance(max(0.0, at - self.clock.monotonic()))
+        await self.restart_due()
+        self.fire_due()
         await self.deliver_all()
+        return True
+
+    def fire_due(self) -> None:
+        now = self.clock.monotonic()
+        due = sorted(
+            ((t, n) for n in self.nodes.values() for t in n.due_timers(now)),
+            key=lambda tn: (tn[0].due, tn[0].seq),
+        )
+        if due:
+            self.fired = {}
+        for timer, node in due:
+            self.fired.setdefault(node.region, []).append((timer.due, timer.message))
+            node.fire(timer)
 
     def note_kills(self) -> None:
         for region, node in self.nodes.items():
@@ -442,7 +492,7 @@ class _Sim:
                     self.ever_partitioned = True
                 elif region in self.world.partitioned:
                     self.world.partitioned.discard(region)
-                    self.partition_healed_at = self.clock.monotonic()
+                    self.healed()
             case Switchover(to=to):
                 await self.switchover(to)
             case SetSpec(failback_approved=approved, auto_failover=auto):
@@ -513,13 +563,18 @@ class _Sim:
 
     async def calm(self) -> None:
         self.world.faults.clear()
-        for region in list(self.world.partitioned):
-            self.world.partitioned.discard(region)
-            self.partition_healed_at = self.clock.monotonic()
+        if self.world.partitioned:
+            self.world.partitioned.clear()
+            self.healed()
         for node in self.nodes.values():
             node.crash_after_writes = 0
-        for _ in range(CALM_TICKS):
+        until = self.clock.monotonic() + CALM_SECONDS
+        for _ in range(_MAX_CALM_TICKS):
+            at = self.next_at()
+            if at is None or at > until:
+                break
             await self.tick()
+        await self.deliver_all()
         self.check_end()
 
     async def main(self) -> Outcome:

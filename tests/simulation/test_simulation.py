@@ -25,6 +25,7 @@ from tests.simulation.schedule import (
     Tick,
     encode,
     generate,
+    generate_with_deletion,
 )
 from tests.simulation.shrink import shrink
 from tests.simulation.simulator import Outcome, quiet_logs, run_sync
@@ -79,6 +80,32 @@ def test_seeded_schedules_keep_the_safety_invariants(chunk: int) -> None:
     for seed in range(chunk * per, (chunk + 1) * per):
         kinds = _run(generate(seed)).kinds() - KNOWN
         assert not kinds, _explain(seed, kinds)
+
+
+SWEEP_SEEDS: dict[int, str] = {
+    3126: "unreadable DNS records taken for agreement",
+    3744: "a deleting standby waiting for good on an old primary that retook the lease",
+    300597: "a deleting writer letting go on an observation of its previous tenure",
+}
+"""Seeds of ``bench/simulate.py`` sweeps beyond the CI range that found a bug (each also
+has a unit test), kept as regressions."""
+
+DELETION_SWEEP_SEEDS: dict[int, str] = {
+    310849: "a writer re-acquiring after a heal observed as a standby (as seed 967)",
+}
+"""The same for ``bench/simulate.py --deletions``."""
+
+
+@pytest.mark.parametrize("seed", sorted(SWEEP_SEEDS))
+def test_regression_seeds_found_by_the_sweeps(seed: int) -> None:
+    out = _run(generate(seed))
+    assert not out.violations, (SWEEP_SEEDS[seed], out.violations)
+
+
+@pytest.mark.parametrize("seed", sorted(DELETION_SWEEP_SEEDS))
+def test_regression_seeds_found_by_the_deletion_sweeps(seed: int) -> None:
+    out = _run(generate_with_deletion(seed))
+    assert not out.violations, (DELETION_SWEEP_SEEDS[seed], out.violations)
 
 
 def test_a_seed_replays_exactly() -> None:
@@ -205,46 +232,6 @@ def test_regression_a_journal_superseded_by_a_failover_is_closed() -> None:
     assert [(r.to_region, r.ok, r.rolled_back) for r in out.results] == [(B, True, False)]
 
 
-def test_regression_a_compensating_journal_superseded_by_a_later_run_is_not_undone() -> None:
-    """Seed 2742, shrunk: A is cut off; B's instance fails over (unplanned A → B), is killed
-    at ``cordon-old-primary`` and its undo (promote A) times out, and it is killed again.
-    A's instance returns, re-acquires and runs a requested switchover A → B that succeeds.
-    When B's instance returns, holding the lease, it found its old journal ``compensating``
-    and undid ``cordon-old-primary`` whatever the lease: it promoted A beside B's own primary
-    (two primaries until the next observation demoted A). A compensating journal whose lease
-    reached its target by another path is now closed (``Superseded``), never undone."""
-    schedule: list[Action] = [
-        Tick(),
-        Tick(),
-        Tick(),
-        Partition(region=A, cut=True),
-        Tick(),
-        ArmKill(region=A, writes=3, down=20.0),
-        Tick(),
-        SetSpec(failback_approved=False, auto_failover=True),
-        Kill(region=B, down=5.0),
-        *[Tick()] * 4,
-        ArmKill(region=B, writes=3, down=20.0),
-        ArmKill(region=A, writes=2, down=20.0),
-        *[Tick()] * 3,
-        RequestInSpec(to=B),
-        ArmKill(region=A, writes=2, down=20.0),
-        Tick(),
-        Tick(),
-        ArmKill(region=B, writes=1, down=40.0),
-        Tick(),
-        Tick(),
-    ]
-    out = _run(schedule)
-    assert not out.violations, out.violations
-    # B's failover was rolled back once (its undo failed), never completed as a rollback
-    # after A's run moved the lease: only A's requested run switched.
-    assert [(r.to_region, r.ok, r.rolled_back) for r in out.results] == [
-        (B, False, True),
-        (B, True, False),
-    ]
-
-
 def test_regression_a_timeout_clearing_the_spec_request_does_not_crash_the_actor() -> None:
     """Found by the simulator (seed 1002): clearing ``spec.switchover.requested`` after a
     run timed out; only ``ContinuumError`` was caught, so the actor crashed, restarted, saw
@@ -340,7 +327,7 @@ def test_a_writer_that_cannot_read_the_other_half_does_not_say_healthy() -> None
 
 SEED_125657: list[Action] = [
     *[Tick()] * 4,
-    Fail(target="pair", op="promote", kind="server-error", times=3, region=A),
+    Fail(target="pair", op="promote", kind="server-error", times=4, region=A),
     RequestInSpec(to=B),
     Tick(),
     Tick(),
@@ -351,13 +338,14 @@ SEED_125657: list[Action] = [
 of A is refused (5xx), so no Cluster is primary; then A is cut off. A's observation and the
 run it starts again wait out one timed-out call after another (the other half, the witness),
 and the clock jumps 30 s inside them while B's observation timer, due 10 s after the break,
-has not been fired."""
+has not been fired. (Four refusals, not three: with every due timer fired at once, the third
+retry of the undo lands before the break.)"""
 
 
 def test_regression_a_standby_is_judged_once_its_own_observation_had_its_turn() -> None:
     """Seed 125657: B's status said ``Healthy`` from before the break, 40 s on, and the
     invariant's three-cadence bound flagged it; but B never had a turn in those 40 s (in real
-    time its ``ObserveDue`` fires 10 s after the break and its reads are bounded). B is
+    time its observation tick fires 10 s after the break and its reads are bounded). B is
     judged once its overdue timers have fired and been handled, and then it is ``Degraded``
     (it cannot read A's Cluster, and none is primary)."""
     out = _run(SEED_125657)
@@ -494,7 +482,7 @@ def test_regression_a_deleting_standby_reads_the_lease_once_the_holders_copy_gra
     ]
     out = _run(schedule)
     assert not out.violations, out.violations
-    assert out.let_go_cut_off == []  # not excused: B let go with the world agreeing
+    assert not out.left_broken  # B let go with the world agreeing, excused or not
 
 
 def test_regression_a_writer_taking_its_role_back_gets_its_full_grace_to_converge() -> None:
@@ -527,7 +515,7 @@ def test_regression_a_writer_taking_its_role_back_gets_its_full_grace_to_converg
     ]
     out = _run(schedule)
     assert not out.violations, out.violations
-    assert out.let_go_cut_off == []
+    assert not out.left_broken  # not merely excused: the world agrees
     assert [(r.to_region, r.ok, r.rolled_back) for r in out.results] == [
         (B, True, False),
         (A, True, True),
@@ -557,7 +545,7 @@ def test_a_new_writer_cut_off_through_its_deletion_leaves_one_writer() -> None:
     ]
     out = _run(schedule)
     assert not out.violations, out.violations
-    assert out.let_go_cut_off == []
+    assert not out.left_broken  # not merely excused: the world agrees
 
 
 def test_regression_a_deleting_instance_cut_off_settles_its_own_cluster_before_it_lets_go() -> None:
@@ -614,7 +602,7 @@ def test_regression_a_rolled_back_failover_gives_its_own_route_back() -> None:
     ]
     out = _run(schedule)
     assert not out.violations, out.violations
-    [result] = out.results
+    result = out.results[0]  # a later failover (auto-failover still on) may then succeed
     assert (result.to_region, result.ok, result.rolled_back) == (B, False, True)
     assert StepName.DRAIN_HTTP in result.skipped
     assert StepName.DRAIN_HTTP in result.compensated

@@ -185,8 +185,15 @@ class SimWorld:
         self.faults: list[Fault] = []
         self.partitioned: set[str] = set()
         self.calls = 0
+        self._timer_seq = 0
         self.disturbances = 0
         """Calls that met a fault or a partition (the DryRun invariant needs a quiet world)."""
+
+    def next_seq(self) -> int:
+        """The arming order of the instances' timers (one sequence for both regions: timers
+        due at the same instant fire in the order they were armed)."""
+        self._timer_seq += 1
+        return self._timer_seq
 
     # -- the gate every call passes ------------------------------------------------------
 

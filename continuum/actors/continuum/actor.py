@@ -61,7 +61,6 @@ from continuum.actors.continuum.messages import (
     HealthCrashed,
     HealthDone,
     HealthDue,
-    ObserveDue,
     RenewDue,
     StatusRetryDue,
     StepProgress,
@@ -234,20 +233,22 @@ class ContinuumActor(Actor):
 
     async def on_message(self, message: msgspec.Struct) -> object:
         match message:
-            case RenewDue():
+            case RenewDue(observe=observe):
                 # The witness is called from a child task (``background_refresh``): the
                 # mailbox keeps answering while it is slow or gone.
+                stopped = False
                 if await begin_refresh(self):
-                    await self._refreshed()
+                    stopped = await self._refreshed()
                 else:  # the writer role may lapse while the witness is slow: fence on time
                     await after_refresh(self)
+                if observe and not stopped:
+                    await self._observe()
             case WitnessReplied(event=event):
                 if await continue_refresh(self, event):
-                    await self._refreshed()
-            case ObserveDue():
-                # The reads and the repairs run in child tasks (``background_observation``):
-                # the mailbox keeps answering while an API server or the DNS API hangs.
-                begin_observation(self)
+                    stopped = await self._refreshed()
+                    if self.observing.deferred and not stopped:
+                        self.observing.deferred = False
+                        await self._observe()
             case WorldObserved():
                 await self._observed(over=await world_observed(self, message))
             case WorldRepaired():
@@ -295,6 +296,17 @@ class ContinuumActor(Actor):
                 raise ReplyError(f"ContinuumActor does not handle {type(message).__name__}")
         return None
 
+    async def _observe(self) -> None:
+        """The tick's observation. Its reads and repairs run in child tasks
+        (``background_observation``): the mailbox keeps answering while an API server or
+        the DNS API hangs. A refresh waiting on the witness may change the holder or this
+        instance's role: the observation then starts once it is over, against what it
+        found. One with nothing to read is taken at once."""
+        if self.refresh.waiting:
+            self.observing.deferred = True
+        elif (observed := begin_observation(self)) is not None:
+            await self._observed(over=await world_observed(self, observed))
+
     async def _observed(self, *, over: bool) -> None:
         """After an observation's reads or repairs were taken: once it is over, the triggers
         (as after every observation); the status; then a deletion that waited for the world
@@ -305,7 +317,9 @@ class ContinuumActor(Actor):
         if over:
             await release_when_idle(self)
 
-    async def _refreshed(self) -> None:
+    async def _refreshed(self) -> bool:
+        """After a refresh is over. Returns ``True`` when the actor let go of a deleted CR
+        and stops."""
         await after_refresh(self)
         # An undecided journal (witness unreadable at start, say) is decided again on every
         # renewal until the rule can tell: never left behind.
@@ -313,7 +327,8 @@ class ContinuumActor(Actor):
         await hold_finalizer(self)  # writes only while the finalizer is not held yet
         await self.flush()
         await self._reconcile_heartbeat()
-        await release_when_idle(self)  # retried while a deletion waits (last: it may stop)
+        # Retried while a deletion waits (last: it may stop).
+        return await release_when_idle(self)
 
     # --- the lease, as this instance knows it ------------------------------------------
 
@@ -366,9 +381,9 @@ class ContinuumActor(Actor):
         return self.status.acting_primary or self.cr.spec.primary_region
 
     def start_timers(self) -> None:
-        """(Re)start the repeating renew and observe timers at ``renewSeconds``."""
-        self.ctx.start_timer("renew", self.renew_seconds, RenewDue(), repeat=True)
-        self.ctx.start_timer("observe", self.renew_seconds, ObserveDue(), repeat=True)
+        """(Re)start the repeating tick at ``renewSeconds``: renew, then observe (one timer
+        per actor)."""
+        self.ctx.start_timer("renew", self.renew_seconds, RenewDue(observe=True), repeat=True)
 
     # --- status and audit ----------------------------------------------------------------
 

@@ -20,14 +20,19 @@ read again, and :class:`~continuum.actors.continuum.messages.WorldRepaired` brin
 outcome back, to be logged, audited and reported from the mailbox. Meanwhile the actor
 answers requests from its state and keeps renewing.
 
-Guarantees: at most one observation in flight per actor, from its ``ObserveDue`` until its
-last write is over (a tick that finds one in flight is skipped: the observation under way is
-the newer news); a repair write never runs beside a switchover (a run started meanwhile
-waits for :meth:`ObservationInFlight.repairs_settled` before its first step, and no write
-starts once it is under way), nor after this instance stops acting (a stop and the lapse
-fence wait for the write in flight, bounded by ``READ_TIMEOUT``); a child task that fails
-unexpectedly crashes the actor when its message arrives, as a failure in the handler did.
-The start-up observation (:func:`observe_now`) reads in place and decides nothing.
+Observations ride on the renewal tick (``RenewDue(observe=True)``, one repeating timer per
+actor at ``renewSeconds``): each tick refreshes the lease, then observes.
+
+Guarantees: at most one observation in flight per actor, from its tick until its last write
+is over (a tick that finds one in flight is skipped: the observation under way is the newer
+news); an observation never begins while a timer-driven lease refresh waits on the witness
+(the tick waits for that refresh to end, so the observation is made for the holder and the
+role the refresh found); a repair write never runs beside a switchover (a run started
+meanwhile waits for :meth:`ObservationInFlight.repairs_settled` before its first step, and
+no write starts once it is under way), nor after this instance stops acting (a stop and the
+lapse fence wait for the write in flight, bounded by ``READ_TIMEOUT``); a child task that
+fails unexpectedly crashes the actor when its message arrives, as a failure in the handler
+did. The start-up observation (:func:`observe_now`) reads in place and decides nothing.
 """
 
 from __future__ import annotations
@@ -107,6 +112,10 @@ class ObservationInFlight:
         self.cycle: _Cycle | None = None
         self.seq = 0
         self._repairing: _Repairing | None = None
+        self.deferred = False
+        """An observation tick came while a lease refresh waited on the witness: it starts
+        once that refresh is over (the refresh may change the holder or this instance's
+        role; an observation begun before would decide on the old ones)."""
 
     @property
     def busy(self) -> bool:
@@ -145,12 +154,15 @@ def _fence(actor: ContinuumActor) -> tuple[object, ...]:
     )
 
 
-def begin_observation(actor: ContinuumActor) -> bool:
+def begin_observation(actor: ContinuumActor) -> WorldObserved | None:
     """Start an observation: its reads run in a child task and come back as
-    ``WorldObserved``. Returns ``False`` (and does nothing) when one is already in flight."""
+    ``WorldObserved``. An observation with nothing to read (no pair configured and no live
+    holder known) starts no task: its ``WorldObserved`` is returned at once, for the caller
+    to take as it would the child's. Returns ``None`` otherwise, and does nothing when one
+    is already in flight."""
     flight = actor.observing
     if flight.cycle is not None:
-        return False
+        return None
     flight.seq += 1
     seq = flight.seq
     cycle = flight.cycle = _Cycle(
@@ -158,6 +170,8 @@ def begin_observation(actor: ContinuumActor) -> bool:
     )
     collab = actor.collab
     with_pair = pair_configured(actor)
+    if not with_pair and not cycle.query.holder:
+        return WorldObserved(seq=seq, reads=WorldReads())
 
     async def observe() -> WorldReads:
         return await _read(actor, collab, cycle.query, cycle.writer, pair=with_pair, probe=True)
@@ -168,7 +182,7 @@ def begin_observation(actor: ContinuumActor) -> bool:
         on_error=lambda exc: WorldObserved(seq=seq, reads=None, error=_text(exc)),
         name="observe",
     )
-    return True
+    return None
 
 
 async def observe_now(actor: ContinuumActor) -> None:
@@ -275,6 +289,7 @@ async def _read(
     """Every read of one observation, concurrently, each bounded on its own."""
     pair_read: tuple[PairState | None, str, ReplicationObservation | None] = (None, "", None)
     dns_wrong: tuple[str, ...] | None = None
+    dns_error = ""
     answers: tuple[ServedAnswer, ...] | None = None
     routes: dict[str, RouteState | None] = {}
 
@@ -283,8 +298,8 @@ async def _read(
         pair_read = await read_pair(actor, collab, writer=writer, probe=probe)
 
     async def the_dns() -> None:
-        nonlocal dns_wrong
-        dns_wrong = await read_dns(actor, collab, query)
+        nonlocal dns_wrong, dns_error
+        dns_wrong, dns_error = await read_dns(actor, collab, query)
 
     async def the_answers() -> None:
         nonlocal answers
@@ -309,6 +324,7 @@ async def _read(
         pair_error=pair_error,
         probe=sample,
         dns_wrong=dns_wrong,
+        dns_error=dns_error,
         answers=answers,
         routes={
             region: (read.weights if (read := routes[region]) is not None else None)

@@ -18,6 +18,7 @@ what was wrong; a failed action is logged and retried at the next observation, n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,7 @@ __all__ = [
     "serving_fallback",
     "world_holder",
     "world_query",
+    "world_tenure",
     "write_world",
 ]
 
@@ -67,21 +69,27 @@ class WorldView:
     mismatches: tuple[rule.Mismatch, ...] = ()
     holder: str = ""
     """The holder the world was assessed against ("": not assessed)."""
+    tenure: datetime | None = None
+    """That holder's tenure when the observation began (:func:`world_tenure`)."""
 
-    def disagreement(self, holder: str) -> str:
-        """One line naming every disagreement with ``holder`` ("" when none, or when
-        ``holder`` is unknown). A world not yet assessed against ``holder`` is reported as
-        such: agreement is never assumed."""
+    def disagreement(self, holder: str, tenure: datetime | None = None) -> str:
+        """One line naming every disagreement with ``holder`` in its ``tenure`` ("" when
+        none, or when ``holder`` is unknown). A world not yet assessed against ``holder``, or
+        assessed in another tenure of it (before it handed the role over and got it back,
+        say: what agreed then says nothing of now), is reported as such: agreement is never
+        assumed."""
         if not holder:
             return ""
-        if holder != self.holder:
+        if holder != self.holder or tenure != self.tenure:
             return f"NotObserved: the world is not yet observed against holder {holder}"
         return "; ".join(f"{m.kind}: {m.detail}" for m in self.mismatches)
 
 
 def current_disagreement(actor: ContinuumActor) -> str:
-    """What the last observation found disagreeing with the holder this instance knows now."""
-    return actor.world.disagreement(world_holder(actor))
+    """What the last observation found disagreeing with the holder this instance knows now,
+    in its current tenure."""
+    holder = world_holder(actor)
+    return actor.world.disagreement(holder, world_tenure(actor, holder))
 
 
 def world_holder(actor: ContinuumActor) -> str:
@@ -95,6 +103,18 @@ def world_holder(actor: ContinuumActor) -> str:
     return lease.holder
 
 
+def world_tenure(actor: ContinuumActor, holder: str) -> datetime | None:
+    """When ``holder``'s tenure began (``acquiredAt`` of the lease held or last seen naming
+    it: renewals keep it, an acquisition or a handover starts a new one), ``None`` when
+    unknown. An observation counts only for the tenure it was made in (seed 300597: a
+    writer handed the role over and got it back, and its deletion let go on what it had
+    observed before, its route serving the other region meanwhile)."""
+    lease = actor.keeper.lease or actor.lease_view
+    if not holder or lease is None or lease.holder != holder:
+        return None
+    return lease.acquired_at
+
+
 @dataclass(frozen=True)
 class WorldQuery:
     """What one observation reads beside the pair, and against which holder: fixed in the
@@ -103,6 +123,8 @@ class WorldQuery:
 
     holder: str
     """"": no live holder known (nothing is assessed)."""
+    tenure: datetime | None = None
+    """``holder``'s tenure (:func:`world_tenure`)."""
     plan: Plan | None = None
     """The plan converging the world to ``holder`` (its DNS, its route)."""
     records: tuple[str, list[LuaRecord]] | None = None
@@ -128,7 +150,13 @@ def world_query(actor: ContinuumActor) -> WorldQuery:
             hostnames=tuple(plan.dns.hostnames),
             health_url=probe_url_for(lua_params(plan.dns, holder)),
         )
-    return WorldQuery(holder=holder, plan=plan, records=records, serving=serving)
+    return WorldQuery(
+        holder=holder,
+        tenure=world_tenure(actor, holder),
+        plan=plan,
+        records=records,
+        serving=serving,
+    )
 
 
 def _plan(actor: ContinuumActor, holder: str) -> Plan:
@@ -155,20 +183,20 @@ def _records(actor: ContinuumActor, plan: Plan, holder: str) -> tuple[str, list[
 
 async def read_dns(
     actor: ContinuumActor, collab: Collaborators, query: WorldQuery
-) -> tuple[str, ...] | None:
-    """The hostnames whose records do not name ``query.holder`` (bounded; ``None``: not
-    configured or unreadable). Reads only; called from a child task."""
+) -> tuple[tuple[str, ...] | None, str]:
+    """The hostnames whose records do not name ``query.holder`` (bounded), and why they
+    could not be read: ``(None, "")`` when not configured, ``(None, error)`` when
+    unreadable. Reads only; called from a child task."""
     dns = collab.dns
     if not isinstance(dns, DnsRecordCheck) or query.records is None:
-        return None
+        return None, ""
     zone, records = query.records
     try:
-        return tuple(
-            await with_timeout(actor.clock, READ_TIMEOUT, lambda: dns.differing(zone, records))
-        )
+        wrong = await with_timeout(actor.clock, READ_TIMEOUT, lambda: dns.differing(zone, records))
     except (ContinuumError, TimeoutError) as exc:
         actor.log.warning("dns_unreadable", error=str(exc))
-        return None
+        return None, str(exc) or type(exc).__name__
+    return tuple(wrong), ""
 
 
 async def read_answers(
@@ -210,7 +238,7 @@ def assess_world(
     No I/O."""
     holder = query.holder
     if not holder:
-        _report(actor, (), holder)
+        _report(actor, (), holder, None)
         return [], ()
     world = _world(actor, holder, reads)
     mismatches = rule.assess(world)
@@ -219,8 +247,10 @@ def assess_world(
             rule.Mismatch(kind="WriterMismatch", detail=f"pair unreadable: {reads.pair_error}"),
             *mismatches,
         )
-    previous = frozenset(m.key for m in actor.world.mismatches if actor.world.holder == holder)
-    _report(actor, mismatches, holder)
+    seen = actor.world
+    same = seen.holder == holder and seen.tenure == query.tenure
+    previous = frozenset(m.key for m in seen.mismatches if same)
+    _report(actor, mismatches, holder, query.tenure)
     _judge_serving(actor, query, reads)
     if not decide:
         return [], mismatches
@@ -238,7 +268,8 @@ def report_repaired(actor: ContinuumActor, query: WorldQuery, reads: WorldReads)
     """Report the world as read again after a repair, not as it was before it. An unreadable
     pair leaves the last assessment standing until the next observation. No I/O."""
     if query.holder and not (reads.pair is None and reads.pair_error):
-        _report(actor, rule.assess(_world(actor, query.holder, reads)), query.holder)
+        mismatches = rule.assess(_world(actor, query.holder, reads))
+        _report(actor, mismatches, query.holder, query.tenure)
 
 
 def _world(actor: ContinuumActor, holder: str, reads: WorldReads) -> rule.World:
@@ -247,19 +278,28 @@ def _world(actor: ContinuumActor, holder: str, reads: WorldReads) -> rule.World:
         regions=tuple(actor.cr.spec.all_regions()),
         pair=reads.pair,
         dns_wrong=reads.dns_wrong,
+        dns_unreadable=bool(reads.dns_error),
         routes=reads.routes,
         route_records=reads.route_records,
     )
 
 
-def _report(actor: ContinuumActor, mismatches: tuple[rule.Mismatch, ...], holder: str) -> None:
-    actor.world = WorldView(mismatches=mismatches, holder=holder)
+def _report(
+    actor: ContinuumActor,
+    mismatches: tuple[rule.Mismatch, ...],
+    holder: str,
+    tenure: datetime | None,
+) -> None:
+    actor.world = WorldView(mismatches=mismatches, holder=holder, tenure=tenure)
     metrics.set_world(actor.key, {m.kind for m in mismatches})
     if not holder:
         actor.condition(COND_CONVERGED, "Unknown", "NoHolder", "no live lease holder known")
     elif mismatches:
         actor.condition(
-            COND_CONVERGED, "False", mismatches[0].kind, actor.world.disagreement(holder)[:900]
+            COND_CONVERGED,
+            "False",
+            mismatches[0].kind,
+            actor.world.disagreement(holder, tenure)[:900],
         )
     else:
         actor.condition(COND_CONVERGED, "True", "Agrees", "the world agrees with the lease holder")

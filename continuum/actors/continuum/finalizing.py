@@ -15,7 +15,8 @@ once a deletion finds nothing in flight (``docs/decisions.md`` #20).
   spec's request and every trigger are ignored, a DryRun reports :data:`DELETING_BLOCKER`.
 - Once no run is under way, no journal is open, no old primary is left unconfirmed (an unplanned
   failover to this region that could not cordon the lost region's Cluster: only this instance, as
-  the writer, demotes it once it is reachable again, see :func:`old_primary_unconfirmed`), its own
+  the writer, demotes it once it is reachable again, see :func:`old_primary_unconfirmed`; unless
+  the lease names that region again, :func:`old_primary_retook`), its own
   Cluster has been seen settled by the self-fence check (a replica, or the writer's: never a stale
   primary left behind), and — for the writer — its last observation found the world agreeing with
   it, or — for another region's instance — no switchover toward it is under way in the holder's
@@ -38,6 +39,7 @@ from continuum.core import deletion_grace, deletion_wait
 from continuum.core.admission import DELETING_REFUSAL
 from continuum.errors import ContinuumError
 from continuum.messages.crd import FINALIZER
+from continuum.messages.lease import Lease
 from continuum.messages.status import LastSwitchover
 from continuum.messages.switchover import PairState, StepName
 from continuum.switchover.timeouts import with_timeout
@@ -52,6 +54,7 @@ __all__ = [
     "hold_finalizer",
     "in_flight",
     "note_pair",
+    "old_primary_retook",
     "old_primary_unconfirmed",
     "release_when_idle",
     "target_copy_refusal",
@@ -102,6 +105,14 @@ def old_primary_unconfirmed(last: LastSwitchover | None, *, region: str) -> str:
     return last.from_
 
 
+def old_primary_retook(old: str, lease: Lease | None) -> bool:
+    """Whether the lease last seen names ``old``, the region whose Cluster a failover to this
+    region left uncordoned: that region took the writer role back, its Cluster is the
+    writer's again, not a stale primary for this instance to demote (seed 3744: a deleting
+    standby waited for it for good). Pure."""
+    return bool(old) and lease is not None and lease.holder == old
+
+
 def note_pair(actor: ContinuumActor, pair: PairState) -> None:
     """An observation read the pair: the old primary left by a failover is confirmed once
     its half is readable and no longer writes (a replica, or fenced)."""
@@ -119,6 +130,8 @@ async def in_flight(actor: ContinuumActor) -> str:
     if not actor.acting():
         # The writer's grace to converge is counted per tenure (core/deletion_grace.py).
         actor.deletion_grace = deletion_grace.not_acting(actor.deletion_grace)
+    if old_primary_retook(actor.old_primary_unconfirmed, actor.lease_view):
+        actor.old_primary_unconfirmed = ""
     acting = actor.acting()
     facts = deletion_wait.DeletionFacts(
         region=actor.region,

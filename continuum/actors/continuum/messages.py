@@ -18,13 +18,13 @@ from continuum.messages.switchover import (
 )
 
 
-class RenewDue(msgspec.Struct, frozen=True):
-    """Time to renew (as holder) or to read the lease (as standby)."""
+class RenewDue(msgspec.Struct, frozen=True, kw_only=True):
+    """Time to renew (as holder) or to read the lease (as standby). With ``observe`` (the
+    repeating tick at ``renewSeconds``), then to observe the world (the pair's lag and
+    readiness, DNS, every region's route) once that refresh is over: the reads start in a
+    child task; :class:`WorldObserved` brings them back. One timer per actor does both."""
 
-
-class ObserveDue(msgspec.Struct, frozen=True):
-    """Time to observe the world (the pair's lag and readiness, DNS, every region's route):
-    the reads start in a child task; :class:`WorldObserved` brings them back."""
+    observe: bool = False
 
 
 class StatusRetryDue(msgspec.Struct, frozen=True):
@@ -79,7 +79,8 @@ class WorldReads(msgspec.Struct, frozen=True, kw_only=True):
     ``pair_error``: unreadable). ``probe``: ``pg_stat_replication`` on the writer's half
     (``None``: not configured, not asked or failed). ``dns_wrong``: the hostnames whose
     records do not name the holder the observation was made for (``None``: not configured or
-    unreadable). ``routes``: by region, that region's copy of the route's weights (``None``:
+    unreadable). ``dns_error``: why the configured records could not be read ("" when read
+    or not configured). ``routes``: by region, that region's copy of the route's weights (``None``:
     unreadable; absent: not configured). ``answers``: what the authoritative servers answered
     for each hostname (``None``: not observed — no server configured, or not read in time).
     ``route_records``: by region, the weights recorded on that copy of the route before its
@@ -90,6 +91,7 @@ class WorldReads(msgspec.Struct, frozen=True, kw_only=True):
     pair_error: str = ""
     probe: ReplicationObservation | None = None
     dns_wrong: tuple[str, ...] | None = None
+    dns_error: str = ""
     routes: dict[str, dict[str, int] | None] = msgspec.field(default_factory=dict)
     answers: tuple[ServedAnswer, ...] | None = None
     route_records: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)

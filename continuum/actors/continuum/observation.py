@@ -1,5 +1,5 @@
-"""What a ContinuumActor observes of the pair on each ``ObserveDue`` and what it decides
-from it.
+"""What a ContinuumActor observes of the pair on each observation tick
+(``RenewDue(observe=True)``) and what it decides from it.
 
 The pair's halves (readiness, lag), the optional ``pg_stat_replication`` probe, the fencing
 of a stale primary by the writer, and the switchover triggers (a request, a failback awaiting

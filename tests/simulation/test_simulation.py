@@ -92,6 +92,7 @@ has a unit test), kept as regressions."""
 
 DELETION_SWEEP_SEEDS: dict[int, str] = {
     310849: "a writer re-acquiring after a heal observed as a standby (as seed 967)",
+    311285: "a rolled-back failover killed after its shift left its copy serving the target",
 }
 """The same for ``bench/simulate.py --deletions``."""
 

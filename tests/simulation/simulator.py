@@ -16,9 +16,10 @@ Invariants (kind → meaning):
   already acted under;
 * ``two-primaries`` — both Clusters act as primary while both regions are reachable, in a run
   that never had a partition; ``two-primaries-after-partition`` — the same beyond one
-  observation cadence after a partition healed, or after an instance that was down at the
-  heal restarted (a stale primary nobody fenced: issue 13, item 4; the writer's observation
-  fences it, and a writer that is down observes nothing);
+  observation cadence after a partition healed and after the writer began acting (a stale
+  primary nobody fenced: issue 13, item 4; the writer's observation fences it, and a writer
+  that is down, or cannot renew, fences nothing; the calm phase's end judges a world that
+  never got one);
 * ``healthy-but-world-disagrees`` — a live region's status says ``Healthy`` (no switchover in
   its journal) while the pair's primary, DNS or a region's route disagree with the lease
   holder and have since the start of the last observation whose reads it took (the reads run
@@ -164,12 +165,9 @@ class _Sim:
         self.out = Outcome()
         self.acted: dict[str, int] = {}
         self.partition_healed_at = -1e9
-        """When the last partition healed, or later: when an instance that was down at the
-        heal restarted (the stale primary waits for the writer's observation, and a writer
-        that is down observes nothing)."""
-        self.down_at_heal: set[str] = set()
-        """The regions whose instance was down when the last partition healed, until it
-        restarts."""
+        """When the last partition healed."""
+        self.acting_since: dict[str, float] = {}
+        """Per region acting as writer: since when, without a break."""
         self.ever_partitioned = False
         self.confirmed: dict[str, int] = {}
         self._seen: set[tuple[str, str]] = set()
@@ -259,16 +257,25 @@ class _Sim:
                     )
             self.acted[node.region] = max(self.acted.get(node.region, 0), epoch)
         cadence = _CADENCE
-        if (
-            not self.world.partitioned
-            and self.clock.monotonic() - self.partition_healed_at > cadence + 1
-            and len(self.world.primaries()) > 1
-        ):
+        now = self.clock.monotonic()
+        for node in acting:
+            self.acting_since.setdefault(node.region, now)
+        for region in set(self.acting_since) - {n.region for n in acting}:
+            del self.acting_since[region]
+        if not self.world.partitioned and len(self.world.primaries()) > 1:
             # After a partition, the cut-off region's Cluster may still be primary until the
-            # writer's next observation fences it; when nobody observes (the writer is
-            # down), nothing else fences it yet (issue 13, item 4: no self-fencing).
+            # writer's next observation fences it: judged one cadence after the heal and
+            # after the writer began acting (a writer down at the heal, or that cannot renew,
+            # fences nothing; while no instance acts, the calm phase's end judges that).
+            if not self.ever_partitioned:
+                since: float | None = self.partition_healed_at
+            elif acting:
+                since = max(self.partition_healed_at, self.acting_since[acting[0].region])
+            else:
+                since = None
             kind = "two-primaries-after-partition" if self.ever_partitioned else "two-primaries"
-            self.violate(kind, f"primaries={self.world.primaries()}")
+            if since is not None and now - since > cadence + 1:
+                self.violate(kind, f"primaries={self.world.primaries()}")
         for region, api in self.world.api.items():
             if api.dropped_journal:
                 self.violate("deletion-dropped-journal", f"{region}: {api.dropped_journal}")
@@ -415,12 +422,8 @@ class _Sim:
 
     def healed(self) -> None:
         self.partition_healed_at = self.clock.monotonic()
-        self.down_at_heal = {r for r, n in self.nodes.items() if n.actor is None and not n.deleted}
 
     async def _start(self, node: SimNode) -> None:
-        if node.region in self.down_at_heal:
-            self.down_at_heal.discard(node.region)
-            self.partition_healed_at = self.clock.monotonic()
         # on_start refreshes the lease and observes in place
         self.observed_at[node.region] = self.renewed_at[node.region] = self.out.events
         self.reading_since.pop(node.region, None)

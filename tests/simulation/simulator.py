@@ -26,8 +26,9 @@ Invariants (kind → meaning):
   in a child task, after its tick, ``RenewDue(observe=True)``, and the refresh that tick
   started; ``WorldObserved`` brings them back) — and, after
   a change of holder, of its last lease refresh — (or for three observation cadences, once
-  every timer of that region due within them has fired and been handled: the clock may jump
-  past a timer inside another call, and real time would have run it), unless that region's
+  every timer of that region due within them has fired and been handled, and the
+  observation it started is back: the clock may jump past a timer inside another call, and
+  real time would have run it), unless that region's
   status writes are being refused (see below);
 * ``switchover-unfinished`` — after the calm phase a journal or a run is still there;
 * ``world-not-converged`` — after the calm phase nobody holds the lease, or the primary, DNS
@@ -230,15 +231,21 @@ class _Sim:
         """Whether ``region``'s instance has not yet had a turn that real time would have
         given it by ``deadline``: a timer of it due by then not fired yet (the clock jumped
         past it inside a call, while the simulator, running one call at a time, could not
-        fire it), or fired and its message not handled yet. Once the simulator gives it that
-        turn, this is over."""
+        fire it), or fired and its message not handled yet, or handled and the observation
+        it started not back yet (its refresh or its reads still out: seed 314846). Once the
+        simulator gives it that turn, this is over."""
         node = self.nodes[region]
         timer = node.next_timer()
         if timer is not None and timer.due <= min(deadline, self.clock.monotonic()):
             return True
-        return any(
-            due <= deadline and any(m is fired for m, _ in node.mailbox)
-            for due, fired in self.fired.get(region, ())
+        fired = [message for due, message in self.fired.get(region, ()) if due <= deadline]
+        if not fired:
+            return False
+        if any(m is message for m, _ in node.mailbox for message in fired):
+            return True
+        actor = node.actor
+        return actor is not None and (
+            actor.refresh.waiting or actor.observing.deferred or actor.observing.busy
         )
 
     def check(self) -> None:
@@ -461,10 +468,10 @@ class _Sim:
             ((t, n) for n in self.nodes.values() for t in n.due_timers(now)),
             key=lambda tn: (tn[0].due, tn[0].seq),
         )
-        if due:
-            self.fired = {}
+        for region in {node.region for _, node in due}:
+            self.fired[region] = []
         for timer, node in due:
-            self.fired.setdefault(node.region, []).append((timer.due, timer.message))
+            self.fired[node.region].append((timer.due, timer.message))
             node.fire(timer)
 
     def note_kills(self) -> None:

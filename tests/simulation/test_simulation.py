@@ -95,6 +95,7 @@ DELETION_SWEEP_SEEDS: dict[int, str] = {
     310849: "a writer re-acquiring after a heal observed as a standby (as seed 967)",
     311285: "a rolled-back failover killed after its shift left its copy serving the target",
     314267: "no primary after a rolled-back failover, and no failover again",
+    314846: "checker: a standby's tick handled, its observation not back yet",
 }
 """The same for ``bench/simulate.py --deletions``."""
 

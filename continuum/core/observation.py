@@ -161,7 +161,8 @@ def standby_signal(pair: PairState, *, writer: str) -> tuple[StandbySignal, str]
 
 def decide(state: ObservationState, event: Event) -> tuple[ObservationState, list[Effect]]:
     """One observation. An unreadable pair only lengthens the unreachable streak. Otherwise:
-    the writer's half down (unreadable or not Ready) lengthens the streak, else resets it;
+    the writer's half down (unreadable, not Ready, or not acting as primary) lengthens the
+    streak, else resets it;
     each readable standby's lag is recorded; the standby signal (:func:`standby_signal`)
     goes through the grace window (:func:`~continuum.switchover.lag.fold_standby`) and a
     determination, when there is one, becomes a :class:`StandbyAvailability` — none while
@@ -176,7 +177,10 @@ def decide(state: ObservationState, event: Event) -> tuple[ObservationState, lis
     worst = 0.0
     for half in event.pair.halves:
         if half.region == event.writer:
-            primary_down = bool(half.error) or not half.ready
+            # A writer's half that no longer acts as primary (demoted by a failover rolled
+            # back that could not promote it again, its lease lapsed) writes nothing: down,
+            # as an unreadable or unready one (seed 314267).
+            primary_down = bool(half.error) or not half.ready or not half.acts_as_primary
             continue
         if half.error:
             continue

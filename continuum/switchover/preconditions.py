@@ -222,8 +222,19 @@ def check_cordon_old_primary(plan: Plan, obs: Observed) -> StepCheck:
             )
         return c
     if old.reachable and not old.acts_as_primary:
-        c.block(f'FromRegion Cluster "{old.name}" is not the acting primary (live spec.replica)')
-        return c
+        if plan.unplanned:
+            # No Cluster acts as primary (a failover rolled back that could not promote the
+            # lost writer's again, its lease lapsed: seed 314267): nothing writes, and the
+            # failover is what makes one write again; the cordon re-asserts idempotently.
+            c.notes.append(
+                f'FromRegion Cluster "{old.name}" no longer acts as primary: the cordon '
+                "re-asserts its demotion"
+            )
+        else:
+            c.block(
+                f'FromRegion Cluster "{old.name}" is not the acting primary (live spec.replica)'
+            )
+            return c
     if old.reachable and (old.fenced or old.demotion_token):
         what = "fenced" if old.fenced else f'demoted (token "{old.demotion_token[:12]}")'
         c.warn(f'primary "{old.name}" is already {what} (likely stuck prior switchover)')

@@ -109,11 +109,20 @@ def decide_trigger(inputs: TriggerInputs) -> TriggerDecision:
     if inputs.requested:
         target = inputs.requested_target or _default_target(inputs)
         if not target:
-            return NoAction(why="switchover requested but no target region")
-        if target == acting:
-            return NoAction(why=f"{target!r} is already the acting primary")
-        if me != acting:
-            return NoAction(why="a planned switchover is run by the acting region's instance")
+            request_why = "switchover requested but no target region"
+        elif target == acting:
+            request_why = f"{target!r} is already the acting primary"
+        elif me != acting:
+            request_why = "a planned switchover is run by the acting region's instance"
+        else:
+            request_why = ""
+        if request_why:
+            if me == acting or not inputs.auto_failover:
+                return NoAction(why=request_why)
+            # Not this instance's request to run; a standing request never keeps a standby
+            # from failing over a writer that is gone (seed 314267: the acting region's CR
+            # was deleted, and the request stood for good).
+            return _auto_failover(inputs)
         failback = target == inputs.original_primary
         if failback and inputs.failback_requires_approval and not inputs.failback_approved:
             since, limit = inputs.failback_pending_since, inputs.failback_approval_timeout_seconds
@@ -131,25 +140,7 @@ def decide_trigger(inputs: TriggerInputs) -> TriggerDecision:
     if not inputs.auto_failover:
         return NoAction(why="autoFailover is off")
     if me != acting:
-        lease = inputs.lease
-        if me not in inputs.hot_standby_regions and me != inputs.original_primary:
-            return NoAction(why="this region is not a standby of the pair")
-        if lease is None:
-            return NoAction(why="witness unreadable: no evidence the primary's lease expired")
-        if not lease.is_free_at(inputs.now):
-            return NoAction(why=f"lease held by {lease.holder!r} and live")
-        if inputs.unreachable_streak < inputs.required_streak:
-            return NoAction(
-                why=f"primary unreachable {inputs.unreachable_streak}/"
-                f"{inputs.required_streak} observations"
-            )
-        return RunSwitchover(
-            from_region=acting,
-            to_region=me,
-            reason="auto-failover",
-            initiated_by="auto-failover",
-            unplanned=True,
-        )
+        return _auto_failover(inputs)
     if inputs.lag_breach_streak >= inputs.required_streak:
         target = _default_target(inputs)
         if not target:
@@ -158,3 +149,27 @@ def decide_trigger(inputs: TriggerInputs) -> TriggerDecision:
             from_region=acting, to_region=target, reason="lag-breach", initiated_by="controller"
         )
     return NoAction(why="nothing to do")
+
+
+def _auto_failover(inputs: TriggerInputs) -> TriggerDecision:
+    """A standby's instance with ``autoFailover``: an unplanned run for itself once the
+    lease expired and the primary was unreachable for N consecutive observations."""
+    me, lease = inputs.self_region, inputs.lease
+    if me not in inputs.hot_standby_regions and me != inputs.original_primary:
+        return NoAction(why="this region is not a standby of the pair")
+    if lease is None:
+        return NoAction(why="witness unreadable: no evidence the primary's lease expired")
+    if not lease.is_free_at(inputs.now):
+        return NoAction(why=f"lease held by {lease.holder!r} and live")
+    if inputs.unreachable_streak < inputs.required_streak:
+        return NoAction(
+            why=f"primary unreachable {inputs.unreachable_streak}/"
+            f"{inputs.required_streak} observations"
+        )
+    return RunSwitchover(
+        from_region=inputs.acting_primary,
+        to_region=me,
+        reason="auto-failover",
+        initiated_by="auto-failover",
+        unplanned=True,
+    )

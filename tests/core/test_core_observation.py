@@ -67,6 +67,18 @@ def test_the_writer_half_down_lengthens_the_streak_and_a_ready_one_resets_it() -
     assert state.unreachable_streak == 0
 
 
+def test_a_writer_half_that_no_longer_acts_as_primary_lengthens_the_streak() -> None:
+    """Seed 314267 (``--deletions``): an automatic failover demoted the lost writer's
+    Cluster, was killed and rolled back, and could not promote it again (its lease had
+    lapsed); no Cluster was primary, and the writer's half, Ready as a replica, kept the
+    streak at 0, so the standby never failed over again. A writer's half that does not act
+    as primary writes nothing: it counts as down."""
+    state, _ = decide(ObservationState(), observed(half(A, primary=False), half(B, primary=False)))
+    assert state.unreachable_streak == 1
+    state, _ = decide(state, observed(half(A, primary=True), half(B, primary=False)))
+    assert state.unreachable_streak == 0
+
+
 def test_standby_lag_is_recorded_and_availability_reported() -> None:
     state, effects = decide(
         ObservationState(),

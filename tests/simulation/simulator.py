@@ -16,17 +16,19 @@ Invariants (kind → meaning):
   already acted under;
 * ``two-primaries`` — both Clusters act as primary while both regions are reachable, in a run
   that never had a partition; ``two-primaries-after-partition`` — the same beyond one
-  observation cadence after a partition healed, or after an instance that was down at the
-  heal restarted (a stale primary nobody fenced: issue 13, item 4; the writer's observation
-  fences it, and a writer that is down observes nothing);
+  observation cadence after a partition healed and after the writer began acting (a stale
+  primary nobody fenced: issue 13, item 4; the writer's observation fences it, and a writer
+  that is down, or cannot renew, fences nothing; the calm phase's end judges a world that
+  never got one);
 * ``healthy-but-world-disagrees`` — a live region's status says ``Healthy`` (no switchover in
   its journal) while the pair's primary, DNS or a region's route disagree with the lease
   holder and have since the start of the last observation whose reads it took (the reads run
   in a child task, after its tick, ``RenewDue(observe=True)``, and the refresh that tick
   started; ``WorldObserved`` brings them back) — and, after
   a change of holder, of its last lease refresh — (or for three observation cadences, once
-  every timer of that region due within them has fired and been handled: the clock may jump
-  past a timer inside another call, and real time would have run it), unless that region's
+  every timer of that region due within them has fired and been handled, and the
+  observation it started is back: the clock may jump past a timer inside another call, and
+  real time would have run it), unless that region's
   status writes are being refused (see below);
 * ``switchover-unfinished`` — after the calm phase a journal or a run is still there;
 * ``world-not-converged`` — after the calm phase nobody holds the lease, or the primary, DNS
@@ -164,12 +166,9 @@ class _Sim:
         self.out = Outcome()
         self.acted: dict[str, int] = {}
         self.partition_healed_at = -1e9
-        """When the last partition healed, or later: when an instance that was down at the
-        heal restarted (the stale primary waits for the writer's observation, and a writer
-        that is down observes nothing)."""
-        self.down_at_heal: set[str] = set()
-        """The regions whose instance was down when the last partition healed, until it
-        restarts."""
+        """When the last partition healed."""
+        self.acting_since: dict[str, float] = {}
+        """Per region acting as writer: since when, without a break."""
         self.ever_partitioned = False
         self.confirmed: dict[str, int] = {}
         self._seen: set[tuple[str, str]] = set()
@@ -232,15 +231,21 @@ class _Sim:
         """Whether ``region``'s instance has not yet had a turn that real time would have
         given it by ``deadline``: a timer of it due by then not fired yet (the clock jumped
         past it inside a call, while the simulator, running one call at a time, could not
-        fire it), or fired and its message not handled yet. Once the simulator gives it that
-        turn, this is over."""
+        fire it), or fired and its message not handled yet, or handled and the observation
+        it started not back yet (its refresh or its reads still out: seed 314846). Once the
+        simulator gives it that turn, this is over."""
         node = self.nodes[region]
         timer = node.next_timer()
         if timer is not None and timer.due <= min(deadline, self.clock.monotonic()):
             return True
-        return any(
-            due <= deadline and any(m is fired for m, _ in node.mailbox)
-            for due, fired in self.fired.get(region, ())
+        fired = [message for due, message in self.fired.get(region, ()) if due <= deadline]
+        if not fired:
+            return False
+        if any(m is message for m, _ in node.mailbox for message in fired):
+            return True
+        actor = node.actor
+        return actor is not None and (
+            actor.refresh.waiting or actor.observing.deferred or actor.observing.busy
         )
 
     def check(self) -> None:
@@ -259,16 +264,25 @@ class _Sim:
                     )
             self.acted[node.region] = max(self.acted.get(node.region, 0), epoch)
         cadence = _CADENCE
-        if (
-            not self.world.partitioned
-            and self.clock.monotonic() - self.partition_healed_at > cadence + 1
-            and len(self.world.primaries()) > 1
-        ):
+        now = self.clock.monotonic()
+        for node in acting:
+            self.acting_since.setdefault(node.region, now)
+        for region in set(self.acting_since) - {n.region for n in acting}:
+            del self.acting_since[region]
+        if not self.world.partitioned and len(self.world.primaries()) > 1:
             # After a partition, the cut-off region's Cluster may still be primary until the
-            # writer's next observation fences it; when nobody observes (the writer is
-            # down), nothing else fences it yet (issue 13, item 4: no self-fencing).
+            # writer's next observation fences it: judged one cadence after the heal and
+            # after the writer began acting (a writer down at the heal, or that cannot renew,
+            # fences nothing; while no instance acts, the calm phase's end judges that).
+            if not self.ever_partitioned:
+                since: float | None = self.partition_healed_at
+            elif acting:
+                since = max(self.partition_healed_at, self.acting_since[acting[0].region])
+            else:
+                since = None
             kind = "two-primaries-after-partition" if self.ever_partitioned else "two-primaries"
-            self.violate(kind, f"primaries={self.world.primaries()}")
+            if since is not None and now - since > cadence + 1:
+                self.violate(kind, f"primaries={self.world.primaries()}")
         for region, api in self.world.api.items():
             if api.dropped_journal:
                 self.violate("deletion-dropped-journal", f"{region}: {api.dropped_journal}")
@@ -415,12 +429,8 @@ class _Sim:
 
     def healed(self) -> None:
         self.partition_healed_at = self.clock.monotonic()
-        self.down_at_heal = {r for r, n in self.nodes.items() if n.actor is None and not n.deleted}
 
     async def _start(self, node: SimNode) -> None:
-        if node.region in self.down_at_heal:
-            self.down_at_heal.discard(node.region)
-            self.partition_healed_at = self.clock.monotonic()
         # on_start refreshes the lease and observes in place
         self.observed_at[node.region] = self.renewed_at[node.region] = self.out.events
         self.reading_since.pop(node.region, None)
@@ -458,10 +468,10 @@ class _Sim:
             ((t, n) for n in self.nodes.values() for t in n.due_timers(now)),
             key=lambda tn: (tn[0].due, tn[0].seq),
         )
-        if due:
-            self.fired = {}
+        for region in {node.region for _, node in due}:
+            self.fired[region] = []
         for timer, node in due:
-            self.fired.setdefault(node.region, []).append((timer.due, timer.message))
+            self.fired[node.region].append((timer.due, timer.message))
             node.fire(timer)
 
     def note_kills(self) -> None:

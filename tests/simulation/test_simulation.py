@@ -86,12 +86,16 @@ SWEEP_SEEDS: dict[int, str] = {
     3126: "unreadable DNS records taken for agreement",
     3744: "a deleting standby waiting for good on an old primary that retook the lease",
     300597: "a deleting writer letting go on an observation of its previous tenure",
+    8366: "checker: a writer kept from renewing after the heal cannot fence before it acts",
 }
-"""Seeds of ``bench/simulate.py`` sweeps beyond the CI range that found a bug (each also
-has a unit test), kept as regressions."""
+"""Seeds of ``bench/simulate.py`` sweeps beyond the CI range that found a bug (each product
+fix also has a unit test), kept as regressions."""
 
 DELETION_SWEEP_SEEDS: dict[int, str] = {
     310849: "a writer re-acquiring after a heal observed as a standby (as seed 967)",
+    311285: "a rolled-back failover killed after its shift left its copy serving the target",
+    314267: "no primary after a rolled-back failover, and no failover again",
+    314846: "checker: a standby's tick handled, its observation not back yet",
 }
 """The same for ``bench/simulate.py --deletions``."""
 

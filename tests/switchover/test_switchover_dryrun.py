@@ -176,6 +176,20 @@ async def test_unplanned_failover_accepts_an_expired_lease_and_an_unreachable_ol
     assert report.blockers == []
 
 
+async def test_unplanned_failover_goes_on_when_no_cluster_acts_as_primary() -> None:
+    """Seed 314267 (``--deletions``): a failover rolled back after demoting the lost writer's
+    Cluster could not promote it again (its lease had lapsed); with no Cluster primary, the
+    next automatic failover was blocked at step 2 for good. Unplanned, a lost writer's
+    Cluster that no longer acts as primary is no blocker (a planned switchover still is)."""
+    world = await make_world(FakeClock())
+    world.clock.advance(31)
+    world.pair.halves[A].replica_primary = world.pair.halves[B].name  # A demoted towards B
+    report = await report_for(world, unplanned=True)
+    assert report.blockers == []
+    planned = await report_for(world)
+    assert any("is not the acting primary" in b for b in planned.blockers)
+
+
 # --- DryRun ⇔ Execute -----------------------------------------------------------------------
 
 PERTURBATIONS: list[tuple[str, Any]] = [

@@ -119,6 +119,27 @@ def test_auto_failover_needs_the_flag_an_expired_lease_and_n_observations() -> N
     )
 
 
+def test_a_standing_request_does_not_hold_back_an_automatic_failover() -> None:
+    """Seed 314267 (``--deletions``): ``spec.switchover.requested`` stood while the acting
+    region was gone (its CR deleted, its lease expired, no Cluster primary): the request is
+    the acting instance's to run, and the standby's instance, which used to stop at it, never
+    failed over. It now goes on to the automatic failover rule."""
+    standby = {"self_region": B, "lease": EXPIRED, "unreachable_streak": 3}
+    for target in (A, B):
+        requested = {**standby, "requested": True, "requested_target": target}
+        assert isinstance(decide_trigger(inputs(**requested)), NoAction)  # autoFailover off
+        run = decide_trigger(inputs(**requested, auto_failover=True))
+        assert run == RunSwitchover(
+            from_region=A,
+            to_region=B,
+            reason="auto-failover",
+            initiated_by="auto-failover",
+            unplanned=True,
+        )
+        live = {**requested, "lease": LIVE}
+        assert isinstance(decide_trigger(inputs(**live, auto_failover=True)), NoAction)
+
+
 @pytest.mark.parametrize(("streak", "runs"), [(1, False), (2, False), (3, True)])
 def test_lag_breach_needs_n_consecutive_breaches_and_auto_failover(streak: int, runs: bool) -> None:
     decision = decide_trigger(inputs(auto_failover=True, lag_breach_streak=streak))

@@ -20,11 +20,20 @@ def test_a_copy_left_serving_nothing_gets_the_weights_recorded_before_the_drain(
     assert undo(ZERO, {"shop-fsn": 100, "shop-hel": 0}) == {"shop-fsn": 100, "shop-hel": 0}
 
 
-def test_a_copy_still_serving_is_left_as_it_is_whatever_its_record() -> None:
-    """The drain did not land (or left a backend serving): the record is an older drain's."""
-    for weights in ({"shop-fsn": 100, "shop-hel": 0}, {"shop-fsn": 0, "shop-hel": 100}):
+def test_a_copy_still_serving_the_source_is_left_as_it_is_whatever_its_record() -> None:
+    """The drain did not land: the record is an older drain's."""
+    for weights in ({"shop-fsn": 100, "shop-hel": 0}, {"shop-fsn": 50, "shop-hel": 50}):
         assert undo(weights, {"shop-fsn": 0, "shop-hel": 100}) is None
         assert undo(weights) is None
+
+
+def test_a_copy_the_drain_and_the_shift_switched_to_the_target_is_given_back() -> None:
+    """Seed 311285 (``--deletions``): the run was killed right after the shift that follows
+    the drain; its prior weights were lost with the process, and the copy, serving only the
+    target, was left so although the run rolled back."""
+    shifted = {"shop-fsn": 0, "shop-hel": 1}
+    assert undo(shifted, {"shop-fsn": 100, "shop-hel": 0}) == {"shop-fsn": 100, "shop-hel": 0}
+    assert undo(shifted) == {"shop-fsn": 1, "shop-hel": 0}  # one write: never all at 0
 
 
 def test_without_a_record_that_fits_the_source_its_backends_get_weight_one() -> None:

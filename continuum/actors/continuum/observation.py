@@ -237,5 +237,7 @@ async def evaluate_triggers(actor: ContinuumActor) -> None:
             reason=decision.reason,
             initiated_by=decision.initiated_by,
             unplanned=decision.unplanned,
-            from_request=spec.switchover.requested,
+            # An automatic failover is not the request's run (a standing request does not
+            # hold it back): the request stays for the acting instance to decide.
+            from_request=spec.switchover.requested and not decision.unplanned,
         )

@@ -128,3 +128,25 @@ async def test_a_second_failover_moves_the_writer_back_once_the_other_region_die
     assert last is not None
     assert last.reason == "auto-failover"
     assert (last.from_, last.to) == (B, A)
+
+
+async def test_a_standing_request_does_not_hold_back_the_standbys_failover(h: Harness) -> None:
+    """Seed 314267: ``spec.switchover.requested`` stood (the acting instance's to run) while
+    the acting region went dark; the standby stopped at the request and never failed over.
+    It fails over now, announces no ``cnpg-promotable`` for it (that is the request's run:
+    seeds 300217 and others, two such events under one identity), and leaves the request
+    for the acting instance to decide."""
+    await primary_dies(h)
+    cr = make_cr(
+        autoFailover=True,
+        autoFailoverObservations=3,
+        switchover={"requested": True, "targetRegion": B},
+    )
+    async with h.actor(cr, region=B) as (_, actor):
+        await h.clock.advance_settled(54)
+        assert (await h.witness().read(KEY)).holder == B
+        assert actor.acting()
+    last = h.status.current.last_switchover
+    assert last is not None
+    assert last.reason == "auto-failover"
+    assert h.count(AuditType.CNPG_PROMOTABLE) == 0

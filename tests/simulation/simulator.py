@@ -167,8 +167,9 @@ class _Sim:
         self.acted: dict[str, int] = {}
         self.partition_healed_at = -1e9
         """When the last partition healed."""
-        self.acting_since: dict[str, float] = {}
-        """Per region acting as writer: since when, without a break."""
+        self.acting_since: dict[tuple[str, int], float] = {}
+        """Per instance (region, incarnation) acting as writer: since when, without a break
+        (a kill and a restart between two checks is a break too: seed 301852)."""
         self.ever_partitioned = False
         self.confirmed: dict[str, int] = {}
         self._seen: set[tuple[str, str]] = set()
@@ -266,9 +267,9 @@ class _Sim:
         cadence = _CADENCE
         now = self.clock.monotonic()
         for node in acting:
-            self.acting_since.setdefault(node.region, now)
-        for region in set(self.acting_since) - {n.region for n in acting}:
-            del self.acting_since[region]
+            self.acting_since.setdefault((node.region, node.incarnation), now)
+        for key in set(self.acting_since) - {(n.region, n.incarnation) for n in acting}:
+            del self.acting_since[key]
         if not self.world.partitioned and len(self.world.primaries()) > 1:
             # After a partition, the cut-off region's Cluster may still be primary until the
             # writer's next observation fences it: judged one cadence after the heal and
@@ -277,7 +278,9 @@ class _Sim:
             if not self.ever_partitioned:
                 since: float | None = self.partition_healed_at
             elif acting:
-                since = max(self.partition_healed_at, self.acting_since[acting[0].region])
+                writer = acting[0]
+                began = self.acting_since[(writer.region, writer.incarnation)]
+                since = max(self.partition_healed_at, began)
             else:
                 since = None
             kind = "two-primaries-after-partition" if self.ever_partitioned else "two-primaries"

@@ -87,6 +87,7 @@ SWEEP_SEEDS: dict[int, str] = {
     3744: "a deleting standby waiting for good on an old primary that retook the lease",
     300597: "a deleting writer letting go on an observation of its previous tenure",
     8366: "checker: a writer kept from renewing after the heal cannot fence before it acts",
+    301852: "checker: a writer killed and restarted between two checks began acting anew",
 }
 """Seeds of ``bench/simulate.py`` sweeps beyond the CI range that found a bug (each product
 fix also has a unit test), kept as regressions."""

@@ -222,7 +222,7 @@ async def evaluate_triggers(actor: ContinuumActor) -> None:
                 reason="lag-breach",
                 message=f"replication lag over threshold for {actor.lag_streak} observations",
             )
-        elif spec.switchover.requested:
+        elif spec.switchover.requested and not decision.unplanned:
             await actor.emit(
                 AuditType.CNPG_PROMOTABLE,
                 identity=("promotable", actor.cr.metadata.generation),

@@ -9,7 +9,7 @@ from typing import Any, TypeVarTuple
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from continuum.actors.timers import TimerQueue
+from continuum.actors.timers import ACTOR_TIMER_GRID, TimerQueue
 from continuum.ports import Clock
 
 Ts = TypeVarTuple("Ts")
@@ -22,9 +22,13 @@ class ActorHost:
     a supervisor escalating) never tears an actor down mid-message: each task ends only when
     it returns or its own cancel scope is cancelled. Leaving the ``async with`` waits for every
     task, so the owner must stop them first. Exceptions of the block propagate unwrapped.
+
+    ``timer_grid``: the grid (seconds) the host's timer queues round deadlines up to
+    (:mod:`continuum.actors.timers`; 0 = exact).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, timer_grid: float = ACTOR_TIMER_GRID) -> None:
+        self.timer_grid = timer_grid
         self._outer: TaskGroup | None = None
         self._inner: TaskGroup | None = None
         self._release = anyio.Event()
@@ -35,7 +39,7 @@ class ActorHost:
         of them; see :mod:`continuum.actors.timers`)."""
         queue = self._timers.get(id(clock))
         if queue is None:
-            queue = self._timers[id(clock)] = TimerQueue(self, clock)
+            queue = self._timers[id(clock)] = TimerQueue(self, clock, grid=self.timer_grid)
         return queue
 
     async def __aenter__(self) -> ActorHost:

@@ -378,7 +378,7 @@ class ActorCell:
         if self._children is None:
             self._children = set()
         self._children.add(child)
-        self.host.start_soon(self._run_child, child, work, on_result, on_error)
+        self.host.start_bare(self._run_child, child, work, on_result, on_error, name=child.name)
         return child
 
     async def _run_child(

@@ -471,12 +471,14 @@ def slug(name: str) -> str:
 
 async def _profile(pid: int, output: Path, *, seconds: float) -> None:
     """Sample ``pid`` with py-spy for ``seconds`` (collapsed stacks, idle frames dropped) in
-    the background; py-spy's own CPU is not charged to the measured process."""
+    the background; py-spy's own CPU is not charged to the measured process. Samples per
+    second: ``BENCH_PYSPY_RATE`` (default 50; a quiet controller gives few samples at 50, so
+    raise it for a finer profile, at more sampling overhead)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     beside = Path(sys.executable).with_name("py-spy")
     await asyncio.create_subprocess_exec(
         str(beside) if beside.exists() else "py-spy", "record", "--nonblocking",
-        "--format", "raw", "--rate", "50",
+        "--format", "raw", "--rate", str(int(os.environ.get("BENCH_PYSPY_RATE", "50"))),
         "--pid", str(pid), "--duration", str(int(seconds) - 1), "--output", str(output),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

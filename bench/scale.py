@@ -127,7 +127,10 @@ if __name__ == "__main__":
     parser.add_argument("--ttl", type=int, default=30, help="ttlSeconds of every CR")
     parser.add_argument("--log-level", default="warning", help="the controller's log level")
     parser.add_argument(
-        "--profile", type=Path, metavar="DIR", help="py-spy the window into DIR (collapsed)"
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy the window into DIR (collapsed; samples/s from BENCH_PYSPY_RATE, default 50)",
     )
     parser.add_argument(
         "--tracemalloc",

@@ -54,6 +54,11 @@ __all__ = ["Listening", "controller_tree", "run_controller"]
 
 log = get_logger("continuum.controller")
 
+CONTROLLER_TIMER_GRID = 0.05
+"""The grid (seconds) of the CR actors' timers: a renewal or observation is sent at the first
+50 ms mark at or after its deadline (never earlier, at most 50 ms later), so the renewals of
+the CRs due in the same 50 ms go out in one batch (:mod:`continuum.actors.timers`)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class Listening:
@@ -194,7 +199,11 @@ def controller_tree(
     ``api_sock`` / ``metrics_sock``: the bound listeners (``None``: that server is off).
     """
     options = audit_options(settings)
-    sup = Supervisor(clock=clock, shutdown_timeout=settings.shutdown_timeout_seconds)
+    sup = Supervisor(
+        clock=clock,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
+        timer_grid=CONTROLLER_TIMER_GRID,
+    )
     conflicts = Conflicts()  # written by the CR watch, read by the API
     tree: SupervisionTree
     shard: list[Membership] = []  # set by the shard-membership child, read by cr-watch

@@ -378,7 +378,7 @@ class ActorCell:
         if self._children is None:
             self._children = set()
         self._children.add(child)
-        self.host.start_soon(self._run_child, child, work, on_result, on_error)
+        self.host.start_bare(self._run_child, child, work, on_result, on_error, name=child.name)
         return child
 
     async def _run_child(
@@ -398,7 +398,16 @@ class ActorCell:
                         message = on_error(exc)
                     except Exception as callback_error:
                         message = CallbackFailed(callback_error)
-                await self.send.send(message)
+                # Straight into the mailbox when there is room: no checkpoint, so the message
+                # is queued in the same step that finished the work. Cancelled meanwhile (the
+                # actor stopping, ``ChildTask.cancel``): no message, as the slow path's
+                # checkpoint would have decided.
+                if child.scope.cancel_called:
+                    return
+                try:
+                    self.send.send_nowait(message)
+                except anyio.WouldBlock:
+                    await self.send.send(message)
         except _SendFailed:
             pass
         finally:

@@ -21,6 +21,7 @@ from continuum.actors.cell import ActorCell
 from continuum.actors.host import ActorHost
 from continuum.actors.mailbox import describe
 from continuum.actors.runtime import Actor, ActorRef
+from continuum.actors.timers import ACTOR_TIMER_GRID
 from continuum.errors import ContinuumError
 from continuum.ports import Clock
 from continuum.supervisor.registry import Registry
@@ -85,6 +86,8 @@ class Supervisor:
     Use as ``async with Supervisor(clock=...) as sup:``. ``registry`` maps every key to its
     current incarnation's ref; refs are per incarnation (a restart makes a new ref; the old
     one raises ``ActorDead``), so look keys up on each use. All times are ``clock`` seconds.
+    ``timer_grid``: the actors' timers fire on this grid (seconds; 0 = exact deadlines; see
+    :mod:`continuum.actors.timers`).
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class Supervisor:
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
         shutdown_timeout: float = 10.0,
+        timer_grid: float = ACTOR_TIMER_GRID,
     ) -> None:
         if intensity < 0 or period <= 0 or backoff_initial < 0 or backoff_max < backoff_initial:
             raise ValueError("invalid restart budget or backoff")
@@ -108,6 +112,7 @@ class Supervisor:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._shutdown_timeout = shutdown_timeout
+        self._timer_grid = timer_grid
         self._children: dict[str, _Child] = {}
         self._host: ActorHost | None = None
         self._body: anyio.CancelScope | None = None
@@ -117,7 +122,7 @@ class Supervisor:
     async def __aenter__(self) -> Supervisor:
         if self._host is not None:
             raise RuntimeError("a Supervisor can be entered once")
-        host = ActorHost()
+        host = ActorHost(timer_grid=self._timer_grid)
         await host.__aenter__()
         self._host = host
         # Escalation cancels this scope: the block stops at its next checkpoint.

@@ -91,6 +91,8 @@ class SharedKv:
         self._pool = pool
         self._entry: _Entry | None = entry
         self.bucket = entry.key.bucket
+        self.timeout = entry.key.timeout
+        """Seconds every request on this connection waits for its answer (the pool's key)."""
 
     @property
     def client(self) -> NatsClient:

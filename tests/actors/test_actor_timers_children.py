@@ -116,6 +116,66 @@ async def test_cancelled_child_delivers_nothing(fake_clock: FakeClock) -> None:
         assert await ref.ask(Log()) == []
 
 
+async def test_child_cancelled_after_its_work_delivers_nothing(fake_clock: FakeClock) -> None:
+    """Cancelled between the end of the work and the delivery (here: by ``on_result``), the
+    child sends nothing, although it no longer passes a checkpoint on the way."""
+    actor = Tracker()
+    children: list[ChildTask] = []
+
+    async def work() -> int:
+        return 1
+
+    def cancel_then_build(value: int) -> Fetched:
+        children[0].cancel()
+        return Fetched(value)
+
+    async with run_actor(actor, clock=fake_clock) as ref:
+        children.append(
+            actor.ctx.start_child(work, on_result=cancel_then_build, on_error=lambda e: Log())
+        )
+        await anyio.wait_all_tasks_blocked()
+        assert children[0].done
+        assert await ref.ask(Log()) == []
+
+
+class Blocking(Tracker):
+    """A Tracker with a one-slot mailbox that holds ``Tick("block")`` until released."""
+
+    mailbox_size = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = anyio.Event()
+
+    async def on_message(self, message: msgspec.Struct) -> object:
+        if message == Tick("block"):
+            await self.release.wait()
+        return await super().on_message(message)
+
+
+async def test_child_result_waits_for_room_in_a_full_mailbox(fake_clock: FakeClock) -> None:
+    actor = Blocking()
+
+    async def work() -> int:
+        return 7
+
+    async with run_actor(actor, clock=fake_clock) as ref:
+        await ref.tell(Tick("block"))
+        await anyio.wait_all_tasks_blocked()  # the actor is inside "block"
+        await ref.tell(Tick("queued"))  # the mailbox's one slot
+        child = actor.ctx.start_child(work, on_result=Fetched, on_error=lambda e: Log())
+        await anyio.wait_all_tasks_blocked()
+        assert not child.done  # waiting for room
+        actor.release.set()
+        await anyio.wait_all_tasks_blocked()
+        assert child.done
+        assert [m for _, m in await ref.ask(Log())] == [
+            Tick("block"),
+            Tick("queued"),
+            Fetched(7),
+        ]
+
+
 async def test_children_are_cancelled_when_the_actor_stops(fake_clock: FakeClock) -> None:
     actor = Tracker()
     cancelled = anyio.Event()

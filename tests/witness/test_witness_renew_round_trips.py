@@ -3,6 +3,7 @@ between sends it back to read-decide-write, with the outcome reading first would
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from continuum.clock import FakeClock
@@ -58,3 +59,49 @@ async def test_a_renewal_after_another_clients_renewal_of_the_same_lease_still_s
     with pytest.raises(LeaseLost):
         await first.renew(lease)  # the slot is no longer the lease passed: lost, as before
     assert (await first.renew(renewed)).generation == renewed.generation + 1
+
+
+class WatchedStore(MemoryStore):
+    """Notes, at each write, whether another task got to run since the renewal began."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.others_ran_before_write: list[bool] = []
+        self.other_ran = False
+
+    async def store(self, lease: Lease, *, version: int | None) -> int | None:
+        self.others_ran_before_write.append(self.other_ran)
+        return await super().store(lease, version=version)
+
+
+async def test_a_renewal_goes_straight_to_its_write_without_giving_way(
+    fake_clock: FakeClock,
+) -> None:
+    """``renew`` checks for cancellation without a yield to the scheduler: a task started
+    just before the renewal has not run when the write begins (it had, with a checkpoint)."""
+    store = WatchedStore()
+    witness = MemoryWitness(store, clock=fake_clock)
+    lease = await witness.acquire(SLOT, "fsn", 30)
+    store.others_ran_before_write.clear()
+
+    async def other() -> None:
+        store.other_ran = True
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(other)
+        renewed = await witness.renew(lease)
+    assert store.others_ran_before_write == [False]
+    assert renewed.generation == lease.generation + 1
+
+
+async def test_a_cancelled_renewal_still_writes_nothing(fake_clock: FakeClock) -> None:
+    store = WatchedStore()
+    witness = MemoryWitness(store, clock=fake_clock)
+    lease = await witness.acquire(SLOT, "fsn", 30)
+    store.others_ran_before_write.clear()
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await witness.renew(lease)
+    assert scope.cancelled_caught
+    assert store.others_ran_before_write == []
+    assert (await witness.read(SLOT)) == lease

@@ -134,11 +134,11 @@ class DnsQuorumEnv(_Clients):
         members = [
             DnsMember(
                 nameserver=server.nameservers[0],
-                api=PowerDnsApi(server.api_url, server.api_key, timeout=1.0),
+                api=PowerDnsApi(server.api_url, server.api_key, timeout=5.0),
             )
             for server in self.servers
         ]
-        return DnsQuorumStore(members, domain=DNS_DOMAIN, timeout=0.5, settle_seconds=0.1)
+        return DnsQuorumStore(members, domain=DNS_DOMAIN, timeout=5.0, settle_seconds=0.1)
 
     async def client(self) -> Witness:
         store = self.store()

@@ -15,6 +15,18 @@ run :data:`FIRST_AFTER` seconds after start, then at doubling intervals (start-u
 actors over tens of seconds) up to one per :data:`EVERY` seconds: one full pause per period
 instead of one every few seconds. Reference counting, which frees almost everything, is
 untouched.
+
+Between tendings the heap also *settles*: every :data:`CHECK_EVERY` seconds, when the oldest
+generation holds more than :data:`OLD_LIMIT` unfrozen objects, they are frozen at once
+(:func:`gc.freeze` alone, no collection: it costs no pause). A replica that joins a shard
+group builds its share and the CR watch's cache of the whole region in seconds; before, the
+full passes during that burst each scanned everything built so far (at 5,000 CRs over
+4 replicas: 28 full passes of 0.1–1.6 s in 40 s on one replica, 11 s of its 18.5 CPU
+seconds, its event loop stopped as long; ``bench/shard.py --probe``, ``docs/benchmarks.md``).
+Now a full pass scans at most about :data:`OLD_LIMIT` objects plus what one check period
+promoted. What is frozen that way and becomes cyclic garbage waits for the next tending, as
+with the tendings' own freeze. A quiet process (few promotions) never reaches the limit and
+keeps collecting as CPython does.
 """
 
 from __future__ import annotations
@@ -34,12 +46,28 @@ FIRST_AFTER: Final = 30.0
 EVERY: Final = 600.0
 """Seconds between tendings once start-up is long over (intervals double up to this)."""
 
+CHECK_EVERY: Final = 1.0
+"""Seconds between two looks at the oldest generation's unfrozen size."""
+
+OLD_LIMIT: Final = 50_000
+"""Unfrozen objects the oldest generation may hold before a check freezes them (a full pass
+over that many takes tens of milliseconds)."""
+
 
 def tend() -> None:
     """Collect everything in full (the frozen objects included), then freeze the survivors."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+def settle(limit: int = OLD_LIMIT) -> bool:
+    """Freeze every tracked object (no collection) when the oldest generation holds more than
+    ``limit`` unfrozen ones; True when it did. Costs one list of the oldest generation."""
+    if len(gc.get_objects(generation=2)) <= limit:
+        return False
+    gc.freeze()
+    return True
 
 
 def schedule(*, first: float = FIRST_AFTER, every: float = EVERY) -> list[float]:
@@ -53,10 +81,17 @@ def schedule(*, first: float = FIRST_AFTER, every: float = EVERY) -> list[float]
 
 
 @asynccontextmanager
-async def tending_heap(clock: Clock, *, run: Callable[[], None] = tend) -> AsyncIterator[None]:
+async def tending_heap(
+    clock: Clock,
+    *,
+    run: Callable[[], None] = tend,
+    check: Callable[[], object] = settle,
+    check_every: float = CHECK_EVERY,
+) -> AsyncIterator[None]:
     """Tend the heap (``run``, :func:`tend` by default) on :func:`schedule` while the block
-    runs. On exit the tending stops and the frozen objects are put back (the process is then
-    as the collector left it)."""
+    runs, and settle it (``check``, :func:`settle` by default) every ``check_every`` seconds.
+    On exit both stop and the frozen objects are put back (the process is then as the
+    collector left it)."""
 
     async def loop() -> None:
         delays = schedule()
@@ -66,9 +101,15 @@ async def tending_heap(clock: Clock, *, run: Callable[[], None] = tend) -> Async
             run()
             index = min(index + 1, len(delays) - 1)
 
+    async def settling() -> None:
+        while True:
+            await clock.sleep(check_every)
+            check()
+
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(loop)
+            tg.start_soon(settling)
             try:
                 yield
             finally:

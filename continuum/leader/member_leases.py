@@ -21,7 +21,6 @@ __all__ = [
     "VIEW_ANNOTATION",
     "MemberLeases",
     "lease_name_for",
-    "own_client",
     "published_view",
 ]
 
@@ -42,13 +41,6 @@ def lease_name_for(identity: str) -> str:
     if not tail:
         raise ValueError(f"identity {identity!r} yields no valid Lease name")
     return (NAME_PREFIX + tail)[:253].rstrip("-.")
-
-
-def own_client(api: k8s.ApiClient) -> k8s.ApiClient:
-    """A client for the same API server and credentials as ``api`` with a connection pool of
-    its own (the caller closes it): membership requests never queue behind other callers'
-    requests on ``api``'s pool."""
-    return k8s.ApiClient(configuration=api.configuration)
 
 
 def published_view(lease: LeaseObject) -> tuple[str, ...]:

@@ -108,6 +108,7 @@ async def main(args: argparse.Namespace) -> None:
                 counts = {n: len(k) for n, k in seen.rounds[-1].items()}
                 say(f"split over {args.procs}: {split:.1f} s, CRs per replica {counts}")
 
+                say(f"CPU seconds at the split: {cpu(emulator, replicas)}")
                 start = time.time()
                 await asyncio.sleep(args.seconds)
                 end = time.time()
@@ -125,7 +126,7 @@ async def main(args: argparse.Namespace) -> None:
                         f"(renewSeconds {args.interval}); late (> +1 s): {late}"
                     )
                 say(f"load average during the window: {os.getloadavg()}")
-                say(f"CPU seconds so far: {cpu(emulator, replicas)}")
+                say(f"CPU seconds after the window: {cpu(emulator, replicas)}")
 
                 victim = names[1]
                 orphaned = set(seen.rounds[-1][victim])

@@ -76,3 +76,10 @@ async def test_the_heap_settles_every_check_period_while_the_block_runs(
     assert [t - 1_000.0 for t in at] == [1.0, 2.0, 3.0]
     await fake_clock.advance_settled(10)
     assert len(at) == 3  # stopped with the block
+
+
+async def test_the_young_threshold_is_raised_while_the_block_runs(fake_clock: FakeClock) -> None:
+    before = gc.get_threshold()
+    async with heap.tending_heap(fake_clock, run=lambda: None, check=lambda: None):
+        assert gc.get_threshold() == (heap.YOUNG_THRESHOLD, *before[1:])
+    assert gc.get_threshold() == before

@@ -26,18 +26,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import tempfile
 import time
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
 from _harness import Emulator, create_crs, lease_client, pct
 
 from continuum_sim.nats import NatsServer
 from continuum_sim.sharding import Observed, Replica, observing, until
 
 NAMESPACE = "shard"
+PROBE = Path(__file__).resolve().parent / "probe"
 
 
 def partitioned(seen: Observed, names: set[str], crs: int) -> bool:
@@ -47,10 +50,32 @@ def partitioned(seen: Observed, names: set[str], crs: int) -> bool:
     return len(owners) == crs and all(len(w) == 1 for w in owners.values())
 
 
+def cpu(emulator: Emulator, replicas: dict[str, Replica]) -> dict[str, float]:
+    """User + system CPU seconds each process used so far (emulator and live replicas)."""
+    procs = {"emulator": emulator.proc.pid}
+    procs.update({n: r.proc.pid for n, r in replicas.items() if r.proc and r.proc.poll() is None})
+    used: dict[str, float] = {}
+    for name, pid in procs.items():
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            used[name] = round(times.user + times.system, 1)
+    return used
+
+
 async def main(args: argparse.Namespace) -> None:
-    lines: list[str] = []
+    def say(line: str) -> None:
+        """Print a figure as soon as it is known (a run stopped by its bound keeps them)."""
+        print(line, flush=True)
+
     with tempfile.TemporaryDirectory(prefix="bench-shard-") as tmp:
-        workdir = Path(tmp)
+        workdir = Path(args.workdir or tmp)
+        os.makedirs(workdir, exist_ok=True)
+        if args.probe:  # bench/probe/sitecustomize.py in every child process
+            os.environ["BENCH_PROBE_DIR"] = str(workdir)
+            probe = str(PROBE)
+            os.environ["PYTHONPATH"] = os.pathsep.join(
+                x for x in (probe, os.environ.get("PYTHONPATH", "")) if x
+            )
         emulator = Emulator.start(workdir)
         nats_server = NatsServer(workdir / "nats")
         replicas: dict[str, Replica] = {}
@@ -81,8 +106,9 @@ async def main(args: argparse.Namespace) -> None:
                 )
                 split = time.monotonic() - t0
                 counts = {n: len(k) for n, k in seen.rounds[-1].items()}
-                lines.append(f"split over {args.procs}: {split:.1f} s, CRs per replica {counts}")
+                say(f"split over {args.procs}: {split:.1f} s, CRs per replica {counts}")
 
+                say(f"CPU seconds at the split: {cpu(emulator, replicas)}")
                 start = time.time()
                 await asyncio.sleep(args.seconds)
                 end = time.time()
@@ -94,12 +120,13 @@ async def main(args: argparse.Namespace) -> None:
                 )
                 late = sum(1 for g in gaps if g > args.interval + 1.0)
                 if gaps:
-                    lines.append(
+                    say(
                         f"window {args.seconds:g} s: {len(gaps)} renewals, gap p50 "
                         f"{pct(gaps, 0.5):.2f} s p99 {pct(gaps, 0.99):.2f} s max {gaps[-1]:.2f} s "
                         f"(renewSeconds {args.interval}); late (> +1 s): {late}"
                     )
-                lines.append(f"load average during the window: {os.getloadavg()}")
+                say(f"load average during the window: {os.getloadavg()}")
+                say(f"CPU seconds after the window: {cpu(emulator, replicas)}")
 
                 victim = names[1]
                 orphaned = set(seen.rounds[-1][victim])
@@ -117,7 +144,7 @@ async def main(args: argparse.Namespace) -> None:
                     what="orphans renewing",
                 )
                 renewing = max((seen.first_write_after(k, killed) or 0) - killed for k in orphaned)
-                lines.append(
+                say(
                     f"SIGKILL {victim} ({len(orphaned)} CRs): renewing again on survivors "
                     f"after ≤ {renewing:.1f} s, listed by survivors after {listed:.1f} s "
                     f"(membership TTL 15 s, witness TTL {args.ttl} s)"
@@ -139,20 +166,18 @@ async def main(args: argparse.Namespace) -> None:
                 after = seen.owners()
                 moved = [k for k in after if before.get(k) != after[k]]
                 to_joiner = sum(1 for k in moved if after[k] == [joiner])
-                lines.append(
+                say(
                     f"{joiner} joins: {len(moved)} of {args.crs} CRs moved "
                     f"({100 * len(moved) / args.crs:.1f} %), {to_joiner} of them to {joiner}"
                 )
-                lines.append(
-                    f"double-handled samples: {len(seen.doubles)} in {len(seen.rounds)} rounds"
-                )
-                lines.append(f"load average at the end: {os.getloadavg()}")
+                say(f"double-handled samples: {len(seen.doubles)} in {len(seen.rounds)} rounds")
+                say(f"load average at the end: {os.getloadavg()}")
+                say(f"CPU seconds at the end: {cpu(emulator, replicas)}")
         finally:
             for replica in replicas.values():
                 replica.kill()
             await nats_server.stop()
             emulator.stop()
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":
@@ -163,4 +188,12 @@ if __name__ == "__main__":
     parser.add_argument("--interval", type=int, default=10, help="renewSeconds of every CR")
     parser.add_argument("--ttl", type=int, default=30, help="ttlSeconds of every CR")
     parser.add_argument("--sample", type=float, default=1.0, help="seconds between rounds")
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="load bench/probe/sitecustomize.py in every child (loop lag, GC, request times)",
+    )
+    parser.add_argument(
+        "--workdir", default="", help="keep the logs here (default: a temporary directory)"
+    )
     asyncio.run(main(parser.parse_args()))

@@ -25,8 +25,8 @@ from continuum.config import Address, Settings
 from continuum.http.readiness import Readiness
 from continuum.leader.elector import LEADERSHIP_LOST_EXIT_CODE, LeaderElector, LeadershipLost
 from continuum.leader.lease_api import lease_namespace, make_identity
-from continuum.leader.member_leases import own_client
 from continuum.leader.membership import Membership
+from continuum.leader.request_lane import RequestLane
 from continuum.logs import get_logger
 from continuum.messages.crd import Continuum
 from continuum.metrics import unwatch_actors, watch_actors
@@ -265,12 +265,11 @@ def controller_tree(
     @asynccontextmanager
     async def membership() -> AsyncIterator[Membership]:
         local = clients().kube.for_region(settings.region)
-        # A connection pool of its own: the renewals never queue behind the actors'
-        # requests (docs/decisions.md #23).
-        own = own_client(local.api)
-        try:
+        # A thread, loop and connection pool of their own: the renewals never queue behind
+        # the actors' requests, nor wait for this loop's iterations (docs/decisions.md #23).
+        async with RequestLane(local.api.configuration, name="shard-membership") as lane:
             member = Membership(
-                own,
+                local.api,
                 group=settings.leader_lease_name,
                 namespace=lease_namespace(settings.leader_lease_namespace),
                 identity=make_identity(),
@@ -278,15 +277,15 @@ def controller_tree(
                 lease_duration=settings.leader_lease_seconds,
                 renew_deadline=settings.leader_renew_deadline,
                 on_pressure=gate.hold,
+                lane=lane,
             )
             readiness.is_leader = True  # every member serves; each runs its own CRs
-            async with member.joined():
-                shard.append(member)
-                yield member
-        finally:
-            gate.hold(False)
-            with anyio.CancelScope(shield=True):
-                await own.close()
+            try:
+                async with member.joined():
+                    shard.append(member)
+                    yield member
+            finally:
+                gate.hold(False)
 
     @asynccontextmanager
     async def actors() -> AsyncIterator[Supervisor]:

@@ -13,6 +13,7 @@ from typing import Any, Final
 import msgspec
 from kubernetes_asyncio import client as k8s
 
+from continuum.leader.request_lane import RequestLane
 from continuum.messages.coordination import LeaseObject, LeaseRecord
 
 __all__ = [
@@ -20,7 +21,6 @@ __all__ = [
     "VIEW_ANNOTATION",
     "MemberLeases",
     "lease_name_for",
-    "own_client",
     "published_view",
 ]
 
@@ -43,13 +43,6 @@ def lease_name_for(identity: str) -> str:
     return (NAME_PREFIX + tail)[:253].rstrip("-.")
 
 
-def own_client(api: k8s.ApiClient) -> k8s.ApiClient:
-    """A client for the same API server and credentials as ``api`` with a connection pool of
-    its own (the caller closes it): membership requests never queue behind other callers'
-    requests on ``api``'s pool."""
-    return k8s.ApiClient(configuration=api.configuration)
-
-
 def published_view(lease: LeaseObject) -> tuple[str, ...]:
     """The member set a peer published in its Lease (empty when absent or malformed: a peer
     that published nothing readable claims nothing)."""
@@ -68,13 +61,21 @@ class MemberLeases:
 
     Calls return ``(HTTP status, the object as answered or None)``; transport failures raise
     one of :data:`continuum.leader.lease_api.NETWORK_ERRORS`. Each request is bounded by
-    ``request_timeout`` real seconds.
+    ``request_timeout`` real seconds. With a ``lane`` the requests run on it (its thread,
+    loop and client; ``api`` is then unused) and only the decoding on the caller's loop.
     """
 
     def __init__(
-        self, api: k8s.ApiClient, *, group: str, namespace: str, request_timeout: float
+        self,
+        api: k8s.ApiClient,
+        *,
+        group: str,
+        namespace: str,
+        request_timeout: float,
+        lane: RequestLane | None = None,
     ) -> None:
-        self._leases = k8s.CoordinationV1Api(api)
+        self._api = api
+        self._lane = lane
         self.group = group
         self.namespace = namespace
         self._request_timeout = request_timeout
@@ -94,7 +95,7 @@ class MemberLeases:
     async def create(self, lease: LeaseObject) -> tuple[int, LeaseObject | None]:
         """Create ``lease`` (409 when it exists)."""
         return await self._one(
-            self._leases.create_namespaced_lease, self.namespace, msgspec.to_builtins(lease)
+            "create_namespaced_lease", self.namespace, msgspec.to_builtins(lease)
         )
 
     async def replace(self, lease: LeaseObject) -> tuple[int, LeaseObject | None]:
@@ -102,7 +103,7 @@ class MemberLeases:
         between; 404: it was deleted)."""
         name = str(lease.metadata["name"])
         return await self._one(
-            self._leases.replace_namespaced_lease,
+            "replace_namespaced_lease",
             name,
             self.namespace,
             msgspec.to_builtins(lease),
@@ -111,7 +112,7 @@ class MemberLeases:
     async def list(self) -> tuple[int, list[LeaseObject] | None]:
         """Every Lease of the group (``None`` on a non-2xx answer)."""
         status, data = await self._call(
-            self._leases.list_namespaced_lease,
+            "list_namespaced_lease",
             self.namespace,
             label_selector=f"{GROUP_LABEL}={self.group}",
         )
@@ -121,26 +122,31 @@ class MemberLeases:
 
     async def delete(self, name: str) -> int:
         """Delete the Lease ``name``; the HTTP status (404: already gone)."""
-        status, _ = await self._call(self._leases.delete_namespaced_lease, name, self.namespace)
+        status, _ = await self._call("delete_namespaced_lease", name, self.namespace)
         return status
 
-    async def _one(
-        self, fn: Callable[..., Awaitable[Any]], *args: Any
-    ) -> tuple[int, LeaseObject | None]:
-        status, data = await self._call(fn, *args)
+    async def _one(self, op: str, *args: Any) -> tuple[int, LeaseObject | None]:
+        status, data = await self._call(op, *args)
         if data is None:
             return status, None
         return status, msgspec.json.decode(data, type=LeaseObject)
 
-    async def _call(
-        self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
-    ) -> tuple[int, bytes | None]:
-        resp = await fn(
-            *args, _preload_content=False, _request_timeout=self._request_timeout, **kwargs
-        )
-        try:
-            data: bytes = await resp.read()
-            status = int(resp.status)
-        finally:
-            resp.release()
-        return status, data if 200 <= status < 300 else None
+    async def _call(self, op: str, *args: Any, **kwargs: Any) -> tuple[int, bytes | None]:
+        """``CoordinationV1Api.<op>``: the status and, when 2xx, the body (on the lane if
+        there is one)."""
+
+        async def request(api: k8s.ApiClient) -> tuple[int, bytes | None]:
+            fn: Callable[..., Awaitable[Any]] = getattr(k8s.CoordinationV1Api(api), op)
+            resp = await fn(
+                *args, _preload_content=False, _request_timeout=self._request_timeout, **kwargs
+            )
+            try:
+                data: bytes = await resp.read()
+                status = int(resp.status)
+            finally:
+                resp.release()
+            return status, data if 200 <= status < 300 else None
+
+        if self._lane is not None:
+            return await self._lane.call(request)
+        return await request(self._api)

@@ -49,6 +49,7 @@ from kubernetes_asyncio import client as k8s
 from continuum.leader.assignment import Assignment
 from continuum.leader.lease_api import NETWORK_ERRORS
 from continuum.leader.member_leases import MemberLeases, lease_name_for, published_view
+from continuum.leader.request_lane import RequestLane
 from continuum.logs import get_logger
 from continuum.messages.coordination import LeaseObject, LeaseRecord, micro_time
 from continuum.ports import Clock
@@ -114,6 +115,12 @@ class Membership:
     only after ``retry_period · 2^(n-1)`` (n: fences in a row, capped at ``rejoin_backoff_max``,
     default four lease durations); n resets once the replica has stayed joined for
     ``rejoin_backoff_max``.
+
+    With a ``lane`` (:class:`continuum.leader.request_lane.RequestLane`) the Lease requests
+    run on its thread and loop, so a round's duration no longer grows with this loop's
+    iteration time (each request then needs this loop once, for its answer); everything else
+    of the membership stays on this loop and its clock. Without one they run on this loop
+    through ``api``.
     """
 
     def __init__(
@@ -131,6 +138,7 @@ class Membership:
         on_pressure: Callable[[bool], None] | None = None,
         slack: float | None = None,
         rejoin_backoff_max: float | None = None,
+        lane: RequestLane | None = None,
     ) -> None:
         retry = (
             min(lease_duration / 3, renew_deadline / 2) if retry_period is None else retry_period
@@ -153,6 +161,7 @@ class Membership:
             group=group,
             namespace=namespace,
             request_timeout=renew_deadline if request_timeout is None else request_timeout,
+            lane=lane,
         )
         self._followers: list[Callable[[], Awaitable[None]]] = []
         self._own: LeaseObject | None = None

@@ -24,10 +24,14 @@ async def kube() -> AsyncIterator[KubeEmulator]:
         yield emulator
 
 
-@pytest.fixture
-async def cluster(kube: KubeEmulator, tmp_path: Path) -> AsyncIterator[Cluster]:
+@pytest.fixture(params=[False, True], ids=["on-the-loop", "on-a-lane"])
+async def cluster(
+    kube: KubeEmulator, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Cluster]:
+    """Every membership test runs twice: requests on the test's loop, and each replica's on
+    a request lane of its own (the controller's way)."""
     async with anyio.create_task_group() as tg:
-        driver = Cluster(kube, tmp_path, tg)
+        driver = Cluster(kube, tmp_path, tg, lanes=request.param)
         try:
             yield driver
         finally:

@@ -6,6 +6,7 @@ two replicas at once is recorded in :attr:`Cluster.doubles`)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from kubernetes_asyncio import config
 
 from continuum.clock import FakeClock
 from continuum.leader.membership import Membership
+from continuum.leader.request_lane import RequestLane
 from continuum_sim.kube import KubeEmulator
 
 GROUP = "continuum-controller.openova.io"
@@ -68,8 +70,15 @@ class Replica:
 
 
 class Cluster:
-    def __init__(self, kube: KubeEmulator, tmp_path: Path, tg: anyio.abc.TaskGroup) -> None:
+    """``lanes``: each replica's Lease requests run on a :class:`RequestLane` of its own (a
+    thread and loop), as ``continuum run`` does; otherwise on the test's loop."""
+
+    def __init__(
+        self, kube: KubeEmulator, tmp_path: Path, tg: anyio.abc.TaskGroup, *, lanes: bool = False
+    ) -> None:
         self.kube = kube
+        self.lanes = lanes
+        self._lanes = contextlib.AsyncExitStack()
         self.kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
         self.tg = tg
         self.clock = FakeClock()
@@ -82,6 +91,9 @@ class Cluster:
         self._clients.append(api)
         kwargs.setdefault("lease_duration", 15.0)
         kwargs.setdefault("renew_deadline", 10.0)
+        if self.lanes:
+            lane = RequestLane(api.configuration, name=f"lane-{identity}")
+            kwargs["lane"] = await self._lanes.enter_async_context(lane)
         member = Membership(
             api, group=GROUP, namespace=NAMESPACE, identity=identity, clock=self.clock, **kwargs
         )
@@ -136,6 +148,7 @@ class Cluster:
         return found
 
     async def aclose(self) -> None:
+        await self._lanes.aclose()
         for api in self._clients:
             await api.close()
 

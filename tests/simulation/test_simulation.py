@@ -84,6 +84,7 @@ def test_seeded_schedules_keep_the_safety_invariants(chunk: int) -> None:
 
 SWEEP_SEEDS: dict[int, str] = {
     3126: "unreadable DNS records taken for agreement",
+    502711: "a failover's acquire lost its reply: the undo released nothing, the lease was adopted",
     3744: "a deleting standby waiting for good on an old primary that retook the lease",
     300597: "a deleting writer letting go on an observation of its previous tenure",
     8366: "checker: a writer kept from renewing after the heal cannot fence before it acts",

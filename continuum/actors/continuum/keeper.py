@@ -99,9 +99,11 @@ class LeaseKeeper:
     async def handover(self, to_holder: str, ttl: float, *, expected: Lease) -> Lease:
         """Hand the held lease to ``to_holder`` in one compare-and-set. ``expected`` is the
         lease the caller's checks saw: it must be the same tenure (holder) as the one held,
-        at the same or an older generation (our own renewals may have moved it on)."""
+        at the same or an older generation (our own renewals may have moved it on). Holding
+        nothing, ``expected`` is handed over when it names this region (:meth:`_unknown_own`);
+        the compare-and-set at the witness refuses it if it is no longer current."""
         async with self._lock:
-            current = self.lease
+            current = self.lease if self.lease is not None else self._unknown_own(expected)
             if (
                 current is None
                 or current.holder != expected.holder
@@ -122,13 +124,30 @@ class LeaseKeeper:
                 await self.witness.handover(lease, self.region, ttl), started=started
             )
 
-    async def release(self) -> None:
-        """Release the held lease (idempotent; a lost lease is not an error)."""
+    async def release(self, lease: Lease | None = None) -> None:
+        """Release the held lease (idempotent; a lost lease is not an error). Holding
+        nothing, release ``lease`` instead when it names this region (:meth:`_unknown_own`):
+        a switchover's undo that read the lease as ours must free it, not skip it (seed
+        502711: a failover's acquire lost its reply, its undo released nothing, and the
+        instance later adopted the lease without ever promoting its half)."""
         async with self._lock:
-            if self.lease is not None:
-                await self.witness.release(self.lease)
+            target = self.lease if self.lease is not None else self._unknown_own(lease)
+            if target is not None:
+                await self.witness.release(target)
             self.lease = None
             self.last_renewed = None
+
+    def _unknown_own(self, lease: Lease | None) -> Lease | None:
+        """``lease`` when it is this region's on this key (as read from the witness), else
+        ``None``. Used only while the keeper holds nothing: a write of ours whose reply was
+        lost (an acquire that timed out after it landed) leaves the witness naming this
+        region while the keeper knows of no lease. The lease is not taken as held (it is
+        not ours to renew or act under until adopted); it is only the one a release or a
+        handover then acts on, and the witness's compare-and-set decides whether it still
+        is current."""
+        if lease is None or lease.holder != self.region or lease.key != self.key:
+            return None
+        return lease
 
 
 class WitnessGateway:
@@ -160,7 +179,7 @@ class WitnessGateway:
 
     async def release(self, lease: Lease) -> None:
         if lease.holder == self._keeper.region and lease.key == self._keeper.key:
-            await self._keeper.release()
+            await self._keeper.release(lease)
             return
         await self._keeper.witness.release(lease)
 

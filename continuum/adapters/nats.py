@@ -146,12 +146,18 @@ async def ensure_stream(js: Any, spec: AuditStreamSpec, *, subject: str) -> jsap
                     num_replicas=spec.replicas,
                 )
             except nats.js.errors.BadRequestError as exc:
-                raise AuditStreamMismatch(
-                    f"cannot create audit stream {spec.name!r} with subjects"
-                    f" {list(spec.subjects)}: {exc.description or exc}"
-                ) from exc
-            log.info("audit_stream_created", stream=spec.name, subjects=list(spec.subjects))
-            return info  # type: ignore[no-any-return]
+                # Another creator (a second replica or region starting at the same instant)
+                # may have won the race: its stream is verified like any existing one.
+                try:
+                    info = await js.stream_info(spec.name)
+                except nats.js.errors.NotFoundError:
+                    raise AuditStreamMismatch(
+                        f"cannot create audit stream {spec.name!r} with subjects"
+                        f" {list(spec.subjects)}: {exc.description or exc}"
+                    ) from exc
+            else:
+                log.info("audit_stream_created", stream=spec.name, subjects=list(spec.subjects))
+                return info  # type: ignore[no-any-return]
     except (nats.js.errors.ServiceUnavailableError, *_NATS_ERRORS) as exc:
         if isinstance(exc, AuditStreamMismatch):
             raise
@@ -231,6 +237,7 @@ class JetStreamAuditTransport:
         self._js: Any = None
         self._stream_ok = False
         self._on_down: Callable[[], Awaitable[None]] | None = None
+        self._setup_lock = asyncio.Lock()
 
     def on_down(self, listener: Callable[[], Awaitable[None]] | None) -> None:
         """Call ``listener`` whenever the connection is lost (once per connection)."""
@@ -243,7 +250,14 @@ class JetStreamAuditTransport:
 
     async def setup(self) -> None:
         """Connect if needed and create/verify the stream. Raises :class:`AuditUnavailable`
-        (try again later) or :class:`AuditStreamMismatch` (configuration error)."""
+        (try again later) or :class:`AuditStreamMismatch` (configuration error).
+
+        Concurrent calls run one at a time: the second finds the first's connection and
+        verified stream instead of opening its own."""
+        async with self._setup_lock:
+            await self._setup()
+
+    async def _setup(self) -> None:
         if self._nc is None or self._nc.is_closed:
             self._stream_ok = False
             self._nc = await connect_nats(

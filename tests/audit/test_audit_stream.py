@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js import api as jsapi
@@ -11,9 +13,11 @@ from nats.js import api as jsapi
 from continuum.adapters.nats import (
     AuditStreamMismatch,
     AuditStreamSpec,
+    JetStreamAuditTransport,
     ensure_stream,
     subject_covers,
 )
+from continuum_sim.nats import NatsServer
 
 pytestmark = pytest.mark.anyio
 
@@ -63,6 +67,38 @@ async def test_incompatible_existing_stream_fails_with_every_problem_named(
     assert "duplicate window (0.1s) is shorter than 10s" in text
     assert "no_ack" in text
     assert "workqueue" in text
+
+
+async def test_creators_racing_for_the_missing_stream_all_succeed_on_one_stream(
+    nats_server: NatsServer,
+) -> None:
+    """Two replicas (or regions) starting at the same instant both find the stream missing
+    and both create it: the loser verifies the winner's stream instead of failing."""
+    clients = [await nats.connect(nats_server.url) for _ in range(4)]
+    try:
+        streams = [c.jetstream() for c in clients]
+        infos = await asyncio.gather(
+            *(ensure_stream(js, AuditStreamSpec(), subject="catalyst.audit") for js in streams)
+        )
+        assert {info.config.name for info in infos} == {"CATALYST_AUDIT"}
+        names = await streams[0].streams_info()
+        assert [s.config.name for s in names] == ["CATALYST_AUDIT"]
+    finally:
+        for c in clients:
+            await c.close()
+
+
+async def test_concurrent_setups_of_one_transport_share_one_connection(
+    nats_server: NatsServer,
+) -> None:
+    """The publisher's background setup and a flush may both call ``setup()``: one connects
+    and verifies, the other finds that done."""
+    wire = JetStreamAuditTransport(nats_server.url, stream=AuditStreamSpec(), connect_timeout=1.0)
+    try:
+        await asyncio.gather(*(wire.setup() for _ in range(5)))
+        assert wire.connected
+    finally:
+        await wire.aclose()
 
 
 async def test_missing_stream_is_an_error_when_creation_is_disabled(

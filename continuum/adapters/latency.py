@@ -11,8 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-import httpx
-
 from continuum.errors import ContinuumError
 
 __all__ = ["HttpLatencyProbe", "LatencyProbeFailed"]
@@ -32,6 +30,8 @@ class HttpLatencyProbe:
 
     async def __call__(self, region: str) -> float:
         """Seconds one request to ``region``'s URL took. Raises LatencyProbeFailed."""
+        import httpx  # imported at the first measurement: most CRs name no latency probe
+
         url = self._urls.get(region)
         if url is None:
             raise LatencyProbeFailed(f"no latency probe URL for region {region!r}")

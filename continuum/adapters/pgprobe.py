@@ -29,7 +29,6 @@ from decimal import Decimal
 from typing import Any
 
 import anyio
-import asyncpg
 
 from continuum.adapters.pgdsn import Dsn, parse_dsn, redact_text
 from continuum.errors import ContinuumError
@@ -218,6 +217,8 @@ class PgReplicationProbe:
         )
 
     async def _fetch(self, query: str) -> list[Any]:
+        import asyncpg  # imported at the first probe: most controllers never probe SQL
+
         dsn = self._dsn
         try:
             ssl_arg = self._ssl_argument()

@@ -60,6 +60,7 @@ class FakeClock:
         self._wall_start = wall_start
         self._seq = itertools.count()
         self._sleepers: list[tuple[float, int, anyio.Event | _Alarm]] = []
+        self._arm_watchers: list[anyio.Event] = []  # tasks in wait_armed
 
     def monotonic(self) -> float:
         return self._now
@@ -77,6 +78,8 @@ class FakeClock:
         event = anyio.Event()
         entry = (deadline, next(self._seq), event)
         heapq.heappush(self._sleepers, entry)
+        if self._arm_watchers:
+            self._armed_one()
         try:
             await event.wait()
         finally:
@@ -98,6 +101,8 @@ class FakeClock:
             return alarm
         alarm.entry = (deadline, next(self._seq), alarm)
         heapq.heappush(self._sleepers, alarm.entry)
+        if self._arm_watchers:
+            self._armed_one()
         return alarm
 
     def _drop(self, entry: tuple[float, int, anyio.Event | _Alarm]) -> None:
@@ -112,6 +117,33 @@ class FakeClock:
     def next_deadline(self) -> float | None:
         """The earliest pending deadline, or ``None`` when nobody sleeps."""
         return self._sleepers[0][0] if self._sleepers else None
+
+    def armed(self, by: float) -> bool:
+        """Whether a sleeper or alarm due at or before ``by`` (clock time) is pending."""
+        return bool(self._sleepers) and self._sleepers[0][0] <= by
+
+    async def wait_armed(self, by: float) -> None:
+        """Return once a sleeper or alarm due at or before ``by`` is pending (:meth:`armed`).
+
+        A test awaits this before advancing past a deadline that another task arms (a
+        shutdown bound, a timeout), so the advance can never run before the deadline exists.
+        ``anyio.wait_all_tasks_blocked`` does not promise that on asyncio when two tasks call
+        it at once: it polls with a real ``sleep(0.1)``, and each caller takes the other's
+        poll for blocked. Driven by the clock (woken when a sleeper or alarm is added), not
+        by polling or real time."""
+        while not self.armed(by):
+            armed = anyio.Event()
+            self._arm_watchers.append(armed)
+            try:
+                await armed.wait()
+            finally:
+                if armed in self._arm_watchers:  # cancelled before anything was armed
+                    self._arm_watchers.remove(armed)
+
+    def _armed_one(self) -> None:
+        watchers, self._arm_watchers = self._arm_watchers, []
+        for armed in watchers:
+            armed.set()
 
     def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds`` at once and wake every sleeper now due."""

@@ -61,3 +61,47 @@ async def test_wall_time_moves_with_monotonic_time(fake_clock: FakeClock) -> Non
     before = fake_clock.now()
     fake_clock.advance(30)
     assert (fake_clock.now() - before).total_seconds() == 30
+
+
+async def test_wait_armed_returns_once_a_deadline_by_then_is_pending(
+    fake_clock: FakeClock,
+) -> None:
+    order: list[str] = []
+
+    async def late_sleeper() -> None:
+        await fake_clock.sleep(60)  # not by 1_005: wait_armed keeps waiting
+
+    async def sleeper() -> None:
+        order.append("arming")
+        await fake_clock.sleep(5)
+
+    async def watcher() -> None:
+        await fake_clock.wait_armed(1_005)
+        order.append("armed")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watcher)
+        tg.start_soon(late_sleeper)
+        await anyio.wait_all_tasks_blocked()
+        assert order == []
+        assert not fake_clock.armed(1_005)
+        assert fake_clock.armed(1_060)
+        tg.start_soon(sleeper)
+        await anyio.wait_all_tasks_blocked()
+        assert order == ["arming", "armed"]
+        await fake_clock.wait_armed(1_005)  # already armed: returns at once
+        tg.cancel_scope.cancel()
+
+
+async def test_wait_armed_sees_alarms_and_a_cancelled_wait_leaves_no_watcher(
+    fake_clock: FakeClock,
+) -> None:
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await fake_clock.wait_armed(1_001)
+    assert fake_clock._arm_watchers == []
+    alarm = fake_clock.call_at(1_001, lambda: None)
+    assert fake_clock.armed(1_001)
+    await fake_clock.wait_armed(1_001)
+    alarm.cancel()
+    assert not fake_clock.armed(1_001)

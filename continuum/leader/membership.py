@@ -94,6 +94,9 @@ class MembershipStatistics:
     """A request is under way."""
     following: bool
     """The followers have a change to apply, or are applying one."""
+    asleep: bool
+    """The round loop sleeps on the clock until its next round and nothing has woken it (no
+    round under way, none about to start)."""
     pressed: bool
     rejoin_backoff: float
     """The back-off the next rejoin waits after a fence (0: none pending)."""
@@ -231,6 +234,7 @@ class Membership:
             last_renew=self._last_renew,
             in_flight=self._in_flight > 0,
             following=self._following,
+            asleep=self._sleep_scope is not None and not self._sleep_scope.cancel_called,
             pressed=self._pressed,
             rejoin_backoff=self._rejoin_backoff() if self._fenced and self._fences else 0.0,
         )
@@ -273,8 +277,10 @@ class Membership:
         while True:
             with anyio.CancelScope() as scope:  # cancelled by _wake: publish at once
                 self._sleep_scope = scope
-                await self._clock.sleep_until(next_round)
-            self._sleep_scope = None
+                try:
+                    await self._clock.sleep_until(next_round)
+                finally:
+                    self._sleep_scope = None
             start = self._clock.monotonic()
             late = 0.0 if scope.cancel_called else max(0.0, start - next_round)
             next_round = await self._round(start)

@@ -49,6 +49,7 @@ class Recorder(Actor):
     def __init__(self) -> None:
         self.notes: list[str] = []
         self.gate = anyio.Event()
+        self.blocked = anyio.Event()  # set once a Block is being handled
         self.stopped_with: list[BaseException | None] = []
 
     async def on_message(self, message: msgspec.Struct) -> object:
@@ -62,6 +63,7 @@ class Recorder(Actor):
             case Explode():
                 raise RuntimeError("boom")
             case Block():
+                self.blocked.set()
                 await self.gate.wait()
         return None
 
@@ -95,7 +97,7 @@ async def test_ask_times_out_on_the_injected_clock(fake_clock: FakeClock) -> Non
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(asker)
-            await anyio.wait_all_tasks_blocked()
+            await fake_clock.wait_armed(fake_clock.monotonic() + 3.0)  # the ask's bound
             fake_clock.advance(2.9)
             await anyio.wait_all_tasks_blocked()
             assert outcome == []
@@ -250,6 +252,7 @@ async def test_messages_sent_before_on_start_finishes_wait_for_it(fake_clock: Fa
     actor = SlowStart()
     async with run_actor(actor, clock=fake_clock) as ref:
         await ref.tell(Note("early"))
+        await fake_clock.wait_armed(fake_clock.monotonic() + 10)  # on_start sleeps
         await fake_clock.advance_settled(10)
         assert await ref.ask(Read()) == ["started", "early"]
 
@@ -295,7 +298,7 @@ async def test_ask_waiting_for_room_times_out_on_the_clock(fake_clock: FakeClock
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(asker)
-            await anyio.wait_all_tasks_blocked()
+            await fake_clock.wait_armed(fake_clock.monotonic() + 1.0)  # the ask's bound
             await fake_clock.advance_settled(1.0)
         assert len(outcome) == 1
         assert ref.statistics().senders_waiting == 0  # the withdrawn ask left no trace
@@ -337,11 +340,14 @@ async def test_actor_stuck_in_a_message_is_killed_after_the_shutdown_bound(
         async def scenario() -> None:
             async with run_actor(actor, clock=fake_clock, shutdown_timeout=5) as ref:
                 tg.start_soon(asker, ref)
-                await anyio.wait_all_tasks_blocked()
+                await actor.blocked.wait()
             # leaving the block started the shutdown; the actor was stuck in Block
 
         tg.start_soon(scenario)
-        await anyio.wait_all_tasks_blocked()
+        # Advance only once the shutdown's bound is on the clock (not after
+        # wait_all_tasks_blocked: on asyncio, two tasks waiting in it at once can each take
+        # the other for blocked, and an advance before the bound is armed never reaches it).
+        await fake_clock.wait_armed(fake_clock.monotonic() + 5)
         await fake_clock.advance_settled(4.9)
         assert outcome == []
         await fake_clock.advance_settled(0.1)

@@ -118,13 +118,18 @@ class Cluster:
         await self.stop(replica)
 
     async def settle(self) -> None:
-        """Wait until every replica is off the network and asleep on the clock."""
+        """Wait until every replica is off the network and asleep on the clock.
+
+        Each live replica's round loop must say it sleeps and nothing woke it (``asleep``):
+        counting sleepers alone is fooled by a loop that ``_wake`` has just cancelled, whose
+        sleeper stays on the clock until the loop runs again, so the test went on while the
+        round publishing a hand-over was about to start."""
 
         def idle() -> bool:
             alive = [r for r in self.replicas if r.alive]
             for r in alive:
                 stats = r.member.statistics()
-                if stats.in_flight or (stats.following and not r.stalled):
+                if stats.in_flight or not stats.asleep or (stats.following and not r.stalled):
                     return False
             return self.clock.pending == len(alive)
 

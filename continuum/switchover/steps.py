@@ -20,7 +20,7 @@ from datetime import datetime
 
 import anyio
 
-from continuum.errors import EpochChanged, PreconditionFailed
+from continuum.errors import EpochChanged, PreconditionFailed, SwitchoverError
 from continuum.messages.audit import AuditType, new_event
 from continuum.messages.lease import Lease
 from continuum.messages.switchover import (
@@ -217,10 +217,19 @@ async def cordon_old_primary(run: Run) -> None:
 
 async def uncordon_old_primary(run: Run) -> None:
     """Make the old primary's Cluster the writer again — only while its region holds the
-    lease, live. An expired, moved or unreadable lease (a witness outage that outlasted the
-    lease) raises: the undo stays in the journal, and the lease holder's instance, once the
-    witness answers, brings the pair to the holder (the journal rule, then convergence);
-    the old primary never writes after its lease lapsed."""
+    lease, live, and only once the target's Cluster is observed standing down. An expired,
+    moved or unreadable lease (a witness outage that outlasted the lease) raises: the undo
+    stays in the journal, and the lease holder's instance, once the witness answers, brings
+    the pair to the holder (the journal rule, then convergence); the old primary never
+    writes after its lease lapsed.
+
+    Never two writers (``docs/decisions.md`` #24): the undo of ``promote-new-primary`` runs
+    before this one, but it may have failed (its read or write refused; the rollback goes
+    on with the other undos) or been forgotten (a crash after it failed: the journal's
+    ``step`` has moved on, and the failed undos are remembered only in the process). So
+    this undo first stands the target down itself when it still acts as primary (the same
+    write as that undo, idempotent), and refuses — raising, the undo left to the journal —
+    while the target's half cannot be read or still reads as primary."""
     if not _cnpg(run):
         return
     plan, pair = run.plan, run.pair()
@@ -230,6 +239,7 @@ async def uncordon_old_primary(run: Run) -> None:
             f"lease is {lease.holder!r} gen {lease.generation}, not held by "
             f"{plan.from_region!r}: refusing to make its Cluster the writer again"
         )
+    await _stand_target_down(run)
     if plan.cnpg_mode is CnpgMode.REPLICA_FLIP:
         await pair.unfence(plan.from_region)
         return
@@ -239,6 +249,46 @@ async def uncordon_old_primary(run: Run) -> None:
         token = old.demotion_token if old is not None else ""
     await pair.promote(plan.from_region, token=token)
     await pair.wait_ready_as_primary(plan.from_region, plan.timeouts.compensation)
+
+
+async def _stand_target_down(run: Run) -> None:
+    """Make sure the target's Cluster does not act as primary before ``from``'s is made the
+    writer again. Read the pair; when the target's half acts as primary, stand it down —
+    distributed: demote it towards ``from`` (its demotion token is the one ``from`` is then
+    promoted with); replica-flip: make it a replica again — and read it again. Replica-flip
+    only, once the target is observed a replica: set ``from``'s flag back to primary when
+    a partial promotion had made it a replica (it stays fenced until the caller unfences
+    it). Raises (:class:`SwitchoverError`) while the target's half cannot be read or still
+    acts as primary; a target whose Cluster does not exist stands down trivially."""
+    plan, pair = run.plan, run.pair()
+    frm, to = plan.from_region, plan.to_region
+    for attempt in range(2):
+        state = await pair.read_pair()
+        half = state.half(to)
+        if half is not None and half.missing:
+            return
+        if half is None or not half.reachable:
+            why = half.error if half is not None else "not in the pair"
+            raise SwitchoverError(
+                f"{to!r}'s Cluster cannot be read ({why}): refusing to make {frm!r}'s Cluster "
+                "the writer again before the target is observed demoted"
+            )
+        if not half.acts_as_primary:
+            old = state.half(frm)
+            flip = plan.cnpg_mode is CnpgMode.REPLICA_FLIP
+            if flip and old is not None and old.reachable and not old.acts_as_primary:
+                await pair.set_replica_enabled(frm, False)
+            return
+        if attempt:
+            break
+        if plan.cnpg_mode is CnpgMode.DISTRIBUTED:
+            run.demotion_token = await pair.demote(to, new_primary=frm)
+        else:
+            await pair.set_replica_enabled(to, True)
+    raise SwitchoverError(
+        f"{to!r}'s Cluster still acts as primary after it was demoted: refusing to make "
+        f"{frm!r}'s Cluster the writer again"
+    )
 
 
 # --- 3 drain-http --------------------------------------------------------------------------
@@ -388,6 +438,10 @@ async def _demotion_token(run: Run) -> str:
 async def _self_compensate(
     run: Run, undo: list[Callable[[], Awaitable[None]]], cause: BaseException
 ) -> None:
+    """Run ``undo`` newest first, stopping at the first failure: each undo may only run once
+    the one before it landed (replica-flip: the old primary is set back to primary only
+    after the target is a replica again). What is left is the sequencer's compensation of
+    this step (``compensate_failed``), which reads the pair and redoes it in order."""
     clock, bound = run.ports.clock, run.plan.timeouts.compensation
     with anyio.CancelScope(shield=True):
         for fn in reversed(undo):
@@ -395,6 +449,7 @@ async def _self_compensate(
                 await with_timeout(clock, bound, fn)
             except Exception as exc:
                 cause.add_note(f"step-6 self-compensation failed: {exc}")
+                return
 
 
 async def demote_new_primary(run: Run) -> None:
@@ -407,6 +462,14 @@ async def demote_new_primary(run: Run) -> None:
         if half is not None and half.reachable and not half.acts_as_primary:
             return  # the promotion never landed: nothing to reverse
         run.demotion_token = await pair.demote(plan.to_region, new_primary=plan.from_region)
+        return
+    state = await pair.read_pair()
+    new, old = state.half(plan.to_region), state.half(plan.from_region)
+    stood_down = new is not None and new.reachable and not new.acts_as_primary
+    if stood_down and old is not None and old.reachable and old.acts_as_primary:
+        # Nothing to reverse (the promotion never landed, or the rollback already put the
+        # roles back: a retry after ``cordon-old-primary`` was undone must not fence the
+        # writer again).
         return
     if not plan.unplanned:
         await pair.fence(plan.from_region)

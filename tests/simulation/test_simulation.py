@@ -89,6 +89,8 @@ SWEEP_SEEDS: dict[int, str] = {
     300597: "a deleting writer letting go on an observation of its previous tenure",
     8366: "checker: a writer kept from renewing after the heal cannot fence before it acts",
     301852: "checker: a writer killed and restarted between two checks began acting anew",
+    552837: "the cordon's undo re-promoted the old primary beside a target whose demotion failed",
+    560530: "the cordon's undo re-promoted the old primary while the target's undo had failed",
 }
 """Seeds of ``bench/simulate.py`` sweeps beyond the CI range that found a bug (each product
 fix also has a unit test), kept as regressions."""

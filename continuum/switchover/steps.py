@@ -20,7 +20,7 @@ from datetime import datetime
 
 import anyio
 
-from continuum.errors import EpochChanged, PreconditionFailed
+from continuum.errors import EpochChanged, LeaseHeldByAnother, PreconditionFailed
 from continuum.messages.audit import AuditType, new_event
 from continuum.messages.lease import Lease
 from continuum.messages.switchover import (
@@ -317,17 +317,28 @@ async def swap_lease(run: Run) -> None:
 
 async def swap_lease_back(run: Run) -> None:
     """Hand the lease back to ``from`` when the target still holds it; otherwise there is
-    nothing of ours to undo. Unplanned: release the acquired lease instead (``from`` is
-    lost; its instance re-acquires when it returns)."""
+    nothing of ours to undo. Unplanned too: the failover acquired the lost writer's expired
+    lease, and its undo names that writer again rather than releasing the slot to nobody
+    (seed 419868: the released lease was claimed by no one, each region's memory naming the
+    other as the writer, while the lost region's Cluster, never cordoned, stayed primary).
+    The lost region's instance adopts the lease once it answers; while it does not, the lease
+    lapses at its TTL and a failover may run again. A failover's lease that already lapsed
+    (an undo resumed after a crash) cannot be handed over: it is released and claimed for
+    ``from``, unless somebody else claimed the freed slot first (then nothing of ours is left
+    to undo)."""
     plan = run.plan
     witness = run.witness()
     lease = await witness.read(plan.lease_key)
     if lease.holder != plan.to_region:
         return
-    if plan.unplanned:
+    if plan.unplanned and lease.is_free_at(run.ports.clock.now()):
         await witness.release(lease)
-        return
-    back = await witness.handover(lease, plan.from_region, plan.lease_ttl_seconds)
+        try:
+            back = await witness.acquire(plan.lease_key, plan.from_region, plan.lease_ttl_seconds)
+        except LeaseHeldByAnother:
+            return
+    else:
+        back = await witness.handover(lease, plan.from_region, plan.lease_ttl_seconds)
     run.fence.moved_to(back)
 
 

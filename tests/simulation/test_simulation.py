@@ -89,6 +89,8 @@ SWEEP_SEEDS: dict[int, str] = {
     300597: "a deleting writer letting go on an observation of its previous tenure",
     8366: "checker: a writer kept from renewing after the heal cannot fence before it acts",
     301852: "checker: a writer killed and restarted between two checks began acting anew",
+    419868: "a rolled-back failover released the lease to nobody: no region claimed it",
+    542497: "the same as 419868 (a failover's undo left the lease free, unclaimed)",
 }
 """Seeds of ``bench/simulate.py`` sweeps beyond the CI range that found a bug (each product
 fix also has a unit test), kept as regressions."""

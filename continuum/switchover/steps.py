@@ -220,11 +220,23 @@ async def uncordon_old_primary(run: Run) -> None:
     lease, live. An expired, moved or unreadable lease (a witness outage that outlasted the
     lease) raises: the undo stays in the journal, and the lease holder's instance, once the
     witness answers, brings the pair to the holder (the journal rule, then convergence);
-    the old primary never writes after its lease lapsed."""
+    the old primary never writes after its lease lapsed.
+
+    A failover is the exception, as its lease lapsed before the run began: the undo of a
+    cordon that landed (the lost region answered after all) claims the lapsed lease for
+    ``from`` first, in one write that fails if anyone else took the slot, and makes its
+    Cluster the writer again under that tenure (seed 305088: every undo of such a cordon
+    was refused, the journal closed ``Failed`` with both Clusters replicas, and the deleted
+    standby let go of a pair with no primary). ``from``'s instance adopts the lease when it
+    answers; while it does not, the lease lapses again, as it had before the run."""
     if not _cnpg(run):
         return
     plan, pair = run.plan, run.pair()
-    lease = await run.witness().read(plan.lease_key)
+    witness, now = run.witness(), run.ports.clock.now()
+    lease = await witness.read(plan.lease_key)
+    if plan.unplanned and lease.holder == plan.from_region and lease.is_free_at(now):
+        lease = await witness.acquire(plan.lease_key, plan.from_region, plan.lease_ttl_seconds)
+        run.fence.moved_to(lease)
     if not lease.is_held_by(plan.from_region, run.ports.clock.now()):
         raise EpochChanged(
             f"lease is {lease.holder!r} gen {lease.generation}, not held by "

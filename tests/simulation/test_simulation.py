@@ -100,6 +100,7 @@ DELETION_SWEEP_SEEDS: dict[int, str] = {
     311285: "a rolled-back failover killed after its shift left its copy serving the target",
     314267: "no primary after a rolled-back failover, and no failover again",
     314846: "checker: a standby's tick handled, its observation not back yet",
+    305088: "a rolled-back failover whose cordon landed could never undo it: no primary",
 }
 """The same for ``bench/simulate.py --deletions``."""
 

@@ -91,6 +91,7 @@ SWEEP_SEEDS: dict[int, str] = {
     301852: "checker: a writer killed and restarted between two checks began acting anew",
     419868: "a rolled-back failover released the lease to nobody: no region claimed it",
     542497: "the same as 419868 (a failover's undo left the lease free, unclaimed)",
+    567360: "a failed failback made the writer forget the Cluster its failover left uncordoned",
 }
 """Seeds of ``bench/simulate.py`` sweeps beyond the CI range that found a bug (each product
 fix also has a unit test), kept as regressions."""

@@ -12,8 +12,9 @@ The rule (``docs/architecture.md``, "Core and shell"):
 * holding the lease → renew it; ``LeaseLost`` → audit ``LEASE_LOST`` and re-acquire (a
   collision is audited as ``LEASE_COLLISION``);
 * not holding → read it; held by this region and live → adopt (renew to prove it, audit
-  ``LEASE_ACQUIRED``); free and designated to this region (holder, else the acting primary
-  status remembers, else ``primaryRegion``) with no run under way → acquire;
+  ``LEASE_ACQUIRED``); free and this region its :func:`claimant` (the last holder; for a
+  slot without one, the region whose Cluster was observed the one primary, else the acting
+  primary status remembers, else ``primaryRegion``) with no run under way → acquire;
 * the witness unreachable or slow → ``witness_error`` is set and nothing else changes;
 * the instance acts as writer only while it holds the lease and less than
   ``ttl - safety_margin`` seconds passed since the last successful write (never consulting
@@ -46,6 +47,7 @@ __all__ = [
     "SetTimer",
     "WitnessAnswered",
     "WitnessRefused",
+    "claimant",
     "decide",
     "fencing_epoch",
 ]
@@ -83,8 +85,14 @@ class LeaseState(msgspec.Struct, frozen=True, kw_only=True):
     was_acting: bool = False
     lapse_armed: bool = False
     designated: str = ""
-    """Who should hold the lease when it is free and unowned: the acting primary status
-    remembers, else ``primaryRegion``."""
+    """Who should hold the lease when it is free and unowned as this instance remembers it:
+    the acting primary status remembers, else ``primaryRegion`` (see :func:`claimant`)."""
+    observed_primary: str | None = None
+    """The region whose Cluster the last observation that read every half of the pair found
+    the one primary; "" when it found none or several; ``None`` when no such observation was
+    made since start."""
+    pair_configured: bool = False
+    """The observation reads a pair (``observed_primary`` can be known)."""
     primary_region: str = ""
     run_under_way: bool = False
     refreshing: bool = False
@@ -215,10 +223,36 @@ def _answered(state: LeaseState, ev: WitnessAnswered) -> _Out:
     state = msgspec.structs.replace(state, seen=lease)
     if lease.holder == state.region and not lease.is_free_at(ev.wall):
         return state, [CallWitness(op="adopt", lease=lease)]
-    designated = lease.holder or state.designated
-    if lease.is_free_at(ev.wall) and designated == state.region and not state.run_under_way:
+    if (
+        lease.is_free_at(ev.wall)
+        and claimant(state, lease) == state.region
+        and not state.run_under_way
+    ):
         return state, [CallWitness(op="acquire")]
     return _settle(state, ev.now, [], error="")
+
+
+def claimant(state: LeaseState, lease: Lease) -> str:
+    """Who should take ``lease`` (as read, free) — "" for nobody yet:
+
+    * its holder, live or lapsed: the last writer (its instance re-acquires it);
+    * a slot without a holder (released, or never held): the region whose Cluster the last
+      observation found the one primary — the world, not the memory of the writer, which
+      can name the other region in each instance (seed 419868: a failover's undo released
+      the slot, each region remembered the other as the writer and neither claimed it
+      while the lost region's Cluster, never cordoned, stayed primary);
+    * a released slot (generation above 0) while the pair is configured and has not been
+      observed whole since start: nobody yet (the next observation tells);
+    * otherwise (a slot never held, no pair, a pair with no one primary): the acting
+      primary status remembers, else ``primaryRegion``.
+    """
+    if lease.holder:
+        return lease.holder
+    if state.observed_primary:
+        return state.observed_primary
+    if state.observed_primary is None and state.pair_configured and lease.generation > 0:
+        return ""
+    return state.designated
 
 
 def _refused(state: LeaseState, ev: WitnessRefused) -> _Out:

@@ -20,7 +20,12 @@ from datetime import datetime
 
 import anyio
 
-from continuum.errors import EpochChanged, PreconditionFailed, SwitchoverError
+from continuum.errors import (
+    EpochChanged,
+    LeaseHeldByAnother,
+    PreconditionFailed,
+    SwitchoverError,
+)
 from continuum.messages.audit import AuditType, new_event
 from continuum.messages.lease import Lease
 from continuum.messages.switchover import (
@@ -229,11 +234,23 @@ async def uncordon_old_primary(run: Run) -> None:
     ``step`` has moved on, and the failed undos are remembered only in the process). So
     this undo first stands the target down itself when it still acts as primary (the same
     write as that undo, idempotent), and refuses — raising, the undo left to the journal —
-    while the target's half cannot be read or still reads as primary."""
+    while the target's half cannot be read or still reads as primary.
+
+    A failover is the exception to the lease rule, as its lease lapsed before the run began: the undo of a
+    cordon that landed (the lost region answered after all) claims the lapsed lease for
+    ``from`` first, in one write that fails if anyone else took the slot, and makes its
+    Cluster the writer again under that tenure (seed 305088: every undo of such a cordon
+    was refused, the journal closed ``Failed`` with both Clusters replicas, and the deleted
+    standby let go of a pair with no primary). ``from``'s instance adopts the lease when it
+    answers; while it does not, the lease lapses again, as it had before the run."""
     if not _cnpg(run):
         return
     plan, pair = run.plan, run.pair()
-    lease = await run.witness().read(plan.lease_key)
+    witness, now = run.witness(), run.ports.clock.now()
+    lease = await witness.read(plan.lease_key)
+    if plan.unplanned and lease.holder == plan.from_region and lease.is_free_at(now):
+        lease = await witness.acquire(plan.lease_key, plan.from_region, plan.lease_ttl_seconds)
+        run.fence.moved_to(lease)
     if not lease.is_held_by(plan.from_region, run.ports.clock.now()):
         raise EpochChanged(
             f"lease is {lease.holder!r} gen {lease.generation}, not held by "
@@ -367,17 +384,28 @@ async def swap_lease(run: Run) -> None:
 
 async def swap_lease_back(run: Run) -> None:
     """Hand the lease back to ``from`` when the target still holds it; otherwise there is
-    nothing of ours to undo. Unplanned: release the acquired lease instead (``from`` is
-    lost; its instance re-acquires when it returns)."""
+    nothing of ours to undo. Unplanned too: the failover acquired the lost writer's expired
+    lease, and its undo names that writer again rather than releasing the slot to nobody
+    (seed 419868: the released lease was claimed by no one, each region's memory naming the
+    other as the writer, while the lost region's Cluster, never cordoned, stayed primary).
+    The lost region's instance adopts the lease once it answers; while it does not, the lease
+    lapses at its TTL and a failover may run again. A failover's lease that already lapsed
+    (an undo resumed after a crash) cannot be handed over: it is released and claimed for
+    ``from``, unless somebody else claimed the freed slot first (then nothing of ours is left
+    to undo)."""
     plan = run.plan
     witness = run.witness()
     lease = await witness.read(plan.lease_key)
     if lease.holder != plan.to_region:
         return
-    if plan.unplanned:
+    if plan.unplanned and lease.is_free_at(run.ports.clock.now()):
         await witness.release(lease)
-        return
-    back = await witness.handover(lease, plan.from_region, plan.lease_ttl_seconds)
+        try:
+            back = await witness.acquire(plan.lease_key, plan.from_region, plan.lease_ttl_seconds)
+        except LeaseHeldByAnother:
+            return
+    else:
+        back = await witness.handover(lease, plan.from_region, plan.lease_ttl_seconds)
     run.fence.moved_to(back)
 
 

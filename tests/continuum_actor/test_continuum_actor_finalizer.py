@@ -16,6 +16,7 @@ from continuum.actors.continuum.finalizing import (
     DELETING_BLOCKER,
     DELETING_REFUSAL,
 )
+from continuum.actors.continuum.runs import switchover_done
 from continuum.actors.replies import SwitchoverRefused
 from continuum.actors.runtime import ActorDead, ActorRef
 from continuum.clock import FakeClock
@@ -23,7 +24,7 @@ from continuum.messages.commands import DeletionObserved, SpecObserved
 from continuum.messages.crd import FINALIZER, Continuum, CopyState
 from continuum.messages.requests import DryRunRequest, StatusRequest, SwitchoverRequest
 from continuum.messages.status import COND_CONVERGED, LastSwitchover
-from continuum.messages.switchover import DryRunReport, StepName
+from continuum.messages.switchover import DryRunReport, StepName, SwitchoverResult
 from tests.continuum_actor.harness import KEY, A, B, Harness, make_cr
 
 pytestmark = pytest.mark.anyio
@@ -391,3 +392,47 @@ async def test_a_deleting_standby_does_not_wait_on_an_old_primary_that_retook_th
         assert await dead(ref)
         assert actor.old_primary_unconfirmed == ""
     assert h.pair.writes == 0  # A's Cluster, the writer's, untouched
+
+
+async def test_a_failed_run_does_not_make_the_writer_forget_an_uncordoned_old_primary(
+    h: Harness,
+) -> None:
+    """Seed 567360: B failed over from A (cut off: ``cordon-old-primary`` skipped); then a
+    failback B → A failed before it wrote anything (A's Cluster unreadable). Taking that run's
+    result made B's instance forget A's Cluster, and its deleted copy later let go with A's
+    Cluster still primary beside B's. A run that moved nothing keeps the memory."""
+    await h.witness().acquire(KEY, B, 30)
+    failover = LastSwitchover(
+        id="failover-1",
+        from_=A,
+        to=B,
+        result="Succeeded",
+        completed_steps=[s for s in StepName if s is not StepName.CORDON_OLD_PRIMARY],
+        started_at=DELETED_AT,
+        finished_at=DELETED_AT,
+        duration_seconds=1.0,
+    )
+    cr = make_cr()
+    cr = msgspec.structs.replace(
+        cr, status=msgspec.structs.replace(cr.status, last_switchover=failover)
+    )
+    h.pair.unreachable.add(A)
+    async with h.actor(cr, region=B) as (_, actor):
+        await h.clock.advance_settled(1)
+        assert actor.old_primary_unconfirmed == A
+        failed = SwitchoverResult(
+            id="failback-1",
+            from_region=B,
+            to_region=A,
+            ok=False,
+            started_at=DELETED_AT.isoformat(),
+            finished_at=DELETED_AT.isoformat(),
+            failed_step=StepName.CORDON_OLD_PRIMARY,
+            error=f'step-2 (cordon-old-primary): cannot read Cluster in ToRegion "{A}"',
+            rolled_back=True,
+        )
+        await switchover_done(actor, failed)
+        last = actor.status.last_switchover
+        assert last is not None
+        assert last.id == "failback-1"
+        assert actor.old_primary_unconfirmed == A

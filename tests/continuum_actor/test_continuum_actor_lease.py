@@ -233,3 +233,37 @@ async def test_quiet_renewals_write_no_status(h: Harness) -> None:
     assert live.expires_at is not None
     assert h.status.current.lease_expires_at is not None
     assert live.expires_at > h.status.current.lease_expires_at
+
+
+async def test_a_released_lease_is_claimed_by_the_region_whose_cluster_is_primary(
+    h: Harness,
+) -> None:
+    """Seed 419868: a failover's undo released the lease while the lost region's Cluster,
+    never cordoned, stayed primary; each instance remembered the other region as the writer
+    (``actingPrimary``) and neither claimed the slot. A released slot is claimed by the
+    region whose Cluster the last observation found the one primary, whatever its status
+    remembers."""
+    for half in h.pair.halves.values():
+        half.replica_primary = h.pair.halves[B].name  # B's Cluster is the primary
+    cr = make_cr()
+    cr = msgspec.structs.replace(cr, status=msgspec.structs.replace(cr.status, acting_primary=A))
+    async with h.actor(cr, region=B) as (_, actor):
+        await h.clock.advance_settled(25)
+        assert actor.acting()
+        assert (await h.witness().read(KEY)).holder == B
+        assert actor.observed_primary == B
+
+
+async def test_a_released_lease_is_not_claimed_while_the_pair_shows_another_primary(
+    h: Harness,
+) -> None:
+    """The other way round: B's status remembers B as the writer, but the pair shows A's
+    Cluster primary; B's instance leaves the released slot to A — at start too, where it
+    waits for its first observation instead of claiming on its memory."""
+    await h.witness().release(await h.witness().acquire(KEY, A, 30))
+    cr = make_cr()
+    cr = msgspec.structs.replace(cr, status=msgspec.structs.replace(cr.status, acting_primary=B))
+    async with h.actor(cr, region=B) as (_, actor):
+        await h.clock.advance_settled(25)
+        assert not actor.acting()
+        assert (await h.witness().read(KEY)).holder == ""

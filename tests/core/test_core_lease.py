@@ -16,6 +16,7 @@ from continuum.core.lease import (
     SetTimer,
     WitnessAnswered,
     WitnessRefused,
+    claimant,
     decide,
     fencing_epoch,
 )
@@ -192,3 +193,27 @@ def test_the_state_is_frozen_and_decide_returns_a_new_one(event: object) -> None
         s.held = lease(A, 1)  # type: ignore[misc]
     assert msgspec.structs.asdict(s) == msgspec.structs.asdict(state())
     assert new is not s
+
+
+def test_a_slot_without_holder_goes_to_the_one_primary_observed_not_to_memory() -> None:
+    """Seed 419868: a failover's undo released the slot; each instance remembered the other
+    region as the writer, so neither claimed it. The one primary observed decides."""
+    released = Lease(key=KEY, generation=7)
+    remembers_a = state(region=B, designated=A, pair_configured=True, observed_primary=B)
+    _, effects = decide(remembers_a, answered("read", released))
+    assert effects == [CallWitness(op="acquire")]
+    remembers_b = state(region=B, designated=B, pair_configured=True, observed_primary=A)
+    _, effects = decide(remembers_b, answered("read", released))
+    assert effects == []
+
+
+def test_a_released_slot_waits_for_an_observation_of_the_pair() -> None:
+    released, fresh = Lease(key=KEY, generation=7), Lease(key=KEY)
+    unobserved = state(pair_configured=True)
+    assert claimant(unobserved, released) == ""
+    assert claimant(unobserved, fresh) == A  # a slot never held: primaryRegion, at once
+    assert claimant(state(), released) == A  # no pair to observe: memory
+    # observed, but no one primary (none or two): memory
+    assert claimant(state(pair_configured=True, observed_primary=""), released) == A
+    # a slot with a holder, live or lapsed, is the holder's whatever was observed
+    assert claimant(state(observed_primary=B), lease(A, 3, left=-5)) == A

@@ -91,6 +91,9 @@ SWEEP_SEEDS: dict[int, str] = {
     301852: "checker: a writer killed and restarted between two checks began acting anew",
     552837: "the cordon's undo re-promoted the old primary beside a target whose demotion failed",
     560530: "the cordon's undo re-promoted the old primary while the target's undo had failed",
+    419868: "a rolled-back failover released the lease to nobody: no region claimed it",
+    542497: "the same as 419868 (a failover's undo left the lease free, unclaimed)",
+    567360: "a failed failback made the writer forget the Cluster its failover left uncordoned",
 }
 """Seeds of ``bench/simulate.py`` sweeps beyond the CI range that found a bug (each product
 fix also has a unit test), kept as regressions."""
@@ -100,6 +103,7 @@ DELETION_SWEEP_SEEDS: dict[int, str] = {
     311285: "a rolled-back failover killed after its shift left its copy serving the target",
     314267: "no primary after a rolled-back failover, and no failover again",
     314846: "checker: a standby's tick handled, its observation not back yet",
+    305088: "a rolled-back failover whose cordon landed could never undo it: no primary",
 }
 """The same for ``bench/simulate.py --deletions``."""
 

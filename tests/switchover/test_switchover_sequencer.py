@@ -322,6 +322,106 @@ async def test_a_rolled_back_failover_undoes_a_skipped_drain_whose_answer_was_lo
 
 
 @pytest.mark.parametrize("mode", MODES)
+async def test_a_rolled_back_failover_hands_the_lease_back_to_the_lost_writer(
+    mode: CnpgMode,
+) -> None:
+    """Seed 419868: a failover acquired the lost writer's lapsed lease, could not promote,
+    and its undo released the lease to nobody. The lost region's Cluster (never cordoned)
+    stayed primary, and neither instance claimed the free slot (each remembered the other
+    as the writer). The undo now names the lost writer again, live, so its instance adopts
+    the lease once it answers (and the lease lapses for another failover if it does not)."""
+    clock = FakeClock()
+    world = await make_world(clock, mode=mode)
+    world.pair.unreachable.add(A)
+    op = "promote" if mode is CnpgMode.DISTRIBUTED else "set_replica_enabled"
+    world.pair.faults.add(op, Unavailable("api down", region=B), region=B)
+    clock.advance(31)  # A's lease expires
+    lease = await world.read_lease()
+    plan = world.plan(unplanned=True, reason="auto-failover", epoch=lease.generation)
+    result = await run(world, plan)
+    assert not result.ok
+    assert result.rolled_back
+    assert StepName.SWAP_LEASE in result.compensated
+    assert not result.compensation_failures
+    back = await world.read_lease()
+    assert back.holder == A
+    assert back.generation > lease.generation
+    assert not back.is_free_at(clock.now())
+    assert result.new_epoch == back.generation
+
+
+async def test_the_undo_of_a_failover_whose_lease_lapsed_claims_it_for_the_lost_writer() -> None:
+    """The undo of a failover's swap-lease resumed after the acquired lease lapsed (a crash
+    in between): a lapsed lease cannot be handed over, so it is released and claimed for
+    the lost writer, not left naming the failover's target."""
+    clock = FakeClock()
+    world = await make_world(clock)
+    world.pair.unreachable.add(A)
+    world.pair.faults.add("promote", Unavailable("api down", region=B), region=B)
+
+    async def on_step(event: StepEvent) -> None:
+        if event.kind == "compensating" and event.step is StepName.SWAP_LEASE:
+            clock.advance(31)  # the failover's own lease lapses before its undo runs
+
+    clock.advance(31)  # A's lease expires
+    lease = await world.read_lease()
+    plan = world.plan(unplanned=True, reason="auto-failover", epoch=lease.generation)
+    result = await run(world, plan, on_step=on_step)
+    assert result.rolled_back
+    assert StepName.SWAP_LEASE in result.compensated
+    back = await world.read_lease()
+    assert back.holder == A
+    assert not back.is_free_at(clock.now())
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_rolled_back_failover_whose_cordon_landed_restores_the_old_writer(
+    mode: CnpgMode,
+) -> None:
+    """Seed 305088: a failover's cordon of the lost region's Cluster landed (it answered
+    after all), then flip-dns failed. Every undo of the cordon was refused (the lease had
+    lapsed, as it has for every failover), so the pair was left with no primary. The undo
+    now claims the lapsed lease for the old writer in one write and makes its Cluster the
+    writer again under that tenure."""
+    clock = FakeClock()
+    world = await make_world(clock, mode=mode)
+    world.dns.faults.add("commit", DnsWriteError("pdns down"), times=1)
+    clock.advance(31)  # A's lease expires
+    lapsed = await world.read_lease()
+    plan = world.plan(unplanned=True, reason="auto-failover", epoch=lapsed.generation)
+    result = await run(world, plan)
+    assert result.rolled_back
+    assert result.failed_step is StepName.FLIP_DNS
+    assert StepName.CORDON_OLD_PRIMARY in result.compensated
+    assert not result.compensation_failures
+    assert await world.writer() == A
+    back = await world.read_lease()
+    assert back.generation > lapsed.generation
+    assert not back.is_free_at(clock.now())
+
+
+async def test_a_failover_undo_does_not_claim_a_lease_another_region_took() -> None:
+    """The claim is for the old writer only: a lapsed lease somebody else took meanwhile is
+    left alone and the old primary is not made the writer again."""
+    clock = FakeClock()
+    world = await make_world(clock)
+    world.dns.faults.add("commit", DnsWriteError("pdns down"), times=1)
+
+    async def on_step(event: StepEvent) -> None:
+        if event.kind == "compensating" and event.step is StepName.CORDON_OLD_PRIMARY:
+            await world.witness.acquire(KEY, "hz-third", 30)
+
+    clock.advance(31)  # A's lease expires
+    lapsed = await world.read_lease()
+    plan = world.plan(unplanned=True, reason="auto-failover", epoch=lapsed.generation)
+    result = await run(world, plan, on_step=on_step)
+    assert result.rolled_back
+    assert StepName.CORDON_OLD_PRIMARY.value in result.compensation_failures
+    assert (await world.read_lease()).holder == "hz-third"
+    assert A not in world.pair.primaries()
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("witness", ["lapsed", "unreadable"])
 async def test_the_old_primary_is_not_made_the_writer_again_without_its_lease(
     mode: CnpgMode, witness: str

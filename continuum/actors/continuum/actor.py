@@ -169,6 +169,10 @@ class ContinuumActor(Actor):
             cr.status.last_switchover, region=env.region
         )
         """A Cluster the last failover to this region left uncordoned (``finalizing.py``)."""
+        self.observed_primary: str | None = None
+        """The region whose Cluster the last observation that read every half found the one
+        primary ("" none or several; ``None``: no such observation since start): who takes a
+        lease without a holder (:func:`continuum.core.lease.claimant`)."""
         self.self_fence = SelfFence()
         self.refresh = RefreshInFlight()
         self.observing = ObservationInFlight()

@@ -54,6 +54,7 @@ __all__ = [
     "hold_finalizer",
     "in_flight",
     "note_pair",
+    "old_primary_after_run",
     "old_primary_retook",
     "old_primary_unconfirmed",
     "release_when_idle",
@@ -103,6 +104,18 @@ def old_primary_unconfirmed(last: LastSwitchover | None, *, region: str) -> str:
     ):
         return ""
     return last.from_
+
+
+def old_primary_after_run(previous: str, last: LastSwitchover, *, region: str) -> str:
+    """The old primary left to confirm once a run ended with ``last``: a run that moved the
+    writer role (``Succeeded``) replaces what was remembered (:func:`old_primary_unconfirmed`
+    of that run); any other run moved nothing and keeps ``previous`` (seed 567360: a failback
+    that failed its preconditions made the writer forget the Cluster its failover had left
+    uncordoned, and its deleted copy let go with that Cluster still primary beside its own).
+    Pure."""
+    if last.result != "Succeeded":
+        return previous
+    return old_primary_unconfirmed(last, region=region)
 
 
 def old_primary_retook(old: str, lease: Lease | None) -> bool:

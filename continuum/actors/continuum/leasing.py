@@ -37,7 +37,7 @@ __all__ = [
 def lease_snapshot(actor: ContinuumActor) -> rule.LeaseState:
     """The core's lease state with what the shell owns filled in: the keeper's held lease
     (a running switchover writes through it too), the timing from the spec, and who is
-    designated to hold a free lease."""
+    to take a free lease (:func:`continuum.core.lease.claimant`)."""
     keeper = actor.keeper
     return msgspec.structs.replace(
         actor.lease_state,
@@ -46,6 +46,10 @@ def lease_snapshot(actor: ContinuumActor) -> rule.LeaseState:
         ttl=actor.ttl,
         safety_margin=actor.env.safety_margin_seconds,
         designated=actor.status.acting_primary or actor.cr.spec.primary_region,
+        observed_primary=actor.observed_primary,
+        # observation.pair_configured's rule (importing it would make an import cycle)
+        pair_configured=actor.collab.pair is not None
+        and actor.cr.spec.switchover.mechanism == "cnpg-pair",
         primary_region=actor.cr.spec.primary_region,
         run_under_way=actor.running is not None,
     )

@@ -111,6 +111,9 @@ def pair_observed(
         actor.unreachable_streak = state.unreachable_streak
         return []
     note_pair(actor, reads.pair)
+    if all(half.reachable for half in reads.pair.halves):
+        primaries = reads.pair.acting_primaries()
+        actor.observed_primary = primaries[0] if len(primaries) == 1 else ""
     now = actor.clock.now()
     state, effects = rule.decide(
         state,

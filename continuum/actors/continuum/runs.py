@@ -16,7 +16,7 @@ import msgspec
 from continuum import metrics
 from continuum.actors.continuum import view
 from continuum.actors.continuum.finalizing import (
-    old_primary_unconfirmed,
+    old_primary_after_run,
     release_when_idle,
     target_copy_refusal,
 )
@@ -324,7 +324,9 @@ async def switchover_done(actor: ContinuumActor, result: SwitchoverResult) -> No
         duration=duration,
     )
     actor.status = msgspec.structs.replace(actor.status, switchover=None, last_switchover=last)
-    actor.old_primary_unconfirmed = old_primary_unconfirmed(last, region=actor.region)
+    actor.old_primary_unconfirmed = old_primary_after_run(
+        actor.old_primary_unconfirmed, last, region=actor.region
+    )
     metrics.observe_switchover(duration, result=last.result.lower())
     if outcome.switched and plan is not None:
         actor.status = msgspec.structs.replace(actor.status, acting_primary=result.to_region)

@@ -135,7 +135,7 @@ async def in_flight(actor: ContinuumActor) -> str:
     acting = actor.acting()
     unobserved = acting and current_unobserved(actor)
     if unobserved:
-        # Nor while it cannot read part of the world: what it cannot read it cannot
+        # Nor while the writer cannot read part of the world: what it cannot read it cannot
         # converge (seed 541251; that wait has its own grace, which never starts over).
         actor.deletion_grace = deletion_grace.unobserved(actor.deletion_grace)
     facts = deletion_wait.DeletionFacts(

@@ -16,7 +16,14 @@ namespace), another region's copy or the witness cannot be read (a region gone) 
   role back it gets its full grace to converge, instead of letting go at once on a grace
   that ran out while it was cut off (found by the simulator, seed 3279). The deletion stays
   bounded: while not acting, the instance waits on the other kinds, whose graces never
-  start over.
+  start over;
+* likewise the writer converges nothing it cannot read: while its last observation could not
+  read part of the world (a region cut off), it waits for it on the grace of
+  :data:`UNOBSERVED`, which never starts over, and its grace to converge starts over
+  (:func:`unobserved`): a region that answers again gets the full grace to be converged,
+  instead of a grace spent while it was cut off letting go one observation after it answered,
+  before a convergence that needs two could repair its route (found by the simulator, seed
+  541251). A region gone for good holds the deletion for the grace of :data:`UNOBSERVED`.
 
 Never does I/O, never reads a clock (``now`` is given), never raises.
 """
@@ -32,15 +39,20 @@ __all__ = [
     "PER_TENURE",
     "RAN_OUT",
     "SPENT",
+    "UNOBSERVED",
     "WAIT",
     "DeletionGrace",
     "Verdict",
     "not_acting",
+    "unobserved",
     "waiting",
 ]
 
 CONVERGE: Final = "converge"
 """The writer waits for the world to agree with the lease."""
+
+UNOBSERVED: Final = "unobserved"
+"""The writer waits for a world its last observation could not read all of."""
 
 PER_TENURE: Final = frozenset({CONVERGE})
 """The kinds whose grace starts over when the instance stops acting as the writer."""
@@ -90,3 +102,11 @@ def not_acting(state: DeletionGrace) -> DeletionGrace:
         until=tuple((k, t) for k, t in state.until if k not in PER_TENURE),
         spent=state.spent - PER_TENURE,
     )
+
+
+def unobserved(state: DeletionGrace) -> DeletionGrace:
+    """The writer's last observation could not read part of the world: it converges nothing
+    there, so its grace to converge starts over at the next wait on a world it read, as when
+    it is not acting (:func:`not_acting`). The wait for what it cannot read is bounded by
+    :data:`UNOBSERVED`, which never starts over."""
+    return not_acting(state)

@@ -10,7 +10,8 @@ come (a world that cannot be repaired, a region gone) never holds a deletion for
 * :func:`local`: from what the instance knows without asking anyone — a run under way, an
   open journal, an old primary only this instance would demote, its own Cluster not yet seen
   settled (grace ``own-cluster``), a convergence write under way; as the writer, a world that
-  disagrees with the lease (grace ``converge``). A standby (not the writer) has more to ask
+  disagrees with the lease (grace ``converge``; ``unobserved`` while part of it cannot be
+  read). A standby (not the writer) has more to ask
   (``ask_holder``);
 * :func:`holder_copy`: a standby has read the holder's copy of the CR (the holder closes its
   journal only after a handover): a switchover towards this region under way there, or a
@@ -30,7 +31,7 @@ from typing import Final
 
 import msgspec
 
-from continuum.core.deletion_grace import CONVERGE
+from continuum.core.deletion_grace import CONVERGE, UNOBSERVED
 from continuum.messages.crd import CopyState
 from continuum.messages.lease import Lease
 
@@ -68,7 +69,8 @@ class Wait(msgspec.Struct, frozen=True, kw_only=True):
 class DeletionFacts(msgspec.Struct, frozen=True, kw_only=True):
     """What the instance knows of its own state. ``cnpg_pair``: the mechanism is
     ``cnpg-pair`` (only then is there a Cluster to wait for); ``disagreement``: how the world
-    disagrees with the lease as last observed ("" when it agrees)."""
+    disagrees with the lease as last observed ("" when it agrees); ``unobserved``: that
+    observation could not read part of it."""
 
     region: str
     acting: bool
@@ -79,6 +81,7 @@ class DeletionFacts(msgspec.Struct, frozen=True, kw_only=True):
     self_fence_pending: bool = False
     repairing: bool = False
     disagreement: str = ""
+    unobserved: bool = False
 
 
 class Local(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,12 +124,14 @@ def local(facts: DeletionFacts) -> Local:
         waits.append(Wait(reason="a convergence write is under way"))
         return Local(waits=tuple(waits))
     if facts.acting:
-        # The other regions' routes follow a switchover only by the writer's convergence.
+        # The other regions' routes follow a switchover only by the writer's convergence;
+        # what it cannot read it cannot converge: that wait has a grace of its own (seed
+        # 541251, core/deletion_grace.py).
         if facts.disagreement:
             waits.append(
                 Wait(
                     reason=f"the world disagrees with the lease ({facts.disagreement})",
-                    grace=CONVERGE,
+                    grace=UNOBSERVED if facts.unobserved else CONVERGE,
                 )
             )
         return Local(waits=tuple(waits))

@@ -20,12 +20,14 @@ from continuum.actors.continuum.runs import switchover_done
 from continuum.actors.replies import SwitchoverRefused
 from continuum.actors.runtime import ActorDead, ActorRef
 from continuum.clock import FakeClock
+from continuum.errors import KubeError
 from continuum.messages.commands import DeletionObserved, SpecObserved
 from continuum.messages.crd import FINALIZER, Continuum, CopyState
 from continuum.messages.requests import DryRunRequest, StatusRequest, SwitchoverRequest
 from continuum.messages.status import COND_CONVERGED, LastSwitchover
 from continuum.messages.switchover import DryRunReport, StepName, SwitchoverResult
 from tests.continuum_actor.harness import KEY, A, B, Harness, make_cr
+from tests.switchover.fakes import Faults
 
 pytestmark = pytest.mark.anyio
 
@@ -339,6 +341,60 @@ async def test_a_world_the_writer_cannot_repair_holds_a_deletion_only_for_the_gr
         assert h.finalizers.gone
         assert await dead(ref)
     assert h.routes_b.serving() == {A}
+
+
+async def test_a_region_cut_off_for_most_of_the_grace_still_gets_its_route_converged(
+    h: Harness,
+) -> None:
+    """Seed 541251: the writer's grace to converge ran while region A could not be read; A
+    answered again one renewal before it ran out, and the deletion let go before the
+    convergence (two observations apart) could give A's route to the writer. Now the wait
+    for what cannot be read has its own grace, and the grace to converge starts once the
+    world is read whole."""
+    cr = await a_to_b(h)
+    h.routes.weights = {"shop-" + A: 100, "shop-" + B: 0}  # A's route serves A again
+    kubectl_delete(h)
+    h.finalizers.present = True
+    h.routes.faults.add(
+        "read_weights", KubeError("get httproutes: timed out", region=A), times=10**6
+    )
+    async with h.actor(h.with_status(deleting(cr)), region=B) as (ref, actor):
+        await h.clock.advance_settled(1)
+        assert actor.acting()
+        await h.clock.advance_settled(CONVERGE_GRACE_RENEWALS * 10 - 21)
+        assert not h.finalizers.gone  # A's route cannot be read: within its grace
+        assert h.routes.serving() == {A}
+        h.routes.faults = Faults()  # A answers again
+        await h.clock.advance_settled(10)
+        assert not h.finalizers.gone  # seen wrong once: it converges on the second look
+        await h.clock.advance_settled(30)
+        assert h.finalizers.gone
+        assert await dead(ref)
+    assert h.routes.serving() == {B}
+    assert h.routes_b.serving() == {B}
+
+
+async def test_a_region_cut_off_for_the_whole_grace_holds_the_deletion_no_longer(
+    h: Harness,
+) -> None:
+    """What cannot be read holds a deletion only for its own grace, which never starts over:
+    a region gone for good is let go of (``docs/decisions.md`` #20)."""
+    cr = await a_to_b(h)
+    h.routes.weights = {"shop-" + A: 100, "shop-" + B: 0}  # A's route serves A again
+    kubectl_delete(h)
+    h.finalizers.present = True
+    h.routes.faults.add(
+        "read_weights", KubeError("get httproutes: timed out", region=A), times=10**6
+    )
+    async with h.actor(h.with_status(deleting(cr)), region=B) as (ref, actor):
+        await h.clock.advance_settled(1)
+        assert actor.acting()
+        await h.clock.advance_settled(CONVERGE_GRACE_RENEWALS * 10 - 11)
+        assert not h.finalizers.gone
+        await h.clock.advance_settled(20)
+        assert h.finalizers.gone
+        assert await dead(ref)
+    assert h.routes.serving() == {A}
 
 
 async def test_a_standby_waits_while_the_holders_region_runs_a_switchover_to_it(

@@ -7,9 +7,11 @@ from continuum.core.deletion_grace import (
     CONVERGE,
     RAN_OUT,
     SPENT,
+    UNOBSERVED,
     WAIT,
     DeletionGrace,
     not_acting,
+    unobserved,
     waiting,
 )
 
@@ -67,3 +69,24 @@ def test_a_spent_grace_to_converge_starts_over_with_a_new_tenure() -> None:
 def test_not_acting_leaves_a_state_without_a_grace_to_converge_as_it_is() -> None:
     state, _ = _wait(DeletionGrace(), "adopt", 100.0)
     assert not_acting(state) is state
+
+
+def test_the_grace_to_converge_starts_over_while_the_world_cannot_be_read() -> None:
+    """Seed 541251: the writer's grace to converge ran while another region was cut off;
+    that region answered one renewal before it ran out, too late for a convergence that
+    needs two observations. The wait for what cannot be read has its own grace, which never
+    starts over; the grace to converge counts from the first wait on a world read whole."""
+    state, verdict = _wait(DeletionGrace(), CONVERGE, 100.0)  # read whole, disagrees
+    state = unobserved(state)  # then a region is cut off
+    state, verdict = _wait(state, UNOBSERVED, 110.0)
+    assert (verdict, state.deadline(CONVERGE)) == (WAIT, None)
+    for now in (120.0, 130.0, 140.0, 150.0, 160.0):
+        state = unobserved(state)
+        state, verdict = _wait(state, UNOBSERVED, now)
+        assert verdict == WAIT
+    state, verdict = _wait(state, CONVERGE, 165.0)  # it answers again: a full grace
+    assert (verdict, state.deadline(CONVERGE)) == (WAIT, 225.0)
+    state = unobserved(state)  # cut off again: what cannot be read is not waited for again
+    state, verdict = _wait(state, UNOBSERVED, 170.0)
+    assert verdict == RAN_OUT
+    assert state.deadline(UNOBSERVED) == 170.0

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from continuum.core.deletion_grace import CONVERGE
+from continuum.core.deletion_grace import CONVERGE, UNOBSERVED
 from continuum.core.deletion_wait import (
     ADOPT,
     COPY,
@@ -86,6 +86,19 @@ OWN = Wait(
                 )
             ),
         ),
+        # A world not read whole (seed 541251): what cannot be read has a grace of its own.
+        (
+            DeletionFacts(region=B, acting=True, disagreement="route unreadable", unobserved=True),
+            Local(
+                waits=(
+                    Wait(
+                        reason="the world disagrees with the lease (route unreadable)",
+                        grace=UNOBSERVED,
+                    ),
+                )
+            ),
+        ),
+        (DeletionFacts(region=B, acting=True, unobserved=True), Local()),
     ],
 )
 def test_the_instance_s_own_state_asks_for_these_waits_in_order(

@@ -38,7 +38,10 @@ Invariants (kind → meaning):
   writer the pair, DNS and the routes agree on — unless a deleted region's instance let go
   while its region was cut off, once the witness had been unreadable for its grace (six
   renewals: ``docs/decisions.md`` #20 bounds that wait; it cannot tell whether the lease
-  names it, and nobody is left to converge what it would have);
+  names it, and nobody is left to converge what it would have), or let go as the writer
+  while another region was cut off, once the world it could not read whole had held it for
+  that wait's grace (the same decision bounds it: a region gone never holds a deletion for
+  good; seed 541251);
 * ``deletion-dropped-journal`` — a region's CR went away while its journal was open or its
   instance's run was under way;
 * ``deletion-hung`` — after the calm phase a region's CR is still being deleted (its
@@ -131,7 +134,8 @@ class Outcome:
     violations: list[Violation] = field(default_factory=list)
     let_go_cut_off: list[str] = field(default_factory=list)
     """The regions whose instance let go of a deleted CR while cut off, its grace for reading
-    the witness run out (excused from ``deletion-left-world-broken``)."""
+    the witness run out, or as the writer while another region was cut off, its grace for
+    the world it could not read run out (excused from ``deletion-left-world-broken``)."""
 
     left_broken: str = ""
     """After a deletion: what of the world the calm phase left disagreeing with the one

@@ -87,6 +87,7 @@ SWEEP_SEEDS: dict[int, str] = {
     502711: "a failover's acquire lost its reply: the undo released nothing, the lease was adopted",
     3744: "a deleting standby waiting for good on an old primary that retook the lease",
     300597: "a deleting writer letting go on an observation of its previous tenure",
+    541251: "a deleting writer's grace to converge spent while the other region was cut off",
     8366: "checker: a writer kept from renewing after the heal cannot fence before it acts",
     301852: "checker: a writer killed and restarted between two checks began acting anew",
     552837: "the cordon's undo re-promoted the old primary beside a target whose demotion failed",
@@ -558,6 +559,48 @@ def test_a_new_writer_cut_off_through_its_deletion_leaves_one_writer() -> None:
     out = _run(schedule)
     assert not out.violations, out.violations
     assert not out.left_broken  # not merely excused: the world agrees
+
+
+def test_regression_a_region_answering_late_in_the_deletion_s_grace_is_still_converged() -> None:
+    """Seed 541251, shrunk: A is cut off, B fails over to itself, B's CR is deleted. B's grace
+    to converge ran while A could not be read; A answered one renewal before it ran out, B
+    saw A's route serving A then and let go before its convergence (two observations apart)
+    could repair it. Now a world not read whole has a grace of its own and the grace to
+    converge starts when it is read again (``core/deletion_grace.py``)."""
+    schedule: list[Action] = [
+        SetSpec(failback_approved=True, auto_failover=True),
+        RequestInSpec(to=A),
+        Partition(region=A, cut=True),
+        *[Tick()] * 4,
+        Delete(region=B),
+        *[Tick()] * 5,
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    assert not out.left_broken  # not merely excused: the world agrees
+    assert not out.let_go_cut_off
+
+
+def test_a_writer_letting_go_of_a_region_cut_off_for_the_whole_grace_is_excused() -> None:
+    """Seed 541251 itself, shrunk: as above, but A stays cut off until B's grace for the world
+    it cannot read has run out; B lets go (``docs/decisions.md`` #20: a region gone never
+    holds a deletion for good) and nobody is left to converge A's route. Reported as a
+    let-go while cut off and excused, as a deleted region's own instance cut off from the
+    witness is: the checker had excused only that side."""
+    schedule: list[Action] = [
+        SetSpec(failback_approved=True, auto_failover=True),
+        RequestInSpec(to=A),
+        Partition(region=A, cut=True),
+        *[Tick()] * 4,
+        RequestInSpec(to=B),
+        Delete(region=B),
+        Kill(region=A, down=5.0),
+        *[Tick()] * 4,
+    ]
+    out = _run(schedule)
+    assert not out.violations, out.violations
+    assert out.let_go_cut_off == [B]
+    assert out.left_broken == f"route in {A} serves ['{A}']"
 
 
 def test_regression_a_deleting_instance_cut_off_settles_its_own_cluster_before_it_lets_go() -> None:

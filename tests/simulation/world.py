@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 import msgspec
 
+from continuum.actors.continuum.converging import current_unobserved
 from continuum.clock import FakeClock
+from continuum.core.deletion_grace import UNOBSERVED
 from continuum.errors import (
     AuditUnavailable,
     Conflict,
@@ -129,8 +131,10 @@ class RegionApi:
     """The id of an open journal the CR's removal took with it (a finding)."""
     let_go_cut_off: bool = False
     """The instance removed the finalizer while its region was cut off, once its grace for
-    reading the witness had run out: the wait ``docs/decisions.md`` #20 bounds (it cannot
-    tell whether the lease names it), which may leave the world unconverged."""
+    reading the witness had run out (it cannot tell whether the lease names it) — or, as the
+    writer, while another region was cut off, once its grace for the world it could not read
+    had run out (it cannot converge what it cannot reach): the waits ``docs/decisions.md``
+    #20 bounds, which may leave the world unconverged."""
 
     def mark_deleting(self, now: datetime) -> bool:
         """``kubectl delete``: True when the CR is gone at once (no finalizers)."""
@@ -575,6 +579,10 @@ class NodeFinalizers:
                 api.dropped_journal = actor.running.id
             if actor is not None and self._node.region in self._w.partitioned:
                 api.let_go_cut_off = "witness" in actor.deletion_grace.spent
+            elif actor is not None and self._w.partitioned and actor.acting():
+                api.let_go_cut_off = UNOBSERVED in actor.deletion_grace.spent and (
+                    current_unobserved(actor)
+                )
             if not api.gone:
                 api.set_finalizer(FINALIZER, present=False)
                 # The watch's DELETED: the instance stops (it is stopping itself already).

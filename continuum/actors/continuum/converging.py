@@ -49,6 +49,7 @@ __all__ = [
     "assess_world",
     "converged",
     "current_disagreement",
+    "current_unobserved",
     "read_answers",
     "read_dns",
     "read_route",
@@ -71,6 +72,16 @@ class WorldView:
     """The holder the world was assessed against ("": not assessed)."""
     tenure: datetime | None = None
     """That holder's tenure when the observation began (:func:`world_tenure`)."""
+    pair_unread: bool = False
+    """The pair could not be read at all."""
+
+    def unobserved(self, holder: str, tenure: datetime | None = None) -> bool:
+        """Whether the observation against ``holder`` in its ``tenure`` could not read part
+        of the world (the pair, another region's Cluster or route, the DNS records): what
+        it could not read, the writer could not converge."""
+        if not holder or holder != self.holder or tenure != self.tenure:
+            return False
+        return self.pair_unread or any(m.kind == "Unobserved" for m in self.mismatches)
 
     def disagreement(self, holder: str, tenure: datetime | None = None) -> str:
         """One line naming every disagreement with ``holder`` in its ``tenure`` ("" when
@@ -90,6 +101,13 @@ def current_disagreement(actor: ContinuumActor) -> str:
     in its current tenure."""
     holder = world_holder(actor)
     return actor.world.disagreement(holder, world_tenure(actor, holder))
+
+
+def current_unobserved(actor: ContinuumActor) -> bool:
+    """Whether the last observation, against the holder this instance knows now in its
+    current tenure, could not read part of the world."""
+    holder = world_holder(actor)
+    return actor.world.unobserved(holder, world_tenure(actor, holder))
 
 
 def world_holder(actor: ContinuumActor) -> str:
@@ -242,7 +260,8 @@ def assess_world(
         return [], ()
     world = _world(actor, holder, reads)
     mismatches = rule.assess(world)
-    if reads.pair is None and reads.pair_error:
+    pair_unread = reads.pair is None and bool(reads.pair_error)
+    if pair_unread:
         mismatches = (
             rule.Mismatch(kind="WriterMismatch", detail=f"pair unreadable: {reads.pair_error}"),
             *mismatches,
@@ -250,7 +269,7 @@ def assess_world(
     seen = actor.world
     same = seen.holder == holder and seen.tenure == query.tenure
     previous = frozenset(m.key for m in seen.mismatches if same)
-    _report(actor, mismatches, holder, query.tenure)
+    _report(actor, mismatches, holder, query.tenure, pair_unread=pair_unread)
     _judge_serving(actor, query, reads)
     if not decide:
         return [], mismatches
@@ -289,8 +308,12 @@ def _report(
     mismatches: tuple[rule.Mismatch, ...],
     holder: str,
     tenure: datetime | None,
+    *,
+    pair_unread: bool = False,
 ) -> None:
-    actor.world = WorldView(mismatches=mismatches, holder=holder, tenure=tenure)
+    actor.world = WorldView(
+        mismatches=mismatches, holder=holder, tenure=tenure, pair_unread=pair_unread
+    )
     metrics.set_world(actor.key, {m.kind for m in mismatches})
     if not holder:
         actor.condition(COND_CONVERGED, "Unknown", "NoHolder", "no live lease holder known")

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from continuum.actors.continuum.converging import current_disagreement
+from continuum.actors.continuum.converging import current_disagreement, current_unobserved
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.core import deletion_grace, deletion_wait
 from continuum.core.admission import DELETING_REFUSAL
@@ -146,6 +146,11 @@ async def in_flight(actor: ContinuumActor) -> str:
     if old_primary_retook(actor.old_primary_unconfirmed, actor.lease_view):
         actor.old_primary_unconfirmed = ""
     acting = actor.acting()
+    unobserved = acting and current_unobserved(actor)
+    if unobserved:
+        # Nor while the writer cannot read part of the world: what it cannot read it cannot
+        # converge (seed 541251; that wait has its own grace, which never starts over).
+        actor.deletion_grace = deletion_grace.unobserved(actor.deletion_grace)
     facts = deletion_wait.DeletionFacts(
         region=actor.region,
         acting=acting,
@@ -157,6 +162,7 @@ async def in_flight(actor: ContinuumActor) -> str:
         repairing=actor.observing.repairing,
         # The other regions' routes follow a switchover only by the writer's convergence.
         disagreement=current_disagreement(actor) if acting else "",
+        unobserved=unobserved,
     )
     local = deletion_wait.local(facts)
     waiting = _first_holding(actor, local.waits)

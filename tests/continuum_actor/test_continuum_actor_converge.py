@@ -262,3 +262,31 @@ def test_an_observation_counts_only_for_the_tenure_it_was_made_in() -> None:
     assert agreed.disagreement(B, again).startswith("NotObserved")
     assert agreed.disagreement(A, first).startswith("NotObserved")
     assert agreed.disagreement("", again) == ""  # no holder known: nothing to say
+
+
+async def test_a_failed_demotion_of_a_stale_primary_is_tried_again_before_the_next_tick(
+    h: Harness,
+) -> None:
+    """Seed 548591: the writer's observation after a heal found the other half still
+    primary and its demotion met a refused call; the next try waited for the next tick, two
+    primaries a whole cadence more. A failed demotion now observes again after a short
+    backoff (0.5 s, doubling, at most the cadence); one that lands starts it over."""
+    async with h.actor() as (_, actor):
+        await h.clock.advance_settled(1)
+        assert actor.acting()
+        await h.pair.promote(B, token="")  # B's half primary beside A's (a failover path)
+        h.pair.faults.add("demote", Unavailable("refused", region=B), region=B, times=2)
+        await h.clock.advance_settled(CADENCE - 1)  # the tick: its demotion is refused
+        assert h.pair.primaries() == [A, B]
+        assert actor.observing.fence_failures == 1
+        await h.clock.advance_settled(0.5)  # tried again at once: refused again
+        assert h.pair.primaries() == [A, B]
+        assert actor.observing.fence_failures == 2
+        await h.clock.advance_settled(0.5)  # backoff doubled: not yet
+        assert h.pair.primaries() == [A, B]
+        await h.clock.advance_settled(0.5)  # 1 s after the second refusal: demoted
+        assert h.pair.primaries() == [A]
+        assert actor.observing.fence_failures == 0
+        observations = actor.observing.seq
+        await h.clock.advance_settled(CADENCE - 2)  # nothing more before the next tick
+        assert actor.observing.seq == observations

@@ -290,3 +290,46 @@ async def test_a_failed_demotion_of_a_stale_primary_is_tried_again_before_the_ne
         observations = actor.observing.seq
         await h.clock.advance_settled(CADENCE - 2)  # nothing more before the next tick
         assert actor.observing.seq == observations
+
+
+@pytest.mark.parametrize("holder", [A, B])
+async def test_the_only_primary_in_another_region_is_demoted_then_the_holder_promoted(
+    h: Harness, holder: str
+) -> None:
+    """The holder's Cluster a replica while the other region's is the only primary (the
+    pair switched over outside the lease): status said ``WriterMismatch`` and nothing
+    converged it. The writer now demotes the other half (audited), promotes its own with
+    the demotion's token once no half is primary, and only then moves DNS and the routes
+    (decision #24)."""
+    if holder == B:
+        await make_b_the_writer(h)
+    other = B if holder == A else A
+    async with h.actor(region=holder) as (_, actor):
+        await h.clock.advance_settled(CADENCE)
+        assert actor.acting()
+        token = await h.pair.demote(holder, new_primary=other)
+        await h.pair.promote(other, token=token)
+        await route_to_other(h, holder)
+        await dns_to_other(h, holder)
+        await h.clock.advance_settled(CADENCE)  # observed once: reported, not yet acted on
+        assert condition(h) == ("False", "WriterMismatch")
+        assert h.pair.primaries() == [other]
+        await h.clock.advance_settled(CADENCE)  # seen twice: the other half demoted...
+        assert h.pair.primaries() == []
+        demotion = h.pair.halves[other].demotion_token
+        assert demotion
+        assert converged_events(h) == ["converged-demote-other"]
+        assert h.routes.serving() == {other}  # ...and traffic left where writes land
+        assert h.dns.primaries() == {other}
+        await h.clock.advance_settled(CADENCE)  # no primary: the holder's promoted
+        assert h.pair.primaries() == [holder]
+        assert h.pair.halves[holder].promotion_token == demotion  # the token path
+        await h.clock.advance_settled(2 * CADENCE)  # then DNS and the routes follow
+        assert condition(h) == ("True", "Agrees")
+    assert converged_events(h)[:2] == ["converged-demote-other", "converged-promote-holder"]
+    assert set(converged_events(h)[2:]) == {"converged-restore-dns", "converged-serve-route"}
+    [event] = [e for e in h.sink.events if e.reason == "converged-demote-other"]
+    assert f"demoted {other}'s Cluster" in event.message
+    assert h.dns.primaries() == {holder}
+    assert h.routes.serving() == {holder}
+    assert h.routes_b.serving() == {holder}

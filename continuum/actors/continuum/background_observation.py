@@ -305,8 +305,11 @@ def _retry_fence(actor: ContinuumActor, message: WorldRepaired) -> None:
 
 
 def _demotes(write: Write) -> bool:
-    """A write demoting a half beside the holder's."""
-    return isinstance(write, pair_rule.Converge)
+    """A write demoting a half beside the holder's (a stale primary, or the other region's
+    only primary while the holder's half is a replica)."""
+    return isinstance(write, pair_rule.Converge) or (
+        isinstance(write, world_rule.Converge) and write.action == "demote-other"
+    )
 
 
 async def _read(

@@ -333,3 +333,21 @@ async def test_the_only_primary_in_another_region_is_demoted_then_the_holder_pro
     assert h.dns.primaries() == {holder}
     assert h.routes.serving() == {holder}
     assert h.routes_b.serving() == {holder}
+
+
+async def test_a_refused_demotion_of_the_other_region_s_primary_is_tried_again_early(
+    h: Harness,
+) -> None:
+    """``demote-other`` refused once is tried again 0.5 s later, as a stale demotion is."""
+    async with h.actor() as (_, actor):
+        await h.clock.advance_settled(CADENCE)
+        assert actor.acting()
+        token = await h.pair.demote(A, new_primary=B)
+        await h.pair.promote(B, token=token)
+        h.pair.faults.add("demote", Unavailable("refused", region=B), region=B, times=1)
+        await h.clock.advance_settled(2 * CADENCE)  # seen twice: its demotion refused
+        assert h.pair.primaries() == [B]
+        assert actor.observing.fence_failures == 1
+        await h.clock.advance_settled(0.5)  # seen again at once (a third time): demoted
+        assert h.pair.primaries() == []
+        assert actor.observing.fence_failures == 0

@@ -89,6 +89,9 @@ SWEEP_SEEDS: dict[int, str] = {
     300597: "a deleting writer letting go on an observation of its previous tenure",
     8366: "checker: a writer kept from renewing after the heal cannot fence before it acts",
     301852: "checker: a writer killed and restarted between two checks began acting anew",
+    513682: "checker: the old primary's timed-out calls jumped the clock past the writer's tick",
+    548591: "a refused demotion of the stale primary retried only a cadence later",
+    556744: "checker: a slow self-fence demotion jumped the clock past the writer's tick",
 }
 """Seeds of ``bench/simulate.py`` sweeps beyond the CI range that found a bug (each product
 fix also has a unit test), kept as regressions."""

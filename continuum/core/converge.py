@@ -208,11 +208,11 @@ def assess(world: World) -> tuple[Mismatch, ...]:
 
 def other_primary(pair: PairState, holder: str) -> PairHalf | None:
     """The half of another region that is the pair's only primary while ``holder``'s half is
-    readable, a replica and not fenced (``None`` otherwise): the writes land there, not on
-    the holder's Cluster. A fenced holder's half is unfenced first (``unfence-holder``); an
-    unreadable other half is never taken for one that is not primary."""
+    readable and a replica (``None`` otherwise): the writes land there, not on the holder's
+    Cluster. It is demoted only once the holder's half is not fenced (``unfence-holder``
+    first); an unreadable other half is never taken for one that is not primary."""
     mine = pair.half(holder)
-    if mine is None or not mine.reachable or mine.acts_as_primary or mine.fenced:
+    if mine is None or not mine.reachable or mine.acts_as_primary:
         return None
     primaries = pair.acting_primaries()
     if len(primaries) != 1 or primaries[0] == holder:
@@ -254,7 +254,8 @@ def decide(
     actions: list[Converge] = []
     pair = world.pair
     other = other_primary(pair, holder) if pair is not None else None
-    if other is not None and "WriterMismatch" in kinds:
+    mine = pair.half(holder) if pair is not None else None
+    if other is not None and mine is not None and not mine.fenced and "WriterMismatch" in kinds:
         actions.append(
             Converge(
                 action="demote-other",

@@ -101,8 +101,10 @@ def test_the_other_primary_is_not_demoted_unless_the_holder_s_half_can_take_over
     first), or itself primary (two primaries: ``demote-stale-primary``'s job)."""
     gone = PairHalf(region=A, name="pg-fsn", namespace="ns", error="unreachable")
     assert act(world(A, gone, half(B, primary=True))) == []
-    fenced = world(A, half(A, primary=False, fenced=True), half(B, primary=True))
-    assert act(fenced) == [Converge(action="unfence-holder", towards=A)]
+    fenced = world(
+        A, half(A, primary=False, fenced=True), half(B, primary=True), dns_wrong=("shop",)
+    )
+    assert act(fenced) == [Converge(action="unfence-holder", towards=A)]  # DNS waits too
     assert act(world(A, half(A, primary=True), half(B, primary=True))) == []
 
 

@@ -27,7 +27,7 @@ from typing import Literal
 
 import msgspec
 
-from continuum.messages.switchover import PairState
+from continuum.messages.switchover import PairHalf, PairState
 from continuum.switchover.undrain import restorable, serving_regions
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "World",
     "assess",
     "decide",
+    "other_primary",
     "restorable",
     "serving_regions",
 ]
@@ -101,6 +102,11 @@ class Converge(msgspec.Struct, frozen=True, kw_only=True):
       demotion token the other half published; ``""`` is CNPG's failover path, used only
       when the other half is unreachable or published none) — ``distributed`` says which
       topology (replica-flip: ``spec.replica.enabled`` false);
+    * ``demote-other``: the holder's Cluster is a replica (readable, not fenced) while
+      exactly one other half — ``region``'s — acts as primary: demote it towards
+      ``towards`` (distributed topology: ``spec.replica.primary`` names the holder's
+      Cluster, and its demotion token is what ``promote-holder`` then uses once no half is
+      primary; replica-flip: ``spec.replica.enabled`` true);
     * ``unfence-holder``: the holder's Cluster is fenced;
     * ``restore-dns``: commit the records naming ``towards``;
     * ``serve-route``: make the route in region ``route_region`` serve ``towards``. With
@@ -111,10 +117,14 @@ class Converge(msgspec.Struct, frozen=True, kw_only=True):
       backend at 0.
     """
 
-    action: Literal["promote-holder", "unfence-holder", "restore-dns", "serve-route"]
+    action: Literal[
+        "promote-holder", "demote-other", "unfence-holder", "restore-dns", "serve-route"
+    ]
     towards: str
     token: str = ""
     distributed: bool = True
+    region: str = ""
+    """``demote-other``: the region whose half is demoted."""
     drain: tuple[str, ...] = ()
     route_region: str = ""
     weights: tuple[tuple[str, int], ...] = ()
@@ -196,6 +206,20 @@ def assess(world: World) -> tuple[Mismatch, ...]:
     return tuple(found)
 
 
+def other_primary(pair: PairState, holder: str) -> PairHalf | None:
+    """The half of another region that is the pair's only primary while ``holder``'s half is
+    readable and a replica (``None`` otherwise): the writes land there, not on the holder's
+    Cluster. It is demoted only once the holder's half is not fenced (``unfence-holder``
+    first); an unreadable other half is never taken for one that is not primary."""
+    mine = pair.half(holder)
+    if mine is None or not mine.reachable or mine.acts_as_primary:
+        return None
+    primaries = pair.acting_primaries()
+    if len(primaries) != 1 or primaries[0] == holder:
+        return None
+    return pair.half(primaries[0])
+
+
 def _route_order(world: World) -> list[str]:
     """The regions whose route is observed: the holder's first, then the pair's order, then
     any other region named (never silently dropped)."""
@@ -217,7 +241,11 @@ def decide(
     whose :attr:`Mismatch.key` is in ``previous`` too. One ``serve-route`` per disagreeing
     route, the holder's region's first: the recorded weights when :func:`restorable`, else
     the holder's backends at 1 and the others at 0. A second primary beside the holder's is
-    not handled here (see :mod:`continuum.core.observation`, ``demote-stale-primary``)."""
+    not handled here (see :mod:`continuum.core.observation`, ``demote-stale-primary``); the
+    only primary in another region while the holder's half is a replica is demoted
+    (``demote-other``, :func:`other_primary`; ``promote-holder`` follows once no half is
+    primary), and until the pair has converged DNS and the routes are left where they are
+    (they would move every write to a replica: ``docs/decisions.md`` #26)."""
     holder = world.holder
     if not holder or acting_region != holder or not quiet:
         return []
@@ -225,6 +253,17 @@ def decide(
     kinds = {kind for kind, _ in seen}
     actions: list[Converge] = []
     pair = world.pair
+    other = other_primary(pair, holder) if pair is not None else None
+    mine = pair.half(holder) if pair is not None else None
+    if other is not None and mine is not None and not mine.fenced and "WriterMismatch" in kinds:
+        actions.append(
+            Converge(
+                action="demote-other",
+                towards=holder,
+                region=other.region,
+                distributed=other.distributed,
+            )
+        )
     if pair is not None and "WriterMismatch" in kinds and not pair.acting_primaries():
         mine = pair.half(holder)
         if mine is not None and mine.reachable:
@@ -244,6 +283,8 @@ def decide(
         mine = pair.half(holder)
         if mine is not None and mine.reachable and mine.fenced:
             actions.append(Converge(action="unfence-holder", towards=holder))
+    if other is not None:
+        return actions  # the pair first: traffic follows once the holder's half writes
     if "DnsMismatch" in kinds:
         actions.append(Converge(action="restore-dns", towards=holder))
     for region in _route_order(world):

@@ -20,6 +20,7 @@ from typing import Literal
 
 import msgspec
 
+from continuum.core.status_retry import backoff
 from continuum.messages.status import ReplicationLag
 from continuum.messages.switchover import PairState
 from continuum.switchover.lag import (
@@ -38,6 +39,7 @@ __all__ = [
     "PairUnreadable",
     "StandbyAvailability",
     "decide",
+    "fence_retry",
     "stale_primaries",
     "standby_signal",
 ]
@@ -134,6 +136,21 @@ def stale_primaries(state: PairState, *, writer: str) -> list[str]:
         for half in state.halves
         if half.region != writer and not half.error and half.acts_as_primary
     ]
+
+
+def fence_retry(failures: int, *, failed: bool, cap: float) -> tuple[int, float | None]:
+    """After an observation's demotions of a primary beside the holder's (a stale primary,
+    or the other half while the holder's is a replica): the failed rounds in a row, and the
+    delay of an early observation trying again (``None``: none). A round with a demotion
+    that failed tries again after :func:`~continuum.core.status_retry.backoff` (0.5 s,
+    doubling, at most ``cap``, the cadence) rather than at the next tick: two primaries
+    accept writes meanwhile, and a demotion meeting one refused or lost call would otherwise
+    leave them a whole cadence more (seed 548591). A round whose demotions all landed starts
+    the backoff over."""
+    if not failed:
+        return 0, None
+    failures += 1
+    return failures, backoff(failures, cap=cap)
 
 
 def standby_signal(pair: PairState, *, writer: str) -> tuple[StandbySignal, str]:

@@ -262,3 +262,92 @@ def test_an_observation_counts_only_for_the_tenure_it_was_made_in() -> None:
     assert agreed.disagreement(B, again).startswith("NotObserved")
     assert agreed.disagreement(A, first).startswith("NotObserved")
     assert agreed.disagreement("", again) == ""  # no holder known: nothing to say
+
+
+async def test_a_failed_demotion_of_a_stale_primary_is_tried_again_before_the_next_tick(
+    h: Harness,
+) -> None:
+    """Seed 548591: the writer's observation after a heal found the other half still
+    primary and its demotion met a refused call; the next try waited for the next tick, two
+    primaries a whole cadence more. A failed demotion now observes again after a short
+    backoff (0.5 s, doubling, at most the cadence); one that lands starts it over."""
+    async with h.actor() as (_, actor):
+        await h.clock.advance_settled(1)
+        assert actor.acting()
+        await h.pair.promote(B, token="")  # B's half primary beside A's (a failover path)
+        h.pair.faults.add("demote", Unavailable("refused", region=B), region=B, times=2)
+        await h.clock.advance_settled(CADENCE - 1)  # the tick: its demotion is refused
+        assert h.pair.primaries() == [A, B]
+        assert actor.observing.fence_failures == 1
+        await h.clock.advance_settled(0.5)  # tried again at once: refused again
+        assert h.pair.primaries() == [A, B]
+        assert actor.observing.fence_failures == 2
+        await h.clock.advance_settled(0.5)  # backoff doubled: not yet
+        assert h.pair.primaries() == [A, B]
+        await h.clock.advance_settled(0.5)  # 1 s after the second refusal: demoted
+        assert h.pair.primaries() == [A]
+        assert actor.observing.fence_failures == 0
+        observations = actor.observing.seq
+        await h.clock.advance_settled(CADENCE - 2)  # nothing more before the next tick
+        assert actor.observing.seq == observations
+
+
+@pytest.mark.parametrize("holder", [A, B])
+async def test_the_only_primary_in_another_region_is_demoted_then_the_holder_promoted(
+    h: Harness, holder: str
+) -> None:
+    """The holder's Cluster a replica while the other region's is the only primary (the
+    pair switched over outside the lease): status said ``WriterMismatch`` and nothing
+    converged it. The writer now demotes the other half (audited), promotes its own with
+    the demotion's token once no half is primary, and only then moves DNS and the routes
+    (decision #26)."""
+    if holder == B:
+        await make_b_the_writer(h)
+    other = B if holder == A else A
+    async with h.actor(region=holder) as (_, actor):
+        await h.clock.advance_settled(CADENCE)
+        assert actor.acting()
+        token = await h.pair.demote(holder, new_primary=other)
+        await h.pair.promote(other, token=token)
+        await route_to_other(h, holder)
+        await dns_to_other(h, holder)
+        await h.clock.advance_settled(CADENCE)  # observed once: reported, not yet acted on
+        assert condition(h) == ("False", "WriterMismatch")
+        assert h.pair.primaries() == [other]
+        await h.clock.advance_settled(CADENCE)  # seen twice: the other half demoted...
+        assert h.pair.primaries() == []
+        demotion = h.pair.halves[other].demotion_token
+        assert demotion
+        assert converged_events(h) == ["converged-demote-other"]
+        assert h.routes.serving() == {other}  # ...and traffic left where writes land
+        assert h.dns.primaries() == {other}
+        await h.clock.advance_settled(CADENCE)  # no primary: the holder's promoted
+        assert h.pair.primaries() == [holder]
+        assert h.pair.halves[holder].promotion_token == demotion  # the token path
+        await h.clock.advance_settled(2 * CADENCE)  # then DNS and the routes follow
+        assert condition(h) == ("True", "Agrees")
+    assert converged_events(h)[:2] == ["converged-demote-other", "converged-promote-holder"]
+    assert set(converged_events(h)[2:]) == {"converged-restore-dns", "converged-serve-route"}
+    [event] = [e for e in h.sink.events if e.reason == "converged-demote-other"]
+    assert f"demoted {other}'s Cluster" in event.message
+    assert h.dns.primaries() == {holder}
+    assert h.routes.serving() == {holder}
+    assert h.routes_b.serving() == {holder}
+
+
+async def test_a_refused_demotion_of_the_other_region_s_primary_is_tried_again_early(
+    h: Harness,
+) -> None:
+    """``demote-other`` refused once is tried again 0.5 s later, as a stale demotion is."""
+    async with h.actor() as (_, actor):
+        await h.clock.advance_settled(CADENCE)
+        assert actor.acting()
+        token = await h.pair.demote(A, new_primary=B)
+        await h.pair.promote(B, token=token)
+        h.pair.faults.add("demote", Unavailable("refused", region=B), region=B, times=1)
+        await h.clock.advance_settled(2 * CADENCE)  # seen twice: its demotion refused
+        assert h.pair.primaries() == [B]
+        assert actor.observing.fence_failures == 1
+        await h.clock.advance_settled(0.5)  # seen again at once (a third time): demoted
+        assert h.pair.primaries() == []
+        assert actor.observing.fence_failures == 0

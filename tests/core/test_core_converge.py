@@ -74,13 +74,60 @@ def test_no_primary_and_the_other_half_unreachable_uses_the_failover_path() -> N
     assert act(w) == [Converge(action="promote-holder", towards=A, token="")]
 
 
-def test_the_wrong_primary_is_reported_but_not_promoted_over() -> None:
-    """The holder's half a replica while the other acts as primary: a mismatch, but never a
-    second primary (demoting the other is ``demote-stale-primary``'s job, which needs the
-    holder's half primary first)."""
+def test_the_only_primary_in_another_region_is_demoted_never_promoted_over() -> None:
+    """The holder's half a replica while the other acts as primary (decision #26): seen
+    twice, the other half is demoted towards the holder — never a second primary beside it
+    (``promote-holder`` follows once no half is primary, with the demotion's token)."""
     w = world(A, half(A, primary=False), half(B, primary=True))
     assert kinds(assess(w)) == {"WriterMismatch"}
-    assert act(w) == []
+    assert act(w, seen_before=False) == []
+    assert act(w) == [Converge(action="demote-other", towards=A, region=B)]
+    assert act(w, acting=B) == []
+    assert act(w, quiet=False) == []
+    demoted = world(A, half(A, primary=False), half(B, primary=False, demotion_token="t9"))
+    assert act(demoted) == [Converge(action="promote-holder", towards=A, token="t9")]
+
+
+def test_the_other_region_s_primary_in_replica_flip_is_made_a_replica() -> None:
+    mine = PairHalf(region=A, name="pg-fsn", namespace="ns", ready=True, replica_enabled=True)
+    theirs = PairHalf(region=B, name="pg-hel", namespace="ns", ready=True, replica_enabled=False)
+    assert act(world(A, mine, theirs)) == [
+        Converge(action="demote-other", towards=A, region=B, distributed=False)
+    ]
+
+
+def test_the_other_primary_is_not_demoted_unless_the_holder_s_half_can_take_over() -> None:
+    """Not while the holder's half is unreadable (nothing to promote), fenced (unfenced
+    first), or itself primary (two primaries: ``demote-stale-primary``'s job)."""
+    gone = PairHalf(region=A, name="pg-fsn", namespace="ns", error="unreachable")
+    assert act(world(A, gone, half(B, primary=True))) == []
+    fenced = world(
+        A, half(A, primary=False, fenced=True), half(B, primary=True), dns_wrong=("shop",)
+    )
+    assert act(fenced) == [Converge(action="unfence-holder", towards=A)]  # DNS waits too
+    assert act(world(A, half(A, primary=True), half(B, primary=True))) == []
+
+
+def test_dns_and_routes_wait_while_the_only_primary_is_another_region_s() -> None:
+    """Moving traffic to a holder whose half is a replica moves every write to a replica (a
+    write outage): DNS and the routes follow once the pair has converged."""
+    w = world(
+        A,
+        half(A, primary=False),
+        half(B, primary=True),
+        dns_wrong=("shop.example.com",),
+        routes={A: TO_B, B: TO_B},
+    )
+    assert kinds(assess(w)) == {"WriterMismatch", "DnsMismatch", "RouteDrained", "RouteSplit"}
+    assert act(w) == [Converge(action="demote-other", towards=A, region=B)]
+    promoted = world(
+        A,
+        half(A, primary=True),
+        half(B, primary=False),
+        dns_wrong=("shop.example.com",),
+        routes={A: TO_B, B: TO_B},
+    )
+    assert [c.action for c in act(promoted)] == ["restore-dns", "serve-route", "serve-route"]
 
 
 def test_a_fenced_holder_is_unfenced() -> None:

@@ -13,6 +13,7 @@ from continuum.core.observation import (
     PairUnreadable,
     StandbyAvailability,
     decide,
+    fence_retry,
     standby_signal,
 )
 from continuum.messages.switchover import PairHalf, PairState
@@ -245,3 +246,15 @@ def test_the_standby_signal_follows_the_halves_other_than_the_writers() -> None:
     third = PairHalf(region="ber", name="pg-ber", namespace="ns", ready=False)
     assert signal(READY, third) == (StandbySignal.UNAVAILABLE, "pg-ber")
     assert signal(READY, GONE) == (StandbySignal.UNRESOLVED, "")
+
+
+def test_a_failed_demotion_observes_again_after_a_backoff_capped_at_the_cadence() -> None:
+    """Seed 548591: a refused demotion of a second primary is tried again after 0.5 s,
+    doubling, at most the cadence; a round whose demotions landed starts the backoff over."""
+    failures, delays = 0, []
+    for _ in range(7):
+        failures, delay = fence_retry(failures, failed=True, cap=10.0)
+        delays.append(delay)
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert fence_retry(failures, failed=False, cap=10.0) == (0, None)
+    assert fence_retry(0, failed=True, cap=10.0) == (1, 0.5)

@@ -95,6 +95,9 @@ SWEEP_SEEDS: dict[int, str] = {
     419868: "a rolled-back failover released the lease to nobody: no region claimed it",
     542497: "the same as 419868 (a failover's undo left the lease free, unclaimed)",
     567360: "a failed failback made the writer forget the Cluster its failover left uncordoned",
+    513682: "checker: the old primary's timed-out calls jumped the clock past the writer's tick",
+    548591: "a refused demotion of the stale primary retried only a cadence later",
+    556744: "checker: a slow self-fence demotion jumped the clock past the writer's tick",
 }
 """Seeds of ``bench/simulate.py`` sweeps beyond the CI range that found a bug (each product
 fix also has a unit test), kept as regressions."""

@@ -58,6 +58,7 @@ from continuum.actors.continuum.keeper import LeaseKeeper
 from continuum.actors.continuum.leasing import refresh_lease, stop_and_release
 from continuum.actors.continuum.limits import AUDIT_BACKLOG
 from continuum.actors.continuum.messages import (
+    FenceRetryDue,
     HealthCrashed,
     HealthDone,
     HealthDue,
@@ -257,6 +258,9 @@ class ContinuumActor(Actor):
                 await self._observed(over=await world_observed(self, message))
             case WorldRepaired():
                 await self._observed(over=await world_repaired(self, message))
+            case FenceRetryDue():
+                # A demotion of a second primary failed: look again before the next tick.
+                await self._observe()
             case StatusRetryDue():
                 self._status_retry_event("fired")
                 await self.flush()

@@ -56,7 +56,13 @@ from continuum.actors.continuum.converging import (
     write_world,
 )
 from continuum.actors.continuum.limits import READ_TIMEOUT
-from continuum.actors.continuum.messages import Repaired, WorldObserved, WorldReads, WorldRepaired
+from continuum.actors.continuum.messages import (
+    FenceRetryDue,
+    Repaired,
+    WorldObserved,
+    WorldReads,
+    WorldRepaired,
+)
 from continuum.actors.continuum.observation import pair_configured, pair_observed, read_pair
 from continuum.actors.continuum.role_reassert import decide_touch, roles_touched, touch_roles
 from continuum.core import converge as world_rule
@@ -112,6 +118,9 @@ class ObservationInFlight:
         self.cycle: _Cycle | None = None
         self.seq = 0
         self._repairing: _Repairing | None = None
+        self.fence_failures = 0
+        """Rounds in a row whose demotion of a second primary failed
+        (:func:`continuum.core.observation.fence_retry`)."""
         self.deferred = False
         """An observation tick came while a lease refresh waited on the witness: it starts
         once that refresh is over (the refresh may change the holder or this instance's
@@ -264,6 +273,7 @@ async def world_repaired(actor: ContinuumActor, message: WorldRepaired) -> bool:
     flight._repairing = None
     if message.error:
         raise RuntimeError(f"observation repair failed: {message.error}")
+    _retry_fence(actor, message)
     for done in message.done:
         if isinstance(done.action, pair_rule.Converge):
             outcome = done.error or "demoted"
@@ -275,6 +285,31 @@ async def world_repaired(actor: ContinuumActor, message: WorldRepaired) -> bool:
     if message.after is not None:
         report_repaired(actor, cycle.query, message.after)
     return True
+
+
+def _retry_fence(actor: ContinuumActor, message: WorldRepaired) -> None:
+    """A demotion of a second primary that failed is tried again by an early observation
+    (:func:`continuum.core.observation.fence_retry`); one that landed starts the backoff
+    over."""
+    demotions = [d for d in message.done if _demotes(d.action)]
+    if not demotions:
+        return
+    flight = actor.observing
+    flight.fence_failures, delay = pair_rule.fence_retry(
+        flight.fence_failures,
+        failed=any(d.error for d in demotions),
+        cap=actor.renew_seconds,
+    )
+    if delay is not None:
+        actor.ctx.start_timer("fence-retry", delay, FenceRetryDue(), repeat=False)
+
+
+def _demotes(write: Write) -> bool:
+    """A write demoting a half beside the holder's (a stale primary, or the other region's
+    only primary while the holder's half is a replica)."""
+    return isinstance(write, pair_rule.Converge) or (
+        isinstance(write, world_rule.Converge) and write.action == "demote-other"
+    )
 
 
 async def _read(

@@ -386,6 +386,7 @@ async def converged(
         "world_converged",
         action=action.action,
         towards=action.towards,
+        demoted=action.region,
         route_region=action.route_region,
         wrong=wrong,
     )
@@ -401,7 +402,11 @@ async def converged(
         ),
         toPrimary=action.towards,
         reason=f"converged-{action.action}",
-        message=f"converged to the lease holder {action.towards}: {wrong}"[:1000],
+        message=(
+            f"converged to the lease holder {action.towards}"
+            + (f" (demoted {action.region}'s Cluster)" if action.region else "")
+            + f": {wrong}"
+        )[:1000],
     )
 
 
@@ -423,6 +428,13 @@ async def _write(collab: Collaborators, action: rule.Converge, query: WorldQuery
                 await pair.promote(holder, token=action.token)
             else:
                 await pair.set_replica_enabled(holder, False)
+        case "demote-other" if pair is not None:
+            # The only primary is another region's: point it at the holder's Cluster (its
+            # demotion token is what promote-holder uses next), or make it a replica.
+            if action.distributed:
+                await pair.demote(action.region, new_primary=holder)
+            else:
+                await pair.set_replica_enabled(action.region, True)
         case "unfence-holder" if pair is not None:
             await pair.unfence(holder)
         case "restore-dns":

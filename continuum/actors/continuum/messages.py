@@ -27,6 +27,11 @@ class RenewDue(msgspec.Struct, frozen=True, kw_only=True):
     observe: bool = False
 
 
+class FenceRetryDue(msgspec.Struct, frozen=True):
+    """Time to observe again after a demotion of a second primary failed
+    (:func:`continuum.core.observation.fence_retry`)."""
+
+
 class StatusRetryDue(msgspec.Struct, frozen=True):
     """Time to try a refused status write again (:mod:`continuum.core.status_retry`)."""
 

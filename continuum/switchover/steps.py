@@ -236,13 +236,13 @@ async def uncordon_old_primary(run: Run) -> None:
     write as that undo, idempotent), and refuses — raising, the undo left to the journal —
     while the target's half cannot be read or still reads as primary.
 
-    A failover is the exception to the lease rule, as its lease lapsed before the run began: the undo of a
-    cordon that landed (the lost region answered after all) claims the lapsed lease for
-    ``from`` first, in one write that fails if anyone else took the slot, and makes its
-    Cluster the writer again under that tenure (seed 305088: every undo of such a cordon
-    was refused, the journal closed ``Failed`` with both Clusters replicas, and the deleted
-    standby let go of a pair with no primary). ``from``'s instance adopts the lease when it
-    answers; while it does not, the lease lapses again, as it had before the run."""
+    A failover is the exception to the lease rule, as its lease lapsed before the run began: the
+    undo of a cordon that landed (the lost region answered after all) claims the lapsed lease
+    for ``from`` first, in one write that fails if anyone else took the slot, and makes its
+    Cluster the writer again under that tenure (seed 305088: every undo of such a cordon was
+    refused, the journal closed ``Failed`` with both Clusters replicas, and the deleted standby
+    let go of a pair with no primary). ``from``'s instance adopts the lease when it answers;
+    while it does not, the lease lapses again, as it had before the run."""
     if not _cnpg(run):
         return
     plan, pair = run.plan, run.pair()

@@ -23,7 +23,12 @@ namespace), another region's copy or the witness cannot be read (a region gone) 
   (:func:`unobserved`): a region that answers again gets the full grace to be converged,
   instead of a grace spent while it was cut off letting go one observation after it answered,
   before a convergence that needs two could repair its route (found by the simulator, seed
-  541251). A region gone for good holds the deletion for the grace of :data:`UNOBSERVED`.
+  541251). A region gone for good holds the deletion for the grace of :data:`UNOBSERVED`;
+  once that grace has run out, the grace to converge no longer starts over: what the writer
+  could read and still disagrees (its own route left serving both regions by a shift whose
+  answer was lost) is waited for on it, so for at most :data:`UNOBSERVED`'s grace and then
+  :data:`CONVERGE`'s (seed 741232: it let go on the unobserved grace with its own route
+  split, the cut-off region answering again).
 
 Never does I/O, never reads a clock (``now`` is given), never raises.
 """
@@ -108,5 +113,9 @@ def unobserved(state: DeletionGrace) -> DeletionGrace:
     """The writer's last observation could not read part of the world: it converges nothing
     there, so its grace to converge starts over at the next wait on a world it read, as when
     it is not acting (:func:`not_acting`). The wait for what it cannot read is bounded by
-    :data:`UNOBSERVED`, which never starts over."""
+    :data:`UNOBSERVED`, which never starts over; once that has run out, the grace to converge
+    no longer starts over either, so the wait for what the writer could read and still
+    disagrees stays bounded (seed 741232)."""
+    if UNOBSERVED in state.spent:
+        return state
     return not_acting(state)

@@ -11,8 +11,8 @@ come (a world that cannot be repaired, a region gone) never holds a deletion for
   open journal, an old primary only this instance would demote, its own Cluster not yet seen
   settled (grace ``own-cluster``), a convergence write under way; as the writer, a world that
   disagrees with the lease (grace ``converge``; ``unobserved`` while part of it cannot be
-  read). A standby (not the writer) has more to ask
-  (``ask_holder``);
+  read, then ``converge`` for the part it read that still disagrees). A standby (not the
+  writer) has more to ask (``ask_holder``);
 * :func:`holder_copy`: a standby has read the holder's copy of the CR (the holder closes its
   journal only after a handover): a switchover towards this region under way there, or a
   copy that cannot be read (grace ``copy``; when it ran out, the lease is read anyway);
@@ -70,7 +70,8 @@ class DeletionFacts(msgspec.Struct, frozen=True, kw_only=True):
     """What the instance knows of its own state. ``cnpg_pair``: the mechanism is
     ``cnpg-pair`` (only then is there a Cluster to wait for); ``disagreement``: how the world
     disagrees with the lease as last observed ("" when it agrees); ``unobserved``: that
-    observation could not read part of it."""
+    observation could not read part of it; ``read_disagreement``: then, how the part it
+    could read disagrees ("" when it agrees)."""
 
     region: str
     acting: bool
@@ -82,6 +83,7 @@ class DeletionFacts(msgspec.Struct, frozen=True, kw_only=True):
     repairing: bool = False
     disagreement: str = ""
     unobserved: bool = False
+    read_disagreement: str = ""
 
 
 class Local(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,12 +128,22 @@ def local(facts: DeletionFacts) -> Local:
     if facts.acting:
         # The other regions' routes follow a switchover only by the writer's convergence;
         # what it cannot read it cannot converge: that wait has a grace of its own (seed
-        # 541251, core/deletion_grace.py).
+        # 541251, core/deletion_grace.py). What it could read and still disagrees it can
+        # converge: once that grace ran out it waits for that on its grace to converge (seed
+        # 741232: its own route left split by a shift whose answer was lost).
         if facts.disagreement:
             waits.append(
                 Wait(
                     reason=f"the world disagrees with the lease ({facts.disagreement})",
                     grace=UNOBSERVED if facts.unobserved else CONVERGE,
+                )
+            )
+        if facts.disagreement and facts.unobserved and facts.read_disagreement:
+            waits.append(
+                Wait(
+                    reason="the world it could read disagrees with the lease "
+                    f"({facts.read_disagreement})",
+                    grace=CONVERGE,
                 )
             )
         return Local(waits=tuple(waits))

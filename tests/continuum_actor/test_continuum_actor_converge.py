@@ -14,6 +14,7 @@ import pytest
 from continuum.actors.continuum.converging import WorldView
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.clock import FakeClock
+from continuum.core import converge as rule
 from continuum.errors import DnsWriteError, Unavailable
 from continuum.messages.audit import AuditType
 from continuum.messages.requests import DryRunRequest, SwitchoverRequest
@@ -262,6 +263,33 @@ def test_an_observation_counts_only_for_the_tenure_it_was_made_in() -> None:
     assert agreed.disagreement(B, again).startswith("NotObserved")
     assert agreed.disagreement(A, first).startswith("NotObserved")
     assert agreed.disagreement("", again) == ""  # no holder known: nothing to say
+
+
+def test_the_part_of_the_world_read_is_told_apart_from_what_could_not_be_read() -> None:
+    """Seed 741232: a deleting writer that could not read the pair, DNS or the other
+    region's route let go on that wait's grace with its own route, which it read, serving
+    both regions. What it read and still disagrees is what it can converge (the deletion
+    then waits for it on its grace to converge, ``core/deletion_wait.py``)."""
+    tenure = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    view = WorldView(
+        mismatches=(
+            rule.Mismatch(kind="WriterMismatch", detail="pair unreadable: timeout"),
+            rule.Mismatch(kind="Unobserved", detail=f"route in {A} unreadable", region=A),
+            rule.Mismatch(kind="RouteSplit", detail=f"route in {B} also sends to {A}", region=B),
+        ),
+        holder=B,
+        tenure=tenure,
+        pair_unread=True,
+    )
+    assert view.unobserved(B, tenure)
+    assert view.read_disagreement(B, tenure) == f"RouteSplit: route in {B} also sends to {A}"
+    assert view.read_disagreement(A, tenure) == ""  # not observed against A: nothing said
+    read_whole = WorldView(
+        mismatches=(rule.Mismatch(kind="WriterMismatch", detail=f"primary: {A}; lease: {B}"),),
+        holder=B,
+        tenure=tenure,
+    )
+    assert read_whole.read_disagreement(B, tenure) == f"WriterMismatch: primary: {A}; lease: {B}"
 
 
 async def test_a_failed_demotion_of_a_stale_primary_is_tried_again_before_the_next_tick(

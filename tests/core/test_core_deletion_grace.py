@@ -90,3 +90,29 @@ def test_the_grace_to_converge_starts_over_while_the_world_cannot_be_read() -> N
     state, verdict = _wait(state, UNOBSERVED, 170.0)
     assert verdict == RAN_OUT
     assert state.deadline(UNOBSERVED) == 170.0
+
+
+def test_once_the_unobserved_grace_ran_out_the_grace_to_converge_no_longer_starts_over() -> None:
+    """Seed 741232: the writer let go on the grace of what it could not read while its own
+    route, which it could read, served both regions (a shift whose answer was lost, the
+    drain after it never made). Once that grace ran out, what it read and still disagrees is
+    waited for on the grace to converge, which must then run out too: it no longer starts
+    over while part of the world stays unread."""
+    state, verdict = _wait(DeletionGrace(), UNOBSERVED, 100.0)
+    for now in (110.0, 120.0, 130.0, 140.0, 150.0):
+        state = unobserved(state)
+        state, verdict = _wait(state, UNOBSERVED, now)
+        assert verdict == WAIT
+    state = unobserved(state)
+    state, verdict = _wait(state, UNOBSERVED, 160.0)
+    assert verdict == RAN_OUT
+    state, verdict = _wait(state, CONVERGE, 160.0)  # its own route still split
+    assert (verdict, state.deadline(CONVERGE)) == (WAIT, 220.0)
+    for now in (170.0, 180.0, 190.0, 200.0, 210.0):
+        assert unobserved(state) is state  # still cut off: the grace keeps running
+        state, verdict = _wait(state, UNOBSERVED, now)
+        assert verdict == SPENT
+        state, verdict = _wait(state, CONVERGE, now)
+        assert verdict == WAIT
+    state, verdict = _wait(unobserved(state), CONVERGE, 220.0)
+    assert verdict == RAN_OUT  # bounded: a region gone for good never holds it for good

@@ -98,6 +98,31 @@ OWN = Wait(
                 )
             ),
         ),
+        # What it could read and still disagrees it can converge: that wait follows, on the
+        # grace to converge (seed 741232: its own route left split).
+        (
+            DeletionFacts(
+                region=B,
+                acting=True,
+                disagreement="route in b unreadable; route in a also sends to b",
+                unobserved=True,
+                read_disagreement="route in a also sends to b",
+            ),
+            Local(
+                waits=(
+                    Wait(
+                        reason="the world disagrees with the lease (route in b unreadable; "
+                        "route in a also sends to b)",
+                        grace=UNOBSERVED,
+                    ),
+                    Wait(
+                        reason="the world it could read disagrees with the lease "
+                        "(route in a also sends to b)",
+                        grace=CONVERGE,
+                    ),
+                )
+            ),
+        ),
         (DeletionFacts(region=B, acting=True, unobserved=True), Local()),
     ],
 )

@@ -49,6 +49,7 @@ __all__ = [
     "assess_world",
     "converged",
     "current_disagreement",
+    "current_read_disagreement",
     "current_unobserved",
     "read_answers",
     "read_dns",
@@ -95,12 +96,31 @@ class WorldView:
             return f"NotObserved: the world is not yet observed against holder {holder}"
         return "; ".join(f"{m.kind}: {m.detail}" for m in self.mismatches)
 
+    def read_disagreement(self, holder: str, tenure: datetime | None = None) -> str:
+        """Like :meth:`disagreement`, of the part of the world the observation could read
+        only (no ``Unobserved``, nor the ``WriterMismatch`` of a pair it could not read):
+        what the writer can converge while it cannot read the rest ("" when that agrees)."""
+        if not holder or holder != self.holder or tenure != self.tenure:
+            return ""
+        return "; ".join(
+            f"{m.kind}: {m.detail}"
+            for m in self.mismatches
+            if m.kind != "Unobserved" and not (self.pair_unread and m.kind == "WriterMismatch")
+        )
+
 
 def current_disagreement(actor: ContinuumActor) -> str:
     """What the last observation found disagreeing with the holder this instance knows now,
     in its current tenure."""
     holder = world_holder(actor)
     return actor.world.disagreement(holder, world_tenure(actor, holder))
+
+
+def current_read_disagreement(actor: ContinuumActor) -> str:
+    """What the last observation found disagreeing with the holder this instance knows now,
+    in its current tenure, in the part of the world it could read."""
+    holder = world_holder(actor)
+    return actor.world.read_disagreement(holder, world_tenure(actor, holder))
 
 
 def current_unobserved(actor: ContinuumActor) -> bool:

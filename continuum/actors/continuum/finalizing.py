@@ -33,7 +33,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from continuum.actors.continuum.converging import current_disagreement, current_unobserved
+from continuum.actors.continuum.converging import (
+    current_disagreement,
+    current_read_disagreement,
+    current_unobserved,
+)
 from continuum.actors.continuum.limits import READ_TIMEOUT
 from continuum.core import deletion_grace, deletion_wait
 from continuum.core.admission import DELETING_REFUSAL
@@ -163,6 +167,7 @@ async def in_flight(actor: ContinuumActor) -> str:
         # The other regions' routes follow a switchover only by the writer's convergence.
         disagreement=current_disagreement(actor) if acting else "",
         unobserved=unobserved,
+        read_disagreement=current_read_disagreement(actor) if unobserved else "",
     )
     local = deletion_wait.local(facts)
     waiting = _first_holding(actor, local.waits)

@@ -343,6 +343,19 @@ async def test_a_world_the_writer_cannot_repair_holds_a_deletion_only_for_the_gr
     assert h.routes_b.serving() == {A}
 
 
+async def deleted_writer_with_a_route_unreadable_in_a(h: Harness) -> Continuum:
+    """B the writer (after ``a_to_b``), A's route serving A again but unreadable from now
+    on, B's copy deleted with its finalizer present: the CR to start B's instance with."""
+    cr = await a_to_b(h)
+    h.routes.weights = {"shop-" + A: 100, "shop-" + B: 0}
+    kubectl_delete(h)
+    h.finalizers.present = True
+    h.routes.faults.add(
+        "read_weights", KubeError("get httproutes: timed out", region=A), times=10**6
+    )
+    return cr
+
+
 async def test_a_region_cut_off_for_most_of_the_grace_still_gets_its_route_converged(
     h: Harness,
 ) -> None:
@@ -351,13 +364,7 @@ async def test_a_region_cut_off_for_most_of_the_grace_still_gets_its_route_conve
     convergence (two observations apart) could give A's route to the writer. Now the wait
     for what cannot be read has its own grace, and the grace to converge starts once the
     world is read whole."""
-    cr = await a_to_b(h)
-    h.routes.weights = {"shop-" + A: 100, "shop-" + B: 0}  # A's route serves A again
-    kubectl_delete(h)
-    h.finalizers.present = True
-    h.routes.faults.add(
-        "read_weights", KubeError("get httproutes: timed out", region=A), times=10**6
-    )
+    cr = await deleted_writer_with_a_route_unreadable_in_a(h)
     async with h.actor(h.with_status(deleting(cr)), region=B) as (ref, actor):
         await h.clock.advance_settled(1)
         assert actor.acting()
@@ -379,13 +386,7 @@ async def test_a_region_cut_off_for_the_whole_grace_holds_the_deletion_no_longer
 ) -> None:
     """What cannot be read holds a deletion only for its own grace, which never starts over:
     a region gone for good is let go of (``docs/decisions.md`` #20)."""
-    cr = await a_to_b(h)
-    h.routes.weights = {"shop-" + A: 100, "shop-" + B: 0}  # A's route serves A again
-    kubectl_delete(h)
-    h.finalizers.present = True
-    h.routes.faults.add(
-        "read_weights", KubeError("get httproutes: timed out", region=A), times=10**6
-    )
+    cr = await deleted_writer_with_a_route_unreadable_in_a(h)
     async with h.actor(h.with_status(deleting(cr)), region=B) as (ref, actor):
         await h.clock.advance_settled(1)
         assert actor.acting()

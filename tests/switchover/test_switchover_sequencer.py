@@ -82,6 +82,14 @@ async def test_switchover_event_carries_plan_fields_and_epoch() -> None:
     assert event.epoch == result.new_epoch
 
 
+async def fail_over(world: World, **kwargs: object) -> tuple[Lease, object]:
+    """A's lease expires (A lost); B's auto-failover runs. The lapsed lease and the result."""
+    world.clock.advance(31)
+    lapsed = await world.read_lease()
+    plan = world.plan(unplanned=True, reason="auto-failover", epoch=lapsed.generation)
+    return lapsed, await run(world, plan, **kwargs)
+
+
 def _fail_step(world: World, step: StepName, mode: CnpgMode) -> None:
     if step is StepName.CORDON_OLD_PRIMARY:
         op = "demote" if mode is CnpgMode.DISTRIBUTED else "fence"
@@ -278,10 +286,7 @@ async def test_unplanned_failover_skips_the_lost_region_and_promotes_the_survivo
     world = await make_world(clock, mode=mode)
     world.pair.unreachable.add(A)
     world.routes.faults.add("drain", Unavailable("gateway in A down"), region=A)
-    clock.advance(31)  # A's lease expires
-    lease = await world.read_lease()
-    plan = world.plan(unplanned=True, reason="auto-failover", epoch=lease.generation)
-    result = await run(world, plan)
+    _, result = await fail_over(world)
     assert result.ok, result.error
     assert set(result.skipped) == {StepName.CORDON_OLD_PRIMARY, StepName.DRAIN_HTTP}
     assert (await world.read_lease()).holder == B
@@ -309,10 +314,7 @@ async def test_a_rolled_back_failover_undoes_a_skipped_drain_whose_answer_was_lo
     world.routes.drain = lost_reply  # type: ignore[method-assign]
     op = "promote" if mode is CnpgMode.DISTRIBUTED else "set_replica_enabled"
     world.pair.faults.add(op, Unavailable("api down", region=B), region=B)
-    clock.advance(31)  # A's lease expires
-    lease = await world.read_lease()
-    plan = world.plan(unplanned=True, reason="auto-failover", epoch=lease.generation)
-    result = await run(world, plan)
+    _, result = await fail_over(world)
     assert not result.ok
     assert result.rolled_back
     assert StepName.DRAIN_HTTP in result.skipped
@@ -335,10 +337,7 @@ async def test_a_rolled_back_failover_hands_the_lease_back_to_the_lost_writer(
     world.pair.unreachable.add(A)
     op = "promote" if mode is CnpgMode.DISTRIBUTED else "set_replica_enabled"
     world.pair.faults.add(op, Unavailable("api down", region=B), region=B)
-    clock.advance(31)  # A's lease expires
-    lease = await world.read_lease()
-    plan = world.plan(unplanned=True, reason="auto-failover", epoch=lease.generation)
-    result = await run(world, plan)
+    lease, result = await fail_over(world)
     assert not result.ok
     assert result.rolled_back
     assert StepName.SWAP_LEASE in result.compensated
@@ -363,10 +362,7 @@ async def test_the_undo_of_a_failover_whose_lease_lapsed_claims_it_for_the_lost_
         if event.kind == "compensating" and event.step is StepName.SWAP_LEASE:
             clock.advance(31)  # the failover's own lease lapses before its undo runs
 
-    clock.advance(31)  # A's lease expires
-    lease = await world.read_lease()
-    plan = world.plan(unplanned=True, reason="auto-failover", epoch=lease.generation)
-    result = await run(world, plan, on_step=on_step)
+    _, result = await fail_over(world, on_step=on_step)
     assert result.rolled_back
     assert StepName.SWAP_LEASE in result.compensated
     back = await world.read_lease()
@@ -386,10 +382,7 @@ async def test_a_rolled_back_failover_whose_cordon_landed_restores_the_old_write
     clock = FakeClock()
     world = await make_world(clock, mode=mode)
     world.dns.faults.add("commit", DnsWriteError("pdns down"), times=1)
-    clock.advance(31)  # A's lease expires
-    lapsed = await world.read_lease()
-    plan = world.plan(unplanned=True, reason="auto-failover", epoch=lapsed.generation)
-    result = await run(world, plan)
+    lapsed, result = await fail_over(world)
     assert result.rolled_back
     assert result.failed_step is StepName.FLIP_DNS
     assert StepName.CORDON_OLD_PRIMARY in result.compensated
@@ -411,10 +404,7 @@ async def test_a_failover_undo_does_not_claim_a_lease_another_region_took() -> N
         if event.kind == "compensating" and event.step is StepName.CORDON_OLD_PRIMARY:
             await world.witness.acquire(KEY, "hz-third", 30)
 
-    clock.advance(31)  # A's lease expires
-    lapsed = await world.read_lease()
-    plan = world.plan(unplanned=True, reason="auto-failover", epoch=lapsed.generation)
-    result = await run(world, plan, on_step=on_step)
+    _, result = await fail_over(world, on_step=on_step)
     assert result.rolled_back
     assert StepName.CORDON_OLD_PRIMARY.value in result.compensation_failures
     assert (await world.read_lease()).holder == "hz-third"

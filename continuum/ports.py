@@ -451,6 +451,15 @@ class ShardView(Protocol):
         it is assigned the key, has published that, and no live peer still claims it."""
         ...
 
+    def write_check(self) -> Callable[[], str | None]:
+        """The write check (:mod:`continuum.write_gate`) for an actor started now: it answers
+        why the actor may not write at that instant, ``None`` when it may. It refuses from
+        the moment the renew deadline passes without a renewal, before the fence has
+        stopped a single actor, and for good once this replica has been fenced after the
+        check was made (an actor of an earlier membership term never writes again, even
+        while its stop is still under way after a rejoin)."""
+        ...
+
     def follow(self, rebalance: Callable[[], Awaitable[None]]) -> None:
         """Have ``rebalance()`` awaited after every change of :meth:`owns`' answers; the
         view waits for it (it stops the actors of lost keys) before publishing a view in

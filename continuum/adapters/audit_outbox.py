@@ -73,6 +73,7 @@ class ConfigMapOutboxStore:
                 self.namespace,
                 body,
                 what=f"create audit outbox record {record.name}",
+                gated=False,
             )
         except Conflict:
             # A retried create whose first answer was lost: the names are unique per
@@ -87,6 +88,7 @@ class ConfigMapOutboxStore:
                 name,
                 self.namespace,
                 what=f"delete audit outbox record {name}",
+                gated=False,
             )
         except NotFound:
             return
@@ -98,6 +100,7 @@ class ConfigMapOutboxStore:
             self.namespace,
             label_selector=f"{OUTBOX_LABEL}={self.owner},{GROUP_LABEL}={group}",
             what=f"delete audit outbox group {group}",
+            gated=False,
         )
 
 

@@ -17,6 +17,7 @@ what happened                              raised
 410 (resourceVersion too old)              :class:`WatchExpired`
 401, 403                                   :class:`~continuum.errors.KubeError`
 429, 5xx, refused, reset, timed out        :class:`~continuum.errors.Unavailable`
+a write while the write gate is shut       :class:`~continuum.errors.Unavailable` (not sent)
 =========================================  ==============================
 
 kubernetes-asyncio runs on asyncio only.
@@ -34,10 +35,13 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from continuum import write_gate
 from continuum.aclose import AsyncClosing
 from continuum.errors import Conflict, Invalid, KubeError, NotFound, Unavailable, WatchExpired
 
 DEFAULT_REQUEST_TIMEOUT = 10.0
+_WRITES = ("create_", "patch_", "replace_", "delete_")
+"""kubernetes-asyncio's verbs that change objects: the calls the write gate checks."""
 """Seconds one API request may take (a network bound, not a domain timer)."""
 
 
@@ -128,10 +132,20 @@ class RegionClient:
         fn: Callable[..., Awaitable[Any]],
         *args: Any,
         what: str,
+        gated: bool = True,
         **kwargs: Any,
     ) -> Any:
         """Call a kubernetes-asyncio API method and return its JSON answer decoded (plain
-        dicts and lists, no model objects). Raises the mapped errors of the module table."""
+        dicts and lists, no model objects). Raises the mapped errors of the module table.
+
+        A write (a ``create_``/``patch_``/``replace_``/``delete_`` method) is refused with
+        :class:`~continuum.errors.Unavailable`, nothing sent, while the calling task's write
+        gate is shut (:mod:`continuum.write_gate`); ``gated=False`` exempts the audit trail's
+        own records."""
+        if gated and fn.__name__.startswith(_WRITES):
+            write_gate.check(
+                lambda why: Unavailable(f"{what}: not written: {why}", region=self.region)
+            )
         kwargs.setdefault("_request_timeout", self.request_timeout)
         with translate_errors(region=self.region, what=what):
             resp = await fn(*args, _preload_content=False, **kwargs)

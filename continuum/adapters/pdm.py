@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import httpx
 import msgspec
 
+from continuum import write_gate
 from continuum.aclose import AsyncClosing
 from continuum.errors import DnsWriteError
 from continuum.messages.dns import LuaRecord
@@ -122,7 +123,8 @@ class PdmClient(AsyncClosing):
 
         Raises (all :class:`~continuum.errors.DnsWriteError`): ``pdm: base URL is not
         configured``, ``pdm: zone is required``, :class:`PdmNothingToCommit` — all without
-        a request; :class:`PdmAuthRejected` on 401/403; ``pdm: status N: <body>`` (at most
+        a request, as while the task's write gate is shut (:mod:`continuum.write_gate`);
+        :class:`PdmAuthRejected` on 401/403; ``pdm: status N: <body>`` (at most
         256 characters of body) on any other status; ``pdm: http: …`` on a transport error
         or timeout. The token never appears in a message.
         """
@@ -132,6 +134,7 @@ class PdmClient(AsyncClosing):
             raise DnsWriteError("pdm: zone is required")
         if not records:
             raise PdmNothingToCommit("pdm: no records to commit (no-op)")
+        write_gate.check(lambda why: DnsWriteError(f"pdm: not committed: {why}"))
         body = marshal_commit_body(zone, records)
         try:
             response = await self._client.post(self.base_url + COMMIT_PATH, content=body)

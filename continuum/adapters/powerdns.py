@@ -23,6 +23,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
+from continuum import write_gate
 from continuum.aclose import AsyncClosing
 from continuum.errors import DnsWriteError
 from continuum.messages.dns import LuaRecord
@@ -149,11 +150,13 @@ class PowerDnsApi(AsyncClosing):
     async def commit(self, zone: str, records: Sequence[LuaRecord]) -> None:
         """Replace the LUA rrset of every hostname in ``records`` in one PATCH (atomic on
         the server). Idempotent. Empty ``records`` or an empty zone raise ``DnsWriteError``
-        without a request, as does a hostname outside ``zone`` (422 from the server)."""
+        without a request, as does a shut write gate (:mod:`continuum.write_gate`); a hostname
+        outside ``zone`` raises it too (422 from the server)."""
         if not zone:
             raise DnsWriteError("powerdns: zone is required")
         if not records:
             raise DnsWriteError("powerdns: no records to commit (no-op)")
+        write_gate.check(lambda why: DnsWriteError(f"powerdns: not committed: {why}"))
         by_name: dict[str, PdnsRRSet] = {}
         for record in sorted(records, key=lambda r: (r.hostname, r.type)):
             name = absolute(record.hostname)

@@ -205,6 +205,32 @@ class Membership:
         now = self._clock.monotonic()
         return not any(p.live(now) and p.claims(key) for p in self._peers.values())
 
+    def write_check(self) -> Callable[[], str | None]:
+        """See :class:`continuum.ports.ShardView`. The renew deadline is compared with the
+        clock at each call, so the gate shuts the instant it passes, even while a starved
+        loop has not yet run the round that fences; the term is the number of fences so
+        far."""
+        term = self._fences
+
+        def check() -> str | None:
+            if self._fences != term:
+                return f"shard member {self.identity} was fenced after this actor started"
+            return self.write_refusal()
+
+        return check
+
+    def write_refusal(self) -> str | None:
+        """Why no actor of this replica may write now (``None``: the membership is current):
+        fenced, or past the renew deadline of its last renewal."""
+        if self._fenced or self._last_renew is None:
+            return f"shard member {self.identity} is fenced"
+        if self._clock.monotonic() >= self._last_renew + self.renew_deadline:
+            return (
+                f"shard member {self.identity} has not renewed within its renew deadline "
+                f"({self.renew_deadline:g} s)"
+            )
+        return None
+
     def follow(self, rebalance: Callable[[], Awaitable[None]]) -> None:
         """See :class:`continuum.ports.ShardView`."""
         self._followers.append(rebalance)

@@ -37,7 +37,8 @@ Sharding (``docs/sharding.md``): with a :class:`~continuum.ports.ShardView`, an 
 for a CR the view says this replica owns; :meth:`ContinuumWatch.rebalance` (called by the view
 on every change) stops the actors of CRs no longer owned — before the view publishes that —
 and spawns those newly owned. A stop releases nothing: the witness lease stays with the
-region and the next owner's actor renews it.
+region and the next owner's actor renews it. Every actor spawned under a shard view runs
+with the view's write check bound (:mod:`continuum.write_gate`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ import msgspec
 import structlog
 from anyio.abc import TaskGroup
 
+from continuum import write_gate
 from continuum.actors.runtime import Actor, ActorDead, MailboxFull
 from continuum.core.ownership import Conflict, claimant_of, resolve
 from continuum.errors import InvalidSpec, KubeError, WatchExpired
@@ -412,7 +414,10 @@ class ContinuumWatch:
                 meta = entry.latest.metadata
                 self._api.seed_version(meta.namespace, meta.name, meta.resource_version or "")
                 entry.spawned = True
-                await self._sup.spawn(key, self._factory_for(entry))
+                # The actor's tasks keep the shard's write check for their whole life: a
+                # fenced replica's actors write nothing while they wait to be stopped.
+                with write_gate.bound(self._shard.write_check() if self._shard else None):
+                    await self._sup.spawn(key, self._factory_for(entry))
                 self.stats.spawned += 1
                 spawned += 1
                 if spawned % SPAWN_BATCH == 0:

@@ -3,7 +3,9 @@
 A backend supplies a :class:`SlotStore`: ``load`` returns the slot and an opaque version
 token, ``store`` writes a new value only if the version is unchanged (else
 :class:`CasConflict`). :class:`CasWitness` then implements the whole
-:class:`~continuum.ports.Witness` contract with :mod:`continuum.witness.rules`.
+:class:`~continuum.ports.Witness` contract with :mod:`continuum.witness.rules`. Every
+write first asks the task's write gate (:mod:`continuum.write_gate`); a shut gate raises
+:class:`~continuum.errors.WitnessUnavailable` and writes nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Generic, Protocol, TypeVar
 
 import anyio.lowlevel
 
+from continuum import write_gate
 from continuum.errors import LeaseHeldByAnother, LeaseLost, WitnessUnavailable
 from continuum.messages.lease import Lease
 from continuum.ports import Clock
@@ -71,6 +74,7 @@ class CasWitness(Generic[V]):
         """Per slot: the lease this instance wrote last and the version that write made."""
 
     async def _store_new(self, new: Lease, *, version: V | None) -> None:
+        write_gate.check(lambda why: WitnessUnavailable(f"lease {new.key} not written: {why}"))
         try:
             written = await self._store.store(new, version=version)
         except BaseException:

@@ -22,6 +22,7 @@ import anyio.lowlevel
 import httpx
 import msgspec
 
+from continuum import write_gate
 from continuum.errors import LeaseHeldByAnother, LeaseLost, WitnessUnavailable
 from continuum.messages.lease import Lease
 from continuum.ports import Clock
@@ -154,6 +155,7 @@ class CloudflareKvWitness:
         op: str,
         from_holder: str | None = None,
     ) -> httpx.Response:
+        write_gate.check(lambda why: WitnessUnavailable(f"lease {key} not written: {why}"))
         body: dict[str, object] = {
             "holder": holder,
             "ttlSeconds": int(ttl) if float(ttl).is_integer() else ttl,

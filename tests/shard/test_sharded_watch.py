@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import ClassVar
 
 import anyio
 import msgspec
 import pytest
 from kubernetes_asyncio import config
 
+from continuum import write_gate
 from continuum.actors.runtime import Actor
 from continuum.adapters.continuums import ContinuumApi
 from continuum.adapters.kube import KubeClients
@@ -68,6 +70,15 @@ class TracedActor(Actor):
         self.handling.stopped(self.key, self.replica)
 
 
+class GateRecorder(TracedActor):
+    """Records the write check its own task runs under (:mod:`continuum.write_gate`)."""
+
+    checks: ClassVar[dict[str, write_gate.WriteCheck | None]] = {}
+
+    async def on_start(self) -> None:
+        GateRecorder.checks[self.key] = write_gate.current()
+
+
 async def _until(check: Callable[[], bool]) -> None:
     with anyio.fail_after(20):
         while not check():  # noqa: ASYNC110 - polling state fed by real HTTP
@@ -82,6 +93,7 @@ async def _replica(
     clock: FakeClock,
     handling: Handling,
     watches: dict[str, ContinuumWatch] | None = None,
+    actor: type[TracedActor] | None = None,
 ) -> AsyncIterator[Membership]:
     async with AsyncExitStack() as stack:
         api = await config.new_client_from_config(config_file=str(kubeconfig), context="r")
@@ -94,7 +106,7 @@ async def _replica(
         watch = ContinuumWatch(
             ContinuumApi(clients.for_region("r"), clock=clock),
             sup,
-            lambda cr: TracedActor(cr, name, handling),
+            lambda cr: (actor or TracedActor)(cr, name, handling),
             clock=clock,
             shard=member,
         )
@@ -191,3 +203,29 @@ async def test_events_of_another_replicas_crs_cost_no_ownership_pass(tmp_path: P
             await _until(lambda: a.stats.events >= events + 1)
             assert a.stats.event_settles == settles
     assert not handling.doubles
+
+
+async def test_every_actor_runs_under_its_replicas_write_check(tmp_path: Path) -> None:
+    """The watch binds the membership's write check to each actor it spawns, so a fenced
+    replica's actors write nothing while they wait to be stopped (docs/sharding.md)."""
+    handling = Handling()
+    clock = FakeClock()
+    GateRecorder.checks.clear()
+    async with KubeEmulator(region="r", crd_paths=bundled_crd_paths()) as kube:
+        for ns in ("acme", NAMESPACE):
+            kube.ensure_namespace(ns)
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"r": kube})
+        for n in range(4):
+            kube.apply(_cr(f"cr-{n:02d}"))
+        keys = {f"acme/cr-{n:02d}" for n in range(4)}
+        async with (
+            autojumping(clock),
+            _replica("a", kube, kubeconfig, clock, handling, actor=GateRecorder) as member,
+        ):
+            await _until(lambda: set(GateRecorder.checks) == keys)
+            checks = list(GateRecorder.checks.values())
+            assert all(c is not None and c() is None for c in checks)
+            with write_gate.bound(member.write_check()):
+                assert write_gate.refusal() is None
+            assert all(c.__qualname__ == member.write_check().__qualname__ for c in checks)
+        assert write_gate.current() is None  # the test's own task never had one bound

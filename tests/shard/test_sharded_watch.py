@@ -19,8 +19,9 @@ from continuum.actors.runtime import Actor
 from continuum.adapters.continuums import ContinuumApi
 from continuum.adapters.kube import KubeClients
 from continuum.clock import FakeClock
+from continuum.errors import Unavailable
 from continuum.leader.membership import Membership
-from continuum.messages.crd import Continuum
+from continuum.messages.crd import FINALIZER, Continuum
 from continuum.supervisor.supervisor import Supervisor
 from continuum.supervisor.watch import ContinuumWatch
 from continuum_sim.kube import KubeEmulator, bundled_crd_paths, write_kubeconfig
@@ -229,3 +230,71 @@ async def test_every_actor_runs_under_its_replicas_write_check(tmp_path: Path) -
                 assert write_gate.refusal() is None
             assert all(c.__qualname__ == member.write_check().__qualname__ for c in checks)
         assert write_gate.current() is None  # the test's own task never had one bound
+
+
+class StopWriter(TracedActor):
+    """Tries one write to its CR (the finalizer) while it stops, as a compensation the stop
+    cannot cut would; records what happened."""
+
+    api: ClassVar[ContinuumApi | None] = None
+    outcomes: ClassVar[dict[str, str]] = {}
+
+    async def on_stop(self, error: BaseException | None) -> None:
+        await super().on_stop(error)
+        assert StopWriter.api is not None
+        namespace, name = self.key.split("/")
+        try:
+            await StopWriter.api.set_finalizer(namespace, name, FINALIZER, present=True)
+        except Unavailable as exc:
+            StopWriter.outcomes[self.key] = str(exc)
+        else:
+            StopWriter.outcomes[self.key] = "written"
+
+
+async def test_a_fenced_replicas_stopping_actors_write_nothing(tmp_path: Path) -> None:
+    """Over real HTTP: the replica's Lease renewals fail until it fences; every actor the fence
+    stops tries a write meanwhile, and none reaches the API server. A clean stop of a
+    current replica writes (the control)."""
+    handling = Handling()
+    clock = FakeClock()
+    StopWriter.outcomes.clear()
+    async with KubeEmulator(region="r", crd_paths=bundled_crd_paths()) as kube:
+        for ns in ("acme", NAMESPACE):
+            kube.ensure_namespace(ns)
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"r": kube})
+        for n in range(4):
+            kube.apply(_cr(f"cr-{n:02d}"))
+        keys = {f"acme/cr-{n:02d}" for n in range(4)}
+        clients = await KubeClients.from_kubeconfig(str(kubeconfig), {"r": "r"})
+        async with clients:
+            StopWriter.api = ContinuumApi(clients.for_region("r"), clock=clock)
+            async with (
+                autojumping(clock),
+                _replica("a", kube, kubeconfig, clock, handling, actor=StopWriter) as member,
+            ):
+                await _until(lambda: set(handling.running()) == keys)
+                kube.faults.fail(method="PUT", resource="leases", count=None)
+                await _until(lambda: set(StopWriter.outcomes) == keys)
+                assert member.fenced
+                assert not handling.running()
+                for outcome in StopWriter.outcomes.values():
+                    assert "not written: shard member a" in outcome
+                for key in keys:
+                    assert FINALIZER not in _finalizers(kube, key)
+                assert not [w for w in kube.requests.writes() if w.resource == "continuums"]
+
+                kube.faults.clear()  # renewals work again: it rejoins, starts them anew
+                StopWriter.outcomes.clear()
+                await _until(lambda: set(handling.running()) == keys)
+            # The replica left cleanly while current: the stops' writes went through.
+            assert StopWriter.outcomes == dict.fromkeys(keys, "written")
+            for key in keys:
+                assert FINALIZER in _finalizers(kube, key)
+    assert not handling.doubles
+
+
+def _finalizers(kube: KubeEmulator, key: str) -> list[str]:
+    namespace, name = key.split("/")
+    stored = kube.store.get("dr.openova.io", "continuums", namespace, name)
+    assert stored is not None
+    return list(stored["metadata"].get("finalizers") or [])

@@ -120,9 +120,16 @@ class MemberLeases:
             return status, None
         return status, msgspec.json.decode(data, type=_LeaseList).items
 
-    async def delete(self, name: str) -> int:
-        """Delete the Lease ``name``; the HTTP status (404: already gone)."""
-        status, _ = await self._call("delete_namespaced_lease", name, self.namespace)
+    async def delete(self, name: str, *, resource_version: str | None = None) -> int:
+        """Delete the Lease ``name``; the HTTP status (404: already gone). With
+        ``resource_version``, only while the Lease is still that version (409 otherwise)."""
+        if resource_version is None:
+            status, _ = await self._call("delete_namespaced_lease", name, self.namespace)
+        else:
+            options = {"preconditions": {"resourceVersion": resource_version}}
+            status, _ = await self._call(
+                "delete_namespaced_lease", name, self.namespace, body=options
+            )
         return status
 
     async def _one(self, op: str, *args: Any) -> tuple[int, LeaseObject | None]:

@@ -71,6 +71,7 @@ class Peer:
     observed_at: float
     duration: float
     view: Assignment
+    lease_name: str = ""
 
     def live(self, now: float) -> bool:
         return now < self.observed_at + self.duration
@@ -119,6 +120,12 @@ class Membership:
     default four lease durations); n resets once the replica has stayed joined for
     ``rejoin_backoff_max``.
 
+    A peer's Lease left behind by a crash (its content unchanged for ``collect_after``,
+    default ten lease durations, on this replica's clock) is deleted, one per round, on the
+    condition that its ``resourceVersion`` is still the one seen: a container that restarts
+    is a new member with a Lease of its own, so without this a crash-looping pod would leave
+    Leases without bound. Never a live peer's, never one that changed since it was read.
+
     With a ``lane`` (:class:`continuum.leader.request_lane.RequestLane`) the Lease requests
     run on its thread and loop, so a round's duration no longer grows with this loop's
     iteration time (each request then needs this loop once, for its answer); everything else
@@ -142,6 +149,7 @@ class Membership:
         slack: float | None = None,
         rejoin_backoff_max: float | None = None,
         lane: RequestLane | None = None,
+        collect_after: float | None = None,
     ) -> None:
         retry = (
             min(lease_duration / 3, renew_deadline / 2) if retry_period is None else retry_period
@@ -157,6 +165,12 @@ class Membership:
         self.lease_name = lease_name_for(identity)
         self.lease_duration = lease_duration
         self.renew_deadline = renew_deadline
+        self.collect_after = 10 * lease_duration if collect_after is None else collect_after
+        if self.collect_after <= lease_duration:
+            raise ValueError(
+                f"need collect_after > lease_duration, got {self.collect_after:g} / "
+                f"{lease_duration:g}"
+            )
         self.retry_period = retry
         self._clock = clock
         self._leases = MemberLeases(
@@ -380,7 +394,42 @@ class Membership:
             if self._recompute():
                 self._version += 1
             self._mark_dirty()
+            await self._collect_one()
         return self._next_due()
+
+    async def _collect_one(self) -> None:
+        """Delete the Lease of the peer dead longest, if it has been for ``collect_after``
+        (class docstring); at most one request per round, bounded like the round's own."""
+        now = self._clock.monotonic()
+        stale = [
+            p
+            for p in self._peers.values()
+            if p.lease_name and not p.live(now) and now - p.observed_at >= self.collect_after
+        ]
+        if not stale:
+            return
+        peer = min(stale, key=lambda p: p.observed_at)
+        status = await self._bounded(
+            lambda: self._leases.delete(peer.lease_name, resource_version=peer.resource_version)
+        )
+        if status is None:
+            return
+        if 200 <= status < 300 or status == 404:
+            self._peers.pop(peer.identity, None)
+            log.info(
+                "shard_member_lease_collected",
+                identity=self.identity,
+                peer=peer.identity,
+                lease=peer.lease_name,
+                unchanged_seconds=round(now - peer.observed_at, 3),
+            )
+        else:  # 409: it changed since it was read (renewed after all); the next read sees it
+            log.info(
+                "shard_member_lease_kept",
+                identity=self.identity,
+                peer=peer.identity,
+                status=status,
+            )
 
     def _deadline(self) -> float:
         """Until when this replica may act on its last renewal; a fenced replica (acting on
@@ -481,7 +530,9 @@ class Membership:
             peer = self._peers.get(identity)
             if peer is None or peer.resource_version != rv:
                 duration = float(item.spec.lease_duration_seconds or self.lease_duration)
-                peer = Peer(identity, rv, now, duration, Assignment(published_view(item)))
+                view = Assignment(published_view(item))
+                name = str(item.metadata.get("name", ""))
+                peer = Peer(identity, rv, now, duration, view, lease_name=name)
             seen[identity] = peer
         self._peers = seen
         return True

@@ -144,3 +144,50 @@ async def test_a_joining_replica_moves_few_keys_and_only_to_itself(cluster: Clus
     assert len(moved) <= 0.3 * len(KEYS)
     assert e.running == set(moved)
     assert all(r.running <= {k for k in KEYS if before[k] == r.member.identity} for r in replicas)
+
+
+def _group_leases(kube: KubeEmulator) -> set[str]:
+    return {
+        str(obj["metadata"]["name"])
+        for obj in kube.store.objects("coordination.k8s.io", "leases", NAMESPACE)
+    }
+
+
+async def test_a_crashed_replicas_lease_is_collected_after_ten_lease_durations(
+    cluster: Cluster, kube: KubeEmulator
+) -> None:
+    a, b, c = [await cluster.start(n) for n in "abc"]
+    await cluster.advance(3 * RETRY)
+    dead = b.member.lease_name
+    last_renew = b.member.statistics().last_renew
+    assert last_renew is not None
+    await cluster.kill(b)
+    assert dead in _group_leases(kube)
+    # Long expired, its Lease stays until it has been unchanged for ten lease durations ...
+    await cluster.advance(last_renew + 10 * TTL - RETRY - cluster.clock.monotonic())
+    assert dead in _group_leases(kube)
+    # ... then one survivor deletes it, and the live members' Leases stay.
+    await cluster.advance(2 * RETRY)
+    assert _group_leases(kube) == {a.member.lease_name, c.member.lease_name}
+    assert_partitioned(cluster)
+    await cluster.advance(20 * TTL)
+    assert _group_leases(kube) == {a.member.lease_name, c.member.lease_name}
+    assert_partitioned(cluster)
+
+
+async def test_a_lease_that_changed_since_it_was_read_is_not_collected(
+    cluster: Cluster, kube: KubeEmulator
+) -> None:
+    a = await cluster.start("a")
+    leases = a.member._leases  # the wire, as the membership uses it
+    status, items = await leases.list()
+    assert status == 200
+    assert items is not None
+    (own,) = items
+    name = str(own.metadata["name"])
+    assert await leases.delete(name, resource_version="1") == 409
+    assert name in _group_leases(kube)
+    version = str(own.metadata["resourceVersion"])
+    await cluster.advance(RETRY)  # a renewal: a new resourceVersion
+    assert await leases.delete(name, resource_version=version) == 409
+    assert name in _group_leases(kube)

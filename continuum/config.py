@@ -314,6 +314,21 @@ class Settings:
         "rendezvous hashing; docs/sharding.md) instead of electing one leader. Uses the "
         "LEADER_LEASE_* namespace, duration and renew deadline.",
     )
+    api_advertise_url: str = _var(
+        "API_ADVERTISE_URL",
+        "",
+        "With SHARDING: the URL at which the peers reach this replica's API (published in "
+        "its membership Lease); empty: http://<POD_IP>:<API port> when POD_IP is set. A "
+        "request for a CR another replica runs is forwarded there; with neither, it "
+        "answers 404.",
+        check=_url("http", "https"),
+    )
+    pod_ip: str = _var(
+        "POD_IP",
+        "",
+        "The pod's IP (the chart sets it from the downward API when sharded); see "
+        "API_ADVERTISE_URL.",
+    )
     leader_lease_name: str = _var(
         "LEADER_LEASE_NAME",
         "continuum-controller.openova.io",

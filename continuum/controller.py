@@ -79,6 +79,35 @@ class Listening:
         return _port(self.metrics)
 
 
+class _ShardPeers:
+    """The API's view of the shard membership (``continuum.http.forwarding.PeerDirectory``),
+    bound late: the API serves before the membership has joined, and until then forwards
+    nothing."""
+
+    def __init__(self, shard: list[Membership]) -> None:
+        self._shard = shard
+
+    @property
+    def identity(self) -> str:
+        return self._shard[0].identity if self._shard else ""
+
+    def peer_url_for(self, key: str) -> str | None:
+        return self._shard[0].peer_url_for(key) if self._shard else None
+
+
+def _advertised_api_url(settings: Settings, api_sock: socket.socket | None) -> str:
+    """Where the peers reach this replica's API (``CONTINUUM_API_ADVERTISE_URL``, else the
+    pod IP and the bound port); ``""`` with the API off or nothing to advertise."""
+    if api_sock is None:
+        return ""
+    if settings.api_advertise_url:
+        return settings.api_advertise_url
+    if not settings.pod_ip:
+        return ""
+    host = f"[{settings.pod_ip}]" if ":" in settings.pod_ip else settings.pod_ip
+    return f"http://{host}:{api_sock.getsockname()[1]}"
+
+
 def _port(addr: str | None) -> int | None:
     return int(addr.rpartition(":")[2]) if addr else None
 
@@ -238,6 +267,7 @@ def controller_tree(
                 settings=settings,
                 stored_health=stored_health_reader(edges()),
                 conflicts=conflicts,
+                peers=_ShardPeers(shard) if settings.sharding else None,
             )
             servers.append(functools.partial(serve_api, app, api_sock))
         if metrics_sock is not None:
@@ -278,6 +308,7 @@ def controller_tree(
                 renew_deadline=settings.leader_renew_deadline,
                 on_pressure=gate.hold,
                 lane=lane,
+                api_url=_advertised_api_url(settings, api_sock),
             )
             readiness.is_leader = True  # every member serves; each runs its own CRs
             try:

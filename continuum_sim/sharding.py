@@ -99,6 +99,8 @@ class Replica:
                 "CONTINUUM_LEADER_RENEW_DEADLINE": str(MEMBER_DEADLINE),
                 "CONTINUUM_LEASE_SAFETY_MARGIN_SECONDS": "2",
                 "CONTINUUM_API_ADDR": "127.0.0.1:0",
+                # Advertised with the bound port: the peers forward API requests here.
+                "CONTINUUM_POD_IP": "127.0.0.1",
                 "CONTINUUM_API_TOKEN": "shard-token",
                 "CONTINUUM_METRICS_ADDR": "",
                 "CONTINUUM_SHUTDOWN_TIMEOUT_SECONDS": "2",

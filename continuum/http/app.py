@@ -11,6 +11,9 @@ Layout::
     POST /v1/continuums/{ns}/{name}/switchover
     GET  /schema, /schema/openapi.json              Litestar's OpenAPI document, no auth
 
+Sharded, a request for a CR another replica runs is answered by that replica
+(:mod:`continuum.http.forwarding`).
+
 Every HTTP request yields exactly one canonical log line, ``api_request`` (method, path,
 route, status, duration_ms, outcome), and one observation in the API metrics. Query strings
 and headers are never logged.
@@ -43,6 +46,7 @@ from continuum import metrics
 from continuum.config import Settings
 from continuum.http.auth import credentials_check, leader_check
 from continuum.http.errors import OUTCOME_KEY, exception_handlers, outcome_for
+from continuum.http.forwarding import Forwarder, PeerDirectory
 from continuum.http.readiness import Readiness
 from continuum.http.routes import (
     ContinuumRoutes,
@@ -58,6 +62,9 @@ from continuum.supervisor.registry import Registry
 
 DEFAULT_ASK_TIMEOUT: Final = 10.0
 """Seconds a handler waits for the CR's actor before answering 504."""
+FORWARD_MARGIN: Final = 2.0
+"""Seconds a forwarded request may take beyond the ask timeout (the peer's own 504 must
+arrive before this replica gives up on it)."""
 
 API_VERSION: Final = "1.0.0"
 CLOSED_BODIES: Final = (DryRunRequest, SwitchoverRequest)
@@ -121,6 +128,7 @@ def create_app(
     ask_timeout: float = DEFAULT_ASK_TIMEOUT,
     stored_health: StoredHealth | None = None,
     conflicts: Conflicts | None = None,
+    peers: PeerDirectory | None = None,
 ) -> Litestar:
     """The API application over ``registry`` (CR key → actor).
 
@@ -132,18 +140,31 @@ def create_app(
     answers from the CR status (see :mod:`continuum.http.stored_health`); without it the
     actor answers from memory. ``conflicts`` (the CR watch's) lets the API answer for a CR
     that is in conflict and so has no actor (see :mod:`continuum.core.ownership`).
+    ``peers`` (the shard membership, when sharded) has a request for a CR another replica
+    runs answered by that replica (:mod:`continuum.http.forwarding`).
     """
     if ask_timeout <= 0:
         raise ValueError("ask_timeout must be positive")
     security: list[dict[str, list[str]]] = [
         {"ownerTier": [], "bearer": []} if settings.api_token else {"ownerTier": []}
     ]
+    forwarder = (
+        None
+        if peers is None
+        else Forwarder(
+            registry=registry,
+            peers=peers,
+            timeout=ask_timeout + FORWARD_MARGIN,
+            conflicts=conflicts,
+        )
+    )
     routes = ContinuumRoutes(
         registry=registry,
         ask_timeout=ask_timeout,
         region=settings.region,
         stored_health=stored_health,
         conflicts=conflicts,
+        forwarder=forwarder,
     )
     v1 = Router(
         "/v1",
@@ -158,6 +179,7 @@ def create_app(
         openapi_config=_openapi_config(),
         debug=False,
         logging_config=None,
+        on_shutdown=[forwarder.aclose] if forwarder is not None else [],
     )
     _declare_closed_bodies(app.openapi_schema)
     return app

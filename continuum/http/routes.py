@@ -26,6 +26,7 @@ from continuum.actors.replies import SwitchoverRefused
 from continuum.actors.runtime import ActorDead, ActorRef, AskTimeout, ReplyError
 from continuum.core.ownership import Conflict, conflict_report
 from continuum.http.errors import ApiError, ErrorBody, RefusalBody
+from continuum.http.forwarding import Forwarder
 from continuum.http.readiness import Readiness
 from continuum.http.stored_health import StoredHealth, report_from_status
 from continuum.messages.audit import format_timestamp
@@ -105,7 +106,10 @@ _COMMON: Final[dict[int, ResponseSpec]] = {
     401: _err("Bearer token missing or wrong (only when a token is configured)."),
     404: _err("No such Continuum here, or a path with an empty segment."),
     403: _err("Valid credentials without the owner tier."),
-    503: _err("Not the leader, or the CR's actor is (re)starting; see Retry-After."),
+    503: _err(
+        "Not the leader, the CR's actor is (re)starting, or the replica that runs it did not "
+        "answer; see Retry-After."
+    ),
     504: _err("The CR's actor did not answer in time."),
 }
 _ONE_CR: Final[dict[int, ResponseSpec]] = {
@@ -190,8 +194,10 @@ class ContinuumRoutes:
         region: str = "",
         stored_health: StoredHealth | None = None,
         conflicts: Conflicts | None = None,
+        forwarder: Forwarder | None = None,
     ) -> None:
         self._registry = registry
+        self._forwarder = forwarder
         self._ask_timeout = ask_timeout
         self._region = region
         self._stored_health = stored_health
@@ -247,6 +253,9 @@ class ContinuumRoutes:
             "tags": ["continuums"],
         }
         retry = [_RETRY_AFTER]
+        # The per-CR routes: a CR another replica of the region runs is answered by it
+        # (continuum.http.forwarding).
+        one: dict[str, Any] = {**common, "before_request": self._forwarder}
 
         @get("/continuums", responses=_COMMON, response_headers=retry, **common)
         async def list_continuums() -> list[ContinuumSummary]:
@@ -257,7 +266,7 @@ class ContinuumRoutes:
             """
             return await self.list_summaries()
 
-        @get("/continuums/{ns:str}/{name:str}", responses=_ONE_CR, response_headers=retry, **common)
+        @get("/continuums/{ns:str}/{name:str}", responses=_ONE_CR, response_headers=retry, **one)
         async def get_continuum(ns: Namespace, name: Name) -> ContinuumSummary:
             """The status summary of one Continuum as this replica sees it (a CR in conflict
             with an earlier one: phase ``Failed`` and its ``Conflict`` condition)."""
@@ -271,7 +280,7 @@ class ContinuumRoutes:
             status_code=200,
             responses=_DRY_RUN,
             response_headers=retry,
-            **common,
+            **one,
         )
         async def dry_run(ns: Namespace, name: Name, data: JSONBody[DryRunRequest]) -> DryRunReport:
             """Preview a switchover to ``toRegion``: the seven steps, blockers, warnings and the
@@ -288,7 +297,7 @@ class ContinuumRoutes:
             responses=_HEALTH,
             response_headers=retry,
             opt={QUERY_OPT: frozenset({"fresh"})},
-            **common,
+            **one,
         )
         async def health(ns: Namespace, name: Name, fresh: Fresh = False) -> HealthReport:
             """The latest post-switchover HealthReport, as stored in the CR status (the same
@@ -311,7 +320,7 @@ class ContinuumRoutes:
             status_code=202,
             responses=_SWITCHOVER,
             response_headers=retry,
-            **common,
+            **one,
         )
         async def switchover(
             ns: Namespace, name: Name, data: JSONBody[SwitchoverRequest]

@@ -17,16 +17,21 @@ from continuum.leader.request_lane import RequestLane
 from continuum.messages.coordination import LeaseObject, LeaseRecord
 
 __all__ = [
+    "API_URL_ANNOTATION",
     "GROUP_LABEL",
     "VIEW_ANNOTATION",
     "MemberLeases",
     "lease_name_for",
+    "published_api_url",
     "published_view",
 ]
 
 GROUP_LABEL: Final = "continuum.openova.io/shard-group"
 VIEW_ANNOTATION: Final = "continuum.openova.io/shard-view"
 """JSON list of the member identities the replica acts on (its published view)."""
+API_URL_ANNOTATION: Final = "continuum.openova.io/api-url"
+"""Where the replica's HTTP API answers (``CONTINUUM_API_ADVERTISE_URL``); absent: nowhere a
+peer could forward a request to."""
 NAME_PREFIX: Final = "continuum-shard-"
 
 
@@ -56,6 +61,12 @@ def published_view(lease: LeaseObject) -> tuple[str, ...]:
     return tuple(view)
 
 
+def published_api_url(lease: LeaseObject) -> str:
+    """The API URL a peer published in its Lease (``""`` when none)."""
+    raw = (lease.metadata.get("annotations") or {}).get(API_URL_ANNOTATION)
+    return raw if isinstance(raw, str) else ""
+
+
 class MemberLeases:
     """The Leases of shard group ``group`` in ``namespace``.
 
@@ -81,14 +92,25 @@ class MemberLeases:
         self._request_timeout = request_timeout
 
     def body(
-        self, name: str, spec: LeaseRecord, view: tuple[str, ...], metadata: dict[str, Any]
+        self,
+        name: str,
+        spec: LeaseRecord,
+        view: tuple[str, ...],
+        metadata: dict[str, Any],
+        *,
+        api_url: str = "",
     ) -> LeaseObject:
-        """``metadata`` (as last answered, or ``{}``) with our name, label and view."""
+        """``metadata`` (as last answered, or ``{}``) with our name, label, view and API URL
+        (when there is one)."""
         meta = dict(metadata)
         meta.update(name=name, namespace=self.namespace)
         meta["labels"] = {**(meta.get("labels") or {}), GROUP_LABEL: self.group}
         annotations = dict(meta.get("annotations") or {})
         annotations[VIEW_ANNOTATION] = msgspec.json.encode(list(view)).decode()
+        if api_url:
+            annotations[API_URL_ANNOTATION] = api_url
+        else:
+            annotations.pop(API_URL_ANNOTATION, None)
         meta["annotations"] = annotations
         return LeaseObject(metadata=meta, spec=spec)
 

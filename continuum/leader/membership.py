@@ -48,7 +48,12 @@ from kubernetes_asyncio import client as k8s
 
 from continuum.leader.assignment import Assignment
 from continuum.leader.lease_api import NETWORK_ERRORS
-from continuum.leader.member_leases import MemberLeases, lease_name_for, published_view
+from continuum.leader.member_leases import (
+    MemberLeases,
+    lease_name_for,
+    published_api_url,
+    published_view,
+)
 from continuum.leader.request_lane import RequestLane
 from continuum.logs import get_logger
 from continuum.messages.coordination import LeaseObject, LeaseRecord, micro_time
@@ -72,6 +77,7 @@ class Peer:
     duration: float
     view: Assignment
     lease_name: str = ""
+    api_url: str = ""
 
     def live(self, now: float) -> bool:
         return now < self.observed_at + self.duration
@@ -126,6 +132,9 @@ class Membership:
     is a new member with a Lease of its own, so without this a crash-looping pod would leave
     Leases without bound. Never a live peer's, never one that changed since it was read.
 
+    ``api_url`` (optional) is published in the Lease so that peers can forward API requests
+    for this replica's CRs (:meth:`peer_url_for`, :mod:`continuum.http.forwarding`).
+
     With a ``lane`` (:class:`continuum.leader.request_lane.RequestLane`) the Lease requests
     run on its thread and loop, so a round's duration no longer grows with this loop's
     iteration time (each request then needs this loop once, for its answer); everything else
@@ -150,6 +159,7 @@ class Membership:
         rejoin_backoff_max: float | None = None,
         lane: RequestLane | None = None,
         collect_after: float | None = None,
+        api_url: str = "",
     ) -> None:
         retry = (
             min(lease_duration / 3, renew_deadline / 2) if retry_period is None else retry_period
@@ -165,6 +175,7 @@ class Membership:
         self.lease_name = lease_name_for(identity)
         self.lease_duration = lease_duration
         self.renew_deadline = renew_deadline
+        self.api_url = api_url
         self.collect_after = 10 * lease_duration if collect_after is None else collect_after
         if self.collect_after <= lease_duration:
             raise ValueError(
@@ -243,6 +254,19 @@ class Membership:
                 f"shard member {self.identity} has not renewed within its renew deadline "
                 f"({self.renew_deadline:g} s)"
             )
+        return None
+
+    def peer_url_for(self, key: str) -> str | None:
+        """The API URL of the live peer that claims ``key`` in its published view (the one
+        that runs or is about to run its actor), for the API to forward a request to;
+        ``None`` when this replica owns ``key``, when no live peer claims it, or when that
+        peer published no URL."""
+        if self.owns(key):
+            return None
+        now = self._clock.monotonic()
+        for peer in self._peers.values():
+            if peer.api_url and peer.live(now) and peer.claims(key):
+                return peer.api_url
         return None
 
     def follow(self, rebalance: Callable[[], Awaitable[None]]) -> None:
@@ -493,7 +517,9 @@ class Membership:
         )
         if self._own is not None:
             status, lease = await self._leases.replace(
-                self._leases.body(self.lease_name, spec, view, self._own.metadata)
+                self._leases.body(
+                    self.lease_name, spec, view, self._own.metadata, api_url=self.api_url
+                )
             )
             if lease is not None:
                 return lease
@@ -501,7 +527,7 @@ class Membership:
             self._own = None  # 404 (deleted) or 409: create or re-read next time
             return None
         status, lease = await self._leases.create(
-            self._leases.body(self.lease_name, spec, view, {})
+            self._leases.body(self.lease_name, spec, view, {}, api_url=self.api_url)
         )
         if status == 409:  # ours from an attempt whose answer was lost: adopt it
             for item in await self._read_group() or []:
@@ -532,7 +558,8 @@ class Membership:
                 duration = float(item.spec.lease_duration_seconds or self.lease_duration)
                 view = Assignment(published_view(item))
                 name = str(item.metadata.get("name", ""))
-                peer = Peer(identity, rv, now, duration, view, lease_name=name)
+                url = published_api_url(item)
+                peer = Peer(identity, rv, now, duration, view, lease_name=name, api_url=url)
             seen[identity] = peer
         self._peers = seen
         return True

@@ -48,6 +48,9 @@ FULL_VALUES = merge(
 )
 
 
+POD_IP = "10.244.1.7"
+
+
 @pytest.fixture(scope="module")
 def renderings(render: Render) -> list[Rendered]:
     return [render(ENABLED_VALUES), render(FULL_VALUES)]
@@ -62,6 +65,8 @@ def _container_env(rendered: Rendered) -> dict[str, str]:
             env[name] = entry["value"]
         elif "secretKeyRef" in entry["valueFrom"]:
             env[name] = SECRET_VALUE
+        elif entry["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}:
+            env[name] = POD_IP
         else:
             assert entry["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
             env[name] = NAMESPACE
@@ -141,3 +146,4 @@ def test_full_rendering_parses_into_every_value_set(renderings: list[Rendered]) 
     assert (settings.log_level, settings.log_format) == ("warning", "console")
     assert settings.cluster_domain == "corp.internal"
     assert settings.shutdown_timeout_seconds == 45
+    assert settings.pod_ip == POD_IP  # sharded: the peers forward to http://<pod IP>:<port>

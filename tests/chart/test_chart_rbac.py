@@ -80,7 +80,12 @@ def test_membership_lease_list_and_delete_are_granted_only_when_sharded(
     role = rendered.one("Role", "continuum-controller-leader-election")
     assert {verb for verb, _, _ in grants([role])} == verbs
     sharded = "list" in verbs
-    assert rendered.env()["CONTINUUM_SHARDING"]["value"] == ("true" if sharded else "false")
+    env = rendered.env()
+    assert env["CONTINUUM_SHARDING"]["value"] == ("true" if sharded else "false")
+    if sharded:  # the peers forward API requests for this replica's CRs to its pod
+        assert env["CONTINUUM_POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    else:
+        assert "CONTINUUM_POD_IP" not in env
 
 
 def test_audit_outbox_configmaps_are_a_role_in_the_release_namespace(

@@ -16,6 +16,7 @@ import pytest
 from continuum.clock import FakeClock
 from continuum.config import Address, Settings
 from continuum.http import Readiness, bind_listener, create_app, serve_api
+from continuum.http.forwarding import PeerDirectory
 from continuum.supervisor import Supervisor
 from continuum.supervisor.conflicts import Conflicts
 from tests.http.fake_continuum import CannedState, FakeContinuum
@@ -60,6 +61,7 @@ async def running_api(
     crs: Iterable[str] = ("team-a/orders",),
     ask_timeout: float = 5.0,
     conflicts: Conflicts | None = None,
+    peers: PeerDirectory | None = None,
 ) -> AsyncIterator[ApiUnderTest]:
     """Serve ``create_app`` on a free loopback port until the block ends, then stop it."""
     clock = FakeClock()
@@ -72,6 +74,7 @@ async def running_api(
             settings=settings,
             ask_timeout=ask_timeout,
             conflicts=conflicts,
+            peers=peers,
         )
         sock = bind_listener(Address("127.0.0.1", 0))
         base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"

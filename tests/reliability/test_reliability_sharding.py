@@ -92,6 +92,9 @@ async def test_sigkilled_replica_is_taken_over_within_one_ttl_and_no_cr_runs_twi
                     return set(owners) == keys and all(len(w) == 1 for w in owners.values())
 
                 await until(lambda: partitioned({"r1", "r2", "r3"}), timeout=60, what="a split")
+                # Whichever replica a client reaches answers for every CR: those of its
+                # peers are forwarded to the replica that runs them.
+                await _every_replica_answers_for_every_cr(replicas, keys)
 
                 # SIGKILL r2 while everything renews.
                 orphaned = set(seen.rounds[-1]["r2"])
@@ -134,6 +137,18 @@ async def test_sigkilled_replica_is_taken_over_within_one_ttl_and_no_cr_runs_twi
         f"renew {WITNESS_RENEW}s) longest_renew_gap_s={max(gaps.values()):.2f} "
         f"joined_moved={len(moved)}/{CRS} rounds={len(seen.rounds)} doubles=0"
     )
+
+
+async def _every_replica_answers_for_every_cr(replicas: dict[str, Replica], keys: set[str]) -> None:
+    headers = {"X-Catalyst-Owner-Tier": "true", "Authorization": f"Bearer {API_TOKEN}"}
+    async with httpx.AsyncClient(timeout=10.0, headers=headers) as client:
+        for name, replica in replicas.items():
+            for key in sorted(keys):
+                url = f"http://127.0.0.1:{replica.port}/v1/continuums/{key}"
+                response = await client.get(url)
+                assert response.status_code == 200, (name, key, response.text)
+                summary = response.json()
+                assert f"{summary['namespace']}/{summary['name']}" == key
 
 
 # --- during a switchover -------------------------------------------------------------------

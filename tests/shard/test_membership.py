@@ -191,3 +191,26 @@ async def test_a_lease_that_changed_since_it_was_read_is_not_collected(
     await cluster.advance(RETRY)  # a renewal: a new resourceVersion
     assert await leases.delete(name, resource_version=version) == 409
     assert name in _group_leases(kube)
+
+
+async def test_each_replica_names_the_peer_that_runs_a_key_by_its_published_api_url(
+    cluster: Cluster,
+) -> None:
+    a = await cluster.start("a", api_url="http://10.0.0.1:8082")
+    b = await cluster.start("b", api_url="http://10.0.0.2:8082")
+    c = await cluster.start("c")  # publishes no URL: nothing can be forwarded to it
+    await cluster.advance(3 * RETRY)
+    assert_partitioned(cluster)
+    for key in KEYS:
+        if key in a.running:
+            assert a.member.peer_url_for(key) is None
+            assert b.member.peer_url_for(key) == "http://10.0.0.1:8082"
+        elif key in b.running:
+            assert a.member.peer_url_for(key) == "http://10.0.0.2:8082"
+            assert b.member.peer_url_for(key) is None
+        else:
+            assert key in c.running
+            assert a.member.peer_url_for(key) is None
+            assert b.member.peer_url_for(key) is None
+    assert any(k in c.running for k in KEYS)
+    assert any(c.member.peer_url_for(k) == "http://10.0.0.1:8082" for k in a.running)

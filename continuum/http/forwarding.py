@@ -1,0 +1,145 @@
+"""Forwarding a request for a CR another replica of the region runs (sharding).
+
+With ``CONTINUUM_SHARDING`` each replica runs only its share of the CRs
+(``docs/sharding.md``), yet the API is reached through one Service: most requests land on a
+replica that does not run the CR they name. :class:`Forwarder`, the ``before_request`` hook of
+the per-CR routes, hands such a request to the replica that does — the live peer whose
+published view claims the CR, at the API URL it published in its membership Lease
+(``CONTINUUM_API_ADVERTISE_URL``) — and answers with that replica's answer, status, body and
+the headers a client acts on, unchanged.
+
+What it guarantees:
+
+* It runs after the ``/v1`` guard: a request without valid credentials is refused here and
+  never forwarded. The credentials go along, so the peer checks them again.
+* A CR this replica runs, or knows to be in conflict, is answered here.
+* At most one hop: a forwarded request carries ``X-Continuum-Forwarded-By`` and is always
+  answered by the replica that receives it (a stale view answers 404 there, never a loop).
+* A peer that does not answer within the timeout: ``503`` with ``Retry-After`` naming the
+  peer's URL, never a hang. The membership moves the CR within one lease duration if the peer
+  is gone.
+* With no directory (sharding off), no peer claiming the CR, or a peer that published no URL:
+  the route answers as before (``404`` for a CR it does not run).
+
+``GET /v1/continuums`` is not forwarded: each replica lists the CRs it runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from litestar import Request, Response
+
+from continuum.http.errors import OUTCOME_KEY, RETRY_AFTER_ACTOR, ApiError
+from continuum.supervisor.conflicts import Conflicts
+from continuum.supervisor.registry import Registry
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["FORWARDED_BY", "Forwarder", "PeerDirectory"]
+
+FORWARDED_BY: Final = "X-Continuum-Forwarded-By"
+"""Set on a forwarded request (the forwarding replica's identity): answer it here."""
+
+_SENT: Final = frozenset({"authorization", "x-catalyst-owner-tier", "content-type", "accept"})
+"""Request headers that go along to the peer."""
+_RETURNED: Final = frozenset({"retry-after", "allow", "www-authenticate"})
+"""Answer headers that come back from the peer (and its media type)."""
+
+
+class PeerDirectory(Protocol):
+    """Which peer replica runs a CR (the shard membership's ``peer_url_for``)."""
+
+    @property
+    def identity(self) -> str:
+        """This replica's identity (sent as ``X-Continuum-Forwarded-By``)."""
+        ...
+
+    def peer_url_for(self, key: str) -> str | None:
+        """The base URL of the API of the live peer that runs ``key`` (``<ns>/<name>``), or
+        ``None`` when the request should be answered here."""
+        ...
+
+
+class Forwarder:
+    """The ``before_request`` hook of the per-CR routes (module docstring). ``timeout``
+    bounds the whole exchange with the peer."""
+
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        peers: PeerDirectory,
+        timeout: float,
+        conflicts: Conflicts | None = None,
+    ) -> None:
+        self._registry = registry
+        self._peers = peers
+        self._timeout = timeout
+        self._conflicts = conflicts
+        self._http: httpx.AsyncClient | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Forwarder:
+        # Litestar deep-copies route handlers with their hooks; a copy would hold copies of
+        # the registry and the directory, frozen as they were when the app was built.
+        return self
+
+    def __copy__(self) -> Forwarder:
+        return self
+
+    async def __call__(self, request: Request[Any, Any, Any]) -> Response[bytes] | None:
+        """The peer's answer for a CR a peer runs; ``None`` to answer here. Raises
+        :class:`~continuum.http.errors.ApiError` (503) when the peer does not answer."""
+        if FORWARDED_BY.lower() in request.headers:
+            return None
+        key = f"{request.path_params.get('ns', '')}/{request.path_params.get('name', '')}"
+        if self._registry.get(key) is not None:
+            return None
+        if self._conflicts is not None and self._conflicts.get(key) is not None:
+            return None
+        base = self._peers.peer_url_for(key)
+        if not base:
+            return None
+        return await self._forward(request, base.rstrip("/"), key)
+
+    async def _forward(
+        self, request: Request[Any, Any, Any], base: str, key: str
+    ) -> Response[bytes]:
+        import httpx
+
+        body = await request.body()
+        headers = {k: v for k, v in request.headers.items() if k.lower() in _SENT}
+        headers[FORWARDED_BY] = self._peers.identity or "peer"
+        target = base + request.scope["path"]
+        query = request.scope.get("query_string") or b""
+        if query:
+            target += "?" + query.decode("latin-1")
+        if self._http is None:
+            self._http = httpx.AsyncClient(trust_env=False)
+        try:
+            answer = await self._http.request(
+                request.method, target, content=body, headers=headers, timeout=self._timeout
+            )
+        except httpx.HTTPError as exc:
+            raise ApiError(
+                503,
+                f"Continuum {key} runs on another replica ({base}), which did not answer: "
+                f"{type(exc).__name__}",
+                headers={"Retry-After": RETRY_AFTER_ACTOR},
+                outcome="peer-unavailable",
+            ) from exc
+        request.scope["state"][OUTCOME_KEY] = "forwarded"
+        returned = {k: v for k, v in answer.headers.items() if k.lower() in _RETURNED}
+        return Response(
+            content=answer.content,
+            status_code=answer.status_code,
+            media_type=answer.headers.get("content-type", "application/json"),
+            headers=returned,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connections to the peers (the app's shutdown)."""
+        if self._http is not None:
+            client, self._http = self._http, None
+            await client.aclose()

@@ -5,7 +5,7 @@ real nats-server (``nats-kv``), and every replica is a ``continuum run`` with
 ``CONTINUUM_SHARDING=true`` (membership Lease 15 s, renew deadline 10 s: the defaults).
 Everything is observed from outside (``continuum_sim/sharding.py``): every witness write
 through a plain NATS subscription, and which CRs each replica runs through its
-``GET /v1/continuums``, sampled in rounds.
+``GET /v1/continuums?scope=replica``, sampled in rounds.
 
 Reported (printed, never asserted):
 

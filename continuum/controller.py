@@ -94,6 +94,9 @@ class _ShardPeers:
     def peer_url_for(self, key: str) -> str | None:
         return self._shard[0].peer_url_for(key) if self._shard else None
 
+    def peer_urls(self) -> list[str]:
+        return self._shard[0].peer_urls() if self._shard else []
+
 
 def _advertised_api_url(settings: Settings, api_sock: socket.socket | None) -> str:
     """Where the peers reach this replica's API (``CONTINUUM_API_ADVERTISE_URL``, else the

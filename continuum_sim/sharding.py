@@ -5,12 +5,12 @@ observed from outside only:
 
 * witness writes (a plain subscription on the lease bucket): every renewal of every CR, with
   its generation and renew time (``expiresAt − ttlSeconds``);
-* which CRs a replica runs: its ``GET /v1/continuums`` (the replica's registry), sampled in
-  rounds, each round after the previous one ended. A CR listed by two replicas in one round
-  may be a hand-over seen mid-way (the stop and the start fell between the two requests); a
-  CR listed by two replicas in **two consecutive rounds** ran on both at once (a hand-over
-  stops the old actor before the new one starts, so the old one cannot show up again in the
-  next round, which starts after the new one was listed).
+* which CRs a replica runs: its ``GET /v1/continuums?scope=replica`` (the replica's
+  registry), sampled in rounds, each round after the previous one ended. A CR listed by two
+  replicas in one round may be a hand-over seen mid-way (the stop and the start fell between
+  the two requests); a CR listed by two replicas in **two consecutive rounds** ran on both at
+  once (a hand-over stops the old actor before the new one starts, so the old one cannot show
+  up again in the next round, which starts after the new one was listed).
 """
 
 from __future__ import annotations
@@ -181,6 +181,7 @@ class Replica:
         try:
             got = await http.get(
                 f"http://127.0.0.1:{self.port}/v1/continuums",
+                params={"scope": "replica"},
                 headers={"Authorization": "Bearer shard-token", "X-Catalyst-Owner-Tier": "true"},
             )
         except httpx.HTTPError:

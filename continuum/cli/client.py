@@ -150,7 +150,8 @@ class ApiClient:
             ) from None
 
     def list_continuums(self) -> Reply[list[ContinuumSummary]]:
-        """``GET /v1/continuums``: every Continuum the server's replica runs."""
+        """``GET /v1/continuums``: every Continuum of the region (with sharding, the
+        server's replica gathers its peers' lists)."""
         return self._decode(self._request("GET", "/v1/continuums"), list[ContinuumSummary])
 
     def get_continuum(self, ns: str, name: str) -> Reply[ContinuumSummary]:

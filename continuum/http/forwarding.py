@@ -21,26 +21,37 @@ What it guarantees:
 * With no directory (sharding off), no peer claiming the CR, or a peer that published no URL:
   the route answers as before (``404`` for a CR it does not run).
 
-``GET /v1/continuums`` is not forwarded: each replica lists the CRs it runs.
+``GET /v1/continuums`` (``scope=region``, the default) gathers the lists of the live peers
+that published a URL (each asked with ``scope=replica``, the credentials and the forwarding
+header) and merges them with this replica's own, one entry per CR; a peer that does not answer
+is named in ``X-Continuum-Unreachable-Peers`` and its CRs are missing from that answer.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+import anyio
+import msgspec
 from litestar import Request, Response
 
 from continuum.http.errors import OUTCOME_KEY, RETRY_AFTER_ACTOR, ApiError
+from continuum.logs import get_logger
+from continuum.messages.requests import ContinuumSummary
 from continuum.supervisor.conflicts import Conflicts
 from continuum.supervisor.registry import Registry
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["FORWARDED_BY", "Forwarder", "PeerDirectory"]
+__all__ = ["FORWARDED_BY", "UNREACHABLE_PEERS", "Forwarder", "PeerDirectory"]
 
 FORWARDED_BY: Final = "X-Continuum-Forwarded-By"
 """Set on a forwarded request (the forwarding replica's identity): answer it here."""
+UNREACHABLE_PEERS: Final = "X-Continuum-Unreachable-Peers"
+"""On a region-wide list: the peers (comma-separated URLs) whose CRs are missing from it."""
+
+_log = get_logger("continuum.http")
 
 _SENT: Final = frozenset({"authorization", "x-catalyst-owner-tier", "content-type", "accept"})
 """Request headers that go along to the peer."""
@@ -59,6 +70,10 @@ class PeerDirectory(Protocol):
     def peer_url_for(self, key: str) -> str | None:
         """The base URL of the API of the live peer that runs ``key`` (``<ns>/<name>``), or
         ``None`` when the request should be answered here."""
+        ...
+
+    def peer_urls(self) -> list[str]:
+        """The base URLs of every live peer that published one (this replica excluded)."""
         ...
 
 
@@ -91,7 +106,7 @@ class Forwarder:
     async def __call__(self, request: Request[Any, Any, Any]) -> Response[bytes] | None:
         """The peer's answer for a CR a peer runs; ``None`` to answer here. Raises
         :class:`~continuum.http.errors.ApiError` (503) when the peer does not answer."""
-        if FORWARDED_BY.lower() in request.headers:
+        if self.forwarded(request):
             return None
         key = f"{request.path_params.get('ns', '')}/{request.path_params.get('name', '')}"
         if self._registry.get(key) is not None:
@@ -115,10 +130,8 @@ class Forwarder:
         query = request.scope.get("query_string") or b""
         if query:
             target += "?" + query.decode("latin-1")
-        if self._http is None:
-            self._http = httpx.AsyncClient(trust_env=False)
         try:
-            answer = await self._http.request(
+            answer = await self._client().request(
                 request.method, target, content=body, headers=headers, timeout=self._timeout
             )
         except httpx.HTTPError as exc:
@@ -137,6 +150,49 @@ class Forwarder:
             media_type=answer.headers.get("content-type", "application/json"),
             headers=returned,
         )
+
+    def forwarded(self, request: Request[Any, Any, Any]) -> bool:
+        """The request came from a peer (answer it from this replica alone)."""
+        return FORWARDED_BY.lower() in request.headers
+
+    async def peer_lists(
+        self, request: Request[Any, Any, Any]
+    ) -> tuple[list[ContinuumSummary], list[str]]:
+        """Every live peer's own list (``scope=replica``), asked concurrently: the summaries,
+        and the URLs of the peers that did not answer with one. Never raises."""
+        urls = [u.rstrip("/") for u in self._peers.peer_urls()]
+        found: list[list[ContinuumSummary]] = [[] for _ in urls]
+        unreachable: list[str] = []
+        headers = {k: v for k, v in request.headers.items() if k.lower() in _SENT}
+        headers[FORWARDED_BY] = self._peers.identity or "peer"
+        client = self._client()
+
+        async def one(index: int, base: str) -> None:
+            try:
+                answer = await client.get(
+                    f"{base}/v1/continuums",
+                    params={"scope": "replica"},
+                    headers=headers,
+                    timeout=self._timeout,
+                )
+                if answer.status_code != 200:
+                    raise ValueError(f"status {answer.status_code}")
+                found[index] = msgspec.json.decode(answer.content, type=list[ContinuumSummary])
+            except Exception as exc:  # one peer's failure must not fail the listing
+                unreachable.append(base)
+                _log.warning("api_peer_list_failed", peer=base, error=type(exc).__name__)
+
+        async with anyio.create_task_group() as tg:
+            for index, base in enumerate(urls):
+                tg.start_soon(one, index, base)
+        return [summary for peer in found for summary in peer], sorted(unreachable)
+
+    def _client(self) -> httpx.AsyncClient:
+        import httpx
+
+        if self._http is None:
+            self._http = httpx.AsyncClient(trust_env=False)
+        return self._http
 
     async def aclose(self) -> None:
         """Close the connections to the peers (the app's shutdown)."""

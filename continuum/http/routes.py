@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import anyio
 import msgspec
-from litestar import MediaType, Response, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import ResponseHeader
 from litestar.handlers import HTTPRouteHandler
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, QueryParameter
 
 from continuum.actors.replies import SwitchoverRefused
 from continuum.actors.runtime import ActorDead, ActorRef, AskTimeout, ReplyError
 from continuum.core.ownership import Conflict, conflict_report
 from continuum.http.errors import ApiError, ErrorBody, RefusalBody
-from continuum.http.forwarding import Forwarder
+from continuum.http.forwarding import UNREACHABLE_PEERS, Forwarder
 from continuum.http.readiness import Readiness
 from continuum.http.stored_health import StoredHealth, report_from_status
 from continuum.messages.audit import format_timestamp
@@ -63,6 +63,14 @@ Name = Annotated[
         min_length=1,
         max_length=253,
         description="The CR's name (a DNS-1123 subdomain).",
+    ),
+]
+Scope = Annotated[
+    Literal["region", "replica"],
+    QueryParameter(
+        name="scope",  # not the handler's own name: "scope" is Litestar's ASGI scope
+        description="`region`: every CR of the region, the peers' included when sharded; "
+        "`replica`: only those this replica runs.",
     ),
 ]
 Fresh = Annotated[
@@ -102,6 +110,13 @@ _RETRY_AFTER = ResponseHeader(
     description="Seconds to wait before retrying.",
     documentation_only=True,
 )
+_UNREACHABLE_PEERS = ResponseHeader(
+    name=UNREACHABLE_PEERS,
+    value="http://10.244.1.7:8082",
+    description="Region-wide list only: the peer replicas that did not answer (their CRs "
+    "are missing).",
+    documentation_only=True,
+)
 _COMMON: Final[dict[int, ResponseSpec]] = {
     401: _err("Bearer token missing or wrong (only when a token is configured)."),
     404: _err("No such Continuum here, or a path with an empty segment."),
@@ -111,6 +126,10 @@ _COMMON: Final[dict[int, ResponseSpec]] = {
         "answer; see Retry-After."
     ),
     504: _err("The CR's actor did not answer in time."),
+}
+_LIST: Final[dict[int, ResponseSpec]] = {
+    **_COMMON,
+    422: _err("A scope other than region or replica, or an unknown query parameter."),
 }
 _ONE_CR: Final[dict[int, ResponseSpec]] = {
     **_COMMON,
@@ -257,14 +276,34 @@ class ContinuumRoutes:
         # (continuum.http.forwarding).
         one: dict[str, Any] = {**common, "before_request": self._forwarder}
 
-        @get("/continuums", responses=_COMMON, response_headers=retry, **common)
-        async def list_continuums() -> list[ContinuumSummary]:
-            """Every Continuum this replica runs an actor for, with its status summary.
+        @get(
+            "/continuums",
+            responses=_LIST,
+            response_headers=[*retry, _UNREACHABLE_PEERS],
+            opt={QUERY_OPT: frozenset({"scope"})},
+            **common,
+        )
+        async def list_continuums(
+            request: Request[Any, Any, Any], listing: Scope = "region"
+        ) -> Response[list[ContinuumSummary]]:
+            """Every Continuum with its status summary, sorted by namespace and name.
 
-            Actors are asked concurrently (at most 16 at a time). One that cannot answer
-            (restarting, timed out) is listed with phase ``Unknown``.
+            ``scope=replica``: those this replica runs an actor for. ``scope=region`` (the
+            default): with sharding, also those its live peers run (each peer asked for its
+            own list); a peer that does not answer is named in
+            ``X-Continuum-Unreachable-Peers`` and its CRs are missing. Without sharding both
+            are the same. Actors are asked concurrently (at most 16 at a time); one that
+            cannot answer (restarting, timed out) is listed with phase ``Unknown``.
             """
-            return await self.list_summaries()
+            own = await self.list_summaries()
+            forwarder = self._forwarder
+            if listing == "replica" or forwarder is None or forwarder.forwarded(request):
+                return Response(_sorted(own))
+            theirs, unreachable = await forwarder.peer_lists(request)
+            mine = {(s.namespace, s.name) for s in own}
+            merged = own + [s for s in theirs if (s.namespace, s.name) not in mine]
+            headers = {UNREACHABLE_PEERS: ",".join(unreachable)} if unreachable else {}
+            return Response(_sorted(merged), headers=headers)
 
         @get("/continuums/{ns:str}/{name:str}", responses=_ONE_CR, response_headers=retry, **one)
         async def get_continuum(ns: Namespace, name: Name) -> ContinuumSummary:
@@ -365,6 +404,12 @@ class ContinuumRoutes:
             for index, key in enumerate(keys):
                 tg.start_soon(one, index, key)
         return [r for r in results if r is not None]
+
+
+def _sorted(summaries: list[ContinuumSummary]) -> list[ContinuumSummary]:
+    """One entry per CR, by namespace and name."""
+    by_key = {(s.namespace, s.name): s for s in reversed(summaries)}  # the first one wins
+    return [by_key[key] for key in sorted(by_key)]
 
 
 def _blocked(conflict: Conflict) -> DryRunReport:

@@ -269,6 +269,11 @@ class Membership:
                 return peer.api_url
         return None
 
+    def peer_urls(self) -> list[str]:
+        """The API URLs the live peers published, sorted (for a region-wide listing)."""
+        now = self._clock.monotonic()
+        return sorted({p.api_url for p in self._peers.values() if p.api_url and p.live(now)})
+
     def follow(self, rebalance: Callable[[], Awaitable[None]]) -> None:
         """See :class:`continuum.ports.ShardView`."""
         self._followers.append(rebalance)

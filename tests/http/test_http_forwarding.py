@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 
 from continuum.config import Address, Settings
 from continuum.controller import _advertised_api_url
 from continuum.http import bind_listener
+from continuum.http.forwarding import FORWARDED_BY, UNREACHABLE_PEERS
 from continuum.messages.requests import DryRunRequest, HealthRequest, SwitchoverRequest
 from tests.http.conftest import AUTH, OWNER, ApiUnderTest, running_api
 from tests.http.fake_continuum import FINGERPRINT, STANDBY
@@ -30,9 +32,14 @@ class Directory:
 
     identity: str
     urls: dict[str, str] = field(default_factory=dict)
+    others: list[str] = field(default_factory=list)
+    """Live peers that run none of the keys in ``urls``."""
 
     def peer_url_for(self, key: str) -> str | None:
         return self.urls.get(key)
+
+    def peer_urls(self) -> list[str]:
+        return sorted(set(self.urls.values()) | set(self.others))
 
 
 @asynccontextmanager
@@ -137,12 +144,47 @@ async def test_a_peer_that_does_not_answer_is_a_503_naming_it() -> None:
         assert f"runs on another replica ({UNREACHABLE})" in response.json()["error"]
 
 
-async def test_without_a_peer_for_the_cr_the_answer_is_404_and_the_list_stays_local() -> None:
+async def test_without_a_peer_for_the_cr_the_answer_is_404() -> None:
     async with two_replicas() as (a, _, _, _):
         response = await a.client.get("/v1/continuums/team-c/none", headers=AUTH)
         assert response.status_code == 404
+        assert "team-c/none" in response.json()["error"]
+
+
+def _keys(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200
+    return [f"{s['namespace']}/{s['name']}" for s in response.json()]
+
+
+async def test_the_list_is_the_regions_by_default_and_the_replicas_own_on_request() -> None:
+    async with two_replicas() as (a, _, b, db):
+        await b.add("team-c/search")
+        db.urls[ORDERS] = a.base_url
+        for api in (a, b):  # whichever replica answers: the whole region, sorted, once each
+            response = await api.client.get("/v1/continuums", headers=AUTH)
+            assert _keys(response) == [ORDERS, BILLING, "team-c/search"]
+            assert UNREACHABLE_PEERS not in response.headers
+        response = await a.client.get("/v1/continuums?scope=replica", headers=AUTH)
+        assert _keys(response) == [ORDERS]
+        response = await b.client.get("/v1/continuums", params={"scope": "replica"}, headers=AUTH)
+        assert _keys(response) == [BILLING, "team-c/search"]
+        response = await a.client.get("/v1/continuums?scope=everything", headers=AUTH)
+        assert response.status_code == 422
+
+
+async def test_a_peer_that_does_not_answer_is_named_and_the_rest_is_listed() -> None:
+    async with two_replicas() as (a, da, _, _):
+        da.others.append(UNREACHABLE)
         response = await a.client.get("/v1/continuums", headers=AUTH)
-        assert [(s["namespace"], s["name"]) for s in response.json()] == [("team-a", "orders")]
+        assert _keys(response) == [ORDERS, BILLING]
+        assert response.headers[UNREACHABLE_PEERS] == UNREACHABLE
+
+
+async def test_a_listing_asked_by_a_peer_is_this_replicas_own() -> None:
+    async with two_replicas() as (a, _, _, _):
+        headers = {**AUTH, FORWARDED_BY: "replica-b"}
+        response = await a.client.get("/v1/continuums", headers=headers)
+        assert _keys(response) == [ORDERS]
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ async def test_document_lists_exactly_the_served_routes(api: ApiUnderTest) -> No
 @pytest.mark.parametrize(
     ("path", "method", "codes"),
     [
-        ("/v1/continuums", "get", {"200", "401", "403", "404", "503", "504"}),
+        ("/v1/continuums", "get", {"200", "401", "403", "404", "422", "503", "504"}),
         (V1, "get", {"200", "401", "403", "404", "422", "503", "504"}),
         (f"{V1}/health", "get", {"200", "401", "403", "404", "409", "422", "503", "504"}),
         (f"{V1}/dry-run", "post", {"200", "401", "403", "404", "409", "413", "422", "503", "504"}),

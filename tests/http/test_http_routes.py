@@ -98,12 +98,14 @@ async def test_get_one_continuum_returns_its_summary(api: ApiUnderTest) -> None:
     assert summary["leaseExpiresAt"] == "2026-01-01T00:00:30Z"
 
 
-async def test_list_asks_every_actor_and_returns_summaries_in_registry_order() -> None:
+async def test_list_asks_every_actor_and_returns_summaries_sorted_by_namespace_and_name() -> None:
     crs = [f"team-{i}/app-{i}" for i in range(20)]
     async with running_api(crs=crs) as api:
         response = await api.client.get("/v1/continuums", headers=AUTH)
-    assert response.status_code == 200
-    assert [f"{s['namespace']}/{s['name']}" for s in response.json()] == crs
+        assert response.status_code == 200
+        assert [f"{s['namespace']}/{s['name']}" for s in response.json()] == sorted(crs)
+        mine = await api.client.get("/v1/continuums?scope=replica", headers=AUTH)
+        assert mine.json() == response.json()  # not sharded: the replica's list is the region's
 
 
 async def test_list_shows_an_actor_that_cannot_answer_with_phase_unknown() -> None:

@@ -30,6 +30,13 @@ namespace), another region's copy or the witness cannot be read (a region gone) 
   :data:`CONVERGE`'s (seed 741232: it let go on the unobserved grace with its own route
   split, the cut-off region answering again).
 
+* what the writer could not read, it judges on a fresh look: the grace of :data:`UNOBSERVED`
+  runs out only on an observation that began after its deadline (``observed_at``), for at
+  most :data:`FRESH_LOOK_PERIODS` renewal periods more. A region that answers again at the
+  end of the grace is then converged instead of left as the last look before it saw it
+  (found by the simulator, seed 1102859 with deletions: the writer let go on an observation
+  made while the other region was cut off, a heal later, with no Cluster primary).
+
 Never does I/O, never reads a clock (``now`` is given), never raises.
 """
 
@@ -41,6 +48,8 @@ import msgspec
 
 __all__ = [
     "CONVERGE",
+    "FRESH_LOOK",
+    "FRESH_LOOK_PERIODS",
     "PER_TENURE",
     "RAN_OUT",
     "SPENT",
@@ -58,6 +67,13 @@ CONVERGE: Final = "converge"
 
 UNOBSERVED: Final = "unobserved"
 """The writer waits for a world its last observation could not read all of."""
+
+FRESH_LOOK: Final = frozenset({UNOBSERVED})
+"""The kinds whose grace runs out only on an observation begun after its deadline."""
+
+FRESH_LOOK_PERIODS: Final = 2
+"""How many renewal periods past its deadline a :data:`FRESH_LOOK` grace waits at most for
+that observation (observations are bounded: one begins every cadence)."""
 
 PER_TENURE: Final = frozenset({CONVERGE})
 """The kinds whose grace starts over when the instance stops acting as the writer."""
@@ -84,14 +100,25 @@ class DeletionGrace(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def waiting(
-    state: DeletionGrace, kind: str, *, now: float, period: float, renewals: int
+    state: DeletionGrace,
+    kind: str,
+    *,
+    now: float,
+    period: float,
+    renewals: int,
+    observed_at: float | None = None,
 ) -> tuple[DeletionGrace, Verdict]:
     """A deletion would wait for ``kind`` at monotonic time ``now``: the next state and
-    whether it waits (see the module docstring). ``period``: the renewal period (seconds)."""
+    whether it waits (see the module docstring). ``period``: the renewal period (seconds);
+    ``observed_at``: when the observation the wait rests on began (``None``: none, or not
+    an observation)."""
     until = dict(state.until)
     deadline = until.setdefault(kind, now + renewals * period)
     started = msgspec.structs.replace(state, until=tuple(sorted(until.items())))
     if now < deadline:
+        return started, WAIT
+    stale = kind in FRESH_LOOK and observed_at is not None and observed_at < deadline
+    if stale and now < deadline + FRESH_LOOK_PERIODS * period:
         return started, WAIT
     if kind in state.spent:
         return started, SPENT

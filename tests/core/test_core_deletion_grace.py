@@ -116,3 +116,45 @@ def test_once_the_unobserved_grace_ran_out_the_grace_to_converge_no_longer_start
         assert verdict == WAIT
     state, verdict = _wait(unobserved(state), CONVERGE, 220.0)
     assert verdict == RAN_OUT  # bounded: a region gone for good never holds it for good
+
+
+def test_the_unobserved_grace_runs_out_only_on_a_look_begun_after_its_deadline() -> None:
+    """Seed 1102859 (deletions): the writer let go on an observation made while the other
+    region was cut off, which answered again a moment later: no Cluster was left primary."""
+    state, verdict = waiting(
+        DeletionGrace(), UNOBSERVED, now=100.0, period=PERIOD, renewals=RENEWALS, observed_at=95.0
+    )
+    assert (verdict, state.deadline(UNOBSERVED)) == (WAIT, 160.0)
+    # Past the deadline on a look begun before it: one more look first ...
+    state, verdict = waiting(
+        state, UNOBSERVED, now=165.0, period=PERIOD, renewals=RENEWALS, observed_at=155.0
+    )
+    assert verdict == WAIT
+    # ... and a look begun after it decides.
+    state, verdict = waiting(
+        state, UNOBSERVED, now=172.0, period=PERIOD, renewals=RENEWALS, observed_at=161.0
+    )
+    assert verdict == RAN_OUT
+
+
+def test_the_wait_for_a_fresh_look_is_bounded_and_only_for_what_was_not_read() -> None:
+    state, _ = waiting(
+        DeletionGrace(), UNOBSERVED, now=100.0, period=PERIOD, renewals=RENEWALS, observed_at=95.0
+    )
+    # No observation after the deadline within two periods: the grace runs out anyway.
+    state, verdict = waiting(
+        state, UNOBSERVED, now=179.9, period=PERIOD, renewals=RENEWALS, observed_at=155.0
+    )
+    assert verdict == WAIT
+    state, verdict = waiting(
+        state, UNOBSERVED, now=180.0, period=PERIOD, renewals=RENEWALS, observed_at=155.0
+    )
+    assert verdict == RAN_OUT
+    # Other kinds run out on the deadline, whatever the age of the last look.
+    other, _ = waiting(
+        DeletionGrace(), CONVERGE, now=100.0, period=PERIOD, renewals=RENEWALS, observed_at=95.0
+    )
+    other, verdict = waiting(
+        other, CONVERGE, now=160.0, period=PERIOD, renewals=RENEWALS, observed_at=150.0
+    )
+    assert verdict == RAN_OUT

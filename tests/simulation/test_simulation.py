@@ -109,6 +109,7 @@ DELETION_SWEEP_SEEDS: dict[int, str] = {
     314267: "no primary after a rolled-back failover, and no failover again",
     314846: "checker: a standby's tick handled, its observation not back yet",
     305088: "a rolled-back failover whose cordon landed could never undo it: no primary",
+    1102859: "a deleting writer let go on a look taken while the other region was cut off",
 }
 """The same for ``bench/simulate.py --deletions``."""
 

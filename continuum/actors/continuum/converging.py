@@ -75,6 +75,8 @@ class WorldView:
     """That holder's tenure when the observation began (:func:`world_tenure`)."""
     pair_unread: bool = False
     """The pair could not be read at all."""
+    observed_at: float | None = None
+    """When that observation began (monotonic; ``None``: no observation yet)."""
 
     def unobserved(self, holder: str, tenure: datetime | None = None) -> bool:
         """Whether the observation against ``holder`` in its ``tenure`` could not read part
@@ -171,13 +173,16 @@ class WorldQuery:
     serving: dns_serving.ServingQuery | None = None
     """What the served answers are judged against (``None``: no records, or no
     authoritative server to ask)."""
+    started: float | None = None
+    """When the observation began (monotonic)."""
 
 
 def world_query(actor: ContinuumActor) -> WorldQuery:
     """The query of an observation starting now, against :func:`world_holder`."""
     holder = world_holder(actor)
+    started = actor.clock.monotonic()
     if not holder:
-        return WorldQuery(holder="")
+        return WorldQuery(holder="", started=started)
     plan = _plan(actor, holder)
     records = _records(actor, plan, holder)
     serving = None
@@ -194,6 +199,7 @@ def world_query(actor: ContinuumActor) -> WorldQuery:
         plan=plan,
         records=records,
         serving=serving,
+        started=started,
     )
 
 
@@ -276,7 +282,7 @@ def assess_world(
     No I/O."""
     holder = query.holder
     if not holder:
-        _report(actor, (), holder, None)
+        _report(actor, (), holder, None, observed_at=query.started)
         return [], ()
     world = _world(actor, holder, reads)
     mismatches = rule.assess(world)
@@ -289,7 +295,9 @@ def assess_world(
     seen = actor.world
     same = seen.holder == holder and seen.tenure == query.tenure
     previous = frozenset(m.key for m in seen.mismatches if same)
-    _report(actor, mismatches, holder, query.tenure, pair_unread=pair_unread)
+    _report(
+        actor, mismatches, holder, query.tenure, pair_unread=pair_unread, observed_at=query.started
+    )
     _judge_serving(actor, query, reads)
     if not decide:
         return [], mismatches
@@ -308,7 +316,7 @@ def report_repaired(actor: ContinuumActor, query: WorldQuery, reads: WorldReads)
     pair leaves the last assessment standing until the next observation. No I/O."""
     if query.holder and not (reads.pair is None and reads.pair_error):
         mismatches = rule.assess(_world(actor, query.holder, reads))
-        _report(actor, mismatches, query.holder, query.tenure)
+        _report(actor, mismatches, query.holder, query.tenure, observed_at=query.started)
 
 
 def _world(actor: ContinuumActor, holder: str, reads: WorldReads) -> rule.World:
@@ -330,9 +338,14 @@ def _report(
     tenure: datetime | None,
     *,
     pair_unread: bool = False,
+    observed_at: float | None = None,
 ) -> None:
     actor.world = WorldView(
-        mismatches=mismatches, holder=holder, tenure=tenure, pair_unread=pair_unread
+        mismatches=mismatches,
+        holder=holder,
+        tenure=tenure,
+        pair_unread=pair_unread,
+        observed_at=observed_at,
     )
     metrics.set_world(actor.key, {m.kind for m in mismatches})
     if not holder:

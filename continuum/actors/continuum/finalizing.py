@@ -244,6 +244,7 @@ def _within_grace(actor: ContinuumActor, kind: str, reason: str) -> str:
         now=actor.clock.monotonic(),
         period=actor.renew_seconds,
         renewals=CONVERGE_GRACE_RENEWALS,
+        observed_at=actor.world.observed_at,
     )
     if verdict == deletion_grace.WAIT:
         return reason

@@ -41,9 +41,12 @@ Invariants (kind → meaning):
   while its region was cut off, once the witness had been unreadable for its grace (six
   renewals: ``docs/decisions.md`` #20 bounds that wait; it cannot tell whether the lease
   names it, and nobody is left to converge what it would have), or let go as the writer
-  while another region was cut off, once the world it could not read whole had held it for
-  that wait's grace (the same decision bounds it: a region gone never holds a deletion for
-  good; seed 541251);
+  while another region was cut off — or had been when the observation it let go on began
+  (a heal it could not have seen yet; seed 1119187) — once the world it could not read
+  whole had held it for that wait's grace (the same decision bounds it: a region gone never
+  holds a deletion for good; seed 541251), or could not take over the writer role the lease
+  gave it, its witness calls failing, for that wait's grace while another region was cut
+  off and its last look could not read the world whole (seed 1120833);
 * ``deletion-dropped-journal`` — a region's CR went away while its journal was open or its
   instance's run was under way;
 * ``deletion-hung`` — after the calm phase a region's CR is still being deleted (its
@@ -516,7 +519,7 @@ class _Sim:
                     self.world.partitioned.add(region)
                     self.ever_partitioned = True
                 elif region in self.world.partitioned:
-                    self.world.partitioned.discard(region)
+                    self.world.heal(region)
                     self.healed()
             case Switchover(to=to):
                 await self.switchover(to)
@@ -589,7 +592,8 @@ class _Sim:
     async def calm(self) -> None:
         self.world.faults.clear()
         if self.world.partitioned:
-            self.world.partitioned.clear()
+            for region in sorted(self.world.partitioned):
+                self.world.heal(region)
             self.healed()
         for node in self.nodes.values():
             node.crash_after_writes = 0

@@ -110,6 +110,8 @@ DELETION_SWEEP_SEEDS: dict[int, str] = {
     314846: "checker: a standby's tick handled, its observation not back yet",
     305088: "a rolled-back failover whose cordon landed could never undo it: no primary",
     1102859: "a deleting writer let go on a look taken while the other region was cut off",
+    1119187: "checker: a deleting writer-by-lease let go, unable to take over, other region cut",
+    1120833: "checker: the same, both copies deleted, the heal at the standby's let-go",
 }
 """The same for ``bench/simulate.py --deletions``."""
 

@@ -27,6 +27,7 @@ import msgspec
 from continuum.actors.continuum.converging import current_unobserved
 from continuum.clock import FakeClock
 from continuum.core.deletion_grace import UNOBSERVED
+from continuum.core.deletion_wait import ADOPT
 from continuum.errors import (
     AuditUnavailable,
     Conflict,
@@ -188,10 +189,24 @@ class SimWorld:
         self.api = {region: RegionApi(cr=cr) for region in REGIONS}
         self.faults: list[Fault] = []
         self.partitioned: set[str] = set()
+        self.healed_at: dict[str, float] = {}
+        """Per region, when its last partition ended (monotonic)."""
         self.calls = 0
         self._timer_seq = 0
         self.disturbances = 0
         """Calls that met a fault or a partition (the DryRun invariant needs a quiet world)."""
+
+    def heal(self, region: str) -> None:
+        """End ``region``'s partition (now)."""
+        self.partitioned.discard(region)
+        self.healed_at[region] = self.clock.monotonic()
+
+    def cut_since(self, since: float | None) -> bool:
+        """Some region is cut off now, or was at some moment since ``since`` (``None``: no
+        moment to look back to)."""
+        if self.partitioned:
+            return True
+        return since is not None and any(at >= since for at in self.healed_at.values())
 
     def next_seq(self) -> int:
         """The arming order of the instances' timers (one sequence for both regions: timers
@@ -579,10 +594,22 @@ class NodeFinalizers:
                 api.dropped_journal = actor.running.id
             if actor is not None and self._node.region in self._w.partitioned:
                 api.let_go_cut_off = "witness" in actor.deletion_grace.spent
-            elif actor is not None and self._w.partitioned and actor.acting():
-                api.let_go_cut_off = UNOBSERVED in actor.deletion_grace.spent and (
-                    current_unobserved(actor)
-                )
+            elif actor is not None and self._w.cut_since(actor.world.observed_at):
+                # Another region was cut off — now, or when the observation it let go on
+                # began (a heal since, which the instance cannot have seen; seed 1119187).
+                spent = actor.deletion_grace.spent
+                if actor.acting():
+                    api.let_go_cut_off = UNOBSERVED in spent and current_unobserved(actor)
+                else:
+                    # The lease named it but it could not take the role over, its witness
+                    # calls failing, and its last look could not read the world whole: it
+                    # could not converge what it would have (seed 1120833).
+                    world = actor.world
+                    api.let_go_cut_off = (
+                        ADOPT in spent
+                        and bool(actor.witness_error)
+                        and world.unobserved(world.holder, world.tenure)
+                    )
             if not api.gone:
                 api.set_finalizer(FINALIZER, present=False)
                 # The watch's DELETED: the instance stops (it is stopping itself already).

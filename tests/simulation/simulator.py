@@ -16,7 +16,8 @@ Invariants (kind → meaning):
   already acted under;
 * ``two-primaries`` — both Clusters act as primary while both regions are reachable, in a run
   that never had a partition; ``two-primaries-after-partition`` — the same beyond one
-  observation cadence after a partition healed and after the writer began acting (a stale
+  observation cadence after a partition healed, after the writer began acting and after its
+  last write to the pair that met a fault (a demotion refused is tried again; a stale
   primary nobody fenced: issue 13, item 4; the writer's observation fences it, and a writer
   that is down, or cannot renew, fences nothing; the calm phase's end judges a world that
   never got one; a writer whose observation fell due within the bound but has not had its
@@ -287,9 +288,12 @@ class _Sim:
             if not self.ever_partitioned:
                 since: float | None = self.partition_healed_at
             elif acting:
+                # ... and after its last write to the pair that met a fault (a demotion
+                # refused or timed out is tried again: seed 1208680).
                 writer = acting[0]
                 began = self.acting_since[(writer.region, writer.incarnation)]
-                since = max(self.partition_healed_at, began)
+                failed = self.world.pair_write_failed_at.get(writer.region, began)
+                since = max(self.partition_healed_at, began, failed)
             else:
                 since = None
             kind = "two-primaries-after-partition" if self.ever_partitioned else "two-primaries"

@@ -99,6 +99,7 @@ SWEEP_SEEDS: dict[int, str] = {
     548591: "a refused demotion of the stale primary retried only a cadence later",
     556744: "checker: a slow self-fence demotion jumped the clock past the writer's tick",
     741232: "a deleting writer let go on its unobserved grace with its own route left split",
+    1208680: "checker: a demotion of the stale primary timed out after the heal, then retried",
 }
 """Seeds of ``bench/simulate.py`` sweeps beyond the CI range that found a bug (each product
 fix also has a unit test), kept as regressions."""

@@ -191,6 +191,9 @@ class SimWorld:
         self.partitioned: set[str] = set()
         self.healed_at: dict[str, float] = {}
         """Per region, when its last partition ended (monotonic)."""
+        self.pair_write_failed_at: dict[str, float] = {}
+        """Per region, when its instance's last write to the pair met a fault or a partition
+        (monotonic, once the call gave up)."""
         self.calls = 0
         self._timer_seq = 0
         self.disturbances = 0
@@ -255,6 +258,7 @@ class SimWorld:
         if not self.reachable(node.region, target, half):
             self.disturbances += 1
             self.clock.advance(_TIMEOUT_SECONDS)
+            self._failed(node, target, write=write)
             raise _error(target, "timeout", op, node.region)
         fault = self._take_fault(target, op, node.region)
         if fault is not None:
@@ -265,6 +269,7 @@ class SimWorld:
             if write:
                 node.wrote()
             self.clock.advance(_TIMEOUT_SECONDS)
+            self._failed(node, target, write=write)
             raise _error(target, "timeout", op, node.region)
         if fault is not None:
             if fault.kind == "slow":
@@ -272,12 +277,17 @@ class SimWorld:
             else:
                 if fault.kind == "timeout":
                     self.clock.advance(_TIMEOUT_SECONDS)
+                self._failed(node, target, write=write)
                 raise _error(target, fault.kind, op, node.region)
         result = await fn()
         node.check_alive(incarnation)
         if write:
             node.wrote()
         return result
+
+    def _failed(self, node: SimNode, target: Target, *, write: bool) -> None:
+        if write and target == "pair":
+            self.pair_write_failed_at[node.region] = self.clock.monotonic()
 
     def change_spec(self, node: SimNode, spec: ContinuumSpec) -> None:
         """A spec change in ``node``'s region's CR (the generation moves on); its watch

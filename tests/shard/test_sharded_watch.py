@@ -206,19 +206,25 @@ async def test_events_of_another_replicas_crs_cost_no_ownership_pass(tmp_path: P
     assert not handling.doubles
 
 
-async def test_every_actor_runs_under_its_replicas_write_check(tmp_path: Path) -> None:
-    """The watch binds the membership's write check to each actor it spawns, so a fenced
-    replica's actors write nothing while they wait to be stopped (docs/sharding.md)."""
-    handling = Handling()
-    clock = FakeClock()
-    GateRecorder.checks.clear()
+@asynccontextmanager
+async def _four_crs(tmp_path: Path) -> AsyncIterator[tuple[KubeEmulator, Path, set[str]]]:
+    """An emulated cluster holding four CRs: the emulator, its kubeconfig and the CR keys."""
     async with KubeEmulator(region="r", crd_paths=bundled_crd_paths()) as kube:
         for ns in ("acme", NAMESPACE):
             kube.ensure_namespace(ns)
         kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"r": kube})
         for n in range(4):
             kube.apply(_cr(f"cr-{n:02d}"))
-        keys = {f"acme/cr-{n:02d}" for n in range(4)}
+        yield kube, kubeconfig, {f"acme/cr-{n:02d}" for n in range(4)}
+
+
+async def test_every_actor_runs_under_its_replicas_write_check(tmp_path: Path) -> None:
+    """The watch binds the membership's write check to each actor it spawns, so a fenced
+    replica's actors write nothing while they wait to be stopped (docs/sharding.md)."""
+    handling = Handling()
+    clock = FakeClock()
+    GateRecorder.checks.clear()
+    async with _four_crs(tmp_path) as (kube, kubeconfig, keys):
         async with (
             autojumping(clock),
             _replica("a", kube, kubeconfig, clock, handling, actor=GateRecorder) as member,
@@ -258,13 +264,7 @@ async def test_a_fenced_replicas_stopping_actors_write_nothing(tmp_path: Path) -
     handling = Handling()
     clock = FakeClock()
     StopWriter.outcomes.clear()
-    async with KubeEmulator(region="r", crd_paths=bundled_crd_paths()) as kube:
-        for ns in ("acme", NAMESPACE):
-            kube.ensure_namespace(ns)
-        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", {"r": kube})
-        for n in range(4):
-            kube.apply(_cr(f"cr-{n:02d}"))
-        keys = {f"acme/cr-{n:02d}" for n in range(4)}
+    async with _four_crs(tmp_path) as (kube, kubeconfig, keys):
         clients = await KubeClients.from_kubeconfig(str(kubeconfig), {"r": "r"})
         async with clients:
             StopWriter.api = ContinuumApi(clients.for_region("r"), clock=clock)

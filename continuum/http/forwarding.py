@@ -124,8 +124,7 @@ class Forwarder:
         import httpx
 
         body = await request.body()
-        headers = {k: v for k, v in request.headers.items() if k.lower() in _SENT}
-        headers[FORWARDED_BY] = self._peers.identity or "peer"
+        headers = self._peer_headers(request)
         target = base + request.scope["path"]
         query = request.scope.get("query_string") or b""
         if query:
@@ -151,6 +150,13 @@ class Forwarder:
             headers=returned,
         )
 
+    def _peer_headers(self, request: Request[Any, Any, Any]) -> dict[str, str]:
+        """The headers a request to a peer carries: the caller's credentials and content
+        headers, and this replica's identity as :data:`FORWARDED_BY`."""
+        headers = {k: v for k, v in request.headers.items() if k.lower() in _SENT}
+        headers[FORWARDED_BY] = self._peers.identity or "peer"
+        return headers
+
     def forwarded(self, request: Request[Any, Any, Any]) -> bool:
         """The request came from a peer (answer it from this replica alone)."""
         return FORWARDED_BY.lower() in request.headers
@@ -163,8 +169,7 @@ class Forwarder:
         urls = [u.rstrip("/") for u in self._peers.peer_urls()]
         found: list[list[ContinuumSummary]] = [[] for _ in urls]
         unreachable: list[str] = []
-        headers = {k: v for k, v in request.headers.items() if k.lower() in _SENT}
-        headers[FORWARDED_BY] = self._peers.identity or "peer"
+        headers = self._peer_headers(request)
         client = self._client()
 
         async def one(index: int, base: str) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "Claim",
     "Claimant",
     "Conflict",
+    "Ownership",
     "claimant_of",
     "claims_of",
     "conflict_report",
@@ -132,6 +133,91 @@ def resolve(claimants: Iterable[Claimant]) -> dict[str, Conflict]:
         for claim in claimant.claims:
             owners[claim] = claimant.key
     return conflicts
+
+
+class Ownership:
+    """The conflicts among a changing set of claimants, kept up to date one change at a time.
+
+    After every :meth:`put` and :meth:`remove`, :meth:`get` answers exactly as
+    ``resolve(every claimant held)`` would. A change re-resolves only the claimants linked to
+    it through shared claims (its connected component, before and after the change), so it
+    costs O(that component), not O(every CR): with 10,000 CRs that name distinct resources a
+    change touches one. Pure: no I/O, no clock.
+    """
+
+    def __init__(self) -> None:
+        self._claimants: dict[str, Claimant] = {}
+        self._holders: dict[Claim, set[str]] = {}
+        self._conflicts: dict[str, Conflict] = {}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._claimants
+
+    def __len__(self) -> int:
+        return len(self._claimants)
+
+    def get(self, key: str) -> Conflict | None:
+        """The conflict of ``key``, or None when it owns all it names (or is not held)."""
+        return self._conflicts.get(key)
+
+    def put(self, claimant: Claimant) -> frozenset[str]:
+        """Add ``claimant`` or replace the one of its key. Returns the keys whose conflict may
+        have changed (empty when ``claimant`` equals the one held)."""
+        old = self._claimants.get(claimant.key)
+        if old == claimant:
+            return frozenset()
+        seeds = set(claimant.claims)
+        if old is not None:
+            self._unindex(old)
+            seeds |= old.claims
+        self._claimants[claimant.key] = claimant
+        for claim in claimant.claims:
+            self._holders.setdefault(claim, set()).add(claimant.key)
+        return self._resettle(seeds, {claimant.key})
+
+    def remove(self, key: str) -> frozenset[str]:
+        """Forget ``key``. Returns the keys whose conflict may have changed (``key`` among
+        them when it was held; empty otherwise)."""
+        old = self._claimants.pop(key, None)
+        if old is None:
+            return frozenset()
+        self._unindex(old)
+        self._conflicts.pop(key, None)
+        return self._resettle(set(old.claims), set()) | {key}
+
+    def _unindex(self, claimant: Claimant) -> None:
+        for claim in claimant.claims:
+            holders = self._holders.get(claim)
+            if holders is not None:
+                holders.discard(claimant.key)
+                if not holders:
+                    del self._holders[claim]
+
+    def _resettle(self, seeds: set[Claim], keys: set[str]) -> frozenset[str]:
+        """Re-resolve every claimant reachable from ``seeds`` (and ``keys``) through shared
+        claims; components are independent, so the rest keeps its answer."""
+        todo = list(seeds)
+        seen_claims = set(seeds)
+        for key in keys:
+            todo.extend(self._claimants[key].claims)
+        while todo:
+            claim = todo.pop()
+            for key in self._holders.get(claim, ()):
+                if key in keys:
+                    continue
+                keys.add(key)
+                for other in self._claimants[key].claims:
+                    if other not in seen_claims:
+                        seen_claims.add(other)
+                        todo.append(other)
+        found = resolve(self._claimants[k] for k in keys)
+        for key in keys:
+            conflict = found.get(key)
+            if conflict is None:
+                self._conflicts.pop(key, None)
+            else:
+                self._conflicts[key] = conflict
+        return frozenset(keys)
 
 
 def conflict_report(conflict: Conflict, *, generated_at: str) -> DryRunReport:

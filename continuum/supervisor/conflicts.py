@@ -1,6 +1,6 @@
 """The conflicts the CR watch found, for the API to answer about CRs that have no actor.
 
-Only the watch writes it (after every change of the set of CRs); readers look a key up on
+Only the watch writes it (for every CR a change may affect); readers look a key up on
 each use. See :mod:`continuum.core.ownership` for who owns what.
 """
 
@@ -24,6 +24,13 @@ class Conflicts:
     def replace(self, conflicts: Mapping[str, Conflict]) -> None:
         """Make ``conflicts`` the current set (the watch's whole view, not a delta)."""
         self._by_key = dict(conflicts)
+
+    def put(self, key: str, conflict: Conflict | None) -> None:
+        """Record the conflict of one key (None: it is not in conflict)."""
+        if conflict is None:
+            self._by_key.pop(key, None)
+        else:
+            self._by_key[key] = conflict
 
     def keys(self) -> list[str]:
         """Every key in conflict, sorted."""

@@ -44,7 +44,7 @@ with the view's write check bound (:mod:`continuum.write_gate`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -56,7 +56,7 @@ from anyio.abc import TaskGroup
 
 from continuum import write_gate
 from continuum.actors.runtime import Actor, ActorDead, MailboxFull
-from continuum.core.ownership import Conflict, claimant_of, resolve
+from continuum.core.ownership import Conflict, Ownership, claimant_of
 from continuum.errors import InvalidSpec, KubeError, WatchExpired
 from continuum.messages.commands import DeletionObserved, SpecInvalid, SpecObserved
 from continuum.messages.crd import FINALIZER, Continuum, decode_continuum, lease_key
@@ -114,7 +114,9 @@ class WatchStats:
     invalid: int = 0
     conflicts: int = 0
     event_settles: int = 0
-    """Ownership passes over every CR (each O(CRs)) that a watch event asked for."""
+    """Settle passes a watch event asked for (each over the CRs the event may affect)."""
+    full_settles: int = 0
+    """Settle passes over every CR (each O(CRs)): after the first full list, a rebalance."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -155,6 +157,7 @@ class ContinuumWatch:
         self._backoff_max = backoff_max
         self._watch_seconds = watch_seconds
         self._entries: dict[str, _Entry] = {}
+        self._ownership = Ownership()
         self._listed: set[str | None] = set()
         self._synced = anyio.Event()
         self._tg: TaskGroup | None = None
@@ -266,12 +269,22 @@ class ContinuumWatch:
             return
         was_invalid = entry.invalid is not None
         entry.latest, entry.invalid = cr, None
+        # Claims change only with the spec: the actors' own status writes (most events, and
+        # with sharding mostly other replicas' CRs) leave ownership as it is.
+        affected = (
+            self._ownership.put(claimant_of(cr))
+            if changed or key not in self._ownership
+            else frozenset()
+        )
         spawned_before = entry.spawned
-        if changed or was_invalid or (not spawned_before and self._may_spawn(key, entry)):
-            # Claims change only with the spec; the actors' own status writes (most events,
-            # and with sharding mostly other replicas' CRs) skip the O(CRs) ownership pass.
+        if (
+            affected
+            or changed
+            or was_invalid
+            or (not spawned_before and self._may_spawn(key, entry))
+        ):
             self.stats.event_settles += 1
-            await self._settle_claims()
+            await self._settle_claims(affected | {key})
         if spawned_before and entry.spawned and (changed or was_invalid):
             self.stats.observed += 1
             entry.deletion_told = deleting
@@ -345,8 +358,9 @@ class ContinuumWatch:
         if entry is not None and entry.spawned:
             await self._sup.stop(key)
             self.stats.stopped += 1
-        if entry is not None and entry.latest is not None:
-            await self._settle_claims()  # what it held may now go to a CR in conflict
+        affected = self._ownership.remove(key)
+        if affected:
+            await self._settle_claims(affected)  # what it held may now go to a CR in conflict
 
     # --- ownership -------------------------------------------------------------------------
     # A Conflict=True left in status (by a previous run, say) is cleared once the conflict is
@@ -382,25 +396,35 @@ class ContinuumWatch:
                 log.info("shard_actors_stopped", count=len(lost))
         await self._settle_claims()
 
-    async def _settle_claims(self) -> None:
+    async def _settle_claims(self, keys: Collection[str] | None = None) -> None:
         # One pass at a time (a pass yields between spawn batches), and never interleaved
         # with a rebalance's stops.
         async with self._placing:
-            await self._settle_claims_now()
+            await self._settle_claims_now(keys)
 
-    async def _settle_claims_now(self) -> None:
-        """Recompute ownership over every CR with a valid spec (its latest valid one: a
-        running actor keeps acting on it while an edit is invalid), then stop the actors of
-        CRs now in conflict, record the changes in status, and spawn every CR that has a
-        valid spec, no conflict and no actor. Before the first full list: nothing."""
+    async def _settle_claims_now(self, keys: Collection[str] | None) -> None:
+        """Bring ``keys`` (None: every CR) in line with ownership (kept by
+        :class:`Ownership` over every CR's latest valid spec: a running actor keeps acting
+        on it while an edit is invalid): stop the actors of CRs now in conflict, record the
+        changes in status, and spawn every CR that has a valid spec, no conflict and no
+        actor. Before the first full list: nothing."""
         if not self._all_listed():
             return
-        claimants = [claimant_of(e.latest) for e in self._entries.values() if e.latest]
-        found = resolve(claimants)
-        self.conflicts.replace(found)
+        if keys is None:
+            self.stats.full_settles += 1
+            keys = list(self._entries)
+            self.conflicts.replace(
+                {k: c for k in keys if (c := self._ownership.get(k)) is not None}
+            )
+        else:
+            for key in keys:
+                self.conflicts.put(key, self._ownership.get(key))
         spawned = 0
-        for key, entry in list(self._entries.items()):
-            conflict = found.get(key)
+        for key in keys:
+            entry = self._entries.get(key)
+            if entry is None:
+                continue
+            conflict = self._ownership.get(key)
             if conflict != entry.conflict or (conflict is None and _conflict_recorded(entry)):
                 await self._on_conflict_change(key, entry, conflict)
             if (

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from continuum.core.ownership import (
     Claim,
     Claimant,
+    Ownership,
     claimant_of,
     claims_of,
     conflict_report,
@@ -135,6 +136,66 @@ def test_the_result_is_independent_of_order_and_each_resource_has_one_owner(
             continue
         for claim in c.claims:
             assert owners.setdefault(claim, c.key) == c.key
+
+
+_CHANGE = st.tuples(
+    st.integers(0, 5),  # which key
+    st.one_of(
+        st.none(),  # removed
+        st.tuples(
+            st.integers(0, 3), st.sets(st.sampled_from(["p1", "p2", "r1", "r2", "h1", "h2"]))
+        ),
+    ),
+)
+
+
+@given(st.lists(_CHANGE, min_size=1, max_size=30))
+def test_the_incremental_index_answers_as_resolve_after_every_change(
+    changes: list[tuple[int, tuple[int, set[str]] | None]],
+) -> None:
+    """Puts, replacements and removals in any order: after each, every key's conflict is what
+    resolve() over the whole set gives, and the keys returned cover every key that moved."""
+    index = Ownership()
+    held: dict[str, Claimant] = {}
+    before: dict[str, object] = {}
+    for which, change in changes:
+        key = f"acme/c{which}"
+        if change is None:
+            affected = index.remove(key)
+            held.pop(key, None)
+        else:
+            at, resources = change
+            claimant = Claimant(
+                key=key,
+                uid=f"u{which}",
+                created=T0 + timedelta(seconds=at),
+                claims=frozenset(Claim("spec.x", r) for r in resources),
+            )
+            affected = index.put(claimant)
+            held[key] = claimant
+        expected = resolve(held.values())
+        after = {k: index.get(k) for k in held}
+        assert {k: c for k, c in after.items() if c is not None} == expected
+        assert len(index) == len(held)
+        moved = {k for k in set(after) | set(before) if after.get(k) != before.get(k)}
+        assert moved <= affected
+        before = dict(after)
+
+
+def test_an_unchanged_claimant_affects_nothing_and_a_far_one_is_not_revisited() -> None:
+    index = Ownership()
+    crs = [_cr(f"c{i}", str(i), at=i, cnpgPair={"name": f"db{i}"}) for i in range(100)]
+    for cr in crs:
+        assert index.put(claimant_of(cr)) == {f"acme/c{cr.metadata.name[1:]}"}
+    assert index.put(claimant_of(crs[7])) == frozenset()
+    late = _cr("late", "z", at=500, cnpgPair={"name": "db3"})
+    assert index.put(claimant_of(late)) == {"acme/c3", "acme/late"}
+    conflict = index.get("acme/late")
+    assert conflict is not None
+    assert conflict.owner == "acme/c3"
+    assert index.remove("acme/c3") == {"acme/c3", "acme/late"}
+    assert index.get("acme/late") is None
+    assert index.remove("acme/nobody") == frozenset()
 
 
 def test_the_dry_run_of_a_cr_in_conflict_is_blocked_at_step_one_naming_the_owner() -> None:

@@ -353,3 +353,32 @@ async def test_a_cr_that_can_have_no_actor_is_let_go_by_the_watch_unless_a_journ
         stored = _stored(kube, "journal")
         assert stored is not None
         assert stored["metadata"]["finalizers"] == [FINALIZER]
+
+
+async def test_crs_created_after_the_list_are_placed_without_a_pass_over_every_cr(
+    regions: Regions,
+) -> None:
+    """Ownership is kept one change at a time: each new CR costs a settle of the CRs it may
+    affect, never a pass over the whole fleet; a late CR naming a taken pair still gets the
+    conflict, and gets its actor once the owner is gone."""
+    kube = regions.a
+    kube.apply(_cr("first"))
+    async with _watching(kube, regions.clients) as (watch, sup, _log, _):
+        full = watch.stats.full_settles
+        assert full == 1
+        for n in range(20):
+            kube.apply(_cr(f"cr-{n:02d}"))
+        late = _cr("late")
+        late["spec"]["cnpgPair"] = {"name": "cr-03-pg"}
+        kube.apply(late)
+        await _until(lambda: len(sup.registry) == 21)
+        await _until(lambda: watch.conflicts.get("acme/late") is not None)
+        conflict = watch.conflicts.get("acme/late")
+        assert conflict is not None
+        assert conflict.owner == "acme/cr-03"
+        assert "acme/late" not in sup.registry
+        _delete(kube, "cr-03")
+        await _until(lambda: "acme/late" in sup.registry)
+        assert watch.conflicts.get("acme/late") is None
+        assert watch.conflicts.keys() == []
+        assert watch.stats.full_settles == full

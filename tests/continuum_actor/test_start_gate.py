@@ -69,3 +69,90 @@ async def test_an_actor_acquires_its_lease_only_once_admitted(fake_clock: FakeCl
         await fake_clock.advance_settled(0.2)
         assert (await h.witness().read(KEY)).holder == A
         assert actor.acting()
+
+
+async def test_quiet_returns_at_once_when_no_start_up_is_pending(fake_clock: FakeClock) -> None:
+    gate = StartGate(concurrency=2)
+    with anyio.fail_after(1):
+        await gate.quiet(fake_clock)
+    assert gate.pending == 0
+
+
+async def test_quiet_waits_for_every_pending_start_up_and_at_most_its_bound(
+    fake_clock: FakeClock,
+) -> None:
+    """Start-ups waiting for a slot count as pending as much as those inside; a stream that
+    never ends delays the rest of a start-up by ``at_most`` and no more."""
+    gate = StartGate(concurrency=1)
+    release = anyio.Event()
+    quiet_at: list[float] = []
+
+    async def start_up() -> None:
+        async with gate.admitted(fake_clock):
+            await release.wait()
+
+    async def rest_of_start_up() -> None:
+        await gate.quiet(fake_clock, at_most=5.0)
+        quiet_at.append(fake_clock.monotonic())
+
+    start = fake_clock.monotonic()
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(start_up)
+        await anyio.wait_all_tasks_blocked()
+        assert (gate.pending, gate.starting, gate.waiting) == (3, 1, 2)
+        tg.start_soon(rest_of_start_up)
+        await fake_clock.advance_settled(1.0)
+        assert quiet_at == []
+        release.set()
+        await anyio.wait_all_tasks_blocked()
+        assert quiet_at == [start + 1.0]
+        assert gate.pending == 0
+
+    never = anyio.Event()
+
+    async def stuck() -> None:
+        async with gate.admitted(fake_clock):
+            await never.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stuck)
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(rest_of_start_up)
+        await fake_clock.advance_settled(4.9)
+        assert len(quiet_at) == 1
+        await fake_clock.advance_settled(0.2)
+        assert len(quiet_at) == 2
+        tg.cancel_scope.cancel()
+    assert gate.pending == 0
+
+
+async def test_an_actors_start_up_writes_wait_until_the_leases_starting_with_it_are_refreshed(
+    fake_clock: FakeClock,
+) -> None:
+    """A takeover of many CRs: each refreshes its lease first, and none writes its status
+    while another's lease is still waiting in the gate (docs/decisions.md #29)."""
+    h = Harness(clock=fake_clock)
+    gate = StartGate(concurrency=2)
+    release, other_in = anyio.Event(), anyio.Event()
+
+    async def other_start_up() -> None:
+        async with gate.admitted(fake_clock):
+            other_in.set()
+            await release.wait()
+
+    async def run_actor() -> None:
+        async with h.actor(start_gate=gate):
+            await anyio.sleep_forever()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(other_start_up)
+        await other_in.wait()
+        tg.start_soon(run_actor)
+        await anyio.wait_all_tasks_blocked()
+        assert (await h.witness().read(KEY)).holder == A
+        assert h.status.writes == []
+        release.set()
+        await anyio.wait_all_tasks_blocked()
+        assert h.status.writes
+        tg.cancel_scope.cancel()

@@ -7,7 +7,13 @@ queued behind all the others, so the *last* lease is acquired late. The gate adm
 ``concurrency`` start-ups at a time (first come, first served), each after a random delay
 in ``[0, jitter_seconds)`` on the injected clock.
 
-The gate bounds start-ups only: once started, an actor renews on its own timers.
+The gate bounds the witness round trips of a start-up only; the rest of the start-up
+(status writes, audit events, the first observation) waits until the gate is *quiet*
+(:meth:`StartGate.quiet`: no start-up waiting for or inside admission), at most
+``QUIET_AT_MOST_SECONDS``. So when a replica takes over a dead peer's CRs, or a controller
+starts cold, every lease is refreshed before the event loop spends itself on the
+thousands of start-ups' API writes that follow: the last lease is no longer the one that
+waits behind everybody's status write. Once started, an actor renews on its own timers.
 
 With sharding the gate can be *held* (:meth:`StartGate.hold`): the shard membership holds it
 while its renewals run late, and admission then trickles (``held_concurrency`` at once,
@@ -18,6 +24,7 @@ Start-ups already admitted finish.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,14 +32,19 @@ from contextlib import asynccontextmanager
 import anyio
 
 from continuum.ports import Clock
+from continuum.switchover.timeouts import with_timeout
 
-__all__ = ["START_CONCURRENCY", "START_JITTER_SECONDS", "StartGate"]
+__all__ = ["QUIET_AT_MOST_SECONDS", "START_CONCURRENCY", "START_JITTER_SECONDS", "StartGate"]
 
 START_CONCURRENCY = 64
 """Start-ups in flight at once in one process (each holds a few witness and API requests)."""
 
 START_JITTER_SECONDS = 0.5
 """Spread of the start-ups of CRs seen together (a controller start, a relist)."""
+
+QUIET_AT_MOST_SECONDS = 10.0
+"""The longest :meth:`StartGate.quiet` waits (a steady stream of new CRs never keeps the
+rest of a start-up from running for longer than one default renew period)."""
 
 
 class StartGate:
@@ -67,6 +79,10 @@ class StartGate:
             )
         self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop
         self._held = False
+        self._pending = 0
+        """Start-ups inside :meth:`admitted` (waiting out the jitter, for a slot, or in)."""
+        self._quiet: anyio.Event | None = None
+        """Set (and dropped) when ``_pending`` falls to 0 while someone waits in quiet()."""
         self.holds = 0
         """How many times the gate was held (metrics, tests)."""
 
@@ -101,9 +117,34 @@ class StartGate:
     @asynccontextmanager
     async def admitted(self, clock: Clock) -> AsyncIterator[None]:
         """Wait for the jitter (on ``clock``), then for a free slot; hold it for the block."""
-        if self.jitter_seconds:
-            await clock.sleep(self.jitter_seconds * self._fraction())
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self._capacity())
-        async with self._limiter:  # the borrower is the calling task (one per actor)
-            yield
+        self._pending += 1
+        try:
+            if self.jitter_seconds:
+                await clock.sleep(self.jitter_seconds * self._fraction())
+            if self._limiter is None:
+                self._limiter = anyio.CapacityLimiter(self._capacity())
+            async with self._limiter:  # the borrower is the calling task (one per actor)
+                yield
+        finally:
+            self._pending -= 1
+            if self._pending == 0 and self._quiet is not None:
+                self._quiet.set()
+                self._quiet = None
+
+    @property
+    def pending(self) -> int:
+        """Start-ups inside :meth:`admitted`: waiting out their jitter, for a slot, or in."""
+        return self._pending
+
+    async def quiet(self, clock: Clock, *, at_most: float = QUIET_AT_MOST_SECONDS) -> None:
+        """Return once no start-up is inside :meth:`admitted` (at once when none is), or
+        after ``at_most`` seconds of ``clock``, whichever comes first. Never raises but for
+        cancellation. Call it outside :meth:`admitted` (inside, it waits for itself until
+        ``at_most``)."""
+        if self._pending == 0:
+            return
+        if self._quiet is None:
+            self._quiet = anyio.Event()
+        event = self._quiet
+        with contextlib.suppress(TimeoutError):
+            await with_timeout(clock, at_most, event.wait)

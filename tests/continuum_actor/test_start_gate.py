@@ -156,3 +156,39 @@ async def test_an_actors_start_up_writes_wait_until_the_leases_starting_with_it_
         await anyio.wait_all_tasks_blocked()
         assert h.status.writes
         tg.cancel_scope.cancel()
+
+
+async def test_the_rest_of_start_ups_runs_at_most_concurrency_at_once_and_trickles_held(
+    fake_clock: FakeClock,
+) -> None:
+    """The tails of a takeover's start-ups, released together once the gate is quiet, still
+    come ``concurrency`` at a time (``held_concurrency`` while the gate is held)."""
+    gate = StartGate(concurrency=4, held_concurrency=1)
+    running, peak = 0, 0
+    release = anyio.Event()
+
+    async def rest() -> None:
+        nonlocal running, peak
+        async with gate.rest(fake_clock):
+            running += 1
+            peak = max(peak, running)
+            await release.wait()
+            running -= 1
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(rest)
+        await anyio.wait_all_tasks_blocked()
+        assert running == 4
+        release.set()
+    assert peak == 4
+    gate.hold(True)
+    release = anyio.Event()
+    peak = 0
+    async with anyio.create_task_group() as tg:
+        for _ in range(5):
+            tg.start_soon(rest)
+        await anyio.wait_all_tasks_blocked()
+        assert running == 1
+        release.set()
+    assert peak == 1

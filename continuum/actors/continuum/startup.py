@@ -7,13 +7,15 @@ queued behind all the others, so the *last* lease is acquired late. The gate adm
 ``concurrency`` start-ups at a time (first come, first served), each after a random delay
 in ``[0, jitter_seconds)`` on the injected clock.
 
-The gate bounds the witness round trips of a start-up only; the rest of the start-up
-(status writes, audit events, the first observation) waits until the gate is *quiet*
-(:meth:`StartGate.quiet`: no start-up waiting for or inside admission), at most
-``QUIET_AT_MOST_SECONDS``. So when a replica takes over a dead peer's CRs, or a controller
-starts cold, every lease is refreshed before the event loop spends itself on the
-thousands of start-ups' API writes that follow: the last lease is no longer the one that
-waits behind everybody's status write. Once started, an actor renews on its own timers.
+A start-up has two parts, each bounded the same way. Its witness round trips run inside
+:meth:`StartGate.admitted`; the rest (status writes, audit events, the first observation)
+inside :meth:`StartGate.rest`, which first waits until the gate is *quiet* (no start-up
+waiting for or inside admission; at most ``QUIET_AT_MOST_SECONDS``). So when a replica
+takes over a dead peer's CRs, or a controller starts cold, every lease is refreshed before
+the event loop spends itself on the start-ups' API writes, and those writes still come at
+most ``concurrency`` at a time (not the thundering herd of every tail released at once,
+which starved a sharded replica's membership into a fence at 20,000 CRs). Once started, an
+actor renews on its own timers.
 
 With sharding the gate can be *held* (:meth:`StartGate.hold`): the shard membership holds it
 while its renewals run late, and admission then trickles (``held_concurrency`` at once,
@@ -78,6 +80,7 @@ class StartGate:
                 f"held concurrency must be within 1..{concurrency}, not {self.held_concurrency}"
             )
         self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop
+        self._rest_limiter: anyio.CapacityLimiter | None = None
         self._held = False
         self._pending = 0
         """Start-ups inside :meth:`admitted` (waiting out the jitter, for a slot, or in)."""
@@ -98,8 +101,9 @@ class StartGate:
             return
         self._held = held
         self.holds += held
-        if self._limiter is not None:
-            self._limiter.total_tokens = self._capacity()
+        for limiter in (self._limiter, self._rest_limiter):
+            if limiter is not None:
+                limiter.total_tokens = self._capacity()
 
     def _capacity(self) -> int:
         return self.held_concurrency if self._held else self.concurrency
@@ -130,6 +134,17 @@ class StartGate:
             if self._pending == 0 and self._quiet is not None:
                 self._quiet.set()
                 self._quiet = None
+
+    @asynccontextmanager
+    async def rest(self, clock: Clock) -> AsyncIterator[None]:
+        """Wait until the gate is quiet (:meth:`quiet`), then for a slot of the rest of the
+        start-ups (as many as :meth:`admitted` has, trickling too while held); hold it for
+        the block. Use it after :meth:`admitted`, never inside it."""
+        await self.quiet(clock)
+        if self._rest_limiter is None:
+            self._rest_limiter = anyio.CapacityLimiter(self._capacity())
+        async with self._rest_limiter:
+            yield
 
     @property
     def pending(self) -> int:

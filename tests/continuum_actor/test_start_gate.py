@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from continuum.actors.continuum.startup import StartGate
+from continuum.actors.continuum.startup import REST_FACTOR, StartGate
 from continuum.clock import FakeClock
 from tests.continuum_actor.harness import KEY, A, Harness
 
@@ -162,8 +162,9 @@ async def test_the_rest_of_start_ups_runs_at_most_concurrency_at_once_and_trickl
     fake_clock: FakeClock,
 ) -> None:
     """The tails of a takeover's start-ups, released together once the gate is quiet, still
-    come ``concurrency`` at a time (``held_concurrency`` while the gate is held)."""
-    gate = StartGate(concurrency=4, held_concurrency=1)
+    come ``REST_FACTOR × concurrency`` at a time (× ``held_concurrency`` while held)."""
+    gate = StartGate(concurrency=1, held_concurrency=1)
+
     running, peak = 0, 0
     release = anyio.Event()
 
@@ -176,19 +177,20 @@ async def test_the_rest_of_start_ups_runs_at_most_concurrency_at_once_and_trickl
             running -= 1
 
     async with anyio.create_task_group() as tg:
-        for _ in range(10):
+        for _ in range(3 * REST_FACTOR):
             tg.start_soon(rest)
         await anyio.wait_all_tasks_blocked()
-        assert running == 4
+        assert running == REST_FACTOR
         release.set()
-    assert peak == 4
+    assert peak == REST_FACTOR
+    gate = StartGate(concurrency=4, held_concurrency=1)
     gate.hold(True)
     release = anyio.Event()
     peak = 0
     async with anyio.create_task_group() as tg:
-        for _ in range(5):
+        for _ in range(3 * REST_FACTOR):
             tg.start_soon(rest)
         await anyio.wait_all_tasks_blocked()
-        assert running == 1
+        assert running == REST_FACTOR
         release.set()
-    assert peak == 1
+    assert peak == REST_FACTOR

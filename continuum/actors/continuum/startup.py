@@ -12,10 +12,10 @@ A start-up has two parts, each bounded the same way. Its witness round trips run
 inside :meth:`StartGate.rest`, which first waits until the gate is *quiet* (no start-up
 waiting for or inside admission; at most ``QUIET_AT_MOST_SECONDS``). So when a replica
 takes over a dead peer's CRs, or a controller starts cold, every lease is refreshed before
-the event loop spends itself on the start-ups' API writes, and those writes still come at
-most ``concurrency`` at a time (not the thundering herd of every tail released at once,
-which starved a sharded replica's membership into a fence at 20,000 CRs). Once started, an
-actor renews on its own timers.
+the event loop spends itself on the start-ups' API writes, and those writes still come
+at most ``REST_FACTOR × concurrency`` at a time (not the thundering herd of every tail
+released at once, which starved a sharded replica's membership into a fence at 20,000
+CRs). Once started, an actor renews on its own timers.
 
 With sharding the gate can be *held* (:meth:`StartGate.hold`): the shard membership holds it
 while its renewals run late, and admission then trickles (``held_concurrency`` at once,
@@ -36,13 +36,26 @@ import anyio
 from continuum.ports import Clock
 from continuum.switchover.timeouts import with_timeout
 
-__all__ = ["QUIET_AT_MOST_SECONDS", "START_CONCURRENCY", "START_JITTER_SECONDS", "StartGate"]
+__all__ = [
+    "QUIET_AT_MOST_SECONDS",
+    "REST_FACTOR",
+    "START_CONCURRENCY",
+    "START_JITTER_SECONDS",
+    "StartGate",
+]
 
 START_CONCURRENCY = 64
 """Start-ups in flight at once in one process (each holds a few witness and API requests)."""
 
 START_JITTER_SECONDS = 0.5
 """Spread of the start-ups of CRs seen together (a controller start, a relist)."""
+
+REST_FACTOR = 8
+"""How many more rests of start-ups than witness round trips run at once. A rest makes
+several sequential API round trips; with as few slots as the gate has, a takeover of
+5,000 CRs queued its tails (and so the first renewal timers) for up to 157 s on a loaded
+machine. Eight times as many keeps the throughput while each release stays a few hundred
+tasks, not the whole herd."""
 
 QUIET_AT_MOST_SECONDS = 10.0
 """The longest :meth:`StartGate.quiet` waits (a steady stream of new CRs never keeps the
@@ -101,9 +114,10 @@ class StartGate:
             return
         self._held = held
         self.holds += held
-        for limiter in (self._limiter, self._rest_limiter):
-            if limiter is not None:
-                limiter.total_tokens = self._capacity()
+        if self._limiter is not None:
+            self._limiter.total_tokens = self._capacity()
+        if self._rest_limiter is not None:
+            self._rest_limiter.total_tokens = self._capacity() * REST_FACTOR
 
     def _capacity(self) -> int:
         return self.held_concurrency if self._held else self.concurrency
@@ -138,11 +152,11 @@ class StartGate:
     @asynccontextmanager
     async def rest(self, clock: Clock) -> AsyncIterator[None]:
         """Wait until the gate is quiet (:meth:`quiet`), then for a slot of the rest of the
-        start-ups (as many as :meth:`admitted` has, trickling too while held); hold it for
-        the block. Use it after :meth:`admitted`, never inside it."""
+        start-ups (``REST_FACTOR`` times as many as :meth:`admitted` has, fewer too while
+        held); hold it for the block. Use it after :meth:`admitted`, never inside it."""
         await self.quiet(clock)
         if self._rest_limiter is None:
-            self._rest_limiter = anyio.CapacityLimiter(self._capacity())
+            self._rest_limiter = anyio.CapacityLimiter(self._capacity() * REST_FACTOR)
         async with self._rest_limiter:
             yield
 

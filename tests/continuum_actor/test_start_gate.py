@@ -194,3 +194,33 @@ async def test_the_rest_of_start_ups_runs_at_most_concurrency_at_once_and_trickl
         assert running == REST_FACTOR
         release.set()
     assert peak == REST_FACTOR
+
+
+async def test_the_wait_for_a_rest_slot_is_bounded_so_renewal_timers_never_queue_past_it(
+    fake_clock: FakeClock,
+) -> None:
+    """Every slot held by a rest that never ends: the next rest runs anyway once ``at_most``
+    has passed since it asked (quiet wait and slot wait together), and takes no slot."""
+    gate = StartGate(concurrency=1)
+    never = anyio.Event()
+    ran: list[float] = []
+
+    async def stuck() -> None:
+        async with gate.rest(fake_clock):
+            await never.wait()
+
+    async def late() -> None:
+        async with gate.rest(fake_clock, at_most=5.0):
+            ran.append(fake_clock.monotonic())
+
+    start = fake_clock.monotonic()
+    async with anyio.create_task_group() as tg:
+        for _ in range(REST_FACTOR):
+            tg.start_soon(stuck)
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(late)
+        await fake_clock.advance_settled(4.9)
+        assert ran == []
+        await fake_clock.advance_settled(0.2)
+        assert ran == [pytest.approx(start + 5.0)]
+        tg.cancel_scope.cancel()

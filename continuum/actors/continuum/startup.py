@@ -10,12 +10,13 @@ in ``[0, jitter_seconds)`` on the injected clock.
 A start-up has two parts, each bounded the same way. Its witness round trips run inside
 :meth:`StartGate.admitted`; the rest (status writes, audit events, the first observation)
 inside :meth:`StartGate.rest`, which first waits until the gate is *quiet* (no start-up
-waiting for or inside admission; at most ``QUIET_AT_MOST_SECONDS``). So when a replica
-takes over a dead peer's CRs, or a controller starts cold, every lease is refreshed before
-the event loop spends itself on the start-ups' API writes, and those writes still come
-at most ``REST_FACTOR × concurrency`` at a time (not the thundering herd of every tail
-released at once, which starved a sharded replica's membership into a fence at 20,000
-CRs). Once started, an actor renews on its own timers.
+waiting for or inside admission), then for one of ``REST_FACTOR × concurrency`` slots;
+both waits together last at most ``QUIET_AT_MOST_SECONDS``. So when a replica takes over a
+dead peer's CRs, or a controller starts cold, every lease is refreshed before the event
+loop spends itself on the start-ups' API writes, and those writes are still paced (not
+the thundering herd of every tail released at once, which starved a sharded replica's
+membership into a fence at 20,000 CRs), yet no actor's renewal timers wait for them longer
+than the bound. Once started, an actor renews on its own timers.
 
 With sharding the gate can be *held* (:meth:`StartGate.hold`): the shard membership holds it
 while its renewals run late, and admission then trickles (``held_concurrency`` at once,
@@ -50,12 +51,11 @@ START_CONCURRENCY = 64
 START_JITTER_SECONDS = 0.5
 """Spread of the start-ups of CRs seen together (a controller start, a relist)."""
 
-REST_FACTOR = 8
-"""How many more rests of start-ups than witness round trips run at once. A rest makes
-several sequential API round trips; with as few slots as the gate has, a takeover of
-5,000 CRs queued its tails (and so the first renewal timers) for up to 157 s on a loaded
-machine. Eight times as many keeps the throughput while each release stays a few hundred
-tasks, not the whole herd."""
+REST_FACTOR = 2
+"""How many more rests of start-ups than witness round trips run at once (a rest makes
+several sequential API round trips). The wait for a slot is bounded too
+(:meth:`StartGate.rest`): with 64 slots and no bound a takeover of 5,000 CRs queued its
+tails, and so their first renewal timers, for up to 157 s on a loaded machine."""
 
 QUIET_AT_MOST_SECONDS = 10.0
 """The longest :meth:`StartGate.quiet` waits (a steady stream of new CRs never keeps the
@@ -150,15 +150,35 @@ class StartGate:
                 self._quiet = None
 
     @asynccontextmanager
-    async def rest(self, clock: Clock) -> AsyncIterator[None]:
+    async def rest(
+        self, clock: Clock, *, at_most: float = QUIET_AT_MOST_SECONDS
+    ) -> AsyncIterator[None]:
         """Wait until the gate is quiet (:meth:`quiet`), then for a slot of the rest of the
         start-ups (``REST_FACTOR`` times as many as :meth:`admitted` has, fewer too while
-        held); hold it for the block. Use it after :meth:`admitted`, never inside it."""
-        await self.quiet(clock)
+        held); hold it for the block. Both waits together last at most ``at_most`` seconds
+        of ``clock``: past it the block runs without a slot, so the actor's renewal timers,
+        which start in the block, never wait longer than that (a queue of thousands of
+        tails must not outlast the witness TTL). Use it after :meth:`admitted`, never
+        inside it."""
+        deadline = clock.monotonic() + at_most
+        await self.quiet(clock, at_most=at_most)
         if self._rest_limiter is None:
             self._rest_limiter = anyio.CapacityLimiter(self._capacity() * REST_FACTOR)
-        async with self._rest_limiter:
+        limiter = self._rest_limiter
+        slot = False
+        remaining = deadline - clock.monotonic()
+        if limiter.available_tokens >= 1:
+            await limiter.acquire()
+            slot = True
+        elif remaining > 0:
+            with contextlib.suppress(TimeoutError):
+                await with_timeout(clock, remaining, limiter.acquire)
+                slot = True
+        try:
             yield
+        finally:
+            if slot:
+                limiter.release()
 
     @property
     def pending(self) -> int:

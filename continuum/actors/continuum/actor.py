@@ -207,21 +207,18 @@ class ContinuumActor(Actor):
     # --- lifecycle ---------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        # The gate covers the witness round trips only; the start-up's status writes, which
-        # the Kubernetes client's connection pool bounds, wait for the gate to go quiet.
+        # The gate covers the witness round trips only: every lease is settled before the
+        # start-up status writes, which the Kubernetes client's connection pool bounds.
         async with self.env.start_gate.admitted(self.clock):
             await refresh_lease(self, startup=True)
         await after_refresh(self)  # fence or demote the own Cluster before anything else
-        # Every lease starting now is refreshed before the writes of any start-up (a
-        # takeover of a dead replica's CRs, a cold start: docs/decisions.md #29).
-        async with self.env.start_gate.rest(self.clock):
-            await hold_finalizer(self)
-            await announce_created(self)
-            await check_drift(self)
-            self.start_timers()
-            await recover_journal(self)
-            await observe_now(self)  # the phase reports the world as observed, from the start
-            await self.flush()
+        await hold_finalizer(self)
+        await announce_created(self)
+        await check_drift(self)
+        self.start_timers()
+        await recover_journal(self)
+        await observe_now(self)  # the phase reports the world as observed, from the start
+        await self.flush()
         await release_when_idle(self)  # a CR being deleted with nothing in flight: let go
 
     async def on_stop(self, error: BaseException | None) -> None:

@@ -6,12 +6,14 @@ and a bucket whose stream is gone is ``WitnessUnavailable`` at once."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import msgspec
 import pytest
 
@@ -89,12 +91,30 @@ async def test_a_write_under_a_stale_revision_is_a_conflict_and_writes_nothing(
     assert await store.load(SLOT) == (lease(2), second)
 
 
+async def _all_threads_stopped(pid: int) -> None:
+    """Return once every thread of ``pid`` is in the stopped state (``T`` in /proc)."""
+
+    def states() -> set[str]:
+        found = set()
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError):  # a thread that just ended
+                found.add((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        return found
+
+    with anyio.fail_after(10):
+        while states() != {"T"}:  # noqa: ASYNC110 - polling the kernel's view of a process
+            await anyio.sleep(0.001)
+
+
 async def test_a_server_that_does_not_answer_is_unavailable_within_the_timeout(
     server: NatsServer, store: NatsKvStore
 ) -> None:
     revision = await store.store(lease(1), version=None)
     os.kill(server.pid, signal.SIGSTOP)  # connected, but nothing answers
     try:
+        # kill() only queues the stop: a thread of the server still running on the other
+        # core could answer the write below. Wait until every thread has stopped.
+        await _all_threads_stopped(server.pid)
         started = time.monotonic()
         with pytest.raises(WitnessUnavailable, match="write"):
             await store.store(lease(2), version=revision)

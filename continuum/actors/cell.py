@@ -25,6 +25,7 @@ from continuum.actors.mailbox import (
     AskEnvelope,
     AskTimeout,
     CallbackFailed,
+    Reply,
     ReplyError,
     describe,
 )
@@ -51,6 +52,7 @@ class ActorCell:
         "_children_ended",
         "_closed",
         "_current",
+        "_deferred",
         "_done_waiters",
         "_idle_waiters",
         "_receive",
@@ -99,6 +101,7 @@ class ActorCell:
         self.finished = False
         self._closed = False
         self._current: AskEnvelope | None = None
+        self._deferred: set[AskEnvelope] | None = None
         self._timers: dict[str, Timer] | None = None
         self._children: set[ChildTask] | None = None
         self._children_ended: Callable[[], object] | None = None
@@ -228,7 +231,7 @@ class ActorCell:
         for wake in waiters or ():
             wake()
 
-    async def view(self, timeout: float) -> Any:
+    def view_nowait(self) -> Any:
         if self.stopping:
             raise self.dead()
         self._view_wanted = True
@@ -236,6 +239,13 @@ class ActorCell:
             return self.actor.view()
         if self._view_taken:
             return self._view
+        raise anyio.WouldBlock
+
+    async def view(self, timeout: float) -> Any:
+        try:
+            return self.view_nowait()
+        except anyio.WouldBlock:
+            pass
         # Still starting (or an actor without a view of its own): wait for it to be between
         # messages.
         with anyio.CancelScope() as scope:
@@ -267,11 +277,22 @@ class ActorCell:
             raise
         else:
             self.processed += 1
-            envelope.resolve(value)
+            if not envelope.deferred:
+                envelope.resolve(value)
         finally:
             self._current = None
-            if not envelope.settled:  # killed mid-message
+            if not envelope.settled and not envelope.deferred:  # killed mid-message
                 envelope.fail(self.dead())
+
+    def defer_reply(self) -> Reply:
+        envelope = self._current
+        if envelope is None:
+            raise RuntimeError("defer_reply() is only valid while an ask is being handled")
+        envelope.deferred = True
+        if self._deferred is None:
+            self._deferred = set()
+        self._deferred.add(envelope)
+        return Reply(envelope, self._deferred.discard)
 
     def _close(self) -> None:
         """Close the mailbox, fail queued asks, cancel timers and children. Idempotent."""
@@ -286,6 +307,9 @@ class ActorCell:
                 break
             if type(item) is AskEnvelope:
                 item.fail(self.dead())
+        for envelope in self._deferred or ():
+            envelope.fail(self.dead())
+        self._deferred = None
         self._receive.close()
         for timer in (self._timers or {}).values():
             timer.cancel()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import msgspec
 
-from continuum.actors.mailbox import ActorStatistics, MailboxFull
+from continuum.actors.mailbox import ActorStatistics, MailboxFull, Reply
 from continuum.ports import Clock
 
 if TYPE_CHECKING:
@@ -116,6 +116,12 @@ class ActorRef:
         """
         return await self._cell.view(timeout)
 
+    def view_nowait(self) -> Any:
+        """:meth:`view` when it needs no wait: raises ``anyio.WouldBlock`` where :meth:`view`
+        would wait (during ``on_start``, or before any view of an actor without
+        ``serves_views``), :class:`ActorDead` if the actor is stopping or stopped."""
+        return self._cell.view_nowait()
+
     def statistics(self) -> ActorStatistics:
         """Mailbox depth, processed count, last error, liveness, restarts: see the Struct."""
         return self._cell.statistics()
@@ -161,6 +167,16 @@ class ActorContext:
         failure reaches the head of the mailbox. Children are cancelled when the actor stops.
         """
         return self._cell.start_child(work, on_result, on_error, name)
+
+    def defer_reply(self) -> Reply:
+        """Take over the answer to the ask being handled: ``on_message``'s return value is then
+        ignored, and the asker waits until :meth:`Reply.resolve` or :meth:`Reply.fail` (or
+        :class:`ActorDead` once this actor stops). A ``ReplyError`` raised by ``on_message``
+        after this call still answers the ask. For work that must not hold the mailbox:
+        start it with :meth:`start_child` and answer when its message arrives.
+
+        Raises ``RuntimeError`` outside the handling of an ask (a ``tell``, a hook)."""
+        return self._cell.defer_reply()
 
     def start_timer(
         self, key: str, delay: float, message: msgspec.Struct, *, repeat: bool = False

@@ -6,6 +6,8 @@ A ``tell`` puts the message itself in the mailbox (no wrapper); an ``ask`` puts 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import msgspec
 
@@ -76,12 +78,14 @@ class AskEnvelope:
     ask. Only the first settlement counts.
     """
 
-    __slots__ = ("error", "message", "scope", "settled", "value")
+    __slots__ = ("deferred", "error", "message", "scope", "settled", "value")
 
     def __init__(self, message: msgspec.Struct) -> None:
         self.message = message
         self.scope: anyio.CancelScope | None = None
         self.settled = False
+        self.deferred = False
+        """The actor answers later (:class:`Reply`), not with ``on_message``'s return value."""
         self.value: object = None
         self.error: BaseException | None = None
 
@@ -103,6 +107,35 @@ class AskEnvelope:
         scope, self.scope = self.scope, None
         if scope is not None:
             scope.cancel()
+
+
+class Reply:
+    """The answer to an ask that the actor gives later (``ActorContext.defer_reply``): while
+    the work behind it runs in a child task, the mailbox goes on with the next message.
+
+    Only the first :meth:`resolve` or :meth:`fail` counts; if the actor stops first, the asker
+    gets :class:`ActorDead`. An asker that timed out meanwhile is simply not there to see it.
+    """
+
+    __slots__ = ("_envelope", "_forget")
+
+    def __init__(self, envelope: AskEnvelope, forget: Callable[[AskEnvelope], object]) -> None:
+        self._envelope = envelope
+        self._forget = forget
+
+    @property
+    def settled(self) -> bool:
+        return self._envelope.settled
+
+    def resolve(self, value: object) -> None:
+        """Answer with ``value``."""
+        self._envelope.resolve(value)
+        self._forget(self._envelope)
+
+    def fail(self, error: BaseException) -> None:
+        """Answer with ``error`` (raised in the asker)."""
+        self._envelope.fail(error)
+        self._forget(self._envelope)
 
 
 class CallbackFailed:

@@ -25,6 +25,7 @@ from continuum.actors.mailbox import (
     ActorStatistics,
     AskTimeout,
     MailboxFull,
+    Reply,
     ReplyError,
 )
 from continuum.ports import Clock
@@ -40,6 +41,7 @@ __all__ = [
     "AskTimeout",
     "ChildTask",
     "MailboxFull",
+    "Reply",
     "ReplyError",
     "run_actor",
 ]

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from continuum.actors.continuum.limits import READ_TIMEOUT
+from continuum.actors.replies import SwitchoverRefused
 from continuum.actors.runtime import ActorRef
 from continuum.clock import FakeClock
 from continuum.messages.audit import AuditType
@@ -22,7 +23,7 @@ from continuum.messages.requests import (
     SwitchoverRequest,
 )
 from continuum.messages.status import COND_CONVERGED
-from continuum.messages.switchover import ObjectRef, PairState
+from continuum.messages.switchover import DryRunReport, ObjectRef, PairState
 from tests.continuum_actor.harness import A, B, Harness, make_cr
 from tests.switchover.fakes import FakeClusterPair, FakeRoutes
 
@@ -207,3 +208,47 @@ async def test_a_hanging_repair_write_neither_blocks_reads_nor_runs_beside_a_swi
     assert converged_events(h) == []  # the write failed; none made beside the run
     assert h.status.current.last_switchover is not None
     assert h.status.current.last_switchover.result == "Succeeded"
+
+
+async def test_a_dry_run_and_a_switchover_waiting_on_reads_hold_neither_the_mailbox_nor_renewals(
+    h: Harness,
+) -> None:
+    """A DryRun's reads (here of the route, hanging until their 5 s bound) run in a child
+    task: the status is answered and the lease renewed (every 2 s) while they wait; the DryRun
+    then answers, and so does a switchover request whose own DryRun waits the same."""
+    lease = {"kind": "in-memory", "config": {"ttlSeconds": 15, "renewSeconds": 2}}
+    got: list[object] = []
+    async with h.actor(make_cr(leaseClient=lease)) as (ref, actor):
+        await h.clock.advance_settled(1)
+        assert actor.acting()
+
+        async def ask(message: msgspec.Struct) -> None:
+            try:
+                got.append(await ref.ask(message, timeout=60))
+            except SwitchoverRefused as refused:  # the stale fingerprint, once its DryRun is made
+                got.append(refused)
+
+        for request in (
+            DryRunRequest(toRegion=B),
+            SwitchoverRequest(toRegion=B, fingerprint="stale"),
+        ):
+            h.routes.faults.add("read_weights", hang=True, times=1)
+            assert actor.lease_view is not None
+            expires = actor.lease_view.expires_at
+            answered = len(got)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ask, request)
+                await anyio.wait_all_tasks_blocked()
+                assert len(got) == answered  # its DryRun waits on the route read
+                assert (await ask_now(ref)).acting  # the mailbox answers meanwhile
+                await h.clock.advance_settled(2.5)  # a renewal falls due meanwhile
+                assert len(got) == answered
+                assert actor.lease_view.expires_at > expires  # ... and is made
+                await h.clock.advance_settled(3)  # the read's 5 s bound
+                assert len(got) == answered + 1
+        assert actor.acting()
+    report, refused = got
+    assert isinstance(report, DryRunReport)
+    assert report.blockers == ['step-3: cannot read HTTPRoute "acme/shop": timed out after 5s']
+    assert isinstance(refused, SwitchoverRefused)
+    assert refused.detail.reason == "fingerprint-mismatch"

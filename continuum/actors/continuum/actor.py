@@ -287,13 +287,19 @@ class ContinuumActor(Actor):
             case HealthCrashed(error=text):
                 await health_crashed(self, text)
             case DryRunRequest():
-                return await api.dry_run(self, message)
+                return api.dry_run(self, message)  # None: answered by DryRunMade
             case HealthRequest(fresh=fresh):
-                return await api.health(self, fresh=fresh)
+                return api.health(self, fresh=fresh)  # None: answered by HealthMade
             case StatusRequest():
                 return api.summary(self)
             case SwitchoverRequest():
-                return await api.switchover(self, message)
+                api.switchover(self, message)  # answered by SwitchoverPreviewed
+            case api.DryRunMade():
+                api.dry_run_made(self, message)
+            case api.SwitchoverPreviewed():
+                await api.switchover_previewed(self, message)
+            case api.HealthMade():
+                api.health_made(message)
             case Stop():
                 await stop_and_release(self)
             case _AuditPumpEnded(error=text):

@@ -17,9 +17,10 @@ from continuum.actors.continuum.failback import announce_failback_pending, failb
 from continuum.actors.continuum.finalizing import DELETING_BLOCKER, target_copy_refusal
 from continuum.actors.continuum.health_runs import health_options
 from continuum.actors.continuum.runs import ports, start_run
+from continuum.actors.mailbox import ActorCrashed, Reply, ReplyError, describe
 from continuum.actors.replies import BadRequest, NotReady, SpecNotValid, SwitchoverRefused
 from continuum.core import admission
-from continuum.errors import InvalidSpec
+from continuum.errors import ContinuumError, InvalidSpec
 from continuum.messages.lease import Lease
 from continuum.messages.requests import (
     ContinuumSummary,
@@ -28,7 +29,7 @@ from continuum.messages.requests import (
     SwitchoverAccepted,
     SwitchoverRequest,
 )
-from continuum.messages.switchover import DryRunReport, HealthReport
+from continuum.messages.switchover import DryRunReport, HealthReport, Plan
 from continuum.switchover.dryrun import dry_run as run_dry_run
 from continuum.switchover.from_spec import plan_from_spec
 from continuum.switchover.health import post_switchover_health
@@ -36,7 +37,58 @@ from continuum.switchover.health import post_switchover_health
 if TYPE_CHECKING:
     from continuum.actors.continuum.actor import ContinuumActor
 
-__all__ = ["dry_run", "health", "summary", "switchover"]
+__all__ = [
+    "DryRunMade",
+    "HealthMade",
+    "SwitchoverPreviewed",
+    "dry_run",
+    "dry_run_made",
+    "health",
+    "health_made",
+    "summary",
+    "switchover",
+    "switchover_previewed",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Preview:
+    """A DryRun being made: what it was planned from, captured in the mailbox."""
+
+    to_region: str
+    reason: str
+    plan: Plan
+    token: tuple[Any, ...]
+    made: float
+
+
+class DryRunMade(msgspec.Struct, frozen=True, kw_only=True):
+    """The DryRun a child task made for a deferred ask came back (``report`` ``None``: it
+    failed with ``error``)."""
+
+    reply: Reply
+    preview: _Preview
+    report: tuple[DryRunReport, str] | None = None
+    error: BaseException | None = None
+
+
+class SwitchoverPreviewed(msgspec.Struct, frozen=True, kw_only=True):
+    """The fresh DryRun of switchover request ``request`` came back (as :class:`DryRunMade`)."""
+
+    reply: Reply
+    request: SwitchoverRequest
+    preview: _Preview
+    report: tuple[DryRunReport, str] | None = None
+    error: BaseException | None = None
+
+
+class HealthMade(msgspec.Struct, frozen=True, kw_only=True):
+    """An on-demand health check made by a child task came back (``report`` ``None``: it
+    failed with ``error``)."""
+
+    reply: Reply
+    report: HealthReport | None = None
+    error: BaseException | None = None
 
 
 def _check_target(actor: ContinuumActor, to_region: str) -> str:
@@ -76,52 +128,109 @@ def _cache_token(actor: ContinuumActor) -> tuple[Any, ...]:
     )
 
 
-async def compute_dry_run(
-    actor: ContinuumActor, to_region: str, reason: str, *, use_cache: bool = True
-) -> DryRunReport:
-    """The DryRun for ``to_region``: read-only; served from a cache entry when it was made
-    from the same spec and the same observed state within ``dryrun_cache_seconds``."""
+def _cached(actor: ContinuumActor, to_region: str, reason: str) -> DryRunReport | None:
+    cached = actor.dryrun_cache.get((to_region, reason))
+    if cached is None:
+        return None
+    report, token, made = cached
+    if token != _cache_token(actor):
+        return None
+    if actor.clock.monotonic() - made >= actor.env.dryrun_cache_seconds:
+        return None
+    assert isinstance(report, DryRunReport)
+    return report
+
+
+def _plan_preview(actor: ContinuumActor, to_region: str, reason: str) -> _Preview:
+    """Plan the DryRun for ``to_region`` from the CR as it is now. Raises ``SpecNotValid`` or
+    ``BadRequest`` (a target that is no region of the CR)."""
     from_region = _check_target(actor, to_region)
-    token = _cache_token(actor)
-    key = (to_region, reason)
-    now = actor.clock.monotonic()
-    cached = actor.dryrun_cache.get(key)
-    if use_cache and cached is not None:
-        report, cached_token, made = cached
-        if cached_token == token and now - made < actor.env.dryrun_cache_seconds:
-            assert isinstance(report, DryRunReport)
-            return report
-    epoch = actor.epoch
     plan = plan_from_spec(
         actor.cr,
         from_region=from_region,
         to_region=to_region,
         reason=executed_reason(actor, to_region, reason),
         initiated_by="",
-        epoch=epoch,
+        epoch=actor.epoch,
         timeouts=actor.env.timeouts,
     )
+    return _Preview(to_region, reason, plan, _cache_token(actor), actor.clock.monotonic())
+
+
+async def _make_preview(actor: ContinuumActor, preview: _Preview) -> tuple[DryRunReport, str]:
+    """The DryRun's reads (witness, pair, routes, DNS, the target's copy of the CR): in a child
+    task, so renewals and observations go on while they run. Reads nothing of the actor's
+    state that a message may change meanwhile."""
     try:
-        report = await run_dry_run(plan, ports(actor, writes=False), epoch=epoch)
+        report = await run_dry_run(
+            preview.plan, ports(actor, writes=False), epoch=preview.plan.epoch
+        )
     except InvalidSpec as exc:
         raise BadRequest(f"dry-run: {exc}", field=exc.field or "body") from None
+    return report, await target_copy_refusal(actor, preview.to_region)
+
+
+def _preview_made(
+    actor: ContinuumActor, preview: _Preview, made: tuple[DryRunReport, str]
+) -> DryRunReport:
+    """Back in the mailbox: add the blockers of the CR being deleted (as it is now) and of
+    the target's copy (``made``'s refusal), cache, count."""
+    report, refusal = made
     extra = [DELETING_BLOCKER] if actor.cr.deleting else []
-    refusal = await target_copy_refusal(actor, to_region)
     if refusal:
         extra.append(f"step-5: {refusal}")
     if extra:
         report = msgspec.structs.replace(report, blockers=[*report.blockers, *extra])
-    actor.dryrun_cache[key] = (report, token, now)
+    actor.dryrun_cache[(preview.to_region, preview.reason)] = (
+        report,
+        preview.token,
+        preview.made,
+    )
     metrics.count_dryrun(blocked=bool(report.blockers))
     return report
 
 
-async def dry_run(actor: ContinuumActor, request: DryRunRequest) -> DryRunReport:
-    return await compute_dry_run(actor, request.toRegion, request.reason)
+def _failed(what: str, error: BaseException) -> ContinuumError:
+    """The answer for a preview whose child failed: its own ``ReplyError``, else a crash
+    report (the actor itself keeps running: a read-only preview changed nothing)."""
+    if isinstance(error, ReplyError):
+        return error
+    crashed = ActorCrashed(f"{what} failed: {describe(error)}")
+    crashed.__cause__ = error
+    return crashed
 
 
-async def health(actor: ContinuumActor, *, fresh: bool) -> HealthReport:
-    """The latest post-switchover report, or one computed now against the acting primary."""
+def dry_run(actor: ContinuumActor, request: DryRunRequest) -> DryRunReport | None:
+    """The DryRun for ``request.toRegion``: read-only. Answered at once from the cache when
+    one was made from the same spec and the same observed state within
+    ``dryrun_cache_seconds``; otherwise the ask is deferred and answered once a child task
+    made it (:class:`DryRunMade`): the mailbox never waits on the DryRun's reads. Raises
+    ``SpecNotValid`` or ``BadRequest`` before any read."""
+    cached = _cached(actor, request.toRegion, request.reason)
+    if cached is not None:
+        return cached
+    preview = _plan_preview(actor, request.toRegion, request.reason)
+    reply = actor.ctx.defer_reply()
+    actor.ctx.start_child(
+        lambda: _make_preview(actor, preview),
+        on_result=lambda report: DryRunMade(reply=reply, preview=preview, report=report),
+        on_error=lambda exc: DryRunMade(reply=reply, preview=preview, error=exc),
+        name=f"{actor.key}:dry-run",
+    )
+    return None
+
+
+def dry_run_made(actor: ContinuumActor, message: DryRunMade) -> None:
+    if message.report is None:
+        message.reply.fail(_failed("dry-run", message.error or RuntimeError("no report")))
+        return
+    message.reply.resolve(_preview_made(actor, message.preview, message.report))
+
+
+def health(actor: ContinuumActor, *, fresh: bool) -> HealthReport | None:
+    """The latest post-switchover report; with ``fresh`` (or none yet), one computed against
+    the acting primary by a child task, the ask deferred until it is (:class:`HealthMade`).
+    Raises ``SpecNotValid``, or ``NotReady`` without a region to compare against."""
     if actor.health is not None and not fresh:
         return actor.health
     if actor.spec_error is not None:
@@ -142,9 +251,22 @@ async def health(actor: ContinuumActor, *, fresh: bool) -> HealthReport:
     )
     sid = last.id if last is not None and last.to == to_region else ""
     options = dataclasses.replace(health_options(actor), after_switchover=bool(sid))
-    report = await post_switchover_health(plan, options, switchover_id=sid)
-    metrics.count_health_run(report.verdict)
-    return report
+    reply = actor.ctx.defer_reply()
+    actor.ctx.start_child(
+        lambda: post_switchover_health(plan, options, switchover_id=sid),
+        on_result=lambda report: HealthMade(reply=reply, report=report),
+        on_error=lambda exc: HealthMade(reply=reply, error=exc),
+        name=f"{actor.key}:health",
+    )
+    return None
+
+
+def health_made(message: HealthMade) -> None:
+    if message.report is None:
+        message.reply.fail(_failed("health", message.error or RuntimeError("no report")))
+        return
+    metrics.count_health_run(message.report.verdict)
+    message.reply.resolve(message.report)
 
 
 def summary(actor: ContinuumActor) -> ContinuumSummary:
@@ -196,22 +318,60 @@ def _refuse(refused: admission.Refused, report: DryRunReport | None = None) -> S
     )
 
 
-async def switchover(actor: ContinuumActor, request: SwitchoverRequest) -> SwitchoverAccepted:
+def switchover(actor: ContinuumActor, request: SwitchoverRequest) -> None:
     """Start a switchover (Confirm Switchover) as :func:`continuum.core.admission.admit`
     decides: refused (409, ``SwitchoverRefused``) unless the CR is not being deleted, this
     instance is the acting writer, none is running, the fingerprint matches a fresh DryRun
     without blockers, and a failback to ``primaryRegion`` is approved in the spec. A DryRun
-    that cannot be made answers as :func:`compute_dry_run` does (400 for a no-op target)."""
-    ask = admission.SwitchoverAsk(
+    that cannot be made answers as :func:`dry_run` does (400 for a no-op target).
+
+    What can be refused without reads is refused at once; otherwise the ask is deferred while
+    a child task makes the fresh DryRun (the mailbox keeps renewing), and
+    :func:`switchover_previewed` decides again on the facts as they are then."""
+    decision = admission.admit(_facts(actor), _ask(request), None)
+    if isinstance(decision, admission.Refused):
+        raise _refuse(decision)
+    preview = _plan_preview(actor, request.toRegion, request.reason)
+    reply = actor.ctx.defer_reply()
+    actor.ctx.start_child(
+        lambda: _make_preview(actor, preview),
+        on_result=lambda report: SwitchoverPreviewed(
+            reply=reply, request=request, preview=preview, report=report
+        ),
+        on_error=lambda exc: SwitchoverPreviewed(
+            reply=reply, request=request, preview=preview, error=exc
+        ),
+        name=f"{actor.key}:switchover-preview",
+    )
+
+
+async def switchover_previewed(actor: ContinuumActor, message: SwitchoverPreviewed) -> None:
+    """The fresh DryRun of a switchover request is made: admit on the facts of now, start the
+    run, answer the ask (``SwitchoverAccepted`` or the refusal)."""
+    reply = message.reply
+    if message.report is None:
+        reply.fail(_failed("dry-run", message.error or RuntimeError("no report")))
+        return
+    report = _preview_made(actor, message.preview, message.report)
+    try:
+        reply.resolve(await _admit_previewed(actor, message.request, report))
+    except ReplyError as exc:
+        reply.fail(exc)
+
+
+def _ask(request: SwitchoverRequest) -> admission.SwitchoverAsk:
+    return admission.SwitchoverAsk(
         to_region=request.toRegion,
         fingerprint=request.fingerprint,
         reason=request.reason,
         initiated_by=request.initiatedBy,
     )
-    decision = admission.admit(_facts(actor), ask, None)
-    if isinstance(decision, admission.Refused):
-        raise _refuse(decision)
-    report = await compute_dry_run(actor, request.toRegion, request.reason, use_cache=False)
+
+
+async def _admit_previewed(
+    actor: ContinuumActor, request: SwitchoverRequest, report: DryRunReport
+) -> SwitchoverAccepted:
+    ask = _ask(request)
     preview = admission.Preview(fingerprint=report.planFingerprint, blockers=tuple(report.blockers))
     decision = admission.admit(_facts(actor), ask, preview)
     if isinstance(decision, admission.NeedsPreview):  # pragma: no cover - admit's contract

@@ -60,10 +60,11 @@ class CasWitness(Generic[V]):
     ``renew``/``handover`` raise ``LeaseLost`` on a lost compare-and-set (the slot moved on);
     ``release`` treats it as "already not ours".
 
-    A renewal of the lease this instance wrote last skips the read: it writes under the
-    version that write returned, so one round trip renews. Should anything have written the
-    slot since, that compare-and-set fails and the renewal falls back to read, decide, write
-    — the same outcome as reading first, one request later.
+    A renewal of the lease this instance wrote or read last skips the read: it writes under
+    the version that write returned (or that read saw), so one round trip renews — an
+    actor's start-up that reads its region's live lease then proves it in two, not three.
+    Should anything have written the slot since, that compare-and-set fails and the renewal
+    falls back to read, decide, write — the same outcome as reading first, one request later.
     """
 
     def __init__(self, store: SlotStore[V], *, clock: Clock, skew_margin: float = 0.0) -> None:
@@ -71,7 +72,7 @@ class CasWitness(Generic[V]):
         self._clock = clock
         self._skew_margin = skew_margin
         self._mine: dict[str, tuple[Lease, V]] = {}
-        """Per slot: the lease this instance wrote last and the version that write made."""
+        """Per slot: the lease this instance wrote or read last and the version it has."""
 
     async def _store_new(self, new: Lease, *, version: V | None) -> None:
         write_gate.check(lambda why: WitnessUnavailable(f"lease {new.key} not written: {why}"))
@@ -87,7 +88,9 @@ class CasWitness(Generic[V]):
 
     async def read(self, key: str) -> Lease:
         await anyio.lowlevel.checkpoint()
-        lease, _ = await self._store.load(key)
+        lease, version = await self._store.load(key)
+        if version is not None:
+            self._mine[key] = (lease, version)  # a renewal of what was read skips a read
         return lease
 
     async def acquire(self, key: str, holder: str, ttl: float) -> Lease:

@@ -206,7 +206,12 @@ class NatsKvPool:
             try:
                 kv = await js.key_value(key.bucket)
             except nats.js.errors.BucketNotFoundError:
-                kv = await js.create_key_value(bucket=key.bucket, history=1, replicas=key.replicas)
+                # Direct gets (as ``nats kv add`` makes buckets): a read is answered by the
+                # stream itself, not queued through the JetStream API with every other
+                # request — what a takeover of thousands of CRs, a read each, waits on.
+                kv = await js.create_key_value(
+                    bucket=key.bucket, history=1, replicas=key.replicas, direct=True
+                )
         except BaseException as error:
             await _close_quietly(nc, timeout=key.timeout)
             if isinstance(error, TRANSPORT_ERRORS):

@@ -1,5 +1,6 @@
-"""A renewal of the lease a client wrote last is one write, no read; anything written in
-between sends it back to read-decide-write, with the outcome reading first would give."""
+"""A renewal of the lease a client wrote or read last is one write, no read; anything
+written in between sends it back to read-decide-write, with the outcome reading first
+would give."""
 
 from __future__ import annotations
 
@@ -37,6 +38,33 @@ async def test_renewing_ones_own_last_write_does_not_read(fake_clock: FakeClock)
     assert store.loads == loads
     assert lease.generation == 6
     assert (await witness.read(SLOT)) == lease
+
+
+async def test_renewing_a_lease_just_read_does_not_read_again(fake_clock: FakeClock) -> None:
+    """An actor starting over its region's live lease (a restart, a takeover) reads it, then
+    proves it: one read and one write, the write under the version the read saw."""
+    store = CountingStore()
+    lease = await MemoryWitness(store, clock=fake_clock).acquire(SLOT, "fsn", 30)
+    fake_clock.advance(10)
+    starting = MemoryWitness(store, clock=fake_clock)
+    read = await starting.read(SLOT)
+    assert read == lease
+    loads = store.loads
+    renewed = await starting.renew(read)
+    assert store.loads == loads
+    assert renewed.generation == lease.generation + 1
+
+
+async def test_a_write_between_the_read_and_the_renewal_is_seen(fake_clock: FakeClock) -> None:
+    store = CountingStore()
+    first = MemoryWitness(store, clock=fake_clock)
+    lease = await first.acquire(SLOT, "fsn", 30)
+    starting = MemoryWitness(store, clock=fake_clock)
+    read = await starting.read(SLOT)
+    handed = await first.handover(lease, "hel", 30)  # the slot moved on after the read
+    with pytest.raises(LeaseLost):
+        await starting.renew(read)
+    assert (await starting.read(SLOT)) == handed
 
 
 async def test_a_write_by_another_client_in_between_is_seen(fake_clock: FakeClock) -> None:

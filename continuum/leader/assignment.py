@@ -1,5 +1,5 @@
 """Which member owns a key: rendezvous (highest-random-weight) hashing. Pure: no I/O, no
-clock, no state beyond the memo of :class:`Assignment`.
+clock, no state beyond the memos of :class:`Assignment` (and which of them are shared).
 
 Every member scores every key with a hash of ``(member, key)``; the key goes to the member
 with the highest score (ties, which a 64-bit hash makes vanishingly rare, go to the greater
@@ -15,7 +15,9 @@ member id, so the answer never depends on the order members are listed in). Henc
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable
+from typing import ClassVar
 
 __all__ = ["Assignment", "owner", "score"]
 
@@ -40,7 +42,29 @@ def owner(key: str, members: Iterable[str]) -> str | None:
 
 class Assignment:
     """Owners of keys under one fixed member set, memoised per key (a rebalance asks about
-    every CR several times; a hash per member per key is paid once)."""
+    every CR several times; a hash per member per key is paid once).
+
+    Build one with :meth:`of`: the same member set then gives the same instance (and memo)
+    however often a replica re-reads it (its own view after each renewal, each peer's
+    published view after each of theirs)."""
+
+    _interned: ClassVar[dict[frozenset[str], Assignment]] = {}
+    _INTERNED_MAX: ClassVar[int] = 16
+    _interning: ClassVar[threading.Lock] = threading.Lock()  # the membership has a thread
+
+    @classmethod
+    def of(cls, members: Iterable[str]) -> Assignment:
+        """The shared assignment of ``members`` (the :data:`_INTERNED_MAX` latest member
+        sets are kept; the oldest is dropped first)."""
+        key = frozenset(members)
+        with cls._interning:
+            found = cls._interned.pop(key, None)
+            if found is None:
+                found = cls(key)
+                while len(cls._interned) >= cls._INTERNED_MAX:
+                    del cls._interned[next(iter(cls._interned))]
+            cls._interned[key] = found  # re-inserted: the latest use is last
+            return found
 
     def __init__(self, members: Iterable[str]) -> None:
         self.members: frozenset[str] = frozenset(members)

@@ -3,11 +3,13 @@ follows (``docs/sharding.md``).
 
 Each replica keeps one Lease of its own (:mod:`continuum.leader.member_leases`), renewed every
 ``retry_period``, whose annotation publishes the member set it acts on (its *view*). Every
-round it lists the group's Leases. A peer is *live* while its Lease is fresh: a candidate
-counts a peer's Lease as expired only once its content (``resourceVersion``) has stayed
-unchanged for the Lease's ``leaseDurationSeconds`` on *its own* monotonic clock, measured from
-the moment it first saw that content (the rule of :mod:`continuum.leader.elector`); a deleted
-Lease is gone at once (its owner stopped its actors before deleting it).
+round lists the group's Leases, and between renewals a round only lists them, every
+``read_period`` (a quarter of the retry period by default). A peer is *live* while its
+Lease is fresh: a candidate counts a peer's Lease as expired only once its content
+(``resourceVersion``) has stayed unchanged for the Lease's ``leaseDurationSeconds`` on *its
+own* monotonic clock, measured from the moment it first saw that content (the rule of
+:mod:`continuum.leader.elector`); a deleted Lease is gone at once (its owner stopped its
+actors before deleting it).
 
 The rule that keeps a CR on at most one replica of the region:
 
@@ -160,6 +162,7 @@ class Membership:
         lane: RequestLane | None = None,
         collect_after: float | None = None,
         api_url: str = "",
+        read_period: float | None = None,
     ) -> None:
         retry = (
             min(lease_duration / 3, renew_deadline / 2) if retry_period is None else retry_period
@@ -183,6 +186,11 @@ class Membership:
                 f"{lease_duration:g}"
             )
         self.retry_period = retry
+        self.read_period = retry / 4 if read_period is None else read_period
+        if not 0 < self.read_period <= retry:
+            raise ValueError(
+                f"need 0 < read_period <= retry_period, got {self.read_period:g} / {retry:g}"
+            )
         self._clock = clock
         self._leases = MemberLeases(
             api,
@@ -194,10 +202,13 @@ class Membership:
         self._followers: list[Callable[[], Awaitable[None]]] = []
         self._own: LeaseObject | None = None
         self._peers: dict[str, Peer] = {}
-        self._desired = Assignment([identity])
+        self._desired = Assignment.of([identity])
         self._published: Assignment | None = None
         self._fenced = True
         self._last_renew: float | None = None
+        self._last_read: float | None = None
+        self._inputs: object = None
+        """What owns() answered from when the followers were last told (see _owns_inputs)."""
         self._renewals = 0
         self._failures = 0
         self._fences = 0
@@ -418,13 +429,41 @@ class Membership:
         and hand the followers the change (without waiting for them: once they released a
         changed view, :meth:`_follow` wakes the next round at once, so a gained key waits a
         rebalance and one round trip, not one period). Returns when the next round is due."""
-        if await self._renew(start) and await self._read():
-            self._unfence(start)
+        if self._renewal_due(start):
+            ok = await self._renew(start) and await self._read()
+            if ok:
+                self._unfence(start)
+        else:  # between renewals: read the peers only (their deaths are seen sooner)
+            ok = await self._read()
+        if ok:
             if self._recompute():
                 self._version += 1
-            self._mark_dirty()
+            inputs = self._owns_inputs()
+            if inputs != self._inputs:
+                self._inputs = inputs
+                self._mark_dirty()
             await self._collect_one()
         return self._next_due()
+
+    def _renewal_due(self, start: float) -> bool:
+        """A round renews when a period passed since the last renewal, when a view is ready
+        to publish, and whenever this replica is fenced or never renewed; otherwise it only
+        reads the peers (every ``read_period``)."""
+        if self._fenced or self._last_renew is None or self._ready_to_publish():
+            return True
+        return start >= self._last_renew + self.retry_period
+
+    def _owns_inputs(self) -> object:
+        """Everything :meth:`owns` answers from except the key: the views published and
+        wanted, the fence, and each live peer's published view. The followers are told
+        (a rebalance over every CR) only when this changed."""
+        now = self._clock.monotonic()
+        return (
+            self._fenced,
+            self._published.members if self._published is not None else None,
+            self._desired.members,
+            frozenset((p.identity, p.view.members) for p in self._peers.values() if p.live(now)),
+        )
 
     async def _collect_one(self) -> None:
         """Delete the Lease of the peer dead longest, if it has been for ``collect_after``
@@ -493,7 +532,7 @@ class Membership:
         self._own = written
         self._renewals += 1
         self._last_renew = start
-        self._published = Assignment(view)
+        self._published = Assignment.of(view)
         if not self._fenced and (
             self._fences_in_a_row
             and self._joined_at is not None
@@ -552,6 +591,7 @@ class Membership:
             await self._maybe_fence()
             return False
         now = self._clock.monotonic()
+        self._last_read = now
         seen: dict[str, Peer] = {}
         for item in items:
             identity = item.spec.holder_identity or ""
@@ -561,7 +601,7 @@ class Membership:
             peer = self._peers.get(identity)
             if peer is None or peer.resource_version != rv:
                 duration = float(item.spec.lease_duration_seconds or self.lease_duration)
-                view = Assignment(published_view(item))
+                view = Assignment.of(published_view(item))
                 name = str(item.metadata.get("name", ""))
                 url = published_api_url(item)
                 peer = Peer(identity, rv, now, duration, view, lease_name=name, api_url=url)
@@ -583,7 +623,7 @@ class Membership:
             joined=sorted(members - self._desired.members),
             left=sorted(self._desired.members - members),
         )
-        self._desired = Assignment(members)
+        self._desired = Assignment.of(members)
         return True
 
     async def _maybe_fence(self) -> None:
@@ -594,6 +634,7 @@ class Membership:
         self._fences_in_a_row += 1
         self._fenced_at = self._clock.monotonic()
         self._version += 1
+        self._inputs = None  # the next round that reads tells the followers again
         self._mark_dirty()  # owns() is already False everywhere; the followers stop them
         log.error(
             "shard_member_fenced",
@@ -611,14 +652,19 @@ class Membership:
 
     def _next_due(self) -> float:
         """The next round: one period after the last renewal; sooner after a failure (half
-        a period, and exactly at the renew deadline, so the fence is never late) and at the
-        first moment a live peer's Lease expires (so its keys move within its duration)."""
+        a period, and exactly at the renew deadline, so the fence is never late), at the
+        first moment a live peer's Lease expires (so its keys move within its duration), and
+        one ``read_period`` after the last read of the peers (a read-only round: a peer's
+        last Lease content is first seen at most that long after it was written, so its
+        death is noticed that much sooner)."""
         now = self._clock.monotonic()
         due = (self._last_renew if self._last_renew is not None else now) + self.retry_period
         if self._fenced or due <= now:
             due = now + self.retry_period / 2
         if not self._fenced:
             due = min(due, self._deadline())
+            if self._last_read is not None and self._last_read + self.read_period > now:
+                due = min(due, self._last_read + self.read_period)  # (a failed read: not)
         expiries = [p.observed_at + p.duration for p in self._peers.values() if p.live(now)]
         if expiries:
             due = min(due, min(expiries))

@@ -36,8 +36,10 @@ class Replica:
         self.moves: list[tuple[float, str, str]] = []  # (time, "start"|"stop", key)
         self.blocked: anyio.Event | None = None
         """While set (and not yet set()), a rebalance waits for it: actors slow to stop."""
+        self.rebalances = 0
 
     async def rebalance(self) -> None:
+        self.rebalances += 1
         if self.blocked is not None:
             await self.blocked.wait()
         now = self.member._clock.monotonic()  # the fake clock all replicas share

@@ -1,6 +1,6 @@
 """Replicas sharing keys through membership Leases on the emulator, over real HTTP, with fake
 time: every key on exactly one replica once settled, never on two at any moment, reassigned
-within one lease duration (plus one retry period) when a replica dies or cannot renew, and
+within one lease duration (plus one read period) when a replica dies or cannot renew, and
 few keys moved when one joins."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ pytestmark = pytest.mark.anyio
 
 TTL = 15.0
 RETRY = 5.0
+READ = RETRY / 4
 
 
 def assert_partitioned(cluster: Cluster) -> None:
@@ -76,8 +77,9 @@ async def test_a_killed_replica_is_taken_over_within_one_lease_duration(
     # Not before its Lease can have expired from the others' view ...
     await cluster.advance(TTL - (killed_at - last_renew) - 0.5)
     assert not (orphaned & (a.running | c.running))
-    # ... and within one lease duration plus one retry period of its last renewal.
-    await cluster.advance(last_renew + TTL + RETRY - cluster.clock.monotonic())
+    # ... and within one lease duration plus one read period (the peers read the Leases
+    # every quarter of a retry period between renewals) of its last renewal.
+    await cluster.advance(last_renew + TTL + READ - cluster.clock.monotonic())
     assert_partitioned(cluster)
     taken = [
         t
@@ -86,7 +88,30 @@ async def test_a_killed_replica_is_taken_over_within_one_lease_duration(
         if what == "start" and k in orphaned and t >= killed_at
     ]
     assert taken
-    assert max(taken) - last_renew <= TTL + RETRY
+    assert max(taken) - last_renew <= TTL + READ
+
+
+async def test_a_steady_group_reads_every_read_period_but_renews_and_rebalances_rarely(
+    cluster: Cluster, kube: KubeEmulator
+) -> None:
+    """Between renewals a round only lists the Leases; the followers (a rebalance over every
+    CR) run only when what owns() answers from changed, not after every round."""
+    replicas = [await cluster.start(n) for n in "abc"]
+    await cluster.advance(3 * RETRY)
+    assert_partitioned(cluster)
+    before = {r.member.identity: (r.member.statistics().renewals, r.rebalances) for r in replicas}
+    logged = len(kube.requests)
+    await cluster.advance(10 * RETRY)
+    assert_partitioned(cluster)
+    for r in replicas:
+        renewals, rebalances = before[r.member.identity]
+        stats = r.member.statistics()
+        assert 9 <= stats.renewals - renewals <= 11  # one per retry period
+        assert r.rebalances == rebalances  # nothing changed: no pass over the keys
+    window = [kube.requests[i] for i in range(logged, len(kube.requests))]
+    verbs = [r.verb for r in window if r.resource == "leases"]
+    assert 27 <= verbs.count("update") <= 33  # 3 replicas, one renewal per retry period
+    assert verbs.count("list") >= 3 * 10 * (RETRY / READ) - 6  # ... one read per read period
 
 
 async def test_a_replica_whose_renewals_fail_stops_its_keys_before_others_start_them(
@@ -108,7 +133,7 @@ async def test_a_replica_whose_renewals_fail_stops_its_keys_before_others_start_
             stopped_at = cluster.clock.monotonic()
     assert b.member.fenced
     assert stopped_at is not None
-    assert stopped_at - last_renew <= 10.0  # the renew deadline, before the TTL
+    assert stopped_at - last_renew <= 10.0 + 0.5  # the renew deadline (0.5 s steps), < TTL
     starts = [
         t
         for r in (a, c)

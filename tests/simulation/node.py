@@ -64,6 +64,25 @@ class _Timer:
     every: float | None
 
 
+class _SimReply:
+    """``ActorContext.defer_reply``'s answer slot here: the asker's future."""
+
+    def __init__(self, future: asyncio.Future[Any]) -> None:
+        self._future = future
+
+    @property
+    def settled(self) -> bool:
+        return self._future.done()
+
+    def resolve(self, value: object) -> None:
+        if not self._future.done():
+            self._future.set_result(value)
+
+    def fail(self, error: BaseException) -> None:
+        if not self._future.done():
+            self._future.set_exception(error)
+
+
 class _SimRef:
     def __init__(self, node: SimNode, incarnation: int) -> None:
         self._node, self._incarnation = node, incarnation
@@ -134,6 +153,14 @@ class _SimContext:
     def stop(self) -> None:
         self._node.stopping = True
 
+    def defer_reply(self) -> _SimReply:
+        node = self._node
+        if node.answering is None:
+            node.answering = asyncio.get_running_loop().create_future()
+        node.deferred = True
+        node.replies.append(node.answering)
+        return _SimReply(node.answering)
+
 
 class SimNode:
     """One region's instance (see the module docstring)."""
@@ -153,6 +180,12 @@ class SimNode:
         self.health_delay = health_delay
         self.pending_down = 0.0
         self.deleted = False
+        self.answering: asyncio.Future[Any] | None = None
+        """The future of the ask being handled (``defer_reply`` answers through it)."""
+        self.deferred = False
+        """The message being handled deferred its reply."""
+        self.replies: list[asyncio.Future[Any]] = []
+        """Deferred replies not settled yet: a kill or a stop fails them."""
 
     # -- liveness ------------------------------------------------------------------------
 
@@ -180,9 +213,10 @@ class SimNode:
         self.actor = None
         self.incarnation += 1
         self.crash_after_writes = 0
-        for _, future in self.mailbox:
-            if future is not None and not future.done():
+        for future in [f for _, f in self.mailbox if f is not None] + self.replies:
+            if not future.done():
                 future.set_exception(Crash(f"{self.region} killed"))
+        self.replies.clear()
         self.mailbox.clear()
         self.timers.clear()
 
@@ -236,9 +270,10 @@ class SimNode:
             self.incarnation += 1
             self.timers.clear()
             # The mailbox is closed: what was queued is never handled (asks fail).
-            for _, future in self.mailbox:
-                if future is not None and not future.done():
+            for future in [f for _, f in self.mailbox if f is not None] + self.replies:
+                if not future.done():
                     future.set_exception(Crash(f"{self.region} stopped"))
+            self.replies.clear()
             self.mailbox.clear()
 
     async def _guard(self, work: Awaitable[Any]) -> Any:
@@ -261,13 +296,17 @@ class SimNode:
             return False
         message, future = self.mailbox.popleft()
         actor = self.actor
+        self.answering, self.deferred = future, False
         try:
             result = await self._guard(actor.on_message(message))
         except ReplyError as exc:
             if future is not None and not future.done():
                 future.set_exception(exc)
             return True
-        if future is not None and not future.done():
+        finally:
+            self.answering = None
+        self.replies = [f for f in self.replies if not f.done()]
+        if future is not None and not future.done() and not self.deferred:
             if self.alive():
                 future.set_result(result)
             else:
@@ -276,10 +315,19 @@ class SimNode:
         return True
 
     async def ask(self, message: msgspec.Struct) -> Any:
-        """An API request handled at once (the simulator's operator). Raises the refusal."""
+        """An API request handled at once (the simulator's operator). Raises the refusal.
+        A reply the actor deferred comes back as the future it will settle: the caller
+        delivers the mailbox until it is done."""
         if self.actor is None:
             return None
-        return await self._guard(self.actor.on_message(message))
+        self.answering, self.deferred = None, False
+        try:
+            result = await self._guard(self.actor.on_message(message))
+        finally:
+            answering, self.answering = self.answering, None
+        if self.deferred and answering is not None:
+            return answering
+        return result
 
     def next_timer(self) -> _Timer | None:
         if self.actor is None or not self.timers:

@@ -73,8 +73,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 import structlog
@@ -390,11 +391,15 @@ class _Sim:
             if not loop._ready:  # type: ignore[attr-defined]
                 return
 
-    async def deliver_all(self) -> None:
+    async def deliver_all(self, until: Callable[[], bool] | None = None) -> None:
+        """Deliver every mailbox until all are empty — or, with ``until``, only until it
+        holds (checked before each delivery)."""
         for _ in range(_MAX_DELIVERIES):
             await self.settle()
             progressed = False
             for node in self.nodes.values():
+                if until is not None and until():
+                    return
                 if node.mailbox:
                     message = node.mailbox[0][0]
                     began, reading = self.out.events, self._reading(node)
@@ -550,16 +555,17 @@ class _Sim:
             return
         fired = self.world.disturbances
         try:
-            report = await node.ask(DryRunRequest(toRegion=to, reason="simulated"))
+            report = await self.answer(node, DryRunRequest(toRegion=to, reason="simulated"))
             if not isinstance(report, DryRunReport):
                 return
-            accepted = await node.ask(
+            accepted = await self.answer(
+                node,
                 SwitchoverRequest(
                     toRegion=to,
                     fingerprint=report.planFingerprint,
                     reason="simulated",
                     initiatedBy="simulator",
-                )
+                ),
             )
         except (ReplyError, ActorFailed):
             return
@@ -569,6 +575,22 @@ class _Sim:
                 self.confirmed[accepted.id] = fired
         await self.settle()  # the run starts at once: its own precondition check runs now
         self.check()
+
+    async def answer(self, node: SimNode, message: msgspec.Struct) -> Any:
+        """``node.ask(message)``; a deferred reply is waited for by delivering the mailboxes
+        until it comes (what the actors do meanwhile is part of the run), and no further.
+        ``None`` when the instance died first or the reply never came."""
+        result = await node.ask(message)
+        if not isinstance(result, asyncio.Future):
+            return result
+        await self.deliver_all(until=result.done)
+        if not result.done():
+            result.cancel()
+            return None
+        error = result.exception()
+        if error is not None and not isinstance(error, ReplyError):
+            return None  # killed or stopped meanwhile
+        return result.result()
 
     async def set_spec(self, *, approved: bool, auto: bool) -> None:
         for region, api in self.world.api.items():

@@ -106,6 +106,27 @@ async def test_a_failed_add_is_tried_again_at_the_next_renewal_and_then_never(
     assert h.finalizers.calls == 2  # the refused one, the one that landed
 
 
+async def test_failed_adds_are_tried_again_after_a_doubling_back_off(h: Harness) -> None:
+    """While the API server refuses, the write (which holds the mailbox up to its bound) is
+    tried after one renewal interval, then two, four, eight ... at most two minutes apart,
+    not on every renewal; once it lands the back-off is forgotten."""
+    h.finalizers.fail = True
+    async with h.actor():
+        await anyio.wait_all_tasks_blocked()
+        tried: list[int] = []
+        for _ in range(36):  # six minutes of renewals every 10 s
+            await h.clock.advance_settled(10)
+            tried.append(h.finalizers.calls)
+        # The first at start, then at 10, 30, 70, 150 s, then every 120 s (270, 390 ...).
+        firsts = sorted({tried.index(n) + 1 for n in tried})
+        assert [10 * t for t in firsts] == [10, 30, 70, 150, 270]
+        assert h.finalizers.calls == 6
+        h.finalizers.fail = False
+        await h.clock.advance_settled(120)
+        assert h.finalizers.present
+        assert h.finalizers.adds == 1
+
+
 async def test_an_idle_actor_removes_the_finalizer_and_stops_when_the_cr_is_deleted(
     h: Harness,
 ) -> None:

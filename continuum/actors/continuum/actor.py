@@ -49,6 +49,7 @@ from continuum.actors.continuum.converging import (
 )
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
 from continuum.actors.continuum.finalizing import (
+    FinalizerRetry,
     hold_finalizer,
     old_primary_unconfirmed,
     release_when_idle,
@@ -163,6 +164,8 @@ class ContinuumActor(Actor):
         self.running: Running | None = None
         self.finalizer_held = cr.finalized_by_us
         """This region's copy carries the finalizer, as far as this actor knows."""
+        self.finalizer_retry = FinalizerRetry()
+        """When adding the finalizer may be tried again after failures (``finalizing.py``)."""
         self.deletion_waits_for = ""
         self.deletion_grace = DeletionGrace()
         """Per kind of wait (``finalizing.py``): when a deletion stops waiting for it."""
@@ -209,7 +212,10 @@ class ContinuumActor(Actor):
     async def on_start(self) -> None:
         # The gate covers the witness round trips only: every lease is settled before the
         # start-up status writes, which the Kubernetes client's connection pool bounds.
-        async with self.env.start_gate.admitted(self.clock):
+        # A CR whose lease this region holds is taken over (a peer replica died, this one
+        # restarted): its lease runs out unless this start-up renews it, so it is urgent.
+        urgent = self.cr.status.lease_holder == self.region
+        async with self.env.start_gate.admitted(self.clock, urgent=urgent):
             await refresh_lease(self, startup=True)
         await after_refresh(self)  # fence or demote the own Cluster before anything else
         await hold_finalizer(self)

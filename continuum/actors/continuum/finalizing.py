@@ -31,6 +31,7 @@ Plain functions over the actor, called from its message handling only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from continuum.actors.continuum.converging import (
@@ -55,6 +56,8 @@ __all__ = [
     "CONVERGE_GRACE_RENEWALS",
     "DELETING_BLOCKER",
     "DELETING_REFUSAL",
+    "FINALIZER_RETRY_MAX_SECONDS",
+    "FinalizerRetry",
     "hold_finalizer",
     "in_flight",
     "note_pair",
@@ -77,19 +80,51 @@ world to agree with it (a convergence needs two observations one period apart), 
 for the holder's copy or the witness to answer."""
 
 
+FINALIZER_RETRY_MAX_SECONDS = 120.0
+"""The longest wait between two attempts to add the finalizer while they fail."""
+
+
+@dataclass
+class FinalizerRetry:
+    """Failed attempts to add the finalizer in a row, and when the next may be made: after
+    ``renewSeconds · 2^(n-1)``, at most :data:`FINALIZER_RETRY_MAX_SECONDS`. The write runs in
+    the mailbox, bounded at 5 s; tried on every renewal while an API server is saturated,
+    it held each renewal cycle that long (20,000 new CRs over four replicas: leases lapsed
+    while their actors waited on it, ``docs/benchmarks.md``)."""
+
+    failures: int = 0
+    not_before: float = 0.0
+
+    def failed(self, now: float, interval: float) -> float:
+        """Count a failure at ``now``; returns the wait before the next attempt."""
+        self.failures += 1
+        wait = min(interval * 2.0 ** (self.failures - 1), FINALIZER_RETRY_MAX_SECONDS)
+        self.not_before = now + wait
+        return wait
+
+
 async def hold_finalizer(actor: ContinuumActor) -> None:
     """Make this region's copy carry the finalizer unless it does (as far as the actor
-    knows) or is being deleted. Never raises: a failure is logged and tried again by the
-    next call (each renewal calls this; it writes nothing once the finalizer is held)."""
+    knows) or is being deleted. Never raises: a failure is logged and tried again by a
+    later call (each renewal calls this; it writes nothing once the finalizer is held), once
+    the back-off of :class:`FinalizerRetry` has passed."""
     if actor.finalizer_held or actor.cr.deleting:
+        return
+    retry = actor.finalizer_retry
+    now = actor.clock.monotonic()
+    if now < retry.not_before:
         return
     try:
         await with_timeout(
             actor.clock, READ_TIMEOUT, lambda: actor.env.finalizers.add_finalizer(actor.key)
         )
     except (ContinuumError, TimeoutError) as exc:
-        actor.log.warning("finalizer_add_failed", finalizer=FINALIZER, error=str(exc))
+        wait = retry.failed(actor.clock.monotonic(), actor.renew_seconds)
+        actor.log.warning(
+            "finalizer_add_failed", finalizer=FINALIZER, error=str(exc), retry_in_seconds=wait
+        )
         return
+    actor.finalizer_retry = FinalizerRetry()
     actor.finalizer_held = True
     actor.log.info("finalizer_added", finalizer=FINALIZER)
 

@@ -381,10 +381,26 @@ class ContinuumRoutes:
         return [list_continuums, get_continuum, dry_run, health, switchover]
 
     async def list_summaries(self) -> list[ContinuumSummary]:
-        """Ask every registered actor for its summary, at most :data:`LIST_CONCURRENCY` at a
-        time, in registry order."""
+        """Every registered actor's summary, in registry order: read at once from each actor
+        whose view needs no wait, then from the others (starting, or without views) at most
+        :data:`LIST_CONCURRENCY` at a time. A dead or unanswering actor is listed with phase
+        ``Unknown``."""
         keys = self._registry.keys()
         results: list[ContinuumSummary | None] = [None] * len(keys)
+        waiting: list[tuple[int, str]] = []
+        for index, key in enumerate(keys):
+            # Most actors are between messages or serve the view of the one they handle:
+            # read those in this pass, and only the others (starting) in tasks.
+            ref = self._registry.get(key)
+            if ref is None or not ref.serves_views:
+                waiting.append((index, key))
+                continue
+            try:
+                results[index] = ref.view_nowait()
+            except anyio.WouldBlock:
+                waiting.append((index, key))
+            except ActorDead:
+                results[index] = self._unknown(key)
         limiter = anyio.CapacityLimiter(LIST_CONCURRENCY)
 
         async def one(index: int, key: str) -> None:
@@ -395,15 +411,19 @@ class ContinuumRoutes:
                 try:
                     results[index] = await self._summary(ref)
                 except (ActorDead, AskTimeout, ReplyError):
-                    ns, _, name = key.partition("/")
-                    results[index] = ContinuumSummary(
-                        namespace=ns, name=name, region=self._region, acting=False, phase="Unknown"
-                    )
+                    results[index] = self._unknown(key)
 
-        async with anyio.create_task_group() as tg:
-            for index, key in enumerate(keys):
-                tg.start_soon(one, index, key)
+        if waiting:
+            async with anyio.create_task_group() as tg:
+                for index, key in waiting:
+                    tg.start_soon(one, index, key)
         return [r for r in results if r is not None]
+
+    def _unknown(self, key: str) -> ContinuumSummary:
+        ns, _, name = key.partition("/")
+        return ContinuumSummary(
+            namespace=ns, name=name, region=self._region, acting=False, phase="Unknown"
+        )
 
 
 def _sorted(summaries: list[ContinuumSummary]) -> list[ContinuumSummary]:

@@ -37,8 +37,10 @@ did. The start-up observation (:func:`observe_now`) reads in place and decides n
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -344,15 +346,24 @@ async def _read(
         routes[region] = await read_route(actor, region, collab.region_routes[region], route)
 
     route = query.plan.route if query.plan is not None else None
-    async with anyio.create_task_group() as tg:
-        if pair:
-            tg.start_soon(the_pair)
-        if query.holder:
-            tg.start_soon(the_dns)
-            tg.start_soon(the_answers)
-            if route is not None:
-                for region in collab.region_routes:
-                    tg.start_soon(one_route, region, route)
+    # Only the reads configured for this CR (one that is not would answer "not observed" at
+    # once): most CRs of a large fleet configure few, and a task per read is what costs.
+    reads: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    if pair:
+        reads.append(the_pair)
+    if query.holder:
+        if collab.dns is not None and query.records is not None:
+            reads.append(the_dns)
+        if collab.dns_answers is not None and query.serving is not None:
+            reads.append(the_answers)
+        if route is not None:
+            reads.extend(partial(one_route, region, route) for region in collab.region_routes)
+    if len(reads) == 1:
+        await reads[0]()
+    elif reads:
+        async with anyio.create_task_group() as tg:
+            for one_read in reads:
+                tg.start_soon(one_read)
     state, pair_error, sample = pair_read
     return WorldReads(
         pair=state,

@@ -590,13 +590,42 @@ class ColdStart:
     """Process start → first lease acquired (imports, clients, watch sync)."""
     all_s: float
     """Process start → every lease acquired (``nan`` when not all were)."""
+    restart_all_s: float | None = None
+    """``restart``: SIGKILL of the controller that holds every lease → every lease renewed by
+    the next one (started at once); what a shard survivor does for a dead peer's CRs, minus
+    the membership's detection."""
+    restart_renewed: int = 0
 
     def lines(self) -> list[str]:
         seen = "all" if self.acquired >= self.crs else f"ONLY {self.acquired}"
-        return [
+        out = [
             f"cold start: {self.crs} CRs existing, controller started: first lease after"
             f" {self.first_s:.1f} s, {seen} leases acquired after {self.all_s:.1f} s"
         ]
+        if self.restart_all_s is not None:
+            again = "all" if self.restart_renewed >= self.crs else f"ONLY {self.restart_renewed}"
+            out.append(
+                f"restart: SIGKILL, then a new controller: {again} leases renewed"
+                f" {self.restart_all_s:.1f} s after the kill"
+            )
+        return out
+
+
+async def _until_written(
+    log: RenewLog, crs: int, *, since: float, deadline: float
+) -> tuple[float, float, int]:
+    """Wait until ``crs`` slots have a write after ``since`` (epoch s): (first, all, count)."""
+    first = all_ = float("nan")
+    count = 0
+    while time.time() < deadline:
+        count = sum(1 for by in log.writes.values() if max(by.values(), default=0) > since)
+        if first != first and count >= 1:  # nan: not yet
+            first = time.time() - since
+        if count >= crs:
+            all_ = time.time() - since
+            break
+        await asyncio.sleep(0.02)
+    return first, all_, count
 
 
 async def cold_start(
@@ -610,8 +639,10 @@ async def cold_start(
     workdir: Path,
     timeout: float = 120.0,
     profile_dir: Path | None = None,
+    restart: bool = False,
 ) -> ColdStart:
-    """Create ``crs`` CRs in ``namespace``, then start the operator and time its leases."""
+    """Create ``crs`` CRs in ``namespace``, then start the operator and time its leases;
+    with ``restart``, then SIGKILL it and time a new one renewing every lease."""
     await create_crs(emulator.url, namespace, range(crs), client)
     log = RenewLog()
     observer = asyncio.create_task(observe(log))
@@ -622,18 +653,25 @@ async def cold_start(
     proc = await asyncio.create_subprocess_exec(
         *argv, env=env, stdout=out, stderr=subprocess.STDOUT
     )
-    first = all_ = float("nan")
-    if profile_dir is not None:
+    restart_all: float | None = None
+    renewed = 0
+    if profile_dir is not None and not restart:
         await _profile(proc.pid, profile_dir / "cold-start.txt", seconds=30)
     try:
-        deadline = began + timeout
-        while time.time() < deadline:
-            if first != first and log.acquired() >= 1:  # nan: not yet
-                first = time.time() - began
-            if log.acquired() >= crs:
-                all_ = time.time() - began
-                break
-            await asyncio.sleep(0.02)
+        first, all_, _ = await _until_written(log, crs, since=began, deadline=began + timeout)
+        if restart and all_ == all_:
+            await asyncio.sleep(2.0)  # the start-up's status writes are done
+            proc.kill()
+            await proc.wait()
+            killed = time.time()
+            proc = await asyncio.create_subprocess_exec(
+                *argv, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+            if profile_dir is not None:
+                await _profile(proc.pid, profile_dir / "restart.txt", seconds=30)
+            _, restart_all, renewed = await _until_written(
+                log, crs, since=killed, deadline=killed + timeout
+            )
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -643,4 +681,11 @@ async def cold_start(
             await proc.wait()
         out.close()
         observer.cancel()
-    return ColdStart(crs=crs, acquired=log.acquired(), first_s=first, all_s=all_)
+    return ColdStart(
+        crs=crs,
+        acquired=log.acquired(),
+        first_s=first,
+        all_s=all_,
+        restart_all_s=restart_all,
+        restart_renewed=renewed,
+    )

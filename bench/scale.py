@@ -85,8 +85,11 @@ async def main(args: argparse.Namespace) -> None:
                     observe=lambda log: observe(log, "cold"),
                     workdir=workdir,
                     profile_dir=args.profile,
+                    restart=args.restart,
                 )
                 print("\n".join(cold.lines()), flush=True)
+                if args.restart:
+                    return
 
             result = await measure(
                 f"continuum ({args.witness})",
@@ -120,6 +123,12 @@ if __name__ == "__main__":
         "--cold",
         action="store_true",
         help="first time a controller started over CRs that already exist (namespace cold)",
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="with --cold: SIGKILL the controller, start another, time every lease renewed; "
+        "then stop (no window)",
     )
     parser.add_argument("--seconds", type=float, default=120.0, help="measured window")
     parser.add_argument("--witness", choices=["in-memory", "nats-kv"], default="in-memory")

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
-from _harness import Emulator, create_crs, lease_client, pct
+from _harness import Emulator, _profile, create_crs, lease_client, pct
 
 from continuum_sim.nats import NatsServer
 from continuum_sim.sharding import Observed, Replica, observing, until
@@ -133,6 +133,9 @@ async def main(args: argparse.Namespace) -> None:
                 killed = time.time()
                 kill_mono = time.monotonic()
                 replicas[victim].kill()
+                watched = replicas[names[0]].proc
+                if args.profile and watched is not None:  # one survivor, from the kill on
+                    await _profile(watched.pid, args.profile / "takeover.txt", seconds=40)
                 survivors = set(names) - {victim}
                 await until(
                     lambda: partitioned(seen, survivors, args.crs), timeout=600, what="takeover"
@@ -150,6 +153,9 @@ async def main(args: argparse.Namespace) -> None:
                     f"(membership TTL 15 s, witness TTL {args.ttl} s)"
                 )
 
+                say(f"CPU seconds after the takeover: {cpu(emulator, replicas)}")
+                if args.takeover_only:
+                    return
                 # Back to P replicas, then one more joins.
                 replicas[victim] = Replica(victim, workdir, emulator.kubeconfig, extra=extra)
                 await replicas[victim].start()
@@ -192,6 +198,15 @@ if __name__ == "__main__":
         "--probe",
         action="store_true",
         help="load bench/probe/sitecustomize.py in every child (loop lag, GC, request times)",
+    )
+    parser.add_argument(
+        "--takeover-only", action="store_true", help="stop after the SIGKILL takeover"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy the first survivor for 40 s from the SIGKILL on (DIR/takeover.txt)",
     )
     parser.add_argument(
         "--workdir", default="", help="keep the logs here (default: a temporary directory)"

@@ -11,7 +11,8 @@ Reported (printed, never asserted):
 
 1. time until the CRs are split over the P replicas (every CR on exactly one);
 2. over a measured window: the gap between consecutive witness writes of each CR (on time =
-   ≤ ``renewSeconds`` + 1 s), p50/p99/max;
+   ≤ ``renewSeconds`` + 1 s; lapsed = past the TTL), p50/p99/max, and the same counts for
+   the start-up before the split (every CR new: its first writes on a busy API server);
 3. a replica SIGKILLed: the time from the kill to the first witness write of each of its CRs
    on a survivor (max), and until the survivors listed every CR again;
 4. a fifth replica (P+1) joining: how many CRs changed replica (all must go to the joiner);
@@ -109,6 +110,19 @@ async def main(args: argparse.Namespace) -> None:
                 say(f"split over {args.procs}: {split:.1f} s, CRs per replica {counts}")
 
                 say(f"CPU seconds at the split: {cpu(emulator, replicas)}")
+                split_at = time.time()
+                early = sorted(
+                    b - a
+                    for writes in seen.writes.values()
+                    for (a, _), (b, _) in itertools.pairwise(writes)
+                    if b < split_at
+                )
+                say(
+                    f"before the split: {len(early)} renewals, late (> +1 s): "
+                    f"{sum(1 for g in early if g > args.interval + 1.0)}, lapsed (> TTL "
+                    f"{args.ttl} s): {sum(1 for g in early if g > args.ttl)}, max gap "
+                    f"{early[-1] if early else 0:.2f} s"
+                )
                 start = time.time()
                 await asyncio.sleep(args.seconds)
                 end = time.time()
@@ -119,11 +133,13 @@ async def main(args: argparse.Namespace) -> None:
                     if start <= b < end
                 )
                 late = sum(1 for g in gaps if g > args.interval + 1.0)
+                lapsed = sum(1 for g in gaps if g > args.ttl)
                 if gaps:
                     say(
                         f"window {args.seconds:g} s: {len(gaps)} renewals, gap p50 "
                         f"{pct(gaps, 0.5):.2f} s p99 {pct(gaps, 0.99):.2f} s max {gaps[-1]:.2f} s "
-                        f"(renewSeconds {args.interval}); late (> +1 s): {late}"
+                        f"(renewSeconds {args.interval}); late (> +1 s): {late}; lapsed (> TTL): "
+                        f"{lapsed}"
                     )
                 say(f"load average during the window: {os.getloadavg()}")
                 say(f"CPU seconds after the window: {cpu(emulator, replicas)}")

@@ -212,10 +212,7 @@ class ContinuumActor(Actor):
     async def on_start(self) -> None:
         # The gate covers the witness round trips only: every lease is settled before the
         # start-up status writes, which the Kubernetes client's connection pool bounds.
-        # A CR whose lease this region holds is taken over (a peer replica died, this one
-        # restarted): its lease runs out unless this start-up renews it, so it is urgent.
-        urgent = self.cr.status.lease_holder == self.region
-        async with self.env.start_gate.admitted(self.clock, urgent=urgent):
+        async with self.env.start_gate.admitted(self.clock):
             await refresh_lease(self, startup=True)
         await after_refresh(self)  # fence or demote the own Cluster before anything else
         await hold_finalizer(self)

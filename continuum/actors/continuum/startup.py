@@ -13,10 +13,7 @@ With sharding the gate can be *held* (:meth:`StartGate.hold`): the shard members
 while its renewals run late, and admission then trickles (``held_concurrency`` at once,
 default a sixteenth of ``concurrency``) so start-ups cannot keep the event loop from
 renewing the replica's membership, yet never stop altogether (``docs/decisions.md`` #23).
-Start-ups already admitted finish. *Urgent* start-ups — of CRs whose lease this region holds,
-as after a peer replica died or a restart — are never held: each one delayed is a lease
-running towards its expiry with nobody renewing it (decision #31). They have slots of
-their own (``urgent_concurrency``).
+Start-ups already admitted finish.
 """
 
 from __future__ import annotations
@@ -40,9 +37,8 @@ START_JITTER_SECONDS = 0.5
 
 class StartGate:
     """Admits start-ups: at most ``concurrency`` at once (``held_concurrency`` while held),
-    and at most ``urgent_concurrency`` (default ``concurrency``) urgent ones besides, each
-    after a random delay below ``jitter_seconds`` (0: none). One gate per process, shared
-    by every actor.
+    each after a random delay below ``jitter_seconds`` (0: none). One gate per process,
+    shared by every actor.
 
     Raises ``ValueError`` for a ``concurrency`` below 1, a negative jitter or a
     ``held_concurrency`` outside ``1..concurrency``."""
@@ -54,7 +50,6 @@ class StartGate:
         jitter_seconds: float = 0.0,
         random_fraction: Callable[[], float] = random.random,
         held_concurrency: int | None = None,
-        urgent_concurrency: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"start concurrency must be at least 1, not {concurrency}")
@@ -70,15 +65,7 @@ class StartGate:
             raise ValueError(
                 f"held concurrency must be within 1..{concurrency}, not {self.held_concurrency}"
             )
-        # As many again for a takeover, measured against 256 (decision #31): more at once
-        # only lengthened the loaded loop's iterations, and the witness calls timed out.
-        self.urgent_concurrency = concurrency if urgent_concurrency is None else urgent_concurrency
-        if self.urgent_concurrency < 1:
-            raise ValueError(
-                f"urgent concurrency must be at least 1, not {self.urgent_concurrency}"
-            )
         self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop
-        self._urgent: anyio.CapacityLimiter | None = None
         self._held = False
         self.holds = 0
         """How many times the gate was held (metrics, tests)."""
@@ -101,33 +88,22 @@ class StartGate:
     def _capacity(self) -> int:
         return self.held_concurrency if self._held else self.concurrency
 
-    def _limiters(self) -> tuple[anyio.CapacityLimiter, ...]:
-        return tuple(x for x in (self._limiter, self._urgent) if x is not None)
-
     @property
     def starting(self) -> int:
         """Start-ups admitted and not finished."""
-        return sum(int(x.borrowed_tokens) for x in self._limiters())
+        return 0 if self._limiter is None else int(self._limiter.borrowed_tokens)
 
     @property
     def waiting(self) -> int:
         """Start-ups waiting for admission."""
-        return sum(x.statistics().tasks_waiting for x in self._limiters())
+        return 0 if self._limiter is None else self._limiter.statistics().tasks_waiting
 
     @asynccontextmanager
-    async def admitted(self, clock: Clock, *, urgent: bool = False) -> AsyncIterator[None]:
-        """Wait for the jitter (on ``clock``), then for a free slot; hold it for the block.
-        ``urgent`` start-ups (the CR's lease is this region's) take a slot among
-        ``urgent_concurrency`` of their own, whether the gate is held or not."""
+    async def admitted(self, clock: Clock) -> AsyncIterator[None]:
+        """Wait for the jitter (on ``clock``), then for a free slot; hold it for the block."""
         if self.jitter_seconds:
             await clock.sleep(self.jitter_seconds * self._fraction())
-        if urgent:
-            if self._urgent is None:
-                self._urgent = anyio.CapacityLimiter(self.urgent_concurrency)
-            limiter = self._urgent
-        else:
-            if self._limiter is None:
-                self._limiter = anyio.CapacityLimiter(self._capacity())
-            limiter = self._limiter
-        async with limiter:  # the borrower is the calling task (one per actor)
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self._capacity())
+        async with self._limiter:  # the borrower is the calling task (one per actor)
             yield

@@ -442,12 +442,15 @@ class ContinuumActor(Actor):
             dns_fallback=serving_fallback(self),
         )
 
-    async def flush(self) -> bool:
+    async def flush(self, *, essential: bool = False) -> bool:
         """Write what changed in status since the last successful write. Never raises;
         returns whether status is now durable. A failed write arms a prompt retry (0.5 s,
         doubling up to ``renewSeconds``; :mod:`continuum.core.status_retry`), so a refused
         write does not leave the CR telling an old story until the next tick; nothing is
-        written when nothing changed."""
+        written when nothing changed. While that retry is armed only ``essential`` flushes
+        (the journal before a step, the closed journal before the finalizer goes) write:
+        each write holds the mailbox up to its 5 s bound, and on a saturated API server
+        every renewal's flush writing too kept the renewals waiting behind them."""
         now = self.clock.now()
         phase = self._phase()
         lease = self.lease_view
@@ -487,6 +490,8 @@ class ContinuumActor(Actor):
         )
         if durable == self._written:
             return True
+        if self._status_retry.armed and not essential:
+            return False  # the armed retry writes it
         try:
             await self.env.status.patch_status(self.key, durable, previous=self._written)
         except (ContinuumError, TimeoutError) as exc:

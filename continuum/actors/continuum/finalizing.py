@@ -328,7 +328,7 @@ async def release_when_idle(actor: ContinuumActor) -> bool:
             actor.deletion_waits_for = waiting
             actor.log.info("deletion_waits", why=waiting)
         return False
-    if not await actor.flush():
+    if not await actor.flush(essential=True):
         return False  # the closed journal must be written first: the next renewal retries
     try:
         await with_timeout(

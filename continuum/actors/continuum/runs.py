@@ -166,7 +166,7 @@ async def step_progress(actor: ContinuumActor, event: Any) -> None:
         actor.status, switchover=view.journal_from_entry(event.journal)
     )
     mirror_committed_records(actor, event, ports(actor, writes=False))
-    if event.kind in ("starting", "compensating") and not await actor.flush():
+    if event.kind in ("starting", "compensating") and not await actor.flush(essential=True):
         raise ReplyError("the journal could not be persisted; refusing to run the step")
     if event.kind == "starting" and event.step is StepName.SWAP_LEASE:
         # After the journal names the handover: a target whose deletion began before this

@@ -283,6 +283,8 @@ class ActorCell:
             self._current = None
             if not envelope.settled and not envelope.deferred:  # killed mid-message
                 envelope.fail(self.dead())
+            if envelope.deferred and envelope.settled and self._deferred is not None:
+                self._deferred.discard(envelope)  # answered by a ReplyError after deferring
 
     def defer_reply(self) -> Reply:
         envelope = self._current

@@ -7,7 +7,7 @@ import anyio
 import msgspec
 import pytest
 
-from continuum.actors.runtime import Actor, ActorDead, Reply, ReplyError, run_actor
+from continuum.actors.runtime import Actor, ActorDead, ActorRef, Reply, ReplyError, run_actor
 from continuum.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -76,24 +76,29 @@ class Deferring(Actor):
         return None
 
 
-async def test_a_deferred_ask_is_answered_by_the_child_while_other_asks_are_served(
+async def answer_into(ref: ActorRef, message: msgspec.Struct, out: list[object]) -> None:
+    """Ask ``ref``; append the answer, or the ``ActorDead`` it raised, to ``out``."""
+    try:
+        out.append(await ref.ask(message, timeout=30))
+    except ActorDead as exc:
+        out.append(exc)
+
+
+async def test_deferred_asks_are_answered_by_their_children_while_other_asks_are_served(
     fake_clock: FakeClock,
 ) -> None:
     actor = Deferring()
     answers: list[object] = []
     async with run_actor(actor, clock=fake_clock) as ref, anyio.create_task_group() as tg:
-
-        async def slow() -> None:
-            answers.append(await ref.ask(Slow(), timeout=30))
-
-        tg.start_soon(slow)
+        tg.start_soon(answer_into, ref, Slow(), answers)
+        tg.start_soon(answer_into, ref, Slow(), answers)  # a second one while the first waits
         await anyio.wait_all_tasks_blocked()
-        # The mailbox is free while the slow ask waits for its child.
+        # The mailbox is free while the slow asks wait for their children.
         assert await ref.ask(Ping()) == 1
         assert await ref.ask(Ping()) == 2
         assert answers == []
         actor.release.set()
-    assert answers == [42]
+    assert answers == [42, 42]
 
 
 async def test_a_deferred_ask_gets_the_childs_error(fake_clock: FakeClock) -> None:
@@ -117,19 +122,13 @@ async def test_an_actor_stopping_with_a_deferred_ask_answers_it_actor_dead(
     fake_clock: FakeClock,
 ) -> None:
     actor = Deferring()
-    failures: list[BaseException] = []
+    failures: list[object] = []
     async with run_actor(actor, clock=fake_clock) as ref, anyio.create_task_group() as tg:
-
-        async def slow() -> None:
-            try:
-                await ref.ask(Slow(), timeout=30)
-            except ActorDead as exc:
-                failures.append(exc)
-
-        tg.start_soon(slow)
+        tg.start_soon(answer_into, ref, Slow(), failures)
         await anyio.wait_all_tasks_blocked()
         actor.ctx.stop()
     assert len(failures) == 1
+    assert isinstance(failures[0], ActorDead)
 
 
 async def test_defer_reply_outside_an_ask_raises(fake_clock: FakeClock) -> None:

@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import tempfile
 import time
@@ -49,6 +50,28 @@ def partitioned(seen: Observed, names: set[str], crs: int) -> bool:
         return False
     owners = seen.owners()
     return len(owners) == crs and all(len(w) == 1 for w in owners.values())
+
+
+def gaps_between(seen: Observed, start: float, end: float) -> list[float]:
+    """The gaps between consecutive witness writes of each CR that ended in
+    ``[start, end)``, sorted."""
+    return sorted(
+        b - a
+        for writes in seen.writes.values()
+        for (a, _), (b, _) in itertools.pairwise(writes)
+        if start <= b < end
+    )
+
+
+def lapsed_gaps(seen: Observed, ttl: float, *, before: float) -> list[dict[str, object]]:
+    """Every gap longer than ``ttl`` between two witness writes of a CR that ended before
+    ``before`` (to match against the replicas' logs)."""
+    return [
+        {"key": key, "from": a, "to": b, "gap": round(b - a, 2)}
+        for key, writes in seen.writes.items()
+        for (a, _), (b, _) in itertools.pairwise(writes)
+        if b < before and b - a > ttl
+    ]
 
 
 def cpu(emulator: Emulator, replicas: dict[str, Replica]) -> dict[str, float]:
@@ -111,27 +134,24 @@ async def main(args: argparse.Namespace) -> None:
 
                 say(f"CPU seconds at the split: {cpu(emulator, replicas)}")
                 split_at = time.time()
-                early = sorted(
-                    b - a
-                    for writes in seen.writes.values()
-                    for (a, _), (b, _) in itertools.pairwise(writes)
-                    if b < split_at
-                )
+                early = gaps_between(seen, 0.0, split_at)
                 say(
                     f"before the split: {len(early)} renewals, late (> +1 s): "
                     f"{sum(1 for g in early if g > args.interval + 1.0)}, lapsed (> TTL "
                     f"{args.ttl} s): {sum(1 for g in early if g > args.ttl)}, max gap "
                     f"{early[-1] if early else 0:.2f} s"
                 )
+                lapses = lapsed_gaps(seen, args.ttl, before=split_at)
+                if args.workdir:
+                    (workdir / "lapsed.jsonl").write_text(
+                        "".join(json.dumps(lapse) + "\n" for lapse in lapses)
+                    )
+                if args.split_only:
+                    return
                 start = time.time()
                 await asyncio.sleep(args.seconds)
                 end = time.time()
-                gaps = sorted(
-                    b - a
-                    for writes in seen.writes.values()
-                    for (a, _), (b, _) in itertools.pairwise(writes)
-                    if start <= b < end
-                )
+                gaps = gaps_between(seen, start, end)
                 late = sum(1 for g in gaps if g > args.interval + 1.0)
                 lapsed = sum(1 for g in gaps if g > args.ttl)
                 if gaps:
@@ -181,6 +201,7 @@ async def main(args: argparse.Namespace) -> None:
                 before = seen.owners()
                 joiner = f"p{args.procs + 1}"
                 replicas[joiner] = Replica(joiner, workdir, emulator.kubeconfig, extra=extra)
+                joined = time.time()
                 await replicas[joiner].start()
                 await until(
                     lambda: partitioned(seen, {*names, joiner}, args.crs), timeout=600, what="join"
@@ -192,6 +213,15 @@ async def main(args: argparse.Namespace) -> None:
                     f"{joiner} joins: {len(moved)} of {args.crs} CRs moved "
                     f"({100 * len(moved) / args.crs:.1f} %), {to_joiner} of them to {joiner}"
                 )
+                await asyncio.sleep(args.ttl)  # a moved lease's next write lands by then
+                for what, since in (("the join", joined), ("the kill, rejoin and join", end)):
+                    after = gaps_between(seen, since, time.time())
+                    say(
+                        f"renewals since {what}: {len(after)}, late (> +1 s): "
+                        f"{sum(1 for g in after if g > args.interval + 1.0)}, lapsed (> TTL): "
+                        f"{sum(1 for g in after if g > args.ttl)}, max gap "
+                        f"{after[-1] if after else 0:.2f} s"
+                    )
                 say(f"double-handled samples: {len(seen.doubles)} in {len(seen.rounds)} rounds")
                 say(f"load average at the end: {os.getloadavg()}")
                 say(f"CPU seconds at the end: {cpu(emulator, replicas)}")
@@ -217,6 +247,9 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--takeover-only", action="store_true", help="stop after the SIGKILL takeover"
+    )
+    parser.add_argument(
+        "--split-only", action="store_true", help="stop after the figures of the split"
     )
     parser.add_argument(
         "--profile",

@@ -314,6 +314,15 @@ class Settings:
         "rendezvous hashing; docs/sharding.md) instead of electing one leader. Uses the "
         "LEADER_LEASE_* namespace, duration and renew deadline.",
     )
+    shard_settle_seconds: float = _var(
+        "SHARD_SETTLE_SECONDS",
+        2.5,
+        "With SHARDING: a replica that has just joined starts no actor until the member set "
+        "it sees has not changed for this long (at most LEADER_LEASE_SECONDS), so replicas "
+        "started together do not start and then hand over each other's CRs; 0: none "
+        "(< LEADER_LEASE_SECONDS).",
+        check=_at_least(0),
+    )
     api_advertise_url: str = _var(
         "API_ADVERTISE_URL",
         "",
@@ -427,6 +436,10 @@ class Settings:
         if self.leader_renew_deadline >= self.leader_lease_seconds:
             raise ConfigError(
                 PREFIX + "LEADER_RENEW_DEADLINE", "must be less than LEADER_LEASE_SECONDS"
+            )
+        if self.shard_settle_seconds >= self.leader_lease_seconds:
+            raise ConfigError(
+                PREFIX + "SHARD_SETTLE_SECONDS", "must be less than LEADER_LEASE_SECONDS"
             )
 
     def require_for_run(self) -> None:

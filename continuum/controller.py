@@ -309,6 +309,7 @@ def controller_tree(
                 clock=clock,
                 lease_duration=settings.leader_lease_seconds,
                 renew_deadline=settings.leader_renew_deadline,
+                settle_period=settings.shard_settle_seconds,
                 on_pressure=gate.hold,
                 lane=lane,
                 api_url=_advertised_api_url(settings, api_sock),

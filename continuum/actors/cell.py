@@ -63,6 +63,7 @@ class ActorCell:
         "actor",
         "clock",
         "finished",
+        "handing_over",
         "host",
         "last_error",
         "mailbox_size",
@@ -98,6 +99,7 @@ class ActorCell:
         self.scope = anyio.CancelScope(shield=True)
         self.processed = 0
         self.stopping = False
+        self.handing_over = False  # see ActorContext.handing_over
         self.finished = False
         self._closed = False
         self._current: AskEnvelope | None = None
@@ -159,10 +161,12 @@ class ActorCell:
                 await anyio.sleep_forever()  # the last child's end cancels the scope
         self._children_ended = None
 
-    def request_stop(self) -> None:
-        """Close the mailbox now; the loop ends after the current message. Idempotent."""
+    def request_stop(self, *, handing_over: bool = False) -> None:
+        """Close the mailbox now; the loop ends after the current message. Idempotent: a
+        stop already requested keeps its own ``handing_over``."""
         if not self.stopping:
             self.stopping = True
+            self.handing_over = handing_over
             # Withdraws blocked senders too: their tell/ask raise ActorDead.
             self.send.close()
 
@@ -185,9 +189,10 @@ class ActorCell:
                 await self.clock.sleep(timeout)
         return self.finished
 
-    async def stop_within(self, timeout: float) -> None:
-        """Stop gracefully; past ``timeout`` seconds of clock time, kill. Returns once ended."""
-        self.request_stop()
+    async def stop_within(self, timeout: float, *, handing_over: bool = False) -> None:
+        """Stop gracefully; past ``timeout`` seconds of clock time, kill. Returns once ended.
+        ``handing_over``: see :meth:`request_stop`."""
+        self.request_stop(handing_over=handing_over)
         if not await self.wait_finished(timeout):
             log.warning("actor_shutdown_timeout", actor=self.name, timeout=timeout)
             self.kill()

@@ -194,3 +194,11 @@ class ActorContext:
         """Stop this actor after the current message: the mailbox closes now (later tells and
         queued asks get :class:`ActorDead`), then ``on_stop(None)`` runs."""
         self._cell.request_stop()
+
+    @property
+    def handing_over(self) -> bool:
+        """The stop under way was asked by the supervisor to hand this actor's key to another
+        instance, which starts it only after this stop has returned (a shard rebalance): in
+        ``on_stop``, leave what the successor needs fresh. False for every other stop (the
+        actor's own, a crash, a shutdown)."""
+        return self._cell.handing_over

@@ -134,6 +134,13 @@ class Membership:
     is a new member with a Lease of its own, so without this a crash-looping pod would leave
     Leases without bound. Never a live peer's, never one that changed since it was read.
 
+    With a ``settle_period`` (default 0: none) a replica that has just joined owns nothing
+    until its view of the members has stayed unchanged for that long (at most one lease
+    duration after the join): replicas started together would otherwise each start the
+    share of a smaller group and hand most of it on a few seconds later, and a lease handed
+    over before its first renewal can lapse while the new owner's start-ups queue
+    (``docs/decisions.md`` #32).
+
     ``api_url`` (optional) is published in the Lease so that peers can forward API requests
     for this replica's CRs (:meth:`peer_url_for`, :mod:`continuum.http.forwarding`).
 
@@ -163,6 +170,7 @@ class Membership:
         collect_after: float | None = None,
         api_url: str = "",
         read_period: float | None = None,
+        settle_period: float = 0.0,
     ) -> None:
         retry = (
             min(lease_duration / 3, renew_deadline / 2) if retry_period is None else retry_period
@@ -191,6 +199,12 @@ class Membership:
             raise ValueError(
                 f"need 0 < read_period <= retry_period, got {self.read_period:g} / {retry:g}"
             )
+        if not 0 <= settle_period < lease_duration:
+            raise ValueError(
+                f"need 0 <= settle_period < lease_duration, got {settle_period:g} / "
+                f"{lease_duration:g}"
+            )
+        self.settle_period = settle_period
         self._clock = clock
         self._leases = MemberLeases(
             api,
@@ -220,6 +234,7 @@ class Membership:
         self._fences_in_a_row = 0
         self._fenced_at: float | None = None
         self._joined_at: float | None = None
+        self._members_changed_at: float | None = None
         # The followers' side: a change of owns()' answers bumps _version when it may take
         # keys away (desired view, fence); _released is the version a finished rebalance
         # began under. A view is published only when the two agree.
@@ -235,11 +250,26 @@ class Membership:
         """See :class:`continuum.ports.ShardView` and rule 1 of the module docstring."""
         if self._fenced or self._published is None:
             return False
+        if self._settling(self._clock.monotonic()):
+            return False
         me = self.identity
         if not (self._published.owns(me, key) and self._desired.owns(me, key)):
             return False
         now = self._clock.monotonic()
         return not any(p.live(now) and p.claims(key) for p in self._peers.values())
+
+    def _settle_end(self) -> float | None:
+        """When owns() may first answer True after the last join (``None``: no settling):
+        once the member set has stayed unchanged for ``settle_period`` since the join, and
+        at the latest one lease duration after it."""
+        if not self.settle_period or self._joined_at is None:
+            return None
+        changed = max(self._joined_at, self._members_changed_at or self._joined_at)
+        return min(changed + self.settle_period, self._joined_at + self.lease_duration)
+
+    def _settling(self, now: float) -> bool:
+        end = self._settle_end()
+        return end is not None and now < end
 
     def write_check(self) -> Callable[[], str | None]:
         """See :class:`continuum.ports.ShardView`. The renew deadline is compared with the
@@ -460,6 +490,7 @@ class Membership:
         now = self._clock.monotonic()
         return (
             self._fenced,
+            self._settling(now),
             self._published.members if self._published is not None else None,
             self._desired.members,
             frozenset((p.identity, p.view.members) for p in self._peers.values() if p.live(now)),
@@ -624,6 +655,7 @@ class Membership:
             left=sorted(self._desired.members - members),
         )
         self._desired = Assignment.of(members)
+        self._members_changed_at = now
         return True
 
     async def _maybe_fence(self) -> None:
@@ -665,6 +697,9 @@ class Membership:
             due = min(due, self._deadline())
             if self._last_read is not None and self._last_read + self.read_period > now:
                 due = min(due, self._last_read + self.read_period)  # (a failed read: not)
+        settled = self._settle_end()
+        if not self._fenced and settled is not None and settled > now:
+            due = min(due, settled)  # the followers start this replica's share at once
         expiries = [p.observed_at + p.duration for p in self._peers.values() if p.live(now)]
         if expiries:
             due = min(due, min(expiries))

@@ -183,15 +183,16 @@ class Supervisor:
         log.debug("actor_spawned", actor=key)
         return cell.ref
 
-    async def stop(self, key: str) -> None:
+    async def stop(self, key: str, *, handing_over: bool = False) -> None:
         """Stop ``key``'s actor gracefully (``on_stop(None)`` runs) and forget it; it is not
         restarted. Killed past ``shutdown_timeout``. Shielded: a cancelled caller does not cut
         the stop short. An unknown key is a no-op. Never call it from the actor itself (use
-        ``ctx.stop()``): it would wait for itself."""
+        ``ctx.stop()``): it would wait for itself. ``handing_over``: another instance will
+        run ``key`` once this returns (``ActorContext.handing_over``)."""
         child = self._children.get(key)
         if child is not None:
             with anyio.CancelScope(shield=True):
-                await self._stop_child(child)
+                await self._stop_child(child, handing_over=handing_over)
 
     # --- internals -------------------------------------------------------------------------
 
@@ -201,10 +202,10 @@ class Supervisor:
         if self._closing:
             raise SupervisorClosed("the supervisor is shutting down")
 
-    async def _stop_child(self, child: _Child) -> None:
+    async def _stop_child(self, child: _Child, *, handing_over: bool = False) -> None:
         child.stopping = True
         child.scope.cancel()
-        await child.cell.stop_within(self._shutdown_timeout)
+        await child.cell.stop_within(self._shutdown_timeout, handing_over=handing_over)
         self._forget(child)
 
     def _forget(self, child: _Child) -> None:

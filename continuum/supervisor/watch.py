@@ -48,6 +48,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Final
 
 import anyio
@@ -395,7 +396,7 @@ class ContinuumWatch:
                 async with anyio.create_task_group() as tg:
                     for key in lost:
                         self._entries[key].spawned = False
-                        tg.start_soon(self._sup.stop, key)
+                        tg.start_soon(partial(self._sup.stop, key, handing_over=True))
                 self.stats.shard_stopped += len(lost)
                 log.info("shard_actors_stopped", count=len(lost))
         await self._settle_claims()

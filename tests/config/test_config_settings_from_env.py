@@ -55,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "leader_lease_namespace": "",
     "leader_lease_seconds": 15.0,
     "leader_renew_deadline": 10.0,
+    "shard_settle_seconds": 2.5,
     "lease_safety_margin_seconds": 5.0,
     "witness_secret_namespace": "catalyst-controllers",
     "witness_context": "",
@@ -101,6 +102,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "leader_lease_namespace": ("ops", "ops"),
     "leader_lease_seconds": ("20", 20.0),
     "leader_renew_deadline": ("5", 5.0),
+    "shard_settle_seconds": ("0", 0.0),
     "lease_safety_margin_seconds": ("2.5", 2.5),
     "witness_secret_namespace": ("secrets", "secrets"),
     "witness_context": ("third-site", "third-site"),
@@ -140,6 +142,7 @@ BAD: list[tuple[str, str]] = [
     ("CONTINUUM_ROLE_REASSERT", "sometimes"),
     ("CONTINUUM_LEADER_LEASE_SECONDS", "nan"),
     ("CONTINUUM_LEADER_RENEW_DEADLINE", "0"),
+    ("CONTINUUM_SHARD_SETTLE_SECONDS", "-1"),
     ("CONTINUUM_LEASE_SAFETY_MARGIN_SECONDS", "-3"),
     ("CONTINUUM_WITNESS_IN_MEMORY", "enabled"),
     ("CONTINUUM_SHUTDOWN_TIMEOUT_SECONDS", "inf"),
@@ -230,6 +233,17 @@ def test_renew_deadline_must_be_below_lease_duration() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"CONTINUUM_LEADER_LEASE_SECONDS": "10"})
     assert caught.value.variable == "CONTINUUM_LEADER_RENEW_DEADLINE"
+
+
+def test_shard_settle_must_be_below_lease_duration() -> None:
+    env = {"CONTINUUM_SHARD_SETTLE_SECONDS": "15"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert caught.value.variable == "CONTINUUM_SHARD_SETTLE_SECONDS"
+    assert (
+        Settings.from_env({**env, "CONTINUUM_LEADER_LEASE_SECONDS": "20"}).shard_settle_seconds
+        == 15
+    )
 
 
 def test_run_requires_a_region_and_a_url_for_the_chosen_dns_writer() -> None:

@@ -239,3 +239,56 @@ async def test_each_replica_names_the_peer_that_runs_a_key_by_its_published_api_
             assert b.member.peer_url_for(key) is None
     assert any(k in c.running for k in KEYS)
     assert any(c.member.peer_url_for(k) == "http://10.0.0.1:8082" for k in a.running)
+
+
+@pytest.mark.parametrize("settle", [0.0, 2.5])
+async def test_replicas_started_together_settle_before_they_start_anything(
+    cluster: Cluster, settle: float
+) -> None:
+    """Started a second apart, replicas without a settle period each start the share of a
+    smaller group and hand most of it on at once (a lease handed over before its first
+    renewal can lapse while the new owner's start-ups queue); with one, none starts a key
+    until the member set it sees stood still that long, and no key ever moves."""
+    replicas = []
+    base = cluster.clock.monotonic()
+    for name in "abc":
+        replicas.append(await cluster.start(name, settle_period=settle))
+        await cluster.advance(1)
+    await cluster.advance(3 * RETRY)
+    assert_partitioned(cluster)
+    stops = [m for r in replicas for m in r.moves if m[1] == "stop"]
+    if not settle:
+        assert stops  # the case the settle period is for
+        return
+    assert not stops
+    last_change = base + 2.0  # c started two seconds after a, seen within a read period
+    for r in replicas:
+        first = min(t for t, what, _ in r.moves if what == "start")
+        assert first >= last_change + settle
+        assert first <= last_change + READ + settle + READ
+
+
+async def test_a_settling_replica_owns_nothing_and_waits_at_most_one_lease_duration(
+    cluster: Cluster,
+) -> None:
+    """A lone replica owns nothing for its settle period, then everything; a member set that
+    keeps changing delays it by at most one lease duration after its join."""
+    a = await cluster.start("a", settle_period=2.5)
+    joined = cluster.clock.monotonic()
+    assert a.running == set()
+    await cluster.advance(2.0)
+    assert a.running == set()
+    await cluster.advance(1.0)
+    assert a.running == set(KEYS)
+    assert min(t for t, what, _ in a.moves if what == "start") - joined <= 2.5 + 1e-6
+
+    await cluster.stop(a)
+    b = await cluster.start("b", settle_period=TTL - 1)
+    joined = cluster.clock.monotonic()
+    for name in "cdefg":  # a member set changing every 3 s
+        await cluster.start(name, settle_period=TTL - 1)
+        await cluster.advance(3.0)
+    await cluster.advance(RETRY)
+    assert b.running
+    first = min(t for t, what, _ in b.moves if what == "start")
+    assert TTL - 1e-6 <= first - joined <= TTL + READ

@@ -45,6 +45,7 @@ class Handling:
     def __init__(self) -> None:
         self.by_key: dict[str, set[str]] = {}
         self.doubles: list[tuple[str, set[str]]] = []
+        self.stops: list[tuple[str, str, bool]] = []  # (key, replica, handing over)
 
     def started(self, key: str, replica: str) -> None:
         holders = self.by_key.setdefault(key, set())
@@ -52,8 +53,9 @@ class Handling:
             self.doubles.append((key, set(holders) | {replica}))
         holders.add(replica)
 
-    def stopped(self, key: str, replica: str) -> None:
+    def stopped(self, key: str, replica: str, *, handing_over: bool) -> None:
         self.by_key.get(key, set()).discard(replica)
+        self.stops.append((key, replica, handing_over))
 
     def running(self) -> dict[str, set[str]]:
         return {k: set(v) for k, v in self.by_key.items() if v}
@@ -68,7 +70,7 @@ class TracedActor(Actor):
         return None
 
     async def on_stop(self, error: BaseException | None) -> None:
-        self.handling.stopped(self.key, self.replica)
+        self.handling.stopped(self.key, self.replica, handing_over=self.ctx.handing_over)
 
 
 class GateRecorder(TracedActor):
@@ -145,6 +147,10 @@ async def test_replicas_share_the_crs_and_hand_them_over_without_overlap(
                 assert set(running) == keys
                 assert all(len(v) == 1 for v in running.values())
                 assert {r for v in running.values() for r in v} == {"a", "b"}
+                # a's stops handed b's share over (its actors renew for b on the way out)
+                assert handling.stops
+                assert all(r == "a" and over for _, r, over in handling.stops)
+                handed = len(handling.stops)
                 async with _replica("c", kube, kubeconfig, clock, handling):
                     await _until(lambda: any("c" in v for v in handling.running().values()))
                     await clock.sleep(30)
@@ -153,6 +159,9 @@ async def test_replicas_share_the_crs_and_hand_them_over_without_overlap(
                     assert {r for v in running.values() for r in v} == {"a", "b", "c"}
                 # c left cleanly (actors stopped, Lease deleted): its CRs come back.
                 await _until(lambda: set(handling.running()) == keys)
+                left = [over for _, r, over in handling.stops[handed:] if r == "c"]
+                assert left
+                assert not any(left)  # a shutdown is no hand-over
                 kube.apply(_cr("late"))  # a CR created while sharded goes to one replica
                 await _until(lambda: "acme/late" in handling.running())
                 await clock.sleep(15)

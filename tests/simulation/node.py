@@ -153,6 +153,10 @@ class _SimContext:
     def stop(self) -> None:
         self._node.stopping = True
 
+    @property
+    def handing_over(self) -> bool:
+        return False  # one instance per region: nothing is handed to a peer
+
     def defer_reply(self) -> _SimReply:
         node = self._node
         if node.answering is None:

@@ -56,7 +56,11 @@ from continuum.actors.continuum.finalizing import (
 )
 from continuum.actors.continuum.health_runs import health_crashed, health_done, start_health
 from continuum.actors.continuum.keeper import LeaseKeeper
-from continuum.actors.continuum.leasing import refresh_lease, stop_and_release
+from continuum.actors.continuum.leasing import (
+    refresh_lease,
+    renew_for_successor,
+    stop_and_release,
+)
 from continuum.actors.continuum.limits import AUDIT_BACKLOG
 from continuum.actors.continuum.messages import (
     FenceRetryDue,
@@ -225,6 +229,8 @@ class ContinuumActor(Actor):
         await release_when_idle(self)  # a CR being deleted with nothing in flight: let go
 
     async def on_stop(self, error: BaseException | None) -> None:
+        if error is None and self.ctx.handing_over:
+            await renew_for_successor(self)
         metrics.forget_continuum(self.key)
         with anyio.CancelScope(shield=True):
             try:

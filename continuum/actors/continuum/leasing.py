@@ -29,6 +29,7 @@ __all__ = [
     "call_witness",
     "lease_snapshot",
     "refresh_lease",
+    "renew_for_successor",
     "settled",
     "stop_and_release",
 ]
@@ -146,6 +147,28 @@ async def call_witness(actor: ContinuumActor, call: rule.CallWitness) -> rule.Ev
     return rule.WitnessAnswered(
         op=call.op, lease=lease, started=started, now=clock.monotonic(), wall=clock.now()
     )
+
+
+async def renew_for_successor(actor: ContinuumActor) -> None:
+    """On a stop that hands the CR to another replica of this region (a shard rebalance,
+    ``ActorContext.handing_over``): renew the lease once more while this instance still
+    acts as its writer, so the successor's actor, which starts only once this stop has
+    returned, has a whole TTL to adopt it (``docs/decisions.md`` #32). A lease handed over
+    just after a renewal would otherwise keep only what was left of it, less the stops and
+    start-ups queued before the successor's.
+
+    The renewal is the compare-and-set every renewal is, under the write gate: nothing once
+    the replica is fenced, nothing over a lease that changed since. Nothing for a CR being
+    deleted. Bounded by ``READ_TIMEOUT``; never raises (a failure is logged: the successor
+    then adopts what is left of the lease, or claims it)."""
+    if actor.cr.deleting or not actor.acting():
+        return
+    try:
+        await with_timeout(actor.clock, READ_TIMEOUT, actor.keeper.renew)
+    except (WitnessError, TimeoutError) as exc:
+        actor.log.warning("lease_handover_renew_failed", error=str(exc) or "timed out")
+        return
+    actor.log.debug("lease_renewed_for_successor", generation=actor.epoch)
 
 
 async def stop_and_release(actor: ContinuumActor) -> None:

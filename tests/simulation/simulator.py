@@ -58,7 +58,9 @@ Invariants (kind → meaning):
 * ``actor-failed`` — the actor raised (its supervisor would restart it).
 
 A status can only tell the truth once a write of it could land. A region is therefore
-excused from ``healthy-but-world-disagrees`` while its last status write failed (an injected
+excused from ``healthy-but-world-disagrees`` while a status write of its instance is in flight
+(made from a child task, one at a time: the change found meanwhile goes with the next, made
+as soon as it ends; ``docs/decisions.md`` #33), and while its last status write failed (an injected
 ``status`` fault: refused, timed out, reply lost; an instance always reaches its own region's
 API server, so a partition refuses none) and one retry backoff has not passed since: 0.5 s
 after the first failure in a row, doubling with each further one, at most one observation
@@ -338,7 +340,7 @@ class _Sim:
                     now - since <= 3 * cadence or self.behind(region, since + 3 * cadence)
                 ):
                     continue
-                if self.writes_refused(region):
+                if self.writes_refused(region) or node.actor.writing_status:
                     continue
                 if api.status.phase == "Healthy" and api.status.switchover is None:
                     self.violate(

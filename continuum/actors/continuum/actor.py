@@ -49,7 +49,9 @@ from continuum.actors.continuum.converging import (
 )
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment, OpenOnUse
 from continuum.actors.continuum.finalizing import (
+    FinalizerAddEnded,
     FinalizerRetry,
+    finalizer_add_ended,
     hold_finalizer,
     old_primary_unconfirmed,
     release_when_idle,
@@ -91,6 +93,12 @@ from continuum.actors.continuum.spec_changes import (
     check_drift,
     spec_observed,
     witness_signature,
+)
+from continuum.actors.continuum.status_writes import (
+    StatusWrite,
+    StatusWriteCrashed,
+    StatusWriteEnded,
+    start_status_write,
 )
 from continuum.actors.runtime import Actor, ReplyError
 from continuum.audit.outbox import ReconcileSuccessThrottle
@@ -150,7 +158,12 @@ class ContinuumActor(Actor):
         self.region = env.region
         self.clock = env.clock
         self.status: ContinuumStatus = cr.status
-        self._written: ContinuumStatus = cr.status
+        self.written: ContinuumStatus = cr.status
+        """The status last known stored (each write is the diff from it)."""
+        self._status_write: StatusWrite | None = None
+        """The routine status write in flight (``status_writes``)."""
+        self._status_again = False
+        """Status may have changed while that write was in flight: flush once it ends."""
         self._status_retry = status_retry.StatusRetry()
         self.spec_error: tuple[str, str] | None = None
         self.witness: Witness = OpenOnUse(lambda: env.witness_for(cr))
@@ -219,7 +232,7 @@ class ContinuumActor(Actor):
         async with self.env.start_gate.admitted(self.clock):
             await refresh_lease(self, startup=True)
         await after_refresh(self)  # fence or demote the own Cluster before anything else
-        await hold_finalizer(self)
+        hold_finalizer(self)
         await announce_created(self)
         await check_drift(self)
         self.start_timers()
@@ -273,6 +286,15 @@ class ContinuumActor(Actor):
             case StatusRetryDue():
                 self._status_retry_event("fired")
                 await self.flush()
+            case StatusWriteEnded(write=write):
+                self._status_write_ended(write)
+                if self._status_again:
+                    self._status_again = False
+                    await self.flush()
+            case FinalizerAddEnded(error=error):
+                finalizer_add_ended(self, error)
+            case StatusWriteCrashed(error=text):
+                raise RuntimeError(f"status write failed: {text}")
             case SpecObserved(continuum=cr):
                 await spec_observed(self, cr)
             case DeletionObserved(deletion_timestamp=stamp):
@@ -347,7 +369,7 @@ class ContinuumActor(Actor):
         # An undecided journal (witness unreadable at start, say) is decided again on every
         # renewal until the rule can tell: never left behind.
         await recover_journal(self)
-        await hold_finalizer(self)  # writes only while the finalizer is not held yet
+        hold_finalizer(self)  # writes only while the finalizer is not held yet
         await self.flush()
         await self._reconcile_heartbeat()
         # Retried while a deletion waits (last: it may stop).
@@ -449,14 +471,18 @@ class ContinuumActor(Actor):
         )
 
     async def flush(self, *, essential: bool = False) -> bool:
-        """Write what changed in status since the last successful write. Never raises;
-        returns whether status is now durable. A failed write arms a prompt retry (0.5 s,
-        doubling up to ``renewSeconds``; :mod:`continuum.core.status_retry`), so a refused
-        write does not leave the CR telling an old story until the next tick; nothing is
-        written when nothing changed. While that retry is armed only ``essential`` flushes
-        (the journal before a step, the closed journal before the finalizer goes) write:
-        each write holds the mailbox up to its 5 s bound, and on a saturated API server
-        every renewal's flush writing too kept the renewals waiting behind them."""
+        """Bring the live status up to date and have what changed since the last stored
+        status written. Never raises; returns whether status is durable now.
+
+        A routine flush writes from a child task (:mod:`.status_writes`, one at a time;
+        changes made meanwhile go with the next) and returns False when it started one:
+        the mailbox never waits for the API server. An ``essential`` flush (the journal
+        before a step, the closed journal before the finalizer goes) first waits for the
+        write in flight, then writes here and returns whether it landed. A failed write arms
+        a prompt retry (0.5 s, doubling up to ``renewSeconds``;
+        :mod:`continuum.core.status_retry`), so a refused write does not leave the CR telling
+        an old story until the next tick; while it is armed only essential flushes write
+        besides it. Nothing is written when nothing changed."""
         now = self.clock.now()
         phase = self._phase()
         lease = self.lease_view
@@ -488,25 +514,55 @@ class ContinuumActor(Actor):
             fields["observed_generation"] = self.cr.metadata.generation
         self.status = msgspec.structs.replace(self.status, **fields)
         self._audit_condition()
+        if essential and self._status_write is not None:
+            in_flight = self._status_write
+            await in_flight.done.wait()  # bounded by the request's own timeout
+            self._status_write_ended(in_flight)
+        elif self._status_write is not None:
+            self._status_again = True
+            return False
         durable = quiet.durable_status(
             self.status,
-            written=self._written,
-            now=now,
+            written=self.written,
+            now=self.clock.now(),
             max_lag_seconds=self.cr.spec.max_lag_seconds,
         )
-        if durable == self._written:
+        if durable == self.written:
             return True
-        if self._status_retry.armed and not essential:
-            return False  # the armed retry writes it
+        if not essential:
+            if not self._status_retry.armed:  # else the armed retry writes it
+                self._status_write = start_status_write(self, durable)
+            return False
         try:
-            await self.env.status.patch_status(self.key, durable, previous=self._written)
+            await self.env.status.patch_status(self.key, durable, previous=self.written)
         except (ContinuumError, TimeoutError) as exc:
             self.log.warning("status_write_failed", error=str(exc))
             self._status_retry_event("failed")
             return False
-        self._written = durable
+        self.written = durable
         self._status_retry_event("landed")
         return True
+
+    @property
+    def writing_status(self) -> bool:
+        """A routine status write is in flight: until it ends (and the next, carrying what
+        changed meanwhile, lands) the stored status may lag the live one."""
+        return self._status_write is not None
+
+    def _status_write_ended(self, write: StatusWrite) -> None:
+        """Take a routine write's outcome into account (once: an essential flush that
+        waited for it may have done so before its message arrived)."""
+        if write.applied:
+            return
+        write.applied = True
+        if self._status_write is write:
+            self._status_write = None
+        if write.landed:
+            self.written = write.durable
+            self._status_retry_event("landed")
+        else:
+            self.log.warning("status_write_failed", error=write.error)
+            self._status_retry_event("failed")
 
     def _status_retry_event(self, event: status_retry.Event) -> None:
         self._status_retry, timer = status_retry.decide(

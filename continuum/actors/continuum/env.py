@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from continuum.actors.continuum.startup import StartGate
+from continuum.actors.continuum.write_queue import WriteQueue
 from continuum.config import DEFAULTS
 from continuum.core.dns_serving import ServedAnswer
 from continuum.errors import ContinuumError, WitnessUnavailable
@@ -93,6 +94,8 @@ class ContinuumEnvironment:
     reconcile_heartbeat_seconds: float = 3600.0
     start_gate: StartGate = field(default_factory=StartGate)
     """Shared by every actor of the process: bounds and spreads their start-ups."""
+    write_queue: WriteQueue = field(default_factory=WriteQueue)
+    """Shared by every actor of the process: bounds their routine writes in flight."""
 
 
 class OpenOnUse:

@@ -34,6 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+import msgspec
+
 from continuum.actors.continuum.converging import (
     current_disagreement,
     current_read_disagreement,
@@ -57,7 +59,9 @@ __all__ = [
     "DELETING_BLOCKER",
     "DELETING_REFUSAL",
     "FINALIZER_RETRY_MAX_SECONDS",
+    "FinalizerAddEnded",
     "FinalizerRetry",
+    "finalizer_add_ended",
     "hold_finalizer",
     "in_flight",
     "note_pair",
@@ -87,13 +91,14 @@ FINALIZER_RETRY_MAX_SECONDS = 120.0
 @dataclass
 class FinalizerRetry:
     """Failed attempts to add the finalizer in a row, and when the next may be made: after
-    ``renewSeconds · 2^(n-1)``, at most :data:`FINALIZER_RETRY_MAX_SECONDS`. The write runs in
-    the mailbox, bounded at 5 s; tried on every renewal while an API server is saturated,
-    it held each renewal cycle that long (20,000 new CRs over four replicas: leases lapsed
-    while their actors waited on it, ``docs/benchmarks.md``)."""
+    ``renewSeconds · 2^(n-1)``, at most :data:`FINALIZER_RETRY_MAX_SECONDS` (tried on every
+    renewal while an API server is saturated, each attempt waits out its 5 s bound; 20,000
+    new CRs over four replicas, ``docs/benchmarks.md``); ``adding`` while one is in flight
+    (in a child task, never in the mailbox: decision #33)."""
 
     failures: int = 0
     not_before: float = 0.0
+    adding: bool = False
 
     def failed(self, now: float, interval: float) -> float:
         """Count a failure at ``now``; returns the wait before the next attempt."""
@@ -103,25 +108,56 @@ class FinalizerRetry:
         return wait
 
 
-async def hold_finalizer(actor: ContinuumActor) -> None:
+def hold_finalizer(actor: ContinuumActor) -> None:
     """Make this region's copy carry the finalizer unless it does (as far as the actor
-    knows) or is being deleted. Never raises: a failure is logged and tried again by a
-    later call (each renewal calls this; it writes nothing once the finalizer is held), once
-    the back-off of :class:`FinalizerRetry` has passed."""
-    if actor.finalizer_held or actor.cr.deleting:
-        return
+    knows) or is being deleted: the write is started in a child task (bounded by
+    ``READ_TIMEOUT``) and its outcome comes back as :class:`FinalizerAddEnded`. At most one
+    at a time, and none before the back-off of :class:`FinalizerRetry` has passed after a
+    failure; each renewal calls this (it does nothing once the finalizer is held)."""
     retry = actor.finalizer_retry
-    now = actor.clock.monotonic()
-    if now < retry.not_before:
+    if actor.finalizer_held or actor.cr.deleting or retry.adding:
         return
-    try:
-        await with_timeout(
-            actor.clock, READ_TIMEOUT, lambda: actor.env.finalizers.add_finalizer(actor.key)
-        )
-    except (ContinuumError, TimeoutError) as exc:
+    clock, finalizers, key, queue = (
+        actor.clock,
+        actor.env.finalizers,
+        actor.key,
+        actor.env.write_queue,
+    )
+    if clock.monotonic() < retry.not_before:
+        return
+
+    async def add() -> str:
+        try:
+            async with queue.slot():  # the timeout starts once admitted
+                await with_timeout(clock, READ_TIMEOUT, lambda: finalizers.add_finalizer(key))
+        except (ContinuumError, TimeoutError) as exc:
+            return str(exc) or f"timed out after {READ_TIMEOUT:g}s"
+        return ""
+
+    retry.adding = True
+    actor.ctx.start_child(
+        add,
+        on_result=lambda error: FinalizerAddEnded(error=error),
+        on_error=lambda exc: FinalizerAddEnded(error=f"{type(exc).__name__}: {exc}"),
+        name=f"finalizer-add:{key}",
+    )
+
+
+class FinalizerAddEnded(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of :func:`hold_finalizer`'s write ("": added)."""
+
+    error: str
+
+
+def finalizer_add_ended(actor: ContinuumActor, error: str) -> None:
+    """Record the outcome of the finalizer's write: held, or the back-off before the next
+    attempt (logged)."""
+    retry = actor.finalizer_retry
+    retry.adding = False
+    if error:
         wait = retry.failed(actor.clock.monotonic(), actor.renew_seconds)
         actor.log.warning(
-            "finalizer_add_failed", finalizer=FINALIZER, error=str(exc), retry_in_seconds=wait
+            "finalizer_add_failed", finalizer=FINALIZER, error=error, retry_in_seconds=wait
         )
         return
     actor.finalizer_retry = FinalizerRetry()

@@ -22,8 +22,7 @@ import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-import anyio
-
+from continuum.actors.continuum.slots import Slots
 from continuum.ports import Clock
 
 __all__ = ["START_CONCURRENCY", "START_JITTER_SECONDS", "StartGate"]
@@ -65,7 +64,7 @@ class StartGate:
             raise ValueError(
                 f"held concurrency must be within 1..{concurrency}, not {self.held_concurrency}"
             )
-        self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop
+        self._slots = Slots(concurrency)
         self._held = False
         self.holds = 0
         """How many times the gate was held (metrics, tests)."""
@@ -82,8 +81,7 @@ class StartGate:
             return
         self._held = held
         self.holds += held
-        if self._limiter is not None:
-            self._limiter.total_tokens = self._capacity()
+        self._slots.resize(self._capacity())
 
     def _capacity(self) -> int:
         return self.held_concurrency if self._held else self.concurrency
@@ -91,19 +89,17 @@ class StartGate:
     @property
     def starting(self) -> int:
         """Start-ups admitted and not finished."""
-        return 0 if self._limiter is None else int(self._limiter.borrowed_tokens)
+        return self._slots.in_use
 
     @property
     def waiting(self) -> int:
         """Start-ups waiting for admission."""
-        return 0 if self._limiter is None else self._limiter.statistics().tasks_waiting
+        return self._slots.waiting
 
     @asynccontextmanager
     async def admitted(self, clock: Clock) -> AsyncIterator[None]:
         """Wait for the jitter (on ``clock``), then for a free slot; hold it for the block."""
         if self.jitter_seconds:
             await clock.sleep(self.jitter_seconds * self._fraction())
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self._capacity())
-        async with self._limiter:  # the borrower is the calling task (one per actor)
+        async with self._slots.held():  # the borrower is the calling task (one per actor)
             yield

@@ -1,0 +1,49 @@
+"""The write queue: how many routine writes the ContinuumActors of one process have in flight
+to the Kubernetes API at once (``docs/decisions.md`` #33).
+
+The routine writes — a CR's status and its finalizer — are made from child tasks, never in
+the mailbox. Without a bound, thousands of actors starting together each sent theirs at once:
+they queued for the client's connection pool, whose wait counts against each request's 5 s
+timeout, so most timed out unsent, were retried later, and the retries cost the CPU the
+renewals needed. The queue admits at most ``concurrency`` at a time, first come, first
+served; a write's timeout starts when it is admitted, so waiting in the queue makes it late,
+never failed. The writes a step waits for (the journal before a step) do not queue.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+
+from continuum.actors.continuum.slots import Slots
+
+__all__ = ["WRITE_CONCURRENCY", "WriteQueue"]
+
+WRITE_CONCURRENCY = 32
+"""Routine writes in flight at once in one process (the client's pool has 100 connections,
+shared with every read)."""
+
+
+class WriteQueue:
+    """At most ``concurrency`` routine writes at once, shared by every actor of a process.
+    Raises ``ValueError`` for a ``concurrency`` below 1."""
+
+    def __init__(self, concurrency: int = WRITE_CONCURRENCY) -> None:
+        self._slots = Slots(concurrency)
+
+    @property
+    def concurrency(self) -> int:
+        return self._slots.capacity
+
+    @property
+    def writing(self) -> int:
+        """Writes admitted and not finished."""
+        return self._slots.in_use
+
+    @property
+    def waiting(self) -> int:
+        """Writes waiting for a slot."""
+        return self._slots.waiting
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """Wait for a free slot (untimed) and hold it for the block."""
+        return self._slots.held()

@@ -59,7 +59,7 @@ def gaps_between(seen: Observed, start: float, end: float) -> list[float]:
         b - a
         for writes in seen.writes.values()
         for (a, _), (b, _) in itertools.pairwise(writes)
-        if start <= b < end
+        if start <= b < end and seen.saw_throughout(a, b)
     )
 
 
@@ -70,7 +70,7 @@ def lapsed_gaps(seen: Observed, ttl: float, *, before: float) -> list[dict[str, 
         {"key": key, "from": a, "to": b, "gap": round(b - a, 2)}
         for key, writes in seen.writes.items()
         for (a, _), (b, _) in itertools.pairwise(writes)
-        if b < before and b - a > ttl
+        if b < before and b - a > ttl and seen.saw_throughout(a, b)
     ]
 
 
@@ -223,6 +223,12 @@ async def main(args: argparse.Namespace) -> None:
                         f"{after[-1] if after else 0:.2f} s"
                     )
                 say(f"double-handled samples: {len(seen.doubles)} in {len(seen.rounds)} rounds")
+                if seen.blind:
+                    spans = ", ".join(f"{b - a:.1f} s" for a, b in seen.blind)
+                    say(
+                        f"observer disconnected {len(seen.blind)} times ({spans}): gaps "
+                        "spanning those are not counted"
+                    )
                 say(f"load average at the end: {os.getloadavg()}")
                 say(f"CPU seconds at the end: {cpu(emulator, replicas)}")
         finally:

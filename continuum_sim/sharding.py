@@ -202,6 +202,13 @@ class Observed:
     writes: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # key → (t, gen)
     rounds: list[dict[str, set[str]]] = field(default_factory=list)  # replica → CRs
     doubles: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    blind: list[tuple[float, float]] = field(default_factory=list)
+    """Wall-clock spans in which the observer's NATS connection was down (a slow consumer
+    cut off by the server): writes then were not seen, so a gap spanning one is no gap."""
+
+    def saw_throughout(self, start: float, end: float) -> bool:
+        """Whether the observer was connected from ``start`` to ``end``."""
+        return not any((b < end and a > start) or a <= start < b for a, b in self.blind)
 
     def owners(self, index: int = -1) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
@@ -224,7 +231,20 @@ async def observing(
 ) -> AsyncIterator[Observed]:
     """Record witness writes and sample every live replica's CRs until the block ends."""
     seen = Observed()
-    nc = await nats.connect(nats_url)
+    down: list[float] = []
+
+    async def disconnected() -> None:
+        down.append(time.time())
+
+    async def reconnected() -> None:
+        seen.blind.append((down.pop() if down else time.time(), time.time()))
+
+    nc = await nats.connect(
+        nats_url,
+        disconnected_cb=disconnected,
+        reconnected_cb=reconnected,
+        max_reconnect_attempts=-1,
+    )
 
     async def on_write(msg: Any) -> None:
         if msg.data:

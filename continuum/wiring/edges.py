@@ -16,6 +16,7 @@ import anyio
 
 from continuum.actors.continuum.env import Collaborators, ContinuumEnvironment
 from continuum.actors.continuum.startup import START_CONCURRENCY, START_JITTER_SECONDS, StartGate
+from continuum.actors.continuum.write_queue import WriteQueue
 from continuum.adapters.audit_outbox import ConfigMapOutboxStore
 from continuum.adapters.cnpg import CnpgPair
 from continuum.adapters.continuums import (
@@ -409,6 +410,7 @@ def environment(
     clock = edges.clock
     options = witness_options(settings)
     secrets = _secret_reader(edges, settings.region)
+    gate = start_gate if start_gate is not None else new_start_gate()
 
     async def witness_for(cr: Continuum) -> Witness:
         client = cr.spec.lease_client
@@ -496,7 +498,8 @@ def environment(
         safety_margin_seconds=settings.lease_safety_margin_seconds,
         vantages=settings.health_vantages,
         probe_timeout_seconds=settings.health_probe_timeout,
-        start_gate=start_gate if start_gate is not None else new_start_gate(),
+        start_gate=gate,
+        write_queue=WriteQueue(yield_to=gate),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from continuum.actors.continuum.startup import StartGate
 from continuum.actors.continuum.write_queue import WriteQueue
 from continuum.clock import FakeClock
 from continuum.messages.commands import SpecInvalid
@@ -222,3 +223,36 @@ async def test_the_write_queue_admits_at_most_its_concurrency() -> None:
     assert (queue.writing, queue.waiting) == (0, 0)
     with pytest.raises(ValueError, match="at least 1"):
         WriteQueue(concurrency=0)
+
+
+async def test_the_write_queue_yields_to_start_ups_under_way(fake_clock: FakeClock) -> None:
+    """While an actor is starting (waiting for the gate or admitted) no routine write is
+    admitted; once the last start-up leaves the gate, the writes go."""
+    gate = StartGate(concurrency=1)
+    queue = WriteQueue(concurrency=4, yield_to=gate)
+    started = anyio.Event()
+    finish = anyio.Event()
+    wrote: list[str] = []
+
+    async def start_up() -> None:
+        async with gate.admitted(fake_clock):
+            started.set()
+            await finish.wait()
+
+    async def write(name: str) -> None:
+        async with queue.slot():
+            wrote.append(name)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(start_up)
+        tg.start_soon(start_up)  # the second waits for the gate's one slot
+        await started.wait()
+        tg.start_soon(write, "a")
+        tg.start_soon(write, "b")
+        await anyio.wait_all_tasks_blocked()
+        assert wrote == []
+        assert (gate.starting, gate.waiting) == (1, 1)
+        finish.set()
+        await anyio.wait_all_tasks_blocked()
+    assert sorted(wrote) == ["a", "b"]
+    await gate.quiet()  # none under way: at once

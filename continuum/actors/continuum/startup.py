@@ -22,6 +22,8 @@ import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import anyio
+
 from continuum.actors.continuum.slots import Slots
 from continuum.ports import Clock
 
@@ -65,6 +67,8 @@ class StartGate:
                 f"held concurrency must be within 1..{concurrency}, not {self.held_concurrency}"
             )
         self._slots = Slots(concurrency)
+        self._under_way = 0  # start-ups inside admitted(): jitter, waiting or running
+        self._quiet: anyio.Event | None = None  # set when the last of them leaves
         self._held = False
         self.holds = 0
         """How many times the gate was held (metrics, tests)."""
@@ -99,7 +103,22 @@ class StartGate:
     @asynccontextmanager
     async def admitted(self, clock: Clock) -> AsyncIterator[None]:
         """Wait for the jitter (on ``clock``), then for a free slot; hold it for the block."""
-        if self.jitter_seconds:
-            await clock.sleep(self.jitter_seconds * self._fraction())
-        async with self._slots.held():  # the borrower is the calling task (one per actor)
-            yield
+        self._under_way += 1
+        try:
+            if self.jitter_seconds:
+                await clock.sleep(self.jitter_seconds * self._fraction())
+            async with self._slots.held():  # the borrower is the calling task (one per actor)
+                yield
+        finally:
+            self._under_way -= 1
+            if not self._under_way and self._quiet is not None:
+                self._quiet.set()
+                self._quiet = None
+
+    async def quiet(self) -> None:
+        """Return once no start-up is under way (waiting for the jitter or a slot, or
+        admitted); at once when none is. What yields to start-ups waits on this."""
+        while self._under_way:
+            if self._quiet is None:
+                self._quiet = anyio.Event()
+            await self._quiet.wait()

@@ -8,13 +8,20 @@ timeout, so most timed out unsent, were retried later, and the retries cost the 
 renewals needed. The queue admits at most ``concurrency`` at a time, first come, first
 served; a write's timeout starts when it is admitted, so waiting in the queue makes it late,
 never failed. The writes a step waits for (the journal before a step) do not queue.
+
+In a controller the queue also *yields to start-ups* (``yield_to``, the process's start
+gate): no routine write is admitted while actors are starting, so a takeover's start-ups
+(witness reads and compare-and-sets) do not share the CPU and the API server with the
+first writes of a fleet still draining.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from continuum.actors.continuum.slots import Slots
+from continuum.actors.continuum.startup import StartGate
 
 __all__ = ["WRITE_CONCURRENCY", "WriteQueue"]
 
@@ -27,8 +34,11 @@ class WriteQueue:
     """At most ``concurrency`` routine writes at once, shared by every actor of a process.
     Raises ``ValueError`` for a ``concurrency`` below 1."""
 
-    def __init__(self, concurrency: int = WRITE_CONCURRENCY) -> None:
+    def __init__(
+        self, concurrency: int = WRITE_CONCURRENCY, *, yield_to: StartGate | None = None
+    ) -> None:
         self._slots = Slots(concurrency)
+        self._gate = yield_to
 
     @property
     def concurrency(self) -> int:
@@ -44,6 +54,11 @@ class WriteQueue:
         """Writes waiting for a slot."""
         return self._slots.waiting
 
-    def slot(self) -> AbstractAsyncContextManager[None]:
-        """Wait for a free slot (untimed) and hold it for the block."""
-        return self._slots.held()
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Wait (untimed) until no start-up of ``yield_to`` is under way, then for a free
+        slot; hold it for the block."""
+        if self._gate is not None:
+            await self._gate.quiet()
+        async with self._slots.held():
+            yield

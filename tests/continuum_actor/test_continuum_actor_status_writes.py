@@ -256,3 +256,42 @@ async def test_the_write_queue_yields_to_start_ups_under_way(fake_clock: FakeClo
         await anyio.wait_all_tasks_blocked()
     assert sorted(wrote) == ["a", "b"]
     await gate.quiet()  # none under way: at once
+
+
+async def test_writes_queued_before_a_start_up_began_wait_for_it_too(
+    fake_clock: FakeClock,
+) -> None:
+    """Writes already waiting for a slot when actors start (a takeover during a fleet's first
+    writes) are not sent until those start-ups are through."""
+    gate = StartGate(concurrency=1)
+    queue = WriteQueue(concurrency=1, yield_to=gate)
+    slot_free = anyio.Event()
+    finish = anyio.Event()
+    wrote: list[str] = []
+
+    async def hold_the_slot() -> None:
+        async with queue.slot():
+            await slot_free.wait()
+
+    async def write(name: str) -> None:
+        async with queue.slot():
+            wrote.append(name)
+
+    async def start_up() -> None:
+        async with gate.admitted(fake_clock):
+            await finish.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(hold_the_slot)
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(write, "queued")
+        await anyio.wait_all_tasks_blocked()
+        assert queue.waiting == 1
+        tg.start_soon(start_up)
+        await anyio.wait_all_tasks_blocked()
+        slot_free.set()
+        await anyio.wait_all_tasks_blocked()
+        assert wrote == []  # it has the slot, but a start-up is under way
+        finish.set()
+        await anyio.wait_all_tasks_blocked()
+    assert wrote == ["queued"]

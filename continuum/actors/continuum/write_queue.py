@@ -56,9 +56,10 @@ class WriteQueue:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        """Wait (untimed) until no start-up of ``yield_to`` is under way, then for a free
-        slot; hold it for the block."""
-        if self._gate is not None:
-            await self._gate.quiet()
+        """Wait (untimed) for a free slot, then until no start-up of ``yield_to`` is under
+        way; hold the slot for the block. (Checked once the slot is held, so that writes
+        queued before a takeover began wait for its start-ups too.)"""
         async with self._slots.held():
+            if self._gate is not None:
+                await self._gate.quiet()
             yield

@@ -411,6 +411,9 @@ class Result:
     renewals_due: int
     cr_writes: int = 0
     """Writes to the CRs (watch ``MODIFIED`` events) inside the window."""
+    writes_settled_s: float = 0.0
+    """From all leases acquired until the CR writes paused for one interval (the window
+    starts then; bounded, see :func:`measure`)."""
     extra: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -423,7 +426,8 @@ class Result:
         acquired += " seen"
         return [
             f"{self.name}: {self.crs} CRs, {acquired} acquired {self.acquire_s:.1f} s after"
-            f" creation began; window {self.window_s:.0f} s",
+            f" creation began; CR writes paused {self.writes_settled_s:.1f} s after that;"
+            f" window {self.window_s:.0f} s",
             f"  renew lateness p50={pct(ms, 0.50):.1f} ms p99={pct(ms, 0.99):.1f} ms"
             f" max={max(ms, default=float('nan')):.1f} ms"
             f" (renewals observed {self.renewals_seen}, due ~{self.renewals_due})",
@@ -538,6 +542,15 @@ async def measure(
         acquired = log.acquired()
         acquire_s = time.time() - began
         await asyncio.sleep(interval)
+        # Steady state: the start-up's writes (finalizers, first statuses) are over too.
+        settle_bound = 3 * interval + crs / 200
+        quiet_at = time.time()
+        while time.time() - quiet_at < settle_bound:
+            last = stamps[-1] if stamps else 0.0
+            if time.time() - last >= interval:
+                break
+            await asyncio.sleep(1.0)
+        writes_settled_s = time.time() - began - acquire_s
         start, cpu0, emu0 = time.time(), meter.cpu(), emu.cpu()
         rss_start = meter.rss_mib()
         if profile_dir is not None:
@@ -567,6 +580,7 @@ async def measure(
         crs=crs,
         acquired=acquired,
         acquire_s=acquire_s,
+        writes_settled_s=writes_settled_s,
         window_s=window,
         cpu_pct=100 * (cpu1 - cpu0) / window,
         emulator_cpu_pct=100 * (emu1 - emu0) / window,

@@ -176,8 +176,10 @@ async def test_waiting_in_the_write_queue_never_counts_against_a_writes_timeout(
     h: Harness,
 ) -> None:
     """The process's one write slot is taken for a minute (by other actors' writes): the
-    new actor's finalizer add and status write wait for it, and once it frees both land
-    (the add's 5 s bound starts then) instead of timing out unsent."""
+    new actor's finalizer add waits for it and lands once it frees (its 5 s bound starts
+    then) instead of timing out unsent. Its status write, finding the queue crowded (as
+    many waiting as there are slots), is not queued as a task at all: a later renewal's
+    flush makes it."""
     queue = WriteQueue(concurrency=1)
     freed = anyio.Event()
 
@@ -190,7 +192,9 @@ async def test_waiting_in_the_write_queue_never_counts_against_a_writes_timeout(
         await anyio.wait_all_tasks_blocked()
         async with h.actor(write_queue=queue) as (_, actor):
             await h.clock.advance_settled(60)
-            assert queue.waiting == 2  # the finalizer add and the first status write
+            assert queue.waiting == 1  # the finalizer add; the status write was not queued
+            assert queue.crowded
+            assert not actor.writing_status
             assert not h.finalizers.present
             assert actor.finalizer_retry.failures == 0
             assert store(h).writes == []
@@ -198,8 +202,42 @@ async def test_waiting_in_the_write_queue_never_counts_against_a_writes_timeout(
             await anyio.wait_all_tasks_blocked()
             assert h.finalizers.present
             assert actor.finalizer_held
+            assert store(h).writes == []  # ... until the next renewal
+            await h.clock.advance_settled(actor.renew_seconds)
             assert h.status.current.phase == "Healthy"
     assert h.finalizers.adds == 1
+
+
+async def test_a_crowded_queue_defers_routine_writes_to_the_next_renewal(
+    fake_clock: FakeClock,
+) -> None:
+    """While start-ups are under way in the process, an actor queues no routine write (no
+    task waits): its status is written by the first flush after they are through."""
+    h = Harness(clock=fake_clock)
+    gate = StartGate(concurrency=1)
+    queue = WriteQueue(yield_to=gate)
+    finish = anyio.Event()
+
+    async def another_start_up() -> None:
+        async with gate.admitted(fake_clock):
+            await finish.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(another_start_up)
+        await anyio.wait_all_tasks_blocked()
+        async with h.actor(write_queue=queue) as (_, actor):
+            await h.clock.advance_settled(1)
+            assert queue.crowded
+            assert not actor.writing_status
+            assert not actor.finalizer_retry.adding
+            assert h.status.writes == []
+            assert not h.finalizers.present
+            finish.set()
+            await anyio.wait_all_tasks_blocked()
+            assert not queue.crowded
+            await h.clock.advance_settled(actor.renew_seconds)
+            assert h.status.current.phase == "Healthy"
+            assert h.finalizers.present
 
 
 async def test_the_write_queue_admits_at_most_its_concurrency() -> None:

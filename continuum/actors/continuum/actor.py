@@ -530,7 +530,8 @@ class ContinuumActor(Actor):
         if durable == self.written:
             return True
         if not essential:
-            if not self._status_retry.armed:  # else the armed retry writes it
+            # An armed retry writes it; a crowded queue, the next renewal's flush.
+            if not self._status_retry.armed and not self.env.write_queue.crowded:
                 self._status_write = start_status_write(self, durable)
             return False
         try:

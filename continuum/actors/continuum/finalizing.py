@@ -117,6 +117,8 @@ def hold_finalizer(actor: ContinuumActor) -> None:
     retry = actor.finalizer_retry
     if actor.finalizer_held or actor.cr.deleting or retry.adding:
         return
+    if actor.env.write_queue.crowded:
+        return  # the next renewal tries again
     clock, finalizers, key, queue = (
         actor.clock,
         actor.env.finalizers,

@@ -115,6 +115,11 @@ class StartGate:
                 self._quiet.set()
                 self._quiet = None
 
+    @property
+    def under_way(self) -> int:
+        """Start-ups inside :meth:`admitted` (waiting for the jitter or a slot, or admitted)."""
+        return self._under_way
+
     async def quiet(self) -> None:
         """Return once no start-up is under way (waiting for the jitter or a slot, or
         admitted); at once when none is. What yields to start-ups waits on this."""

@@ -54,6 +54,16 @@ class WriteQueue:
         """Writes waiting for a slot."""
         return self._slots.waiting
 
+    @property
+    def crowded(self) -> bool:
+        """As many writes wait as the queue has slots, or start-ups are under way: a new
+        routine write is then better made later (at the actor's next renewal) than queued
+        now — each queued write is a task waiting (about 8 KiB), and thousands of actors
+        starting at once would each queue two."""
+        if self._gate is not None and self._gate.under_way:
+            return True
+        return self._slots.waiting >= self._slots.capacity
+
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Wait (untimed) for a free slot, then until no start-up of ``yield_to`` is under

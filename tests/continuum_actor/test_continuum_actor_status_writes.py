@@ -76,6 +76,24 @@ def store(h: Harness) -> HeldStatusStore:
     return h.status
 
 
+async def holding_a_slot(queue: WriteQueue, until: anyio.Event) -> None:
+    """Other actors' write: holds one of ``queue``'s slots until ``until`` is set."""
+    async with queue.slot():
+        await until.wait()
+
+
+async def starting(gate: StartGate, clock: FakeClock, until: anyio.Event) -> None:
+    """Another actor's start-up: under way at ``gate`` until ``until`` is set."""
+    async with gate.admitted(clock):
+        await until.wait()
+
+
+async def writing(queue: WriteQueue, wrote: list[str], name: str) -> None:
+    """A routine write: notes ``name`` once ``queue`` lets it go."""
+    async with queue.slot():
+        wrote.append(name)
+
+
 def spec_valid_message(status: ContinuumStatus) -> str:
     cond = status.condition(COND_SPEC_VALID)
     return cond.message if cond is not None else ""
@@ -183,12 +201,8 @@ async def test_waiting_in_the_write_queue_never_counts_against_a_writes_timeout(
     queue = WriteQueue(concurrency=1)
     freed = anyio.Event()
 
-    async def other_writes() -> None:
-        async with queue.slot():
-            await freed.wait()
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(other_writes)
+        tg.start_soon(holding_a_slot, queue, freed)
         await anyio.wait_all_tasks_blocked()
         async with h.actor(write_queue=queue) as (_, actor):
             await h.clock.advance_settled(60)
@@ -218,12 +232,8 @@ async def test_a_crowded_queue_defers_routine_writes_to_the_next_renewal(
     queue = WriteQueue(yield_to=gate)
     finish = anyio.Event()
 
-    async def another_start_up() -> None:
-        async with gate.admitted(fake_clock):
-            await finish.wait()
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(another_start_up)
+        tg.start_soon(starting, gate, fake_clock, finish)
         await anyio.wait_all_tasks_blocked()
         async with h.actor(write_queue=queue) as (_, actor):
             await h.clock.advance_settled(1)
@@ -268,25 +278,15 @@ async def test_the_write_queue_yields_to_start_ups_under_way(fake_clock: FakeClo
     admitted; once the last start-up leaves the gate, the writes go."""
     gate = StartGate(concurrency=1)
     queue = WriteQueue(concurrency=4, yield_to=gate)
-    started = anyio.Event()
     finish = anyio.Event()
     wrote: list[str] = []
 
-    async def start_up() -> None:
-        async with gate.admitted(fake_clock):
-            started.set()
-            await finish.wait()
-
-    async def write(name: str) -> None:
-        async with queue.slot():
-            wrote.append(name)
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(start_up)
-        tg.start_soon(start_up)  # the second waits for the gate's one slot
-        await started.wait()
-        tg.start_soon(write, "a")
-        tg.start_soon(write, "b")
+        tg.start_soon(starting, gate, fake_clock, finish)
+        tg.start_soon(starting, gate, fake_clock, finish)  # waits for the gate's one slot
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(writing, queue, wrote, "a")
+        tg.start_soon(writing, queue, wrote, "b")
         await anyio.wait_all_tasks_blocked()
         assert wrote == []
         assert (gate.starting, gate.waiting) == (1, 1)
@@ -307,25 +307,13 @@ async def test_writes_queued_before_a_start_up_began_wait_for_it_too(
     finish = anyio.Event()
     wrote: list[str] = []
 
-    async def hold_the_slot() -> None:
-        async with queue.slot():
-            await slot_free.wait()
-
-    async def write(name: str) -> None:
-        async with queue.slot():
-            wrote.append(name)
-
-    async def start_up() -> None:
-        async with gate.admitted(fake_clock):
-            await finish.wait()
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(hold_the_slot)
+        tg.start_soon(holding_a_slot, queue, slot_free)
         await anyio.wait_all_tasks_blocked()
-        tg.start_soon(write, "queued")
+        tg.start_soon(writing, queue, wrote, "queued")
         await anyio.wait_all_tasks_blocked()
         assert queue.waiting == 1
-        tg.start_soon(start_up)
+        tg.start_soon(starting, gate, fake_clock, finish)
         await anyio.wait_all_tasks_blocked()
         slot_free.set()
         await anyio.wait_all_tasks_blocked()

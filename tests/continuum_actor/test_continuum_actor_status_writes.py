@@ -321,3 +321,29 @@ async def test_writes_queued_before_a_start_up_began_wait_for_it_too(
         finish.set()
         await anyio.wait_all_tasks_blocked()
     assert wrote == ["queued"]
+
+
+async def test_an_essential_write_supersedes_a_routine_write_still_queued(h: Harness) -> None:
+    """A routine write waiting for a slot (it may wait as long as start-ups are under way) is
+    not waited for: the essential write takes its place at once and the routine one never
+    sends anything."""
+    queue = WriteQueue(concurrency=1)
+    freed = anyio.Event()
+    async with h.actor(write_queue=queue) as (ref, actor):
+        await h.clock.advance_settled(1)
+        before = len(store(h).writes)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(holding_a_slot, queue, freed)
+            await anyio.wait_all_tasks_blocked()
+            await ref.tell(SpecInvalid(key=KEY, field="spec.x", message="routine"))
+            await anyio.wait_all_tasks_blocked()
+            assert actor.writing_status
+            assert queue.waiting == 1
+            actor.condition(COND_SPEC_VALID, "False", "Invalid", "spec.y: essential")
+            with anyio.fail_after(1):  # the fake clock stands still: no waiting on it
+                assert await actor.flush(essential=True)
+            assert not actor.writing_status
+            freed.set()
+        await anyio.wait_all_tasks_blocked()
+    written = [spec_valid_message(s) for s in store(h).writes[before:]]
+    assert written == ["spec.y: essential"]

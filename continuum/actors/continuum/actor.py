@@ -516,8 +516,12 @@ class ContinuumActor(Actor):
         self._audit_condition()
         if essential and self._status_write is not None:
             in_flight = self._status_write
-            await in_flight.done.wait()  # bounded by the request's own timeout
-            self._status_write_ended(in_flight)
+            if in_flight.sending:
+                await in_flight.done.wait()  # bounded by the request's own timeout
+                self._status_write_ended(in_flight)
+            else:  # still queued (maybe behind start-ups): this write takes its place
+                in_flight.superseded = in_flight.applied = True
+                self._status_write = None
         elif self._status_write is not None:
             self._status_again = True
             return False

@@ -12,8 +12,11 @@ as :class:`StatusWriteEnded` and is applied in the mailbox.
 
 The *essential* writes (the journal before a step runs, the closed journal before the
 finalizer goes) are still made in the mailbox and awaited by their caller, since what
-follows must not happen unless they landed; each first waits for the write in flight, so
-two writes of one CR never race on the wire and an older one never lands after a newer.
+follows must not happen unless they landed; each first waits for a write already sent
+(bounded by its request timeout), so two writes of one CR never race on the wire and an
+older one never lands after a newer; a routine write still waiting in the queue is
+superseded instead (it will send nothing), since the queue may hold it for as long as
+start-ups are under way.
 
 A write the actor's stop cancels may still reach the API server (as one that timed out
 always could); the next write, or the next instance's, is a diff from what it read.
@@ -48,6 +51,10 @@ class StatusWrite:
     error: str = ""
     applied: bool = False
     """The actor has taken the outcome into account (once, whoever came first)."""
+    sending: bool = False
+    """Admitted by the write queue and sent (or being sent): it may land."""
+    superseded: bool = False
+    """An essential write took its place before it was sent: it will send nothing."""
 
 
 class StatusWriteEnded(msgspec.Struct, frozen=True):
@@ -73,6 +80,9 @@ def start_status_write(actor: ContinuumActor, durable: ContinuumStatus) -> Statu
     async def work() -> StatusWrite:
         try:
             async with queue.slot():
+                if write.superseded:
+                    return write
+                write.sending = True
                 await status.patch_status(key, durable, previous=write.previous)
             write.landed = True
         except (ContinuumError, TimeoutError) as exc:

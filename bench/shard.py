@@ -33,6 +33,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
@@ -52,15 +53,19 @@ def partitioned(seen: Observed, names: set[str], crs: int) -> bool:
     return len(owners) == crs and all(len(w) == 1 for w in owners.values())
 
 
+def _gaps(seen: Observed) -> Iterator[tuple[str, float, float]]:
+    """Every gap between consecutive witness writes of a CR, as (key, from, to), left out
+    when the observer was disconnected during it (it may have missed writes)."""
+    for key, writes in seen.writes.items():
+        for (a, _), (b, _) in itertools.pairwise(writes):
+            if seen.saw_throughout(a, b):
+                yield key, a, b
+
+
 def gaps_between(seen: Observed, start: float, end: float) -> list[float]:
     """The gaps between consecutive witness writes of each CR that ended in
     ``[start, end)``, sorted."""
-    return sorted(
-        b - a
-        for writes in seen.writes.values()
-        for (a, _), (b, _) in itertools.pairwise(writes)
-        if start <= b < end and seen.saw_throughout(a, b)
-    )
+    return sorted(b - a for _, a, b in _gaps(seen) if start <= b < end)
 
 
 def lapsed_gaps(seen: Observed, ttl: float, *, before: float) -> list[dict[str, object]]:
@@ -68,9 +73,8 @@ def lapsed_gaps(seen: Observed, ttl: float, *, before: float) -> list[dict[str, 
     ``before`` (to match against the replicas' logs)."""
     return [
         {"key": key, "from": a, "to": b, "gap": round(b - a, 2)}
-        for key, writes in seen.writes.items()
-        for (a, _), (b, _) in itertools.pairwise(writes)
-        if b < before and b - a > ttl and seen.saw_throughout(a, b)
+        for key, a, b in _gaps(seen)
+        if b < before and b - a > ttl
     ]
 
 

@@ -14,6 +14,10 @@ while its renewals run late, and admission then trickles (``held_concurrency`` a
 default a sixteenth of ``concurrency``) so start-ups cannot keep the event loop from
 renewing the replica's membership, yet never stop altogether (``docs/decisions.md`` #23).
 Start-ups already admitted finish.
+
+:meth:`StartGate.quiet` returns once no start-up is under way: the process's write queue
+(``write_queue.py``) waits on it, so a takeover's start-ups do not share the CPU and the API
+server with routine writes (``docs/decisions.md`` #33).
 """
 
 from __future__ import annotations
